@@ -1,0 +1,39 @@
+// Configuration of the reference upstream ("kiosk-intake").
+
+/// How a `kiosk-intake` server is set up. Shared by the executable and the tests.
+public struct IntakeConfiguration: Sendable {
+    /// Folder holding `intake.sqlite` and `files/<submissionId>/<name>`. Created if missing.
+    public var dataDirectory: String
+    /// Address to bind. Defaults to loopback.
+    public var host: String
+    /// Port to bind; 0 picks a free port (see `onServerRunning` in `buildIntakeApplication`).
+    public var port: Int
+    /// Station bearer tokens: token -> stationId. Empty accepts any non-empty bearer token,
+    /// but the `Authorization: Bearer …` header is still required.
+    public var stationTokens: [String: String]
+    /// Largest attachment accepted, in bytes (default 20 MiB). Larger uploads get 413.
+    public var maxAttachmentBytes: Int
+    /// Largest manifest body accepted, in bytes (default 1 MiB). Larger bodies get 413.
+    public var maxManifestBytes: Int
+    /// Bearer token for the operator route `POST /v1/admin/submissions/{id}/state`.
+    /// nil disables (does not register) the route.
+    public var adminToken: String?
+
+    public init(
+        dataDirectory: String,
+        host: String = "127.0.0.1",
+        port: Int,
+        stationTokens: [String: String] = [:],
+        maxAttachmentBytes: Int = 20 * 1024 * 1024,
+        maxManifestBytes: Int = 1024 * 1024,
+        adminToken: String? = nil
+    ) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+        self.stationTokens = stationTokens
+        self.maxAttachmentBytes = maxAttachmentBytes
+        self.maxManifestBytes = maxManifestBytes
+        self.adminToken = adminToken
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Yams
+
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// The station configuration (kiosk.yaml). Relative paths are resolved against the config file's folder.
+public struct KioskConfig: Codable, Sendable {
+    public struct Station: Codable, Sendable {
+        public var id: String
+        public var name: String
+        /// Prefix of case numbers (办件编号): letters and digits, e.g. "GH" → GH202611230001.
+        public var casePrefix: String
+    }
+    public struct Encryption: Codable, Sendable {
+        public var keyFile: String
+    }
+    public struct Upstream: Codable, Sendable {
+        public var url: String
+        public var token: String?
+        public var tokenFile: String?
+        public var requestTimeoutSeconds: Int?
+        public var initialBackoffSeconds: Double?
+        public var maxBackoffSeconds: Double?
+        public var statusSyncSeconds: Double?
+    }
+    public struct Session: Codable, Sendable {
+        public var idleTimeoutSeconds: Int?
+        public var warningSeconds: Int?
+        public var itemsPerPage: Int?
+    }
+    public struct Device: Codable, Sendable {
+        /// simulated | usb | serial | cups | none
+        public var mode: String
+        public var profile: String?
+        public var fixtures: String?
+        public var path: String?
+    }
+    public struct Devices: Codable, Sendable {
+        public var idCardReader: Device
+        public var documentCamera: Device
+        public var receiptPrinter: Device
+        public var a4Printer: Device?
+    }
+    public struct Simulation: Codable, Sendable {
+        public var outputDirectory: String?
+        public var removeCardAfterSeconds: Double?
+    }
+    public struct Logging: Codable, Sendable {
+        public var file: String?
+        public var level: String?
+    }
+
+    public var station: Station
+    public var stateDirectory: String
+    public var catalog: String
+    public var guides: String?
+    public var deviceProfiles: String?
+    public var encryption: Encryption
+    public var upstream: Upstream
+    public var session: Session?
+    public var devices: Devices
+    public var simulation: Simulation?
+    public var logging: Logging?
+
+    /// Folder the config file lives in (for relative paths).
+    public var baseDirectory: String = "."
+
+    enum CodingKeys: String, CodingKey {
+        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging
+    }
+
+    public func resolve(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        return (baseDirectory as NSString).appendingPathComponent(path)
+    }
+
+    public var stateDirectoryPath: String { resolve(stateDirectory) }
+    public var simulatorOutputPath: String { resolve(simulation?.outputDirectory ?? (stateDirectoryPath + "/simulator")) }
+    public var logFilePath: String { resolve(logging?.file ?? (stateDirectoryPath + "/logs/kioskd.log")) }
+
+    public static func load(path: String) throws -> KioskConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("config file \(path) cannot be read: pass --config with the path of kiosk.yaml")
+        }
+        var config: KioskConfig
+        do {
+            config = try YAMLDecoder().decode(KioskConfig.self, from: String(decoding: data, as: UTF8.self))
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw ConfigError("config \(path): missing setting `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))`; see kiosk-config/kiosk.yaml for an example")
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw ConfigError("config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` has the wrong type (\(ctx.debugDescription))")
+        } catch {
+            throw ConfigError("config \(path) is not valid YAML for the kiosk (\(error)); compare with kiosk-config/kiosk.yaml")
+        }
+        config.baseDirectory = ((path as NSString).deletingLastPathComponent as String).isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        try config.validate()
+        return config
+    }
+
+    public func validate() throws {
+        guard station.casePrefix.range(of: "^[A-Z0-9]{1,8}$", options: .regularExpression) != nil else {
+            throw ConfigError("station.casePrefix must be 1–8 capital letters or digits (it starts every case number)")
+        }
+        guard upstream.url.hasPrefix("http://") || upstream.url.hasPrefix("https://") else {
+            throw ConfigError("upstream.url must start with http:// or https://")
+        }
+        for (name, d) in [("idCardReader", devices.idCardReader), ("documentCamera", devices.documentCamera), ("receiptPrinter", devices.receiptPrinter)] {
+            guard ["simulated", "none"].contains(d.mode) else {
+                throw ConfigError("devices.\(name).mode \(d.mode) is not supported by this build yet; use `simulated` or `none`")
+            }
+        }
+        if let t = session?.idleTimeoutSeconds, t < 15 {
+            throw ConfigError("session.idleTimeoutSeconds must be at least 15 seconds (residents need time to read)")
+        }
+    }
+
+    public func upstreamToken() throws -> String {
+        if let t = upstream.token, !t.isEmpty { return t }
+        if let f = upstream.tokenFile {
+            guard let d = FileManager.default.contents(atPath: resolve(f)) else {
+                throw ConfigError("upstream.tokenFile \(resolve(f)) cannot be read")
+            }
+            return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        throw ConfigError("set upstream.token or upstream.tokenFile: the station's bearer token for the upstream")
+    }
+}

@@ -1,0 +1,260 @@
+import AsyncHTTPClient
+import Foundation
+import KioskCore
+import KioskDevices
+import KioskFlow
+import KioskProtocols
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything kioskd runs, built from the config: devices (simulated or real), outbox, uploader.
+public final class KioskServices: Sendable {
+    public let config: KioskConfig
+    public let catalog: Catalog
+    public let outbox: Outbox
+    public let uploader: Uploader
+    public let http: HTTPClient
+    public let reader: IDCardReader?
+    public let simulatedReader: SimulatedIDCardReader?
+    public let camera: DocumentCamera?
+    public let printer: ReceiptPrinter?
+    public let simulatedPrinter: SimulatedReceiptPrinter?
+    public let logger: Logger
+
+    public init(config: KioskConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        catalog = try Catalog.load(catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
+        let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
+        outbox = try Outbox(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
+                            stationId: config.station.id, casePrefix: config.station.casePrefix)
+        http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let up = UpstreamConfig(baseURL: config.upstream.url, token: try config.upstreamToken(),
+                                requestTimeoutSeconds: Int64(config.upstream.requestTimeoutSeconds ?? 30),
+                                initialBackoffSeconds: config.upstream.initialBackoffSeconds ?? 2,
+                                maxBackoffSeconds: config.upstream.maxBackoffSeconds ?? 300,
+                                statusSyncSeconds: config.upstream.statusSyncSeconds ?? 60)
+        uploader = Uploader(outbox: outbox, client: IntakeClient(http: http, config: up), config: up, logger: logger)
+
+        if config.devices.idCardReader.mode == "simulated" {
+            let removeAfter = config.simulation?.removeCardAfterSeconds ?? 2
+            let sim = SimulatedIDCardReader(removeAfterRead: .milliseconds(Int(removeAfter * 1000)))
+            simulatedReader = sim
+            reader = IDCardReader(transport: SimulatorLink(model: sim, name: "id-card-reader"),
+                                  model: "simulated SAM reader", simulated: true, logger: logger)
+        } else { simulatedReader = nil; reader = nil }
+
+        if config.devices.documentCamera.mode == "simulated" {
+            let dir = config.resolve(config.devices.documentCamera.fixtures ?? "kiosk-config/fixtures/camera")
+            camera = DocumentCamera(source: try SimulatedFrameSource(fixtureDirectory: dir), logger: logger)
+        } else { camera = nil }
+
+        if config.devices.receiptPrinter.mode == "simulated" {
+            let out = config.simulatorOutputPath + "/receipts"
+            try DurableFile.makeDirectory(out)
+            let sim = SimulatedReceiptPrinter(outputDirectory: out)
+            simulatedPrinter = sim
+            printer = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "receipt-printer"),
+                                     profile: .mm80, model: "simulated 80 mm ESC/POS printer",
+                                     simulated: true, bidirectional: true, logger: logger)
+        } else { simulatedPrinter = nil; printer = nil }
+    }
+
+    public func deviceStatuses() async -> [DeviceStatus] {
+        var out: [DeviceStatus] = []
+        if let reader { out.append(await reader.status()) }
+        else { out.append(DeviceStatus(kind: .idCardReader, state: .noDevice, model: "-", simulated: false)) }
+        if let camera { out.append(await camera.status()) }
+        else { out.append(DeviceStatus(kind: .documentCamera, state: .noDevice, model: "-", simulated: false)) }
+        if let printer { out.append(await printer.status()) }
+        else { out.append(DeviceStatus(kind: .receiptPrinter, state: .noDevice, model: "-", simulated: false)) }
+        return out
+    }
+
+    public func shutdown() async {
+        await reader?.stopReading()
+        try? await http.shutdown()
+    }
+}
+
+/// The daemon's main loop: one stream of events (keys, clock, devices, effect results) into the
+/// flow machine; screens rendered to the terminal; effects carried out against the services.
+public actor KioskRuntime {
+    let services: KioskServices
+    let terminal: TerminalIO
+    var machine: FlowMachine
+    var renderer: TerminalRenderer
+    let events: AsyncStream<FlowEvent>
+    let sink: AsyncStream<FlowEvent>.Continuation
+    var lastDevices: [DeviceStatus] = []
+
+    public init(services: KioskServices, terminal: TerminalIO) {
+        self.services = services
+        self.terminal = terminal
+        let c = services.config
+        let settings = FlowSettings(stationName: c.station.name,
+                                    idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
+                                    warningSeconds: c.session?.warningSeconds ?? 20,
+                                    pageSize: c.session?.itemsPerPage ?? 6,
+                                    simulatedCards: services.simulatedReader != nil ? SyntheticCards.all.map(\.label) : nil)
+        machine = FlowMachine(catalog: services.catalog, settings: settings)
+        let size = terminal.size()
+        renderer = TerminalRenderer(width: size.width, height: size.height)
+        (events, sink) = AsyncStream<FlowEvent>.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    nonisolated func post(_ e: FlowEvent) { sink.yield(e) }
+
+    /// Runs until the task is cancelled (SIGTERM, SIGINT) or input closes.
+    public func run() async {
+        let log = services.logger
+        terminal.enter()
+        defer { terminal.restore() }
+        await services.reader?.probe()
+        lastDevices = await services.deviceStatuses()
+        _ = machine.handle(.devices(lastDevices))
+        draw()
+        log.info("kiosk ready", metadata: ["station": "\(services.config.station.id)", "items": "\(services.catalog.items.count)"])
+
+        await withTaskGroup(of: Void.self) { group in
+            let keys = terminal.keys()
+            group.addTask { [self] in
+                for await k in keys { post(.key(k)) }
+                sink.finish()      // input closed: the terminal is gone
+            }
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    post(.tick(Date()))
+                }
+            }
+            if let reader = services.reader {
+                group.addTask { [self] in
+                    for await e in reader.events {
+                        switch e {
+                        case .cardRead(let id): post(.cardRead(id))
+                        case .cardRemoved: post(.cardRemoved)
+                        case .problem(let resident, let tech):
+                            log.warning("card read problem", metadata: ["detail": "\(tech)"])
+                            post(.cardProblem(resident))
+                        case .status: await refreshDevices()
+                        }
+                    }
+                }
+            }
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(5))
+                    await refreshDevices()
+                }
+            }
+            group.addTask { [services] in await services.uploader.run() }
+            group.addTask { [self] in
+                await consume()
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        await services.reader?.stopReading()
+        log.info("kiosk stopping")
+    }
+
+    func refreshDevices() async {
+        let d = await services.deviceStatuses()
+        if d != lastDevices {
+            lastDevices = d
+            post(.devices(d))
+        }
+    }
+
+    func consume() async {
+        for await e in events {
+            if Task.isCancelled { break }
+            let effects = machine.handle(e)
+            for effect in effects { await perform(effect) }
+            draw()
+        }
+    }
+
+    func draw() {
+        let size = terminal.size()
+        if size.width != renderer.width || size.height != renderer.height {
+            renderer.resize(width: size.width, height: size.height)
+        }
+        terminal.write(renderer.render(machine.frame(width: renderer.width, height: renderer.height)))
+    }
+
+    func perform(_ effect: FlowEffect) async {
+        let s = services
+        let log = s.logger
+        switch effect {
+        case .startCardReading:
+            await s.reader?.startReading()
+        case .stopCardReading:
+            await s.reader?.stopReading()
+        case .wipeTerminal:
+            terminal.wipe()
+            renderer.invalidate()
+        case .placeSimulatedCard(let i):
+            if let sim = s.simulatedReader, i < SyntheticCards.all.count { sim.place(SyntheticCards.all[i].card) }
+        case .capturePhoto:
+            Task {
+                guard let camera = s.camera else { post(.photoFailed("高拍仪未连接")); return }
+                do { post(.photoCaptured(try await camera.capture())) }
+                catch let e as DeviceError { post(.photoFailed(e.residentMessage)) }
+                catch { post(.photoFailed("高拍仪暂时无法拍照")) }
+            }
+        case .seal(let req):
+            Task {
+                let sub = NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
+                                        attachments: zip(req.photoNames, req.photos).map {
+                                            NewAttachment(name: $0, contentType: "image/jpeg", data: $1) })
+                do {
+                    let sealed = try s.outbox.seal(sub)
+                    log.info("submission sealed", metadata: ["case": "\(sealed.caseNumber)", "item": "\(req.itemCode)",
+                                                             "attachments": "\(req.photos.count)"])
+                    s.uploader.kick()
+                    post(.sealed(sealed))
+                } catch {
+                    log.error("seal failed", metadata: ["error": "\(error)"])
+                    post(.sealFailed("本机存储出现问题，请联系工作人员"))
+                }
+            }
+        case .printReceipt(let doc, let id):
+            Task {
+                guard let printer = s.printer else { post(.receiptFailed("回执打印机未连接")); return }
+                do {
+                    try await printer.print(doc)
+                    try? s.outbox.markReceiptPrinted(id: id)
+                    post(.receiptPrinted)
+                } catch let e as DeviceError {
+                    log.warning("receipt not printed", metadata: ["error": "\(e.description)"])
+                    post(.receiptFailed(e.residentMessage))
+                } catch {
+                    post(.receiptFailed("打印机故障"))
+                }
+                await refreshDevices()
+            }
+        case .printNotice(let doc):
+            Task {
+                guard let printer = s.printer else { post(.noticeFailed("打印机未连接")); return }
+                do { try await printer.print(doc); post(.noticePrinted) }
+                catch let e as DeviceError { post(.noticeFailed(e.residentMessage)) }
+                catch { post(.noticeFailed("打印机故障")) }
+                await refreshDevices()
+            }
+        case .loadProgress(let idNumber):
+            do { post(.progressLoaded(try s.outbox.submissions(forIDNumber: idNumber))) }
+            catch { post(.progressFailed("本机记录暂时无法读取")) }
+        case .recordEvaluation(let c, let level, let reason):
+            do {
+                try s.outbox.recordEvaluation(caseNumber: c, level: level, reason: reason)
+                log.info("evaluation recorded", metadata: ["case": "\(c)", "level": "\(level)"])
+            } catch {
+                log.error("evaluation not recorded", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct FileIOError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// Durable file writes: temp file, write, fsync, rename, fsync the directory.
+public enum DurableFile {
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileIOError(description: "cannot create \(tmp): \(String(cString: strerror(errno))); check the state directory is writable and not full") }
+        var ok = true
+        var err: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; ok = false; err = errno; return }
+                off += n
+            }
+        }
+        if ok && fsync(fd) != 0 { ok = false; err = errno }
+        close(fd)
+        guard ok else {
+            unlink(tmp)
+            throw FileIOError(description: "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno; unlink(tmp)
+            throw FileIOError(description: "cannot rename \(tmp): \(String(cString: strerror(e)))")
+        }
+        try syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    public static func syncDirectory(_ dir: String) throws {
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileIOError(description: "cannot open directory \(dir) to sync it") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw FileIOError(description: "cannot sync directory \(dir): \(String(cString: strerror(errno)))") }
+    }
+
+    public static func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw FileIOError(description: "cannot create directory \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Free bytes on the file system holding `path`.
+    public static func freeBytes(at path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
+    }
+}

@@ -1,0 +1,373 @@
+import Foundation
+import KioskCore
+import KioskDevices
+import KioskProtocols
+
+/// The resident flow as a state machine over screens. Pure: events in, effects out; screens are
+/// computed from state. Tests drive it without a terminal; kioskd drives it from real input.
+public struct FlowMachine: Sendable {
+    public enum Purpose: Equatable, Sendable { case apply, progress }
+
+    public enum Route: Equatable, Sendable {
+        case home
+        case categories(ItemLevel)
+        case items(ItemLevel, category: String, page: Int)
+        case guide(code: String, page: Int)
+        case placeCard(Purpose)
+        case identity
+        case photo(index: Int)
+        case phone
+        case review
+        case submitting
+        case printing
+        case done(receiptOK: Bool, problem: String?)
+        case evaluate
+        case evaluationReason(level: Int)
+        case thanks
+        case progressList
+    }
+
+    /// What one resident entered or presented. Replaced wholesale (wiped) when a session ends.
+    struct Session: Sendable {
+        var item: CatalogItem?
+        var identity: IDCardIdentity?
+        var photos: [Data?] = []
+        var phone = ""
+        var sealed: SubmissionSummary?
+        var progress: [SubmissionSummary] = []
+        var progressLoaded = false
+        var captureInFlight = false
+        var printingNotice = false
+    }
+
+    public let catalog: Catalog
+    public var settings: FlowSettings
+    public private(set) var route: Route = .home
+    var session = Session()
+    var lastActivity: Date
+    var now: Date
+    var devices: [DeviceStatus] = []
+    var message: String?
+    public private(set) var sessionsCompleted = 0
+
+    public init(catalog: Catalog, settings: FlowSettings, now: Date = Date()) {
+        self.catalog = catalog; self.settings = settings; self.now = now; self.lastActivity = now
+    }
+
+    // MARK: Helpers
+
+    func device(_ kind: DeviceKind) -> DeviceStatus? { devices.first { $0.kind == kind } }
+    func usable(_ kind: DeviceKind) -> Bool { device(kind)?.state.usable ?? false }
+
+    /// Materials the resident photographs for the chosen item.
+    var materialNames: [String] {
+        guard let item = session.item else { return [] }
+        if let g = catalog.guide(for: item.code), !g.materialsToPhotograph.isEmpty {
+            return g.materialsToPhotograph.map(\.name)
+        }
+        return ["申请材料（第1页）", "申请材料（第2页，可跳过）", "申请材料（第3页，可跳过）"]
+    }
+
+    /// How many material photos are required before the resident may continue.
+    var requiredPhotos: Int {
+        guard let item = session.item else { return 0 }
+        if let g = catalog.guide(for: item.code), !g.materialsToPhotograph.isEmpty { return g.materialsToPhotograph.count }
+        return 1
+    }
+
+    var isIdleExempt: Bool {
+        switch route {
+        case .home, .submitting, .printing: return true
+        default: return false
+        }
+    }
+
+    /// Seconds left before the session is wiped, when the warning is showing.
+    public var countdown: Int? {
+        guard !isIdleExempt else { return nil }
+        let left = settings.idleTimeoutSeconds - Int(now.timeIntervalSince(lastActivity))
+        return left <= settings.warningSeconds ? max(0, left) : nil
+    }
+
+    /// Ends the resident's session: everything they entered is dropped and the screen wiped.
+    mutating func endSession(_ effects: inout [FlowEffect]) {
+        if session.identity != nil || session.item != nil || !session.phone.isEmpty || !session.photos.isEmpty {
+            sessionsCompleted += 1
+        }
+        session = Session()
+        message = nil
+        route = .home
+        effects.append(.stopCardReading)
+        effects.append(.wipeTerminal)
+    }
+
+    mutating func go(_ r: Route, _ effects: inout [FlowEffect]) {
+        let wasReading: Bool = { if case .placeCard = route { return true }; return false }()
+        route = r
+        message = nil
+        if case .placeCard = r { effects.append(.startCardReading) } else if wasReading { effects.append(.stopCardReading) }
+    }
+
+    // MARK: Events
+
+    public mutating func handle(_ event: FlowEvent) -> [FlowEffect] {
+        var effects: [FlowEffect] = []
+        switch event {
+        case .tick(let t):
+            now = t
+            if !isIdleExempt, Int(now.timeIntervalSince(lastActivity)) >= settings.idleTimeoutSeconds {
+                endSession(&effects)
+            }
+        case .key(let k):
+            let warning = countdown != nil
+            lastActivity = now
+            if warning { return [] }   // any key extends the session; it does nothing else
+            handleKey(k, &effects)
+        case .devices(let d):
+            devices = d
+        case .cardRead(let identity):
+            guard case .placeCard(let purpose) = route else { break }
+            lastActivity = now
+            session.identity = identity
+            switch purpose {
+            case .apply: go(.identity, &effects)
+            case .progress:
+                go(.progressList, &effects)
+                session.progressLoaded = false
+                effects.append(.loadProgress(idNumber: identity.idNumber))
+            }
+        case .cardRemoved:
+            break
+        case .cardProblem(let m):
+            if case .placeCard = route { message = m }
+        case .photoCaptured(let data):
+            session.captureInFlight = false
+            guard case .photo(let i) = route, i < session.photos.count else { break }
+            lastActivity = now
+            session.photos[i] = data
+            message = "已拍摄（\(data.count / 1024) KB）。按 Enter 继续，按 1 重拍"
+        case .photoFailed(let m):
+            session.captureInFlight = false
+            message = "拍照失败：\(m)。请按 Enter 重试"
+        case .sealed(let s):
+            guard route == .submitting else { break }
+            session.sealed = s
+            route = .printing
+            effects.append(.printReceipt(receiptDocument(for: s), submissionId: s.id))
+        case .sealFailed(let m):
+            guard route == .submitting else { break }
+            route = .review
+            message = "提交未成功，材料未上交：\(m)"
+        case .receiptPrinted:
+            guard route == .printing else { break }
+            lastActivity = now
+            route = .done(receiptOK: true, problem: nil)
+        case .receiptFailed(let m):
+            guard route == .printing else { break }
+            lastActivity = now
+            route = .done(receiptOK: false, problem: m)
+        case .noticePrinted:
+            session.printingNotice = false
+            message = "一次性告知单已打印，请取走"
+        case .noticeFailed(let m):
+            session.printingNotice = false
+            message = "告知单打印失败：\(m)"
+        case .progressLoaded(let list):
+            session.progress = list
+            session.progressLoaded = true
+        case .progressFailed(let m):
+            session.progressLoaded = true
+            message = "查询失败：\(m)"
+        }
+        return effects
+    }
+
+    mutating func handleKey(_ k: Key, _ effects: inout [FlowEffect]) {
+        switch route {
+        case .home:
+            switch k {
+            case .digit(1): go(.categories(.town), &effects)
+            case .digit(2): go(.categories(.village), &effects)
+            case .digit(3):
+                if usable(.idCardReader) { go(.placeCard(.progress), &effects) }
+                else { message = "身份证阅读器暂不可用，请到窗口查询进度" }
+            default: break
+            }
+
+        case .categories(let level):
+            let cats = catalog.categories(level: level)
+            switch k {
+            case .digit(let d) where d >= 1 && d <= cats.count:
+                go(.items(level, category: cats[d - 1], page: 0), &effects)
+            case .digit(0), .escape: go(.home, &effects)
+            default: break
+            }
+
+        case .items(let level, let category, let page):
+            let items = catalog.items(level: level, category: category)
+            let pages = max(1, (items.count + settings.pageSize - 1) / settings.pageSize)
+            let slice = Array(items.dropFirst(page * settings.pageSize).prefix(settings.pageSize))
+            switch k {
+            case .digit(let d) where d >= 1 && d <= slice.count:
+                session.item = slice[d - 1]
+                go(.guide(code: slice[d - 1].code, page: 0), &effects)
+            case .digit(9), .pageDown, .down:
+                if page + 1 < pages { route = .items(level, category: category, page: page + 1) }
+            case .digit(7), .pageUp, .up:
+                if page > 0 { route = .items(level, category: category, page: page - 1) }
+            case .digit(0), .escape: go(.categories(level), &effects)
+            default: break
+            }
+
+        case .guide(let code, let page):
+            guard let item = catalog.item(code: code) else { go(.home, &effects); return }
+            switch k {
+            case .digit(1):
+                guard !session.printingNotice else { return }
+                if usable(.receiptPrinter) {
+                    session.printingNotice = true
+                    message = "正在打印一次性告知单……"
+                    effects.append(.printNotice(noticeDocument(for: item)))
+                } else {
+                    message = "回执打印机暂不可用（\(device(.receiptPrinter)?.state.chinese ?? "未连接")），请到窗口索取告知单"
+                }
+            case .digit(2):
+                session.item = item
+                if !usable(.idCardReader) { message = "身份证阅读器暂不可用，请联系工作人员"; return }
+                if !usable(.documentCamera) { message = "高拍仪暂不可用，请到窗口办理"; return }
+                session.photos = Array(repeating: nil, count: materialNames.count)
+                go(.placeCard(.apply), &effects)
+            case .digit(9), .pageDown, .down: route = .guide(code: code, page: page + 1)
+            case .digit(7), .pageUp, .up: route = .guide(code: code, page: max(0, page - 1))
+            case .digit(0), .escape:
+                go(.items(item.level, category: item.category, page: 0), &effects)
+            default: break
+            }
+
+        case .placeCard:
+            switch k {
+            case .digit(0), .escape:
+                endSession(&effects)
+            case .char(let c):
+                if let cards = settings.simulatedCards, let v = c.lowercased().unicodeScalars.first?.value,
+                   v >= 97, Int(v - 97) < cards.count {
+                    effects.append(.placeSimulatedCard(Int(v - 97)))
+                }
+            default: break
+            }
+
+        case .identity:
+            switch k {
+            case .enter, .digit(1): go(.photo(index: 0), &effects)
+            case .digit(0), .escape: endSession(&effects)
+            default: break
+            }
+
+        case .photo(let i):
+            guard i < session.photos.count else { go(.phone, &effects); return }
+            let taken = session.photos[i] != nil
+            switch k {
+            case .enter:
+                if session.captureInFlight { return }
+                if taken { advancePhoto(from: i, &effects) }
+                else { session.captureInFlight = true; message = "正在拍照，请保持材料平整……"; effects.append(.capturePhoto) }
+            case .digit(1):
+                if taken && !session.captureInFlight {
+                    session.photos[i] = nil
+                    session.captureInFlight = true
+                    message = "正在重拍……"
+                    effects.append(.capturePhoto)
+                }
+            case .digit(9):
+                // Optional pages may be skipped once the required ones are taken.
+                if i >= requiredPhotos { go(.phone, &effects) }
+                else { message = "这份材料必须拍摄，请按 Enter 拍照" }
+            case .escape, .digit(0):
+                if i == 0 { go(.identity, &effects) } else { go(.photo(index: i - 1), &effects) }
+            default: break
+            }
+
+        case .phone:
+            switch k {
+            case .digit(let d):
+                if session.phone.count < 11 { session.phone.append(String(d)) }
+                message = nil
+            case .backspace:
+                if !session.phone.isEmpty { session.phone.removeLast() }
+            case .enter:
+                if Self.validPhone(session.phone) { go(.review, &effects) }
+                else { message = "手机号码应为11位数字，以1开头，请检查后重新输入" }
+            case .escape:
+                go(.photo(index: max(0, session.photos.count - 1)), &effects)
+            default: break
+            }
+
+        case .review:
+            switch k {
+            case .enter:
+                guard let item = session.item, let id = session.identity else { return }
+                let photos = session.photos.compactMap { $0 }
+                let req = SubmissionRequest(
+                    itemCode: item.code, itemName: item.name,
+                    applicant: ApplicantData(idNumber: id.idNumber, name: id.name.isEmpty ? (id.englishName ?? "") : id.name,
+                                             cardType: id.cardType.rawValue, phone: session.phone),
+                    photos: photos, photoNames: photos.indices.map { "material-\($0 + 1).jpg" })
+                route = .submitting
+                message = nil
+                effects.append(.seal(req))
+            case .digit(0), .escape:
+                endSession(&effects)
+            default: break
+            }
+
+        case .submitting, .printing:
+            break
+
+        case .done:
+            if k == .enter || k == .digit(1) { route = .evaluate; message = nil }
+            if k == .digit(0) || k == .escape { endSession(&effects) }
+
+        case .evaluate:
+            switch k {
+            case .digit(let d) where d >= 1 && d <= 5:
+                let level = EvaluationLevel.allCases[d - 1]
+                if level.asksReason { route = .evaluationReason(level: level.rawValue) }
+                else { record(level: level.rawValue, reason: nil, &effects) }
+            case .digit(0), .escape:
+                route = .thanks
+            default: break
+            }
+
+        case .evaluationReason(let level):
+            switch k {
+            case .digit(let d) where d >= 1 && d <= evaluationReasons.count:
+                record(level: level, reason: evaluationReasons[d - 1], &effects)
+            case .digit(0), .escape:
+                record(level: level, reason: nil, &effects)
+            default: break
+            }
+
+        case .thanks:
+            endSession(&effects)
+
+        case .progressList:
+            if k == .digit(0) || k == .escape || k == .enter { endSession(&effects) }
+        }
+    }
+
+    mutating func advancePhoto(from i: Int, _ effects: inout [FlowEffect]) {
+        if i + 1 < session.photos.count { go(.photo(index: i + 1), &effects) } else { go(.phone, &effects) }
+    }
+
+    mutating func record(level: Int, reason: String?, _ effects: inout [FlowEffect]) {
+        if let c = session.sealed?.caseNumber {
+            effects.append(.recordEvaluation(caseNumber: c, level: level, reason: reason))
+        }
+        route = .thanks
+    }
+
+    public static func validPhone(_ s: String) -> Bool {
+        s.count == 11 && s.first == "1" && s.allSatisfy(\.isASCII) && s.allSatisfy(\.isNumber)
+            && !["0", "1", "2"].contains(s[s.index(after: s.startIndex)])
+    }
+}

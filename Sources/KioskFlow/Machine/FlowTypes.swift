@@ -1,0 +1,106 @@
+import Foundation
+import KioskCore
+import KioskDevices
+import KioskProtocols
+
+/// Everything that happens to the flow: keys, the clock, devices, results of effects.
+public enum FlowEvent: Sendable {
+    case key(Key)
+    case tick(Date)
+    case cardRead(IDCardIdentity)
+    case cardRemoved
+    case cardProblem(String)
+    case photoCaptured(Data)
+    case photoFailed(String)
+    case sealed(SubmissionSummary)
+    case sealFailed(String)
+    case receiptPrinted
+    case receiptFailed(String)
+    case noticePrinted
+    case noticeFailed(String)
+    case progressLoaded([SubmissionSummary])
+    case progressFailed(String)
+    case devices([DeviceStatus])
+}
+
+/// What the flow asks the runtime to do. Results come back as events.
+public enum FlowEffect: Sendable, Equatable {
+    case startCardReading
+    case stopCardReading
+    case capturePhoto
+    case seal(SubmissionRequest)
+    case printReceipt(ReceiptDocument, submissionId: String)
+    case printNotice(ReceiptDocument)
+    case loadProgress(idNumber: String)
+    case recordEvaluation(caseNumber: String, level: Int, reason: String?)
+    case placeSimulatedCard(Int)
+    case wipeTerminal
+}
+
+/// The data of a submission as the flow hands it over to be sealed.
+public struct SubmissionRequest: Sendable, Equatable {
+    public var itemCode: String
+    public var itemName: String
+    public var applicant: ApplicantData
+    public var photos: [Data]
+    public var photoNames: [String]
+}
+
+public struct FlowSettings: Sendable {
+    public var stationName: String
+    public var idleTimeoutSeconds: Int
+    public var warningSeconds: Int
+    public var pageSize: Int
+    /// Names of the simulated cards the demo can place with keys A, B, C … (nil: real reader).
+    public var simulatedCards: [String]?
+    public var timeZone: TimeZone
+
+    public init(stationName: String, idleTimeoutSeconds: Int = 90, warningSeconds: Int = 20, pageSize: Int = 6,
+                simulatedCards: [String]? = nil, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) {
+        self.stationName = stationName; self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.warningSeconds = warningSeconds; self.pageSize = max(1, min(pageSize, 6))
+        self.simulatedCards = simulatedCards; self.timeZone = timeZone
+    }
+}
+
+public enum EvaluationLevel: Int, CaseIterable, Sendable {
+    case verySatisfied = 5, satisfied = 4, basic = 3, dissatisfied = 2, veryDissatisfied = 1
+
+    public var chinese: String {
+        switch self {
+        case .verySatisfied: return "非常满意"
+        case .satisfied: return "满意"
+        case .basic: return "基本满意"
+        case .dissatisfied: return "不满意"
+        case .veryDissatisfied: return "非常不满意"
+        }
+    }
+    /// Ratings of 不满意 and below ask for a reason.
+    public var asksReason: Bool { rawValue <= 2 }
+}
+
+public let evaluationReasons = ["等候时间长", "办事指南不清楚", "设备故障或不好用", "操作步骤复杂", "工作人员服务态度", "其他原因"]
+
+extension UpstreamState {
+    public var chinese: String {
+        switch self {
+        case .received: return "已受理"
+        case .inReview: return "审核中"
+        case .needMaterials: return "需补正材料"
+        case .done: return "已办结"
+        case .certificateReady: return "证照可领取"
+        case .rejected: return "不予受理"
+        }
+    }
+}
+
+extension SubmissionSummary {
+    /// Resident-facing state: local state until the upstream has it, then the upstream's.
+    public var residentState: String {
+        switch state {
+        case .sealed: return "已提交，等待上传"
+        case .quarantined: return "上传受阻，请联系窗口"
+        case .uploaded: return upstreamState?.chinese ?? "已上传"
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import KioskProtocols
+
+/// A screen as the renderer sees it: rows of text with a style each.
+public struct ScreenLine: Equatable, Sendable {
+    public enum Style: Equatable, Sendable { case normal, bold, inverse, dim, alert }
+    public var text: String
+    public var style: Style
+    public init(_ text: String, _ style: Style = .normal) { self.text = text; self.style = style }
+}
+
+public struct Frame: Equatable, Sendable {
+    public var rows: [ScreenLine]
+    public init(rows: [ScreenLine]) { self.rows = rows }
+
+    /// Plain text, one row per line (what a screen capture shows).
+    public var plainText: String { rows.map(\.text).joined(separator: "\n") }
+}
+
+/// Turns frames into terminal output, redrawing only rows that changed.
+/// Output uses absolute cursor moves and erase-to-end-of-line: no box drawing, no ambiguous glyphs.
+public struct TerminalRenderer: Sendable {
+    private var previous: [ScreenLine] = []
+    public private(set) var width: Int
+    public private(set) var height: Int
+
+    public init(width: Int, height: Int) { self.width = width; self.height = height }
+
+    public mutating func resize(width: Int, height: Int) {
+        self.width = width; self.height = height; previous = []
+    }
+
+    /// Forget what is on screen, so the next render draws everything (after a wipe).
+    public mutating func invalidate() { previous = [] }
+
+    public mutating func render(_ frame: Frame) -> String {
+        var out = ""
+        let full = previous.isEmpty
+        if full { out += "\u{1B}[0m\u{1B}[2J" }
+        for row in 0..<height {
+            let line = row < frame.rows.count ? frame.rows[row] : ScreenLine("")
+            let fitted = ScreenLine(DisplayWidth.pad(DisplayWidth.truncate(line.text, columns: width), to: width), line.style)
+            if !full, row < previous.count, previous[row] == fitted { continue }
+            out += "\u{1B}[\(row + 1);1H"
+            switch line.style {
+            case .normal: out += "\u{1B}[0m"
+            case .bold: out += "\u{1B}[0;1m"
+            case .inverse: out += "\u{1B}[0;7m"
+            case .dim: out += "\u{1B}[0;2m"
+            case .alert: out += "\u{1B}[0;1;7m"
+            }
+            // Never write into the last cell of the last row (it would scroll the screen).
+            var text = fitted.text
+            if row == height - 1 { text = DisplayWidth.truncate(text, columns: width - 1, ellipsis: "") }
+            out += text + "\u{1B}[0m"
+            if previous.count <= row { previous.append(fitted) } else { previous[row] = fitted }
+        }
+        if previous.count > height { previous.removeLast(previous.count - height) }
+        return out
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Saved terminal state for the restore paths that cannot allocate (signal handlers).
+nonisolated(unsafe) private var savedTermios = termios()
+nonisolated(unsafe) private var haveSavedTermios = false
+nonisolated(unsafe) private var terminalFD: Int32 = 1
+private let restoreSequence: [UInt8] = Array("\u{1B}[0m\u{1B}[?1000l\u{1B}[?1006l\u{1B}[?25h\u{1B}[?1049l".utf8)
+
+/// Restores the terminal: async-signal-safe (write + tcsetattr only).
+private func restoreTerminalSignalSafe() {
+    restoreSequence.withUnsafeBufferPointer { p in _ = Glibc.write(terminalFD, p.baseAddress, p.count) }
+    if haveSavedTermios { _ = tcsetattr(0, TCSAFLUSH, &savedTermios) }
+}
+
+private let crashHandler: @convention(c) (Int32) -> Void = { sig in
+    restoreTerminalSignalSafe()
+    signal(sig, SIG_DFL)
+    raise(sig)
+}
+
+/// The terminal the kiosk owns: raw keypad input, alternate screen, cursor hidden; restored on
+/// every exit path (normal, SIGTERM/SIGINT/SIGHUP via the runtime, crashes via signal handlers).
+public final class TerminalIO: @unchecked Sendable {
+    public let inputFD: Int32
+    public let outputFD: Int32
+    private var active = false
+    private let lock = NSLock()
+
+    public init(inputFD: Int32 = 0, outputFD: Int32 = 1) {
+        self.inputFD = inputFD; self.outputFD = outputFD
+    }
+
+    public var isTTY: Bool { isatty(inputFD) == 1 }
+
+    public func size() -> (width: Int, height: Int) {
+        var ws = winsize()
+        if ioctl(outputFD, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0, ws.ws_row > 0 {
+            return (Int(ws.ws_col), Int(ws.ws_row))
+        }
+        return (80, 24)
+    }
+
+    public func enter() {
+        lock.lock(); defer { lock.unlock() }
+        guard !active else { return }
+        terminalFD = outputFD
+        if isatty(inputFD) == 1, tcgetattr(inputFD, &savedTermios) == 0 {
+            haveSavedTermios = true
+            var raw = savedTermios
+            raw.c_iflag &= ~tcflag_t(BRKINT | ICRNL | INPCK | ISTRIP | IXON)
+            raw.c_lflag &= ~tcflag_t(ECHO | ICANON | IEXTEN)   // ISIG stays: Ctrl-C is a clean SIGINT
+            raw.c_cflag |= tcflag_t(CS8)
+            withUnsafeMutableBytes(of: &raw.c_cc) { cc in
+                cc[Int(VMIN)] = 1
+                cc[Int(VTIME)] = 0
+            }
+            tcsetattr(inputFD, TCSAFLUSH, &raw)
+        }
+        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
+            signal(sig, crashHandler)
+        }
+        write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J\u{1B}[3J\u{1B}[H")
+        active = true
+    }
+
+    public func restore() {
+        lock.lock(); defer { lock.unlock() }
+        guard active else { return }
+        active = false
+        write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
+        restoreTerminalSignalSafe()
+    }
+
+    /// Clears the screen and the scrollback: used when a resident's session ends.
+    public func wipe() {
+        write("\u{1B}[0m\u{1B}[2J\u{1B}[3J\u{1B}[H")
+    }
+
+    public func write(_ s: String) {
+        var bytes = Array(s.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeMutableBufferPointer { p in Glibc.write(outputFD, p.baseAddress! + off, p.count - off) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            off += n
+        }
+    }
+
+    /// Keys from the terminal, decoded; a lone ESC becomes Esc after 50 ms of silence.
+    /// Reads on a dedicated thread with poll(), so no async task blocks on the file descriptor.
+    public func keys() -> AsyncStream<Key> {
+        let fd = inputFD
+        final class Flag: @unchecked Sendable { let lock = NSLock(); var stop = false
+            var isSet: Bool { lock.withLock { stop } }; func set() { lock.withLock { stop = true } } }
+        return AsyncStream { continuation in
+            let flag = Flag()
+            let thread = Thread {
+                var decoder = KeyDecoder()
+                var buf = [UInt8](repeating: 0, count: 256)
+                while !flag.isSet {
+                    var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    let timeout: Int32 = decoder.hasPending ? 50 : 500
+                    let r = poll(&pfd, 1, timeout)
+                    if r < 0 { if errno == EINTR { continue }; break }
+                    if r == 0 {
+                        for k in decoder.flush() { continuation.yield(k) }
+                        continue
+                    }
+                    if pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0 { break }
+                    let n = read(fd, &buf, buf.count)
+                    if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                    for k in decoder.feed(Array(buf[0..<n])) { continuation.yield(k) }
+                }
+                continuation.finish()
+            }
+            thread.name = "terminal-input"
+            continuation.onTermination = { _ in flag.set() }
+            thread.start()
+        }
+    }
+}

@@ -1,0 +1,119 @@
+// The reference upstream protocol ("kiosk-intake protocol", version 1).
+// Shared by the kiosk's uploader and the reference intake so both sides agree on shapes.
+// Described for people and other implementations in docs/intake-openapi.yaml.
+//
+//   GET  /v1/health                                   -> 200 HealthReply, header Kiosk-Intake-Protocol: 1
+//   PUT  /v1/submissions/{id}/attachments/{name}      -> 201 AttachmentReceipt (body = file bytes,
+//        header X-Content-SHA256: hex; identical repeat -> 200; different bytes -> 409 ErrorReply)
+//   PUT  /v1/submissions/{id}                         -> 201 SubmissionReceipt (body = SubmissionManifest;
+//        identical repeat -> 200; different manifest for the same id -> 409; missing attachment -> 422)
+//   GET  /v1/submissions/{id}                         -> 200 SubmissionStatusReply, 404 ErrorReply
+//   GET  /v1/submissions?station=S                    -> 200 SubmissionList
+// Every request carries `Authorization: Bearer <station token>`; replies are application/json.
+
+public enum IntakeAPI {
+    public static let protocolHeader = "Kiosk-Intake-Protocol"
+    public static let protocolVersion = "1"
+    public static let sha256Header = "X-Content-SHA256"
+    public static let jsonContentType = "application/json"
+}
+
+public struct HealthReply: Codable, Sendable, Equatable {
+    public var service: String      // always "kiosk-intake"
+    public var protocolVersion: String
+    public init(service: String = "kiosk-intake", protocolVersion: String = IntakeAPI.protocolVersion) {
+        self.service = service
+        self.protocolVersion = protocolVersion
+    }
+}
+
+public struct AttachmentRef: Codable, Sendable, Equatable, Hashable {
+    public var name: String          // e.g. "material-1.jpg"; [A-Za-z0-9._-]{1,64}
+    public var contentType: String   // e.g. "image/jpeg"
+    public var size: Int
+    public var sha256: String        // lowercase hex
+    public init(name: String, contentType: String, size: Int, sha256: String) {
+        self.name = name; self.contentType = contentType; self.size = size; self.sha256 = sha256
+    }
+}
+
+public struct ApplicantData: Codable, Sendable, Equatable {
+    public var idNumber: String
+    public var name: String
+    public var cardType: String      // "resident", "hmt", "foreign2017", "foreign2023"
+    public var phone: String
+    public init(idNumber: String, name: String, cardType: String, phone: String) {
+        self.idNumber = idNumber; self.name = name; self.cardType = cardType; self.phone = phone
+    }
+}
+
+public struct SubmissionManifest: Codable, Sendable, Equatable {
+    public var submissionId: String  // chosen by the kiosk (UUID), the idempotency key
+    public var caseNumber: String    // human-readable, printed on the receipt
+    public var stationId: String
+    public var itemCode: String
+    public var itemName: String
+    public var submittedAt: String   // ISO 8601 UTC
+    public var applicant: ApplicantData
+    public var attachments: [AttachmentRef]
+    public var assistedBy: String?   // staff or agent id for 帮办代办, nil for self-service
+    public init(submissionId: String, caseNumber: String, stationId: String, itemCode: String, itemName: String,
+                submittedAt: String, applicant: ApplicantData, attachments: [AttachmentRef], assistedBy: String? = nil) {
+        self.submissionId = submissionId; self.caseNumber = caseNumber; self.stationId = stationId
+        self.itemCode = itemCode; self.itemName = itemName; self.submittedAt = submittedAt
+        self.applicant = applicant; self.attachments = attachments; self.assistedBy = assistedBy
+    }
+}
+
+public struct AttachmentReceipt: Codable, Sendable, Equatable {
+    public var submissionId: String
+    public var name: String
+    public var size: Int
+    public var sha256: String
+    public init(submissionId: String, name: String, size: Int, sha256: String) {
+        self.submissionId = submissionId; self.name = name; self.size = size; self.sha256 = sha256
+    }
+}
+
+/// States a submission goes through upstream.
+public enum UpstreamState: String, Codable, Sendable, CaseIterable {
+    case received        // 已接收
+    case inReview        // 审核中
+    case needMaterials   // 需补正材料
+    case done            // 已办结
+    case certificateReady // 证照可领取
+    case rejected        // 不予受理
+}
+
+public struct SubmissionReceipt: Codable, Sendable, Equatable {
+    public var submissionId: String
+    public var caseNumber: String
+    public var state: UpstreamState
+    public var receivedAt: String
+    public init(submissionId: String, caseNumber: String, state: UpstreamState, receivedAt: String) {
+        self.submissionId = submissionId; self.caseNumber = caseNumber; self.state = state; self.receivedAt = receivedAt
+    }
+}
+
+public struct SubmissionStatusReply: Codable, Sendable, Equatable {
+    public var submissionId: String
+    public var caseNumber: String
+    public var state: UpstreamState
+    public var updatedAt: String
+    public var note: String?
+    public init(submissionId: String, caseNumber: String, state: UpstreamState, updatedAt: String, note: String? = nil) {
+        self.submissionId = submissionId; self.caseNumber = caseNumber; self.state = state
+        self.updatedAt = updatedAt; self.note = note
+    }
+}
+
+public struct SubmissionList: Codable, Sendable, Equatable {
+    public var submissions: [SubmissionStatusReply]
+    public init(submissions: [SubmissionStatusReply]) { self.submissions = submissions }
+}
+
+public struct ErrorReply: Codable, Sendable, Equatable {
+    public var error: String         // machine code, e.g. "conflict", "missing-attachment", "unauthorized"
+    public var message: String       // what happened and what to do
+    public init(error: String, message: String) { self.error = error; self.message = message }
+}

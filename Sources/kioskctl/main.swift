@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import KioskApp
+import KioskCore
+
+struct Kioskctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kioskctl",
+        abstract: "Tools for technicians and township staff. Never prints personal data.",
+        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self])
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Path of kiosk.yaml.")
+    var config: String = "/etc/kioskd/kiosk.yaml"
+
+    func load() throws -> KioskConfig {
+        do { return try KioskConfig.load(path: config) } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+struct CatalogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "catalog", abstract: "Print the service catalog.")
+    @OptionGroup var options: ConfigOption
+    @Flag(name: .long, help: "JSON array of items (code, name, type, level, handling, category, hasGuide).")
+    var json = false
+    @Option(name: .long, help: "Catalog file to read instead of the one in the config.")
+    var file: String?
+
+    func run() throws {
+        let catalog: Catalog
+        if let file {
+            let guides = ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent("guides")
+            catalog = try Catalog.load(catalogFile: file, guidesDirectory: guides)
+        } else {
+            let cfg = try options.load()
+            catalog = try Catalog.load(catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
+        }
+        if json {
+            struct Row: Encodable {
+                var code, name, type, level, handling, category: String
+                var hasGuide: Bool
+                var sampleGuide: Bool
+            }
+            let rows = catalog.items.map {
+                Row(code: $0.code, name: $0.name, type: $0.type, level: $0.level.rawValue, handling: $0.handling,
+                    category: $0.category, hasGuide: catalog.guide(for: $0.code) != nil,
+                    sampleGuide: catalog.guide(for: $0.code)?.sample ?? false)
+            }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try enc.encode(rows), as: UTF8.self))
+        } else {
+            for level in ItemLevel.allCases {
+                print("\(level.displayName) (\(catalog.items(level: level).count))")
+                for item in catalog.items(level: level) {
+                    let g = catalog.guide(for: item.code).map { $0.sample ? " [示例指南]" : " [指南]" } ?? ""
+                    print("  \(item.code)  \(item.name)  \(item.type)  \(item.handling)\(g)")
+                }
+            }
+        }
+    }
+}
+
+struct OutboxCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "outbox", abstract: "Queued and uploaded counts (no personal data).")
+    @OptionGroup var options: ConfigOption
+    @Flag(name: .long) var json = false
+
+    func run() throws {
+        let cfg = try options.load()
+        let dbPath = cfg.stateDirectoryPath + "/outbox.sqlite"
+        guard FileManager.default.fileExists(atPath: dbPath) else {
+            throw ValidationError("no outbox at \(dbPath) yet: kioskd creates it on its first start")
+        }
+        // Counting needs no decryption: open read-only with a throwaway key.
+        let outbox = try Outbox(stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
+                                stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, readOnly: true)
+        let c = try outbox.counts()
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(c), as: UTF8.self))
+        } else {
+            print("queued:        \(c.queued)  (attachments waiting: \(c.attachmentsQueued))")
+            print("uploaded:      \(c.uploaded)")
+            print("quarantined:   \(c.quarantined)")
+            print("oldest queued: \(c.oldestQueuedSeconds.map { "\($0) s" } ?? "-")")
+            print("evaluations:   \(c.evaluationsQueued) recorded")
+        }
+    }
+}
+
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "keygen", abstract: "Create a new outbox encryption key file (mode 0600).")
+    @Argument(help: "Where to write the key (outside the state directory).") var path: String
+    func run() throws {
+        do { try AtRestCipher.generateKeyFile(path: path) } catch { throw ValidationError("\(error)") }
+        print("wrote a new 256-bit key to \(path)")
+    }
+}
+
+await Kioskctl.main()

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import KioskApp
+import KioskFlow
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Kioskd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kioskd",
+        abstract: "The self-service terminal daemon: devices, resident flow on this terminal, outbox and upload.")
+
+    @Option(name: .long, help: "Path of kiosk.yaml.")
+    var config: String = "/etc/kioskd/kiosk.yaml"
+
+    func run() async throws {
+        let cfg: KioskConfig
+        do { cfg = try KioskConfig.load(path: config) } catch {
+            FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
+            throw ExitCode(78)   // EX_CONFIG
+        }
+        let logPath = cfg.logFilePath
+        let level = Logger.Level(rawValue: cfg.logging?.level ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in FileLogHandler(label: label, path: logPath, level: level) }
+        let logger = Logger(label: "kioskd")
+
+        let services: KioskServices
+        do { services = try KioskServices(config: cfg, logger: logger) } catch {
+            logger.critical("start-up failed", metadata: ["error": "\(error)"])
+            FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+        let terminal = TerminalIO()
+        let runtime = KioskRuntime(services: services, terminal: terminal)
+        let main = Task { await runtime.run() }
+
+        // SIGTERM/SIGINT/SIGHUP end the run loop cleanly: the terminal is restored, devices closed.
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler {
+                logger.info("signal received, shutting down", metadata: ["signal": "\(sig)"])
+                main.cancel()
+            }
+            src.resume()
+            sources.append(src)
+        }
+        await main.value
+        await services.shutdown()
+        terminal.restore()
+        _ = sources
+    }
+}
+
+await Kioskd.main()

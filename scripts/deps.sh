@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the system packages the kiosk needs on Debian 12. Idempotent: installs only what is missing.
+#   scripts/deps.sh demo   -> what `make demo` needs
+#   scripts/deps.sh test   -> what `make test` needs (a superset)
+set -euo pipefail
+what="${1:-test}"
+
+need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev tmux make gcc locales)
+if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
+  need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
+fi
+
+missing=()
+for p in "${need[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "deps: all system packages present"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "deps: swift is in /opt/swift/usr/bin; add it to PATH" >&2
+  else
+    echo "deps: Swift 6.3 is required (https://www.swift.org/install/linux/) and was not found on PATH" >&2
+    exit 1
+  fi
+fi
