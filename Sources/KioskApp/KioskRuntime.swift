@@ -68,7 +68,7 @@ public final class KioskServices: Sendable {
         else { out.append(DeviceStatus(kind: .idCardReader, state: .noDevice, model: "-", simulated: false)) }
         if let camera { out.append(await camera.status()) }
         else { out.append(DeviceStatus(kind: .documentCamera, state: .noDevice, model: "-", simulated: false)) }
-        if let printer { out.append(await printer.status()) }
+        if let printer { out.append(await printer.refresh()) }
         else { out.append(DeviceStatus(kind: .receiptPrinter, state: .noDevice, model: "-", simulated: false)) }
         return out
     }

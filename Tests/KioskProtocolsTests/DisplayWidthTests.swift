@@ -76,6 +76,10 @@ import Testing
         #expect(lines.contains("ZW20240001"))
     }
 
+    @Test func hangulBreaksAtSpaces() {
+        #expect(DisplayWidth.wrap("안녕하세요 세계", columns: 12) == ["안녕하세요", "세계"])
+    }
+
     @Test func neverSplitsCharacters() {
         let s = "👨‍👩‍👧👨‍👩‍👧e\u{301}e\u{301}"
         let lines = DisplayWidth.wrap(s, columns: 3)

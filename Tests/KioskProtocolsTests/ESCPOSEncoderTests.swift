@@ -119,7 +119,7 @@ func printerColumns(_ s: String) -> Int {
         #expect(q.replaced.count == 3)
         // ASCII-only printers.
         let a = ESCPOSEncoder.printable("张¥1", chineseMode: false)
-        #expect(a.text == "?Y1")
+        #expect(a.text == "?RMB1")
         #expect(a.replaced == ["张"])
     }
 

@@ -196,7 +196,8 @@ public struct Catalog: Sendable {
     public func categories(level: ItemLevel) -> [String] {
         var seen: [String] = []
         for item in items where item.level == level && !seen.contains(item.category) { seen.append(item.category) }
-        let ordered = categoryOrder.filter(seen.contains)
+        var ordered: [String] = []
+        for c in categoryOrder where seen.contains(c) && !ordered.contains(c) { ordered.append(c) }
         return ordered + seen.filter { !ordered.contains($0) }
     }
 

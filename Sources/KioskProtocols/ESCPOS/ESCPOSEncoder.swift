@@ -5,6 +5,8 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
@@ -29,7 +31,7 @@ public enum ESCPOSError: Error, Sendable, Equatable, CustomStringConvertible {
             return "QR payload is \(bytes) bytes (UTF-8) but at most \(maximum) fit a QR code at ECC level M; "
                 + "print a short reference or URL instead of the full data."
         case .qrTooLargeForPaper(let bytes, let dots):
-            return "A QR code holding \(bytes) bytes does not fit \(dots)-dot paper even at module size 1; "
+            return "A QR code holding \(bytes) bytes does not fit \(dots)-dot paper at a scannable module size; "
                 + "shorten the payload (a short reference or URL)."
         case .qrPayloadContainsDLE:
             return "QR payload contains byte 0x10 (DLE), which the printer would execute as a real-time command; "
@@ -289,6 +291,8 @@ private struct Writer {
         2213, 2331,
     ]
 
+    static let minimumQRModuleDots = 3
+
     mutating func qr(_ payload: String, size requested: UInt8) throws {
         let data = Array(payload.utf8)
         guard !data.isEmpty else { throw ESCPOSError.qrPayloadEmpty }
@@ -303,7 +307,10 @@ private struct Writer {
         // Symbol plus a 4-module quiet zone each side must fit the paper.
         let modulesWithQuietZone = 17 + 4 * version + 8
         var size = Int(min(max(requested, 1), min(max(profile.maxQRSize, 1), 16)))
-        while size > 1 && modulesWithQuietZone * size > profile.dots { size -= 1 }
+        // Shrink to fit the paper, but not below 3 dots per module (~0.375 mm at 203 dpi; smaller
+        // modules do not scan reliably) unless the caller asked for smaller.
+        let smallest = min(size, Writer.minimumQRModuleDots)
+        while size > smallest && modulesWithQuietZone * size > profile.dots { size -= 1 }
         guard modulesWithQuietZone * size <= profile.dots else {
             throw ESCPOSError.qrTooLargeForPaper(bytes: data.count, paperDots: profile.dots)
         }
@@ -418,7 +425,7 @@ final class TextMapper {
     ]
 
     static let asciiSubstitutions: [Character: String] = [
-        "¥": "Y", "￥": "Y", "•": "*", "・": "*", "·": "*", "✓": "v", "✔": "v", "√": "v", "✗": "x", "✘": "x",
+        "¥": "RMB", "￥": "RMB", "•": "*", "・": "*", "·": "*", "✓": "v", "✔": "v", "√": "v", "✗": "x", "✘": "x",
         "×": "x", "™": "TM", "®": "(R)", "©": "(C)", "€": "EUR", "“": "\"", "”": "\"", "‘": "'", "’": "'",
         "—": "-", "–": "-", "‐": "-", "…": "...", "：": ":", "，": ",", "。": ".", "（": "(", "）": ")",
         "！": "!", "？": "?", "；": ";", "\u{3000}": " ",

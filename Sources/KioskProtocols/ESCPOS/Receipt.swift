@@ -24,7 +24,7 @@ public enum ReceiptElement: Sendable, Equatable {
     case separator
     /// QR code (model 2, ECC M). The payload is stored as UTF-8 bytes; keep it ASCII for scanners.
     /// `size` is the module size in dots (1-16), capped at the profile's `maxQRSize` and reduced
-    /// if the symbol would not fit the paper.
+    /// if the symbol (plus a 4-module quiet zone) would not fit the paper, down to 3 dots per module.
     case qr(String, size: UInt8 = 6)
     /// CODE128 (code set B, printable ASCII), HRI text below.
     case barcode(String)

@@ -148,6 +148,16 @@ public enum DisplayWidth {
         "(", "[", "{",
     ]
 
+    /// CJK ideographs, kana, fullwidth punctuation and emoji allow a line break on either side;
+    /// Hangul (which separates words with spaces) and narrow scripts do not.
+    static func breaksAround(_ c: Character) -> Bool {
+        guard of(c) >= 2, let v = c.unicodeScalars.first?.value else { return false }
+        if v >= 0xAC00 && v <= 0xD7A3 { return false }  // Hangul syllables
+        if v >= 0x1100 && v <= 0x115F { return false }  // Hangul Choseong
+        if v >= 0x3130 && v <= 0x318F { return false }  // Hangul compatibility jamo
+        return true
+    }
+
     /// Wraps `s` into lines no wider than `columns` display columns.
     ///
     /// * Embedded newlines start a new line (an empty paragraph gives an empty line; "" gives [""]).
@@ -220,7 +230,7 @@ public enum DisplayWidth {
                 return m >= lineStart
             }
             if prev == "-" && k - 1 > lineStart && chars[k - 2] != " " { return true }
-            return of(prev) >= 2 || of(next) >= 2
+            return breaksAround(prev) || breaksAround(next)
         }
 
         var start = 0

@@ -7,6 +7,7 @@ import Logging
 import Glibc
 #endif
 
+@main
 struct Kioskd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskd",
@@ -55,4 +56,3 @@ struct Kioskd: AsyncParsableCommand {
     }
 }
 
-await Kioskd.main()

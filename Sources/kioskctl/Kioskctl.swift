@@ -3,6 +3,7 @@ import Foundation
 import KioskApp
 import KioskCore
 
+@main
 struct Kioskctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
@@ -102,4 +103,3 @@ struct KeygenCommand: ParsableCommand {
     }
 }
 
-await Kioskctl.main()
