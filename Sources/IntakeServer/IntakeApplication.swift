@@ -10,7 +10,7 @@
 
 import Foundation
 import Hummingbird
-import KioskProtocols
+@_exported import KioskProtocols  // the public API speaks in the protocol's types
 import Logging
 
 /// Request context carrying the station the bearer token belongs to.

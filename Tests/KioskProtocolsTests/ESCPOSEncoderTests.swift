@@ -3,7 +3,7 @@ import Foundation
 @testable import KioskProtocols
 
 /// Index of the first occurrence of `needle` in `haystack`.
-func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+private func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
     guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
     for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
         if Array(haystack[i..<(i + needle.count)]) == needle { return i }
@@ -11,12 +11,12 @@ func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
     return nil
 }
 
-func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
     firstRange(of: needle, in: haystack) != nil
 }
 
 /// Printer columns: ASCII 1, every (two-byte) non-ASCII character 2.
-func printerColumns(_ s: String) -> Int {
+private func printerColumns(_ s: String) -> Int {
     s.reduce(0) { $0 + ($1.isASCII ? 1 : 2) }
 }
 

@@ -41,6 +41,13 @@ public struct SubmissionSummary: Sendable, Equatable {
     public var upstreamState: UpstreamState?
     public var attempts: Int
     public var lastError: String?
+
+    public init(id: String, caseNumber: String, itemCode: String, itemName: String, sealedAt: Date, state: OutboxState,
+                upstreamState: UpstreamState?, attempts: Int, lastError: String?) {
+        self.id = id; self.caseNumber = caseNumber; self.itemCode = itemCode; self.itemName = itemName
+        self.sealedAt = sealedAt; self.state = state; self.upstreamState = upstreamState
+        self.attempts = attempts; self.lastError = lastError
+    }
 }
 
 public struct OutboxCounts: Sendable, Equatable, Codable {

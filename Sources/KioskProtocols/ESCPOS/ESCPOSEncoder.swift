@@ -85,9 +85,10 @@ public struct ESCPOSEncoder: Sendable {
     public static let replacementCharacter: Character = "？"  // U+FF1F, GB18030 A3 BF
 
     /// Makes `s` printable from GB18030's one- and two-byte area: NFC, the substitution table
-    /// (¥→￥, •・→·, ✓✔→√, ✗✘→×, ™®©→TM (R) (C), €→EUR, other spaces → " ", tab → " "), and a visible
-    /// "？" for anything that would need a four-byte code (CJK Ext-A/B…, emoji, combining sequences),
-    /// private-use characters, control characters, or that iconv refuses.
+    /// (¥→￥, •・→·, ✓✔→√, ✗✘→×, ™®©→TM (R) (C), €→EUR, −‑‒→-, «»‹›→<< >> < >, other spaces and
+    /// tab → " "), and a visible "？" for anything that would need a four-byte code (CJK Ext-A/B…,
+    /// emoji, letters outside GBK such as ï ß, combining sequences), private-use characters, control
+    /// characters, or that iconv refuses.
     /// `replaced` lists the original characters that became "？" (lossy), in order; table substitutions
     /// are not listed. Invisible format characters (ZWSP, ZWJ, BOM, soft hyphen) are removed.
     /// Newlines are kept (as "\n").
@@ -131,8 +132,9 @@ public struct ESCPOSEncoder: Sendable {
         return w.out
     }
 
-    /// The text lines `encode` prints for `doc` (after substitution and wrapping), in order;
-    /// QR/barcode/image/feed/cut elements contribute nothing except a QR printed as text.
+    /// The text lines `encode` prints for `doc` (after substitution and wrapping), in order, as an
+    /// `ESCPOSDecoder` reports them: feeds (and a cut on a printer without cutter) add blank lines,
+    /// QR/barcode/image elements add none (a QR on a printer without QR support adds its text).
     /// Useful to compare with a decoded `PrintedReceiptView`.
     public func layoutLines(_ doc: ReceiptDocument) -> [String] {
         var w = Writer(profile: profile,
@@ -422,6 +424,8 @@ final class TextMapper {
     static let chineseSubstitutions: [Character: String] = [
         "¥": "￥", "•": "·", "・": "·", "‧": "·", "∙": "·", "✓": "√", "✔": "√", "✗": "×", "✘": "×",
         "™": "TM", "®": "(R)", "©": "(C)", "€": "EUR",
+        // Typographic look-alikes that would need four-byte codes.
+        "−": "-", "‑": "-", "‒": "-", "«": "<<", "»": ">>", "‹": "<", "›": ">", "„": "“", "‚": "‘",
     ]
 
     static let asciiSubstitutions: [Character: String] = [

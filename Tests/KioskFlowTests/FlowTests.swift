@@ -1,0 +1,244 @@
+import Foundation
+import KioskCore
+import KioskDevices
+import KioskProtocols
+import Testing
+@testable import KioskFlow
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func loadCatalog() throws -> Catalog {
+    try Catalog.load(catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
+                     guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
+}
+
+let card = IDCardIdentity(cardType: .resident, name: "测试一", sexCode: "1", birthDate: "20000101",
+                          idNumber: "110105200001010016", validFrom: .date("20200101"), validTo: .longTerm)
+
+let readyDevices: [DeviceStatus] = [
+    DeviceStatus(kind: .idCardReader, state: .online, model: "sim", simulated: true),
+    DeviceStatus(kind: .documentCamera, state: .online, model: "sim", simulated: true),
+    DeviceStatus(kind: .receiptPrinter, state: .online, model: "sim", simulated: true, paper: .full),
+]
+
+struct Driver {
+    var m: FlowMachine
+    var t = Date(timeIntervalSince1970: 1_795_000_000)
+    var effects: [FlowEffect] = []
+
+    init(catalog: Catalog, idle: Int = 60) {
+        m = FlowMachine(catalog: catalog, settings: FlowSettings(stationName: "测试便民服务中心", idleTimeoutSeconds: idle,
+                                                                  warningSeconds: 10, simulatedCards: ["测试一"]), now: t)
+        _ = m.handle(.devices(readyDevices))
+    }
+    mutating func send(_ e: FlowEvent) { effects += m.handle(e) }
+    mutating func keys(_ ks: Key...) { for k in ks { send(.key(k)) } }
+    mutating func advance(_ s: Double) { t += s; send(.tick(t)) }
+    var screen: String { m.frame(width: 80, height: 24).plainText }
+}
+
+@Suite struct FlowTests {
+    @Test func homeShowsStationDevicesAndMenu() throws {
+        let d = Driver(catalog: try loadCatalog())
+        #expect(d.screen.contains("测试便民服务中心"))
+        #expect(d.screen.contains("设备就绪"))
+        #expect(d.screen.contains("进度查询"))
+    }
+
+    @Test func browseToAGuideAndPrintTheNotice() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.digit(1))
+        #expect(d.screen.contains("社会救助"))
+        d.keys(.digit(1))                      // first category
+        #expect(d.screen.contains("第 1/"))
+        d.keys(.digit(9))
+        #expect(d.screen.contains("第 2/"))
+        d.keys(.digit(7), .digit(1))           // back to page 1, first item
+        #expect(d.screen.contains("办事指南"))
+        let item = try #require(d.m.session.item)
+        if d.m.catalog.guide(for: item.code)?.sample == true { #expect(d.screen.contains("示例")) }
+        d.keys(.digit(1))
+        #expect(d.effects.contains { if case .printNotice = $0 { return true }; return false })
+    }
+
+    @Test func itemWithoutGuideSaysSo() throws {
+        let c = try loadCatalog()
+        let noGuide = try #require(c.items.first { c.guide(for: $0.code) == nil })
+        var d = Driver(catalog: c)
+        d.m = FlowMachine(catalog: c, settings: d.m.settings, now: d.t)
+        _ = d.m.handle(.devices(readyDevices))
+        d.keys(.digit(noGuide.level == .town ? 1 : 2))
+        let cats = c.categories(level: noGuide.level)
+        d.keys(.digit(cats.firstIndex(of: noGuide.category)! + 1))
+        let items = c.items(level: noGuide.level, category: noGuide.category)
+        let idx = items.firstIndex { $0.code == noGuide.code }!
+        for _ in 0..<(idx / 6) { d.keys(.digit(9)) }
+        d.keys(.digit(idx % 6 + 1))
+        #expect(d.screen.contains("以窗口告知为准"))
+    }
+
+    mutating func applyThrough(_ d: inout Driver) throws {
+        d.keys(.digit(1), .digit(1), .digit(1), .digit(2))
+        #expect(d.effects.contains(.startCardReading))
+        #expect(d.screen.contains("请放置身份证"))
+        d.send(.cardRead(card))
+        #expect(d.screen.contains("1101**********0016"))
+        #expect(!d.screen.contains("110105200001010016"))
+        #expect(d.screen.contains("测**"))
+        d.keys(.enter)
+        var guardCount = 0
+        while case .photo = d.m.route, guardCount < 10 {
+            guardCount += 1
+            d.keys(.enter)
+            #expect(d.effects.last == .capturePhoto)
+            d.send(.photoCaptured(Data([0xFF, 0xD8, 0xFF, 0xD9])))
+            d.keys(.enter)
+        }
+        #expect(d.m.route == .phone)
+        for ch in "13800000000" { d.keys(.digit(Int(String(ch))!)) }
+        d.keys(.enter)
+        #expect(d.m.route == .review)
+        #expect(d.screen.contains("138****0000"))
+        d.keys(.enter)
+    }
+
+    @Test func wholeApplicationProducesSealThenReceiptThenEvaluation() throws {
+        var d = Driver(catalog: try loadCatalog())
+        var s = self
+        try s.applyThrough(&d)
+        guard case .seal(let req) = d.effects.last else { Issue.record("no seal effect"); return }
+        #expect(req.applicant.idNumber == "110105200001010016")
+        #expect(req.photos.count >= 1)
+        let summary = SubmissionSummary(id: "x", caseNumber: "GH202611230001", itemCode: req.itemCode, itemName: req.itemName,
+                                        sealedAt: d.t, state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)
+        d.send(.sealed(summary))
+        guard case .printReceipt(let doc, _) = d.effects.last else { Issue.record("no receipt after seal"); return }
+        #expect(doc.elements.contains(.qr("GH202611230001", size: 6)))
+        #expect(doc.elements.contains(.keyValue("证件号码", "1101**********0016")))
+        d.send(.receiptPrinted)
+        #expect(d.screen.contains("GH202611230001"))
+        #expect(d.screen.contains("提交成功"))
+        d.keys(.enter)
+        #expect(d.screen.contains("非常满意"))
+        d.keys(.digit(4))                        // 不满意 asks for a reason
+        #expect(d.screen.contains("原因"))
+        d.keys(.digit(1))
+        #expect(d.effects.contains(.recordEvaluation(caseNumber: "GH202611230001", level: 2, reason: evaluationReasons[0])))
+        d.keys(.enter)
+        #expect(d.m.route == .home)
+        #expect(d.effects.last == .wipeTerminal)
+    }
+
+    @Test func evaluationCanBeSkipped() throws {
+        var d = Driver(catalog: try loadCatalog())
+        var s = self
+        try s.applyThrough(&d)
+        d.send(.sealed(SubmissionSummary(id: "x", caseNumber: "GH1", itemCode: "c", itemName: "n", sealedAt: d.t,
+                                         state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        d.send(.receiptPrinted)
+        d.keys(.enter, .digit(0))
+        #expect(d.m.route == .thanks)
+        #expect(!d.effects.contains { if case .recordEvaluation = $0 { return true }; return false })
+    }
+
+    @Test func paperOutMidReceiptTellsTheResidentTheSubmissionIsSafe() throws {
+        var d = Driver(catalog: try loadCatalog())
+        var s = self
+        try s.applyThrough(&d)
+        d.send(.sealed(SubmissionSummary(id: "x", caseNumber: "GH9", itemCode: "c", itemName: "n", sealedAt: d.t,
+                                         state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        d.send(.receiptFailed("打印中纸张用完"))
+        #expect(d.screen.contains("GH9"))
+        #expect(d.screen.contains("已安全保存"))
+        #expect(d.screen.contains("补打"))
+    }
+
+    @Test func idleTimeoutWarnsThenExtendsThenWipes() throws {
+        var d = Driver(catalog: try loadCatalog(), idle: 30)
+        d.keys(.digit(1), .digit(1))
+        d.advance(15)
+        #expect(d.m.countdown == nil)
+        d.advance(7)
+        #expect(d.m.countdown == 8)
+        #expect(d.screen.contains("8 秒后将返回首页"))
+        d.keys(.digit(5))                          // extends, does nothing else
+        #expect(d.m.countdown == nil)
+        if case .items = d.m.route { } else { Issue.record("the extending key must not act") }
+        d.advance(31)
+        #expect(d.m.route == .home)
+        #expect(d.effects.last == .wipeTerminal)
+    }
+
+    @Test func sessionWipeForgetsTheResident() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.digit(1), .digit(1), .digit(1), .digit(2))
+        d.send(.cardRead(card))
+        d.keys(.escape)
+        #expect(d.m.route == .home)
+        #expect(d.m.session.identity == nil)
+        #expect(d.m.session.phone.isEmpty)
+    }
+
+    @Test func progressQueryShowsOwnSubmissions() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.digit(3))
+        d.send(.cardRead(card))
+        #expect(d.effects.contains(.loadProgress(idNumber: "110105200001010016")))
+        d.send(.progressLoaded([SubmissionSummary(id: "x", caseNumber: "GH202611230007", itemCode: "c", itemName: "临时救助",
+                                                  sealedAt: d.t, state: .uploaded, upstreamState: .inReview, attempts: 0, lastError: nil)]))
+        #expect(d.screen.contains("GH202611230007"))
+        #expect(d.screen.contains("审核中"))
+        #expect(!d.screen.contains("110105200001010016"))
+    }
+
+    @Test func phoneNumberIsValidated() throws {
+        #expect(FlowMachine.validPhone("13800000000"))
+        #expect(!FlowMachine.validPhone("1380000000"))
+        #expect(!FlowMachine.validPhone("12800000000"))
+        #expect(!FlowMachine.validPhone("23800000000"))
+    }
+
+    @Test func everyScreenFitsEightyColumnsWithoutAmbiguousGlyphs() throws {
+        var d = Driver(catalog: try loadCatalog())
+        var frames: [Frame] = [d.m.frame(width: 80, height: 24)]
+        for k: Key in [.digit(1), .digit(2), .digit(1), .digit(9), .digit(1), .digit(9)] {
+            d.keys(k); frames.append(d.m.frame(width: 80, height: 24))
+        }
+        d.keys(.digit(2)); d.send(.cardRead(card)); frames.append(d.m.frame(width: 80, height: 24))
+        for f in frames {
+            #expect(f.rows.count <= 24)
+            for row in f.rows {
+                #expect(DisplayWidth.of(row.text) <= 80, "row too wide: \(row.text)")
+                for ch in row.text.unicodeScalars {
+                    #expect(!(0x2500...0x257F).contains(ch.value) && ch.value != 0x25CF, "ambiguous glyph in \(row.text)")
+                }
+            }
+        }
+    }
+}
+
+@Suite struct TerminalTests {
+    @Test func keyDecoderHandlesKeypadArrowsAndLoneEscape() {
+        var k = KeyDecoder()
+        #expect(k.feed(Array("12\r".utf8)) == [.digit(1), .digit(2), .enter])
+        #expect(k.feed([0x7F]) == [.backspace])
+        #expect(k.feed([0x1B, 0x5B]) == [])           // incomplete sequence waits
+        #expect(k.feed([0x41]) == [.up])
+        #expect(k.feed([0x1B]) == [])
+        #expect(k.flush() == [.escape])
+        #expect(k.feed(Array("\u{1B}[6~".utf8)) == [.pageDown])
+    }
+
+    @Test func rendererRedrawsOnlyChangedRows() {
+        var r = TerminalRenderer(width: 80, height: 24)
+        let a = Frame(rows: [ScreenLine("第一行"), ScreenLine("second")])
+        let first = r.render(a)
+        #expect(first.contains("第一行"))
+        let again = r.render(a)
+        #expect(again.isEmpty)
+        let b = Frame(rows: [ScreenLine("第一行"), ScreenLine("changed")])
+        let diff = r.render(b)
+        #expect(diff.contains("changed"))
+        #expect(!diff.contains("第一行"))
+    }
+}
