@@ -1,0 +1,140 @@
+import Crypto
+import Foundation
+import KioskProtocols
+import Testing
+@testable import KioskCore
+
+let applicant = ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
+
+func tempDir() -> String {
+    let d = NSTemporaryDirectory() + "outbox-test-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+func makeOutbox(_ dir: String, key: SymmetricKey = SymmetricKey(data: Data(repeating: 7, count: 32))) throws -> Outbox {
+    try Outbox(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: key), stationId: "XY-TEST-001", casePrefix: "GH")
+}
+
+func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 % 251) }) + Data([0xFF, 0xD9]) }
+
+@Suite struct OutboxTests {
+    @Test func walWithSynchronousFullVerifiedByQuery() throws {
+        let o = try makeOutbox(tempDir())
+        #expect(try o.synchronousLevel() == 2)       // 2 = FULL (GRDB would leave NORMAL = 1)
+        #expect(try o.journalMode() == "wal")
+    }
+
+    @Test func sealCommitsRowsAndEncryptedFsyncedAttachments() throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let s = try o.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                                         attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(5000))]))
+        #expect(s.caseNumber.hasPrefix("GH"))
+        #expect(s.caseNumber.count == 14)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + s.id)
+        #expect(files == ["material-1.jpg.enc"])
+        let stored = try #require(FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/material-1.jpg.enc"))
+        #expect(stored != jpeg(5000))
+        #expect(stored.prefix(2) != Data([0xFF, 0xD8]))
+        let c = try o.counts()
+        #expect(c.queued == 1 && c.uploaded == 0 && c.attachmentsQueued == 1)
+        // Nothing personal readable in the database files.
+        for f in ["outbox.sqlite", "outbox.sqlite-wal"] {
+            if let d = FileManager.default.contents(atPath: dir + "/state/" + f) {
+                #expect(d.range(of: Data("110105200001010016".utf8)) == nil)
+                #expect(d.range(of: Data("测试一".utf8)) == nil)
+                #expect(d.range(of: Data("13800000000".utf8)) == nil)
+            }
+        }
+    }
+
+    @Test func caseNumbersAreUniqueAndSequentialPerDay() throws {
+        let o = try makeOutbox(tempDir())
+        let a = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let b = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        #expect(a.caseNumber != b.caseNumber)
+        #expect(Int(b.caseNumber.suffix(4))! == Int(a.caseNumber.suffix(4))! + 1)
+    }
+
+    @Test func residentFindsOwnSubmissionsOnly() throws {
+        let o = try makeOutbox(tempDir())
+        _ = try o.seal(NewSubmission(itemCode: "c", itemName: "临时救助", applicant: applicant, attachments: []))
+        #expect(try o.submissions(forIDNumber: "110105200001010016").count == 1)
+        #expect(try o.submissions(forIDNumber: "110105200001010016".lowercased()).count == 1)
+        #expect(try o.submissions(forIDNumber: "810000199001010027").isEmpty)
+    }
+
+    @Test func pendingUploadDecryptsWithTheRightKeyOnly() throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        _ = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
+                                     attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
+        let p = try #require(try o.nextDue().due)
+        #expect(p.manifest.applicant == applicant)
+        #expect(try o.attachmentData(p.attachments[0]) == jpeg(100))
+        let wrong = try makeOutbox(dir, key: SymmetricKey(data: Data(repeating: 9, count: 32)))
+        #expect(throws: (any Error).self) { _ = try wrong.nextDue() }
+    }
+
+    @Test func orphanAttachmentsFromACrashedSealAreRemovedAtOpen() throws {
+        let dir = tempDir()
+        _ = try makeOutbox(dir)
+        let orphan = dir + "/state/attachments/deadbeef"
+        try FileManager.default.createDirectory(atPath: orphan, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: orphan + "/x.enc", contents: Data([1]))
+        _ = try makeOutbox(dir)
+        #expect(!FileManager.default.fileExists(atPath: orphan))
+    }
+
+    @Test func failuresBackOffAndQuarantineKeepsTheRow() throws {
+        let o = try makeOutbox(tempDir())
+        let s = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        try o.recordFailure(id: s.id, error: "down", retryAt: Date().addingTimeInterval(60))
+        let n = try o.nextDue()
+        #expect(n.due == nil)
+        #expect(n.nextAt != nil)
+        try o.quarantine(id: s.id, reason: "HTTP 400")
+        #expect(try o.counts().quarantined == 1)
+        #expect(try o.submission(id: s.id)?.lastError == "HTTP 400")
+    }
+
+    @Test func evaluationsAreRecordedAndValidated() throws {
+        let o = try makeOutbox(tempDir())
+        try o.recordEvaluation(caseNumber: "GH1", level: 5, reason: nil)
+        #expect(throws: OutboxError.self) { try o.recordEvaluation(caseNumber: "GH1", level: 9, reason: nil) }
+        #expect(try o.evaluations().count == 1)
+    }
+
+    @Test func keyFilesAreReadAndBadOnesExplained() throws {
+        let dir = tempDir()
+        try AtRestCipher.generateKeyFile(path: dir + "/k")
+        _ = try AtRestCipher.loadKey(path: dir + "/k")
+        #expect(throws: KeyError.self) { try AtRestCipher.generateKeyFile(path: dir + "/k") }
+        _ = FileManager.default.createFile(atPath: dir + "/bad", contents: Data("short".utf8))
+        #expect(throws: KeyError.self) { _ = try AtRestCipher.loadKey(path: dir + "/bad") }
+    }
+}
+
+@Suite struct CatalogTests {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func catalogHasAllSeedItems() throws {
+        let c = try Catalog.load(catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
+                                 guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
+        #expect(c.items(level: .town).count == 99)
+        #expect(c.items(level: .village).count == 43)
+        #expect(Set(c.items.map(\.code)).count == 142)
+        #expect(c.items.contains { $0.name == "城乡居民基本养老保险变更登记（性别、民族、居住地址、联系电话变更）" })
+        #expect(c.guides.count >= 5)
+        #expect(c.guides.values.allSatisfy { $0.sample })
+        #expect(c.categories(level: .town).count <= 9)
+    }
+
+    @Test func malformedCatalogGivesAClearError() throws {
+        let dir = tempDir()
+        _ = FileManager.default.createFile(atPath: dir + "/c.json", contents: Data("{\"items\": 3}".utf8))
+        do { _ = try Catalog.load(catalogFile: dir + "/c.json", guidesDirectory: nil); Issue.record("should fail") }
+        catch let e as CatalogError { #expect(e.description.contains("build-catalog")) }
+    }
+}
