@@ -76,9 +76,11 @@ public final class IntakeStore: Sendable {
         if !create, !fm.fileExists(atPath: dbPath) {
             throw IntakeStoreError.noDatabase(dbPath)
         }
-        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: dir + "/files", withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: dir + "/tmp", withIntermediateDirectories: true)
+        // Owner-only: the database and the scans hold personal data.
+        let ownerOnly: [FileAttributeKey: Any] = [.posixPermissions: 0o700]
+        for path in [dir, dir + "/files", dir + "/tmp"] where !fm.fileExists(atPath: path) {
+            try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: ownerOnly)
+        }
         // Staging files left behind by a crash are incomplete uploads: drop them.
         if create, let leftovers = try? fm.contentsOfDirectory(atPath: dir + "/tmp") {
             for name in leftovers where name.hasSuffix(".part") {

@@ -145,4 +145,20 @@ struct Count: AsyncParsableCommand {
     }
 }
 
-await KioskIntake.main()
+/// Parses and runs inside an async function: in top-level code `KioskIntake.main()` (and
+/// `run()` on the parsed command) resolve to the synchronous ParsableCommand overloads, which
+/// refuse asynchronous subcommands.
+func runKioskIntake() async {
+    do {
+        var command = try await KioskIntake.asyncParseAsRoot(nil)
+        if var asyncCommand = command as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try command.run()
+        }
+    } catch {
+        KioskIntake.exit(withError: error)
+    }
+}
+
+await runKioskIntake()

@@ -273,7 +273,7 @@ extension TestClientProtocol {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let app = try buildIntakeApplication(configuration: configuration(dir, maxAttachmentBytes: 1000))
-        try await app.test(.router) { client in
+        _ = try await app.test(.router) { client in
             try expectError(try await client.putAttachment("sub-big-1", "material-1.jpg", scanBytes), .contentTooLarge, "too-large")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
@@ -451,7 +451,7 @@ extension TestClientProtocol {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let app = try buildIntakeApplication(configuration: configuration(dir))
-        try await app.test(.router) { client in
+        _ = try await app.test(.router) { client in
             try expectError(try await client.execute(uri: "/v2/whatever", method: .get), .notFound, "not-found")
         }
     }

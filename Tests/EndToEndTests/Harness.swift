@@ -1,0 +1,244 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the real binaries: kiosk-intake as a process, kioskd inside a private tmux server.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func binary(_ name: String) -> String {
+    if let dir = ProcessInfo.processInfo.environment["KIOSK_BIN_DIR"] { return dir + "/" + name }
+    for config in ["debug", "release"] {
+        let p = packageRoot.appendingPathComponent(".build/\(config)/\(name)").path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return packageRoot.appendingPathComponent(".build/debug/\(name)").path
+}
+
+struct HarnessError: Error, CustomStringConvertible { var description: String }
+
+@discardableResult
+func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    var e = ProcessInfo.processInfo.environment
+    for (k, v) in env { e[k] = v }
+    p.environment = e
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+func waitUntil(_ seconds: Double, _ what: String, _ check: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try check() { return }
+        usleep(50_000)
+    }
+    throw HarnessError(description: "timed out after \(seconds) s waiting for \(what)")
+}
+
+/// The reference intake on loopback.
+final class Intake {
+    let dir: String
+    let port: Int
+    let token: String
+    var process: Process?
+
+    init(dir: String, port: Int, token: String) {
+        self.dir = dir; self.port = port; self.token = token
+    }
+
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary("kiosk-intake"))
+        p.arguments = ["serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001"]
+        let log = dir + ".log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let h = FileHandle(forWritingAtPath: log)!
+        p.standardOutput = h
+        p.standardError = h
+        try p.run()
+        process = p
+        try waitUntil(20, "kiosk-intake to listen") {
+            String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self).contains("listening")
+        }
+    }
+
+    func stop() {
+        process?.terminate()
+        process?.waitUntilExit()
+        process = nil
+    }
+
+    func count() -> Int {
+        guard let r = try? run(binary("kiosk-intake"), ["count", "--data", dir]), r.status == 0 else { return 0 }
+        return Int(r.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    func list() throws -> [[String: Any]] {
+        let r = try run(binary("kiosk-intake"), ["list", "--data", dir, "--json"])
+        return (try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]]) ?? []
+    }
+}
+
+/// kioskd in a private tmux server, 80×24.
+final class KioskTerminal {
+    let socketName: String
+    let configPath: String
+    var captures: [String] = []
+
+    init(configPath: String) {
+        self.configPath = configPath
+        socketName = "kiosk-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    func tmux(_ args: [String]) throws -> String {
+        let r = try run("/usr/bin/tmux", ["-L", socketName] + args)
+        return r.out
+    }
+
+    func start() throws {
+        let cmd = "exec env LANG=C.UTF-8 LC_ALL=C.UTF-8 \(binary("kioskd")) --config \(configPath)"
+        _ = try tmux(["new-session", "-d", "-s", "ui", "-x", "80", "-y", "24", cmd])
+        _ = try tmux(["set-option", "-t", "ui", "remain-on-exit", "on"])
+    }
+
+    func screen() throws -> String {
+        let s = try tmux(["capture-pane", "-p", "-t", "ui"])
+        captures.append(s)
+        return s
+    }
+
+    func waitFor(_ text: String, seconds: Double = 15) throws {
+        do {
+            try waitUntil(seconds, "screen to show \(text)") { try screen().contains(text) }
+        } catch {
+            throw HarnessError(description: "\(error)\n--- screen ---\n\((try? screen()) ?? "")")
+        }
+    }
+
+    func send(_ keys: String...) throws { _ = try tmux(["send-keys", "-t", "ui"] + keys) }
+
+    /// Sends SIGKILL to the kioskd of this terminal.
+    func kill9() throws {
+        let pid = try tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let p = Int32(pid) else { throw HarnessError(description: "no pane pid") }
+        Glibc.kill(p, SIGKILL)
+        try waitUntil(5, "kioskd to die") { Glibc.kill(p, 0) != 0 }
+    }
+
+    func stop() {
+        _ = try? tmux(["kill-server"])
+    }
+}
+
+struct Station {
+    let dir: String
+    let config: String
+    let intake: Intake
+    let printerDir: String
+
+    init(name: String) throws {
+        dir = NSTemporaryDirectory() + "kiosk-e2e-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let token = UUID().uuidString
+        intake = Intake(dir: dir + "/intake", port: freePort(), token: token)
+        printerDir = dir + "/printer"
+        let key = dir + "/keys/outbox.key"
+        try run(binary("kioskctl"), ["keygen", key])
+        config = dir + "/kiosk.yaml"
+        let root = packageRoot.path
+        let yaml = """
+        station:
+          id: XY-E2E-001
+          name: 端到端测试便民服务中心
+          casePrefix: GH
+        stateDirectory: \(dir)/state
+        catalog: \(root)/kiosk-config/catalog.json
+        guides: \(root)/kiosk-config/guides
+        encryption:
+          keyFile: \(key)
+        upstream:
+          url: http://127.0.0.1:\(intake.port)
+          token: \(token)
+          requestTimeoutSeconds: 5
+          initialBackoffSeconds: 0.3
+          maxBackoffSeconds: 1
+          statusSyncSeconds: 5
+        session:
+          idleTimeoutSeconds: 120
+          warningSeconds: 20
+        devices:
+          idCardReader:   { mode: simulated }
+          documentCamera: { mode: simulated, fixtures: \(root)/kiosk-config/fixtures/camera }
+          receiptPrinter: { mode: simulated }
+        simulation:
+          outputDirectory: \(printerDir)
+          removeCardAfterSeconds: 1
+        """
+        FileManager.default.createFile(atPath: config, contents: Data(yaml.utf8))
+    }
+
+    func receipts() -> [String] {
+        let d = printerDir + "/receipts"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).sorted().map {
+            String(decoding: FileManager.default.contents(atPath: d + "/" + $0) ?? Data(), as: UTF8.self)
+        }
+    }
+
+    func logs() -> String {
+        String(decoding: FileManager.default.contents(atPath: dir + "/state/logs/kioskd.log") ?? Data(), as: UTF8.self)
+    }
+
+    func outboxCounts() throws -> [String: Any] {
+        let r = try run(binary("kioskctl"), ["outbox", "--config", config, "--json"])
+        return (try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]) ?? [:]
+    }
+}
+
+/// Drives one application from the home screen to "提交成功"; returns the case number and photo count.
+func applyOnce(_ t: KioskTerminal) throws -> (caseNumber: String, photos: Int) {
+    try t.waitFor("首页")
+    try t.send("1"); try t.waitFor("请选择类别")
+    try t.send("1"); try t.waitFor("第 1/")
+    try t.send("1"); try t.waitFor("办事指南")
+    try t.send("2"); try t.waitFor("请放置身份证")
+    try t.send("a"); try t.waitFor("请核对您的身份信息")
+    try t.send("Enter"); try t.waitFor("拍摄申请材料")
+    var photos = 0
+    while try t.screen().contains("拍摄申请材料") {
+        let before = try t.screen()
+        let marker = before.split(separator: "\n").first { $0.contains("份：") }.map(String.init) ?? ""
+        try t.send("Enter"); try t.waitFor("状态：已拍摄")
+        photos += 1
+        try t.send("Enter")
+        try waitUntil(10, "next step") { let s = try t.screen(); return !s.contains(marker) || !s.contains("拍摄申请材料") }
+    }
+    try t.waitFor("请输入手机号码")
+    try t.send("13800000000", "Enter"); try t.waitFor("请确认申请信息")
+    try t.send("Enter"); try t.waitFor("提交成功")
+    let s = try t.screen()
+    guard let r = s.range(of: "GH[0-9]{12}", options: .regularExpression) else {
+        throw HarnessError(description: "no case number on screen:\n\(s)")
+    }
+    return (String(s[r]), photos)
+}
