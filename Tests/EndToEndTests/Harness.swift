@@ -17,21 +17,31 @@ func binary(_ name: String) -> String {
 
 struct HarnessError: Error, CustomStringConvertible { var description: String }
 
+/// Runs a program to completion with posix_spawn + waitpid (Foundation's Process did not reap the
+/// tmux client reliably here). Output goes to a file: `tmux new-session` leaves a server holding it.
 @discardableResult
 func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    var e = ProcessInfo.processInfo.environment
-    for (k, v) in env { e[k] = v }
-    p.environment = e
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let outPath = NSTemporaryDirectory() + "kiosk-run-\(UUID().uuidString)"
+    defer { unlink(outPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    guard rc == 0 else { throw HarnessError(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let data = FileManager.default.contents(atPath: outPath) ?? Data()
+    let exit: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return (exit, String(decoding: data, as: UTF8.self))
 }
 
 func freePort() -> Int {
@@ -143,7 +153,9 @@ final class KioskTerminal {
         let pid = try tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let p = Int32(pid) else { throw HarnessError(description: "no pane pid") }
         Glibc.kill(p, SIGKILL)
-        try waitUntil(5, "kioskd to die") { Glibc.kill(p, 0) != 0 }
+        try waitUntil(5, "kioskd to die") {
+            try tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        }
     }
 
     func stop() {
