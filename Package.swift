@@ -64,7 +64,12 @@ let package = Package(
         ]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
         .testTarget(name: "KioskDevicesTests", dependencies: ["KioskDevices"]),
-        .testTarget(name: "KioskCoreTests", dependencies: ["KioskCore", "IntakeServer"]),
+        .testTarget(name: "KioskCoreTests", dependencies: [
+            "KioskCore", "IntakeServer",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .testTarget(name: "KioskFlowTests", dependencies: ["KioskFlow", "KioskApp"]),
         .testTarget(name: "IntakeServerTests", dependencies: [
             "IntakeServer",
