@@ -16,7 +16,11 @@ struct ConfigOption: ParsableArguments {
     var config: String = "/etc/kioskd/kiosk.yaml"
 
     func load() throws -> KioskConfig {
-        do { return try KioskConfig.load(path: config) } catch {
+        var path = config
+        // Beside a source tree after `make demo`, the demo's config is the natural default.
+        let demo = FileManager.default.currentDirectoryPath + "/.demo/kiosk.yaml"
+        if !FileManager.default.fileExists(atPath: path), FileManager.default.fileExists(atPath: demo) { path = demo }
+        do { return try KioskConfig.load(path: path) } catch {
             throw ValidationError("\(error)")
         }
     }
@@ -33,11 +37,14 @@ struct CatalogCommand: ParsableCommand {
     func run() throws {
         let catalog: Catalog
         if let file {
-            let guides = ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent("guides")
-            catalog = try Catalog.load(catalogFile: file, guidesDirectory: guides)
-        } else {
+            catalog = try Catalog.load(catalogFile: file, guidesDirectory: Self.guides(besides: file))
+        } else if FileManager.default.fileExists(atPath: options.config) {
             let cfg = try options.load()
             catalog = try Catalog.load(catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
+        } else if let found = Self.shippedCatalog() {
+            catalog = try Catalog.load(catalogFile: found, guidesDirectory: Self.guides(besides: found))
+        } else {
+            throw ValidationError("no config at \(options.config) and no shipped catalog found; pass --config or --file")
         }
         if json {
             struct Row: Encodable {
@@ -62,6 +69,25 @@ struct CatalogCommand: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+extension CatalogCommand {
+    static func guides(besides file: String) -> String {
+        ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent("guides")
+    }
+
+    /// The catalog shipped with the software: in the working directory, beside a build in the
+    /// source tree, or where the package installs it.
+    static func shippedCatalog() -> String? {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            FileManager.default.currentDirectoryPath + "/kiosk-config/catalog.json",
+            exe.appendingPathComponent("../../../kiosk-config/catalog.json").standardizedFileURL.path,
+            exe.appendingPathComponent("../../kiosk-config/catalog.json").standardizedFileURL.path,
+            "/usr/share/kioskd/kiosk-config/catalog.json",
+        ]
+        return candidates.first { FileManager.default.fileExists(atPath: $0) }
     }
 }
 

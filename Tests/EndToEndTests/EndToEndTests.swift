@@ -91,3 +91,17 @@ let fullID = "110105200001010016"
         #expect(r.out.contains("kiosk.yaml"))
     }
 }
+
+@Suite struct KioskctlTests {
+    @Test func catalogJSONListsEveryItem() throws {
+        let r = try run(binary("kioskctl"), ["catalog", "--json"])
+        #expect(r.status == 0)
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        #expect(items.count == 142)
+        #expect(items.filter { $0["level"] as? String == "town" }.count == 99)
+        #expect(items.filter { $0["level"] as? String == "village" }.count == 43)
+        for key in ["code", "name", "type", "level", "handling"] {
+            #expect(items.allSatisfy { ($0[key] as? String)?.isEmpty == false }, "every item has \(key)")
+        }
+    }
+}
