@@ -89,6 +89,8 @@ public actor KioskRuntime {
     let events: AsyncStream<FlowEvent>
     let sink: AsyncStream<FlowEvent>.Continuation
     var lastDevices: [DeviceStatus] = []
+    let notifier = SystemdNotifier()
+    var lastWatchdog = ContinuousClock.now
 
     public init(services: KioskServices, terminal: TerminalIO) {
         self.services = services
@@ -116,6 +118,7 @@ public actor KioskRuntime {
         lastDevices = await services.deviceStatuses()
         _ = machine.handle(.devices(lastDevices))
         draw()
+        notifier.ready(status: "ready; " + Self.statusLine(lastDevices))
         log.info("kiosk ready", metadata: ["station": "\(services.config.station.id)", "items": "\(services.catalog.items.count)"])
 
         await withTaskGroup(of: Void.self) { group in
@@ -157,6 +160,7 @@ public actor KioskRuntime {
             _ = await group.next()
             group.cancelAll()
         }
+        notifier.stopping()
         await services.reader?.stopReading()
         log.info("kiosk stopping")
     }
@@ -166,16 +170,31 @@ public actor KioskRuntime {
         if d != lastDevices {
             lastDevices = d
             post(.devices(d))
+            notifier.status(Self.statusLine(d))
         }
     }
 
     func consume() async {
         for await e in events {
             if Task.isCancelled { break }
+            if case .tick = e { petWatchdog() }
             let effects = machine.handle(e)
             for effect in effects { await perform(effect) }
             draw()
         }
+    }
+
+    /// WATCHDOG=1 from the main loop itself: a hung loop stops petting and systemd restarts us.
+    func petWatchdog() {
+        guard let interval = notifier.watchdogInterval else { return }
+        if ContinuousClock.now - lastWatchdog >= interval {
+            notifier.watchdog()
+            lastWatchdog = .now
+        }
+    }
+
+    static func statusLine(_ d: [DeviceStatus]) -> String {
+        d.map { "\($0.kind.rawValue)=\($0.state.rawValue)" }.joined(separator: " ")
     }
 
     func draw() {
