@@ -130,6 +130,9 @@ public actor IDCardReader {
     }
 
     private func pollLoop() async {
+        // Replies to commands of a cancelled poll may still be in flight: start clean.
+        await transport.flushInput()
+        parser = SAMFrameParser()
         var probed = current.state == .online
         while !Task.isCancelled {
             if !probed {

@@ -35,7 +35,8 @@ public actor SimulatorLink: ByteTransport {
     let model: any SimulatedDeviceModel
     let packetSize: Int
     private var inbound: [UInt8] = []
-    private var waiter: CheckedContinuation<Void, Never>?
+    private var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+    private var readSerial = 0
     public nonisolated let description: String
 
     public init(model: any SimulatedDeviceModel, packetSize: Int = 64, name: String) {
@@ -47,19 +48,23 @@ public actor SimulatorLink: ByteTransport {
         let reply = model.receive(bytes)
         if !reply.isEmpty {
             inbound.append(contentsOf: reply)
-            waiter?.resume(); waiter = nil
+            wakeAny()
         }
     }
 
     public func read(maxBytes: Int, timeout: Duration) async throws -> [UInt8] {
         guard model.connected else { throw TransportError("simulated device unplugged", disconnected: true) }
         if inbound.isEmpty {
+            readSerial += 1
+            let me = readSerial
             await withTaskGroup(of: Void.self) { group in
+                // Ends the wait at the timeout, and also when the reader is cancelled.
                 group.addTask {
-                    if (try? await Task.sleep(for: timeout)) != nil { await self.wakeWaiter() }
+                    try? await Task.sleep(for: timeout)
+                    await self.wakeWaiter(me)
                 }
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    if !inbound.isEmpty { c.resume() } else { waiter = c }
+                    if !inbound.isEmpty { c.resume() } else { waiter = (me, c) }
                 }
                 group.cancelAll()
             }
@@ -70,8 +75,18 @@ public actor SimulatorLink: ByteTransport {
         return out
     }
 
-    private func wakeWaiter() { waiter?.resume(); waiter = nil }
+    private func wakeWaiter(_ id: Int) {
+        guard let w = waiter, w.id == id else { return }
+        waiter = nil
+        w.continuation.resume()
+    }
+
+    private func wakeAny() {
+        guard let w = waiter else { return }
+        waiter = nil
+        w.continuation.resume()
+    }
 
     public func flushInput() async { inbound.removeAll() }
-    public func close() async { wakeWaiter() }
+    public func close() async { wakeAny() }
 }
