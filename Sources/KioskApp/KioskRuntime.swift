@@ -91,17 +91,36 @@ public actor KioskRuntime {
     var lastDevices: [DeviceStatus] = []
     let notifier = SystemdNotifier()
     var lastWatchdog = ContinuousClock.now
+    var pendingReload: (Catalog, FlowSettings)?
+
+    static func settings(_ c: KioskConfig, simulated: Bool) -> FlowSettings {
+        FlowSettings(stationName: c.station.name,
+                     idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
+                     warningSeconds: c.session?.warningSeconds ?? 20,
+                     pageSize: c.session?.itemsPerPage ?? 6,
+                     simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil)
+    }
+
+    /// SIGHUP: re-reads the config's catalog, guides, station name and session settings, and applies
+    /// them once no resident is in the middle of a session. Devices, outbox and upstream need a restart.
+    public func reload(configPath: String) {
+        let log = services.logger
+        do {
+            let c = try KioskConfig.load(path: configPath)
+            let catalog = try Catalog.load(catalogFile: c.resolve(c.catalog), guidesDirectory: c.guides.map(c.resolve))
+            pendingReload = (catalog, Self.settings(c, simulated: services.simulatedReader != nil))
+            log.info("configuration reloaded; applied at the next home screen", metadata: ["items": "\(catalog.items.count)"])
+            post(.tick(Date()))
+        } catch {
+            log.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
+        }
+    }
 
     public init(services: KioskServices, terminal: TerminalIO) {
         self.services = services
         self.terminal = terminal
         let c = services.config
-        let settings = FlowSettings(stationName: c.station.name,
-                                    idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
-                                    warningSeconds: c.session?.warningSeconds ?? 20,
-                                    pageSize: c.session?.itemsPerPage ?? 6,
-                                    simulatedCards: services.simulatedReader != nil ? SyntheticCards.all.map(\.label) : nil)
-        machine = FlowMachine(catalog: services.catalog, settings: settings)
+        machine = FlowMachine(catalog: services.catalog, settings: Self.settings(c, simulated: services.simulatedReader != nil))
         let size = terminal.size()
         renderer = TerminalRenderer(width: size.width, height: size.height)
         (events, sink) = AsyncStream<FlowEvent>.makeStream(bufferingPolicy: .unbounded)
@@ -178,6 +197,9 @@ public actor KioskRuntime {
         for await e in events {
             if Task.isCancelled { break }
             if case .tick = e { petWatchdog() }
+            if let (catalog, settings) = pendingReload, machine.reload(catalog: catalog, settings: settings) {
+                pendingReload = nil
+            }
             let effects = machine.handle(e)
             for effect in effects { await perform(effect) }
             draw()

@@ -37,12 +37,18 @@ struct Kioskd: AsyncParsableCommand {
         let runtime = KioskRuntime(services: services, terminal: terminal)
         let main = Task { await runtime.run() }
 
-        // SIGTERM/SIGINT/SIGHUP end the run loop cleanly: the terminal is restored, devices closed.
+        // SIGTERM/SIGINT end the run loop cleanly (terminal restored, devices closed); SIGHUP reloads.
         var sources: [DispatchSourceSignal] = []
+        let configPath = config
         for sig in [SIGTERM, SIGINT, SIGHUP] {
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             src.setEventHandler {
+                if sig == SIGHUP {
+                    logger.info("SIGHUP: reloading configuration")
+                    Task { await runtime.reload(configPath: configPath) }
+                    return
+                }
                 logger.info("signal received, shutting down", metadata: ["signal": "\(sig)"])
                 main.cancel()
             }

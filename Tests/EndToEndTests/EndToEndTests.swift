@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let fullID = "110105200001010016"
 
@@ -80,6 +83,27 @@ let fullID = "110105200001010016"
         let counts = try st.outboxCounts()
         #expect(counts["uploaded"] as? Int == 1)
         #expect(counts["queued"] as? Int == 0)
+    }
+
+    @Test func sighupReloadsAndSigtermRestoresTheTerminal() throws {
+        let st = try Station(name: "signals")
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("端到端测试便民服务中心")
+        #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("1"))
+        let yaml = String(decoding: FileManager.default.contents(atPath: st.config)!, as: UTF8.self)
+        FileManager.default.createFile(atPath: st.config, contents: Data(yaml.replacingOccurrences(of: "端到端测试便民服务中心", with: "重新加载后的服务点").utf8))
+        let pid = Int32(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        kill(pid, SIGHUP)
+        try t.waitFor("重新加载后的服务点")
+        kill(pid, SIGTERM)
+        try waitUntil(10, "kioskd to exit") {
+            try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).hasPrefix("1")
+        }
+        #expect(st.logs().contains("kiosk stopping"))          // the graceful path ran, not a kill
+        #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"))
+        #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{cursor_flag}"]).hasPrefix("1"))
     }
 
     @Test func badConfigGivesAClearErrorNotACrash() throws {

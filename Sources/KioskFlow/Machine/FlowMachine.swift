@@ -40,7 +40,7 @@ public struct FlowMachine: Sendable {
         var printingNotice = false
     }
 
-    public let catalog: Catalog
+    public private(set) var catalog: Catalog
     public var settings: FlowSettings
     public private(set) var route: Route = .home
     var session = Session()
@@ -52,6 +52,14 @@ public struct FlowMachine: Sendable {
 
     public init(catalog: Catalog, settings: FlowSettings, now: Date = Date()) {
         self.catalog = catalog; self.settings = settings; self.now = now; self.lastActivity = now
+    }
+
+    /// Applies a reloaded catalog and settings. Only between residents: the caller waits for home.
+    public mutating func reload(catalog: Catalog, settings: FlowSettings) -> Bool {
+        guard route == .home else { return false }
+        self.catalog = catalog
+        self.settings = settings
+        return true
     }
 
     // MARK: Helpers
