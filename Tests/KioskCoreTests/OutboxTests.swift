@@ -73,8 +73,11 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         let p = try #require(try o.nextDue().due)
         #expect(p.manifest.applicant == applicant)
         #expect(try o.attachmentData(p.attachments[0]) == jpeg(100))
+        // Read back with another key: the row is set aside with the reason instead of blocking the queue.
         let wrong = try makeOutbox(dir, key: SymmetricKey(data: Data(repeating: 9, count: 32)))
-        #expect(throws: (any Error).self) { _ = try wrong.nextDue() }
+        #expect(try wrong.nextDue().due == nil)
+        #expect(try wrong.counts().quarantined == 1)
+        #expect(try wrong.allSubmissions().first?.lastError?.contains("keyFile") == true)
     }
 
     @Test func orphanAttachmentsFromACrashedSealAreRemovedAtOpen() throws {
@@ -97,6 +100,13 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         try o.quarantine(id: s.id, reason: "HTTP 400")
         #expect(try o.counts().quarantined == 1)
         #expect(try o.submission(id: s.id)?.lastError == "HTTP 400")
+    }
+
+    @Test func aRetryTimeFarInTheFutureCountsAsDue() throws {
+        let o = try makeOutbox(tempDir())
+        let s = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        try o.recordFailure(id: s.id, error: "clock was years ahead", retryAt: Date().addingTimeInterval(86400 * 400))
+        #expect(try o.nextDue(maxDelay: 600).due?.summary.id == s.id)
     }
 
     @Test func evaluationsAreRecordedAndValidated() throws {

@@ -71,6 +71,15 @@ func uploader(_ outbox: Outbox, port: Int) -> Uploader {
         #expect(await up.reachable == false)
     }
 
+    @Test func anOutageEndsThePassInsteadOfTryingEveryItem() async throws {
+        let outbox = try makeOutbox(tempDir())
+        for _ in 0..<3 { _ = try outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: [])) }
+        _ = await uploader(outbox, port: 9).runOnce()
+        let attempts = try outbox.allSubmissions().map(\.attempts).sorted()
+        #expect(attempts == [0, 0, 1])
+        #expect(try outbox.counts().queued == 3)
+    }
+
     @Test func captivePortalHTMLIsNotSuccess() async throws {
         let dir = tempDir()
         let outbox = try makeOutbox(dir)

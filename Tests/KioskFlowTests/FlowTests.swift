@@ -191,6 +191,31 @@ struct Driver {
         #expect(!d.screen.contains("110105200001010016"))
     }
 
+    @Test func aPictureLandsOnlyInTheSlotItWasTakenFor() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.digit(1), .digit(1), .digit(1), .digit(2))     // XY-T-001: two materials to photograph
+        d.send(.cardRead(card))
+        d.keys(.enter, .enter)                                  // photo 1: capture
+        d.send(.photoCaptured(Data([1])))
+        d.keys(.enter)                                          // to photo 2
+        d.keys(.enter)                                          // capture photo 2 in flight
+        d.keys(.digit(0))                                       // back is refused while capturing
+        #expect(d.m.route == .photo(index: 1))
+        d.send(.photoCaptured(Data([2])))
+        #expect(d.m.session.photos == [Data([1]), Data([2])])
+    }
+
+    @Test func guidePagingStopsAtTheLastPage() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.digit(1), .digit(1), .digit(1))
+        for _ in 0..<10 { d.keys(.digit(9)) }
+        guard case .guide(_, let page) = d.m.route else { Issue.record("not on a guide"); return }
+        d.keys(.digit(7))
+        guard case .guide(_, let after) = d.m.route else { return }
+        #expect(after == max(0, page - 1))
+        #expect(page < 5)
+    }
+
     @Test func phoneNumberIsValidated() throws {
         #expect(FlowMachine.validPhone("13800000000"))
         #expect(!FlowMachine.validPhone("1380000000"))

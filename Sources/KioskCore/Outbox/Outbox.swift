@@ -72,7 +72,7 @@ public final class Outbox: Sendable {
     let cipher: AtRestCipher
     let stationId: String
     let casePrefix: String
-    let now: @Sendable () -> Date
+    public let now: @Sendable () -> Date
 
     public var attachmentsDirectory: String { stateDirectory + "/attachments" }
 
@@ -174,6 +174,9 @@ public final class Outbox: Sendable {
     /// Seals a submission: attachment files written and fsynced, then rows committed in one
     /// transaction. Only after this returns may a receipt be printed.
     public func seal(_ s: NewSubmission) throws -> SubmissionSummary {
+        for a in s.attachments where a.name.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) == nil {
+            throw OutboxError("attachment name \(a.name) is not allowed")
+        }
         let id = UUID().uuidString.lowercased()
         let dir = attachmentsDirectory + "/" + id
         try DurableFile.makeDirectory(dir)
@@ -193,7 +196,11 @@ public final class Outbox: Sendable {
             try? FileManager.default.removeItem(atPath: dir)
             throw error
         }
-        let personal = try cipher.seal(try JSONEncoder().encode(s.applicant))
+        let personal: Data
+        do { personal = try cipher.seal(try JSONEncoder().encode(s.applicant)) } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
         let lookup = cipher.lookupToken(IDNumber.normalise(s.applicant.idNumber))
         let sealedAt = now()
         let day = Self.day(sealedAt)
@@ -298,15 +305,25 @@ public final class Outbox: Sendable {
     }
 
     /// The submission due for upload soonest, if any is due now; and the time the next one is due.
-    public func nextDue() throws -> (due: PendingUpload?, nextAt: Date?) {
+    /// A row that cannot be read back (wrong key, damaged blob) is quarantined with the reason so it
+    /// never blocks the rows behind it. A retry time implausibly far ahead (the clock was wrong when
+    /// it was recorded: kiosks without a battery-backed clock) counts as due now.
+    public func nextDue(maxDelay: TimeInterval = 3600) throws -> (due: PendingUpload?, nextAt: Date?) {
         let t = now().timeIntervalSince1970
-        let row = try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM submission WHERE state = 'sealed' ORDER BY next_attempt_at, sealed_at LIMIT 1")
+        while true {
+            let row = try pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM submission WHERE state = 'sealed' ORDER BY next_attempt_at, sealed_at LIMIT 1")
+            }
+            guard let row else { return (nil, nil) }
+            let next: Double = row["next_attempt_at"]
+            guard next <= t || next > t + maxDelay else { return (nil, Date(timeIntervalSince1970: next)) }
+            do {
+                return (try pending(row), nil)
+            } catch {
+                let id: String = row["id"]
+                try quarantine(id: id, reason: "stored submission cannot be read back (\(error)); check encryption.keyFile is the key it was written with")
+            }
         }
-        guard let row else { return (nil, nil) }
-        let next: Double = row["next_attempt_at"]
-        guard next <= t else { return (nil, Date(timeIntervalSince1970: next)) }
-        return (try pending(row), nil)
     }
 
     nonisolated(unsafe) private static let iso: ISO8601DateFormatter = {

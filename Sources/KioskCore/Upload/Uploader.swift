@@ -164,12 +164,12 @@ public actor Uploader {
     public func runOnce() async -> Double? {
         while !Task.isCancelled {
             let next: (due: Outbox.PendingUpload?, nextAt: Date?)
-            do { next = try outbox.nextDue() } catch {
+            do { next = try outbox.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60) } catch {
                 logger.error("outbox read failed", metadata: ["error": "\(error)"])
                 return 5
             }
             guard let p = next.due else {
-                return next.nextAt.map { max(0.05, $0.timeIntervalSinceNow) }
+                return next.nextAt.map { max(0.05, $0.timeIntervalSince(outbox.now())) }
             }
             do {
                 try await upload(p)
@@ -183,11 +183,13 @@ public actor Uploader {
                     reachable = false
                     let delay = backoff(attempts: p.summary.attempts, retryAfter: retryAfter)
                     logger.warning("upload deferred", metadata: ["case": "\(p.summary.caseNumber)", "retryIn": "\(Int(delay))s", "reason": "\(msg)"])
-                    try? outbox.recordFailure(id: p.summary.id, error: msg, retryAt: Date().addingTimeInterval(delay))
+                    try? outbox.recordFailure(id: p.summary.id, error: msg, retryAt: outbox.now().addingTimeInterval(delay))
+                    // The link is down or refusing: the others would fail the same way. End the pass.
+                    return delay
                 case .missingAttachments(let msg):
                     reachable = true
                     try? outbox.resetAttachments(submissionId: p.summary.id)
-                    try? outbox.recordFailure(id: p.summary.id, error: msg, retryAt: Date().addingTimeInterval(backoff(attempts: 0, retryAfter: nil)))
+                    try? outbox.recordFailure(id: p.summary.id, error: msg, retryAt: outbox.now().addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
                 case .permanent(let msg):
                     reachable = true
                     logger.error("submission quarantined", metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(msg)"])
@@ -195,7 +197,7 @@ public actor Uploader {
                 }
             } catch {
                 lastError = "\(error)"
-                try? outbox.recordFailure(id: p.summary.id, error: "\(error)", retryAt: Date().addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
+                try? outbox.recordFailure(id: p.summary.id, error: "\(error)", retryAt: outbox.now().addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
             }
         }
         return nil

@@ -14,6 +14,19 @@ public actor ReceiptPrinter {
     private var printerStatus = ReceiptPrinterStatus()
     private var printed = 0
     private var failed = 0
+    // One operation at a time on the wire: a status query between receipt chunks, or two queries
+    // flushing each other's replies, would give false statuses.
+    private var busy = false
+    private var queue: [CheckedContinuation<Void, Never>] = []
+
+    private func acquire() async {
+        if !busy { busy = true; return }
+        await withCheckedContinuation { queue.append($0) }
+    }
+
+    private func release() {
+        if queue.isEmpty { busy = false } else { queue.removeFirst().resume() }
+    }
 
     public init(transport: any ByteTransport, profile: ReceiptPrinterProfile, model: String, simulated: Bool,
                 bidirectional: Bool, logger: Logger, chunkSize: Int = 4096) {
@@ -42,9 +55,16 @@ public actor ReceiptPrinter {
     }
 
     /// Refreshes the status from the printer (bidirectional only) and publishes it.
+    /// While a job is running the last known status is returned instead of querying.
     @discardableResult
     public func refresh() async -> DeviceStatus {
-        guard bidirectional else { return status() }
+        guard bidirectional, !busy else { return status() }
+        await acquire()
+        defer { release() }
+        return await queryStatus()
+    }
+
+    private func queryStatus() async -> DeviceStatus {
         do {
             var s = ReceiptPrinterStatus()
             var answered = false
@@ -89,8 +109,10 @@ public actor ReceiptPrinter {
 
     /// Prints a document. Throws a DeviceError whose resident message says what happens next.
     public func print(_ doc: ReceiptDocument) async throws {
+        await acquire()
+        defer { release() }
         if bidirectional {
-            let before = await refresh()
+            let before = await queryStatus()
             if before.paper == .out {
                 failed += 1
                 throw DeviceError("print refused: paper out", resident: "回执打印机缺纸")
@@ -115,11 +137,11 @@ public actor ReceiptPrinter {
             }
         } catch {
             failed += 1
-            _ = await refresh()
+            _ = await queryStatus()
             throw DeviceError("write to printer failed: \(error)", resident: "回执打印机故障")
         }
         if bidirectional {
-            let after = await refresh()
+            let after = await queryStatus()
             if after.paper == .out {
                 failed += 1
                 throw DeviceError("paper ran out during the receipt", resident: "打印中纸张用完")

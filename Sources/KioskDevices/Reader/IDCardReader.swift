@@ -20,6 +20,7 @@ public actor IDCardReader {
     private var parser = SAMFrameParser()
     private var current: DeviceStatus
     private var pollTask: Task<Void, Never>?
+    private var stoppedTask: Task<Void, Never>?
     private var consecutiveTimeouts = 0
     private var reads = 0
     private var readFailures = 0
@@ -60,6 +61,7 @@ public actor IDCardReader {
     func transact(_ cmd: SAMCommand) async throws -> SAMReply {
         var resent = false
         while true {
+            try Task.checkCancellation()
             try await transport.write(cmd.encoded())
             let deadline = ContinuousClock.now + .milliseconds(cmd.hostTimeoutMilliseconds)
             var reply: SAMReply?
@@ -74,6 +76,7 @@ public actor IDCardReader {
                         logger.warning("reader frame corrupt, resynchronising", metadata: ["error": "\(e)"])
                     }
                 }
+                try Task.checkCancellation()
                 let remaining = deadline - ContinuousClock.now
                 if remaining <= .zero { throw Timeout() }
                 let bytes = try await transport.read(maxBytes: 4096, timeout: min(remaining, .milliseconds(200)))
@@ -121,11 +124,15 @@ public actor IDCardReader {
     /// Starts polling for a card. Each placement yields one `.cardRead`, then `.cardRemoved`.
     public func startReading() {
         guard pollTask == nil else { return }
-        pollTask = Task { await self.pollLoop() }
+        let previous = stoppedTask
+        stoppedTask = nil
+        // The previous loop must be gone before a new one talks to the reader.
+        pollTask = Task { await previous?.value; await self.pollLoop() }
     }
 
     public func stopReading() {
         pollTask?.cancel()
+        stoppedTask = pollTask
         pollTask = nil
     }
 

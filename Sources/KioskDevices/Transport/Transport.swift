@@ -35,7 +35,7 @@ public actor SimulatorLink: ByteTransport {
     let model: any SimulatedDeviceModel
     let packetSize: Int
     private var inbound: [UInt8] = []
-    private var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     private var readSerial = 0
     public nonisolated let description: String
 
@@ -64,7 +64,7 @@ public actor SimulatorLink: ByteTransport {
                     await self.wakeWaiter(me)
                 }
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    if !inbound.isEmpty { c.resume() } else { waiter = (me, c) }
+                    if !inbound.isEmpty { c.resume() } else { waiters[me] = c }
                 }
                 group.cancelAll()
             }
@@ -76,15 +76,13 @@ public actor SimulatorLink: ByteTransport {
     }
 
     private func wakeWaiter(_ id: Int) {
-        guard let w = waiter, w.id == id else { return }
-        waiter = nil
-        w.continuation.resume()
+        waiters.removeValue(forKey: id)?.resume()
     }
 
     private func wakeAny() {
-        guard let w = waiter else { return }
-        waiter = nil
-        w.continuation.resume()
+        let all = waiters.values
+        waiters.removeAll()
+        for c in all { c.resume() }
     }
 
     public func flushInput() async { inbound.removeAll() }

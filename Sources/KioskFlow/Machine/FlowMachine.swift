@@ -37,6 +37,7 @@ public struct FlowMachine: Sendable {
         var progress: [SubmissionSummary] = []
         var progressLoaded = false
         var captureInFlight = false
+        var captureIndex: Int?
         var printingNotice = false
     }
 
@@ -150,13 +151,16 @@ public struct FlowMachine: Sendable {
             if case .placeCard = route { message = m }
         case .photoCaptured(let data):
             session.captureInFlight = false
-            guard case .photo(let i) = route, i < session.photos.count else { break }
+            // The picture belongs to the material it was taken for, and only if that screen is still up.
+            guard case .photo(let i) = route, session.captureIndex == i, i < session.photos.count else { break }
+            session.captureIndex = nil
             lastActivity = now
             session.photos[i] = data
             message = "已拍摄（\(data.count / 1024) KB）。按 Enter 继续，按 1 重拍"
         case .photoFailed(let m):
             session.captureInFlight = false
-            message = "拍照失败：\(m)。请按 Enter 重试"
+            session.captureIndex = nil
+            if case .photo = route { message = "拍照失败：\(m)。请按 Enter 重试" }
         case .sealed(let s):
             guard route == .submitting else { break }
             session.sealed = s
@@ -245,7 +249,9 @@ public struct FlowMachine: Sendable {
                 if !usable(.documentCamera) { message = "高拍仪暂不可用，请到窗口办理"; return }
                 session.photos = Array(repeating: nil, count: materialNames.count)
                 go(.placeCard(.apply), &effects)
-            case .digit(9), .pageDown, .down: route = .guide(code: code, page: page + 1)
+            case .digit(9), .pageDown, .down:
+                let pages = max(1, (guideLines(item, width: 80).count + Self.guideLinesPerPage - 1) / Self.guideLinesPerPage)
+                route = .guide(code: code, page: min(page + 1, pages - 1))
             case .digit(7), .pageUp, .up: route = .guide(code: code, page: max(0, page - 1))
             case .digit(0), .escape:
                 go(.items(item.level, category: item.category, page: 0), &effects)
@@ -278,11 +284,15 @@ public struct FlowMachine: Sendable {
             case .enter:
                 if session.captureInFlight { return }
                 if taken { advancePhoto(from: i, &effects) }
-                else { session.captureInFlight = true; message = "正在拍照，请保持材料平整……"; effects.append(.capturePhoto) }
+                else {
+                    session.captureInFlight = true; session.captureIndex = i
+                    message = "正在拍照，请保持材料平整……"; effects.append(.capturePhoto)
+                }
             case .digit(1):
                 if taken && !session.captureInFlight {
                     session.photos[i] = nil
                     session.captureInFlight = true
+                    session.captureIndex = i
                     message = "正在重拍……"
                     effects.append(.capturePhoto)
                 }
@@ -291,6 +301,7 @@ public struct FlowMachine: Sendable {
                 if i >= requiredPhotos { go(.phone, &effects) }
                 else { message = "这份材料必须拍摄，请按 Enter 拍照" }
             case .escape, .digit(0):
+                if session.captureInFlight { return }      // wait for the picture being taken
                 if i == 0 { go(.identity, &effects) } else { go(.photo(index: i - 1), &effects) }
             default: break
             }
@@ -373,6 +384,8 @@ public struct FlowMachine: Sendable {
         }
         route = .thanks
     }
+
+    static let guideLinesPerPage = 11
 
     public static func validPhone(_ s: String) -> Bool {
         s.count == 11 && s.first == "1" && s.allSatisfy(\.isASCII) && s.allSatisfy(\.isNumber)

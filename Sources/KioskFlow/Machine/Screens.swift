@@ -108,7 +108,7 @@ extension FlowMachine {
         case .guide(let code, let page):
             guard let item = catalog.item(code: code) else { return Body(title: "事项不存在", hints: "0 返回") }
             let all = guideLines(item, width: w)
-            let per = 11
+            let per = Self.guideLinesPerPage
             let pages = max(1, (all.count + per - 1) / per)
             let p = min(page, pages - 1)
             var lines = Array(all.dropFirst(p * per).prefix(per))
@@ -216,10 +216,10 @@ extension FlowMachine {
             ]
             if ok {
                 lines.append(ScreenLine("  受理回执已打印，请取走回执并妥善保管。"))
-                lines.append(ScreenLine("  凭办件编号或身份证可在本机查询办理进度。"))
+                lines.append(ScreenLine("  放置身份证可在本机查询办理进度；凭办件编号可到窗口查询。"))
             } else {
                 lines += wrapped("回执未能打印（\(problem ?? "打印机故障")）。您的申请已安全保存，不受影响。", w)
-                lines += wrapped("请记下上面的办件编号。打印机恢复后可在本机“进度查询”补打回执，或请窗口工作人员补打。", w)
+                lines += wrapped("请记下上面的办件编号，凭编号请窗口工作人员补打回执；在本机放置身份证也可查询进度。", w)
             }
             return Body(title: "提交成功", lines: lines, hints: "Enter 评价本次服务（自愿）   0 结束并返回首页")
 
@@ -314,7 +314,7 @@ extension FlowMachine {
             .keyValue("提交时间", f.string(from: s.sealedAt)),
             .separator,
             .qr(s.caseNumber, size: 6),
-            .text("扫码或凭办件编号查询办理进度", align: .center),
+            .text("凭办件编号到窗口或放置身份证在本机查询进度", align: .center),
             .text("请妥善保管本回执", align: .center),
             .feed(2),
             .cut(partial: true),
