@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "kioskd", targets: ["kioskd"]),
         .executable(name: "kioskctl", targets: ["kioskctl"]),
         .executable(name: "kiosk-intake", targets: ["kiosk-intake"]),
+        .executable(name: "kiosk-bench", targets: ["kiosk-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,6 +63,8 @@ let package = Package(
             "IntakeServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Benchmarks (make bench): measures, never fails for speed.
+        .executableTarget(name: "kiosk-bench", dependencies: ["KioskCore", "KioskFlow", "KioskApp", "KioskProtocols"]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
         .testTarget(name: "KioskDevicesTests", dependencies: ["KioskDevices"]),
         .testTarget(name: "KioskCoreTests", dependencies: [

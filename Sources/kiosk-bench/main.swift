@@ -1,0 +1,135 @@
+// kiosk-bench: the in-process measurements behind `make bench`. Prints one JSON object; the
+// script compares it with peers measured in the same run. It reports, it never fails for speed.
+import Foundation
+import KioskApp
+import KioskCore
+import KioskFlow
+import KioskProtocols
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+
+/// Resident set size in KiB (VmRSS) and its peak (VmHWM).
+func rss() -> (current: Int, peak: Int) {
+    let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    func field(_ name: String) -> Int {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+    return (field("VmRSS"), field("VmHWM"))
+}
+
+let args = CommandLine.arguments
+let dir = args.count > 1 ? args[1] : NSTemporaryDirectory() + "kiosk-bench-\(getpid())"
+try? FileManager.default.removeItem(atPath: dir)
+try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+let applicant = ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
+let cipher = AtRestCipher(masterKey: .init(data: Data(repeating: 3, count: 32)))
+var results: [String: Double] = [:]
+
+// 1. Seal latency, 3 × 500 KB attachments, against writing + fsyncing the same bytes raw.
+do {
+    let outbox = try Outbox(stateDirectory: dir + "/seal", cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+    let blobs = (0..<3).map { i in Data((0..<500_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }) }
+    var seal: [Double] = [], raw: [Double] = []
+    try FileManager.default.createDirectory(atPath: dir + "/raw", withIntermediateDirectories: true)
+    for round in 0..<15 {
+        let t0 = now()
+        _ = try outbox.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                                          attachments: blobs.enumerated().map { NewAttachment(name: "m\($0.offset).jpg", contentType: "image/jpeg", data: $0.element) }))
+        seal.append(now() - t0)
+        let t1 = now()
+        for (i, b) in blobs.enumerated() { try DurableFile.write(b, to: dir + "/raw/\(round)-\(i)") }
+        try DurableFile.write(Data(repeating: 1, count: 512), to: dir + "/raw/\(round)-row")
+        raw.append(now() - t1)
+    }
+    results["seal_ms"] = median(seal) * 1000
+    results["raw_write_fsync_ms"] = median(raw) * 1000
+}
+
+// 2. Durable enqueue throughput: small sealed submissions per second (each one fsynced).
+do {
+    let outbox = try Outbox(stateDirectory: dir + "/enqueue", cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+    let n = 300
+    let t0 = now()
+    for _ in 0..<n {
+        _ = try outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+    }
+    results["enqueue_per_s"] = Double(n) / (now() - t0)
+}
+
+// 3. Receipt encoding (the kiosk's acceptance receipt).
+do {
+    let doc = ReceiptDocument([
+        .title("受理回执"), .text("襄垣县古韩镇综合便民服务中心", align: .center), .separator,
+        .keyValue("办件编号", "GH202611230001"), .text("事项：城乡居民基本养老保险变更登记（性别、民族、居住地址、联系电话变更）"),
+        .keyValue("申请人", "测**"), .keyValue("证件号码", "1101**********0016"), .keyValue("联系电话", "138****0000"),
+        .keyValue("提交时间", "2026-11-23 20:30:44"), .separator, .qr("GH202611230001", size: 6),
+        .text("请妥善保管本回执", align: .center), .feed(2), .cut(partial: true),
+    ])
+    let enc = ESCPOSEncoder(profile: .mm80)
+    var bytes = 0
+    let n = 2000
+    let t0 = now()
+    for _ in 0..<n { bytes = try enc.encode(doc).count }
+    results["receipt_encode_us"] = (now() - t0) / Double(n) * 1e6
+    results["receipt_bytes"] = Double(bytes)
+}
+
+// 4. RSS after 1,000 complete simulated sessions against after the first (flow + seal + receipt).
+do {
+    let catalog = try Catalog.load(catalogFile: args.count > 2 ? args[2] : "kiosk-config/catalog.json",
+                                   guidesDirectory: args.count > 3 ? args[3] : "kiosk-config/guides")
+    let outbox = try Outbox(stateDirectory: dir + "/sessions", cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+    let card = IDCardIdentity(cardType: .resident, name: "测试一", sexCode: "1", birthDate: "20000101",
+                              idNumber: "110105200001010016", validFrom: .date("20200101"), validTo: .longTerm)
+    let photo = Data(repeating: 0xAB, count: 50_000)
+    var m = FlowMachine(catalog: catalog, settings: FlowSettings(stationName: "BENCH"))
+    _ = m.handle(.devices([
+        .init(kind: .idCardReader, state: .online, model: "sim", simulated: true),
+        .init(kind: .documentCamera, state: .online, model: "sim", simulated: true),
+        .init(kind: .receiptPrinter, state: .online, model: "sim", simulated: true),
+    ]))
+    let encoder = ESCPOSEncoder(profile: .mm80)
+    func session() throws {
+        var effects: [FlowEffect] = []
+        for k: Key in [.digit(1), .digit(1), .digit(1), .digit(2)] { effects += m.handle(.key(k)) }
+        effects += m.handle(.cardRead(card))
+        effects += m.handle(.key(.enter))
+        while case .photo = m.route {
+            effects += m.handle(.key(.enter)); effects += m.handle(.photoCaptured(photo)); effects += m.handle(.key(.enter))
+        }
+        for ch in "13800000000" { effects += m.handle(.key(.digit(Int(String(ch))!))) }
+        effects += m.handle(.key(.enter))
+        effects = m.handle(.key(.enter))
+        guard case .seal(let req) = effects.last else { fatalError("flow did not seal") }
+        let s = try outbox.seal(NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
+                                             attachments: zip(req.photoNames, req.photos).map { NewAttachment(name: $0, contentType: "image/jpeg", data: $1) }))
+        let e = m.handle(.sealed(s))
+        if case .printReceipt(let doc, _) = e.last { _ = try encoder.encode(doc) }
+        _ = m.handle(.receiptPrinted)
+        _ = m.handle(.key(.enter)); _ = m.handle(.key(.digit(1))); _ = m.handle(.key(.enter))
+        _ = m.frame(width: 80, height: 24)
+    }
+    try session()
+    let first = rss().current
+    for _ in 1..<1000 { try session() }
+    let after = rss()
+    results["rss_after_1_session_kib"] = Double(first)
+    results["rss_after_1000_sessions_kib"] = Double(after.current)
+    results["rss_peak_kib"] = Double(after.peak)
+}
+
+try? FileManager.default.removeItem(atPath: dir)
+let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .prettyPrinted])
+print(String(decoding: json, as: UTF8.self))
