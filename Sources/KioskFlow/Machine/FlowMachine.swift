@@ -250,8 +250,7 @@ public struct FlowMachine: Sendable {
                 session.photos = Array(repeating: nil, count: materialNames.count)
                 go(.placeCard(.apply), &effects)
             case .digit(9), .pageDown, .down:
-                let pages = max(1, (guideLines(item, width: 80).count + Self.guideLinesPerPage - 1) / Self.guideLinesPerPage)
-                route = .guide(code: code, page: min(page + 1, pages - 1))
+                route = .guide(code: code, page: min(page + 1, guidePageCount(item, width: 80) - 1))
             case .digit(7), .pageUp, .up: route = .guide(code: code, page: max(0, page - 1))
             case .digit(0), .escape:
                 go(.items(item.level, category: item.category, page: 0), &effects)
@@ -328,7 +327,7 @@ public struct FlowMachine: Sendable {
                 let photos = session.photos.compactMap { $0 }
                 let req = SubmissionRequest(
                     itemCode: item.code, itemName: item.name,
-                    applicant: ApplicantData(idNumber: id.idNumber, name: id.name.isEmpty ? (id.englishName ?? "") : id.name,
+                    applicant: ApplicantData(idNumber: id.idNumber, name: id.displayName,
                                              cardType: id.cardType.rawValue, phone: session.phone),
                     photos: photos, photoNames: photos.indices.map { "material-\($0 + 1).jpg" })
                 route = .submitting

@@ -10,12 +10,17 @@ extension FlowMachine {
         var hints: String
     }
 
-    func timestamp(_ format: String) -> String {
+    /// A date in the station's time zone (defaults to now).
+    func timestamp(_ format: String, _ date: Date? = nil) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = settings.timeZone
         f.dateFormat = format
-        return f.string(from: now)
+        return f.string(from: date ?? now)
+    }
+
+    func guidePageCount(_ item: CatalogItem, width: Int) -> Int {
+        max(1, (guideLines(item, width: width).count + Self.guideLinesPerPage - 1) / Self.guideLinesPerPage)
     }
 
     var deviceLine: String {
@@ -92,10 +97,8 @@ extension FlowMachine {
             let slice = Array(items.dropFirst(page * settings.pageSize).prefix(settings.pageSize))
             var lines: [ScreenLine] = []
             for (i, item) in slice.enumerated() {
-                let mark = catalog.guide(for: item.code) != nil ? "" : ""
                 let head = "  \(i + 1)  "
-                let name = item.name + mark
-                let wrappedName = DisplayWidth.wrap(name, columns: w - DisplayWidth.of(head))
+                let wrappedName = DisplayWidth.wrap(item.name, columns: w - DisplayWidth.of(head))
                 for (j, part) in wrappedName.prefix(2).enumerated() {
                     lines.append(ScreenLine((j == 0 ? head : String(repeating: " ", count: DisplayWidth.of(head))) + part))
                 }
@@ -109,7 +112,7 @@ extension FlowMachine {
             guard let item = catalog.item(code: code) else { return Body(title: "事项不存在", hints: "0 返回") }
             let all = guideLines(item, width: w)
             let per = Self.guideLinesPerPage
-            let pages = max(1, (all.count + per - 1) / per)
+            let pages = guidePageCount(item, width: w)
             let p = min(page, pages - 1)
             var lines = Array(all.dropFirst(p * per).prefix(per))
             lines.append(ScreenLine("  第 \(p + 1)/\(pages) 页", .dim))
@@ -142,11 +145,10 @@ extension FlowMachine {
                 case .foreign2017, .foreign2023: return "外国人永久居留身份证"
                 }
             }()
-            let shownName = id.name.isEmpty ? (id.englishName ?? "") : id.name
             return Body(title: "请核对您的身份信息", lines: [
                 ScreenLine("  证件类型：\(typeName)"),
-                ScreenLine("  姓    名：\(Mask.name(shownName))"),
-                ScreenLine("  证件号码：\(Mask.idNumber(id.idNumber))"),
+                ScreenLine("  姓    名：\(id.maskedName)"),
+                ScreenLine("  证件号码：\(id.maskedIDNumber)"),
                 ScreenLine(""),
                 ScreenLine("  申办事项：\(DisplayWidth.truncate(session.item?.name ?? "", columns: w - 12))"),
                 ScreenLine(""),
@@ -184,12 +186,11 @@ extension FlowMachine {
 
         case .review:
             guard let id = session.identity, let item = session.item else { return Body(title: "", hints: "") }
-            let shownName = id.name.isEmpty ? (id.englishName ?? "") : id.name
             var lines = [ScreenLine("  申办事项：")]
             lines += wrapped(item.name, w, indent: "    ")
             lines += [
-                ScreenLine("  申 请 人：\(Mask.name(shownName))"),
-                ScreenLine("  证件号码：\(Mask.idNumber(id.idNumber))"),
+                ScreenLine("  申 请 人：\(id.maskedName)"),
+                ScreenLine("  证件号码：\(id.maskedIDNumber)"),
                 ScreenLine("  手机号码：\(Mask.phone(session.phone))"),
                 ScreenLine("  材料照片：\(session.photos.compactMap { $0 }.count) 张"),
                 ScreenLine(""),
@@ -245,8 +246,7 @@ extension FlowMachine {
         case .progressList:
             var lines: [ScreenLine] = []
             if let id = session.identity {
-                let shownName = id.name.isEmpty ? (id.englishName ?? "") : id.name
-                lines.append(ScreenLine("  申请人：\(Mask.name(shownName))   证件号码：\(Mask.idNumber(id.idNumber))"))
+                lines.append(ScreenLine("  申请人：\(id.maskedName)   证件号码：\(id.maskedIDNumber)"))
                 lines.append(ScreenLine(""))
             }
             if !session.progressLoaded {
@@ -255,10 +255,8 @@ extension FlowMachine {
                 lines.append(ScreenLine("  本机没有查到您的申请记录。"))
                 lines.append(ScreenLine("  在其他地点提交的申请，请到窗口或登录网上办事大厅查询。"))
             } else {
-                let f = DateFormatter()
-                f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = settings.timeZone; f.dateFormat = "MM-dd HH:mm"
                 for s in session.progress.prefix(6) {
-                    lines.append(ScreenLine("  \(s.caseNumber)  \(f.string(from: s.sealedAt))  \(s.residentState)", .bold))
+                    lines.append(ScreenLine("  \(s.caseNumber)  \(timestamp("MM-dd HH:mm", s.sealedAt))  \(s.residentState)", .bold))
                     lines.append(ScreenLine("    " + DisplayWidth.truncate(s.itemName, columns: w - 6)))
                 }
             }
@@ -298,20 +296,17 @@ extension FlowMachine {
 
     func receiptDocument(for s: SubmissionSummary) -> ReceiptDocument {
         let id = session.identity
-        let shownName = (id?.name.isEmpty ?? true) ? (id?.englishName ?? "") : (id?.name ?? "")
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = settings.timeZone; f.dateFormat = "yyyy-MM-dd HH:mm:ss"
         return ReceiptDocument([
             .title("受理回执"),
             .text(settings.stationName, align: .center),
             .separator,
             .keyValue("办件编号", s.caseNumber),
             .text("事项：\(s.itemName)"),
-            .keyValue("申请人", Mask.name(shownName)),
-            .keyValue("证件号码", Mask.idNumber(id?.idNumber ?? "")),
+            .keyValue("申请人", id?.maskedName ?? ""),
+            .keyValue("证件号码", id?.maskedIDNumber ?? ""),
             .keyValue("联系电话", Mask.phone(session.phone)),
             .keyValue("材料", "\(session.photos.compactMap { $0 }.count) 份（照片）"),
-            .keyValue("提交时间", f.string(from: s.sealedAt)),
+            .keyValue("提交时间", timestamp("yyyy-MM-dd HH:mm:ss", s.sealedAt)),
             .separator,
             .qr(s.caseNumber, size: 6),
             .text("凭办件编号到窗口或放置身份证在本机查询进度", align: .center),

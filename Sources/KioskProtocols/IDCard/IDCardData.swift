@@ -230,9 +230,10 @@ public struct IDCardIdentity: Sendable, Equatable, Codable {
     public var maskedIDNumber: String { Mask.idNumber(idNumber) }
 
     /// Masked Chinese name, or the masked English name when there is no Chinese name.
-    public var maskedName: String {
-        Mask.name(name.isEmpty ? (englishName ?? "") : name)
-    }
+    /// The name to show or send: the Chinese name, or the English name when the card has none.
+    public var displayName: String { name.isEmpty ? (englishName ?? "") : name }
+
+    public var maskedName: String { Mask.name(displayName) }
 
     /// Checks the ID number for the card type and cross-checks it with the chip's birth
     /// (and, for 18-character numbers, sex) fields. `today` is YYYYMMDD. Nil when all is well.
