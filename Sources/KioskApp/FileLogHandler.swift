@@ -7,6 +7,7 @@ public struct FileLogHandler: LogHandler {
     final class Sink: @unchecked Sendable {
         let lock = NSLock()
         let handle: FileHandle?
+        let clock = ISO8601DateFormatter()   // used under the lock only
         init(path: String) {
             let dir = (path as NSString).deletingLastPathComponent
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -16,9 +17,10 @@ public struct FileLogHandler: LogHandler {
             handle = FileHandle(forWritingAtPath: path)
             _ = try? handle?.seekToEnd()
         }
+        /// Writes one line, prefixed with the current time.
         func write(_ line: String) {
             lock.lock(); defer { lock.unlock() }
-            try? handle?.write(contentsOf: Data(line.utf8))
+            try? handle?.write(contentsOf: Data((clock.string(from: Date()) + " " + line).utf8))
         }
     }
 
@@ -51,10 +53,9 @@ public struct FileLogHandler: LogHandler {
 
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
                     source: String, file: String, function: String, line: UInt) {
-        let f = ISO8601DateFormatter()
         var all = metadata
         if let m = explicit { all.merge(m) { $1 } }
         let meta = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        sink.write("\(f.string(from: Date())) \(level) \(label): \(message)\(meta)\n")
+        sink.write("\(level) \(label): \(message)\(meta)\n")
     }
 }
