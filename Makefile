@@ -24,6 +24,7 @@ catalog:
 	python3 scripts/build-catalog.py && python3 scripts/check-catalog.py
 
 bench: deps-test
+	scripts/deps.sh bench
 	scripts/bench.sh
 
 clean:

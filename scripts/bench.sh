@@ -8,7 +8,10 @@ CONFIG="${BENCH_CONFIG:-release}"
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
 
 # Peers from PyPI and Debian (Chromium is what most kiosks run today).
-python3 -m pip install -q --disable-pip-version-check persist-queue litequeue python-escpos >/dev/null 2>&1 \
+VENV="$ROOT/.build-bench/venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" || true
+PEER_PY="$VENV/bin/python"; [ -x "$PEER_PY" ] || PEER_PY=python3
+"$PEER_PY" -m pip install -q --disable-pip-version-check persist-queue litequeue python-escpos >/dev/null 2>&1 \
   || echo "bench: could not install the Python peers; their rows will say so" >&2
 if ! command -v chromium >/dev/null 2>&1 && [ "${KIOSK_BENCH_CHROMIUM:-1}" = 1 ]; then
   (apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || true)
@@ -39,7 +42,7 @@ YAML
 echo "bench: in-process measurements" >&2
 "$BIN/kiosk-bench" "$W/bench" kiosk-config/catalog.json kiosk-config/guides > "$W/kiosk.json"
 echo "bench: peers" >&2
-python3 bench/peers.py "$W" > "$W/peers.json"
+"$PEER_PY" bench/peers.py "$W" > "$W/peers.json"
 echo "bench: start-up, RSS, ${KIOSK_BENCH_IDLE_SECONDS:-60} s idle" >&2
 python3 bench/startup.py "$BIN/kioskd" "$W/kiosk.yaml" > "$W/startup.json"
 
