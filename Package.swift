@@ -22,9 +22,12 @@ let package = Package(
     targets: [
         // Pure codecs: bytes in, values out. No I/O, no clocks.
         .target(name: "KioskProtocols"),
+        // libusb-1.0 (Debian libusb-1.0-0-dev).
+        .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         // Transports, device actors, simulators.
         .target(name: "KioskDevices", dependencies: [
-            "KioskProtocols",
+            "KioskProtocols", "CLibUSB",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Domain values, catalog, outbox, uploader.
@@ -56,7 +59,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kioskctl", dependencies: [
-            "KioskApp",
+            "KioskApp", "KioskDevices", "KioskProtocols",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kiosk-intake", dependencies: [
@@ -80,5 +83,11 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols"]),
+        // umockdev (test only): USB devices emulated in userspace for the real libusb code.
+        .systemLibrary(name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
+                       providers: [.apt(["libumockdev-dev"])]),
+        // USB and serial transports against emulated devices. Runs under
+        // LD_PRELOAD=libumockdev-preload.so.0 (scripts/run-tests.sh does this).
+        .testTarget(name: "KioskUSBTests", dependencies: ["KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB"]),
     ]
 )

@@ -55,6 +55,10 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
     public var paper: PaperState?
     public var media: MediaState?
     public var counters: [String: Int]
+    /// Where the device is attached ("usb 1-1 (bus 1 device 2) 0400:c35a if0", "serial /dev/ttyUSB0 115200 8N1").
+    public var connection: String?
+    /// What the device says it is (SAM id, IEEE 1284 device id), when known.
+    public var identity: String?
 
     public init(kind: DeviceKind, state: DeviceState, model: String, simulated: Bool, lastError: String? = nil,
                 action: ErrorAction? = nil, paper: PaperState? = nil, media: MediaState? = nil, counters: [String: Int] = [:]) {
