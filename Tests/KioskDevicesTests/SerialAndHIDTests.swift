@@ -213,3 +213,23 @@ let serialCard = IDCardIdentity(cardType: .hmt, name: "测试三", sexCode: "2",
         #expect(cands.first?.description == "serial /dev/ttyUSB0")
     }
 }
+
+@Suite struct ReaderSessionTests {
+    @Test func secondPlacementAfterStopAndRestartIsRead() async throws {
+        let sim = SimulatedIDCardReader(removeAfterRead: .milliseconds(500))
+        let reader = IDCardReader(transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
+        #expect(await reader.probe())
+        await reader.start()
+        var it = reader.events.makeAsyncIterator()
+        for round in 0..<3 {
+            await reader.startReading()
+            sim.place(serialCard)
+            var read = false
+            while let e = await it.next() { if case .cardRead = e { read = true; break } }
+            #expect(read, "round \(round)")
+            await reader.stopReading()
+            try await Task.sleep(for: .milliseconds(round == 1 ? 4000 : 1200))
+        }
+        await reader.shutdown()
+    }
+}
