@@ -82,12 +82,14 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols"]),
+        // The end-to-end harness (tmux, intake, station config), shared by the test targets.
+        .target(name: "E2EHarness"),
+        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "E2EHarness"]),
         // umockdev (test only): USB devices emulated in userspace for the real libusb code.
         .systemLibrary(name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
                        providers: [.apt(["libumockdev-dev"])]),
         // USB and serial transports against emulated devices. Runs under
         // LD_PRELOAD=libumockdev-preload.so.0 (scripts/run-tests.sh does this).
-        .testTarget(name: "KioskUSBTests", dependencies: ["KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB"]),
+        .testTarget(name: "KioskUSBTests", dependencies: ["KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB", "E2EHarness"]),
     ]
 )

@@ -97,6 +97,14 @@ final class UMockTestbed: @unchecked Sendable {
 
     var inMockEnvironment: Bool { umockdev_in_mock_environment() != 0 }
 
+    /// The testbed's root: a child process with UMOCKDEV_DIR set to it (and the preload library)
+    /// sees these devices, and its ioctls are answered by the handlers in this process.
+    var rootDir: String {
+        let p = umockdev_testbed_get_root_dir(testbed)!
+        defer { g_free(p) }
+        return String(cString: p)
+    }
+
     @discardableResult
     func add(_ desc: UMockUSBDescription, model: any USBDeviceModel, announce: Bool = false) throws -> UMockUSBDevice {
         var err: UnsafeMutablePointer<GError>?
