@@ -1,6 +1,7 @@
 import Foundation
 import E2EHarness
 import KioskProtocols
+import KioskDevices
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -208,5 +209,35 @@ let fullID = "110105200001010016"
         #expect(r.status == 0, "\(r.out)")
         #expect(r.out.contains("\"idNumber\": \"1101**********0016\""))
         #expect(!r.out.contains(fullID))
+    }
+}
+
+@Suite struct KioskctlCameraTests {
+    @Test func checkPrintsTheVerdictAndItsNumbers() throws {
+        let page = packageRoot.appendingPathComponent("kiosk-config/fixtures/camera/page-1.jpg").path
+        let ok = try run(binary("kioskctl"), ["camera", "check", page])
+        #expect(ok.status == 0)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(ok.out.utf8)) as? [String: Any])
+        #expect(o["verdict"] as? String == "ok")
+        for k in ["meanBrightness", "contrast", "clippedFraction", "sharpness", "width", "height"] { #expect(o[k] != nil, "\(k)") }
+        // A blank sheet: rejected, exit 2, the message asks for a retake.
+        let blank = try JPEG.encode(PixelImage(width: 800, height: 1100, channels: 1, pixels: [UInt8](repeating: 240, count: 800 * 1100)), quality: 85)
+        let f = NSTemporaryDirectory() + "blank-\(UUID().uuidString.prefix(6)).jpg"
+        FileManager.default.createFile(atPath: f, contents: Data(blank))
+        let b = try run(binary("kioskctl"), ["camera", "check", f])
+        #expect(b.status == 2)
+        #expect(b.out.contains("\"verdict\":\"blank\""))
+        #expect(b.out.contains("重拍"))
+    }
+
+    @Test func captureWritesAFrameFromTheConfiguredCamera() throws {
+        let st = try Station(name: "ctl-camera")
+        let out = NSTemporaryDirectory() + "capture-\(UUID().uuidString.prefix(6)).jpg"
+        let r = try run(binary("kioskctl"), ["camera", "capture", "--config", st.config, "--upload", out])
+        #expect(r.status == 0, "\(r.out)")
+        #expect(r.out.contains("\"verdict\":\"ok\""))
+        let data = try #require(FileManager.default.contents(atPath: out))
+        #expect(data.prefix(2) == Data([0xFF, 0xD8]))
+        #expect(try JPEG.size(of: [UInt8](data)).height <= 1600)
     }
 }
