@@ -181,7 +181,8 @@ public struct Station {
     public let metricsPort: Int
 
     /// `reader` is the YAML flow mapping for devices.idCardReader.
-    public init(name: String, reader: String = "{ mode: simulated }") throws {
+    /// `extraYAML` is appended to the config (top-level sections such as `technician:`).
+    public init(name: String, reader: String = "{ mode: simulated }", extraYAML: String = "") throws {
         dir = NSTemporaryDirectory() + "kiosk-e2e-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let token = UUID().uuidString
@@ -225,6 +226,7 @@ public struct Station {
           socket: \(adminSocket)
         metrics:
           port: \(metricsPort)
+        \(extraYAML)
         """
         FileManager.default.createFile(atPath: config, contents: Data(yaml.utf8))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KioskCore
 import KioskDevices
 import Yams
 
@@ -66,6 +67,10 @@ public struct KioskConfig: Codable, Sendable {
         /// Group whose members may use it (default kioskadm; root and kioskd's own user always may).
         public var group: String?
     }
+    public struct Technician: Codable, Sendable {
+        /// `kioskctl technician-pin` prints one; technician mode is off without it.
+        public var pinHash: String?
+    }
     public struct MetricsConfig: Codable, Sendable {
         /// Loopback port for Prometheus scrapes (GET /metrics on 127.0.0.1); off when absent.
         public var port: Int?
@@ -88,12 +93,13 @@ public struct KioskConfig: Codable, Sendable {
     public var logging: Logging?
     public var admin: Admin?
     public var metrics: MetricsConfig?
+    public var technician: Technician?
 
     /// Folder the config file lives in (for relative paths).
     public var baseDirectory: String = "."
 
     enum CodingKeys: String, CodingKey {
-        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics
+        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics, technician
     }
 
     public func resolve(_ path: String) -> String {
@@ -172,6 +178,9 @@ public struct KioskConfig: Codable, Sendable {
             guard ["simulated", "none"].contains(d.mode) else {
                 throw ConfigError("devices.\(name).mode \(d.mode) is not supported by this build yet; use `simulated` or `none`")
             }
+        }
+        if let h = technician?.pinHash, !PINHash.isWellFormed(h) {
+            throw ConfigError("technician.pinHash is not a PIN hash; create one with `kioskctl technician-pin`")
         }
         if let p = metrics?.port, !(0...65535).contains(p) {
             throw ConfigError("metrics.port must be 0–65535 (0 picks a free port; leave metrics out to turn them off)")

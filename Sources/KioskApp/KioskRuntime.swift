@@ -237,6 +237,46 @@ public actor KioskRuntime {
         log.info("kiosk stopping")
     }
 
+    var pinFailures = 0
+    var pinLockedUntil: Date?
+
+    /// Slow hash, then a lockout of 5 minutes after 3 wrong PINs. Every attempt is logged (no PIN).
+    func checkTechnicianPIN(_ pin: String) async -> FlowEvent {
+        let log = services.logger
+        guard let hash = services.config.technician?.pinHash else {
+            return .technicianPINChecked(ok: false, reason: "未配置维护密码（technician.pinHash）")
+        }
+        if let until = pinLockedUntil, until > Date() {
+            log.warning("technician PIN refused: locked out")
+            return .technicianPINChecked(ok: false, reason: "密码错误次数过多，请 \(Int(until.timeIntervalSinceNow / 60) + 1) 分钟后再试")
+        }
+        let ok = await Task.detached { PINHash.verify(pin: pin, against: hash) }.value
+        if ok {
+            pinFailures = 0
+            log.info("technician mode entered")
+            return .technicianPINChecked(ok: true, reason: nil)
+        }
+        pinFailures += 1
+        log.warning("technician PIN wrong", metadata: ["failures": "\(pinFailures)"])
+        if pinFailures >= 3 { pinLockedUntil = Date().addingTimeInterval(300); pinFailures = 0 }
+        return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
+    }
+
+    static func technicianLines(_ s: StatusReport) -> [String] {
+        var out = ["kioskd \(s.version)  \(s.station)  up \(s.uptimeSeconds / 60) min"]
+        for d in s.devices {
+            var l = "\(d.kind.chinese) \(d.state.rawValue)"
+            if let p = d.paper { l += " paper=\(p.rawValue)" }
+            if let c = d.connection { l += " [\(c)]" }
+            out.append(l)
+            if let e = d.lastError { out.append("   \(e)") }
+        }
+        if let o = s.outbox { out.append("outbox: queued \(o.queued), uploaded \(o.uploaded), quarantined \(o.quarantined)") }
+        out.append("upstream: \(s.upstream.reachable ? "reachable" : "NOT reachable")")
+        if let f = s.freeDiskBytes { out.append("free disk: \(f / 1_048_576) MiB") }
+        return out
+    }
+
     func refreshDevices() async {
         let d = await services.deviceStatuses()
         if let metrics {
@@ -349,6 +389,20 @@ public actor KioskRuntime {
                 do { try await printer.print(doc); post(.noticePrinted) }
                 catch let e as DeviceError { post(.noticeFailed(e.residentMessage)) }
                 catch { post(.noticeFailed("打印机故障")) }
+                await refreshDevices()
+            }
+        case .verifyTechnicianPIN(let pin):
+            Task { post(await checkTechnicianPIN(pin)) }
+        case .technicianStatus:
+            Task {
+                let st = await AdminService(services: s).status()
+                post(.technicianReport(Self.technicianLines(st)))
+            }
+        case .technicianSelftest(let printTestReceipt):
+            Task {
+                let rs = await AdminService(services: s).selftest(nil, printTestReceipt: printTestReceipt)
+                log.info("technician self-test", metadata: ["passed": "\(rs.filter(\.passed).count)/\(rs.count)"])
+                post(.technicianReport(rs.map { "\($0.passed ? "通过 PASS" : "失败 FAIL")  \($0.device): \($0.reasons.joined(separator: "; "))" }))
                 await refreshDevices()
             }
         case .loadProgress(let idNumber):

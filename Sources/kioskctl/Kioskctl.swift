@@ -9,7 +9,7 @@ struct Kioskctl: AsyncParsableCommand {
         commandName: "kioskctl",
         abstract: "Tools for technicians and township staff. Never prints personal data.",
         subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self, CameraCommand.self,
-                      StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self])
+                      StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self, TechnicianPINCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {

@@ -113,3 +113,34 @@ import Glibc
         #expect(r.out.contains("kioskd is not running"))
     }
 }
+
+@Suite(.serialized) struct TechnicianModeTests {
+    @Test func hiddenSequenceAndPINOpenTechnicianModeWithLockout() throws {
+        // The hash comes from kioskctl, as a technician would make it.
+        let pinFile = NSTemporaryDirectory() + "pin-\(UUID().uuidString.prefix(6))"
+        FileManager.default.createFile(atPath: pinFile, contents: Data("246810\n".utf8))
+        let hash = try run("/bin/sh", ["-c", "\(binary("kioskctl")) technician-pin < \(pinFile)"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(hash.hasPrefix("pbkdf2-sha256$"))
+        let st = try Station(name: "tech", extraYAML: "technician:\n  pinHash: \"\(hash)\"")
+        try st.intake.start()
+        defer { st.intake.stop() }
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("首页")
+        try t.send("#", "#", "#"); try t.waitFor("请输入维护密码")
+        try t.send("1", "1", "1", "1", "Enter"); try t.waitFor("密码错误")
+        try t.send("2", "4", "6", "8", "1", "0"); try t.waitFor("******_")
+        try t.send("Enter"); try t.waitFor("暂停服务：设备维护中")
+        try t.waitFor("upstream: reachable")
+        #expect(try t.screen().contains("身份证阅读器 online"))
+        try t.send("2"); try t.waitFor("通过 PASS  reader")
+        try t.send("0"); try t.waitFor("首页")
+        // Three wrong PINs lock technician mode for a while.
+        try t.send("#", "#", "#"); try t.waitFor("请输入维护密码")
+        for _ in 0..<3 { try t.send("9", "9", "9", "9", "Enter"); try t.waitFor("密码错误"); usleep(300_000) }
+        try t.send("2", "4", "6", "8", "1", "0", "Enter"); try t.waitFor("密码错误次数过多")
+        #expect(st.logs().contains("technician PIN wrong"))
+        #expect(!st.logs().contains("246810"))
+    }
+}

@@ -25,6 +25,10 @@ public struct FlowMachine: Sendable {
         case evaluationReason(level: Int)
         case thanks
         case progressList
+        /// Technician mode: PIN entry after the hidden sequence (### on the home screen).
+        case technicianPIN
+        /// Technician mode: device status and self-tests; residents see "暂停服务".
+        case technician
     }
 
     /// What one resident entered or presented. Replaced wholesale (wiped) when a session ends.
@@ -50,6 +54,12 @@ public struct FlowMachine: Sendable {
     var devices: [DeviceStatus] = []
     var message: String?
     public private(set) var sessionsCompleted = 0
+    /// Hidden-sequence progress on the home screen.
+    var hashPresses = 0
+    var technicianPIN = ""
+    /// What the last technician command reported (no personal data: states, counts, reasons).
+    var technicianLines: [String] = []
+    var technicianBusy = false
 
     public init(catalog: Catalog, settings: FlowSettings, now: Date = Date()) {
         self.catalog = catalog; self.settings = settings; self.now = now; self.lastActivity = now
@@ -190,13 +200,35 @@ public struct FlowMachine: Sendable {
         case .progressFailed(let m):
             session.progressLoaded = true
             message = "查询失败：\(m)"
+        case .technicianPINChecked(let ok, let reason):
+            guard route == .technicianPIN else { break }
+            technicianPIN = ""
+            if ok {
+                route = .technician
+                technicianLines = []
+                technicianBusy = true
+                effects.append(.technicianStatus)
+            } else {
+                message = reason
+            }
+        case .technicianReport(let lines):
+            technicianBusy = false
+            guard route == .technician else { break }
+            technicianLines = lines
         }
         return effects
     }
 
     mutating func handleKey(_ k: Key, _ effects: inout [FlowEffect]) {
+        if handleTechnicianKey(k, &effects) { return }
         switch route {
         case .home:
+            if k == .char("#") {
+                hashPresses += 1
+                if hashPresses >= 3 { hashPresses = 0; technicianPIN = ""; message = nil; route = .technicianPIN }
+                return
+            }
+            hashPresses = 0
             switch k {
             case .digit(1): go(.categories(.town), &effects)
             case .digit(2): go(.categories(.village), &effects)
@@ -370,6 +402,9 @@ public struct FlowMachine: Sendable {
 
         case .progressList:
             if k == .digit(0) || k == .escape || k == .enter { endSession(&effects) }
+
+        case .technicianPIN, .technician:
+            break   // handled by handleTechnicianKey
         }
     }
 

@@ -21,6 +21,10 @@ public enum FlowEvent: Sendable {
     case progressLoaded([SubmissionSummary])
     case progressFailed(String)
     case devices([DeviceStatus])
+    /// The PIN typed in technician mode was checked (reason says why not, e.g. locked out).
+    case technicianPINChecked(ok: Bool, reason: String?)
+    /// Lines to show on the technician screen (status or self-test results).
+    case technicianReport([String])
 }
 
 /// What the flow asks the runtime to do. Results come back as events.
@@ -35,6 +39,12 @@ public enum FlowEffect: Sendable, Equatable {
     case recordEvaluation(caseNumber: String, level: Int, reason: String?)
     case placeSimulatedCard(Int)
     case wipeTerminal
+    /// Technician mode: check this PIN against the configured hash.
+    case verifyTechnicianPIN(String)
+    /// Technician mode: gather device, outbox and upstream status.
+    case technicianStatus
+    /// Technician mode: run the self-tests (and print a test receipt).
+    case technicianSelftest(printTestReceipt: Bool)
 }
 
 /// The data of a submission as the flow hands it over to be sealed.

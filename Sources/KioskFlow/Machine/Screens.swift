@@ -243,6 +243,8 @@ extension FlowMachine {
                 ScreenLine("  请带好您的身份证、材料原件和回执。"),
             ], hints: "按任意键返回首页")
 
+        case .technicianPIN, .technician:
+            return technicianBody(width: w)
         case .progressList:
             var lines: [ScreenLine] = []
             if let id = session.identity {
