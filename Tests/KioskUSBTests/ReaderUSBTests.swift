@@ -85,6 +85,13 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, timeout: Durat
 func isRead(_ e: CardReaderEvent) -> Bool { if case .cardRead = e { return true }; return false }
 func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return true }; return false }
 
+/// A reader found through the connector on a fresh libusb context (after the testbed exists).
+func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader {
+    let usb = try LibUSBContext()
+    let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
+    return IDCardReader(provider: connector, logger: logger, options: options)
+}
+
 /// All USB tests share umockdev's process-wide state: one testbed at a time.
 @Suite(.serialized) struct ReaderOverLibUSB {
     let logger = Logger(label: "usb-test")
@@ -111,10 +118,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
         let model = SAMOverUSB()
         model.set { $0.splitReplies = true }   // 1295-byte reply in 64-byte packets
         let dev = try tb.add(readerDescription, model: model)
-        let usb = try LibUSBContext()
-        let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
-        let reader = IDCardReader(provider: connector, logger: logger,
-                                  options: ReaderOptions(presenceInterval: .milliseconds(200), idleCheckInterval: .seconds(30)))
+        let reader = try usbReader(ReaderOptions(presenceInterval: .milliseconds(200), idleCheckInterval: .seconds(30)), logger: logger)
         var it = reader.events.makeAsyncIterator()
         #expect(await reader.probe())
         let st = await reader.status()
@@ -156,9 +160,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
         defer { tb.close() }
         let model = SAMOverUSB()
         let dev = try tb.add(readerDescription, model: model)
-        let usb = try LibUSBContext()
-        let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
-        let reader = IDCardReader(provider: connector, logger: logger, options: ReaderOptions(idleCheckInterval: .seconds(30)))
+        let reader = try usbReader(ReaderOptions(idleCheckInterval: .seconds(30)), logger: logger)
         #expect(await reader.probe())
         model.set { $0.stallNextIn = true }
         var it = reader.events.makeAsyncIterator()
@@ -174,9 +176,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
         defer { tb.close() }
         let model = SAMOverUSB()
         try tb.add(readerDescription, model: model)
-        let usb = try LibUSBContext()
-        let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
-        let reader = IDCardReader(provider: connector, logger: logger, options: ReaderOptions(idleCheckInterval: .seconds(30)))
+        let reader = try usbReader(ReaderOptions(idleCheckInterval: .seconds(30)), logger: logger)
         model.set { $0.strayPrefix = [0xAA, 0x00, 0x13] }
         #expect(await reader.probe(), "stray bytes before the preamble are skipped")
         var it = reader.events.makeAsyncIterator()
@@ -192,10 +192,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
         defer { tb.close() }
         let model = SAMOverUSB()
         let dev = try tb.add(readerDescription, model: model)
-        let usb = try LibUSBContext()
-        let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
-        let reader = IDCardReader(provider: connector, logger: logger,
-                                  options: ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(200)))
+        let reader = try usbReader(ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(200)), logger: logger)
         #expect(await reader.probe())
         model.set { $0.silent = true }
         await reader.startReading()
@@ -213,10 +210,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
         defer { tb.close() }
         let model = SAMOverUSB()
         try tb.add(readerDescription, model: model)
-        let usb = try LibUSBContext()
-        let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
-        let reader = IDCardReader(provider: connector, logger: logger,
-                                  options: ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(300)))
+        let reader = try usbReader(ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(300)), logger: logger)
         #expect(await reader.probe())
         await reader.startReading()
         model.set { $0.silent = true }    // a read in flight that never answers…

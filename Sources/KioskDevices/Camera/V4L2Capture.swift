@@ -277,11 +277,16 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
         return Int(r.count)
     }
 
-    public func mapBuffer(_ index: Int) throws -> Int {
+    private func mmapBuffer(_ index: Int = 0) -> v4l2_buffer {
         var b = v4l2_buffer()
         b.index = UInt32(index)
         b.type = UInt32(type)
         b.memory = UInt32(V4L2_MEMORY_MMAP.rawValue)
+        return b
+    }
+
+    public func mapBuffer(_ index: Int) throws -> Int {
+        var b = mmapBuffer(index)
         try xioctl("QUERYBUF") { kiosk_v4l2_querybuf(fd, &b) }
         let len = Int(b.length)
         guard let p = mmap(nil, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(kiosk_v4l2_buffer_offset(&b))),
@@ -292,10 +297,7 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
     }
 
     public func queueBuffer(_ index: Int) throws {
-        var b = v4l2_buffer()
-        b.index = UInt32(index)
-        b.type = UInt32(type)
-        b.memory = UInt32(V4L2_MEMORY_MMAP.rawValue)
+        var b = mmapBuffer(index)
         try xioctl("QBUF") { kiosk_v4l2_qbuf(fd, &b) }
     }
 
@@ -311,9 +313,7 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
     }
 
     public func dequeueBuffer() throws -> (index: Int, bytesUsed: Int) {
-        var b = v4l2_buffer()
-        b.type = UInt32(type)
-        b.memory = UInt32(V4L2_MEMORY_MMAP.rawValue)
+        var b = mmapBuffer()
         try xioctl("DQBUF") { kiosk_v4l2_dqbuf(fd, &b) }
         return (Int(b.index), Int(b.bytesused))
     }

@@ -121,25 +121,19 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
                 if let n = Self.readerInterface(d, profile: p) { out.append(ReaderCandidate(kind: .usb(d, interface: n), profile: p)) }
             }
         }
-        if mode == "serial" || mode == "auto" {
-            if let path = settings.path, mode == "serial" {
-                out.append(ReaderCandidate(kind: .serial(path), profile: profiles.first { $0.transport == "serial" }))
-            } else {
-                for (tty, vid, pid) in serialPorts() {
-                    if let p = profiles.first(where: { $0.transport == "serial" && $0.usb?.vendorId == vid && ($0.usb?.productId == nil || $0.usb?.productId == pid) }) {
-                        out.append(ReaderCandidate(kind: .serial(tty), profile: p))
-                    }
-                }
+        // Serial bridges and HID readers: the configured node, or every node whose USB ids a profile names.
+        let nodeKinds: [(mode: String, transport: String, make: (String) -> ReaderCandidate.Kind, nodes: () -> [(String, UInt16, UInt16)])] = [
+            ("serial", "serial", { .serial($0) }, serialPorts),
+            ("hid", "hid-a", { .hid($0) }, hidrawNodes),
+        ]
+        for k in nodeKinds where mode == k.mode || mode == "auto" {
+            if let path = settings.path, mode == k.mode {
+                out.append(ReaderCandidate(kind: k.make(path), profile: profiles.first { $0.transport == k.transport }))
+                continue
             }
-        }
-        if mode == "hid" || mode == "auto" {
-            if let path = settings.path, mode == "hid" {
-                out.append(ReaderCandidate(kind: .hid(path), profile: profiles.first { $0.transport == "hid-a" }))
-            } else {
-                for (node, vid, pid) in hidrawNodes() {
-                    if let p = profiles.first(where: { $0.transport == "hid-a" && $0.usb?.vendorId == vid && ($0.usb?.productId == nil || $0.usb?.productId == pid) }) {
-                        out.append(ReaderCandidate(kind: .hid(node), profile: p))
-                    }
+            for (node, vid, pid) in k.nodes() {
+                if let p = profiles.first(where: { $0.transport == k.transport && $0.usb?.vendorId == vid && ($0.usb?.productId == nil || $0.usb?.productId == pid) }) {
+                    out.append(ReaderCandidate(kind: k.make(node), profile: p))
                 }
             }
         }
