@@ -293,8 +293,13 @@ public actor KioskRuntime {
     }
 
     func consume() async {
-        for await e in events {
+        for await var e in events {
             if Task.isCancelled { break }
+            if case .key(.tap(let column, let row)) = e {
+                // A tap chooses the option drawn under it; elsewhere it only keeps the session alive.
+                let f = machine.frame(width: renderer.width, height: renderer.height)
+                if row >= 1, row <= f.rows.count, let k = TapTargets.key(atColumn: column, row: f.rows[row - 1].text) { e = .key(k) }
+            }
             if case .tick = e { petWatchdog() }
             if case .key = e, sessionStartedAt == nil { sessionStartedAt = Date() }
             if let (catalog, settings) = pendingReload, machine.reload(catalog: catalog, settings: settings) {

@@ -144,3 +144,34 @@ import Glibc
         #expect(!st.logs().contains("246810"))
     }
 }
+
+@Suite(.serialized) struct TouchEndToEndTests {
+    /// Finds the screen cell (1-based column, row) of the first occurrence of `text`.
+    func cell(of text: String, in screen: String) -> (Int, Int)? {
+        for (i, line) in screen.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if let r = line.range(of: text) {
+                let before = String(line[..<r.lowerBound])
+                let width = before.unicodeScalars.reduce(0) { $0 + ($1.value >= 0x1100 && $1.value != 0x2013 ? 2 : 1) }
+                return (width + 1, i + 1)
+            }
+        }
+        return nil
+    }
+
+    func tap(_ t: KioskTerminal, _ text: String) throws {
+        guard let (c, r) = cell(of: text, in: try t.screen()) else { throw HarnessError(description: "no \(text) on screen:\n\(try t.screen())") }
+        _ = try t.tmux(["send-keys", "-t", "ui", "-l", "\u{1B}[<0;\(c);\(r)M\u{1B}[<0;\(c);\(r)m"])
+    }
+
+    @Test func tapsInTmuxChooseOptions() throws {
+        let st = try Station(name: "touch")
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("首页")
+        try tap(t, "村级事项"); try t.waitFor("请选择类别")
+        try tap(t, "返回首页"); try t.waitFor("首页  请按数字键选择")
+        try tap(t, "进度查询"); try t.waitFor("请放置身份证")
+        try tap(t, "居民身份证 测试一"); try t.waitFor("进度查询")
+    }
+}

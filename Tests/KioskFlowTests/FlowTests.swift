@@ -267,3 +267,39 @@ struct Driver {
         #expect(!diff.contains("第一行"))
     }
 }
+
+@Suite struct TouchTests {
+    @Test func sgrMouseReportsDecodeToTaps() {
+        var d = KeyDecoder()
+        #expect(d.feed(Array("\u{1B}[<0;12;7M".utf8)) == [.tap(column: 12, row: 7)])
+        #expect(d.feed(Array("\u{1B}[<0;12;7m".utf8)) == [], "release is not a second tap")
+        #expect(d.feed(Array("\u{1B}[<64;3;3M".utf8)) == [], "wheel is not a tap")
+        #expect(d.feed(Array("\u{1B}[<2;3;3M".utf8)) == [], "right button is not a tap")
+    }
+
+    @Test func tapsPickTheOptionUnderTheFinger() {
+        #expect(TapTargets.key(atColumn: 5, row: "  1  乡镇（街道）事项") == .digit(1))
+        #expect(TapTargets.key(atColumn: 14, row: "  1  乡镇（街道）事项") == .digit(1), "on the label")
+        #expect(TapTargets.key(atColumn: 3, row: "    A  居民身份证 测试一") == nil, "left of every option")
+        #expect(TapTargets.key(atColumn: 6, row: "    A  居民身份证 测试一") == .char("a"))
+        let hints = "1 状态  2 自检  3 自检并打印测试回执  0 退出维护"
+        #expect(TapTargets.key(atColumn: 1, row: hints) == .digit(1))
+        #expect(TapTargets.key(atColumn: 10, row: hints) == .digit(2))
+        #expect(TapTargets.key(atColumn: DisplayWidth.of("1 状态  2 自检  3 自检并打印测试回执  0") , row: hints) == .digit(0))
+        #expect(TapTargets.key(atColumn: 3, row: "Enter 确认  Esc 返回") == .enter)
+        #expect(TapTargets.key(atColumn: 15, row: "Enter 确认  Esc 返回") == .escape)
+        #expect(TapTargets.key(atColumn: 3, row: "  GH202612020001  12-02 06:04  已受理") == nil)
+        #expect(TapTargets.key(atColumn: 3, row: "") == nil)
+    }
+
+    @Test func everyHomeScreenOptionCanBeTapped() throws {
+        let m = FlowMachine(catalog: try loadCatalog(),
+                            settings: FlowSettings(stationName: "测试", idleTimeoutSeconds: 90, warningSeconds: 20, pageSize: 6, simulatedCards: nil))
+        let f = m.frame(width: 80, height: 24)
+        var found: Set<Int> = []
+        for (i, r) in f.rows.enumerated() {
+            for col in 1...80 { if case .digit(let d)? = TapTargets.key(atColumn: col, row: r.text), i > 2 { found.insert(d) } }
+        }
+        #expect(found.isSuperset(of: [1, 2, 3]), "\(found)")
+    }
+}

@@ -7,6 +7,8 @@ public enum Key: Equatable, Sendable {
     case up, down, left, right, pageUp, pageDown
     case char(Character)
     case function(Int)
+    /// A tap or left click at a 1-based column and row (SGR 1006 mouse report).
+    case tap(column: Int, row: Int)
 }
 
 /// Turns terminal input bytes into keys. Pure: the caller decides when a lone ESC has waited
@@ -67,6 +69,13 @@ public struct KeyDecoder: Sendable {
 
     static func decodeSequence(_ s: [UInt8]) -> Key? {
         let body = String(decoding: s.dropFirst(2), as: UTF8.self)
+        if body.hasPrefix("<") {
+            // SGR mouse: ESC [ < button ; column ; row M (press) or m (release).
+            guard body.hasSuffix("M") else { return nil }
+            let f = body.dropFirst().dropLast().split(separator: ";").compactMap { Int($0) }
+            guard f.count == 3, f[0] & 0b1100_0011 == 0, f[1] > 0, f[2] > 0 else { return nil }   // left button, no motion or wheel
+            return .tap(column: f[1], row: f[2])
+        }
         switch body {
         case "A": return .up
         case "B": return .down

@@ -62,7 +62,8 @@ public final class TerminalIO: @unchecked Sendable {
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
             signal(sig, crashHandler)
         }
-        write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J\u{1B}[3J\u{1B}[H")
+        // Alternate screen, hidden cursor, and touch: taps arrive as SGR 1006 mouse reports.
+        write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H")
         active = true
     }
 
