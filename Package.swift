@@ -22,9 +22,11 @@ let package = Package(
     targets: [
         // Pure codecs: bytes in, values out. No I/O, no clocks.
         .target(name: "KioskProtocols"),
+        // libcups 2.4 (Debian has no cups.pc, so no pkgConfig): A4 printing.
+        .systemLibrary(name: "CCups", providers: [.apt(["libcups2-dev"])]),
         // Transports, device actors, simulators.
         .target(name: "KioskDevices", dependencies: [
-            "KioskProtocols",
+            "KioskProtocols", "CCups",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Domain values, catalog, outbox, uploader.
