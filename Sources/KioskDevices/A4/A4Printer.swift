@@ -92,7 +92,9 @@ public actor A4Printer {
     @discardableResult
     public func refresh() async -> DeviceStatus {
         if jobActive { return status() }
-        let settings = self.settings
+        var quick = self.settings
+        quick.requestTimeout = min(quick.requestTimeout, .seconds(2))   // a status poll must stay short
+        let settings = quick
         do {
             let snap = try await worker.run { try CupsSession.open(settings).printerSnapshot() }
             apply(snap)
@@ -255,8 +257,20 @@ final class CupsSession: @unchecked Sendable {
     let resource: String
     let timeoutMS: Int32
 
-    private init(http: OpaquePointer, dest: UnsafeMutablePointer<cups_dest_t>, printerURI: String, resource: String, timeoutMS: Int32) {
+    /// The cupsd this session talks to, when not libcups' default. libcups decides from its
+    /// (per-thread) server setting whether a destination is local to that cupsd or must be reached
+    /// at its device URI, so every call first pins the setting to this server.
+    let server: String?
+
+    private init(http: OpaquePointer, dest: UnsafeMutablePointer<cups_dest_t>, printerURI: String, resource: String,
+                 timeoutMS: Int32, server: String? = nil) {
         self.http = http; self.dest = dest; self.printerURI = printerURI; self.resource = resource; self.timeoutMS = timeoutMS
+        self.server = server
+        pinServer()
+    }
+
+    func pinServer() {
+        cupsSetServer(server)   // nil: back to the default (CUPS_SERVER, client.conf)
     }
 
     deinit { close() }
@@ -301,13 +315,15 @@ final class CupsSession: @unchecked Sendable {
             throw A4PrintError.connect("cannot connect to cupsd at \(host)\(host.hasPrefix("/") ? "" : ":\(port)"): is cups-daemon running?")
         }
         httpSetTimeout(http, Double(ms) / 1000, nil, nil)
+        if let server = s.server, !server.isEmpty { cupsSetServer(port == 0 ? host : "\(host):\(port)") }
         guard let dest = cupsGetNamedDest(http, queue, nil) else {
             httpClose(http)
             throw A4PrintError.config("CUPS queue \"\(queue)\" not found on \(host): create it with `lpadmin -p \(queue) -E -v <device-uri>` or fix devices.a4Printer.queue")
         }
         let uri = cupsGetOption("printer-uri-supported", dest.pointee.num_options, dest.pointee.options)
             .map { String(cString: $0) } ?? "ipp://localhost/printers/\(queue)"
-        return CupsSession(http: http, dest: dest, printerURI: uri, resource: "/printers/\(queue)", timeoutMS: ms)
+        return CupsSession(http: http, dest: dest, printerURI: uri, resource: "/printers/\(queue)", timeoutMS: ms,
+                           server: s.server.flatMap { $0.isEmpty ? nil : (port == 0 ? host : "\(host):\(port)") })
     }
 
     static func split(uri: String) throws -> (String, Int32, String) {
@@ -331,6 +347,7 @@ final class CupsSession: @unchecked Sendable {
     }
 
     func printerSnapshot() throws -> PrinterSnapshot {
+        pinServer()
         guard let req = ippNewRequest(IPP_OP_GET_PRINTER_ATTRIBUTES) else { throw A4PrintError(description: "out of memory") }
         ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, printerURI)
         Self.requested(req, ["printer-state", "printer-state-reasons", "printer-is-accepting-jobs"])
@@ -349,6 +366,7 @@ final class CupsSession: @unchecked Sendable {
     }
 
     func jobSnapshot(jobId: Int) throws -> JobSnapshot {
+        pinServer()
         guard let req = ippNewRequest(IPP_OP_GET_JOB_ATTRIBUTES) else { throw A4PrintError(description: "out of memory") }
         ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, printerURI)
         ippAddInteger(req, IPP_TAG_OPERATION, IPP_TAG_INTEGER, "job-id", Int32(jobId))
@@ -365,6 +383,7 @@ final class CupsSession: @unchecked Sendable {
 
     /// Create-Job + Send-Document; returns the job id.
     func submit(pdf: Data, title: String, media: String) throws -> Int {
+        pinServer()
         guard let dest else { throw A4PrintError(description: "session closed") }
         if info == nil { info = cupsCopyDestInfo(http, dest) }
         guard let info else {
@@ -406,6 +425,7 @@ final class CupsSession: @unchecked Sendable {
     }
 
     func cancel(jobId: Int) throws {
+        pinServer()
         guard let dest else { return }
         let st = cupsCancelDestJob(http, dest, Int32(jobId))
         guard st.rawValue < 0x0400 else { throw A4PrintError(description: "Cancel-Job failed: \(Self.lastError())") }
