@@ -22,11 +22,14 @@ let package = Package(
     targets: [
         // Pure codecs: bytes in, values out. No I/O, no clocks.
         .target(name: "KioskProtocols"),
+        // libusb-1.0 (Debian libusb-1.0-0-dev).
+        .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         // libcups 2.4 (Debian has no cups.pc, so no pkgConfig): A4 printing.
         .systemLibrary(name: "CCups", providers: [.apt(["libcups2-dev"])]),
         // Transports, device actors, simulators.
         .target(name: "KioskDevices", dependencies: [
-            "KioskProtocols", "CCups",
+            "KioskProtocols", "CLibUSB", "CCups",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Domain values, catalog, outbox, uploader.
@@ -82,6 +85,14 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols"]),
+        // The end-to-end harness (tmux, intake, station config), shared by the test targets.
+        .target(name: "E2EHarness"),
+        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "E2EHarness"]),
+        // umockdev (test only): USB devices emulated in userspace for the real libusb code.
+        .systemLibrary(name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
+                       providers: [.apt(["libumockdev-dev"])]),
+        // USB and serial transports against emulated devices. Runs under
+        // LD_PRELOAD=libumockdev-preload.so.0 (scripts/run-tests.sh does this).
+        .testTarget(name: "KioskUSBTests", dependencies: ["KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB", "E2EHarness"]),
     ]
 )

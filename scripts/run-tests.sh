@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (unit tests per layer, end-to-end in tmux) and the catalog check.
+# The USB device tests run separately under umockdev's preload library, one at a time: umockdev's
+# testbed is process-wide state (shared/docs/test-harness.md §4-5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 scripts/check-catalog.py
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
-swift test --skip-build 2>&1 | tee .build/test-output.txt
+PRELOAD=libumockdev-preload.so.0
+if ! /sbin/ldconfig -p | grep -q "$PRELOAD"; then
+  echo "run-tests: $PRELOAD not found; install umockdev (scripts/deps.sh test does)" >&2
+  exit 1
+fi
+echo "== USB and serial transports against emulated devices (umockdev) =="
+LD_PRELOAD=$PRELOAD swift test --skip-build --no-parallel --filter KioskUSBTests 2>&1 | tee .build/test-output-usb.txt
+echo "== everything else =="
+swift test --skip-build --skip KioskUSBTests 2>&1 | tee .build/test-output.txt

@@ -33,12 +33,19 @@ public struct KioskConfig: Codable, Sendable {
         public var itemsPerPage: Int?
     }
     public struct Device: Codable, Sendable {
-        /// simulated | usb | serial | cups | none
+        /// simulated | none; reader also usb | serial | hid | auto
         public var mode: String
         /// DeviceProfiles id (receipt printer: required for `usb`, e.g. generic-80).
         public var profile: String?
         public var fixtures: String?
+        /// Reader: tty (serial), hidraw node (hid) or USB port path such as 1-1.4 (usb).
         public var path: String?
+        /// Reader on a serial line: baud rate (default 115200, 8N1).
+        public var baud: Int?
+        /// Reader: also read fingerprint templates (30 10). Off unless a service needs them.
+        public var readFingerprints: Bool?
+        /// Reader: a licensed WLT photo decoder run as a separate helper process (see README).
+        public var photoDecoder: String?
         // Receipt printer, mode usb: pick one device when several match (hex strings or numbers).
         public var vendorId: Int?
         public var productId: Int?
@@ -98,6 +105,12 @@ public struct KioskConfig: Codable, Sendable {
     public var stateDirectoryPath: String { resolve(stateDirectory) }
     public var simulatorOutputPath: String { resolve(simulation?.outputDirectory ?? (stateDirectoryPath + "/simulator")) }
     public var logFilePath: String { resolve(logging?.file ?? (stateDirectoryPath + "/logs/kioskd.log")) }
+    /// The device profile folder: the config's `deviceProfiles`, else the installed or source-tree one.
+    public var deviceProfilesPath: String {
+        if let p = deviceProfiles { return resolve(p) }
+        for c in ["/usr/share/kioskd/DeviceProfiles", resolve("../DeviceProfiles")] where FileManager.default.fileExists(atPath: c) { return c }
+        return "/usr/share/kioskd/DeviceProfiles"
+    }
 
     public static func load(path: String) throws -> KioskConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -125,7 +138,17 @@ public struct KioskConfig: Codable, Sendable {
         guard upstream.url.hasPrefix("http://") || upstream.url.hasPrefix("https://") else {
             throw ConfigError("upstream.url must start with http:// or https://")
         }
-        for (name, d) in [("idCardReader", devices.idCardReader), ("documentCamera", devices.documentCamera)] {
+        let reader = devices.idCardReader
+        guard ["simulated", "none", "usb", "serial", "hid", "auto"].contains(reader.mode) else {
+            throw ConfigError("devices.idCardReader.mode \(reader.mode) is not known; use usb, serial, hid, auto, simulated or none")
+        }
+        if let b = reader.baud, ![9600, 19200, 38400, 57600, 115_200, 230_400].contains(b) {
+            throw ConfigError("devices.idCardReader.baud \(b) is not supported; use 115200 (the SAM default), 57600, 38400, 19200 or 9600")
+        }
+        if let d = reader.photoDecoder, !FileManager.default.isExecutableFile(atPath: resolve(d)) {
+            throw ConfigError("devices.idCardReader.photoDecoder \(resolve(d)) is not an executable file")
+        }
+        for (name, d) in [("documentCamera", devices.documentCamera)] {
             guard ["simulated", "none"].contains(d.mode) else {
                 throw ConfigError("devices.\(name).mode \(d.mode) is not supported by this build yet; use `simulated` or `none`")
             }
@@ -182,24 +205,17 @@ public struct KioskConfig: Codable, Sendable {
         }
     }
 
-    /// The folder of device profiles: `deviceProfiles`, else the shipped DeviceProfiles.
-    public var deviceProfilesPath: String? {
-        deviceProfiles.map(resolve) ?? DeviceProfileCatalog.shippedDirectory()
-    }
-
     /// Loads the named receipt printer profile from the profile folder.
     public func receiptPrinterProfile(_ id: String) throws -> DeviceProfile {
-        guard let dir = deviceProfilesPath else {
-            throw ConfigError("deviceProfiles is not set and no shipped DeviceProfiles folder was found: set deviceProfiles in kiosk.yaml")
-        }
+        let dir = deviceProfiles == nil ? (DeviceProfileCatalog.shippedDirectory() ?? deviceProfilesPath) : deviceProfilesPath
         let catalog: DeviceProfileCatalog
         do { catalog = try DeviceProfileCatalog.load(directory: dir) } catch { throw ConfigError("\(error)") }
         guard let p = catalog.profile(id) else {
             let known = catalog.receiptPrinters.map(\.id).joined(separator: ", ")
             throw ConfigError("devices.receiptPrinter.profile \(id) is not in \(dir); known receipt printers: \(known)")
         }
-        guard p.kind == .receiptPrinter else {
-            throw ConfigError("profile \(id) is a \(p.kind.rawValue) profile, not a receipt printer")
+        guard p.isReceiptPrinter else {
+            throw ConfigError("profile \(id) is a \(p.kind) profile, not a receipt printer")
         }
         return p
     }

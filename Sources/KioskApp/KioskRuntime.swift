@@ -18,6 +18,8 @@ public final class KioskServices: Sendable {
     public let http: HTTPClient
     public let reader: IDCardReader?
     public let simulatedReader: SimulatedIDCardReader?
+    /// The process's libusb context (nil when no USB device is configured).
+    public let usb: LibUSBContext?
     public let camera: DocumentCamera?
     public let printer: ReceiptPrinter?
     public let simulatedPrinter: SimulatedReceiptPrinter?
@@ -40,13 +42,34 @@ public final class KioskServices: Sendable {
                                 statusSyncSeconds: config.upstream.statusSyncSeconds ?? 60)
         uploader = Uploader(outbox: outbox, client: IntakeClient(http: http, config: up), config: up, logger: logger)
 
-        if config.devices.idCardReader.mode == "simulated" {
+        let readerConfig = config.devices.idCardReader
+        switch readerConfig.mode {
+        case "simulated":
             let removeAfter = config.simulation?.removeCardAfterSeconds ?? 2
             let sim = SimulatedIDCardReader(removeAfterRead: .milliseconds(Int(removeAfter * 1000)))
             simulatedReader = sim
             reader = IDCardReader(transport: SimulatorLink(model: sim, name: "id-card-reader"),
                                   model: "simulated SAM reader", simulated: true, logger: logger)
-        } else { simulatedReader = nil; reader = nil }
+            usb = nil
+        case "none":
+            simulatedReader = nil; reader = nil; usb = nil
+        default:
+            simulatedReader = nil
+            let profiles = try DeviceProfiles.load(directory: config.deviceProfilesPath)
+            var context: LibUSBContext?
+            if readerConfig.mode == "usb" || readerConfig.mode == "auto" {
+                do { context = try LibUSBContext() } catch {
+                    logger.error("libusb unavailable; USB readers cannot be used", metadata: ["error": "\(error)"])
+                }
+            }
+            usb = context
+            let connector = SAMReaderConnector(
+                settings: ReaderConnectionSettings(mode: readerConfig.mode, path: readerConfig.path,
+                                                   profileId: readerConfig.profile, baud: readerConfig.baud),
+                profiles: profiles, usb: context, logger: logger)
+            reader = IDCardReader(provider: connector, logger: logger,
+                                  options: ReaderOptions(readFingerprints: readerConfig.readFingerprints ?? false))
+        }
 
         if config.devices.documentCamera.mode == "simulated" {
             let dir = config.resolve(config.devices.documentCamera.fixtures ?? "kiosk-config/fixtures/camera")
@@ -72,7 +95,7 @@ public final class KioskServices: Sendable {
     }
 
     public func shutdown() async {
-        await reader?.stopReading()
+        await reader?.shutdown()
         try? await http.shutdown()
     }
 }
@@ -132,6 +155,7 @@ public actor KioskRuntime {
         terminal.enter()
         defer { terminal.restore() }
         await services.reader?.probe()
+        await services.reader?.start()
         lastDevices = await services.deviceStatuses()
         _ = machine.handle(.devices(lastDevices))
         draw()

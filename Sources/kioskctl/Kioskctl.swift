@@ -8,8 +8,8 @@ struct Kioskctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
         abstract: "Tools for technicians and township staff. Never prints personal data.",
-        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, ReceiptCommand.self, EscposCommand.self,
-                      PrintCommand.self])
+        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self,
+                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {

@@ -12,7 +12,7 @@ func loadReceiptProfile(_ id: String, profilesDir: String?) throws -> DeviceProf
     }
     let catalog: DeviceProfileCatalog
     do { catalog = try DeviceProfileCatalog.load(directory: dir) } catch { throw ValidationError("\(error)") }
-    guard let p = catalog.profile(id), p.kind == .receiptPrinter, p.receiptPrinterProfile != nil else {
+    guard let p = catalog.profile(id), p.isReceiptPrinter, p.receiptPrinterProfile != nil else {
         throw ValidationError("no receipt printer profile \"\(id)\" in \(dir); known: \(catalog.receiptPrinters.map(\.id).joined(separator: ", "))")
     }
     return p
@@ -43,7 +43,8 @@ struct ReceiptSampleCommand: ParsableCommand {
         guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
             throw ValidationError("cannot write \(out): check the folder exists and is writable")
         }
-        print("wrote \(bytes.count) bytes for \(p.id) (\(p.receipt!.paperWidthMM) mm, \(p.receipt!.columns) columns) to \(out)")
+        let rp = p.receiptPrinterProfile!
+        print("wrote \(bytes.count) bytes for \(p.id) (\(rp.paperWidthMM) mm, \(rp.columns) columns) to \(out)")
     }
 }
 

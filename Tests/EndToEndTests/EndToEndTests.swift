@@ -1,4 +1,5 @@
 import Foundation
+import E2EHarness
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -17,9 +17,8 @@ import Testing
         let real = printers.filter { !$0.id.hasPrefix("generic-") && $0.transport != "simulator" }
         #expect(real.count >= 3, "\(real.map(\.id))")
         for p in printers {
-            let r = try #require(p.receipt)
-            #expect(p.receiptPrinterProfile != nil)
-            #expect(r.chunkBytes.map { $0 <= 4096 } ?? true)
+            let r = try #require(p.receiptPrinterProfile)
+            #expect(p.writeChunkBytes <= 4096)
             #expect(r.dots % 8 == 0)
         }
         // Hex USB ids in YAML.
@@ -36,26 +35,26 @@ import Testing
             transport: usb-printer
             protocol: escpos
             """
-        #expect(throws: ProfileError.self) { try DeviceProfileCatalog.parse(base, file: "t.yaml") }   // no receipt
+        #expect(throws: DeviceProfileError.self) { try DeviceProfiles.parse(yaml: base, name: "t.yaml") }   // no receipt
         do {
-            _ = try DeviceProfileCatalog.parse(base + "\nreceipt: { paperWidthMM: 80, dots: 570, columns: 48 }", file: "t.yaml")
+            _ = try DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 570, columns: 48 }", name: "t.yaml")
             Issue.record("dots 570 accepted")
         } catch { #expect("\(error)".contains("receipt.dots")) }
         do {
-            _ = try DeviceProfileCatalog.parse(base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, chunkBytes: 65536 }", file: "t.yaml")
+            _ = try DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, chunkBytes: 65536 }", name: "t.yaml")
             Issue.record("chunk 65536 accepted")
         } catch { #expect("\(error)".contains("chunkBytes")) }
         do {
-            _ = try DeviceProfileCatalog.parse(base + "\nusb: { interfaceClass: 0xFF }\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48 }", file: "t.yaml")
+            _ = try DeviceProfiles.parse(yaml: base + "\nusb: { interfaceClass: 0xFF }\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48 }", name: "t.yaml")
             Issue.record("class FF on usb-printer accepted")
         } catch { #expect("\(error)".contains("usb-vendor")) }
         do {
-            _ = try DeviceProfileCatalog.parse(base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, encoding: UTF-8 }", file: "t.yaml")
+            _ = try DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, encoding: UTF-8 }", name: "t.yaml")
             Issue.record("UTF-8 accepted")
         } catch { #expect("\(error)".contains("GB18030")) }
-        #expect(throws: ProfileError.self) { try DeviceProfileCatalog.parse("::: not yaml", file: "t.yaml") }
-        let ok = try? DeviceProfileCatalog.parse(base + "\nreceipt: { paperWidthMM: 58, dots: 384, columns: 32, status: none, cut: none }", file: "t.yaml")
-        #expect(ok?.receipt?.statusSupport == DeviceProfile.StatusSupport.none)
+        #expect(throws: DeviceProfileError.self) { try DeviceProfiles.parse(yaml: "::: not yaml", name: "t.yaml") }
+        let ok = try? DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 58, dots: 384, columns: 32, status: none, cut: none }", name: "t.yaml")
+        #expect(ok?.statusSupport == DeviceProfile.StatusSupport.none)
         #expect(ok?.receiptPrinterProfile?.supportsCut == false)
     }
 

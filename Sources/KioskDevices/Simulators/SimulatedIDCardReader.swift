@@ -11,6 +11,7 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
     private var isConnected = true
     private var removeAfterRead: Duration?
     private var nextFailure: UInt8?
+    private var placement = 0
 
     /// - Parameter removeAfterRead: simulate the resident taking the card away this long after a read.
     public init(removeAfterRead: Duration? = nil) {
@@ -20,10 +21,15 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
     public var connected: Bool { lock.withLock { isConnected } }
     public var cardPresent: Bool { lock.withLock { card != nil } }
 
+    /// Puts a card on the reader. A card already there counts as taken away first: the new
+    /// placement is found and read again, and a pending simulated removal no longer applies.
     public func place(_ identity: IDCardIdentity) {
-        lock.withLock { card = identity; consumed = false }
+        lock.withLock { card = identity; consumed = false; placement += 1 }
     }
-    public func remove() { lock.withLock { card = nil; consumed = false } }
+    public func remove() { lock.withLock { card = nil; consumed = false; placement += 1 } }
+    private func remove(placement p: Int) {
+        lock.withLock { if placement == p { card = nil; consumed = false; placement += 1 } }
+    }
     public func unplug() { lock.withLock { isConnected = false } }
     public func plug() { lock.withLock { isConnected = true; parser = SAMFrameParser() } }
     /// Makes the next read answer with this SW3 (e.g. 0x41 card moved).
@@ -32,6 +38,7 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
     public func receive(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         var scheduleRemoval = false
+        var readPlacement = 0
         lock.withLock {
             parser.feed(bytes)
             while let f = parser.next() {
@@ -45,11 +52,12 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
                 }
                 out += answer(cmd, scheduleRemoval: &scheduleRemoval)
             }
+            readPlacement = placement
         }
         if scheduleRemoval, let delay = removeAfterRead {
             Task { [weak self] in
                 try? await Task.sleep(for: delay)
-                self?.remove()
+                self?.remove(placement: readPlacement)
             }
         }
         return out
@@ -78,7 +86,8 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
             let data = IDCardIdentity.encodeReadReplyData(text: c.encodeTextBlock(), photo: c.photo)
             return SAMReply(status: 0x90, data: data).encoded()
         case (0x30, 0x03):
-            return card != nil ? SAMReply(status: 0x91, data: []).encoded() : SAMReply(status: 0x80, data: []).encoded()
+            // Only the card that was read answers; a fresh placement has no session yet.
+            return card != nil && consumed ? SAMReply(status: 0x91, data: []).encoded() : SAMReply(status: 0x80, data: []).encoded()
         default:
             return SAMReply(status: 0x21, data: []).encoded()
         }

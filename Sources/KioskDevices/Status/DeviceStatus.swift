@@ -56,6 +56,10 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
     public var paper: PaperState?
     public var media: MediaState?
     public var counters: [String: Int]
+    /// Where the device is attached ("usb 1-1 (bus 1 device 2) 0400:c35a if0", "serial /dev/ttyUSB0 115200 8N1").
+    public var connection: String?
+    /// What the device says it is (SAM id, IEEE 1284 device id), when known.
+    public var identity: String?
     /// A4 printers: toner (marker supply) level, from CUPS printer-state-reasons.
     public var toner: TonerState?
     /// Raw condition keywords behind the state (e.g. CUPS printer-state-reasons without severity suffix).

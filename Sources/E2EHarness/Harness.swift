@@ -3,10 +3,11 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs the real binaries: kiosk-intake as a process, kioskd inside a private tmux server.
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+// Test harness (a library only the test targets use): runs the real binaries, kiosk-intake as a
+// process and kioskd inside a private tmux server.
+public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-func binary(_ name: String) -> String {
+public func binary(_ name: String) -> String {
     if let dir = ProcessInfo.processInfo.environment["KIOSK_BIN_DIR"] { return dir + "/" + name }
     for config in ["debug", "release"] {
         let p = packageRoot.appendingPathComponent(".build/\(config)/\(name)").path
@@ -15,12 +16,15 @@ func binary(_ name: String) -> String {
     return packageRoot.appendingPathComponent(".build/debug/\(name)").path
 }
 
-struct HarnessError: Error, CustomStringConvertible { var description: String }
+public struct HarnessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
 
 /// Runs a program to completion with posix_spawn + waitpid (Foundation's Process did not reap the
 /// tmux client reliably here). Output goes to a file: `tmux new-session` leaves a server holding it.
 @discardableResult
-func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String) {
+public func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String) {
     let outPath = NSTemporaryDirectory() + "kiosk-run-\(UUID().uuidString)"
     defer { unlink(outPath) }
     var actions = posix_spawn_file_actions_t()
@@ -44,7 +48,7 @@ func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -
     return (exit, String(decoding: data, as: UTF8.self))
 }
 
-func freePort() -> Int {
+public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
@@ -57,7 +61,7 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
-func waitUntil(_ seconds: Double, _ what: String, _ check: () throws -> Bool) throws {
+public func waitUntil(_ seconds: Double, _ what: String, _ check: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try check() { return }
@@ -67,17 +71,17 @@ func waitUntil(_ seconds: Double, _ what: String, _ check: () throws -> Bool) th
 }
 
 /// The reference intake on loopback.
-final class Intake {
-    let dir: String
-    let port: Int
-    let token: String
-    var process: Process?
+public final class Intake {
+    public let dir: String
+    public let port: Int
+    public let token: String
+    public var process: Process?
 
-    init(dir: String, port: Int, token: String) {
+    public init(dir: String, port: Int, token: String) {
         self.dir = dir; self.port = port; self.token = token
     }
 
-    func start() throws {
+    public func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary("kiosk-intake"))
         p.arguments = ["serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001"]
@@ -93,52 +97,57 @@ final class Intake {
         }
     }
 
-    func stop() {
+    public func stop() {
         process?.terminate()
         process?.waitUntilExit()
         process = nil
     }
 
-    func count() -> Int {
+    public func count() -> Int {
         guard let r = try? run(binary("kiosk-intake"), ["count", "--data", dir]), r.status == 0 else { return 0 }
         return Int(r.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
-    func list() throws -> [[String: Any]] {
+    public func list() throws -> [[String: Any]] {
         let r = try run(binary("kiosk-intake"), ["list", "--data", dir, "--json"])
         return (try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]]) ?? []
     }
 }
 
 /// kioskd in a private tmux server, 80×24.
-final class KioskTerminal {
-    let socketName: String
-    let configPath: String
-    var captures: [String] = []
+public final class KioskTerminal {
+    public let socketName: String
+    public let configPath: String
+    public var captures: [String] = []
 
-    init(configPath: String) {
+    /// Extra environment for kioskd only (not for tmux), e.g. umockdev's UMOCKDEV_DIR and LD_PRELOAD.
+    public var kioskdEnvironment: [String: String] = [:]
+
+    public init(configPath: String, kioskdEnvironment: [String: String] = [:]) {
         self.configPath = configPath
+        self.kioskdEnvironment = kioskdEnvironment
         socketName = "kiosk-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     }
 
-    func tmux(_ args: [String]) throws -> String {
+    public func tmux(_ args: [String]) throws -> String {
         let r = try run("/usr/bin/tmux", ["-L", socketName] + args)
         return r.out
     }
 
-    func start() throws {
-        let cmd = "exec env LANG=C.UTF-8 LC_ALL=C.UTF-8 \(binary("kioskd")) --config \(configPath)"
+    public func start() throws {
+        let extra = kioskdEnvironment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let cmd = "exec env LANG=C.UTF-8 LC_ALL=C.UTF-8 \(extra) \(binary("kioskd")) --config \(configPath)"
         _ = try tmux(["new-session", "-d", "-s", "ui", "-x", "80", "-y", "24", cmd])
         _ = try tmux(["set-option", "-t", "ui", "remain-on-exit", "on"])
     }
 
-    func screen() throws -> String {
+    public func screen() throws -> String {
         let s = try tmux(["capture-pane", "-p", "-t", "ui"])
         captures.append(s)
         return s
     }
 
-    func waitFor(_ text: String, seconds: Double = 15) throws {
+    public func waitFor(_ text: String, seconds: Double = 15) throws {
         do {
             try waitUntil(seconds, "screen to show \(text)") { try screen().contains(text) }
         } catch {
@@ -146,10 +155,10 @@ final class KioskTerminal {
         }
     }
 
-    func send(_ keys: String...) throws { _ = try tmux(["send-keys", "-t", "ui"] + keys) }
+    public func send(_ keys: String...) throws { _ = try tmux(["send-keys", "-t", "ui"] + keys) }
 
     /// Sends SIGKILL to the kioskd of this terminal.
-    func kill9() throws {
+    public func kill9() throws {
         let pid = try tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let p = Int32(pid) else { throw HarnessError(description: "no pane pid") }
         Glibc.kill(p, SIGKILL)
@@ -158,18 +167,19 @@ final class KioskTerminal {
         }
     }
 
-    func stop() {
+    public func stop() {
         _ = try? tmux(["kill-server"])
     }
 }
 
-struct Station {
-    let dir: String
-    let config: String
-    let intake: Intake
-    let printerDir: String
+public struct Station {
+    public let dir: String
+    public let config: String
+    public let intake: Intake
+    public let printerDir: String
 
-    init(name: String) throws {
+    /// `reader` is the YAML flow mapping for devices.idCardReader.
+    public init(name: String, reader: String = "{ mode: simulated }") throws {
         dir = NSTemporaryDirectory() + "kiosk-e2e-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let token = UUID().uuidString
@@ -187,6 +197,7 @@ struct Station {
         stateDirectory: \(dir)/state
         catalog: \(root)/kiosk-config/catalog.json
         guides: \(root)/kiosk-config/guides
+        deviceProfiles: \(root)/DeviceProfiles
         encryption:
           keyFile: \(key)
         upstream:
@@ -200,7 +211,7 @@ struct Station {
           idleTimeoutSeconds: 120
           warningSeconds: 20
         devices:
-          idCardReader:   { mode: simulated }
+          idCardReader:   \(reader)
           documentCamera: { mode: simulated, fixtures: \(root)/kiosk-config/fixtures/camera }
           receiptPrinter: { mode: simulated }
         simulation:
@@ -210,31 +221,33 @@ struct Station {
         FileManager.default.createFile(atPath: config, contents: Data(yaml.utf8))
     }
 
-    func receipts() -> [String] {
+    public func receipts() -> [String] {
         let d = printerDir + "/receipts"
         return ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).sorted().map {
             String(decoding: FileManager.default.contents(atPath: d + "/" + $0) ?? Data(), as: UTF8.self)
         }
     }
 
-    func logs() -> String {
+    public func logs() -> String {
         String(decoding: FileManager.default.contents(atPath: dir + "/state/logs/kioskd.log") ?? Data(), as: UTF8.self)
     }
 
-    func outboxCounts() throws -> [String: Any] {
+    public func outboxCounts() throws -> [String: Any] {
         let r = try run(binary("kioskctl"), ["outbox", "--config", config, "--json"])
         return (try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]) ?? [:]
     }
 }
 
 /// Drives one application from the home screen to "提交成功"; returns the case number and photo count.
-func applyOnce(_ t: KioskTerminal) throws -> (caseNumber: String, photos: Int) {
+/// `placeCard` puts the resident's card on the reader (default: the simulated card A).
+public func applyOnce(_ t: KioskTerminal, placeCard: (() throws -> Void)? = nil) throws -> (caseNumber: String, photos: Int) {
     try t.waitFor("首页")
     try t.send("1"); try t.waitFor("请选择类别")
     try t.send("1"); try t.waitFor("第 1/")
     try t.send("1"); try t.waitFor("办事指南")
     try t.send("2"); try t.waitFor("请放置身份证")
-    try t.send("a"); try t.waitFor("请核对您的身份信息")
+    if let placeCard { try placeCard() } else { try t.send("a") }
+    try t.waitFor("请核对您的身份信息")
     try t.send("Enter"); try t.waitFor("拍摄申请材料")
     var photos = 0
     while try t.screen().contains("拍摄申请材料") {

@@ -1,0 +1,174 @@
+import Foundation
+
+/// Options for bulk writes: chunk size, pacing between chunks, per-chunk timeout and a deadline
+/// for the whole write (devices.md §2.6).
+public struct USBWriteOptions: Sendable {
+    public var chunkBytes: Int
+    public var pause: Duration
+    public var chunkTimeoutMilliseconds: Int
+    public var deadline: Duration
+
+    public init(chunkBytes: Int = 4096, pause: Duration = .zero, chunkTimeoutMilliseconds: Int = 2000, deadline: Duration = .seconds(10)) {
+        self.chunkBytes = max(1, min(chunkBytes, 4096))
+        self.pause = pause
+        self.chunkTimeoutMilliseconds = max(1, chunkTimeoutMilliseconds)
+        self.deadline = deadline
+    }
+}
+
+/// A write that could not finish: how far it got, so nothing already taken is sent twice.
+public struct USBWriteIncomplete: Error, CustomStringConvertible, Sendable {
+    public var transferred: Int
+    public var total: Int
+    public var cause: USBError
+    public var description: String { "USB write stopped after \(transferred) of \(total) bytes: \(cause)" }
+}
+
+/// A ByteTransport over one bulk OUT and one bulk (or interrupt) IN endpoint of a claimed
+/// interface. Blocking libusb calls run on the transport's own queues, never on Swift's
+/// cooperative pool. Writes are chunked and paced; after a timeout they resume from the count
+/// the device took instead of re-sending.
+public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
+    public let handle: USBDeviceHandle
+    public let interface: USBInterfaceInfo
+    public let outEndpoint: UInt8
+    public let inEndpoint: UInt8?
+    let inIsInterrupt: Bool
+    public let packetSize: Int
+    public var writeOptions: USBWriteOptions
+    private let readQueue: DispatchQueue
+    private let writeQueue: DispatchQueue
+    private let lock = NSLock()
+    private var closed = false
+    private var consecutiveStalls = 0
+    public let description: String
+
+    /// Opens and claims `interface` of the device. Endpoints come from the descriptors unless
+    /// `outEndpoint`/`inEndpoint` override them (a profile's `usb.endpoints`).
+    public init(context: LibUSBContext, device: USBDeviceInfo, interface number: Int,
+                outEndpoint: UInt8? = nil, inEndpoint: UInt8? = nil, writeOptions: USBWriteOptions = USBWriteOptions()) throws {
+        guard let iface = device.interfaces.first(where: { $0.number == number && $0.alternate == 0 }) else {
+            throw TransportError("\(device.usbId) at \(device.location) has no interface \(number); check the profile's usb.interface")
+        }
+        guard let out = outEndpoint ?? iface.bulkOut?.address else {
+            throw TransportError("\(device.usbId) interface \(number) has no bulk OUT endpoint; check the profile's usb.endpoints")
+        }
+        let inEP = inEndpoint ?? iface.bulkIn?.address ?? iface.endpoints.first(where: { $0.isIn && $0.isInterrupt })?.address
+        let h = try context.open(device)
+        do {
+            try h.claim(interface: number)
+        } catch {
+            h.close()
+            throw error
+        }
+        self.handle = h
+        self.interface = iface
+        self.outEndpoint = out
+        self.inEndpoint = inEP
+        self.inIsInterrupt = inEP.map { ep in iface.endpoints.first { $0.address == ep }?.isInterrupt ?? false } ?? false
+        self.packetSize = iface.endpoints.first(where: { $0.address == inEP })?.maxPacketSize ?? 64
+        self.writeOptions = writeOptions
+        self.description = "\(device.location) \(device.usbId) if\(number)"
+        readQueue = DispatchQueue(label: "usb.read.\(device.portPath)")
+        writeQueue = DispatchQueue(label: "usb.write.\(device.portPath)")
+    }
+
+    private var isClosed: Bool { lock.withLock { closed } }
+
+    private func onQueue<T: Sendable>(_ q: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in
+            q.async { c.resume(with: Result { try body() }) }
+        }
+    }
+
+    static func transportError(_ e: USBError) -> TransportError {
+        TransportError(e.description, disconnected: e.disconnected)
+    }
+
+    public func write(_ bytes: [UInt8]) async throws {
+        _ = try await writeReportingProgress(bytes)
+    }
+
+    /// Writes everything or throws `USBWriteIncomplete` with the count already taken.
+    /// A stall is cleared and the chunk retried once; a timeout resumes from `transferred`.
+    public func writeReportingProgress(_ bytes: [UInt8], options: USBWriteOptions? = nil) async throws -> Int {
+        guard !isClosed else { throw TransportError("USB transport closed", disconnected: true) }
+        let opts = options ?? writeOptions
+        let deadline = ContinuousClock.now + opts.deadline
+        var sent = 0
+        var stalls = 0
+        while sent < bytes.count {
+            try Task.checkCancellation()
+            let end = min(bytes.count, sent + opts.chunkBytes)
+            let slice = bytes[sent..<end]
+            let h = handle, ep = outEndpoint, t = opts.chunkTimeoutMilliseconds
+            let (n, err) = try await onQueue(writeQueue) { h.bulkWrite(endpoint: ep, slice, timeoutMilliseconds: t) }
+            sent += n
+            if let err {
+                if err.disconnected { throw TransportError(err.description, disconnected: true) }
+                if err.stalled, stalls == 0 {
+                    stalls += 1
+                    handle.clearHalt(endpoint: ep)
+                    continue
+                }
+                if err.timedOut, ContinuousClock.now < deadline {
+                    continue   // resume from what the device took; never resend
+                }
+                throw USBWriteIncomplete(transferred: sent, total: bytes.count, cause: err)
+            }
+            stalls = 0
+            if (sent < bytes.count) && (opts.pause > .zero) { try await Task.sleep(for: opts.pause) }
+        }
+        return sent
+    }
+
+    public func read(maxBytes: Int, timeout: Duration) async throws -> [UInt8] {
+        guard !isClosed else { throw TransportError("USB transport closed", disconnected: true) }
+        guard let ep = inEndpoint else { return [] }
+        let ms = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        // Whole packets: a short packet ends the transfer, so a frame arrives in one call.
+        let size = max(packetSize, (max(maxBytes, 1) + packetSize - 1) / packetSize * packetSize)
+        let h = handle, intr = inIsInterrupt
+        do {
+            let bytes = try await onQueue(readQueue) { try h.bulkRead(endpoint: ep, maxLength: size, timeoutMilliseconds: max(1, ms), interrupt: intr) }
+            lock.withLock { consecutiveStalls = 0 }
+            return bytes
+        } catch let e as USBError {
+            if e.stalled {
+                // Clear the halt and let the caller read again; a device that keeps stalling is broken.
+                handle.clearHalt(endpoint: ep)
+                let n: Int = lock.withLock { consecutiveStalls += 1; return consecutiveStalls }
+                if n < 5 { return [] }
+                throw TransportError("\(e.description) (5 times in a row: the device is not working; unplug and replug it)")
+            }
+            throw Self.transportError(e)
+        }
+    }
+
+    public func flushInput() async {
+        guard inEndpoint != nil else { return }
+        for _ in 0..<16 {
+            guard let b = try? await read(maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty else { return }
+        }
+    }
+
+    /// GET_DEVICE_ID of the USB printer class (IEEE 1284 id string), nil if unsupported.
+    public func printerDeviceID() -> String? {
+        let wIndex = UInt16(interface.number) << 8 | UInt16(interface.alternate)
+        guard let raw = try? handle.control(requestType: 0xA1, request: 0, value: 0, index: wIndex, length: 1024),
+              raw.count >= 2 else { return nil }
+        var len = Int(raw[0]) << 8 | Int(raw[1])
+        if len < 14 || len > raw.count { len = Int(raw[1]) << 8 | Int(raw[0]) }   // some devices send it little-endian
+        if len > raw.count || len < 2 { len = raw.count }
+        return String(decoding: raw[2..<len], as: UTF8.self)
+    }
+
+    public func close() async {
+        lock.withLock { closed = true }
+        // Let in-flight transfers end (they are bounded by their timeouts) before closing.
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            readQueue.async { self.writeQueue.async { c.resume() } }
+        }
+        handle.close()
+    }
+}
