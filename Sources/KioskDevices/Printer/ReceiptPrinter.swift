@@ -58,13 +58,32 @@ public actor ReceiptPrinter {
     /// While a job is running the last known status is returned instead of querying.
     @discardableResult
     public func refresh() async -> DeviceStatus {
-        guard bidirectional, !busy else { return status() }
+        guard !busy else { return status() }
+        guard bidirectional else {
+            await acquire()
+            defer { release() }
+            return await refreshOneWay()
+        }
         await acquire()
         defer { release() }
         return await queryStatus()
     }
 
     private func queryStatus() async -> DeviceStatus {
+        // The USB printer class answers GET_PORT_STATUS on the control pipe even when the data pipe
+        // is blocked (paper out: the printer stops taking data, so DLE EOT cannot get through).
+        if let port = transport as? PrinterStatusPort {
+            current.connection = await port.connection()
+            if let ps = await port.portStatus() {
+                current.connection = await port.connection()
+                if current.identity == nil, let id = await port.deviceID() { current.identity = Self.shortID(id) }
+                if ps & 0x20 != 0 {
+                    printerStatus.paperOut = true
+                    apply(state: .userError, error: "paper out: load a new roll (纸卷) and close the cover", action: .clear, paper: .out)
+                    return status()
+                }
+            }
+        }
         do {
             var s = ReceiptPrinterStatus()
             var answered = false
@@ -93,10 +112,39 @@ public actor ReceiptPrinter {
                 apply(state: .online, error: nil, action: nil, paper: s.paperNearEnd == true ? .low : .full)
             }
         } catch let e as TransportError {
+            if e.disconnected { current.connection = nil }
             apply(state: e.disconnected ? .powerOff : .hardwareError, error: "printer link failed: \(e.description)", action: .maintenance, paper: .unknown)
         } catch {
             apply(state: .hardwareError, error: "\(error)", action: .reset, paper: .unknown)
         }
+        return status()
+    }
+
+    /// "MFG:EPSON;CMD:ESC/POS;MDL:TM-T88V;…" -> "EPSON TM-T88V" (the id can be long).
+    static func shortID(_ id: String) -> String {
+        var fields: [String: String] = [:]
+        for part in id.split(separator: ";") {
+            let kv = part.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2 { fields[kv[0].uppercased()] = kv[1] }
+        }
+        let mfg = fields["MFG"] ?? fields["MANUFACTURER"], mdl = fields["MDL"] ?? fields["MODEL"]
+        let s = [mfg, mdl].compactMap { $0 }.joined(separator: " ")
+        return s.isEmpty ? String(id.prefix(64)) : s
+    }
+
+    /// One-way printers report nothing: connected means "online", paper "unknown".
+    private func refreshOneWay() async -> DeviceStatus {
+        guard let port = transport as? PrinterStatusPort else { return status() }
+        if let link = transport as? USBPrinterLink {
+            do { try await link.connect() } catch let e as TransportError {
+                apply(state: .powerOff, error: "printer link failed: \(e.description)", action: .maintenance, paper: .unknown)
+                current.connection = nil
+                return status()
+            } catch {}
+        }
+        current.connection = await port.connection()
+        if current.identity == nil, let id = await port.deviceID() { current.identity = Self.shortID(id) }
+        apply(state: .online, error: nil, action: nil, paper: .unknown)
         return status()
     }
 
@@ -137,8 +185,21 @@ public actor ReceiptPrinter {
             }
         } catch {
             failed += 1
-            _ = await queryStatus()
+            let after = bidirectional ? await queryStatus() : status()
+            if bidirectional == false, (error as? TransportError)?.disconnected == true {
+                apply(state: .powerOff, error: "printer link failed: \(error)", action: .maintenance, paper: .unknown)
+            }
+            logger.warning("receipt write failed", metadata: ["error": "\(error)", "printerState": "\(current.state.rawValue)"])
+            if after.paper == .out {
+                throw DeviceError("paper ran out during the receipt (\(error))", resident: "打印中纸张用完")
+            }
+            if current.state == .powerOff {
+                throw DeviceError("printer disconnected during the receipt: \(error)", resident: "回执打印机已断开")
+            }
             throw DeviceError("write to printer failed: \(error)", resident: "回执打印机故障")
+        }
+        if !bidirectional, current.state != .online {
+            apply(state: .online, error: nil, action: nil, paper: .unknown)
         }
         if bidirectional {
             let after = await queryStatus()

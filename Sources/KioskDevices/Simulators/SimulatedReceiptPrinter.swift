@@ -27,6 +27,9 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     public func unplug() { lock.withLock { isConnected = false } }
     public func plug() { lock.withLock { isConnected = true } }
 
+    /// Whether the roll is out (the printer takes no more data).
+    public var paperOut: Bool { lock.withLock { state.paperOut == true } }
+
     /// Paper out now (true) or reloaded (false).
     public func setPaperOut(_ out: Bool) {
         lock.withLock { state.paperOut = out; state.online = !out; if !out { linesLeft = nil } }
