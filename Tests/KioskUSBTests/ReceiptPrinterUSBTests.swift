@@ -134,7 +134,7 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let selection = try USBPrinterSelection(profile: profile, writeOptions: testWriteOptions(chunk: 256))
         let link = USBPrinterLink(context: usb, selection: selection)
         let job = try ESCPOSEncoder(profile: profile.receiptPrinterProfile!).encode(acceptanceReceipt("GH202612010008"))
-        #expect(job.count > 300 + 256)
+        #expect(job.count > 400)         // the partial URB is in the middle of the job
         model.set { $0.partialOnceAt = 300 }       // the second 256-byte URB moves 44 bytes, then times out
         try await link.write(job)
         #expect(dev.events().contains("DISCARD"), "the timed-out URB was discarded")
