@@ -49,7 +49,7 @@ public enum SampleReceipt {
             .text(ruler),
             .text(String(repeating: "中", count: columns / 2)),
             .scaled("倍宽 Double", width: 2, height: 1),
-            .text("替换：¥→￥ •→· ✓→√ 𠀀→？"),
+            .text("替换（应印成 ￥ · √ ？）：¥ • ✓ 𠀀"),
             .keyValue("金额", "¥12.50"),
             .separator,
             .qr("KIOSK-TEST", size: 6),

@@ -44,6 +44,36 @@ import E2EHarness
         #expect(!r.out.contains("110105200001010016"))
     }
 
+    @Test func testReceiptAndTestA4UseTheConfiguredPrinters() throws {
+        let dir = NSTemporaryDirectory() + "kctl-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cfg = dir + "/kiosk.yaml"
+        try """
+            station: { id: T-1, name: 测试, casePrefix: GH }
+            stateDirectory: state
+            catalog: catalog.json
+            deviceProfiles: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
+            encryption: { keyFile: key }
+            upstream: { url: "http://127.0.0.1:1", token: t }
+            devices:
+              idCardReader: { mode: none }
+              documentCamera: { mode: none }
+              receiptPrinter: { mode: simulated, profile: generic-58 }
+              a4Printer: { mode: cups, uri: "ipp://127.0.0.1:\(freePort())/ipp/print", jobTimeoutSeconds: 10 }
+            """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let r = try run(binary("kioskctl"), ["print", "test-receipt", "--config", cfg])
+        #expect(r.status == 0, "\(r.out)")
+        #expect(r.out.contains("test receipt printed"))
+        #expect(r.out.contains("01234567890123456789012345678901"))
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/state/simulator/receipts")) ?? []
+        #expect(files.count == 1)
+        // No A4 printer answering: a clear error, not a hang.
+        let a4 = try run(binary("kioskctl"), ["print", "test-a4", "--config", cfg])
+        #expect(a4.status != 0)
+        #expect(a4.out.contains("cannot connect"))
+    }
+
     @Test func toolsGiveClearErrorsForBadInput() throws {
         let bad = try run(binary("kioskctl"), ["receipt", "sample", "--profile", "no-such-printer", "--out", "/tmp/x.bin"])
         #expect(bad.status != 0)
