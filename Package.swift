@@ -24,11 +24,14 @@ let package = Package(
         .target(name: "KioskProtocols"),
         // libusb-1.0 (Debian libusb-1.0-0-dev).
         .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+        // libjpeg-turbo's TurboJPEG (Debian libturbojpeg0-dev) and V4L2 kernel headers.
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CV4L2"),
         // libcups 2.4 (Debian has no cups.pc, so no pkgConfig): A4 printing.
         .systemLibrary(name: "CCups", providers: [.apt(["libcups2-dev"])]),
         // Transports, device actors, simulators.
         .target(name: "KioskDevices", dependencies: [
-            "KioskProtocols", "CLibUSB", "CCups",
+            "KioskProtocols", "CLibUSB", "CTurboJPEG", "CV4L2", "CCups",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -70,7 +73,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (make bench): measures, never fails for speed.
-        .executableTarget(name: "kiosk-bench", dependencies: ["KioskCore", "KioskFlow", "KioskApp", "KioskProtocols"]),
+        .executableTarget(name: "kiosk-bench", dependencies: ["KioskCore", "KioskFlow", "KioskApp", "KioskProtocols", "KioskDevices"]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
         .testTarget(name: "KioskDevicesTests", dependencies: ["KioskDevices"]),
         .testTarget(name: "KioskCoreTests", dependencies: [
@@ -87,7 +90,7 @@ let package = Package(
         ]),
         // The end-to-end harness (tmux, intake, station config), shared by the test targets.
         .target(name: "E2EHarness"),
-        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "E2EHarness"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskDevices", "E2EHarness"]),
         // umockdev (test only): USB devices emulated in userspace for the real libusb code.
         .systemLibrary(name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
                        providers: [.apt(["libumockdev-dev"])]),

@@ -41,11 +41,14 @@ YAML
 
 echo "bench: in-process measurements" >&2
 "$BIN/kiosk-bench" "$W/bench" kiosk-config/catalog.json kiosk-config/guides > "$W/kiosk.json"
+echo "bench: camera re-encoding against ImageMagick" >&2
+"$BIN/kiosk-bench" camera "$W/camera" > "$W/camera-kiosk.json"
+python3 bench/camera.py "$W/camera-kiosk.json" "$W/camera" > "$W/camera.json"
 echo "bench: peers" >&2
 "$PEER_PY" bench/peers.py "$W" > "$W/peers.json"
 echo "bench: start-up, RSS, ${KIOSK_BENCH_IDLE_SECONDS:-60} s idle" >&2
 python3 bench/startup.py "$BIN/kioskd" "$W/kiosk.yaml" > "$W/startup.json"
 
 mkdir -p bench/results
-python3 bench/report.py "$W/kiosk.json" "$W/peers.json" "$W/startup.json" "$CONFIG" > bench/results/latest.md
+python3 bench/report.py "$W/kiosk.json" "$W/peers.json" "$W/startup.json" "$CONFIG" "$W/camera.json" > bench/results/latest.md
 cat bench/results/latest.md

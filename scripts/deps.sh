@@ -5,12 +5,13 @@
 set -euo pipefail
 what="${1:-test}"
 
-need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev tmux make gcc python3 coreutils)
+need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev libturbojpeg0-dev tmux make gcc python3 coreutils)
 if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
 fi
 if [ "$what" = "bench" ]; then
   need+=(python3-venv)   # the Python peers go into a venv (Debian's python3 is externally managed)
+  need+=(imagemagick)    # the camera baseline: the same resize and re-encode
 fi
 
 missing=()

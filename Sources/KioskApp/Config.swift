@@ -46,6 +46,10 @@ public struct KioskConfig: Codable, Sendable {
         public var readFingerprints: Bool?
         /// Reader: a licensed WLT photo decoder run as a separate helper process (see README).
         public var photoDecoder: String?
+        /// Camera: how accepted captures are re-encoded for upload.
+        public var upload: UploadEncoding?
+        /// Camera: check blank / dark / overexposed / blurred before accepting (default true).
+        public var qualityCheck: Bool?
         // Receipt printer, mode usb: pick one device when several match (hex strings or numbers).
         public var vendorId: Int?
         public var productId: Int?
@@ -148,10 +152,17 @@ public struct KioskConfig: Codable, Sendable {
         if let d = reader.photoDecoder, !FileManager.default.isExecutableFile(atPath: resolve(d)) {
             throw ConfigError("devices.idCardReader.photoDecoder \(resolve(d)) is not an executable file")
         }
-        for (name, d) in [("documentCamera", devices.documentCamera)] {
-            guard ["simulated", "none"].contains(d.mode) else {
-                throw ConfigError("devices.\(name).mode \(d.mode) is not supported by this build yet; use `simulated` or `none`")
-            }
+        let cam = devices.documentCamera
+        guard ["simulated", "none", "v4l2"].contains(cam.mode) else {
+            throw ConfigError("devices.documentCamera.mode \(cam.mode) is not known; use v4l2 (with path: /dev/videoN), simulated or none")
+        }
+        if cam.mode == "v4l2", cam.path == nil {
+            throw ConfigError("devices.documentCamera.mode v4l2 needs devices.documentCamera.path, e.g. /dev/video0 (or /dev/v4l/by-id/…)")
+        }
+        if let u = cam.upload {
+            if let q = u.quality, !(1...100).contains(q) { throw ConfigError("devices.documentCamera.upload.quality must be 1–100") }
+            if let l = u.longSide, l < 320 { throw ConfigError("devices.documentCamera.upload.longSide must be at least 320 pixels") }
+            if let d = u.dpi, !(50...600).contains(d) { throw ConfigError("devices.documentCamera.upload.dpi must be 50–600") }
         }
         try validateReceiptPrinter()
         try validateA4Printer()

@@ -71,15 +71,37 @@ public final class KioskServices: Sendable {
                                   options: ReaderOptions(readFingerprints: readerConfig.readFingerprints ?? false))
         }
 
-        if config.devices.documentCamera.mode == "simulated" {
-            let dir = config.resolve(config.devices.documentCamera.fixtures ?? "kiosk-config/fixtures/camera")
-            camera = DocumentCamera(source: try SimulatedFrameSource(fixtureDirectory: dir), logger: logger)
-        } else { camera = nil }
+        let cam = config.devices.documentCamera
+        switch cam.mode {
+        case "simulated":
+            let dir = config.resolve(cam.fixtures ?? "kiosk-config/fixtures/camera")
+            camera = DocumentCamera(source: try SimulatedFrameSource(fixtureDirectory: dir), logger: logger,
+                                    encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
+        case "v4l2":
+            let profile = try cam.profile.map { id -> DeviceProfile in
+                guard let p = try DeviceProfiles.load(directory: config.deviceProfilesPath).first(where: { $0.id == id }) else {
+                    throw ConfigError("devices.documentCamera.profile \(id) is not in \(config.deviceProfilesPath)")
+                }
+                return p
+            }
+            camera = DocumentCamera(source: V4L2FrameSource(device: LinuxV4L2Device(), settings: Self.v4l2Settings(path: cam.path ?? "/dev/video0", profile: profile)),
+                                    logger: logger, thresholds: profile?.camera?.quality ?? QualityThresholds(),
+                                    encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
+        default:
+            camera = nil
+        }
 
         let setup = try DeviceFactory.receiptPrinter(config, logger: logger)
         printer = setup?.printer
         simulatedPrinter = setup?.simulator
         a4Printer = DeviceFactory.a4Printer(config, logger: logger)
+    }
+
+    public static func v4l2Settings(path: String, profile: DeviceProfile?) -> V4L2Settings {
+        let c = profile?.camera
+        let size = c?.width.flatMap { w in c?.height.map { V4L2FrameSize(width: w, height: $0) } }
+        return V4L2Settings(path: path, size: size, buffers: c?.buffers ?? 4, settleFrames: c?.settleFrames ?? 2,
+                            frameTimeoutMilliseconds: c?.frameTimeoutMilliseconds ?? 3000)
     }
 
     public func deviceStatuses() async -> [DeviceStatus] {

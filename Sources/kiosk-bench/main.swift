@@ -30,6 +30,11 @@ func rss() -> (current: Int, peak: Int) {
 }
 
 let args = CommandLine.arguments
+if args.count > 2, args[1] == "camera" {
+    let r = try cameraBench(dir: args[2])
+    print(String(decoding: try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys]), as: UTF8.self))
+    exit(0)
+}
 let dir = args.count > 1 ? args[1] : NSTemporaryDirectory() + "kiosk-bench-\(getpid())"
 try? FileManager.default.removeItem(atPath: dir)
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -9,7 +9,7 @@ struct Kioskctl: AsyncParsableCommand {
         commandName: "kioskctl",
         abstract: "Tools for technicians and township staff. Never prints personal data.",
         subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self,
-                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self])
+                      CameraCommand.self, ReceiptCommand.self, EscposCommand.self, PrintCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {

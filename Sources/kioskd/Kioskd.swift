@@ -37,6 +37,7 @@ struct Kioskd: AsyncParsableCommand {
         let runtime = KioskRuntime(services: services, terminal: terminal)
         let main = Task { await runtime.run() }
 
+        signal(SIGPIPE, SIG_IGN)   // a vanished peer (helper, socket) is an error to handle, not a reason to die
         // SIGTERM/SIGINT end the run loop cleanly (terminal restored, devices closed); SIGHUP reloads.
         var sources: [DispatchSourceSignal] = []
         let configPath = config

@@ -1,5 +1,7 @@
 import Foundation
 import E2EHarness
+import KioskProtocols
+import KioskDevices
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -128,5 +130,114 @@ let fullID = "110105200001010016"
         for key in ["code", "name", "type", "level", "handling"] {
             #expect(items.allSatisfy { ($0[key] as? String)?.isEmpty == false }, "every item has \(key)")
         }
+    }
+}
+
+@Suite struct KioskctlIDCardTests {
+    let card = IDCardIdentity(cardType: .foreign2017, name: "", englishName: "TEST, SAMPLE PERSON", sexCode: "2",
+                              birthDate: "19800101", idNumber: "USA110080010111", issuingAuthority: "1100",
+                              validFrom: .date("20170101"), validTo: .date("20270101"), nationality: "USA", cardVersion: "01",
+                              photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 7, count: 1020))
+
+    func tempFile(_ name: String, _ data: Data) -> String {
+        let p = NSTemporaryDirectory() + "kioskctl-\(UUID().uuidString.prefix(8))-\(name)"
+        FileManager.default.createFile(atPath: p, contents: data)
+        return p
+    }
+
+    var frame: [UInt8] {
+        SAMReply(status: 0x90, data: IDCardIdentity.encodeReadReplyData(text: card.encodeTextBlock(), photo: card.photo)).encoded()
+    }
+
+    @Test func decodeHexAndRawFilesMaskedAndRevealed() throws {
+        let hex = frame.map { String(format: "%02X", $0) }.joined(separator: " ")
+        let f = tempFile("reply.hex", Data(hex.utf8))
+        let masked = try run(binary("kioskctl"), ["idcard", "decode", f])
+        #expect(masked.status == 0)
+        let m = try #require(try JSONSerialization.jsonObject(with: Data(masked.out.utf8)) as? [String: Any])
+        #expect(m["cardType"] as? String == "foreign2017")
+        #expect(m["idNumber"] as? String == "USA1*******0111")
+        #expect(m["englishName"] as? String == "T*")
+        #expect(m["sex"] as? String == "女")
+        #expect(m["birthDate"] as? String == "1980-01-01")
+        #expect(m["validTo"] as? String == "2027-01-01")
+        #expect(m["idNumberValid"] as? Bool == true)
+        #expect(m["photo"] as? Int == 1024)
+        let raw = tempFile("reply.bin", Data(frame))
+        let open = try run(binary("kioskctl"), ["idcard", "decode", "--reveal", raw])
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any])
+        #expect(o["idNumber"] as? String == "USA110080010111")
+        #expect(o["englishName"] as? String == "TEST, SAMPLE PERSON")
+    }
+
+    @Test func brokenRepliesExitNonZeroWithOneLine() throws {
+        var bad = frame
+        bad[bad.count - 1] ^= 0xFF
+        for (bytes, reason) in [(bad, "bad checksum"), (Array(frame.prefix(100)), "truncated"), ([0x01, 0x02], "no preamble"),
+                                (SAMReply(status: 0x41).encoded(), "status 41")] {
+            let r = try run(binary("kioskctl"), ["idcard", "decode", tempFile("bad", Data(bytes))])
+            #expect(r.status != 0)
+            #expect(r.out.contains(reason), "\(reason): \(r.out)")
+            #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
+        }
+    }
+
+    @Test func photoGoesThroughTheHelperProcessSeam() throws {
+        // A stand-in for a licensed decoder: reads 1024 bytes, writes a 38862-byte BMP.
+        let script = tempFile("decoder.sh", Data("""
+        #!/bin/sh
+        head -c 1024 > /dev/null
+        printf 'BM'
+        head -c 38860 /dev/zero
+        """.utf8))
+        chmod(script, 0o755)
+        let f = tempFile("reply.bin", Data(frame))
+        let out = NSTemporaryDirectory() + "photo-\(UUID().uuidString.prefix(6)).bmp"
+        let r = try run(binary("kioskctl"), ["idcard", "decode", f, "--photo-out", out, "--decoder", script])
+        #expect(r.status == 0, "\(r.out)")
+        #expect((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) == 38862)
+        let broken = tempFile("broken.sh", Data("#!/bin/sh\necho nope\n".utf8))
+        chmod(broken, 0o755)
+        let b = try run(binary("kioskctl"), ["idcard", "decode", f, "--photo-out", out, "--decoder", broken])
+        #expect(b.status != 0)
+        #expect(b.out.contains("expected a 38862-byte BMP"))
+    }
+
+    @Test func readFromTheConfiguredSimulatedReader() throws {
+        let st = try Station(name: "ctl-read")
+        let r = try run(binary("kioskctl"), ["idcard", "read", "--config", st.config, "--timeout", "5"])
+        #expect(r.status == 0, "\(r.out)")
+        #expect(r.out.contains("\"idNumber\": \"1101**********0016\""))
+        #expect(!r.out.contains(fullID))
+    }
+}
+
+@Suite struct KioskctlCameraTests {
+    @Test func checkPrintsTheVerdictAndItsNumbers() throws {
+        let page = packageRoot.appendingPathComponent("kiosk-config/fixtures/camera/page-1.jpg").path
+        let ok = try run(binary("kioskctl"), ["camera", "check", page])
+        #expect(ok.status == 0)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(ok.out.utf8)) as? [String: Any])
+        #expect(o["verdict"] as? String == "ok")
+        for k in ["meanBrightness", "contrast", "clippedFraction", "sharpness", "width", "height"] { #expect(o[k] != nil, "\(k)") }
+        // A blank sheet: rejected, exit 2, the message asks for a retake.
+        let blank = try JPEG.encode(PixelImage(width: 800, height: 1100, channels: 1, pixels: [UInt8](repeating: 240, count: 800 * 1100)), quality: 85)
+        let f = NSTemporaryDirectory() + "blank-\(UUID().uuidString.prefix(6)).jpg"
+        FileManager.default.createFile(atPath: f, contents: Data(blank))
+        let b = try run(binary("kioskctl"), ["camera", "check", f])
+        #expect(b.status == 2)
+        #expect(b.out.contains("\"verdict\":\"blank\""))
+        #expect(b.out.contains("重拍"))
+    }
+
+    @Test func captureWritesAFrameFromTheConfiguredCamera() throws {
+        let st = try Station(name: "ctl-camera")
+        let out = NSTemporaryDirectory() + "capture-\(UUID().uuidString.prefix(6)).jpg"
+        let r = try run(binary("kioskctl"), ["camera", "capture", "--config", st.config, "--upload", out])
+        #expect(r.status == 0, "\(r.out)")
+        #expect(r.out.contains("\"verdict\":\"ok\""))
+        let data = try #require(FileManager.default.contents(atPath: out))
+        #expect(data.prefix(2) == Data([0xFF, 0xD8]))
+        #expect(try JPEG.size(of: [UInt8](data)).height <= 1600)
     }
 }

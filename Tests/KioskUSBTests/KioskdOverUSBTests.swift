@@ -10,6 +10,7 @@ import Testing
 @Suite(.serialized) struct KioskdOverUSB {
     @Test func residentFlowRunsUnchangedOnAReaderBehindLibUSB() throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         let model = SAMOverUSB()
         model.set { $0.splitReplies = true }
         try tb.add(readerDescription, model: model)

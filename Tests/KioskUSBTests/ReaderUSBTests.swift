@@ -91,6 +91,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
 
     @Test func enumeratesAndIdentifiesDescriptors() throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         #expect(tb.inMockEnvironment, "run under LD_PRELOAD=libumockdev-preload.so.0 (scripts/run-tests.sh)")
         try tb.add(readerDescription, model: SAMOverUSB())
         let usb = try LibUSBContext()
@@ -106,6 +107,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
 
     @Test func readsACardThroughLibUSBAndDetectsRemoval() async throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         let model = SAMOverUSB()
         model.set { $0.splitReplies = true }   // 1295-byte reply in 64-byte packets
         let dev = try tb.add(readerDescription, model: model)
@@ -137,6 +139,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
 
     @Test func deviceWithReaderIdsThatDoesNotAnswerSAMIsNotAccepted() async throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         let model = SAMOverUSB()
         model.set { $0.silent = true }
         try tb.add(readerDescription, model: model)
@@ -150,6 +153,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
 
     @Test func stallOnTheInEndpointIsClearedAndTheReaderCarriesOn() async throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         let model = SAMOverUSB()
         let dev = try tb.add(readerDescription, model: model)
         let usb = try LibUSBContext()
@@ -167,6 +171,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
 
     @Test func corruptAndStrayBytesAreResynchronised() async throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         let model = SAMOverUSB()
         try tb.add(readerDescription, model: model)
         let usb = try LibUSBContext()
@@ -184,6 +189,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
 
     @Test func silentReaderTimesOutThroughDiscardAndIsReopened() async throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         let model = SAMOverUSB()
         let dev = try tb.add(readerDescription, model: model)
         let usb = try LibUSBContext()
@@ -204,6 +210,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
 
     @Test func unplugDuringAReadAndReplugWithoutRestart() async throws {
         let tb = UMockTestbed()
+        defer { tb.close() }
         let model = SAMOverUSB()
         try tb.add(readerDescription, model: model)
         let usb = try LibUSBContext()
@@ -242,6 +249,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return
             func bulkIn(endpoint: UInt8, max: Int) -> [UInt8]? { [] }
         }
         let tb = UMockTestbed()
+        defer { tb.close() }
         let sink = Sink()
         let dev = try tb.add(readerDescription, model: sink)
         let usb = try LibUSBContext()

@@ -134,10 +134,20 @@ final class UMockTestbed: @unchecked Sendable {
         if let d = devices.removeValue(forKey: desc.devnode) { retired.append(d) }
     }
 
-    deinit {
+    private var closed = false
+
+    /// Tears the testbed down. Call it (`defer { tb.close() }`) at the end of the test: Swift may end
+    /// an object's lifetime after its last use, while umockdev still calls the handlers.
+    func close() {
+        guard !closed else { return }
+        closed = true
         g_object_unref(testbed)
         unsetenv("UMOCKDEV_DIR")
+        for d in devices.values { d.disconnect() }
+        for d in retired { d.disconnect() }
     }
+
+    deinit { close() }
 }
 
 struct TransportTestError: Error, CustomStringConvertible {
@@ -194,10 +204,20 @@ final class UMockUSBDevice: @unchecked Sendable {
             dev.handle(client)
             return 1
         }
-        _ = kiosk_connect_handle_ioctl(base, cb, Unmanaged.passUnretained(self).toOpaque())
+        handlerId = kiosk_connect_handle_ioctl(base, cb, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    private var handlerId: gulong = 0
+
+    /// Stops umockdev from calling into this object.
+    func disconnect() {
+        lock.withLock {
+            if handlerId != 0 { g_signal_handler_disconnect(base, handlerId); handlerId = 0 }
+        }
     }
 
     deinit {
+        disconnect()
         for u in pending + reapable { release(u) }
         g_object_unref(base)
     }

@@ -41,6 +41,16 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
         public var rasterBandRows: Int?
     }
 
+    public struct Camera: Codable, Sendable, Equatable {
+        /// Capture size; the camera's largest MJPEG size when absent.
+        public var width: Int?
+        public var height: Int?
+        public var buffers: Int?
+        public var settleFrames: Int?
+        public var frameTimeoutMilliseconds: Int?
+        public var quality: QualityThresholds?
+    }
+
     public var id: String
     public var name: String
     /// idCardReader | receiptPrinter | documentCamera | a4Printer
@@ -52,6 +62,7 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
     public var serial: Serial?
     public var hid: HID?
     public var receipt: Receipt?
+    public var camera: Camera?
     public var quirks: [String]?
     public var verified: Bool?
     /// The file it came from (not in the YAML).

@@ -46,6 +46,8 @@ public struct HelperProcessPhotoDecoder: PhotoDecoder {
         guard wlt.count == 1024 else {
             throw PhotoDecoderError(description: "card photo is \(wlt.count) bytes, expected the 1024-byte WLT blob")
         }
+        // A helper that exits without reading its input must not take us down with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = []
