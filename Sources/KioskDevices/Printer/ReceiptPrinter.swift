@@ -10,6 +10,10 @@ public actor ReceiptPrinter {
     let bidirectional: Bool
     let logger: Logger
     let chunkSize: Int
+    /// The printer sends ASB blocks (GS a): they are enabled with each job and read from the IN stream.
+    let autoStatusBack: Bool
+    /// The last ASB block seen since the previous status query.
+    private var asbLatest: ReceiptPrinterStatus?
     private var current: DeviceStatus
     private var printerStatus = ReceiptPrinterStatus()
     private var printed = 0
@@ -29,8 +33,9 @@ public actor ReceiptPrinter {
     }
 
     public init(transport: any ByteTransport, profile: ReceiptPrinterProfile, model: String, simulated: Bool,
-                bidirectional: Bool, logger: Logger, chunkSize: Int = 4096) {
+                bidirectional: Bool, logger: Logger, chunkSize: Int = 4096, autoStatusBack: Bool = false) {
         self.transport = transport; self.profile = profile; self.bidirectional = bidirectional
+        self.autoStatusBack = autoStatusBack && bidirectional
         self.logger = logger; self.chunkSize = max(64, min(chunkSize, 4096))
         current = DeviceStatus(kind: .receiptPrinter, state: bidirectional ? .starting : .online, model: model,
                                simulated: simulated, paper: .unknown)
@@ -44,14 +49,40 @@ public actor ReceiptPrinter {
 
     /// Asks DLE EOT n and returns the byte, or nil when the printer did not answer.
     func query(_ n: UInt8) async throws -> UInt8? {
-        await transport.flushInput()      // stale replies must not be mistaken for this one
+        await drainInput()      // stale replies must not be mistaken for this one
         try await transport.write([0x10, 0x04, n])
         let deadline = ContinuousClock.now + .milliseconds(500)
         while ContinuousClock.now < deadline {
             let b = try await transport.read(maxBytes: 1, timeout: .milliseconds(200))
-            if let byte = b.first, byte & 0x93 == 0x12 { return byte }
+            noteASB(b)
+            // DLE EOT replies are 0xx1xx10; ASB bytes never match that pattern (devices.md §2.5).
+            if let byte = b.first(where: { $0 & 0x93 == 0x12 }) { return byte }
         }
         return nil
+    }
+
+    /// Drops stale bytes from the IN pipe, keeping what ASB blocks among them say.
+    func drainInput() async {
+        guard autoStatusBack else { await transport.flushInput(); return }
+        for _ in 0..<8 {
+            guard let b = try? await transport.read(maxBytes: 64, timeout: .milliseconds(15)), !b.isEmpty else { return }
+            noteASB(b)
+        }
+        await transport.flushInput()
+    }
+
+    /// Finds 4-byte ASB blocks (0xx1xx00 then three 0xx0xxxx) in bytes read from the printer.
+    private func noteASB(_ bytes: [UInt8]) {
+        guard autoStatusBack, bytes.count >= 4 else { return }
+        var i = 0
+        while i + 4 <= bytes.count {
+            if ReceiptPrinterStatus.isASBFirstByte(bytes[i]), let st = ReceiptPrinterStatus.decodeASB(Array(bytes[i..<(i + 4)])) {
+                asbLatest = st
+                i += 4
+            } else {
+                i += 1
+            }
+        }
     }
 
     /// Refreshes the status from the printer (bidirectional only) and publishes it.
@@ -92,6 +123,20 @@ public actor ReceiptPrinter {
                     s = s.merging(d)
                     answered = true
                 }
+            }
+            if autoStatusBack && !answered && asbLatest == nil {
+                // No DLE EOT answer: (re-)enable ASB; the printer sends its status block at once.
+                try await transport.write([0x1D, 0x61, 0x4F])
+                let deadline = ContinuousClock.now + .milliseconds(300)
+                while asbLatest == nil && ContinuousClock.now < deadline {
+                    noteASB(try await transport.read(maxBytes: 64, timeout: .milliseconds(100)))
+                }
+            }
+            if let asb = asbLatest {
+                // DLE EOT replies win where they answered; ASB fills in the rest.
+                s = asb.merging(s)
+                answered = true
+                asbLatest = nil
             }
             guard answered else {
                 apply(state: .hardwareError, error: "printer does not answer DLE EOT; check power and cable, then `kioskctl selftest printer`",
@@ -171,7 +216,10 @@ public actor ReceiptPrinter {
             }
         }
         let bytes: [UInt8]
-        do { bytes = try ESCPOSEncoder(profile: profile).encode(doc) } catch {
+        do {
+            bytes = try ESCPOSEncoder(profile: profile, autoStatusBackMask: autoStatusBack ? 0x4F : nil,
+                                      endOfJobSentinel: true).encode(doc)
+        } catch {
             failed += 1
             throw DeviceError("receipt could not be encoded: \(error)", resident: "回执内容无法打印")
         }

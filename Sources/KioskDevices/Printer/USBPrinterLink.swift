@@ -199,6 +199,6 @@ extension ReceiptPrinter {
                                                             "status": "\(bidirectional ? profile.statusSupport.rawValue : "none")"])
         return ReceiptPrinter(transport: USBPrinterLink(context: context, selection: selection), profile: encoderProfile,
                               model: profile.name, simulated: false, bidirectional: bidirectional, logger: logger,
-                              chunkSize: writeOptions.chunkBytes)
+                              chunkSize: writeOptions.chunkBytes, autoStatusBack: profile.statusSupport == .asb)
     }
 }
