@@ -183,6 +183,8 @@ struct Driver {
         var d = Driver(catalog: try loadCatalog())
         d.send(.devices([readyDevices[0], readyDevices[1],
                          DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out)]))
+        #expect(d.screen.contains("设备状态："))               // not "设备就绪" while the printer has no paper
+        #expect(d.screen.contains("回执打印机 缺纸"))
         d.keys(.digit(1), .digit(1), .digit(1))              // a guide
         #expect(d.screen.contains("办事指南"))
         d.keys(.digit(1))                                    // print the one-time notice

@@ -32,7 +32,7 @@ extension FlowMachine {
             if k == .receiptPrinter, d.paper == .low, d.state == .online { s += "(纸将尽)" }
             return s
         }
-        let ready = kinds.allSatisfy { usable($0) }
+        let ready = kinds.allSatisfy { $0 == .receiptPrinter ? receiptPrinterReady : usable($0) }
         return (ready ? "设备就绪：" : "设备状态：") + parts.joined(separator: "  ")
     }
 
