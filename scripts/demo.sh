@@ -42,6 +42,10 @@ devices:
 simulation:
   outputDirectory: $DEMO/printer
   removeCardAfterSeconds: 2
+admin:
+  socket: $DEMO/run/admin.sock       # kioskctl status / selftest / logs / bundle
+metrics:
+  port: ${KIOSK_METRICS_PORT:-9464}  # curl http://127.0.0.1:9464/metrics
 YAML
 
 "$BIN/kiosk-intake" serve --port "$PORT" --data "$DEMO/intake" --token "$TOKEN=XY-DEMO-001" \

@@ -177,6 +177,8 @@ public struct Station {
     public let config: String
     public let intake: Intake
     public let printerDir: String
+    public let adminSocket: String
+    public let metricsPort: Int
 
     /// `reader` is the YAML flow mapping for devices.idCardReader.
     public init(name: String, reader: String = "{ mode: simulated }") throws {
@@ -185,6 +187,8 @@ public struct Station {
         let token = UUID().uuidString
         intake = Intake(dir: dir + "/intake", port: freePort(), token: token)
         printerDir = dir + "/printer"
+        adminSocket = dir + "/run/admin.sock"
+        metricsPort = freePort()
         let key = dir + "/keys/outbox.key"
         try run(binary("kioskctl"), ["keygen", key])
         config = dir + "/kiosk.yaml"
@@ -217,6 +221,10 @@ public struct Station {
         simulation:
           outputDirectory: \(printerDir)
           removeCardAfterSeconds: 1
+        admin:
+          socket: \(adminSocket)
+        metrics:
+          port: \(metricsPort)
         """
         FileManager.default.createFile(atPath: config, contents: Data(yaml.utf8))
     }

@@ -77,6 +77,16 @@ public struct KioskConfig: Codable, Sendable {
         public var outputDirectory: String?
         public var removeCardAfterSeconds: Double?
     }
+    public struct Admin: Codable, Sendable {
+        /// The admin socket kioskctl talks to (default: $RUNTIME_DIRECTORY/admin.sock, else /run/kioskd/admin.sock).
+        public var socket: String?
+        /// Group whose members may use it (default kioskadm; root and kioskd's own user always may).
+        public var group: String?
+    }
+    public struct MetricsConfig: Codable, Sendable {
+        /// Loopback port for Prometheus scrapes (GET /metrics on 127.0.0.1); off when absent.
+        public var port: Int?
+    }
     public struct Logging: Codable, Sendable {
         public var file: String?
         public var level: String?
@@ -93,12 +103,14 @@ public struct KioskConfig: Codable, Sendable {
     public var devices: Devices
     public var simulation: Simulation?
     public var logging: Logging?
+    public var admin: Admin?
+    public var metrics: MetricsConfig?
 
     /// Folder the config file lives in (for relative paths).
     public var baseDirectory: String = "."
 
     enum CodingKeys: String, CodingKey {
-        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging
+        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics
     }
 
     public func resolve(_ path: String) -> String {
@@ -109,6 +121,15 @@ public struct KioskConfig: Codable, Sendable {
     public var stateDirectoryPath: String { resolve(stateDirectory) }
     public var simulatorOutputPath: String { resolve(simulation?.outputDirectory ?? (stateDirectoryPath + "/simulator")) }
     public var logFilePath: String { resolve(logging?.file ?? (stateDirectoryPath + "/logs/kioskd.log")) }
+    public var adminSocketPath: String {
+        if let s = admin?.socket { return resolve(s) }
+        if let rd = ProcessInfo.processInfo.environment["RUNTIME_DIRECTORY"], !rd.isEmpty {
+            return (rd.split(separator: ":").first.map(String.init) ?? rd) + "/admin.sock"
+        }
+        return "/run/kioskd/admin.sock"
+    }
+    public var adminGroup: String { admin?.group ?? "kioskadm" }
+
     /// The device profile folder: the config's `deviceProfiles`, else the installed or source-tree one.
     public var deviceProfilesPath: String {
         if let p = deviceProfiles { return resolve(p) }
@@ -166,6 +187,9 @@ public struct KioskConfig: Codable, Sendable {
         }
         try validateReceiptPrinter()
         try validateA4Printer()
+        if let p = metrics?.port, !(0...65535).contains(p) {
+            throw ConfigError("metrics.port must be 0–65535 (0 picks a free port; leave metrics out to turn them off)")
+        }
         if let t = session?.idleTimeoutSeconds, t < 15 {
             throw ConfigError("session.idleTimeoutSeconds must be at least 15 seconds (residents need time to read)")
         }

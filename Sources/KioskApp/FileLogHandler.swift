@@ -20,7 +20,9 @@ public struct FileLogHandler: LogHandler {
         /// Writes one line, prefixed with the current time.
         func write(_ line: String) {
             lock.lock(); defer { lock.unlock() }
-            try? handle?.write(contentsOf: Data((clock.string(from: Date()) + " " + line).utf8))
+            let stamped = clock.string(from: Date()) + " " + line
+            try? handle?.write(contentsOf: Data(stamped.utf8))
+            RecentEvents.shared.append(stamped)
         }
     }
 
@@ -57,5 +59,31 @@ public struct FileLogHandler: LogHandler {
         if let m = explicit { all.merge(m) { $1 } }
         let meta = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         sink.write("\(level) \(label): \(message)\(meta)\n")
+    }
+}
+
+/// The last few hundred log lines in memory, for `kioskctl logs` and diagnostic bundles.
+public final class RecentEvents: @unchecked Sendable {
+    public static let shared = RecentEvents(capacity: 500)
+    private let lock = NSLock()
+    private var lines: [String] = []
+    private var next = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func append(_ line: String) {
+        lock.withLock {
+            let l = line.hasSuffix("\n") ? String(line.dropLast()) : line
+            if lines.count < capacity { lines.append(l) } else { lines[next] = l; next = (next + 1) % capacity }
+        }
+    }
+
+    /// Oldest first.
+    public func last(_ n: Int) -> [String] {
+        lock.withLock {
+            let ordered = lines.count < capacity ? lines : Array(lines[next...] + lines[..<next])
+            return Array(ordered.suffix(max(0, n)))
+        }
     }
 }

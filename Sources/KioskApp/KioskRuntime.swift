@@ -15,6 +15,8 @@ public final class KioskServices: Sendable {
     public let catalog: Catalog
     public let outbox: Outbox
     public let uploader: Uploader
+    /// A client of the upstream for health checks (`kioskctl status`).
+    public let intake: IntakeClient
     public let http: HTTPClient
     public let reader: IDCardReader?
     public let simulatedReader: SimulatedIDCardReader?
@@ -40,7 +42,8 @@ public final class KioskServices: Sendable {
                                 initialBackoffSeconds: config.upstream.initialBackoffSeconds ?? 2,
                                 maxBackoffSeconds: config.upstream.maxBackoffSeconds ?? 300,
                                 statusSyncSeconds: config.upstream.statusSyncSeconds ?? 60)
-        uploader = Uploader(outbox: outbox, client: IntakeClient(http: http, config: up), config: up, logger: logger)
+        intake = IntakeClient(http: http, config: up)
+        uploader = Uploader(outbox: outbox, client: intake, config: up, logger: logger)
 
         let readerConfig = config.devices.idCardReader
         switch readerConfig.mode {
@@ -159,8 +162,12 @@ public actor KioskRuntime {
         }
     }
 
-    public init(services: KioskServices, terminal: TerminalIO) {
+    let metrics: KioskMetrics?
+    var sessionStartedAt: Date?
+
+    public init(services: KioskServices, terminal: TerminalIO, metrics: KioskMetrics? = nil) {
         self.services = services
+        self.metrics = metrics
         self.terminal = terminal
         let c = services.config
         machine = FlowMachine(catalog: services.catalog, settings: Self.settings(c, simulated: services.simulatedReader != nil))
@@ -230,6 +237,12 @@ public actor KioskRuntime {
 
     func refreshDevices() async {
         let d = await services.deviceStatuses()
+        if let metrics {
+            metrics.observe(devices: d)
+            if let c = try? services.outbox.counts() {
+                metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath))
+            }
+        }
         if d != lastDevices {
             lastDevices = d
             post(.devices(d))
@@ -241,6 +254,7 @@ public actor KioskRuntime {
         for await e in events {
             if Task.isCancelled { break }
             if case .tick = e { petWatchdog() }
+            if case .key = e, sessionStartedAt == nil { sessionStartedAt = Date() }
             if let (catalog, settings) = pendingReload, machine.reload(catalog: catalog, settings: settings) {
                 pendingReload = nil
             }
@@ -280,6 +294,10 @@ public actor KioskRuntime {
         case .stopCardReading:
             await s.reader?.stopReading()
         case .wipeTerminal:
+            if let start = sessionStartedAt {
+                metrics?.sessionEnded(duration: Date().timeIntervalSince(start))
+                sessionStartedAt = nil
+            }
             terminal.wipe()
             renderer.invalidate()
         case .placeSimulatedCard(let i):
@@ -298,6 +316,7 @@ public actor KioskRuntime {
                                             NewAttachment(name: $0, contentType: "image/jpeg", data: $1) })
                 do {
                     let sealed = try s.outbox.seal(sub)
+                    self.metrics?.submissionSealed()
                     log.info("submission sealed", metadata: ["case": "\(sealed.caseNumber)", "item": "\(req.itemCode)",
                                                              "attachments": "\(req.photos.count)"])
                     s.uploader.kick()

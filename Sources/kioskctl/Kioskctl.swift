@@ -8,8 +8,9 @@ struct Kioskctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
         abstract: "Tools for technicians and township staff. Never prints personal data.",
-        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self,
-                      CameraCommand.self, ReceiptCommand.self, EscposCommand.self, PrintCommand.self])
+        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self, CameraCommand.self,
+                      StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self,
+                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {

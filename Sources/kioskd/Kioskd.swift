@@ -33,8 +33,22 @@ struct Kioskd: AsyncParsableCommand {
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
             throw ExitCode(78)
         }
+        let metrics = KioskMetrics.shared
+        let admin = AdminService(services: services)
+        let adminSocket = AdminSocketServer(path: cfg.adminSocketPath, group: cfg.adminGroup) { data, _ in await admin.handle(data) }
+        do { try adminSocket.start() } catch {
+            // The residents' service goes on; technicians lose kioskctl status until it is fixed.
+            logger.error("admin socket not available", metadata: ["error": "\(error)"])
+        }
+        var metricsServer: MetricsHTTPServer?
+        if let port = cfg.metrics?.port {
+            let m = MetricsHTTPServer(port: port, metrics: metrics)
+            do { try m.start(); metricsServer = m; logger.info("metrics on loopback", metadata: ["port": "\(m.boundPort)"]) } catch {
+                logger.error("metrics not available", metadata: ["error": "\(error)"])
+            }
+        }
         let terminal = TerminalIO()
-        let runtime = KioskRuntime(services: services, terminal: terminal)
+        let runtime = KioskRuntime(services: services, terminal: terminal, metrics: metrics)
         let main = Task { await runtime.run() }
 
         signal(SIGPIPE, SIG_IGN)   // a vanished peer (helper, socket) is an error to handle, not a reason to die
@@ -57,6 +71,8 @@ struct Kioskd: AsyncParsableCommand {
             sources.append(src)
         }
         await main.value
+        adminSocket.stop()
+        metricsServer?.stop()
         await services.shutdown()
         terminal.restore()
         _ = sources

@@ -50,8 +50,8 @@ public actor SimulatedFrameSource: FrameSource {
 public actor DocumentCamera {
     let source: any FrameSource
     let logger: Logger
-    public let thresholds: QualityThresholds
-    public let encoding: UploadEncoding
+    public nonisolated let thresholds: QualityThresholds
+    public nonisolated let encoding: UploadEncoding
     /// Skip the quality check (the simulator's fixtures, a camera under test).
     let checkQuality: Bool
     private var current: DeviceStatus

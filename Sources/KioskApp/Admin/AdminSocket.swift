@@ -1,0 +1,191 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The admin socket: a Unix stream socket under the runtime directory, mode 0660 and owned by the
+/// technicians' group. Each connection sends one JSON request line and gets one JSON reply line.
+/// The peer's credentials (SO_PEERCRED) are checked: root, kioskd's own user, or a member of the
+/// admin group. The accept loop runs on its own thread; requests are answered by `handler`.
+public final class AdminSocketServer: @unchecked Sendable {
+    public let path: String
+    let group: String?
+    let handler: @Sendable (Data, PeerCredentials) async -> Data
+    private var fd: Int32 = -1
+    private var thread: Thread?
+    private let lock = NSLock()
+    private var stopped = false
+
+    public struct PeerCredentials: Sendable, Equatable {
+        public var pid: Int32
+        public var uid: UInt32
+        public var gid: UInt32
+    }
+
+    public init(path: String, group: String?, handler: @escaping @Sendable (Data, PeerCredentials) async -> Data) {
+        self.path = path; self.group = group; self.handler = handler
+    }
+
+    public struct AdminError: Error, CustomStringConvertible { public var description: String }
+
+    /// Binds and starts accepting. A stale socket file from a crashed run is replaced.
+    public func start() throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        guard path.utf8.count < 100 else { throw AdminError(description: "admin socket path \(path) is too long for a Unix socket (max 107 bytes)") }
+        unlink(path)
+        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else { throw AdminError(description: "admin socket: \(String(cString: strerror(errno)))") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            let b = Array(path.utf8)
+            for i in 0..<b.count { p[i] = b[i] }
+            p[b.count] = 0
+        }
+        let old = umask(0o117)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        umask(old)
+        guard rc == 0, listen(s, 8) == 0 else {
+            let e = errno
+            Glibc.close(s)
+            throw AdminError(description: "admin socket \(path) cannot be bound: \(String(cString: strerror(e))); check admin.socket and the runtime directory")
+        }
+        chmod(path, 0o660)
+        if let group, let g = getgrnam(group) { _ = chown(path, getuid(), g.pointee.gr_gid) }
+        fd = s
+        let t = Thread { [weak self] in self?.acceptLoop() }
+        t.name = "admin-socket"
+        thread = t
+        t.start()
+    }
+
+    public func stop() {
+        lock.withLock { stopped = true }
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)); Glibc.close(fd); fd = -1 }
+        unlink(path)
+    }
+
+    private func acceptLoop() {
+        while !lock.withLock({ stopped }) {
+            let c = accept(fd, nil, nil)
+            if c >= 0 { _ = fcntl(c, F_SETFD, FD_CLOEXEC) }
+            if c < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let conn = c
+            DispatchQueue.global().async { [self] in serve(conn) }
+        }
+    }
+
+    func credentials(_ c: Int32) -> PeerCredentials? {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE in C; laid out by hand)
+        struct UCred { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
+        var cred = UCred()
+        var len = socklen_t(MemoryLayout<UCred>.size)
+        let soPeerCred: Int32 = 17   // SO_PEERCRED on Linux
+        guard getsockopt(c, SOL_SOCKET, soPeerCred, &cred, &len) == 0 else { return nil }
+        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+    }
+
+    /// Root, our own user, or a member of the admin group (primary or supplementary).
+    func allowed(_ p: PeerCredentials) -> Bool {
+        if p.uid == 0 || p.uid == getuid() { return true }
+        guard let group, let g = getgrnam(group) else { return false }
+        let gid = g.pointee.gr_gid
+        if p.gid == gid { return true }
+        guard let status = try? String(contentsOfFile: "/proc/\(p.pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return false }
+        return line.dropFirst(7).split(separator: " ").contains { UInt32($0) == gid }
+    }
+
+    private func serve(_ c: Int32) {
+        defer { Glibc.close(c) }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard let peer = credentials(c) else { return }
+        guard allowed(peer) else {
+            writeAll(c, Data("{\"ok\":false,\"error\":\"permission denied: join the \(group ?? "kioskd") group to use kioskctl\"}\n".utf8))
+            return
+        }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var req = Data()
+        while req.count < 1 << 20 {
+            let n = read(c, &buf, buf.count)
+            if n <= 0 { break }
+            req.append(contentsOf: buf[0..<n])
+            if req.contains(0x0A) { break }
+        }
+        guard !req.isEmpty else { return }
+        let sem = DispatchSemaphore(value: 0)
+        let box = ReplyBox()
+        let h = handler
+        Task {
+            box.set(await h(req, peer))
+            sem.signal()
+        }
+        if sem.wait(timeout: .now() + 60) == .timedOut {
+            writeAll(c, Data("{\"ok\":false,\"error\":\"kioskd did not answer within 60 s\"}\n".utf8))
+            return
+        }
+        var reply = box.get()
+        if reply.last != 0x0A { reply.append(0x0A) }
+        writeAll(c, reply)
+    }
+
+    final class ReplyBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        func set(_ d: Data) { lock.withLock { data = d } }
+        func get() -> Data { lock.withLock { data } }
+    }
+
+    private func writeAll(_ c: Int32, _ d: Data) {
+        d.withUnsafeBytes { p in
+            var off = 0
+            while off < p.count {
+                let n = send(c, p.baseAddress! + off, p.count - off, Int32(MSG_NOSIGNAL))
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+}
+
+/// kioskctl's side: one request, one reply.
+public enum AdminClient {
+    public static func request(socket path: String, _ body: Data, timeoutSeconds: Int = 70) throws -> Data {
+        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else { throw AdminSocketServer.AdminError(description: "socket: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(s) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            let b = Array(path.utf8.prefix(106))
+            for i in 0..<b.count { p[i] = b[i] }
+            p[b.count] = 0
+        }
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rc == 0 else {
+            let e = errno
+            let why = e == ENOENT || e == ECONNREFUSED ? "kioskd is not running (no admin socket at \(path))"
+                : e == EACCES ? "permission denied on \(path): join the kioskd admin group" : String(cString: strerror(e))
+            throw AdminSocketServer.AdminError(description: why)
+        }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var req = body
+        if req.last != 0x0A { req.append(0x0A) }
+        _ = req.withUnsafeBytes { send(s, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var out = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(s, &buf, buf.count)
+            if n <= 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        guard !out.isEmpty else { throw AdminSocketServer.AdminError(description: "kioskd closed the admin connection without answering") }
+        return out
+    }
+}

@@ -1,0 +1,115 @@
+import E2EHarness
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// kioskctl against a running kioskd with simulated devices, over the admin socket.
+@Suite(.serialized) struct DiagnosticsTests {
+    func json(_ out: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+    }
+
+    func ctl(_ st: Station, _ args: String...) throws -> (status: Int32, out: String) {
+        try run(binary("kioskctl"), args + ["--config", st.config])
+    }
+
+    func device(_ status: [String: Any], _ kind: String) -> [String: Any]? {
+        (status["devices"] as? [[String: Any]])?.first { $0["kind"] as? String == kind }
+    }
+
+    @Test func statusSelftestLogsBundleAndMetricsAgainstARunningDaemon() throws {
+        let st = try Station(name: "diag")
+        try st.intake.start()
+        defer { st.intake.stop() }
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("首页")
+
+        // status: every device, the outbox, the upstream, disk, version, uptime.
+        var s = try json(try ctl(st, "status", "--json").out)
+        #expect(s["version"] as? String != nil)
+        #expect(s["uptimeSeconds"] as? Int != nil)
+        #expect((s["freeDiskBytes"] as? Int ?? 0) > 0)
+        #expect((s["upstream"] as? [String: Any])?["reachable"] as? Bool == true)
+        #expect((s["outbox"] as? [String: Any])?["queued"] as? Int == 0)
+        #expect(device(s, "idCardReader")?["state"] as? String == "online")
+        #expect(device(s, "receiptPrinter")?["state"] as? String == "online")
+        #expect(device(s, "documentCamera") != nil)
+        let table = try ctl(st, "status").out
+        #expect(table.contains("idCardReader") && table.contains("outbox:") && table.contains("upstream:"))
+
+        // An application by a made-up resident, so the bundle has something to leak if it could.
+        let (caseNumber, _) = try applyOnce(t)
+        try waitUntil(30, "the upload") { st.intake.count() == 1 }
+
+        // A reader unplugged and a printer out of paper.
+        #expect(try ctl(st, "simulate", "reader", "unplug").status == 0)
+        #expect(try ctl(st, "simulate", "printer", "paperOut").status == 0)
+        try waitUntil(15, "reader powerOff in status") {
+            device(try json(try ctl(st, "status", "--json").out), "idCardReader")?["state"] as? String == "powerOff"
+        }
+        s = try json(try ctl(st, "status", "--json").out)
+        #expect(device(s, "receiptPrinter")?["paper"] as? String == "out")
+        #expect((device(s, "idCardReader")?["lastError"] as? String)?.isEmpty == false)
+        let failing = try ctl(st, "selftest")
+        #expect(failing.status == 1)
+        #expect(failing.out.contains("FAIL  reader"))
+        #expect(failing.out.contains("FAIL  printer"))
+        #expect(failing.out.contains("PASS  camera"))
+
+        #expect(try ctl(st, "simulate", "reader", "plug").status == 0)
+        #expect(try ctl(st, "simulate", "printer", "paperIn").status == 0)
+        let before = st.receipts().count
+        let passing = try ctl(st, "selftest", "--print")
+        #expect(passing.status == 0, "\(passing.out)")
+        #expect(passing.out.contains("PASS  reader") && passing.out.contains("samID"))
+        try waitUntil(10, "test receipt") { st.receipts().count == before + 1 }
+        #expect(st.receipts().last?.contains("打印机自检") == true)
+
+        // logs: recent events.
+        let logs = try ctl(st, "logs", "-n", "50").out
+        #expect(logs.contains("submission sealed"))
+        #expect(logs.contains(caseNumber))
+
+        // bundle: no personal data of the resident who just applied.
+        let archive = st.dir + "/diag.tar.gz"
+        #expect(try ctl(st, "bundle", archive).status == 0)
+        let out = st.dir + "/unpacked"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        #expect(try run("/bin/tar", ["-xzf", archive, "-C", out]).status == 0)
+        let files = try FileManager.default.subpathsOfDirectory(atPath: out + "/kiosk-diagnostics")
+        #expect(files.contains("status.json") && files.contains("events.log") && files.contains("kiosk.yaml") && files.contains("versions.txt"))
+        var all = ""
+        for f in files { all += (try? String(contentsOfFile: out + "/kiosk-diagnostics/" + f, encoding: .utf8)) ?? "" }
+        #expect(all.contains(caseNumber), "the case number is there, to find the case")
+        for secret in [fullID, "测试一", "13800000000"] { #expect(!all.contains(secret), "bundle leaks \(secret)") }
+        let yaml = try String(contentsOfFile: out + "/kiosk-diagnostics/kiosk.yaml", encoding: .utf8)
+        #expect(yaml.contains("token: <redacted>"))
+        #expect(!yaml.contains(st.intake.token))
+
+        // metrics: scraped over HTTP on loopback and parsed.
+        let m = try run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(st.metricsPort)/metrics"])
+        #expect(m.status == 0, "\(m.out)")
+        var values: [String: Double] = [:]
+        for line in m.out.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let v = Double(parts[1]) { values[String(parts[0])] = v }
+        }
+        #expect((values["kiosk_submissions_sealed_total"] ?? 0) >= 1)
+        #expect((values["kiosk_card_reads_total"] ?? 0) >= 1)
+        #expect((values["kiosk_sessions_total"] ?? -1) >= 0)
+        #expect(values["kiosk_outbox_queued"] != nil)
+        #expect(values.keys.contains { $0.hasPrefix("kiosk_device_state{") && $0.contains("idCardReader") })
+        #expect(values["kiosk_submissions_uploaded_total"] ?? 0 >= 1)
+    }
+
+    @Test func kioskctlSaysWhenKioskdIsNotRunning() throws {
+        let st = try Station(name: "diag-off")
+        let r = try run(binary("kioskctl"), ["status", "--config", st.config])
+        #expect(r.status != 0)
+        #expect(r.out.contains("kioskd is not running"))
+    }
+}
