@@ -209,6 +209,27 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         #expect(await printer.status().paper == .unknown)
     }
 
+    @Test func automaticStatusBackOverUSBReportsPaperOut() async throws {
+        let tb = UMockTestbed()
+        let model = PrinterOverUSB()
+        let dev = try tb.add(printerDescription, model: model)
+        let usb = try LibUSBContext()
+        var asbProfile = generic80
+        asbProfile.receipt?.status = "asb"
+        let printer = try ReceiptPrinter.overUSB(context: usb, profile: asbProfile, writeOptions: testWriteOptions(chunk: 4096), logger: logger)
+        #expect(await printer.refresh().state == .online)
+        try await printer.print(acceptanceReceipt("GH202612010013"))
+        #expect(containsRun(dev.bytesReceived(), [0x1B, 0x40, 0x1D, 0x61, 0x4F]), "ASB enabled with the job")
+        model.printer.setPaperRemaining(lines: 2)
+        do {
+            try await printer.print(acceptanceReceipt("GH202612010014"))
+            Issue.record("expected paper out")
+        } catch let e as DeviceError {
+            #expect(e.residentMessage.contains("纸张用完"), "\(e.description)")
+        }
+        #expect(await printer.status().paper == .out)
+    }
+
     @Test func noPrinterPluggedInIsPowerOffNotACrash() async throws {
         let tb = UMockTestbed()
         _ = tb
