@@ -29,9 +29,11 @@ let package = Package(
         // libjpeg-turbo's TurboJPEG (Debian libturbojpeg0-dev) and V4L2 kernel headers.
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CV4L2"),
+        // libcups 2.4 (Debian has no cups.pc, so no pkgConfig): A4 printing.
+        .systemLibrary(name: "CCups", providers: [.apt(["libcups2-dev"])]),
         // Transports, device actors, simulators.
         .target(name: "KioskDevices", dependencies: [
-            "KioskProtocols", "CLibUSB", "CTurboJPEG", "CV4L2",
+            "KioskProtocols", "CLibUSB", "CTurboJPEG", "CV4L2", "CCups",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -67,6 +69,7 @@ let package = Package(
         ]),
         .executableTarget(name: "kioskctl", dependencies: [
             "KioskApp", "KioskDevices", "KioskProtocols",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kiosk-intake", dependencies: [

@@ -36,6 +36,7 @@ public struct KioskConfig: Codable, Sendable {
     public struct Device: Codable, Sendable {
         /// simulated | none; reader also usb | serial | hid | auto
         public var mode: String
+        /// DeviceProfiles id (receipt printer: required for `usb`, e.g. generic-80).
         public var profile: String?
         public var fixtures: String?
         /// Reader: tty (serial), hidraw node (hid) or USB port path such as 1-1.4 (usb).
@@ -50,6 +51,22 @@ public struct KioskConfig: Codable, Sendable {
         public var upload: UploadEncoding?
         /// Camera: check blank / dark / overexposed / blurred before accepting (default true).
         public var qualityCheck: Bool?
+        // Receipt printer, mode usb: pick one device when several match (hex strings or numbers).
+        public var vendorId: Int?
+        public var productId: Int?
+        /// Bytes per bulk write (64…4096); overrides the profile's chunkBytes.
+        public var chunkBytes: Int?
+        /// Timeout of one bulk write chunk, in milliseconds (2000–5000 is usual).
+        public var writeTimeoutMs: Int?
+        // A4 printer, mode cups:
+        /// CUPS queue name (e.g. cert_a4), printed through cupsd.
+        public var queue: String?
+        /// Or a direct IPP Everywhere printer URI (ipp://host/ipp/print), without cupsd.
+        public var uri: String?
+        /// cupsd "host:port" or socket path; default: libcups' (CUPS_SERVER, /etc/cups/client.conf).
+        public var server: String?
+        /// A job not completed by then is cancelled (default 120).
+        public var jobTimeoutSeconds: Int?
     }
     public struct Devices: Codable, Sendable {
         public var idCardReader: Device
@@ -174,11 +191,8 @@ public struct KioskConfig: Codable, Sendable {
             if let l = u.longSide, l < 320 { throw ConfigError("devices.documentCamera.upload.longSide must be at least 320 pixels") }
             if let d = u.dpi, !(50...600).contains(d) { throw ConfigError("devices.documentCamera.upload.dpi must be 50–600") }
         }
-        for (name, d) in [("receiptPrinter", devices.receiptPrinter)] {
-            guard ["simulated", "none"].contains(d.mode) else {
-                throw ConfigError("devices.\(name).mode \(d.mode) is not supported by this build yet; use `simulated` or `none`")
-            }
-        }
+        try validateReceiptPrinter()
+        try validateA4Printer()
         if let h = technician?.pinHash, !PINHash.isWellFormed(h) {
             throw ConfigError("technician.pinHash is not a PIN hash; create one with `kioskctl technician-pin`")
         }
@@ -188,6 +202,73 @@ public struct KioskConfig: Codable, Sendable {
         if let t = session?.idleTimeoutSeconds, t < 15 {
             throw ConfigError("session.idleTimeoutSeconds must be at least 15 seconds (residents need time to read)")
         }
+    }
+
+    func validateReceiptPrinter() throws {
+        let d = devices.receiptPrinter
+        guard ["simulated", "usb", "none"].contains(d.mode) else {
+            throw ConfigError("devices.receiptPrinter.mode \(d.mode) is not supported; use `usb` (with a profile), `simulated` or `none`")
+        }
+        if let c = d.chunkBytes, c < 64 || c > 4096 {
+            throw ConfigError("devices.receiptPrinter.chunkBytes \(c) must be 64…4096 (printers buffer 512 B–4 KiB)")
+        }
+        if let t = d.writeTimeoutMs, t < 200 || t > 30000 {
+            throw ConfigError("devices.receiptPrinter.writeTimeoutMs \(t) must be 200…30000 (2000–5000 is usual)")
+        }
+        guard d.mode == "usb" else { return }
+        guard let id = d.profile else {
+            throw ConfigError("devices.receiptPrinter.profile is required for mode usb: name a receipt printer profile such as generic-80 or generic-58 (see DeviceProfiles/)")
+        }
+        let p = try receiptPrinterProfile(id)
+        guard p.transport == "usb-printer" || p.transport == "usb-vendor" else {
+            throw ConfigError("devices.receiptPrinter.profile \(id) has transport \(p.transport); mode usb needs a usb-printer or usb-vendor profile")
+        }
+    }
+
+    func validateA4Printer() throws {
+        guard let d = devices.a4Printer else { return }
+        guard ["cups", "none"].contains(d.mode) else {
+            throw ConfigError("devices.a4Printer.mode \(d.mode) is not supported; use `cups` (with queue or uri) or `none`")
+        }
+        guard d.mode == "cups" else { return }
+        switch (d.queue, d.uri) {
+        case (nil, nil):
+            throw ConfigError("devices.a4Printer needs `queue` (a CUPS queue, e.g. cert_a4) or `uri` (ipp://printer/ipp/print) for mode cups")
+        case (.some, .some):
+            throw ConfigError("devices.a4Printer: set either `queue` or `uri`, not both")
+        default: break
+        }
+        if let q = d.queue, q.range(of: "^[A-Za-z0-9_.-]{1,127}$", options: .regularExpression) == nil {
+            throw ConfigError("devices.a4Printer.queue \(q) is not a CUPS queue name (letters, digits, _ . -)")
+        }
+        if let u = d.uri, !(u.hasPrefix("ipp://") || u.hasPrefix("ipps://")) {
+            throw ConfigError("devices.a4Printer.uri must start with ipp:// or ipps://")
+        }
+        if let t = d.jobTimeoutSeconds, t < 10 || t > 3600 {
+            throw ConfigError("devices.a4Printer.jobTimeoutSeconds \(t) must be 10…3600")
+        }
+    }
+
+    /// Loads the named receipt printer profile from the profile folder.
+    public func receiptPrinterProfile(_ id: String) throws -> DeviceProfile {
+        let dir = deviceProfiles == nil ? (DeviceProfileCatalog.shippedDirectory() ?? deviceProfilesPath) : deviceProfilesPath
+        let catalog: DeviceProfileCatalog
+        do { catalog = try DeviceProfileCatalog.load(directory: dir) } catch { throw ConfigError("\(error)") }
+        guard let p = catalog.profile(id) else {
+            let known = catalog.receiptPrinters.map(\.id).joined(separator: ", ")
+            throw ConfigError("devices.receiptPrinter.profile \(id) is not in \(dir); known receipt printers: \(known)")
+        }
+        guard p.isReceiptPrinter else {
+            throw ConfigError("profile \(id) is a \(p.kind) profile, not a receipt printer")
+        }
+        return p
+    }
+
+    /// A4 printer settings for mode cups.
+    public var a4PrinterSettings: A4PrinterSettings? {
+        guard let d = devices.a4Printer, d.mode == "cups" else { return nil }
+        return A4PrinterSettings(queue: d.queue, uri: d.uri, server: d.server,
+                                 jobTimeout: .seconds(d.jobTimeoutSeconds ?? 120))
     }
 
     public func upstreamToken() throws -> String {

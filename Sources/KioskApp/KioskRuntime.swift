@@ -25,6 +25,8 @@ public final class KioskServices: Sendable {
     public let camera: DocumentCamera?
     public let printer: ReceiptPrinter?
     public let simulatedPrinter: SimulatedReceiptPrinter?
+    /// The A4 printer (mode cups); its status is polled off the resident flow's path.
+    public let a4Printer: A4Printer?
     public let logger: Logger
 
     public init(config: KioskConfig, logger: Logger) throws {
@@ -92,15 +94,10 @@ public final class KioskServices: Sendable {
             camera = nil
         }
 
-        if config.devices.receiptPrinter.mode == "simulated" {
-            let out = config.simulatorOutputPath + "/receipts"
-            try DurableFile.makeDirectory(out)
-            let sim = SimulatedReceiptPrinter(outputDirectory: out)
-            simulatedPrinter = sim
-            printer = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "receipt-printer"),
-                                     profile: .mm80, model: "simulated 80 mm ESC/POS printer",
-                                     simulated: true, bidirectional: true, logger: logger)
-        } else { simulatedPrinter = nil; printer = nil }
+        let setup = try DeviceFactory.receiptPrinter(config, logger: logger)
+        printer = setup?.printer
+        simulatedPrinter = setup?.simulator
+        a4Printer = DeviceFactory.a4Printer(config, logger: logger)
     }
 
     public static func v4l2Settings(path: String, profile: DeviceProfile?) -> V4L2Settings {
@@ -118,6 +115,7 @@ public final class KioskServices: Sendable {
         else { out.append(DeviceStatus(kind: .documentCamera, state: .noDevice, model: "-", simulated: false)) }
         if let printer { out.append(await printer.refresh()) }
         else { out.append(DeviceStatus(kind: .receiptPrinter, state: .noDevice, model: "-", simulated: false)) }
+        if let a4Printer { out.append(await a4Printer.refresh()) }
         return out
     }
 

@@ -9,7 +9,8 @@ struct Kioskctl: AsyncParsableCommand {
         commandName: "kioskctl",
         abstract: "Tools for technicians and township staff. Never prints personal data.",
         subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self, CameraCommand.self,
-                      StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self, TechnicianPINCommand.self])
+                      StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self, TechnicianPINCommand.self,
+                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {

@@ -139,6 +139,56 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (
     }
 }
 
+/// A printer model that sends ASB blocks but never answers DLE EOT: the status must come from ASB.
+final class ASBOnlyPrinter: SimulatedDeviceModel, @unchecked Sendable {
+    let inner = SimulatedReceiptPrinter(outputDirectory: nil)
+    var connected: Bool { true }
+    func receive(_ bytes: [UInt8]) -> [UInt8] {
+        // Strip DLE EOT queries before they reach the inner printer, keep everything else (incl. ASB).
+        var clean: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0x10, i + 1 < bytes.count, bytes[i + 1] == 0x04 { i += 3; continue }
+            clean.append(bytes[i])
+            i += 1
+        }
+        return inner.receive(clean).filter { $0 & 0x93 != 0x12 }
+    }
+}
+
+@Suite struct ASBPrinterTests {
+    @Test func automaticStatusBackReportsPaperOutMidReceipt() async {
+        let sim = SimulatedReceiptPrinter(outputDirectory: nil)
+        sim.setPaperRemaining(lines: 2)
+        let p = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
+                               bidirectional: true, logger: Logger(label: "t"), autoStatusBack: true)
+        do {
+            try await p.print(ReceiptDocument([.title("受理回执"), .keyValue("办件编号", "GH1"), .text("一"), .text("二"), .text("三"),
+                                               .cut(partial: true)]))
+            Issue.record("expected paper out")
+        } catch let e as DeviceError {
+            #expect(e.residentMessage.contains("纸"))
+        } catch { Issue.record("\(error)") }
+        #expect(await p.status().paper == .out)
+    }
+
+    @Test func asbAloneIsEnoughWhenDLEEOTIsNotAnswered() async {
+        let model = ASBOnlyPrinter()
+        let p = ReceiptPrinter(transport: SimulatorLink(model: model, name: "p"), profile: .mm80, model: "sim", simulated: true,
+                               bidirectional: true, logger: Logger(label: "t"), autoStatusBack: true)
+        // DLE EOT gets no answer, so the printer is told to send ASB (GS a): its block says ready.
+        let s = await p.refresh()
+        #expect(s.state == .online, "\(s)")
+        #expect(s.paper == .full)
+        try? await p.print(ReceiptDocument([.text("测试"), .cut(partial: true)]))
+        #expect(model.inner.receipts.count == 1)
+        // Paper runs out: the next status comes from the ASB block.
+        model.inner.setPaperOut(true)
+        let out = await p.refresh()
+        #expect(out.paper == .out, "\(out)")
+    }
+}
+
 @Suite struct CameraTests {
     @Test func simulatedCameraReturnsJPEGFixtures() async throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

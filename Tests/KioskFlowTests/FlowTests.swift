@@ -153,6 +153,48 @@ struct Driver {
         #expect(d.screen.contains("补打"))
     }
 
+    @Test func afterPaperOutTheReceiptIsReprintedAtTheKioskOncePaperIsBack() throws {
+        var d = Driver(catalog: try loadCatalog())
+        var s = self
+        try s.applyThrough(&d)
+        d.send(.sealed(SubmissionSummary(id: "sub-1", caseNumber: "GH10", itemCode: "c", itemName: "n", sealedAt: d.t,
+                                         state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        d.send(.receiptFailed("打印中纸张用完"))
+        let paperOut = [readyDevices[0], readyDevices[1],
+                        DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out)]
+        d.send(.devices(paperOut))
+        #expect(d.screen.contains("加纸后按 2 重新打印"))
+        #expect(d.screen.contains("缺纸"))
+        let before = d.effects.count
+        d.keys(.digit(2))                                    // still out of paper: refused, told where to go
+        #expect(d.effects.count == before)
+        #expect(d.screen.contains("窗口"))
+        d.send(.devices(readyDevices))                       // staff loaded paper
+        #expect(d.screen.contains("现在可按 2 重新打印"))
+        d.keys(.digit(2))
+        guard case .printReceipt(let doc, let id) = d.effects.last else { Issue.record("no reprint"); return }
+        #expect(id == "sub-1")
+        #expect(doc.elements.contains(.keyValue("办件编号", "GH10")))
+        d.send(.receiptPrinted)
+        #expect(d.m.route == .done(receiptOK: true, problem: nil))
+    }
+
+    @Test func printOnlyActionsAreRefusedWhileThePrinterIsOutOfPaper() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.send(.devices([readyDevices[0], readyDevices[1],
+                         DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out)]))
+        #expect(d.screen.contains("设备状态："))               // not "设备就绪" while the printer has no paper
+        #expect(d.screen.contains("回执打印机 缺纸"))
+        d.keys(.digit(1), .digit(1), .digit(1))              // a guide
+        #expect(d.screen.contains("办事指南"))
+        d.keys(.digit(1))                                    // print the one-time notice
+        #expect(!d.effects.contains { if case .printNotice = $0 { return true }; return false })
+        #expect(d.screen.contains("暂不可用"))
+        d.send(.devices(readyDevices))
+        d.keys(.digit(1))
+        #expect(d.effects.contains { if case .printNotice = $0 { return true }; return false })
+    }
+
     @Test func idleTimeoutWarnsThenExtendsThenWipes() throws {
         var d = Driver(catalog: try loadCatalog(), idle: 30)
         d.keys(.digit(1), .digit(1))

@@ -225,8 +225,16 @@ private func printerColumns(_ s: String) -> Int {
         #expect(contains(bytes, [0x1D, 0x6B, 0x49, UInt8(data.count)] + data))
         #expect(throws: ESCPOSError.self) { try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.barcode("中文")])) }
         #expect(throws: ESCPOSError.self) {
-            try ESCPOSEncoder(profile: .mm58).encode(ReceiptDocument([.barcode(String(repeating: "9", count: 40))]))
+            try ESCPOSEncoder(profile: .mm58).encode(ReceiptDocument([.barcode(String(repeating: "9", count: 40) + "X")]))
         }
+        // Digit runs at the end use code set C: a case number fits 58 mm.
+        let c = try ESCPOSEncoder(profile: .mm58).encode(ReceiptDocument([.barcode("GH202612010001")]))
+        let cData: [UInt8] = Array("{BGH{C".utf8) + [20, 26, 12, 1, 0, 1]
+        #expect(contains(c, [0x1D, 0x6B, 0x49, UInt8(cData.count)] + cData))
+        let odd = try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.barcode("12345")]))
+        #expect(contains(odd, [0x1D, 0x6B, 0x49, 7] + Array("{C".utf8) + [12, 34] + Array("{B5".utf8)))
+        var dec = ESCPOSDecoder()
+        #expect(dec.feed(c).contains(.barcode("GH202612010001")))
     }
 
     @Test func feedAndAlignment() throws {

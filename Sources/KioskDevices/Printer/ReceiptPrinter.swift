@@ -10,6 +10,10 @@ public actor ReceiptPrinter {
     let bidirectional: Bool
     let logger: Logger
     let chunkSize: Int
+    /// The printer sends ASB blocks (GS a): they are enabled with each job and read from the IN stream.
+    let autoStatusBack: Bool
+    /// The last ASB block seen since the previous status query.
+    private var asbLatest: ReceiptPrinterStatus?
     private var current: DeviceStatus
     private var printerStatus = ReceiptPrinterStatus()
     private var printed = 0
@@ -29,8 +33,9 @@ public actor ReceiptPrinter {
     }
 
     public init(transport: any ByteTransport, profile: ReceiptPrinterProfile, model: String, simulated: Bool,
-                bidirectional: Bool, logger: Logger, chunkSize: Int = 4096) {
+                bidirectional: Bool, logger: Logger, chunkSize: Int = 4096, autoStatusBack: Bool = false) {
         self.transport = transport; self.profile = profile; self.bidirectional = bidirectional
+        self.autoStatusBack = autoStatusBack && bidirectional
         self.logger = logger; self.chunkSize = max(64, min(chunkSize, 4096))
         current = DeviceStatus(kind: .receiptPrinter, state: bidirectional ? .starting : .online, model: model,
                                simulated: simulated, paper: .unknown)
@@ -44,27 +49,72 @@ public actor ReceiptPrinter {
 
     /// Asks DLE EOT n and returns the byte, or nil when the printer did not answer.
     func query(_ n: UInt8) async throws -> UInt8? {
-        await transport.flushInput()      // stale replies must not be mistaken for this one
+        await drainInput()      // stale replies must not be mistaken for this one
         try await transport.write([0x10, 0x04, n])
         let deadline = ContinuousClock.now + .milliseconds(500)
         while ContinuousClock.now < deadline {
             let b = try await transport.read(maxBytes: 1, timeout: .milliseconds(200))
-            if let byte = b.first, byte & 0x93 == 0x12 { return byte }
+            noteASB(b)
+            // DLE EOT replies are 0xx1xx10; ASB bytes never match that pattern (devices.md §2.5).
+            if let byte = b.first(where: { $0 & 0x93 == 0x12 }) { return byte }
         }
         return nil
+    }
+
+    /// Drops stale bytes from the IN pipe, keeping what ASB blocks among them say.
+    func drainInput() async {
+        guard autoStatusBack else { await transport.flushInput(); return }
+        for _ in 0..<8 {
+            guard let b = try? await transport.read(maxBytes: 64, timeout: .milliseconds(15)), !b.isEmpty else { return }
+            noteASB(b)
+        }
+        await transport.flushInput()
+    }
+
+    /// Finds 4-byte ASB blocks (0xx1xx00 then three 0xx0xxxx) in bytes read from the printer.
+    private func noteASB(_ bytes: [UInt8]) {
+        guard autoStatusBack, bytes.count >= 4 else { return }
+        var i = 0
+        while i + 4 <= bytes.count {
+            if ReceiptPrinterStatus.isASBFirstByte(bytes[i]), let st = ReceiptPrinterStatus.decodeASB(Array(bytes[i..<(i + 4)])) {
+                asbLatest = st
+                i += 4
+            } else {
+                i += 1
+            }
+        }
     }
 
     /// Refreshes the status from the printer (bidirectional only) and publishes it.
     /// While a job is running the last known status is returned instead of querying.
     @discardableResult
     public func refresh() async -> DeviceStatus {
-        guard bidirectional, !busy else { return status() }
+        guard !busy else { return status() }
+        guard bidirectional else {
+            await acquire()
+            defer { release() }
+            return await refreshOneWay()
+        }
         await acquire()
         defer { release() }
         return await queryStatus()
     }
 
     private func queryStatus() async -> DeviceStatus {
+        // The USB printer class answers GET_PORT_STATUS on the control pipe even when the data pipe
+        // is blocked (paper out: the printer stops taking data, so DLE EOT cannot get through).
+        if let port = transport as? PrinterStatusPort {
+            current.connection = await port.connection()
+            if let ps = await port.portStatus() {
+                current.connection = await port.connection()
+                if current.identity == nil, let id = await port.deviceID() { current.identity = Self.shortID(id) }
+                if ps & 0x20 != 0 {
+                    printerStatus.paperOut = true
+                    apply(state: .userError, error: "paper out: load a new roll (纸卷) and close the cover", action: .clear, paper: .out)
+                    return status()
+                }
+            }
+        }
         do {
             var s = ReceiptPrinterStatus()
             var answered = false
@@ -73,6 +123,20 @@ public actor ReceiptPrinter {
                     s = s.merging(d)
                     answered = true
                 }
+            }
+            if autoStatusBack && !answered && asbLatest == nil {
+                // No DLE EOT answer: (re-)enable ASB; the printer sends its status block at once.
+                try await transport.write([0x1D, 0x61, 0x4F])
+                let deadline = ContinuousClock.now + .milliseconds(300)
+                while asbLatest == nil && ContinuousClock.now < deadline {
+                    noteASB(try await transport.read(maxBytes: 64, timeout: .milliseconds(100)))
+                }
+            }
+            if let asb = asbLatest {
+                // DLE EOT replies win where they answered; ASB fills in the rest.
+                s = asb.merging(s)
+                answered = true
+                asbLatest = nil
             }
             guard answered else {
                 apply(state: .hardwareError, error: "printer does not answer DLE EOT; check power and cable, then `kioskctl selftest printer`",
@@ -93,10 +157,39 @@ public actor ReceiptPrinter {
                 apply(state: .online, error: nil, action: nil, paper: s.paperNearEnd == true ? .low : .full)
             }
         } catch let e as TransportError {
+            if e.disconnected { current.connection = nil }
             apply(state: e.disconnected ? .powerOff : .hardwareError, error: "printer link failed: \(e.description)", action: .maintenance, paper: .unknown)
         } catch {
             apply(state: .hardwareError, error: "\(error)", action: .reset, paper: .unknown)
         }
+        return status()
+    }
+
+    /// "MFG:EPSON;CMD:ESC/POS;MDL:TM-T88V;…" -> "EPSON TM-T88V" (the id can be long).
+    static func shortID(_ id: String) -> String {
+        var fields: [String: String] = [:]
+        for part in id.split(separator: ";") {
+            let kv = part.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2 { fields[kv[0].uppercased()] = kv[1] }
+        }
+        let mfg = fields["MFG"] ?? fields["MANUFACTURER"], mdl = fields["MDL"] ?? fields["MODEL"]
+        let s = [mfg, mdl].compactMap { $0 }.joined(separator: " ")
+        return s.isEmpty ? String(id.prefix(64)) : s
+    }
+
+    /// One-way printers report nothing: connected means "online", paper "unknown".
+    private func refreshOneWay() async -> DeviceStatus {
+        guard let port = transport as? PrinterStatusPort else { return status() }
+        if let link = transport as? USBPrinterLink {
+            do { try await link.connect() } catch let e as TransportError {
+                apply(state: .powerOff, error: "printer link failed: \(e.description)", action: .maintenance, paper: .unknown)
+                current.connection = nil
+                return status()
+            } catch {}
+        }
+        current.connection = await port.connection()
+        if current.identity == nil, let id = await port.deviceID() { current.identity = Self.shortID(id) }
+        apply(state: .online, error: nil, action: nil, paper: .unknown)
         return status()
     }
 
@@ -123,7 +216,10 @@ public actor ReceiptPrinter {
             }
         }
         let bytes: [UInt8]
-        do { bytes = try ESCPOSEncoder(profile: profile).encode(doc) } catch {
+        do {
+            bytes = try ESCPOSEncoder(profile: profile, autoStatusBackMask: autoStatusBack ? 0x4F : nil,
+                                      endOfJobSentinel: true).encode(doc)
+        } catch {
             failed += 1
             throw DeviceError("receipt could not be encoded: \(error)", resident: "回执内容无法打印")
         }
@@ -137,8 +233,21 @@ public actor ReceiptPrinter {
             }
         } catch {
             failed += 1
-            _ = await queryStatus()
+            let after = bidirectional ? await queryStatus() : status()
+            if bidirectional == false, (error as? TransportError)?.disconnected == true {
+                apply(state: .powerOff, error: "printer link failed: \(error)", action: .maintenance, paper: .unknown)
+            }
+            logger.warning("receipt write failed", metadata: ["error": "\(error)", "printerState": "\(current.state.rawValue)"])
+            if after.paper == .out {
+                throw DeviceError("paper ran out during the receipt (\(error))", resident: "打印中纸张用完")
+            }
+            if current.state == .powerOff {
+                throw DeviceError("printer disconnected during the receipt: \(error)", resident: "回执打印机已断开")
+            }
             throw DeviceError("write to printer failed: \(error)", resident: "回执打印机故障")
+        }
+        if !bidirectional, current.state != .online {
+            apply(state: .online, error: nil, action: nil, paper: .unknown)
         }
         if bidirectional {
             let after = await queryStatus()

@@ -35,6 +35,10 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
         public var bidirectional: Bool?
         public var autoStatusBack: Bool?
         public var chunkBytes: Int?
+        /// asb | dle-eot | none (see ReceiptProfile.swift); `bidirectional: false` means none.
+        public var status: String?
+        /// Rows per GS v 0 band (1…256; 128 on printers with a small buffer).
+        public var rasterBandRows: Int?
     }
 
     public struct Camera: Codable, Sendable, Equatable {
@@ -51,7 +55,7 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
     public var name: String
     /// idCardReader | receiptPrinter | documentCamera | a4Printer
     public var kind: String
-    /// simulator | usb-bulk | usb-printer | serial | hid-a | hid-b | v4l2 | cups
+    /// simulator | usb-bulk | usb-printer | usb-vendor | serial | hid-a | hid-b | v4l2 | cups
     public var transport: String
     public var `protocol`: String?
     public var usb: USB?
@@ -65,7 +69,7 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
     public var file: String?
 
     public static let kinds = ["idCardReader", "receiptPrinter", "documentCamera", "a4Printer"]
-    public static let transports = ["simulator", "usb-bulk", "usb-printer", "serial", "hid-a", "hid-b", "v4l2", "cups"]
+    public static let transports = ["simulator", "usb-bulk", "usb-printer", "usb-vendor", "serial", "hid-a", "hid-b", "v4l2", "cups"]
 
     /// Whether the USB ids match the profile's hints (a profile without ids matches nothing).
     public func matches(_ d: USBDeviceInfo) -> Bool {
@@ -134,6 +138,11 @@ public enum DeviceProfiles {
         }
         if let b = p.serial?.baud, SerialSettings.speed(b) == nil {
             throw DeviceProfileError(description: "device profile \(name): serial.baud \(b) is not supported")
+        }
+        if p.kind == "receiptPrinter" {
+            do { try p.validateReceiptPrinter() } catch let e as DeviceProfileError {
+                throw DeviceProfileError(description: "device profile \(name): \(e.description)")
+            }
         }
         return p
     }

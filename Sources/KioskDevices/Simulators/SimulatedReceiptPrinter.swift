@@ -11,6 +11,7 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     private var state = ReceiptPrinterStatus(online: true, coverOpen: false, paperNearEnd: false, paperOut: false,
                                              cutterError: false, unrecoverableError: false)
     private var linesLeft: Int?
+    private var asbEnabled = false
     private var isConnected = true
     private var counter = 0
     public let outputDirectory: String?
@@ -26,6 +27,9 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     public var connected: Bool { lock.withLock { isConnected } }
     public func unplug() { lock.withLock { isConnected = false } }
     public func plug() { lock.withLock { isConnected = true } }
+
+    /// Whether the roll is out (the printer takes no more data).
+    public var paperOut: Bool { lock.withLock { state.paperOut == true } }
 
     /// Paper out now (true) or reloaded (false).
     public func setPaperOut(_ out: Bool) {
@@ -45,10 +49,18 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
                     reply.append(ReceiptPrinterStatus.statusByte(n: n, for: state))
                 case .endOfJobSentinel:
                     if state.paperOut != true { reply.append(0x00) }
+                case .autoStatusBack(let mask):
+                    // GS a n: send the status block now and on every change.
+                    asbEnabled = mask != 0
+                    if asbEnabled { reply += ReceiptPrinterStatus.asbBytes(for: state) }
                 case .line:
                     guard state.paperOut != true else { continue }     // nothing comes out without paper
                     if let left = linesLeft {
-                        if left <= 0 { state.paperOut = true; state.online = false; continue }
+                        if left <= 0 {
+                            state.paperOut = true; state.online = false
+                            if asbEnabled { reply += ReceiptPrinterStatus.asbBytes(for: state) }
+                            continue
+                        }
                         linesLeft = left - 1
                     }
                     if let view = accumulator.add(e) { save(view) }

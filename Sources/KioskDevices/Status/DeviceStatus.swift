@@ -29,6 +29,7 @@ public enum ErrorAction: String, Codable, Sendable {
 }
 
 public enum PaperState: String, Codable, Sendable { case unknown, full, low, out, jammed }
+public enum TonerState: String, Codable, Sendable { case unknown, full, low, out }
 public enum MediaState: String, Codable, Sendable { case unknown, present, notPresent, jammed, entering, retracted, latched }
 
 public enum DeviceKind: String, Codable, Sendable, CaseIterable {
@@ -59,11 +60,17 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
     public var connection: String?
     /// What the device says it is (SAM id, IEEE 1284 device id), when known.
     public var identity: String?
+    /// A4 printers: toner (marker supply) level, from CUPS printer-state-reasons.
+    public var toner: TonerState?
+    /// Raw condition keywords behind the state (e.g. CUPS printer-state-reasons without severity suffix).
+    public var reasons: [String]?
 
     public init(kind: DeviceKind, state: DeviceState, model: String, simulated: Bool, lastError: String? = nil,
-                action: ErrorAction? = nil, paper: PaperState? = nil, media: MediaState? = nil, counters: [String: Int] = [:]) {
+                action: ErrorAction? = nil, paper: PaperState? = nil, media: MediaState? = nil, counters: [String: Int] = [:],
+                toner: TonerState? = nil, reasons: [String]? = nil) {
         self.kind = kind; self.state = state; self.model = model; self.simulated = simulated
         self.lastError = lastError; self.action = action; self.paper = paper; self.media = media; self.counters = counters
+        self.toner = toner; self.reasons = reasons
     }
 }
 

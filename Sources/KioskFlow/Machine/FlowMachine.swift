@@ -78,6 +78,13 @@ public struct FlowMachine: Sendable {
     func device(_ kind: DeviceKind) -> DeviceStatus? { devices.first { $0.kind == kind } }
     func usable(_ kind: DeviceKind) -> Bool { device(kind)?.state.usable ?? false }
 
+    /// Whether the receipt printer can print now: connected and usable, with paper (print-only
+    /// actions are refused while it is out of paper or jammed).
+    var receiptPrinterReady: Bool {
+        guard let d = device(.receiptPrinter), d.state.usable else { return false }
+        return d.paper != .out && d.paper != .jammed && d.state != .userError
+    }
+
     /// Materials the resident photographs for the chosen item.
     var materialNames: [String] {
         guard let item = session.item else { return [] }
@@ -268,7 +275,7 @@ public struct FlowMachine: Sendable {
             switch k {
             case .digit(1):
                 guard !session.printingNotice else { return }
-                if usable(.receiptPrinter) {
+                if receiptPrinterReady {
                     session.printingNotice = true
                     message = "正在打印一次性告知单……"
                     effects.append(.printNotice(noticeDocument(for: item)))
@@ -373,9 +380,19 @@ public struct FlowMachine: Sendable {
         case .submitting, .printing:
             break
 
-        case .done:
+        case .done(let ok, _):
             if k == .enter || k == .digit(1) { route = .evaluate; message = nil }
             if k == .digit(0) || k == .escape { endSession(&effects) }
+            if k == .digit(2), !ok, let s = session.sealed {
+                // Reprint of the receipt for the submission that is already sealed, once paper is back.
+                if receiptPrinterReady {
+                    route = .printing
+                    message = nil
+                    effects.append(.printReceipt(receiptDocument(for: s), submissionId: s.id))
+                } else {
+                    message = "回执打印机仍不可用（\(printerProblem)），请凭办件编号到窗口请工作人员补打"
+                }
+            }
 
         case .evaluate:
             switch k {
@@ -417,6 +434,16 @@ public struct FlowMachine: Sendable {
             effects.append(.recordEvaluation(caseNumber: c, level: level, reason: reason))
         }
         route = .thanks
+    }
+
+    /// Short Chinese description of why the receipt printer cannot print.
+    var printerProblem: String {
+        guard let d = device(.receiptPrinter) else { return "未连接" }
+        switch d.paper {
+        case .out: return "缺纸"
+        case .jammed: return "卡纸"
+        default: return d.state.chinese
+        }
     }
 
     static let guideLinesPerPage = 11

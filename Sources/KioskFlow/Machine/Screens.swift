@@ -32,7 +32,7 @@ extension FlowMachine {
             if k == .receiptPrinter, d.paper == .low, d.state == .online { s += "(纸将尽)" }
             return s
         }
-        let ready = kinds.allSatisfy { usable($0) }
+        let ready = kinds.allSatisfy { $0 == .receiptPrinter ? receiptPrinterReady : usable($0) }
         return (ready ? "设备就绪：" : "设备状态：") + parts.joined(separator: "  ")
     }
 
@@ -219,10 +219,12 @@ extension FlowMachine {
                 lines.append(ScreenLine("  受理回执已打印，请取走回执并妥善保管。"))
                 lines.append(ScreenLine("  放置身份证可在本机查询办理进度；凭办件编号可到窗口查询。"))
             } else {
-                lines += wrapped("回执未能打印（\(problem ?? "打印机故障")）。您的申请已安全保存，不受影响。", w)
-                lines += wrapped("请记下上面的办件编号，凭编号请窗口工作人员补打回执；在本机放置身份证也可查询进度。", w)
+                lines += wrapped("回执未能打印（\(problem ?? "打印机故障")）。您的申请已安全保存，不受影响，无需重新申请。", w)
+                lines += wrapped("请记下上面的办件编号。补打回执：本机加纸后按 2 重新打印，或凭办件编号请窗口工作人员补打。", w)
+                lines.append(ScreenLine(receiptPrinterReady ? "  打印机已就绪，现在可按 2 重新打印回执。" : "  打印机当前：\(printerProblem)。", .bold))
             }
-            return Body(title: "提交成功", lines: lines, hints: "Enter 评价本次服务（自愿）   0 结束并返回首页")
+            return Body(title: "提交成功", lines: lines,
+                        hints: ok ? "Enter 评价本次服务（自愿）   0 结束并返回首页" : "2 重新打印回执   Enter 评价（自愿）   0 结束")
 
         case .evaluate:
             var lines = [ScreenLine("  请您对本次服务进行评价（自愿，可跳过）："), ScreenLine("")]

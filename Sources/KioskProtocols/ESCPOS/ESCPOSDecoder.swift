@@ -25,6 +25,15 @@ public enum ESCPOSEvent: Sendable, Equatable {
     case endOfJobSentinel
     /// Bytes of a command this decoder does not interpret (for long payloads, only the header).
     case unknown([UInt8])
+    // Formatting, reported only when the decoder was created with `reportFormatting: true`:
+    /// ESC a n.
+    case align(ReceiptAlign)
+    /// GS ! n: character width and height multipliers (1-8).
+    case size(width: Int, height: Int)
+    /// ESC E n.
+    case bold(Bool)
+    /// GS ( k fn 167: QR module size in dots.
+    case qrModuleSize(Int)
 }
 
 public struct ESCPOSDecoder: Sendable {
@@ -37,12 +46,17 @@ public struct ESCPOSDecoder: Sendable {
     private var skipRemaining = 0
     private var skipCompletion: ESCPOSEvent? = nil
 
+    /// Whether align / size / bold events are reported (tools); the simulator leaves them out.
+    public let reportFormatting: Bool
+
     public init() {
         self.chineseMode = true
+        self.reportFormatting = false
     }
 
-    public init(chineseMode: Bool) {
+    public init(chineseMode: Bool, reportFormatting: Bool = false) {
         self.chineseMode = chineseMode
+        self.reportFormatting = reportFormatting
     }
 
     /// True when no partial command or unprinted text is buffered.
@@ -129,7 +143,21 @@ public struct ESCPOSDecoder: Sendable {
                 qrStore = nil
                 events.append(.initialize)
                 return 2
-            case 0x21, 0x2D, 0x33, 0x45, 0x47, 0x4D, 0x52, 0x56, 0x61, 0x74, 0x7B, 0x20, 0x55, 0x3D, 0x25, 0x72:
+            case 0x61, 0x45: // ESC a n, ESC E n
+                guard avail >= 3 else { return nil }
+                if reportFormatting {
+                    let n = byte(2)
+                    if c == 0x45 { events.append(.bold(n & 1 == 1)) }
+                    else {
+                        switch n {
+                        case 1, 0x31: events.append(.align(.center))
+                        case 2, 0x32: events.append(.align(.right))
+                        default: events.append(.align(.left))
+                        }
+                    }
+                }
+                return 3
+            case 0x21, 0x2D, 0x33, 0x47, 0x4D, 0x52, 0x56, 0x74, 0x7B, 0x20, 0x55, 0x3D, 0x25, 0x72:
                 // ESC ! - 3 E G M R V a t { SP U = % r: one parameter
                 return avail >= 3 ? 3 : nil
             case 0x32, 0x3C, 0x4C, 0x53, 0x0C: // ESC 2 < L S FF
@@ -205,7 +233,14 @@ public struct ESCPOSDecoder: Sendable {
 
         case 0x1D: // GS
             switch c {
-            case 0x21, 0x42, 0x48, 0x66, 0x68, 0x77, 0x62, 0x2F, 0x54: // GS ! B H f h w b / T: one parameter
+            case 0x21: // GS ! n
+                guard avail >= 3 else { return nil }
+                if reportFormatting {
+                    let n = byte(2)
+                    events.append(.size(width: Int(n >> 4) + 1, height: Int(n & 0x0F) + 1))
+                }
+                return 3
+            case 0x42, 0x48, 0x66, 0x68, 0x77, 0x62, 0x2F, 0x54: // GS B H f h w b / T: one parameter
                 return avail >= 3 ? 3 : nil
             case 0x4C, 0x57, 0x50, 0x24, 0x5C: // GS L W P $ \: two parameters
                 return avail >= 4 ? 4 : nil
@@ -370,7 +405,9 @@ public struct ESCPOSDecoder: Sendable {
             } else {
                 events.append(.unknown([0x1D, 0x28, 0x6B, cn, fn]))
             }
-        case 0x41, 0x43, 0x45: // model, size, ECC
+        case 0x43: // module size
+            if reportFormatting, p.count >= 3 { events.append(.qrModuleSize(Int(p[2]))) }
+        case 0x41, 0x45: // model, ECC
             break
         default:
             events.append(.unknown([0x1D, 0x28, 0x6B, cn, fn]))

@@ -195,12 +195,20 @@ private struct Writer {
     mutating func write(_ element: ReceiptElement) throws {
         switch element {
         case .title(let s):
+            try write(.scaled(s, width: 2, height: 2, align: .center, bold: false))
+
+        case .scaled(let s, let wRaw, let hRaw, let a, let bold):
+            let wf = min(8, max(1, wRaw)), hf = min(8, max(1, hRaw))
             let text = mapper.map(s).text
-            align(.center)
-            out += [0x1D, 0x21, 0x11]
-            for l in wrap(text, columns: max(1, columns / 2)) { line(l) }
-            out += [0x1D, 0x21, 0x00]
-            align(.left)
+            if a != .left { align(a) }
+            if bold { out += [0x1B, 0x45, 0x01] }
+            let sized = wf > 1 || hf > 1
+            if sized { out += [0x1D, 0x21, UInt8((wf - 1) << 4 | (hf - 1))] }
+            // Every character is wf times as wide: wrap at the columns that leaves.
+            for l in wrap(text, columns: max(1, columns / wf)) { line(l) }
+            if sized { out += [0x1D, 0x21, 0x00] }
+            if bold { out += [0x1B, 0x45, 0x00] }
+            if a != .left { align(.left) }
 
         case .text(let s, let a, let bold):
             let text = mapper.map(s).text
@@ -335,15 +343,42 @@ private struct Writer {
         guard bytes.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else {
             throw ESCPOSError.barcodeInvalid("it contains characters outside printable ASCII")
         }
-        var data: [UInt8] = [0x7B, 0x42]  // "{B": code set B
-        for b in bytes {
-            data.append(b)
-            if b == 0x7B { data.append(0x7B) }  // "{" is escaped as "{{"
+        // Code set B for text; a run of digits switches to code set C (two digits per symbol) where
+        // that is shorter: 4+ digits at the start or end, 6+ in the middle. Case numbers like
+        // GH202612010001 then fit 58 mm paper. The first code set is the start symbol; later
+        // switches cost one symbol each.
+        var data: [UInt8] = []
+        var symbols = 0
+        var setC: Bool? = nil
+        var i = 0
+        while i < bytes.count {
+            var run = 0
+            while i + run < bytes.count, bytes[i + run] >= 0x30, bytes[i + run] <= 0x39 { run += 1 }
+            let atEdge = i == 0 || i + run == bytes.count
+            if run >= (atEdge ? 4 : 6) {
+                if setC != true { data += [0x7B, 0x43]; if setC != nil { symbols += 1 }; setC = true }
+                let pairs = run / 2
+                for k in 0..<pairs {
+                    data.append((bytes[i + 2 * k] - 0x30) * 10 + (bytes[i + 2 * k + 1] - 0x30))
+                    symbols += 1
+                }
+                i += pairs * 2
+                continue
+            }
+            let take = max(1, run)       // a short digit run stays in code set B
+            if setC != false { data += [0x7B, 0x42]; if setC != nil { symbols += 1 }; setC = false }
+            for b in bytes[i..<(i + take)] {
+                data.append(b)
+                if b == 0x7B { data.append(0x7B) }  // "{" is escaped as "{{"
+                symbols += 1
+            }
+            i += take
         }
-        // Modules: start 11 + 11 per character + check 11 + stop 13 + 10 quiet zone each side.
+        // Modules: start 11 + 11 per symbol + check 11 + stop 13 + 10 quiet zone each side.
         let moduleWidth = 2
+        let modules = 11 + 11 * symbols + 11 + 13 + 20
         let maxChars = (profile.dots / moduleWidth - 55) / 11
-        guard bytes.count <= maxChars else {
+        guard modules * moduleWidth <= profile.dots else {
             throw ESCPOSError.barcodeTooWide(characters: bytes.count, maximum: max(0, maxChars))
         }
         guard data.count <= 255 else { throw ESCPOSError.barcodeInvalid("it is longer than 253 characters") }

@@ -17,6 +17,9 @@ public enum ReceiptElement: Sendable, Equatable {
     case title(String)
     /// Wrapped at the paper width; embedded "\n" starts a new line.
     case text(String, align: ReceiptAlign = .left, bold: Bool = false)
+    /// Text at `width` × `height` character size (1-8 each, GS !); wrapped at columns / width so a
+    /// line never runs past the paper at that size.
+    case scaled(String, width: Int, height: Int, align: ReceiptAlign = .left, bold: Bool = false)
     /// Key on the left, value right-aligned on the same line; a long value wraps onto following
     /// lines (right-aligned), a long key wraps first.
     case keyValue(String, String)
