@@ -7,6 +7,7 @@
 //   GET  /v1/submissions/{id}                        200 SubmissionStatusReply; 401, 404
 //   GET  /v1/submissions?station=S                   200 SubmissionList; 400, 401, 403
 //   POST /v1/admin/submissions/{id}/state            200 SubmissionStatusReply; 400, 401, 404 (admin token)
+//   OPTIONS|POST /v1/uploads, HEAD|PATCH|DELETE /v1/uploads/{uid}   tus 1.0.0 (IntakeTus.swift)
 
 import Foundation
 import Hummingbird
@@ -151,7 +152,12 @@ struct IntakeRoutes: Sendable {
             return Response(status: .noContent, headers: headers)
         }
 
-        let stations = router.group("/v1/submissions").add(middleware: StationAuthMiddleware(tokens: configuration.stationTokens))
+        let auth = StationAuthMiddleware(tokens: configuration.stationTokens)
+        TusRoutes(configuration: configuration, store: store, logger: logger).register(on: router, auth: auth)
+        let messages = MessageRoutes(configuration: configuration, store: store, logger: logger)
+        messages.register(on: router, auth: auth)
+
+        let stations = router.group("/v1/submissions").add(middleware: auth)
         stations.get { request, context in try self.listSubmissions(request, context) }
         stations.get("{id}") { request, context in try self.getSubmission(request, context) }
         stations.put("{id}") { request, context in try await self.putManifest(request, context) }
@@ -160,6 +166,7 @@ struct IntakeRoutes: Sendable {
         if let adminToken = configuration.adminToken {
             let admin = router.group("/v1/admin").add(middleware: AdminAuthMiddleware(adminToken: adminToken))
             admin.post("submissions/{id}/state") { request, context in try await self.setState(request, context) }
+            messages.registerAdmin(on: admin)
         }
     }
 
