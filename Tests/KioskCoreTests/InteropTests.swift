@@ -10,6 +10,9 @@ import KioskProtocols
 import KioskTestSupport
 import Testing
 @testable import KioskCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -47,7 +50,8 @@ func runToEnd(_ exe: String, _ args: [String], timeout: Double = 60) throws -> (
     try p.run()
     let deadline = Date().addingTimeInterval(timeout)
     while p.isRunning && Date() < deadline { usleep(50_000) }
-    if p.isRunning { p.terminate(); p.waitUntilExit() }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
     try? h.close()
     let text = String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self)
     try? FileManager.default.removeItem(atPath: out)
@@ -70,7 +74,8 @@ func runToEnd(_ exe: String, _ args: [String], timeout: Double = 60) throws -> (
         server.standardOutput = log
         server.standardError = log
         try server.run()
-        defer { server.terminate(); server.waitUntilExit() }
+        // SIGKILL: uvicorn's graceful SIGTERM waits for keep-alive connections the shared client may hold.
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
         let deadline = Date().addingTimeInterval(60)
         while !(String(decoding: FileManager.default.contents(atPath: logPath) ?? Data(), as: UTF8.self).contains("listening")) {
             guard Date() < deadline, server.isRunning else {
