@@ -50,8 +50,8 @@ public enum HeadlessExercise {
             // The sealing task ends first only with exitWhenDrained; otherwise run until killed.
             if exitWhenDrained {
                 _ = await group.next()
-                await group.next()
                 group.cancelAll()
+                await group.waitForAll()
             } else {
                 await group.waitForAll()
             }
