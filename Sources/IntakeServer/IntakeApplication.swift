@@ -11,6 +11,9 @@
 
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 @_exported import KioskProtocols  // the public API speaks in the protocol's types
 import Logging
 
@@ -55,8 +58,20 @@ public func buildIntakeApplication(
     routes.register(on: router)
 
     let host = configuration.host
+    var server: HTTPServerBuilder = .http1()
+    if let files = configuration.tls {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(files.certificateFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: files.keyFile, format: .pem)))
+        if let ca = files.clientCAFile {
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            tls.certificateVerification = .noHostnameVerification   // a client certificate is required and checked
+        }
+        server = try .tls(.http1(), tlsConfiguration: tls)
+    }
     return Application(
         router: router,
+        server: server,
         configuration: .init(address: .hostname(host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port

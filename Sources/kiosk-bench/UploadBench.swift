@@ -46,7 +46,7 @@ enum UploadBench {
                                                maxAttachmentBytes: 4 << 20),
             logger: { var l = Logger(label: "intake"); l.logLevel = .error; return l }(),
             onServerRunning: { _, port in box.set(port) })
-        let server = Task { try await app.runService() }
+        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
         defer { server.cancel() }
         while box.port == nil { try await Task.sleep(for: .milliseconds(20)) }
         let intakePort = box.port!
