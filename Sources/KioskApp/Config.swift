@@ -44,7 +44,7 @@ public struct KioskConfig: Codable, Sendable {
         public var clientKeyFile: String?
     }
     public struct Storage: Codable, Sendable {
-        /// Below this much free space in the state directory no new submission is taken (default 200 MB).
+        /// Below this much free space in the state directory no new submission is taken (default 100 MB).
         public var minFreeMegabytes: Int?
         /// Days after the upstream confirmed a submission before its personal data and files are deleted (default 30).
         public var retentionDays: Double?

@@ -30,7 +30,7 @@ public final class KioskServices: Sendable {
         let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
         outbox = try Outbox(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
                             stationId: config.station.id, casePrefix: config.station.casePrefix,
-                            minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 200) * 1_000_000)
+                            minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
         let up = try config.upstreamConfig()
         do { http = try config.upstreamTLS.makeHTTPClient() } catch { throw ConfigError("\(error)") }
         uploader = Uploader(outbox: outbox, client: IntakeClient(http: http, config: up), config: up, logger: logger)
