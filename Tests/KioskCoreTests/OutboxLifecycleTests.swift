@@ -94,7 +94,7 @@ final class TestClock: @unchecked Sendable {
         try await buildIntakeApplication(configuration: IntakeConfiguration(dataDirectory: dir + "/intake", port: 0,
                                                                             stationTokens: [token: "XY-TEST-001"]), store: store)
             .test(.live) { client in
-                var cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(try #require(client.port))", token: token, requestTimeoutSeconds: 5,
+                var cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(try #require(client.port))", token: token, requestTimeoutSeconds: 30,
                                          initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.05)
                 cfg.stationId = "XY-TEST-001"
                 let up = Uploader(outbox: outbox, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "t"))

@@ -55,7 +55,7 @@ struct TestPKI {
         let deadline = Date().addingTimeInterval(30)
         while box.value == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let port = try #require(box.value)
-        let up = UpstreamConfig(baseURL: "https://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 10)
+        let up = UpstreamConfig(baseURL: "https://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 30)
 
         func health(_ tls: UpstreamTLS) async throws -> UploadFailure? {
             let http = try tls.makeHTTPClient()

@@ -10,7 +10,7 @@ import Testing
 
 func tusClient(port: Int, chunk: Int = 4096, resumes: Int = 4) -> TusClient {
     TusClient(http: HTTPClient.shared, creationURL: "http://127.0.0.1:\(port)/v1/uploads",
-              headers: [("Authorization", "Bearer \(token)")], chunkSize: chunk, timeoutSeconds: 5, resumesPerCall: resumes)
+              headers: [("Authorization", "Bearer \(token)")], chunkSize: chunk, timeoutSeconds: 60, resumesPerCall: resumes)
 }
 
 func uploadMeta(_ sid: String, _ name: String, _ data: Data) -> [(String, String)] {
@@ -129,12 +129,12 @@ final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v
         }
         try await Application(router: router).test(.live) { client in
             let port = try #require(client.port)
-            let liar = TusClient(http: HTTPClient.shared, creationURL: "http://127.0.0.1:\(port)/files", chunkSize: 1000, timeoutSeconds: 5, resumesPerCall: 2)
+            let liar = TusClient(http: HTTPClient.shared, creationURL: "http://127.0.0.1:\(port)/files", chunkSize: 1000, timeoutSeconds: 60, resumesPerCall: 2)
             var s = TusClient.Stats()
             await #expect(throws: UploadFailure.self) {
                 _ = try await liar.upload(data: Data(count: 3000), existingURL: nil, metadata: [], stats: &s) { _ in }
             }
-            let portal = TusClient(http: HTTPClient.shared, creationURL: "http://127.0.0.1:\(port)/portal", chunkSize: 1000, timeoutSeconds: 5, resumesPerCall: 0)
+            let portal = TusClient(http: HTTPClient.shared, creationURL: "http://127.0.0.1:\(port)/portal", chunkSize: 1000, timeoutSeconds: 60, resumesPerCall: 0)
             do {
                 var s2 = TusClient.Stats()
                 _ = try await portal.upload(data: Data(count: 10), existingURL: nil, metadata: [], stats: &s2) { _ in }
@@ -143,7 +143,7 @@ final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v
                 guard case .transient(let m, _) = error else { Issue.record("portal must be transient, got \(error)"); return }
                 #expect(m.contains("captive portal") || m.contains("without the tus headers"))
             }
-            let busy = TusClient(http: HTTPClient.shared, creationURL: "http://127.0.0.1:\(port)/busy", chunkSize: 1000, timeoutSeconds: 5, resumesPerCall: 3)
+            let busy = TusClient(http: HTTPClient.shared, creationURL: "http://127.0.0.1:\(port)/busy", chunkSize: 1000, timeoutSeconds: 60, resumesPerCall: 3)
             do {
                 var s3 = TusClient.Stats()
                 _ = try await busy.upload(data: Data(count: 10), existingURL: nil, metadata: [], stats: &s3) { _ in }

@@ -14,7 +14,7 @@ func intakeApp(_ dir: String) throws -> some ApplicationProtocol {
 }
 
 func uploader(_ outbox: Outbox, port: Int) -> Uploader {
-    let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 5,
+    let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 30,
                              initialBackoffSeconds: 1, maxBackoffSeconds: 10, statusSyncSeconds: 60)
     return Uploader(outbox: outbox, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "test"))
 }
