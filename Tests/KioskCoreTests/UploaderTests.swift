@@ -119,5 +119,10 @@ func uploader(_ outbox: Outbox, port: Int) -> Uploader {
         #expect(try outbox.submission(id: bad.id)?.state == .quarantined)
         #expect(try outbox.submission(id: bad.id)?.lastError?.contains("conflict") == true)
         #expect(try outbox.submission(id: good.id)?.state == .uploaded)
+        // Reported for staff and technicians: case number and reason, nothing personal.
+        let q = try outbox.quarantined()
+        #expect(q.map(\.caseNumber) == [bad.caseNumber])
+        #expect(q.first?.reason.contains("conflict") == true)
+        #expect(q.first?.reason.contains("测试一") == false)
     }
 }

@@ -667,6 +667,14 @@ public final class Outbox: Sendable {
         return ids.count
     }
 
+    /// Quarantined submissions for staff and technicians: case number, item, why (never personal data).
+    public func quarantined() throws -> [(caseNumber: String, itemCode: String, reason: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT case_number, item_code, last_error FROM submission WHERE state = 'quarantined' ORDER BY sealed_at")
+                .map { ($0["case_number"], $0["item_code"], ($0["last_error"] as String?) ?? "") }
+        }
+    }
+
     public func isPurged(id: String) throws -> Bool {
         try pool.read { db in try Double.fetchOne(db, sql: "SELECT purged_at FROM submission WHERE id = ?", arguments: [id]) != nil }
     }
