@@ -133,6 +133,8 @@ public actor KioskRuntime {
         await services.reader?.probe()
         lastDevices = await services.deviceStatuses()
         _ = machine.handle(.devices(lastDevices))
+        lastAccepting = services.outbox.diskStatus().accepting
+        _ = machine.handle(.storage(accepting: lastAccepting))
         draw()
         notifier.ready(status: "ready; " + Self.statusLine(lastDevices))
         log.info("kiosk ready", metadata: ["station": "\(services.config.station.id)", "items": "\(services.catalog.items.count)"])
@@ -185,7 +187,16 @@ public actor KioskRuntime {
         log.info("kiosk stopping")
     }
 
+    var lastAccepting = true
+
     func refreshDevices() async {
+        let accepting = services.outbox.diskStatus().accepting
+        if accepting != lastAccepting {
+            lastAccepting = accepting
+            post(.storage(accepting: accepting))
+            if !accepting { services.logger.error("disk below storage.minFreeMegabytes: new submissions paused") }
+            else { services.logger.notice("disk above storage.minFreeMegabytes again: taking submissions") }
+        }
         let d = await services.deviceStatuses()
         if d != lastDevices {
             lastDevices = d

@@ -21,6 +21,8 @@ public enum FlowEvent: Sendable {
     case progressLoaded([SubmissionSummary])
     case progressFailed(String)
     case devices([DeviceStatus])
+    /// The state directory went below (false) or back above (true) the configured free-space floor.
+    case storage(accepting: Bool)
 }
 
 /// What the flow asks the runtime to do. Results come back as events.
