@@ -39,7 +39,14 @@ func plaintextHits(_ files: [String]) -> [String] {
             p.standardOutput = h
             p.standardError = h
             try p.run()
-            usleep(UInt32.random(in: 150_000...1_100_000))
+            // Start-up time varies with the machine's load: wait for the first seal (or 10 s), then
+            // kill at a random moment while the next seals and the uploads are under way.
+            let started = Date()
+            while Date().timeIntervalSince(started) < 10,
+                  !(String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self).contains("sealed ")) {
+                usleep(20_000)
+            }
+            usleep(UInt32.random(in: 0...700_000))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             try? h.close()
@@ -68,6 +75,7 @@ func plaintextHits(_ files: [String]) -> [String] {
 
         let stored = try st.intake.list()
         let cases = stored.compactMap { $0["caseNumber"] as? String }
+        print("crash test: \(rounds) SIGKILL rounds, \(reported.count) seals reported, \(killedMidUpload) kills with uploads pending, \(cases.count) submissions upstream")
         #expect(reported.count >= rounds / 2, "too few seals happened to test anything: \(reported.count)")
         #expect(killedMidUpload > 0, "no kill landed while something was queued")
         // Nothing duplicated: each case number once upstream.
