@@ -178,7 +178,6 @@ public final class Outbox: Sendable {
             try db.execute(sql: """
             ALTER TABLE attachment ADD COLUMN upload_url TEXT;
             ALTER TABLE submission ADD COLUMN purged_at REAL;
-            ALTER TABLE submission ADD COLUMN status_note TEXT;
             CREATE TABLE message (
               id TEXT PRIMARY KEY NOT NULL,
               kind TEXT NOT NULL,
