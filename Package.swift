@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
@@ -42,6 +43,7 @@ let package = Package(
             "KioskProtocols",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -59,6 +61,9 @@ let package = Package(
         .target(name: "IntakeServer", dependencies: [
             "KioskProtocols",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -76,12 +81,19 @@ let package = Package(
             "IntakeServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fault-injecting loopback proxy shared by the tests and the benchmark.
+        .target(name: "KioskTestSupport"),
         // Benchmarks (make bench): measures, never fails for speed.
-        .executableTarget(name: "kiosk-bench", dependencies: ["KioskCore", "KioskFlow", "KioskApp", "KioskProtocols", "KioskDevices"]),
+        .executableTarget(name: "kiosk-bench", dependencies: [
+            "KioskCore", "KioskFlow", "KioskApp", "KioskProtocols", "KioskDevices", "KioskTestSupport", "IntakeServer",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
         .testTarget(name: "KioskDevicesTests", dependencies: ["KioskDevices"]),
         .testTarget(name: "KioskCoreTests", dependencies: [
-            "KioskCore", "IntakeServer",
+            "KioskCore", "IntakeServer", "KioskTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -44,11 +44,15 @@ echo "bench: in-process measurements" >&2
 echo "bench: camera re-encoding against ImageMagick" >&2
 "$BIN/kiosk-bench" camera "$W/camera" > "$W/camera-kiosk.json"
 python3 bench/camera.py "$W/camera-kiosk.json" "$W/camera" > "$W/camera.json"
+echo "bench: upload backlog through a proxy cutting every connection after ~1 MB" >&2
+TUS_PY="$ROOT/.build-venv/bin/python"; [ -x "$TUS_PY" ] || "$ROOT/scripts/python-peers.sh" >&2 || true
+"$BIN/kiosk-bench" upload "$W/upload" "$TUS_PY" "$ROOT/bench/tuspy_drain.py" > "$W/upload.json" \
+  || echo '{"upload_error": "kiosk-bench upload failed"}' > "$W/upload.json"
 echo "bench: peers" >&2
 "$PEER_PY" bench/peers.py "$W" > "$W/peers.json"
 echo "bench: start-up, RSS, ${KIOSK_BENCH_IDLE_SECONDS:-60} s idle" >&2
 python3 bench/startup.py "$BIN/kioskd" "$W/kiosk.yaml" > "$W/startup.json"
 
 mkdir -p bench/results
-python3 bench/report.py "$W/kiosk.json" "$W/peers.json" "$W/startup.json" "$CONFIG" "$W/camera.json" > bench/results/latest.md
+python3 bench/report.py "$W/kiosk.json" "$W/peers.json" "$W/startup.json" "$CONFIG" "$W/upload.json" "$W/camera.json" > bench/results/latest.md
 cat bench/results/latest.md

@@ -8,9 +8,9 @@ what="${1:-test}"
 need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev libturbojpeg0-dev tmux make gcc python3 coreutils)
 if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
+  need+=(python3-venv openssl)   # tus peers (tuspy, tuspyserver) go into a venv; openssl makes the TLS test's certificates
 fi
 if [ "$what" = "bench" ]; then
-  need+=(python3-venv)   # the Python peers go into a venv (Debian's python3 is externally managed)
   need+=(imagemagick)    # the camera baseline: the same resize and re-encode
 fi
 
@@ -30,6 +30,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "deps: all system packages present"
+fi
+
+if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
+  "$(dirname "$0")/python-peers.sh"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

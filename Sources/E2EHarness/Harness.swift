@@ -212,6 +212,8 @@ public struct Station {
           initialBackoffSeconds: 0.3
           maxBackoffSeconds: 1
           statusSyncSeconds: 5
+          chunkBytes: 65536
+          heartbeatSeconds: 2
         session:
           idleTimeoutSeconds: 120
           warningSeconds: 20
@@ -240,6 +242,16 @@ public struct Station {
 
     public func logs() -> String {
         String(decoding: FileManager.default.contents(atPath: dir + "/state/logs/kioskd.log") ?? Data(), as: UTF8.self)
+    }
+
+    /// Every regular file under the state directory, for the plaintext search.
+    public func stateFiles() -> [String] {
+        let root = dir + "/state"
+        guard let e = FileManager.default.enumerator(atPath: root) else { return [] }
+        return e.compactMap { $0 as? String }.map { root + "/" + $0 }.filter {
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: $0, isDirectory: &isDir) && !isDir.boolValue
+        }
     }
 
     public func outboxCounts() throws -> [String: Any] {

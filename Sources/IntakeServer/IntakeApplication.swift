@@ -7,9 +7,13 @@
 //   GET  /v1/submissions/{id}                        200 SubmissionStatusReply; 401, 404
 //   GET  /v1/submissions?station=S                   200 SubmissionList; 400, 401, 403
 //   POST /v1/admin/submissions/{id}/state            200 SubmissionStatusReply; 400, 401, 404 (admin token)
+//   OPTIONS|POST /v1/uploads, HEAD|PATCH|DELETE /v1/uploads/{uid}   tus 1.0.0 (IntakeTus.swift)
 
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 @_exported import KioskProtocols  // the public API speaks in the protocol's types
 import Logging
 
@@ -54,8 +58,20 @@ public func buildIntakeApplication(
     routes.register(on: router)
 
     let host = configuration.host
+    var server: HTTPServerBuilder = .http1()
+    if let files = configuration.tls {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(files.certificateFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: files.keyFile, format: .pem)))
+        if let ca = files.clientCAFile {
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            tls.certificateVerification = .noHostnameVerification   // a client certificate is required and checked
+        }
+        server = try .tls(.http1(), tlsConfiguration: tls)
+    }
     return Application(
         router: router,
+        server: server,
         configuration: .init(address: .hostname(host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
@@ -151,7 +167,12 @@ struct IntakeRoutes: Sendable {
             return Response(status: .noContent, headers: headers)
         }
 
-        let stations = router.group("/v1/submissions").add(middleware: StationAuthMiddleware(tokens: configuration.stationTokens))
+        let auth = StationAuthMiddleware(tokens: configuration.stationTokens)
+        TusRoutes(configuration: configuration, store: store, logger: logger).register(on: router, auth: auth)
+        let messages = MessageRoutes(configuration: configuration, store: store, logger: logger)
+        messages.register(on: router, auth: auth)
+
+        let stations = router.group("/v1/submissions").add(middleware: auth)
         stations.get { request, context in try self.listSubmissions(request, context) }
         stations.get("{id}") { request, context in try self.getSubmission(request, context) }
         stations.put("{id}") { request, context in try await self.putManifest(request, context) }
@@ -160,6 +181,7 @@ struct IntakeRoutes: Sendable {
         if let adminToken = configuration.adminToken {
             let admin = router.group("/v1/admin").add(middleware: AdminAuthMiddleware(adminToken: adminToken))
             admin.post("submissions/{id}/state") { request, context in try await self.setState(request, context) }
+            messages.registerAdmin(on: admin)
         }
     }
 

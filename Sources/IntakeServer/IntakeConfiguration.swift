@@ -18,6 +18,21 @@ public struct IntakeConfiguration: Sendable {
     /// Bearer token for the operator route `POST /v1/admin/submissions/{id}/state`.
     /// nil disables (does not register) the route.
     public var adminToken: String?
+    /// Serve HTTPS with this PEM certificate chain and key; with `clientCAFile`, also require a
+    /// client certificate signed by that CA (mutual TLS, station identity). nil = plain HTTP.
+    public var tls: TLSFiles?
+
+    public struct TLSFiles: Sendable {
+        public var certificateFile: String
+        public var keyFile: String
+        public var clientCAFile: String?
+        public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) {
+            self.certificateFile = certificateFile; self.keyFile = keyFile; self.clientCAFile = clientCAFile
+        }
+    }
+
+    /// How long a tus upload may stay unfinished before it expires (404/410), in seconds (default 24 h).
+    public var uploadExpirySeconds: Double
 
     public init(
         dataDirectory: String,
@@ -26,8 +41,10 @@ public struct IntakeConfiguration: Sendable {
         stationTokens: [String: String] = [:],
         maxAttachmentBytes: Int = 20 * 1024 * 1024,
         maxManifestBytes: Int = 1024 * 1024,
-        adminToken: String? = nil
+        adminToken: String? = nil,
+        uploadExpirySeconds: Double = 24 * 3600
     ) {
+        self.uploadExpirySeconds = uploadExpirySeconds
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port

@@ -62,7 +62,7 @@ public final class IntakeStore: Sendable {
     var filesDirectory: String { dataDirectory + "/files" }
     var stagingDirectory: String { dataDirectory + "/tmp" }
 
-    private let dbPool: DatabasePool
+    let dbPool: DatabasePool
     private let logger: Logger
 
     /// Opens (creating when `create` is true) the store in `dataDirectory`.
@@ -78,7 +78,7 @@ public final class IntakeStore: Sendable {
         }
         // Owner-only: the database and the scans hold personal data.
         let ownerOnly: [FileAttributeKey: Any] = [.posixPermissions: 0o700]
-        for path in [dir, dir + "/files", dir + "/tmp"] where !fm.fileExists(atPath: path) {
+        for path in [dir, dir + "/files", dir + "/tmp", dir + "/uploads"] where !fm.fileExists(atPath: path) {
             try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: ownerOnly)
         }
         // Staging files left behind by a crash are incomplete uploads: drop them.
@@ -124,6 +124,25 @@ public final class IntakeStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-tus") { db in
+            try db.execute(sql: """
+                CREATE TABLE tus_uploads (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    length INTEGER NOT NULL,
+                    upload_offset INTEGER NOT NULL DEFAULT 0,
+                    metadata TEXT NOT NULL,
+                    submission_id TEXT,
+                    name TEXT,
+                    sha256 TEXT,
+                    station_id TEXT,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL,
+                    completed INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX tus_uploads_expiry ON tus_uploads(completed, expires_at);
+                """)
+        }
+        registerMessageMigration(&migrator)
         return migrator
     }
 
@@ -140,13 +159,22 @@ public final class IntakeStore: Sendable {
     func commitAttachment(submissionId: String, name: String, staged: StagingFile, size: Int, sha256: String) throws
         -> AttachmentPutOutcome
     {
+        try commitAttachment(submissionId: submissionId, name: name, file: staged.path, discard: { staged.discard() },
+                             size: size, sha256: sha256)
+    }
+
+    /// As above for any finished, fsynced file on the data directory's file system (a completed
+    /// tus upload). `discard` removes it when it is not moved into place.
+    func commitAttachment(submissionId: String, name: String, file: String, discard: () -> Void, size: Int, sha256: String) throws
+        -> AttachmentPutOutcome
+    {
         precondition(IntakeIdentifier.isValid(submissionId) && IntakeIdentifier.isValid(name))
         let filesDirectory = self.filesDirectory
         let submissionDirectory = filesDirectory + "/" + submissionId
         let relativePath = "files/\(submissionId)/\(name)"
         let finalPath = dataDirectory + "/" + relativePath
         var moved = false
-        defer { if !moved { staged.discard() } }
+        defer { if !moved { discard() } }
         return try dbPool.write { db -> AttachmentPutOutcome in
             if let row = try Row.fetchOne(
                 db, sql: "SELECT size, sha256 FROM attachments WHERE submission_id = ? AND name = ?",
@@ -163,7 +191,7 @@ public final class IntakeStore: Sendable {
                 return .submissionClosed
             }
             try DurableFile.ensureDirectory(submissionDirectory, parent: filesDirectory)
-            try DurableFile.rename(staged.path, finalPath)
+            try DurableFile.rename(file, finalPath)
             moved = true
             try DurableFile.syncDirectory(submissionDirectory)
             try db.execute(
@@ -277,10 +305,12 @@ public final class IntakeStore: Sendable {
 
     /// Current status of one submission, or nil when unknown.
     public func status(submissionId: String) throws -> SubmissionStatusReply? {
-        try dbPool.read { db in
+        guard var reply = try dbPool.read({ db in
             try Row.fetchOne(db, sql: "SELECT \(Self.statusColumns) FROM submissions WHERE id = ?", arguments: [submissionId])
                 .map(Self.statusReply)
-        }
+        }) else { return nil }
+        reply.certificate = try certificate(submissionId: submissionId)
+        return reply
     }
 
     /// Station that submitted `submissionId`, or nil when unknown.

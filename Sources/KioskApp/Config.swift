@@ -27,6 +27,28 @@ public struct KioskConfig: Codable, Sendable {
         public var initialBackoffSeconds: Double?
         public var maxBackoffSeconds: Double?
         public var statusSyncSeconds: Double?
+        /// Bytes per tus chunk (default 262144): the most sent again after an interruption.
+        public var chunkBytes: Int?
+        /// Upload bandwidth cap in bytes per second; absent = no cap.
+        public var maxBytesPerSecond: Double?
+        /// tus creation URL, relative to `url` or absolute (default /v1/uploads).
+        public var tusPath: String?
+        /// Station heartbeat interval (default 300 s); 0 disables heartbeats.
+        public var heartbeatSeconds: Double?
+        public var tls: TLS?
+    }
+    public struct TLS: Codable, Sendable {
+        /// PEM file of the CA(s) that sign the upstream's certificate (default: the system's roots).
+        public var caFile: String?
+        /// PEM client certificate and key for mutual TLS.
+        public var clientCertificateFile: String?
+        public var clientKeyFile: String?
+    }
+    public struct Storage: Codable, Sendable {
+        /// Below this much free space in the state directory no new submission is taken (default 100 MB).
+        public var minFreeMegabytes: Int?
+        /// Days after the upstream confirmed a submission before its personal data and files are deleted (default 30).
+        public var retentionDays: Double?
     }
     public struct Session: Codable, Sendable {
         public var idleTimeoutSeconds: Int?
@@ -111,12 +133,13 @@ public struct KioskConfig: Codable, Sendable {
     public var admin: Admin?
     public var metrics: MetricsConfig?
     public var technician: Technician?
+    public var storage: Storage?
 
     /// Folder the config file lives in (for relative paths).
     public var baseDirectory: String = "."
 
     enum CodingKeys: String, CodingKey {
-        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics, technician
+        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics, technician, storage
     }
 
     public func resolve(_ path: String) -> String {
@@ -199,6 +222,18 @@ public struct KioskConfig: Codable, Sendable {
         if let p = metrics?.port, !(0...65535).contains(p) {
             throw ConfigError("metrics.port must be 0–65535 (0 picks a free port; leave metrics out to turn them off)")
         }
+        if let c = upstream.chunkBytes, c < 1024 || c > 64 << 20 {
+            throw ConfigError("upstream.chunkBytes must be between 1024 and 67108864 (256 KiB suits slow links)")
+        }
+        if let b = upstream.maxBytesPerSecond, b < 1024 {
+            throw ConfigError("upstream.maxBytesPerSecond must be at least 1024 (or left out for no cap)")
+        }
+        if let d = storage?.retentionDays, d < 0 { throw ConfigError("storage.retentionDays must not be negative") }
+        if let m = storage?.minFreeMegabytes, m < 0 { throw ConfigError("storage.minFreeMegabytes must not be negative") }
+        let stateDir = (stateDirectoryPath as NSString).standardizingPath + "/"
+        if (resolve(encryption.keyFile) as NSString).standardizingPath.hasPrefix(stateDir) {
+            throw ConfigError("encryption.keyFile must not be inside stateDirectory (the key must never sit beside the data it protects)")
+        }
         if let t = session?.idleTimeoutSeconds, t < 15 {
             throw ConfigError("session.idleTimeoutSeconds must be at least 15 seconds (residents need time to read)")
         }
@@ -269,6 +304,26 @@ public struct KioskConfig: Codable, Sendable {
         guard let d = devices.a4Printer, d.mode == "cups" else { return nil }
         return A4PrinterSettings(queue: d.queue, uri: d.uri, server: d.server,
                                  jobTimeout: .seconds(d.jobTimeoutSeconds ?? 120))
+    }
+
+    public var upstreamTLS: UpstreamTLS {
+        UpstreamTLS(caFile: upstream.tls?.caFile.map(resolve), clientCertificateFile: upstream.tls?.clientCertificateFile.map(resolve),
+                    clientKeyFile: upstream.tls?.clientKeyFile.map(resolve))
+    }
+
+    public func upstreamConfig() throws -> UpstreamConfig {
+        var c = UpstreamConfig(baseURL: upstream.url, token: try upstreamToken(),
+                       requestTimeoutSeconds: Int64(upstream.requestTimeoutSeconds ?? 30),
+                       initialBackoffSeconds: upstream.initialBackoffSeconds ?? 2,
+                       maxBackoffSeconds: upstream.maxBackoffSeconds ?? 300,
+                       statusSyncSeconds: upstream.statusSyncSeconds ?? 60,
+                       chunkSize: upstream.chunkBytes ?? 256 * 1024,
+                       maxBytesPerSecond: upstream.maxBytesPerSecond,
+                       tusPath: upstream.tusPath ?? "/v1/uploads",
+                       heartbeatSeconds: upstream.heartbeatSeconds ?? 300,
+                       retentionDays: storage?.retentionDays ?? 30)
+        c.stationId = station.id
+        return c
     }
 
     public func upstreamToken() throws -> String {

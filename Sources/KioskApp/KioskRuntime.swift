@@ -35,13 +35,10 @@ public final class KioskServices: Sendable {
         catalog = try Catalog.load(catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
         let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
         outbox = try Outbox(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
-                            stationId: config.station.id, casePrefix: config.station.casePrefix)
-        http = HTTPClient(eventLoopGroupProvider: .singleton)
-        let up = UpstreamConfig(baseURL: config.upstream.url, token: try config.upstreamToken(),
-                                requestTimeoutSeconds: Int64(config.upstream.requestTimeoutSeconds ?? 30),
-                                initialBackoffSeconds: config.upstream.initialBackoffSeconds ?? 2,
-                                maxBackoffSeconds: config.upstream.maxBackoffSeconds ?? 300,
-                                statusSyncSeconds: config.upstream.statusSyncSeconds ?? 60)
+                            stationId: config.station.id, casePrefix: config.station.casePrefix,
+                            minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
+        let up = try config.upstreamConfig()
+        do { http = try config.upstreamTLS.makeHTTPClient() } catch { throw ConfigError("\(error)") }
         intake = IntakeClient(http: http, config: up)
         uploader = Uploader(outbox: outbox, client: intake, config: up, logger: logger)
 
@@ -187,10 +184,16 @@ public actor KioskRuntime {
         await services.reader?.start()
         lastDevices = await services.deviceStatuses()
         _ = machine.handle(.devices(lastDevices))
+        lastAccepting = services.outbox.diskStatus().accepting
+        _ = machine.handle(.storage(accepting: lastAccepting))
         draw()
         notifier.ready(status: "ready; " + Self.statusLine(lastDevices))
         log.info("kiosk ready", metadata: ["station": "\(services.config.station.id)", "items": "\(services.catalog.items.count)"])
 
+        let svc = services
+        await services.uploader.setDeviceSource {
+            await svc.deviceStatuses().map { DeviceReport(kind: $0.kind.rawValue, state: $0.state.rawValue, simulated: $0.simulated) }
+        }
         await withTaskGroup(of: Void.self) { group in
             let keys = terminal.keys()
             group.addTask { [self] in
@@ -274,8 +277,16 @@ public actor KioskRuntime {
         if let f = s.freeDiskBytes { out.append("free disk: \(f / 1_048_576) MiB") }
         return out
     }
+    var lastAccepting = true
 
     func refreshDevices() async {
+        let accepting = services.outbox.diskStatus().accepting
+        if accepting != lastAccepting {
+            lastAccepting = accepting
+            post(.storage(accepting: accepting))
+            if !accepting { services.logger.error("disk below storage.minFreeMegabytes: new submissions paused") }
+            else { services.logger.notice("disk above storage.minFreeMegabytes again: taking submissions") }
+        }
         let d = await services.deviceStatuses()
         if let metrics {
             metrics.observe(devices: d)
@@ -366,6 +377,9 @@ public actor KioskRuntime {
                                                              "attachments": "\(req.photos.count)"])
                     s.uploader.kick()
                     post(.sealed(sealed))
+                } catch let e as DiskFloorError {
+                    log.error("seal refused: disk floor", metadata: ["error": "\(e)"])
+                    post(.sealFailed(DiskFloorError.residentMessage))
                 } catch {
                     log.error("seal failed", metadata: ["error": "\(error)"])
                     post(.sealFailed("本机存储出现问题，请联系工作人员"))

@@ -35,6 +35,17 @@ if args.count > 2, args[1] == "camera" {
     print(String(decoding: try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys]), as: UTF8.self))
     exit(0)
 }
+if args.count > 2 && args[1] == "upload" {
+    // kiosk-bench upload DIR [PYTHON] [TUSPY_SCRIPT]
+    let udir = args[2]
+    try? FileManager.default.removeItem(atPath: udir)
+    try FileManager.default.createDirectory(atPath: udir, withIntermediateDirectories: true)
+    let r = try await UploadBench.run(dir: udir, python: args.count > 3 ? args[3] : nil,
+                                      script: args.count > 4 ? args[4] : "bench/tuspy_drain.py")
+    try? FileManager.default.removeItem(atPath: udir)
+    print(String(decoding: try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+    exit(0)
+}
 let dir = args.count > 1 ? args[1] : NSTemporaryDirectory() + "kiosk-bench-\(getpid())"
 try? FileManager.default.removeItem(atPath: dir)
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -53,6 +53,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-attachment-bytes"), help: "Largest attachment accepted.")
     var maxAttachmentBytes: Int = 20 * 1024 * 1024
 
+    @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("client-ca"), help: "Require client certificates signed by this PEM CA (mutual TLS).")
+    var clientCA: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -66,6 +75,8 @@ struct Serve: AsyncParsableCommand {
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if let adminToken, adminToken.isEmpty { throw ValidationError("--admin-token must not be empty") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if clientCA != nil && tlsCert == nil { throw ValidationError("--client-ca needs --tls-cert and --tls-key") }
     }
 
     func run() async throws {
@@ -81,9 +92,12 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kiosk-intake")
-        let configuration = IntakeConfiguration(
+        var configuration = IntakeConfiguration(
             dataDirectory: data, host: host, port: port, stationTokens: stationTokens,
             maxAttachmentBytes: maxAttachmentBytes, adminToken: adminToken)
+        if let tlsCert, let tlsKey {
+            configuration.tls = .init(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA)
+        }
         let app = try buildIntakeApplication(configuration: configuration, logger: logger) { host, port in
             emit("listening on \(host):\(port)")
         }

@@ -117,7 +117,14 @@ struct OutboxCommand: ParsableCommand {
             print("uploaded:      \(c.uploaded)")
             print("quarantined:   \(c.quarantined)")
             print("oldest queued: \(c.oldestQueuedSeconds.map { "\($0) s" } ?? "-")")
-            print("evaluations:   \(c.evaluationsQueued) recorded")
+            print("evaluations:   \(c.evaluationsQueued) waiting for upload")
+            let m = try outbox.messageCounts()
+            print("messages:      \(m.queued) queued, \(m.sent) sent, \(m.quarantined) quarantined (evaluations, heartbeats)")
+            let disk = outbox.diskStatus()
+            print("free disk:     \(disk.freeBytes == Int64.max ? "?" : "\(disk.freeBytes / 1_000_000) MB")")
+            for q in try outbox.quarantined() {
+                print("QUARANTINED    \(q.caseNumber)  \(q.itemCode)  \(q.reason)")
+            }
         }
     }
 }

@@ -16,6 +16,15 @@ struct Kioskd: AsyncParsableCommand {
     @Option(name: .long, help: "Path of kiosk.yaml.")
     var config: String = "/etc/kioskd/kiosk.yaml"
 
+    @Option(name: .customLong("exercise-submissions"), help: ArgumentHelp("Headless: seal N made-up submissions while uploading (crash tests, load checks).", visibility: .hidden))
+    var exerciseSubmissions: Int?
+    @Option(name: .customLong("exercise-interval-ms"), help: ArgumentHelp("Pause between exercise seals.", visibility: .hidden))
+    var exerciseInterval: Int = 100
+    @Option(name: .customLong("exercise-attachment-bytes"), help: ArgumentHelp("Size of each generated scan.", visibility: .hidden))
+    var exerciseBytes: Int = 200_000
+    @Flag(name: .customLong("exit-when-drained"), help: ArgumentHelp("With --exercise-submissions: exit once the outbox is empty.", visibility: .hidden))
+    var exitWhenDrained = false
+
     func run() async throws {
         let cfg: KioskConfig
         do { cfg = try KioskConfig.load(path: config) } catch {
@@ -32,6 +41,12 @@ struct Kioskd: AsyncParsableCommand {
             logger.critical("start-up failed", metadata: ["error": "\(error)"])
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
             throw ExitCode(78)
+        }
+        if let n = exerciseSubmissions {
+            await HeadlessExercise.run(services: services, count: n, intervalMilliseconds: exerciseInterval,
+                                       attachmentBytes: exerciseBytes, exitWhenDrained: exitWhenDrained)
+            await services.shutdown()
+            return
         }
         let metrics = KioskMetrics.shared
         let admin = AdminService(services: services)

@@ -14,7 +14,7 @@ func intakeApp(_ dir: String) throws -> some ApplicationProtocol {
 }
 
 func uploader(_ outbox: Outbox, port: Int) -> Uploader {
-    let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 5,
+    let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 30,
                              initialBackoffSeconds: 1, maxBackoffSeconds: 10, statusSyncSeconds: 60)
     return Uploader(outbox: outbox, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "test"))
 }
@@ -119,5 +119,10 @@ func uploader(_ outbox: Outbox, port: Int) -> Uploader {
         #expect(try outbox.submission(id: bad.id)?.state == .quarantined)
         #expect(try outbox.submission(id: bad.id)?.lastError?.contains("conflict") == true)
         #expect(try outbox.submission(id: good.id)?.state == .uploaded)
+        // Reported for staff and technicians: case number and reason, nothing personal.
+        let q = try outbox.quarantined()
+        #expect(q.map(\.caseNumber) == [bad.caseNumber])
+        #expect(q.first?.reason.contains("conflict") == true)
+        #expect(q.first?.reason.contains("测试一") == false)
     }
 }

@@ -211,6 +211,17 @@ struct Driver {
         #expect(d.effects.last == .wipeTerminal)
     }
 
+    @Test func belowTheDiskFloorNoNewApplicationStarts() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.send(.storage(accepting: false))
+        d.keys(.digit(1), .digit(1), .digit(1), .digit(2))
+        #expect(!d.effects.contains(.startCardReading))
+        #expect(d.screen.contains("存储空间不足"))
+        d.send(.storage(accepting: true))
+        d.keys(.digit(2))
+        #expect(d.effects.contains(.startCardReading))
+    }
+
     @Test func sessionWipeForgetsTheResident() throws {
         var d = Driver(catalog: try loadCatalog())
         d.keys(.digit(1), .digit(1), .digit(1), .digit(2))

@@ -64,6 +64,17 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
     public init(_ d: String) { description = d }
 }
 
+/// The state directory's disk is below the configured floor: no new submission is taken.
+public struct DiskFloorError: Error, CustomStringConvertible, Sendable {
+    public var freeBytes: Int64
+    public var floorBytes: Int64
+    public var description: String {
+        "free space in the state directory is \(freeBytes / 1_000_000) MB, below storage.minFreeMegabytes (\(floorBytes / 1_000_000) MB): new submissions are paused; free disk space (the outbox drains once the upstream is reachable)"
+    }
+    /// What a resident reads.
+    public static let residentMessage = "本机存储空间不足，暂停受理新的申请。已提交的申请不受影响，请联系工作人员。"
+}
+
 /// The outbox: the source of truth for submissions. SQLite (WAL, synchronous=FULL) through GRDB;
 /// attachments are encrypted files outside the rows, fsynced before the row that names them commits.
 public final class Outbox: Sendable {
@@ -72,13 +83,16 @@ public final class Outbox: Sendable {
     let cipher: AtRestCipher
     let stationId: String
     let casePrefix: String
+    /// Free space the state directory's file system must keep; below it `seal` refuses (storage.minFreeMegabytes).
+    public let minFreeBytes: Int64
     public let now: @Sendable () -> Date
 
     public var attachmentsDirectory: String { stateDirectory + "/attachments" }
 
     public init(stateDirectory: String, cipher: AtRestCipher, stationId: String, casePrefix: String,
-                readOnly: Bool = false, now: @escaping @Sendable () -> Date = { Date() }) throws {
+                readOnly: Bool = false, minFreeBytes: Int64 = 0, now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.stateDirectory = stateDirectory
+        self.minFreeBytes = minFreeBytes
         self.cipher = cipher
         self.stationId = stationId
         self.casePrefix = casePrefix
@@ -91,6 +105,8 @@ public final class Outbox: Sendable {
         config.readonly = readOnly
         config.busyMode = .timeout(5)
         config.label = "outbox"
+        // Deleted rows (purged personal data) are overwritten, not left in free pages.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         do {
             pool = try DatabasePool(path: stateDirectory + "/outbox.sqlite", configuration: config)
         } catch {
@@ -158,6 +174,35 @@ public final class Outbox: Sendable {
             );
             """)
         }
+        m.registerMigration("v2-tus-messages-retention") { db in
+            try db.execute(sql: """
+            ALTER TABLE attachment ADD COLUMN upload_url TEXT;
+            ALTER TABLE submission ADD COLUMN purged_at REAL;
+            CREATE TABLE message (
+              id TEXT PRIMARY KEY NOT NULL,
+              kind TEXT NOT NULL,
+              body BLOB NOT NULL,
+              created_at REAL NOT NULL,
+              state TEXT NOT NULL DEFAULT 'queued',
+              attempts INTEGER NOT NULL DEFAULT 0,
+              next_attempt_at REAL NOT NULL,
+              last_error TEXT,
+              sent_at REAL
+            );
+            CREATE INDEX message_due ON message(state, next_attempt_at);
+            CREATE TABLE certificate (
+              submission_id TEXT PRIMARY KEY NOT NULL REFERENCES submission(id) ON DELETE CASCADE,
+              ref TEXT NOT NULL,
+              content_type TEXT NOT NULL,
+              size INTEGER NOT NULL,
+              sha256 TEXT NOT NULL,
+              file TEXT,
+              downloaded_at REAL,
+              printed_at REAL,
+              last_error TEXT
+            );
+            """)
+        }
         return m
     }
 
@@ -174,6 +219,7 @@ public final class Outbox: Sendable {
     /// Seals a submission: attachment files written and fsynced, then rows committed in one
     /// transaction. Only after this returns may a receipt be printed.
     public func seal(_ s: NewSubmission) throws -> SubmissionSummary {
+        try checkDiskFloor(incoming: s.attachments.reduce(0) { $0 + $1.data.count })
         for a in s.attachments where a.name.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) == nil {
             throw OutboxError("attachment name \(a.name) is not allowed")
         }
@@ -232,9 +278,23 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Free bytes in the state directory, and whether a new submission may be taken.
+    public func diskStatus() -> (freeBytes: Int64, accepting: Bool) {
+        let free = DurableFile.freeBytes(at: stateDirectory) ?? Int64.max
+        return (free, free >= minFreeBytes)
+    }
+
+    /// Throws DiskFloorError when taking `incoming` bytes (plus their encryption overhead) would
+    /// leave less than the floor. Checked before anything is written.
+    public func checkDiskFloor(incoming: Int = 0) throws {
+        guard minFreeBytes > 0 else { return }
+        let free = DurableFile.freeBytes(at: stateDirectory) ?? Int64.max
+        if free - Int64(incoming) * 2 < minFreeBytes { throw DiskFloorError(freeBytes: free, floorBytes: minFreeBytes) }
+    }
+
     /// Attachment folders without a committed row are leftovers of a crash in the middle of a seal.
     func removeOrphanAttachments() throws {
-        let known = Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM submission") })
+        let known = Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM submission WHERE purged_at IS NULL") })
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: attachmentsDirectory)) ?? []
         for e in entries where !known.contains(e) {
             try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + e)
@@ -296,6 +356,8 @@ public final class Outbox: Sendable {
         public var ref: AttachmentRef
         public var uploaded: Bool
         public var file: String
+        /// The tus upload this attachment is being sent to (resumed after a restart).
+        public var uploadURL: String?
     }
 
     public struct PendingUpload: Sendable {
@@ -341,7 +403,7 @@ public final class Outbox: Sendable {
             try Row.fetchAll(db, sql: "SELECT * FROM attachment WHERE submission_id = ? ORDER BY name", arguments: [id])
         }.map { r in
             PendingAttachment(ref: AttachmentRef(name: r["name"], contentType: r["content_type"], size: r["size"], sha256: r["sha256"]),
-                              uploaded: (r["uploaded"] as Int) != 0, file: r["file"])
+                              uploaded: (r["uploaded"] as Int) != 0, file: r["file"], uploadURL: r["upload_url"])
         }
         let manifest = SubmissionManifest(submissionId: id, caseNumber: summary.caseNumber, stationId: row["station_id"],
                                           itemCode: summary.itemCode, itemName: summary.itemName,
@@ -362,13 +424,20 @@ public final class Outbox: Sendable {
 
     public func markAttachmentUploaded(submissionId: String, name: String) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE attachment SET uploaded = 1 WHERE submission_id = ? AND name = ?", arguments: [submissionId, name])
+            try db.execute(sql: "UPDATE attachment SET uploaded = 1, upload_url = NULL WHERE submission_id = ? AND name = ?", arguments: [submissionId, name])
+        }
+    }
+
+    /// Records (durably, synchronous=FULL) the tus upload URL of an attachment before bytes go to it.
+    public func setUploadURL(submissionId: String, name: String, url: String?) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE attachment SET upload_url = ? WHERE submission_id = ? AND name = ?", arguments: [url, submissionId, name])
         }
     }
 
     public func resetAttachments(submissionId: String) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE attachment SET uploaded = 0 WHERE submission_id = ?", arguments: [submissionId])
+            try db.execute(sql: "UPDATE attachment SET uploaded = 0, upload_url = NULL WHERE submission_id = ?", arguments: [submissionId])
         }
     }
 
@@ -416,18 +485,209 @@ public final class Outbox: Sendable {
 
     // MARK: Evaluations (好差评)
 
+    /// Records an evaluation and queues it for upload in the same transaction.
     public func recordEvaluation(caseNumber: String, level: Int, reason: String?) throws {
         guard (1...5).contains(level) else { throw OutboxError("evaluation level must be 1…5") }
-        let t = now().timeIntervalSince1970
+        let at = now()
+        let t = at.timeIntervalSince1970
+        let report = EvaluationReport(evaluationId: UUID().uuidString.lowercased(), stationId: stationId, caseNumber: caseNumber,
+                                      level: level, reason: reason, createdAt: Self.iso.string(from: at))
+        let body = try cipher.seal(try JSONEncoder().encode(report))
+        // A free-text reason may name people: stored encrypted like every personal field.
+        let storedReason = try reason.map { "enc:" + (try cipher.seal(Data($0.utf8))).base64EncodedString() }
         try pool.write { db in
             try db.execute(sql: "INSERT INTO evaluation(case_number, level, reason, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [caseNumber, level, reason, t])
+                           arguments: [caseNumber, level, storedReason, t])
+            try db.execute(sql: "INSERT INTO message(id, kind, body, created_at, next_attempt_at) VALUES (?, 'evaluation', ?, ?, ?)",
+                           arguments: [report.evaluationId, body, t, t])
         }
+    }
+
+    // MARK: Messages (evaluations, heartbeats): small JSON bodies, encrypted, sent in order
+
+    public enum MessageKind: String, Sendable { case evaluation, heartbeat }
+
+    public struct PendingMessage: Sendable {
+        public var id: String
+        public var kind: MessageKind
+        public var body: Data          // decrypted JSON
+        public var attempts: Int
+    }
+
+    /// Queues a heartbeat; an older unsent heartbeat is replaced (only the latest state matters).
+    public func queueHeartbeat(_ hb: StationHeartbeat) throws {
+        let t = now().timeIntervalSince1970
+        let body = try cipher.seal(try JSONEncoder().encode(hb))
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM message WHERE kind = 'heartbeat' AND state = 'queued'")
+            try db.execute(sql: "INSERT INTO message(id, kind, body, created_at, next_attempt_at) VALUES (?, 'heartbeat', ?, ?, ?)",
+                           arguments: [hb.heartbeatId, body, t, t])
+            // Sent heartbeats are history nobody needs on the kiosk.
+            try db.execute(sql: "DELETE FROM message WHERE kind = 'heartbeat' AND state = 'sent'")
+        }
+    }
+
+    /// Messages due now, oldest first. Unreadable ones are quarantined.
+    public func dueMessages(limit: Int = 20) throws -> [PendingMessage] {
+        let t = now().timeIntervalSince1970
+        let rows = try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM message WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY created_at LIMIT ?",
+                             arguments: [t, limit])
+        }
+        var out: [PendingMessage] = []
+        for r in rows {
+            let id: String = r["id"]
+            do {
+                out.append(PendingMessage(id: id, kind: MessageKind(rawValue: r["kind"]) ?? .evaluation,
+                                          body: try cipher.open(r["body"]), attempts: r["attempts"]))
+            } catch {
+                try quarantineMessage(id: id, reason: "stored message cannot be read back (\(error))")
+            }
+        }
+        return out
+    }
+
+    public func markMessageSent(id: String) throws {
+        let t = now().timeIntervalSince1970
+        try pool.write { db in
+            try db.execute(sql: "UPDATE message SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?", arguments: [t, id])
+            if let row = try Row.fetchOne(db, sql: "SELECT kind, created_at FROM message WHERE id = ?", arguments: [id]),
+               (row["kind"] as String) == "evaluation" {
+                try db.execute(sql: "UPDATE evaluation SET uploaded = 1 WHERE created_at = ? AND uploaded = 0",
+                               arguments: [row["created_at"] as Double])
+            }
+        }
+    }
+
+    public func recordMessageFailure(id: String, error: String, retryAt: Date) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE message SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                           arguments: [error, retryAt.timeIntervalSince1970, id])
+        }
+    }
+
+    public func quarantineMessage(id: String, reason: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE message SET state = 'quarantined', last_error = ?, attempts = attempts + 1 WHERE id = ?",
+                           arguments: [reason, id])
+        }
+    }
+
+    public func messageCounts() throws -> (queued: Int, sent: Int, quarantined: Int) {
+        try pool.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE state = 'queued'") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE state = 'sent'") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE state = 'quarantined'") ?? 0)
+        }
+    }
+
+    // MARK: Certificates (证照) downloaded for printing
+
+    public var certificatesDirectory: String { stateDirectory + "/certificates" }
+
+    /// The upstream says a certificate is ready: remember where to fetch it.
+    public func noteCertificate(submissionId: String, ref: CertificateRef) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO certificate(submission_id, ref, content_type, size, sha256) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(submission_id) DO UPDATE SET ref = excluded.ref, content_type = excluded.content_type,
+                  size = excluded.size, sha256 = excluded.sha256,
+                  file = CASE WHEN certificate.sha256 = excluded.sha256 THEN certificate.file ELSE NULL END
+                """, arguments: [submissionId, ref.ref, ref.contentType, ref.size, ref.sha256])
+        }
+    }
+
+    /// Certificates known but not downloaded yet.
+    public func certificatesToDownload() throws -> [(submissionId: String, ref: CertificateRef)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT certificate.* FROM certificate JOIN submission ON submission.id = certificate.submission_id
+                WHERE certificate.file IS NULL AND submission.purged_at IS NULL
+                """).map {
+                ($0["submission_id"], CertificateRef(ref: $0["ref"], contentType: $0["content_type"], size: $0["size"], sha256: $0["sha256"]))
+            }
+        }
+    }
+
+    /// Stores a downloaded certificate, encrypted, after checking its SHA-256.
+    public func storeCertificate(submissionId: String, data: Data) throws {
+        let expected = try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT sha256 FROM certificate WHERE submission_id = ?", arguments: [submissionId])
+        }
+        guard let expected else { throw OutboxError("no certificate is expected for submission \(submissionId)") }
+        guard sha256Hex(data) == expected else { throw OutboxError("certificate of \(submissionId) does not match its SHA-256") }
+        try DurableFile.makeDirectory(certificatesDirectory)
+        let file = submissionId + ".enc"
+        try DurableFile.write(try cipher.seal(data), to: certificatesDirectory + "/" + file)
+        let t = now().timeIntervalSince1970
+        try pool.write { db in
+            try db.execute(sql: "UPDATE certificate SET file = ?, downloaded_at = ?, last_error = NULL WHERE submission_id = ?",
+                           arguments: [file, t, submissionId])
+        }
+    }
+
+    /// Decrypted bytes of a downloaded certificate (for the A4 printer), verified again.
+    public func certificate(submissionId: String) throws -> (ref: CertificateRef, data: Data)? {
+        guard let row = try pool.read({ db in
+            try Row.fetchOne(db, sql: "SELECT * FROM certificate WHERE submission_id = ? AND file IS NOT NULL", arguments: [submissionId])
+        }) else { return nil }
+        let ref = CertificateRef(ref: row["ref"], contentType: row["content_type"], size: row["size"], sha256: row["sha256"])
+        guard let enc = FileManager.default.contents(atPath: certificatesDirectory + "/" + (row["file"] as String)) else { return nil }
+        let data = try cipher.open(enc)
+        guard sha256Hex(data) == ref.sha256 else { throw OutboxError("stored certificate of \(submissionId) is damaged") }
+        return (ref, data)
+    }
+
+    // MARK: Retention
+
+    /// Deletes personal data, attachment files and certificates of submissions the upstream
+    /// confirmed more than `days` ago. The row stays (case number, item, state) with its keyed
+    /// ID digest so the resident can still see progress. Returns the number purged.
+    @discardableResult
+    public func purgeConfirmed(olderThanDays days: Double) throws -> Int {
+        let cutoff = now().timeIntervalSince1970 - days * 86_400
+        let ids = try pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT id FROM submission WHERE state = 'uploaded' AND purged_at IS NULL AND uploaded_at IS NOT NULL AND uploaded_at <= ?
+                """, arguments: [cutoff])
+        }
+        let t = now().timeIntervalSince1970
+        for id in ids {
+            // Rows first (the blob is what holds the data), then files; a crash in between leaves
+            // only files of a purged row, removed on the next pass.
+            try pool.write { db in
+                try db.execute(sql: "UPDATE submission SET personal = X'', purged_at = ? WHERE id = ?", arguments: [t, id])
+                try db.execute(sql: "UPDATE certificate SET file = NULL WHERE submission_id = ?", arguments: [id])
+            }
+            try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + id)
+            try? FileManager.default.removeItem(atPath: certificatesDirectory + "/" + id + ".enc")
+        }
+        if !ids.isEmpty { try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") } }
+        return ids.count
+    }
+
+    /// Quarantined submissions for staff and technicians: case number, item, why (never personal data).
+    public func quarantined() throws -> [(caseNumber: String, itemCode: String, reason: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT case_number, item_code, last_error FROM submission WHERE state = 'quarantined' ORDER BY sealed_at")
+                .map { ($0["case_number"], $0["item_code"], ($0["last_error"] as String?) ?? "") }
+        }
+    }
+
+    public func isPurged(id: String) throws -> Bool {
+        try pool.read { db in try Double.fetchOne(db, sql: "SELECT purged_at FROM submission WHERE id = ?", arguments: [id]) != nil }
     }
 
     public func evaluations() throws -> [(caseNumber: String, level: Int, reason: String?)] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM evaluation ORDER BY id").map { ($0["case_number"], $0["level"], $0["reason"]) }
+            try Row.fetchAll(db, sql: "SELECT * FROM evaluation ORDER BY id").map { row in
+                let raw: String? = row["reason"]
+                let reason = raw.map { r -> String in
+                    guard r.hasPrefix("enc:"), let d = Data(base64Encoded: String(r.dropFirst(4))), let p = try? cipher.open(d) else { return r }
+                    return String(decoding: p, as: UTF8.self)
+                }
+                return (row["case_number"], row["level"], reason)
+            }
         }
     }
 }

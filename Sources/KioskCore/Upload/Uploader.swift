@@ -12,12 +12,33 @@ public struct UpstreamConfig: Sendable {
     public var initialBackoffSeconds: Double
     public var maxBackoffSeconds: Double
     public var statusSyncSeconds: Double
+    /// Bytes per tus PATCH (upstream.chunkBytes): small enough for buffering proxies, and the most
+    /// that is sent again after an interruption.
+    public var chunkSize: Int
+    /// Optional cap on upload bandwidth (upstream.maxBytesPerSecond); nil = no cap.
+    public var maxBytesPerSecond: Double?
+    /// tus creation URL, relative to baseURL (upstream.tusPath) or absolute.
+    public var tusPath: String
+    /// Seconds between station heartbeats (0 = none).
+    public var heartbeatSeconds: Double
+    /// Days after upstream confirmation before local personal data and files are deleted.
+    public var retentionDays: Double
+    /// Station id, for heartbeats.
+    public var stationId: String = ""
     public init(baseURL: String, token: String, requestTimeoutSeconds: Int64 = 30, initialBackoffSeconds: Double = 2,
-                maxBackoffSeconds: Double = 300, statusSyncSeconds: Double = 60) {
+                maxBackoffSeconds: Double = 300, statusSyncSeconds: Double = 60, chunkSize: Int = 256 * 1024,
+                maxBytesPerSecond: Double? = nil, tusPath: String = "/v1/uploads", heartbeatSeconds: Double = 300,
+                retentionDays: Double = 30) {
+        self.heartbeatSeconds = heartbeatSeconds; self.retentionDays = retentionDays
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token; self.requestTimeoutSeconds = requestTimeoutSeconds
         self.initialBackoffSeconds = initialBackoffSeconds; self.maxBackoffSeconds = maxBackoffSeconds
         self.statusSyncSeconds = statusSyncSeconds
+        self.chunkSize = chunkSize; self.maxBytesPerSecond = maxBytesPerSecond; self.tusPath = tusPath
+    }
+
+    public var tusCreationURL: String {
+        tusPath.hasPrefix("http://") || tusPath.hasPrefix("https://") ? tusPath : baseURL + tusPath
     }
 }
 
@@ -39,9 +60,13 @@ public enum UploadFailure: Error, CustomStringConvertible, Sendable {
 public struct IntakeClient: Sendable {
     let http: HTTPClient
     let config: UpstreamConfig
+    public let tus: TusClient
 
     public init(http: HTTPClient, config: UpstreamConfig) {
         self.http = http; self.config = config
+        tus = TusClient(http: http, creationURL: config.tusCreationURL, headers: [("Authorization", "Bearer \(config.token)")],
+                        chunkSize: config.chunkSize, timeoutSeconds: config.requestTimeoutSeconds,
+                        limiter: BandwidthLimiter(bytesPerSecond: config.maxBytesPerSecond))
     }
 
     func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers extra: [(String, String)] = []) async throws(UploadFailure) -> (status: Int, headers: HTTPHeaders, body: Data) {
@@ -72,7 +97,7 @@ public struct IntakeClient: Sendable {
     }
 
     func failure(_ r: (status: Int, headers: HTTPHeaders, body: Data), what: String) -> UploadFailure {
-        let retryAfter = r.headers.first(name: "Retry-After").flatMap(Double.init)
+        let retryAfter = Tus.retryAfterSeconds(r.headers.first(name: "Retry-After"), now: Date())
         let message = (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" } ?? "HTTP \(r.status)"
         switch r.status {
         case 408, 429, 500...599:
@@ -99,6 +124,7 @@ public struct IntakeClient: Sendable {
         guard h.service == "kiosk-intake" else { throw .transient("health: unexpected service \(h.service)", retryAfter: nil) }
     }
 
+    /// Whole-file upload (kept for upstreams without tus, and as the benchmark's from-scratch baseline).
     public func putAttachment(submissionId: String, ref: AttachmentRef, data: Data) async throws(UploadFailure) {
         let r = try await request(.PUT, "/v1/submissions/\(submissionId)/attachments/\(ref.name)", body: data,
                                   headers: [("Content-Type", ref.contentType), (IntakeAPI.sha256Header, ref.sha256)])
@@ -122,10 +148,36 @@ public struct IntakeClient: Sendable {
         return receipt
     }
 
+    /// POST /v1/evaluations or /v1/stations/{id}/heartbeats: 201 first time, 200 identical repeat.
+    public func postMessage(kind: Outbox.MessageKind, body: Data, stationId: String) async throws(UploadFailure) -> MessageReceipt {
+        let path = kind == .evaluation ? "/v1/evaluations" : "/v1/stations/\(stationId)/heartbeats"
+        let r = try await request(.POST, path, body: body, headers: [("Content-Type", IntakeAPI.jsonContentType)])
+        guard r.status == 200 || r.status == 201 else { throw failure(r, what: kind.rawValue) }
+        return try decode(MessageReceipt.self, r, what: kind.rawValue)
+    }
+
+    /// GET /v1/certificates/{ref}: the bytes, checked against the size and SHA-256 the status named.
+    public func downloadCertificate(_ ref: CertificateRef) async throws(UploadFailure) -> Data {
+        let r = try await request(.GET, "/v1/certificates/\(ref.ref)", headers: [("Accept", ref.contentType)])
+        guard r.status == 200 else { throw failure(r, what: "certificate") }
+        let ct = (r.headers.first(name: "Content-Type") ?? "").lowercased()
+        guard ct.hasPrefix(ref.contentType.lowercased()) else {
+            throw .transient("certificate: reply is \(ct.isEmpty ? "untyped" : ct), not \(ref.contentType) (captive portal or proxy in the way?)", retryAfter: nil)
+        }
+        guard r.body.count == ref.size, sha256Hex(r.body) == ref.sha256 else {
+            throw .transient("certificate: downloaded bytes do not match the announced size and SHA-256 (truncated or damaged); will retry", retryAfter: nil)
+        }
+        return r.body
+    }
+
     public func status(submissionId: String) async throws(UploadFailure) -> SubmissionStatusReply {
         let r = try await request(.GET, "/v1/submissions/\(submissionId)")
         guard r.status == 200 else { throw failure(r, what: "status") }
-        return try decode(SubmissionStatusReply.self, r, what: "status")
+        let reply = try decode(SubmissionStatusReply.self, r, what: "status")
+        guard reply.submissionId == submissionId else {
+            throw .transient("status: upstream answered for a different submission id", retryAfter: nil)
+        }
+        return reply
     }
 }
 
@@ -141,6 +193,8 @@ public actor Uploader {
     public private(set) var reachable: Bool? = nil
     public private(set) var lastError: String? = nil
     public private(set) var uploadedCount = 0
+    /// tus totals since start (bytes sent, requests, interruptions), for metrics and the benchmark.
+    public private(set) var tusStats = TusClient.Stats()
 
     public init(outbox: Outbox, client: IntakeClient, config: UpstreamConfig, logger: Logger) {
         self.outbox = outbox; self.client = client; self.config = config; self.logger = logger
@@ -205,10 +259,20 @@ public actor Uploader {
 
     func upload(_ p: Outbox.PendingUpload) async throws {
         try await client.health()
+        let outbox = self.outbox
+        let id = p.summary.id
         for a in p.attachments where !a.uploaded {
             let data = try outbox.attachmentData(a)
-            try await client.putAttachment(submissionId: p.summary.id, ref: a.ref, data: data)
-            try outbox.markAttachmentUploaded(submissionId: p.summary.id, name: a.ref.name)
+            // filename/filetype: what generic tus servers (tusd, tuspyserver) expect; the intake uses the rest.
+            let meta = [("submissionId", id), ("name", a.ref.name), ("sha256", a.ref.sha256),
+                        ("filename", a.ref.name), ("filetype", a.ref.contentType)]
+            var stats = TusClient.Stats()
+            defer { tusStats.bytesSent += stats.bytesSent; tusStats.requests += stats.requests
+                    tusStats.interruptions += stats.interruptions; tusStats.recreated += stats.recreated }
+            _ = try await client.tus.upload(data: data, existingURL: a.uploadURL, metadata: meta, stats: &stats) { url in
+                try outbox.setUploadURL(submissionId: id, name: a.ref.name, url: url)
+            }
+            try outbox.markAttachmentUploaded(submissionId: id, name: a.ref.name)
         }
         let receipt = try await client.putManifest(p.manifest)
         try outbox.markUploaded(id: p.summary.id, upstreamState: receipt.state)
@@ -221,12 +285,80 @@ public actor Uploader {
         for s in open {
             do {
                 let st = try await client.status(submissionId: s.id)
-                if st.state != s.upstreamState { try? outbox.updateUpstreamState(id: s.id, state: st.state) }
+                if st.state != s.upstreamState {
+                    try? outbox.updateUpstreamState(id: s.id, state: st.state)
+                    logger.info("upstream state changed", metadata: ["case": "\(s.caseNumber)", "state": "\(st.state.rawValue)"])
+                }
+                if let c = st.certificate { try? outbox.noteCertificate(submissionId: s.id, ref: c) }
                 reachable = true
             } catch {
+                if case .permanent = error { continue }   // e.g. 404: nothing to learn about this one now
                 reachable = false
                 return
             }
+        }
+        await downloadCertificates()
+    }
+
+    /// Fetches certificates announced as ready; each is SHA-256 checked and stored encrypted.
+    public func downloadCertificates() async {
+        guard let todo = try? outbox.certificatesToDownload() else { return }
+        for (sid, ref) in todo {
+            do {
+                let data = try await client.downloadCertificate(ref)
+                try outbox.storeCertificate(submissionId: sid, data: data)
+                logger.info("certificate downloaded", metadata: ["submission": "\(sid)", "size": "\(data.count)"])
+            } catch {
+                logger.warning("certificate not downloaded", metadata: ["submission": "\(sid)", "reason": "\(error)"])
+                if let f = error as? UploadFailure, case .transient = f { return }
+            }
+        }
+    }
+
+    /// Sends queued evaluations and heartbeats. Permanent refusals are quarantined, never blocking the rest.
+    public func sendMessages() async {
+        guard let due = try? outbox.dueMessages() else { return }
+        for m in due {
+            do {
+                _ = try await client.postMessage(kind: m.kind, body: m.body, stationId: config.stationId)
+                try? outbox.markMessageSent(id: m.id)
+            } catch {
+                switch error {
+                case .permanent(let msg):
+                    logger.error("message quarantined", metadata: ["kind": "\(m.kind.rawValue)", "reason": "\(msg)"])
+                    try? outbox.quarantineMessage(id: m.id, reason: msg)
+                default:
+                    let delay = backoff(attempts: m.attempts, retryAfter: nil)
+                    try? outbox.recordMessageFailure(id: m.id, error: error.description, retryAt: outbox.now().addingTimeInterval(delay))
+                    return
+                }
+            }
+        }
+    }
+
+    /// Where heartbeats get the device states from (set by the daemon's wiring).
+    private var deviceSource: (@Sendable () async -> [DeviceReport])?
+    public func setDeviceSource(_ f: @escaping @Sendable () async -> [DeviceReport]) { deviceSource = f }
+
+    /// Queues a heartbeat with the station's current state; it travels through the outbox.
+    public func queueHeartbeat() async {
+        let devices = await deviceSource?() ?? []
+        let counts = try? outbox.counts()
+        let disk = outbox.diskStatus()
+        let hb = StationHeartbeat(heartbeatId: UUID().uuidString.lowercased(), stationId: config.stationId,
+                                  sentAt: ISO8601DateFormatter().string(from: outbox.now()), devices: devices,
+                                  queueDepth: counts?.queued ?? 0, quarantined: counts?.quarantined ?? 0,
+                                  freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
+                                  acceptingSubmissions: disk.accepting)
+        do { try outbox.queueHeartbeat(hb) } catch { logger.warning("heartbeat not queued", metadata: ["error": "\(error)"]) }
+    }
+
+    public func purgeExpired() {
+        do {
+            let n = try outbox.purgeConfirmed(olderThanDays: config.retentionDays)
+            if n > 0 { logger.info("retention: personal data deleted", metadata: ["submissions": "\(n)", "days": "\(config.retentionDays)"]) }
+        } catch {
+            logger.error("retention pass failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -236,16 +368,28 @@ public actor Uploader {
     /// the next one is due or the status sync is due, whichever comes first. No polling.
     public func run() async {
         var lastSync = Date.distantPast
+        var lastHeartbeat = Date.distantPast
+        var lastPurge = Date.distantPast
         wake?.yield()
         for await _ in wakeStream {
             if Task.isCancelled { break }
             timer?.cancel()
+            if config.heartbeatSeconds > 0, Date().timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
+                await queueHeartbeat()
+                lastHeartbeat = Date()
+            }
             let delay = await runOnce() ?? config.statusSyncSeconds
+            if reachable != false { await sendMessages() }
             if Date().timeIntervalSince(lastSync) >= config.statusSyncSeconds {
                 await syncStatuses()
                 lastSync = Date()
             }
-            let wait = min(delay, config.statusSyncSeconds)
+            if Date().timeIntervalSince(lastPurge) >= 3600 {
+                purgeExpired()
+                lastPurge = Date()
+            }
+            var wait = min(delay, config.statusSyncSeconds)
+            if config.heartbeatSeconds > 0 { wait = min(wait, config.heartbeatSeconds) }
             let c = wake
             timer = Task {
                 try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))

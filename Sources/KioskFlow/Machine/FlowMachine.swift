@@ -52,6 +52,8 @@ public struct FlowMachine: Sendable {
     var lastActivity: Date
     var now: Date
     var devices: [DeviceStatus] = []
+    /// False below the disk floor: no new application is started (progress queries still work).
+    public private(set) var acceptingSubmissions = true
     var message: String?
     public private(set) var sessionsCompleted = 0
     /// Hidden-sequence progress on the home screen.
@@ -151,6 +153,8 @@ public struct FlowMachine: Sendable {
             handleKey(k, &effects)
         case .devices(let d):
             devices = d
+        case .storage(let accepting):
+            acceptingSubmissions = accepting
         case .cardRead(let identity):
             guard case .placeCard(let purpose) = route else { break }
             lastActivity = now
@@ -284,6 +288,7 @@ public struct FlowMachine: Sendable {
                 }
             case .digit(2):
                 session.item = item
+                if !acceptingSubmissions { message = "本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员"; return }
                 if !usable(.idCardReader) { message = "身份证阅读器暂不可用，请联系工作人员"; return }
                 if !usable(.documentCamera) { message = "高拍仪暂不可用，请到窗口办理"; return }
                 session.photos = Array(repeating: nil, count: materialNames.count)

@@ -25,6 +25,8 @@ public enum FlowEvent: Sendable {
     case technicianPINChecked(ok: Bool, reason: String?)
     /// Lines to show on the technician screen (status or self-test results).
     case technicianReport([String])
+    /// The state directory went below (false) or back above (true) the configured free-space floor.
+    case storage(accepting: Bool)
 }
 
 /// What the flow asks the runtime to do. Results come back as events.

@@ -9,6 +9,10 @@
 //        identical repeat -> 200; different manifest for the same id -> 409; missing attachment -> 422)
 //   GET  /v1/submissions/{id}                         -> 200 SubmissionStatusReply, 404 ErrorReply
 //   GET  /v1/submissions?station=S                    -> 200 SubmissionList
+//   tus 1.0.0 at /v1/uploads (see Tus.swift): the way attachments travel; the PUT above stays for old clients
+//   GET  /v1/certificates/{ref}                       -> 200 bytes (X-Content-SHA256), 404
+//   POST /v1/evaluations                              -> 201/200 MessageReceipt (body EvaluationReport), 409
+//   POST /v1/stations/{stationId}/heartbeats          -> 201/200 MessageReceipt (body StationHeartbeat), 403
 // Every request carries `Authorization: Bearer <station token>`; replies are application/json.
 
 public enum IntakeAPI {
@@ -95,16 +99,76 @@ public struct SubmissionReceipt: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a ready certificate (证照) can be downloaded: GET /v1/certificates/{ref}.
+public struct CertificateRef: Codable, Sendable, Equatable {
+    public var ref: String           // [A-Za-z0-9._-]{1,64}
+    public var contentType: String   // e.g. application/pdf
+    public var size: Int
+    public var sha256: String        // lowercase hex of the bytes
+    public init(ref: String, contentType: String, size: Int, sha256: String) {
+        self.ref = ref; self.contentType = contentType; self.size = size; self.sha256 = sha256
+    }
+}
+
 public struct SubmissionStatusReply: Codable, Sendable, Equatable {
     public var submissionId: String
     public var caseNumber: String
     public var state: UpstreamState
     public var updatedAt: String
     public var note: String?
-    public init(submissionId: String, caseNumber: String, state: UpstreamState, updatedAt: String, note: String? = nil) {
+    /// Present when state is certificateReady (and afterwards, while the file is kept).
+    public var certificate: CertificateRef?
+    public init(submissionId: String, caseNumber: String, state: UpstreamState, updatedAt: String, note: String? = nil,
+                certificate: CertificateRef? = nil) {
         self.submissionId = submissionId; self.caseNumber = caseNumber; self.state = state
-        self.updatedAt = updatedAt; self.note = note
+        self.updatedAt = updatedAt; self.note = note; self.certificate = certificate
     }
+}
+
+/// 好差评: one evaluation, idempotent by evaluationId (POST /v1/evaluations).
+public struct EvaluationReport: Codable, Sendable, Equatable {
+    public var evaluationId: String  // chosen by the kiosk (UUID)
+    public var stationId: String
+    public var caseNumber: String
+    public var level: Int            // 5 非常满意 … 1 非常不满意
+    public var reason: String?
+    public var createdAt: String     // ISO 8601 UTC
+    public init(evaluationId: String, stationId: String, caseNumber: String, level: Int, reason: String?, createdAt: String) {
+        self.evaluationId = evaluationId; self.stationId = stationId; self.caseNumber = caseNumber
+        self.level = level; self.reason = reason; self.createdAt = createdAt
+    }
+}
+
+public struct DeviceReport: Codable, Sendable, Equatable {
+    public var kind: String          // idCardReader, documentCamera, receiptPrinter, a4Printer
+    public var state: String         // the device status vocabulary (ready, noDevice, paperOut …)
+    public var simulated: Bool
+    public init(kind: String, state: String, simulated: Bool) { self.kind = kind; self.state = state; self.simulated = simulated }
+}
+
+/// A station heartbeat (POST /v1/stations/{stationId}/heartbeats), idempotent by heartbeatId.
+public struct StationHeartbeat: Codable, Sendable, Equatable {
+    public var heartbeatId: String
+    public var stationId: String
+    public var sentAt: String
+    public var devices: [DeviceReport]
+    public var queueDepth: Int       // submissions waiting for upload
+    public var quarantined: Int
+    public var freeDiskBytes: Int64
+    public var acceptingSubmissions: Bool
+    public init(heartbeatId: String, stationId: String, sentAt: String, devices: [DeviceReport], queueDepth: Int,
+                quarantined: Int, freeDiskBytes: Int64, acceptingSubmissions: Bool) {
+        self.heartbeatId = heartbeatId; self.stationId = stationId; self.sentAt = sentAt; self.devices = devices
+        self.queueDepth = queueDepth; self.quarantined = quarantined; self.freeDiskBytes = freeDiskBytes
+        self.acceptingSubmissions = acceptingSubmissions
+    }
+}
+
+/// Reply to an evaluation or heartbeat: 201 first time, 200 identical repeat.
+public struct MessageReceipt: Codable, Sendable, Equatable {
+    public var id: String
+    public var receivedAt: String
+    public init(id: String, receivedAt: String) { self.id = id; self.receivedAt = receivedAt }
 }
 
 public struct SubmissionList: Codable, Sendable, Equatable {
