@@ -8,7 +8,8 @@ struct Kioskctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
         abstract: "Tools for technicians and township staff. Never prints personal data.",
-        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self])
+        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self,
+                      PackagingCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {
