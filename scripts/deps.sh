@@ -2,12 +2,19 @@
 # Installs the system packages the kiosk needs on Debian 12. Idempotent: installs only what is missing.
 #   scripts/deps.sh demo   -> what `make demo` needs
 #   scripts/deps.sh test   -> what `make test` needs (a superset)
+#   scripts/deps.sh deb    -> what `make deb` needs (dpkg-deb, strip)
 set -euo pipefail
 what="${1:-test}"
 
 need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev tmux make gcc python3 coreutils)
 if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
+  # Packaging tests: systemd-analyze, systemd-sysusers, systemd-tmpfiles (no running systemd
+  # needed), dpkg-deb, strip.
+  need+=(systemd dpkg binutils)
+fi
+if [ "$what" = "deb" ]; then
+  need+=(dpkg binutils)
 fi
 if [ "$what" = "bench" ]; then
   need+=(python3-venv)   # the Python peers go into a venv (Debian's python3 is externally managed)
