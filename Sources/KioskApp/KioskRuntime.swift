@@ -336,14 +336,14 @@ public actor KioskRuntime {
         case .placeSimulatedCard(let i):
             if let sim = s.simulatedReader, i < SyntheticCards.all.count { sim.place(SyntheticCards.all[i].card) }
         case .capturePhoto:
-            spawn {
+            spawn { [self] in
                 guard let camera = s.camera else { post(.photoFailed("高拍仪未连接")); return }
                 do { post(.photoCaptured(try await camera.capture())) }
                 catch let e as DeviceError { post(.photoFailed(e.residentMessage)) }
                 catch { post(.photoFailed("高拍仪暂时无法拍照")) }
             }
         case .seal(let req):
-            spawn {
+            spawn { [self] in
                 let sub = NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
                                         attachments: zip(req.photoNames, req.photos).map {
                                             NewAttachment(name: $0, contentType: "image/jpeg", data: $1) })
@@ -359,7 +359,7 @@ public actor KioskRuntime {
                 }
             }
         case .printReceipt(let doc, let id):
-            spawn {
+            spawn { [self] in
                 guard let printer = s.printer else { post(.receiptFailed("回执打印机未连接")); return }
                 do {
                     try await printer.print(doc)
@@ -374,7 +374,7 @@ public actor KioskRuntime {
                 await refreshDevices()
             }
         case .printNotice(let doc):
-            spawn {
+            spawn { [self] in
                 guard let printer = s.printer else { post(.noticeFailed("打印机未连接")); return }
                 do { try await printer.print(doc); post(.noticePrinted) }
                 catch let e as DeviceError { post(.noticeFailed(e.residentMessage)) }
