@@ -78,7 +78,7 @@ install -m 0644 README.md "$r/usr/share/doc/$pkg/README.md"
 
 # Shared libraries the binaries need, as Debian packages (Swift runtime libraries of a
 # non-static build under /opt/swift are not packaged: such a .deb is for tests only).
-libs=$(for b in kioskd kioskctl kiosk-intake; do ldd "$r/usr/bin/$b" | awk '$3 ~ /^\// {print $3}'; done | sort -u)
+libs=$(for b in kioskd kioskctl kiosk-intake; do { ldd "$r/usr/bin/$b" 2>/dev/null || true; } | awk '$3 ~ /^\// {print $3}'; done | sort -u)
 depends=""
 for lib in $libs; do
   case "$lib" in /opt/swift/*) continue ;; esac
