@@ -4,7 +4,7 @@
 # guides and profiles, maintainer scripts.
 #   scripts/build-deb.sh                      release build (static Swift stdlib), package in dist/
 #   scripts/build-deb.sh --bin-dir .build/debug --out DIR    package already-built binaries (tests)
-# KIOSK_DEB_COMPRESSION=gzip (the tests) packs faster than the default xz.
+# KIOSK_DEB_COMPRESSION=none (the tests) or gzip packs faster than the default xz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root_dir=$(pwd)

@@ -45,7 +45,7 @@ final class BuiltPackage: Sendable {
         }
         _ = try tool("dpkg-deb", ["--version"], package: "dpkg")
         let r = try run(packageRoot.path + "/scripts/build-deb.sh", ["--bin-dir", binDir, "--out", dir + "/out", "--version", "0.0.1~test"],
-                        env: ["KIOSK_DEB_COMPRESSION": "gzip"])
+                        env: ["KIOSK_DEB_COMPRESSION": "none"])
         guard r.status == 0, let last = r.out.split(separator: "\n").last, last.hasSuffix(".deb") else {
             throw HarnessError(description: "scripts/build-deb.sh failed (\(r.status)):\n\(r.out)")
         }
@@ -111,7 +111,7 @@ func profiles() throws -> [DeviceProfile] {
         let control = try tool("dpkg-deb", ["-f", p.deb], package: "dpkg").out
         #expect(control.contains("Package: kiosk-terminal"))
         #expect(control.contains("Version: 0.0.1~test"))
-        #expect(control.range(of: "Depends:.*libusb-1.0-0", options: .regularExpression) != nil, control)
+        #expect(control.range(of: "Depends:.*libusb-1.0-0", options: .regularExpression) != nil, "\(control)")
         let info = p.root + "/DEBIAN-info"
         _ = try tool("dpkg-deb", ["-e", p.deb, info], package: "dpkg")
         let conffiles = String(decoding: FileManager.default.contents(atPath: info + "/conffiles") ?? Data(), as: UTF8.self)
@@ -165,13 +165,13 @@ func profiles() throws -> [DeviceProfile] {
             guard let rule = mine.first else { continue }
             switch prof.transport {
             case "usb-bulk", "usb-printer":
-                #expect(rule.hasPrefix("SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", ATTR{idVendor}"), rule)
+                #expect(rule.hasPrefix("SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", ATTR{idVendor}"), "\(rule)")
             case "serial":
-                #expect(rule.hasPrefix("SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", ATTRS{idVendor}"), rule)
+                #expect(rule.hasPrefix("SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", ATTRS{idVendor}"), "\(rule)")
             case "hid-a", "hid-b":
-                #expect(rule.hasPrefix("SUBSYSTEM==\"hidraw\", KERNEL==\"hidraw*\", ATTRS{idVendor}"), rule)
+                #expect(rule.hasPrefix("SUBSYSTEM==\"hidraw\", KERNEL==\"hidraw*\", ATTRS{idVendor}"), "\(rule)")
             case "v4l2":
-                #expect(rule.hasPrefix("SUBSYSTEM==\"video4linux\""), rule)
+                #expect(rule.hasPrefix("SUBSYSTEM==\"video4linux\""), "\(rule)")
             default:
                 Issue.record("profile \(prof.id): transport \(prof.transport) has no rule kind")
             }
@@ -206,7 +206,7 @@ func profiles() throws -> [DeviceProfile] {
         let quirks = try run(binary("kioskctl"), ["packaging", "usb-quirks", "--profiles", dir])
         #expect(quirks.status == 0, "\(quirks.out)")
         let q = quirks.out.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
-        #expect(q == ["0x0519 blacklist", "0x0fe6 0x811e blacklist"])
+        #expect(q == ["0x0fe6 0x811e blacklist", "0x0519 blacklist"])   // in profile-id order
         let rules = try run(binary("kioskctl"), ["packaging", "udev-rules", "--profiles", dir]).out
         #expect(rules.contains("SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", ATTR{idVendor}==\"0fe6\", ATTR{idProduct}==\"811e\", GROUP=\"kioskdev\", MODE=\"0660\""))
         #expect(rules.contains("ATTR{idVendor}==\"0519\", GROUP=\"kioskdev\", MODE=\"0660\""))
@@ -270,7 +270,7 @@ func profiles() throws -> [DeviceProfile] {
         let passwd = String(decoding: FileManager.default.contents(atPath: scratch + "/etc/passwd") ?? Data(), as: UTF8.self)
         let group = String(decoding: FileManager.default.contents(atPath: scratch + "/etc/group") ?? Data(), as: UTF8.self)
         #expect(passwd.split(separator: "\n").contains { $0.hasPrefix("kioskd:x:") && $0.hasSuffix(":/var/lib/kioskd:/usr/sbin/nologin") }, "\(passwd)")
-        #expect(group.split(separator: "\n").contains { $0.hasPrefix("kioskdev:x:") && $0.hasSuffix(":kioskd") }, group)
+        #expect(group.split(separator: "\n").contains { $0.hasPrefix("kioskdev:x:") && $0.hasSuffix(":kioskd") }, "\(group)")
         let t = try tool("systemd-tmpfiles", ["--root=" + scratch, "--create", p.root + "/usr/lib/tmpfiles.d/kioskd.conf"], package: "systemd")
         #expect(t.status == 0, "\(t.out)")
         let uid = passwd.split(separator: "\n").first { $0.hasPrefix("kioskd:") }.map { Int($0.split(separator: ":")[2]) ?? -1 } ?? -1
