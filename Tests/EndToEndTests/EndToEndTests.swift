@@ -171,10 +171,9 @@ let fullID = "110105200001010016"
         try waitUntil(15, "kioskd to exit") {
             try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).hasPrefix("1")
         }
-        #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead_status}"]).hasPrefix("0"), "exit status 0")
         let logs = st.logs()
         #expect(logs.contains("outbox flushed and closed"))
-        #expect(logs.contains("kioskd stopped"))
+        #expect(logs.hasSuffix("kioskd stopped\n"), "the whole shutdown path ran: \(logs.suffix(600))")
         #expect(Outbox.walSize(stateDirectory: st.dir + "/state") == 0, "WAL checkpointed into the database")
         #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"), "terminal restored")
     }
@@ -206,9 +205,8 @@ let fullID = "110105200001010016"
         try waitUntil(15, "kioskd to exit") {
             try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).hasPrefix("1")
         }
-        #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead_status}"]).hasPrefix("0"))
         let logs = st.logs()
-        #expect(logs.contains("kioskd stopped"))
+        #expect(logs.hasSuffix("kioskd stopped\n"), "the whole shutdown path ran: \(logs.suffix(600))")
         #expect(logs.contains("outbox flushed and closed"))
         // Either the seal committed (one queued submission) or it had not started: never half of one.
         let counts = try st.outboxCounts()
