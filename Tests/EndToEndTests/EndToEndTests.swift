@@ -246,9 +246,15 @@ let fullID = "110105200001010016"
                               validFrom: .date("20170101"), validTo: .date("20270101"), nationality: "USA", cardVersion: "01",
                               photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 7, count: 1020))
 
+    /// Written through an O_CLOEXEC descriptor: a helper script written with an inheritable fd can
+    /// fail to exec with ETXTBSY when another test's thread spawns a process meanwhile.
     func tempFile(_ name: String, _ data: Data) -> String {
         let p = NSTemporaryDirectory() + "kioskctl-\(UUID().uuidString.prefix(8))-\(name)"
-        FileManager.default.createFile(atPath: p, contents: data)
+        let fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
         return p
     }
 
