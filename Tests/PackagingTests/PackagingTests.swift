@@ -23,6 +23,9 @@ func tool(_ name: String, _ args: [String], package: String) throws -> (status: 
     return try run(path, args)
 }
 
+/// The scratch folder (about 200 MB of debug binaries), removed when the test process exits.
+nonisolated(unsafe) var scratchToRemove: String?
+
 /// The package built once per test process, and a root it is extracted into.
 final class BuiltPackage: Sendable {
     let deb: String
@@ -39,6 +42,8 @@ final class BuiltPackage: Sendable {
     private init() throws {
         let dir = NSTemporaryDirectory() + "kiosk-deb-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        scratchToRemove = dir
+        atexit { if let d = scratchToRemove { try? FileManager.default.removeItem(atPath: d) } }
         let binDir = (binary("kioskd") as NSString).deletingLastPathComponent
         for b in ["kioskd", "kioskctl", "kiosk-intake"] where !FileManager.default.isExecutableFile(atPath: binDir + "/" + b) {
             throw HarnessError(description: "\(binDir)/\(b) is missing: run `swift build --build-tests` first")
