@@ -2,7 +2,7 @@
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 
-.PHONY: demo test build deps deps-test bench clean catalog
+.PHONY: demo test build deps deps-test bench clean catalog deb
 
 demo: deps build
 	scripts/demo.sh
@@ -20,6 +20,11 @@ deps:
 deps-test:
 	scripts/deps.sh test
 
+# The kiosk-terminal .deb in dist/ (release build, static Swift stdlib); see README "Installing on a kiosk".
+deb: deps
+	scripts/deps.sh deb
+	scripts/build-deb.sh
+
 catalog:
 	python3 scripts/build-catalog.py && python3 scripts/check-catalog.py
 
@@ -28,4 +33,4 @@ bench: deps-test
 	scripts/bench.sh
 
 clean:
-	rm -rf .build .demo
+	rm -rf .build .demo dist

@@ -106,7 +106,9 @@ let package = Package(
         ]),
         // The end-to-end harness (tmux, intake, station config), shared by the test targets.
         .target(name: "E2EHarness"),
-        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskDevices", "E2EHarness"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskCore", "KioskDevices", "E2EHarness"]),
+        // The .deb (built from the debug binaries), its units under systemd-analyze, udev rules.
+        .testTarget(name: "PackagingTests", dependencies: ["KioskApp", "KioskDevices", "E2EHarness"]),
         // umockdev (test only): USB devices emulated in userspace for the real libusb code.
         .systemLibrary(name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
                        providers: [.apt(["libumockdev-dev"])]),

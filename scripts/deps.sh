@@ -2,6 +2,7 @@
 # Installs the system packages the kiosk needs on Debian 12. Idempotent: installs only what is missing.
 #   scripts/deps.sh demo   -> what `make demo` needs
 #   scripts/deps.sh test   -> what `make test` needs (a superset)
+#   scripts/deps.sh deb    -> what `make deb` needs (dpkg-deb, strip)
 set -euo pipefail
 what="${1:-test}"
 
@@ -9,6 +10,12 @@ need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev libturbojpeg0-dev 
 if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
   need+=(python3-venv openssl)   # tus peers (tuspy, tuspyserver) go into a venv; openssl makes the TLS test's certificates
+  # Packaging tests: systemd-analyze, systemd-sysusers, systemd-tmpfiles (no running systemd
+  # needed), dpkg-deb, strip.
+  need+=(systemd dpkg binutils)
+fi
+if [ "$what" = "deb" ]; then
+  need+=(dpkg binutils)
 fi
 if [ "$what" = "bench" ]; then
   need+=(imagemagick)    # the camera baseline: the same resize and re-encode

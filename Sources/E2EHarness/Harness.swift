@@ -167,7 +167,15 @@ public final class KioskTerminal {
         }
     }
 
+    /// Ends kioskd first (SIGHUP, which kill-server sends, only makes it reload), then the server.
     public func stop() {
+        if let out = try? tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]),
+           let pid = Int32(out.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
+            Glibc.kill(pid, SIGTERM)
+            let deadline = Date().addingTimeInterval(5)
+            while Glibc.kill(pid, 0) == 0 && Date() < deadline { usleep(20_000) }
+            if Glibc.kill(pid, 0) == 0 { Glibc.kill(pid, SIGKILL) }
+        }
         _ = try? tmux(["kill-server"])
     }
 }
@@ -288,4 +296,58 @@ public func applyOnce(_ t: KioskTerminal, placeCard: (() throws -> Void)? = nil)
         throw HarnessError(description: "no case number on screen:\n\(s)")
     }
     return (String(s[r]), photos)
+}
+
+/// A datagram socket the test owns, standing in for systemd's notify socket: pass `name` as
+/// NOTIFY_SOCKET (a path, or `@name` for the abstract namespace). Records each datagram with the
+/// time it arrived.
+public final class NotifyListener: @unchecked Sendable {
+    public let fd: Int32
+    public let name: String
+    public private(set) var received: [(at: ContinuousClock.Instant, message: String)] = []
+
+    public init(abstract: Bool) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        name = abstract ? "@kiosk-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                        : NSTemporaryDirectory() + "kiosk-notify-\(UUID().uuidString.prefix(8)).sock"
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(name.utf8)
+        if abstract { bytes[0] = 0 }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        guard rc == 0 else { throw HarnessError(description: "cannot bind notify socket \(name): \(String(cString: strerror(errno)))") }
+    }
+
+    /// The next datagram within `seconds`, or nil.
+    public func next(seconds: Double) -> String? {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, Int32(seconds * 1000)) > 0 else { return nil }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buf, buf.count, 0)
+        guard n > 0 else { return nil }
+        let m = String(decoding: buf[0..<n], as: UTF8.self)
+        received.append((ContinuousClock.now, m))
+        return m
+    }
+
+    /// Reads until a datagram satisfies `match` (returned) or `seconds` pass (throws).
+    @discardableResult
+    public func waitFor(_ what: String, seconds: Double, _ match: (String) -> Bool) throws -> String {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            let left = (deadline - ContinuousClock.now) / .seconds(1)
+            if let m = next(seconds: max(0.05, left)), match(m) { return m }
+        }
+        throw HarnessError(description: "no \(what) on the notify socket within \(seconds) s; got: \(received.map(\.message))")
+    }
+
+    /// Everything that arrives during the next `seconds`.
+    public func collect(seconds: Double) {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline { _ = next(seconds: 0.05) }
+    }
+
+    deinit { close(fd); if !name.hasPrefix("@") { unlink(name) } }
 }

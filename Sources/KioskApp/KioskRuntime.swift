@@ -22,6 +22,8 @@ public final class KioskServices: Sendable {
     public let simulatedReader: SimulatedIDCardReader?
     /// The process's libusb context (nil when no USB device is configured).
     public let usb: LibUSBContext?
+    /// Finds the real reader (nil for simulated or no reader); SIGHUP hands it re-read profiles.
+    public let readerConnector: SAMReaderConnector?
     public let camera: DocumentCamera?
     public let printer: ReceiptPrinter?
     public let simulatedPrinter: SimulatedReceiptPrinter?
@@ -51,8 +53,10 @@ public final class KioskServices: Sendable {
             reader = IDCardReader(transport: SimulatorLink(model: sim, name: "id-card-reader"),
                                   model: "simulated SAM reader", simulated: true, logger: logger)
             usb = nil
+            readerConnector = nil
         case "none":
             simulatedReader = nil; reader = nil; usb = nil
+            readerConnector = nil
         default:
             simulatedReader = nil
             let profiles = try DeviceProfiles.load(directory: config.deviceProfilesPath)
@@ -67,6 +71,7 @@ public final class KioskServices: Sendable {
                 settings: ReaderConnectionSettings(mode: readerConfig.mode, path: readerConfig.path,
                                                    profileId: readerConfig.profile, baud: readerConfig.baud),
                 profiles: profiles, usb: context, logger: logger)
+            readerConnector = connector
             reader = IDCardReader(provider: connector, logger: logger,
                                   options: ReaderOptions(readFingerprints: readerConfig.readFingerprints ?? false))
         }
@@ -116,8 +121,28 @@ public final class KioskServices: Sendable {
         return out
     }
 
+    /// SIGHUP: re-reads the device profiles for the reader's next scan. Throws when a profile is
+    /// broken (the running profiles stay).
+    public func reloadProfiles(_ c: KioskConfig) throws -> Int {
+        guard let connector = readerConnector else { return 0 }
+        let profiles = try DeviceProfiles.load(directory: c.deviceProfilesPath)
+        connector.updateProfiles(profiles)
+        return connector.profiles.count
+    }
+
+    /// Shutdown, after the run loop ended and in-flight steps finished: devices closed (reader
+    /// loop stopped and link closed, printer link closed after any print in progress, libusb
+    /// events stopped), the outbox flushed (WAL checkpointed) and closed, the HTTP client shut down.
     public func shutdown() async {
         await reader?.shutdown()
+        await printer?.shutdown()
+        usb?.stopEvents()
+        do {
+            try outbox.close()
+            logger.info("outbox flushed and closed")
+        } catch {
+            logger.error("outbox close failed (every commit is already durable)", metadata: ["error": "\(error)"])
+        }
         try? await http.shutdown()
     }
 }
@@ -135,6 +160,14 @@ public actor KioskRuntime {
     let notifier = SystemdNotifier()
     var lastWatchdog = ContinuousClock.now
     var pendingReload: (Catalog, FlowSettings)?
+    /// Steps running outside the loop (seal, print, photo): SIGTERM lets them finish.
+    var inFlight: [UUID: Task<Void, Never>] = [:]
+
+    /// Clock ticks: every second, faster when a short watchdog needs it (at least four per interval).
+    var tickPeriod: Duration {
+        guard let w = notifier.watchdogInterval else { return .seconds(1) }
+        return min(.seconds(1), w / 4)
+    }
 
     static func settings(_ c: KioskConfig, simulated: Bool) -> FlowSettings {
         FlowSettings(stationName: c.station.name,
@@ -148,14 +181,19 @@ public actor KioskRuntime {
     /// them once no resident is in the middle of a session. Devices, outbox and upstream need a restart.
     public func reload(configPath: String) {
         let log = services.logger
+        notifier.send("RELOADING=1\nSTATUS=reloading configuration")
         do {
             let c = try KioskConfig.load(path: configPath)
             let catalog = try Catalog.load(catalogFile: c.resolve(c.catalog), guidesDirectory: c.guides.map(c.resolve))
+            let readerProfiles = try services.reloadProfiles(c)
             pendingReload = (catalog, Self.settings(c, simulated: services.simulatedReader != nil))
-            log.info("configuration reloaded; applied at the next home screen", metadata: ["items": "\(catalog.items.count)"])
+            log.info("configuration reloaded; applied at the next home screen",
+                     metadata: ["items": "\(catalog.items.count)", "readerProfiles": "\(readerProfiles)"])
+            notifier.send("READY=1\nSTATUS=configuration reloaded; " + Self.statusLine(lastDevices))
             post(.tick(Date()))
         } catch {
             log.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
+            notifier.send("READY=1\nSTATUS=reload failed, running configuration kept; " + Self.statusLine(lastDevices))
         }
     }
 
@@ -200,9 +238,10 @@ public actor KioskRuntime {
                 for await k in keys { post(.key(k)) }
                 sink.finish()      // input closed: the terminal is gone
             }
+            let period = tickPeriod
             group.addTask { [self] in
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(1))
+                    try? await Task.sleep(for: period)
                     post(.tick(Date()))
                 }
             }
@@ -321,9 +360,11 @@ public actor KioskRuntime {
     }
 
     /// WATCHDOG=1 from the main loop itself: a hung loop stops petting and systemd restarts us.
+    /// Petted on the first tick at least (interval − one tick) after the last, so two pets are
+    /// never more than half of WATCHDOG_USEC apart (plus scheduling jitter).
     func petWatchdog() {
         guard let interval = notifier.watchdogInterval else { return }
-        if ContinuousClock.now - lastWatchdog >= interval {
+        if ContinuousClock.now - lastWatchdog >= interval - tickPeriod {
             notifier.watchdog()
             lastWatchdog = .now
         }
@@ -331,6 +372,36 @@ public actor KioskRuntime {
 
     static func statusLine(_ d: [DeviceStatus]) -> String {
         d.map { "\($0.kind.rawValue)=\($0.state.rawValue)" }.joined(separator: " ")
+    }
+
+    /// Runs a step outside the loop, remembered until it ends so shutdown can wait for it.
+    func spawn(_ body: @escaping @Sendable () async -> Void) {
+        let id = UUID()
+        inFlight[id] = Task { [weak self] in
+            await body()
+            await self?.stepEnded(id)
+        }
+    }
+
+    func stepEnded(_ id: UUID) { inFlight[id] = nil }
+
+    /// SIGTERM, after the loop ended: waits up to `timeout` for in-flight steps (a seal commits or
+    /// rolls back as a whole; a receipt in progress prints to the end). Returns how many were left.
+    public func finishInFlightSteps(timeout: Duration) async -> Int {
+        let running = Array(inFlight.values)
+        guard !running.isEmpty else { return 0 }
+        services.logger.info("waiting for steps in progress", metadata: ["count": "\(running.count)"])
+        // A fresh task: the caller may already be cancelled, and Task.sleep would not wait then.
+        let finished = await Task.detached { () -> Bool in
+            await withTaskGroup(of: Bool.self) { g in
+                g.addTask { for t in running { await t.value }; return true }
+                g.addTask { try? await Task.sleep(for: timeout); return false }
+                let first = await g.next() ?? false
+                g.cancelAll()
+                return first
+            }
+        }.value
+        return finished ? 0 : inFlight.count
     }
 
     func draw() {
@@ -359,14 +430,14 @@ public actor KioskRuntime {
         case .placeSimulatedCard(let i):
             if let sim = s.simulatedReader, i < SyntheticCards.all.count { sim.place(SyntheticCards.all[i].card) }
         case .capturePhoto:
-            Task {
+            spawn { [self] in
                 guard let camera = s.camera else { post(.photoFailed("高拍仪未连接")); return }
                 do { post(.photoCaptured(try await camera.capture())) }
                 catch let e as DeviceError { post(.photoFailed(e.residentMessage)) }
                 catch { post(.photoFailed("高拍仪暂时无法拍照")) }
             }
         case .seal(let req):
-            Task {
+            spawn { [self] in
                 let sub = NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
                                         attachments: zip(req.photoNames, req.photos).map {
                                             NewAttachment(name: $0, contentType: "image/jpeg", data: $1) })
@@ -386,7 +457,7 @@ public actor KioskRuntime {
                 }
             }
         case .printReceipt(let doc, let id):
-            Task {
+            spawn { [self] in
                 guard let printer = s.printer else { post(.receiptFailed("回执打印机未连接")); return }
                 do {
                     try await printer.print(doc)
@@ -401,7 +472,7 @@ public actor KioskRuntime {
                 await refreshDevices()
             }
         case .printNotice(let doc):
-            Task {
+            spawn { [self] in
                 guard let printer = s.printer else { post(.noticeFailed("打印机未连接")); return }
                 do { try await printer.print(doc); post(.noticePrinted) }
                 catch let e as DeviceError { post(.noticeFailed(e.residentMessage)) }

@@ -47,6 +47,10 @@ struct Serve: AsyncParsableCommand {
         help: ArgumentHelp("Station token as TOKEN=STATION; repeatable. Without any, every bearer token is accepted.", valueName: "TOKEN=STATION"))
     var tokens: [String] = []
 
+    @Option(name: .customLong("token-file"),
+            help: "File of station tokens, one TOKEN=STATION per line (# comments); for systemd's LoadCredential=.")
+    var tokenFile: String?
+
     @Option(name: .customLong("admin-token"), help: "Bearer token enabling POST /v1/admin/submissions/{id}/state.")
     var adminToken: String?
 
@@ -79,9 +83,27 @@ struct Serve: AsyncParsableCommand {
         if clientCA != nil && tlsCert == nil { throw ValidationError("--client-ca needs --tls-cert and --tls-key") }
     }
 
+    /// --token values plus the lines of --token-file.
+    func allTokens() throws -> [String] {
+        guard let tokenFile else { return tokens }
+        guard let data = FileManager.default.contents(atPath: tokenFile) else {
+            throw ValidationError("--token-file \(tokenFile) cannot be read")
+        }
+        let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        for line in lines {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--token-file \(tokenFile): every line must look like TOKEN=STATION")
+            }
+        }
+        return tokens + lines
+    }
+
     func run() async throws {
         var stationTokens: [String: String] = [:]
-        for token in tokens {
+        for token in try allTokens() {
             let parts = token.split(separator: "=", maxSplits: 1)
             stationTokens[String(parts[0])] = String(parts[1])
         }

@@ -86,10 +86,16 @@ struct Kioskd: AsyncParsableCommand {
             sources.append(src)
         }
         await main.value
+        // The loop has ended, so no new step starts. In-flight steps finish (a seal commits or
+        // rolls back as a whole, a receipt prints to the end) within 10 s; then the devices close,
+        // the outbox is flushed and closed, and the terminal is restored (also by run()).
+        let left = await runtime.finishInFlightSteps(timeout: .seconds(10))
+        if left > 0 { logger.warning("steps still running at shutdown", metadata: ["count": "\(left)"]) }
         adminSocket.stop()
         metricsServer?.stop()
         await services.shutdown()
         terminal.restore()
+        logger.info("kioskd stopped")
         _ = sources
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import E2EHarness
+import KioskCore
+import KioskDevices
 import KioskProtocols
 import KioskDevices
 import Testing
@@ -109,6 +111,112 @@ let fullID = "110105200001010016"
         #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{cursor_flag}"]).hasPrefix("1"))
     }
 
+    /// The real kioskd under a notify socket the test owns (abstract, as systemd's usually is):
+    /// READY=1 with the device states once devices are probed and the outbox is open; WATCHDOG=1
+    /// from the main loop never further apart than half of WATCHDOG_USEC; SIGHUP: RELOADING=1 then
+    /// READY=1, with re-read reader profiles; SIGTERM: STOPPING=1, outbox flushed, terminal restored.
+    @Test func systemdNotifyWatchdogAndSignalsOnTheRealBinary() throws {
+        let st = try Station(name: "notify", reader: "{ mode: serial, path: /dev/kiosk-test-no-such-tty }")
+        // A private copy of the profiles, so the test can add one before SIGHUP.
+        let profiles = st.dir + "/profiles"
+        _ = try run("/bin/cp", ["-r", packageRoot.path + "/DeviceProfiles", profiles])
+        let yaml = String(decoding: FileManager.default.contents(atPath: st.config)!, as: UTF8.self)
+        FileManager.default.createFile(atPath: st.config, contents: Data(yaml.replacingOccurrences(
+            of: "deviceProfiles: \(packageRoot.path)/DeviceProfiles", with: "deviceProfiles: \(profiles)").utf8))
+        let sock = try NotifyListener(abstract: true)
+        let watchdogUsec = 2_000_000
+        let t = KioskTerminal(configPath: st.config, kioskdEnvironment: ["NOTIFY_SOCKET": sock.name, "WATCHDOG_USEC": "\(watchdogUsec)"])
+        try t.start()
+        defer { t.stop() }
+
+        let ready = try sock.waitFor("READY=1", seconds: 20) { $0.contains("READY=1") }
+        #expect(ready.hasPrefix("READY=1\nSTATUS=ready; "), "\(ready)")
+        #expect(ready.contains("idCardReader="), "STATUS names the device states: \(ready)")
+        #expect(ready.contains("receiptPrinter=online"), "\(ready)")
+        #expect(FileManager.default.fileExists(atPath: st.dir + "/state/outbox.sqlite"), "outbox open before READY")
+        try t.waitFor("端到端测试便民服务中心")
+
+        // Watchdog: 6 s of pets at WATCHDOG_USEC = 2 s.
+        let start = sock.received.count
+        sock.collect(seconds: 6)
+        let pets = sock.received[start...].filter { $0.message == "WATCHDOG=1" }.map(\.at)
+        let gaps = zip(pets.dropFirst(), pets).map { ($0 - $1) / .seconds(1) }
+        print("notify: \(pets.count) WATCHDOG=1 in 6 s, gaps \(gaps.map { String(format: "%.2f", $0) }.joined(separator: " ")) s (half of WATCHDOG_USEC = 1.00 s)")
+        #expect(pets.count >= 5, "pets at least every second")
+        #expect(gaps.allSatisfy { $0 <= 1.4 }, "never much more than WATCHDOG_USEC/2 apart: \(gaps)")
+        #expect(gaps.allSatisfy { $0 >= 0.5 }, "not flooding: \(gaps)")
+
+        // SIGHUP: a new reader profile and a new station name.
+        let pid = Int32(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let before = try DeviceProfiles.load(directory: profiles).filter { $0.kind == "idCardReader" }.count
+        FileManager.default.createFile(atPath: profiles + "/sam-serial-test.yaml", contents: Data("""
+            id: sam-serial-test
+            name: "Test reader behind a made-up bridge"
+            kind: idCardReader
+            transport: serial
+            usb: { vendorId: 0x1234, productId: 0x5678 }
+            protocol: sam
+            """.utf8))
+        let cfg = String(decoding: FileManager.default.contents(atPath: st.config)!, as: UTF8.self)
+        FileManager.default.createFile(atPath: st.config, contents: Data(cfg.replacingOccurrences(of: "端到端测试便民服务中心", with: "重新加载后的服务点").utf8))
+        kill(pid, SIGHUP)
+        try sock.waitFor("RELOADING=1", seconds: 10) { $0.hasPrefix("RELOADING=1") }
+        let reloaded = try sock.waitFor("READY=1 after reload", seconds: 10) { $0.hasPrefix("READY=1") }
+        #expect(reloaded.contains("STATUS=configuration reloaded"), "\(reloaded)")
+        try t.waitFor("重新加载后的服务点")
+        #expect(st.logs().contains("readerProfiles=\(before + 1)"), "the reader profiles were re-read:\n\(st.logs())")
+
+        // SIGTERM: graceful stop.
+        kill(pid, SIGTERM)
+        try sock.waitFor("STOPPING=1", seconds: 10) { $0.hasPrefix("STOPPING=1") }
+        try waitUntil(15, "kioskd to exit") {
+            try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).hasPrefix("1")
+        }
+        let logs = st.logs()
+        #expect(logs.contains("outbox flushed and closed"))
+        #expect(logs.hasSuffix("kioskd stopped\n"), "the whole shutdown path ran: \(logs.suffix(600))")
+        #expect(Outbox.walSize(stateDirectory: st.dir + "/state") == 0, "WAL checkpointed into the database")
+        #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"), "terminal restored")
+    }
+
+    /// SIGTERM while a submission is being sealed and printed: the step finishes (the submission is
+    /// in the outbox, its upload continues after a restart) and kioskd still exits cleanly.
+    @Test func sigtermRightAfterSubmitFinishesTheStep() throws {
+        let st = try Station(name: "term-submit")
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("首页")
+        try t.send("1"); try t.waitFor("请选择类别")
+        try t.send("1"); try t.waitFor("第 1/")
+        try t.send("1"); try t.waitFor("办事指南")
+        try t.send("2"); try t.waitFor("请放置身份证")
+        try t.send("a"); try t.waitFor("请核对您的身份信息")
+        try t.send("Enter"); try t.waitFor("拍摄申请材料")
+        while try t.screen().contains("拍摄申请材料") {
+            try t.send("Enter"); try t.waitFor("状态：已拍摄")
+            try t.send("Enter")
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        try t.waitFor("请输入手机号码")
+        try t.send("13800000000", "Enter"); try t.waitFor("请确认申请信息")
+        let pid = Int32(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        try t.send("Enter")
+        kill(pid, SIGTERM)
+        try waitUntil(15, "kioskd to exit") {
+            try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).hasPrefix("1")
+        }
+        let logs = st.logs()
+        #expect(logs.hasSuffix("kioskd stopped\n"), "the whole shutdown path ran: \(logs.suffix(600))")
+        #expect(logs.contains("outbox flushed and closed"))
+        // Either the seal committed (one queued submission) or it had not started: never half of one.
+        let counts = try st.outboxCounts()
+        let total = ((counts["queued"] as? Int) ?? 0) + ((counts["uploaded"] as? Int) ?? 0)
+        #expect(total <= 1)
+        let attachments = (try? FileManager.default.contentsOfDirectory(atPath: st.dir + "/state/attachments")) ?? []
+        #expect(attachments.count == total, "no orphan attachment folder")
+    }
+
     @Test func badConfigGivesAClearErrorNotACrash() throws {
         let dir = NSTemporaryDirectory() + "kiosk-badcfg-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -139,9 +247,15 @@ let fullID = "110105200001010016"
                               validFrom: .date("20170101"), validTo: .date("20270101"), nationality: "USA", cardVersion: "01",
                               photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 7, count: 1020))
 
+    /// Written through an O_CLOEXEC descriptor: a helper script written with an inheritable fd can
+    /// fail to exec with ETXTBSY when another test's thread spawns a process meanwhile.
     func tempFile(_ name: String, _ data: Data) -> String {
         let p = NSTemporaryDirectory() + "kioskctl-\(UUID().uuidString.prefix(8))-\(name)"
-        FileManager.default.createFile(atPath: p, contents: data)
+        let fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
         return p
     }
 

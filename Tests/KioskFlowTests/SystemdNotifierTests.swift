@@ -45,6 +45,19 @@ final class NotifySocket {
         #expect(s.receive() == "WATCHDOG=1")
     }
 
+    @Test(arguments: [false, true]) func stoppingReloadingAndUnusableSockets(abstract: Bool) throws {
+        let s = try NotifySocket(abstract: abstract)
+        let n = SystemdNotifier(environment: ["NOTIFY_SOCKET": s.name])
+        n.stopping()
+        #expect(s.receive() == "STOPPING=1\nSTATUS=stopping")
+        #expect(n.send("RELOADING=1\nSTATUS=reloading configuration"))
+        #expect(s.receive() == "RELOADING=1\nSTATUS=reloading configuration")
+        // A name too long for sun_path, a socket nobody listens on, an empty NOTIFY_SOCKET: false, no crash.
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "/" + String(repeating: "x", count: 200)]).send("READY=1") == false)
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "@kiosk-nobody-\(UUID().uuidString)"]).send("READY=1") == false)
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": ""]).socketPath == nil)
+    }
+
     @Test func watchdogIntervalIsHalfOfWatchdogUsec() {
         let n = SystemdNotifier(environment: ["WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "\(getpid())"])
         #expect(n.watchdogInterval == .seconds(5))

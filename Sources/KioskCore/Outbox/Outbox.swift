@@ -120,6 +120,19 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Shutdown: folds the WAL into the database file (checkpoint TRUNCATE) and closes every
+    /// connection. Every commit was already durable (synchronous=FULL); this leaves one
+    /// self-contained file behind. Later calls fail.
+    public func close() throws {
+        try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        try pool.close()
+    }
+
+    /// Size of the WAL file in bytes (0 after `close`), for tests.
+    public static func walSize(stateDirectory: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: stateDirectory + "/outbox.sqlite-wal")[.size] as? Int) ?? 0
+    }
+
     /// Reads back the writer connection's synchronous level (2 = FULL).
     public func synchronousLevel() throws -> Int {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }

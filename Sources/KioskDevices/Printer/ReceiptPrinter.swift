@@ -200,6 +200,13 @@ public actor ReceiptPrinter {
         current.paper = paper
     }
 
+    /// Waits for a print in progress (a receipt is never cut off half-way), then closes the link.
+    public func shutdown() async {
+        await acquire()
+        defer { release() }
+        await transport.close()
+    }
+
     /// Prints a document. Throws a DeviceError whose resident message says what happens next.
     public func print(_ doc: ReceiptDocument) async throws {
         await acquire()

@@ -80,7 +80,10 @@ public struct ReaderCandidate: Sendable, CustomStringConvertible {
 /// available; otherwise the reader re-enumerates every couple of seconds while disconnected.
 public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
     public let settings: ReaderConnectionSettings
-    public let profiles: [DeviceProfile]
+    /// The reader profiles in use; `updateProfiles` (SIGHUP) replaces them for the next scan.
+    public var profiles: [DeviceProfile] { profileLock.withLock { currentProfiles } }
+    private var currentProfiles: [DeviceProfile]
+    private let profileLock = NSLock()
     let usb: LibUSBContext?
     let logger: Logger
     let changes = ChangeSignal()
@@ -91,7 +94,7 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
     public init(settings: ReaderConnectionSettings, profiles: [DeviceProfile], usb: LibUSBContext?, logger: Logger,
                 sysRoot: String = "/sys") {
         self.settings = settings
-        self.profiles = profiles.filter { $0.kind == "idCardReader" && (settings.profileId == nil || $0.id == settings.profileId) }
+        currentProfiles = Self.readerProfiles(profiles, settings: settings)
         self.usb = usb
         self.logger = logger
         self.sysRoot = sysRoot
@@ -101,6 +104,17 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         }
     }
 
+    static func readerProfiles(_ all: [DeviceProfile], settings: ReaderConnectionSettings) -> [DeviceProfile] {
+        all.filter { $0.kind == "idCardReader" && (settings.profileId == nil || $0.id == settings.profileId) }
+    }
+
+    /// Re-read profiles (SIGHUP): used from the next scan on; a connected reader stays connected.
+    public func updateProfiles(_ all: [DeviceProfile]) {
+        let p = Self.readerProfiles(all, settings: settings)
+        profileLock.withLock { currentProfiles = p }
+        changes.signal()
+    }
+
     public func waitForChange(timeout: Duration) async {
         await changes.wait(timeout: timeout)
     }
@@ -108,6 +122,7 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
     /// Where to look, best first.
     public func candidates() -> [ReaderCandidate] {
         var out: [ReaderCandidate] = []
+        let profiles = self.profiles
         let mode = settings.mode
         if mode == "usb" || mode == "auto", let usb {
             for d in usb.devices() {
