@@ -332,6 +332,7 @@ public actor KioskRuntime {
             if let c = try? services.outbox.counts() {
                 metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath))
             }
+            metrics.observe(upload: await services.uploader.tusStats)
         }
         if d != lastDevices {
             lastDevices = d

@@ -74,15 +74,15 @@ struct StatusCommand: ParsableCommand {
 }
 
 struct SelftestCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "selftest", abstract: "Run device self-tests in the running kioskd: reader (SAM status and id), printer (status; --print for a test receipt), camera (capture and quality check).")
+    static let configuration = CommandConfiguration(commandName: "selftest", abstract: "Run device self-tests in the running kioskd: reader (SAM status and id), printer (status; --print for a test receipt), camera (capture and quality check), a4 (CUPS queue state).")
     @OptionGroup var conn: AdminConnection
-    @Argument(help: "reader | printer | camera (all when omitted)") var device: String?
+    @Argument(help: "reader | printer | camera | a4 (all when omitted)") var device: String?
     @Flag(name: .long, help: "Printer: also print a test receipt.") var print = false
     @Flag(name: .long) var json = false
 
     func run() throws {
-        if let device, !["reader", "printer", "camera"].contains(device) {
-            throw ValidationError("unknown device \(device): use reader, printer or camera")
+        if let device, !["reader", "printer", "camera", "a4"].contains(device) {
+            throw ValidationError("unknown device \(device): use reader, printer, camera or a4")
         }
         let rs = try conn.call(AdminRequest(cmd: "selftest", device: device, printTestReceipt: print), as: [SelftestResult].self)
         if json { try printJSON(rs) } else {

@@ -104,6 +104,8 @@ import Glibc
         #expect(values["kiosk_outbox_queued"] != nil)
         #expect(values.keys.contains { $0.hasPrefix("kiosk_device_state{") && $0.contains("idCardReader") })
         #expect(values["kiosk_submissions_uploaded_total"] ?? 0 >= 1)
+        #expect((values["kiosk_upload_bytes_total"] ?? 0) > 0, "tus payload bytes")
+        #expect(values["kiosk_upload_retries_total"] != nil)
     }
 
     @Test func kioskctlSaysWhenKioskdIsNotRunning() throws {

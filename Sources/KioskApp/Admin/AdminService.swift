@@ -182,6 +182,18 @@ public final class AdminService: Sendable {
                 out.append(SelftestResult(device: "camera", passed: false, reasons: ["not configured"], details: [:]))
             }
         }
+        if all || device == "a4" {
+            if let a = services.a4Printer {
+                let st = await a.refresh()
+                let passed = st.state == .online
+                var reasons = ["queue \(st.state.rawValue)"]
+                if let e = st.lastError, !passed { reasons.append(e) }
+                out.append(SelftestResult(device: "a4", passed: passed, reasons: reasons,
+                                          details: ["state": st.state.rawValue, "paper": st.paper?.rawValue ?? "unknown"]))
+            } else if device == "a4" {
+                out.append(SelftestResult(device: "a4", passed: false, reasons: ["not configured (devices.a4Printer.mode: none)"], details: [:]))
+            }
+        }
         return out
     }
 

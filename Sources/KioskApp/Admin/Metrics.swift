@@ -29,6 +29,9 @@ public final class KioskMetrics: @unchecked Sendable {
     let captures = Metrics.Counter(label: "kiosk_camera_captures_total")
     let rejectedCaptures = Metrics.Counter(label: "kiosk_camera_captures_rejected_total")
     let freeDisk = Metrics.Gauge(label: "kiosk_free_disk_bytes")
+    let uploadBytes = Metrics.Counter(label: "kiosk_upload_bytes_total")
+    let uploadRequests = Metrics.Counter(label: "kiosk_upload_requests_total")
+    let uploadRetries = Metrics.Counter(label: "kiosk_upload_retries_total")
 
     /// Bootstraps swift-metrics once per process with a Prometheus registry.
     public static let shared: KioskMetrics = {
@@ -90,6 +93,13 @@ public final class KioskMetrics: @unchecked Sendable {
         advance("uploaded", to: c.uploaded, uploaded)
         advance("quarantined", to: c.quarantined, quarantined)
         if let f = freeDiskBytes { freeDisk.record(f) }
+    }
+
+    /// tus traffic: payload bytes sent, requests, and retries (interrupted chunks resumed, expired uploads restarted).
+    public func observe(upload s: TusClient.Stats) {
+        advance("uploadBytes", to: s.bytesSent, uploadBytes)
+        advance("uploadRequests", to: s.requests, uploadRequests)
+        advance("uploadRetries", to: s.interruptions + s.recreated, uploadRetries)
     }
 
     public func text() -> String { registry.emitToString() }

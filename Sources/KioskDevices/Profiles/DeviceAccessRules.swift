@@ -31,7 +31,7 @@ public enum DeviceAccessRules {
     }
 
     /// udev rules: group `group`, mode 0660, for each profile's device node and nothing else.
-    /// usb-bulk / usb-printer: the usb_device node libusb opens (/dev/bus/usb/BBB/DDD);
+    /// usb-bulk / usb-printer / usb-vendor: the usb_device node libusb opens (/dev/bus/usb/BBB/DDD);
     /// serial: the tty of the bridge (ttyUSB*/ttyACM*); hid-a/hid-b: the hidraw node;
     /// v4l2: the video node. Serial and vendor-class readers are also hidden from ModemManager.
     public static func udevRules(profiles: [DeviceProfile], group: String = "kioskdev") -> String {
@@ -45,7 +45,7 @@ public enum DeviceAccessRules {
         for m in matches(profiles) {
             out += "\n# \(m.profileId) (\(m.transport))\n"
             switch m.transport {
-            case "usb-bulk", "usb-printer":
+            case "usb-bulk", "usb-printer", "usb-vendor":
                 out += "SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", \(ids(m, parent: false)), \(access)"
                 if m.transport == "usb-bulk" { out += ", ENV{ID_MM_DEVICE_IGNORE}=\"1\"" }
                 out += "\n"
