@@ -13,5 +13,9 @@ if ! /sbin/ldconfig -p 2>/dev/null | grep "$PRELOAD" >/dev/null; then
 fi
 echo "== USB and serial transports against emulated devices (umockdev) =="
 LD_PRELOAD=$PRELOAD swift test --skip-build --no-parallel --filter KioskUSBTests 2>&1 | tee .build/test-output-usb.txt
-echo "== everything else =="
-swift test --skip-build --skip KioskUSBTests 2>&1 | tee .build/test-output.txt
+echo "== unit and in-process tests (parallel) =="
+swift test --skip-build --skip KioskUSBTests --skip EndToEndTests --skip PackagingTests 2>&1 | tee .build/test-output.txt
+# The end-to-end and packaging tests drive real processes and block their thread while they wait;
+# run one at a time so they never starve the async tests of Swift's cooperative threads (2 cores).
+echo "== end-to-end and packaging tests (one at a time) =="
+swift test --skip-build --no-parallel --filter EndToEndTests --filter PackagingTests 2>&1 | tee .build/test-output-e2e.txt

@@ -52,7 +52,8 @@ struct TestPKI {
         let app = try buildIntakeApplication(configuration: config, onServerRunning: { _, port in box.value = port })
         let server = Task { try await app.runService(gracefulShutdownSignals: []) }
         defer { server.cancel() }
-        let deadline = Date().addingTimeInterval(30)
+        // Generous: on a loaded 2-core machine the server's start can wait for a cooperative thread.
+        let deadline = Date().addingTimeInterval(120)
         while box.value == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let port = try #require(box.value)
         let up = UpstreamConfig(baseURL: "https://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 30)
