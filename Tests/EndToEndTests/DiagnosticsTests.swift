@@ -105,6 +105,7 @@ import Glibc
         #expect(values.keys.contains { $0.hasPrefix("kiosk_device_state{") && $0.contains("idCardReader") })
         #expect(values["kiosk_submissions_uploaded_total"] ?? 0 >= 1)
         #expect((values["kiosk_upload_bytes_total"] ?? 0) > 0, "tus payload bytes")
+        #expect((values["kiosk_receipts_printed_total"] ?? 0) >= 1, "the resident's receipt")
         #expect(values["kiosk_upload_retries_total"] != nil)
     }
 

@@ -77,7 +77,7 @@ public final class KioskMetrics: @unchecked Sendable {
                 advance("reads", to: d.counters["reads"] ?? 0, reads)
                 advance("readFailures", to: d.counters["readFailures"] ?? 0, readFailures)
             case .receiptPrinter:
-                advance("prints", to: d.counters["printed"] ?? d.counters["receipts"] ?? 0, prints)
+                advance("prints", to: d.counters["receiptsPrinted"] ?? 0, prints)
             case .documentCamera:
                 advance("captures", to: d.counters["captures"] ?? 0, captures)
                 advance("rejected", to: d.counters["rejected"] ?? 0, rejectedCaptures)
