@@ -91,7 +91,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
-        .testTarget(name: "KioskDevicesTests", dependencies: ["KioskDevices"]),
+        .testTarget(name: "KioskDevicesTests", dependencies: ["KioskDevices", "E2EHarness"]),
         .testTarget(name: "KioskCoreTests", dependencies: [
             "KioskCore", "IntakeServer", "KioskTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -1,4 +1,5 @@
 import Foundation
+import func E2EHarness.freePort
 import Logging
 import Testing
 @testable import KioskDevices

@@ -3,6 +3,7 @@
 // Every process started here is stopped by PID in `stop()`; the work directory is removed.
 
 import Foundation
+import func E2EHarness.freePort
 import KioskDevices
 #if canImport(Glibc)
 import Glibc
@@ -17,20 +18,6 @@ enum FixtureError: Error, CustomStringConvertible {
         case .notReady(let t): return "fixture not ready: \(t)"
         }
     }
-}
-
-/// A free TCP port on 127.0.0.1 (bind to 0, read it back, close).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 func findTool(_ name: String) throws -> String {
