@@ -38,7 +38,7 @@ devices:
   idCardReader:   { mode: simulated }
   documentCamera: { mode: simulated, fixtures: $ROOT/kiosk-config/fixtures/camera }
   receiptPrinter: { mode: simulated, profile: simulated-escpos-80mm }
-  a4Printer:      { mode: none }
+  a4Printer:      { mode: simulated }   # certificates and ledgers land in .demo/printer/a4
 simulation:
   outputDirectory: $DEMO/printer
   removeCardAfterSeconds: 2
@@ -48,8 +48,15 @@ metrics:
   port: ${KIOSK_METRICS_PORT:-9464}  # curl http://127.0.0.1:9464/metrics
 YAML
 
+# Demo staff member: the simulated card E (工作人员 测试五), PIN 2468. Real staff are added with
+# `kioskctl staff add` (ID number and PIN on stdin; only a keyed digest and a slow hash are kept).
+"$BIN/kioskctl" staff list --config "$DEMO/kiosk.yaml" 2>/dev/null | grep -q '^D001 ' ||
+  printf '110105198505050038\n2468\n' | "$BIN/kioskctl" staff add --config "$DEMO/kiosk.yaml" \
+    --staff-id D001 --name 测试五 --role window >/dev/null
+
+# The demo intake issues a sample certificate 60 s after each submission arrives (自助取件, key 4).
 "$BIN/kiosk-intake" serve --port "$PORT" --data "$DEMO/intake" --token "$TOKEN=XY-DEMO-001" \
-  --admin-token "$TOKEN" >"$DEMO/intake.log" 2>&1 &
+  --admin-token "$TOKEN" --demo-certify-after "${KIOSK_DEMO_CERTIFY_AFTER:-60}" >"$DEMO/intake.log" 2>&1 &
 INTAKE=$!
 trap 'kill $INTAKE 2>/dev/null || true; wait $INTAKE 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q listening "$DEMO/intake.log" 2>/dev/null && break; sleep 0.1; done

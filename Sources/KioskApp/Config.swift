@@ -262,8 +262,8 @@ public struct KioskConfig: Codable, Sendable {
 
     func validateA4Printer() throws {
         guard let d = devices.a4Printer else { return }
-        guard ["cups", "none"].contains(d.mode) else {
-            throw ConfigError("devices.a4Printer.mode \(d.mode) is not supported; use `cups` (with queue or uri) or `none`")
+        guard ["cups", "simulated", "none"].contains(d.mode) else {
+            throw ConfigError("devices.a4Printer.mode \(d.mode) is not supported; use `cups` (with queue or uri), `simulated` (PDFs written under simulation.outputDirectory) or `none`")
         }
         guard d.mode == "cups" else { return }
         switch (d.queue, d.uri) {

@@ -41,6 +41,12 @@ public enum DeviceFactory {
         }
     }
 
+    /// The simulated A4 printer of `config` (mode simulated): PDFs land in <simulation output>/a4.
+    public static func simulatedA4Printer(_ config: KioskConfig) -> SimulatedA4Printer? {
+        guard config.devices.a4Printer?.mode == "simulated" else { return nil }
+        return SimulatedA4Printer(outputDirectory: config.simulatorOutputPath + "/a4")
+    }
+
     /// The A4 printer of `config` (nil unless mode cups).
     public static func a4Printer(_ config: KioskConfig, logger: Logger) -> A4Printer? {
         guard let s = config.a4PrinterSettings else { return nil }

@@ -29,6 +29,8 @@ public final class KioskServices: Sendable {
     public let simulatedPrinter: SimulatedReceiptPrinter?
     /// The A4 printer (mode cups); its status is polled off the resident flow's path.
     public let a4Printer: A4Printer?
+    /// The simulated A4 printer (mode simulated).
+    public let simulatedA4: SimulatedA4Printer?
     public let logger: Logger
 
     public init(config: KioskConfig, logger: Logger) throws {
@@ -100,6 +102,7 @@ public final class KioskServices: Sendable {
         printer = setup?.printer
         simulatedPrinter = setup?.simulator
         a4Printer = DeviceFactory.a4Printer(config, logger: logger)
+        simulatedA4 = DeviceFactory.simulatedA4Printer(config)
     }
 
     public static func v4l2Settings(path: String, profile: DeviceProfile?) -> V4L2Settings {
@@ -118,6 +121,7 @@ public final class KioskServices: Sendable {
         if let printer { out.append(await printer.refresh()) }
         else { out.append(DeviceStatus(kind: .receiptPrinter, state: .noDevice, model: "-", simulated: false)) }
         if let a4Printer { out.append(await a4Printer.refresh()) }
+        else if let simulatedA4 { out.append(simulatedA4.status()) }
         return out
     }
 
@@ -224,6 +228,10 @@ public actor KioskRuntime {
         _ = machine.handle(.devices(lastDevices))
         lastAccepting = services.outbox.diskStatus().accepting
         _ = machine.handle(.storage(accepting: lastAccepting))
+        recordDeviceHistory(lastDevices)
+        lastServiceNotice = try? services.outbox.outOfServiceNotice()
+        _ = machine.handle(.serviceState(notice: lastServiceNotice))
+        if let n = lastServiceNotice { log.notice("starting out of service", metadata: ["notice": "\(n)"]) }
         draw()
         notifier.ready(status: "ready; " + Self.statusLine(lastDevices))
         log.info("kiosk ready", metadata: ["station": "\(services.config.station.id)", "items": "\(services.catalog.items.count)"])
@@ -279,6 +287,8 @@ public actor KioskRuntime {
 
     var pinFailures = 0
     var pinLockedUntil: Date?
+    /// The out-of-service notice last applied to the flow (kioskctl service changes it in the database).
+    var lastServiceNotice: String?
 
     /// Slow hash, then a lockout of 5 minutes after 3 wrong PINs. Every attempt is logged (no PIN).
     func checkTechnicianPIN(_ pin: String) async -> FlowEvent {
@@ -334,7 +344,9 @@ public actor KioskRuntime {
             }
             metrics.observe(upload: await services.uploader.tusStats)
         }
+        pollServiceNotice()
         if d != lastDevices {
+            recordDeviceHistory(d)
             lastDevices = d
             post(.devices(d))
             notifier.status(Self.statusLine(d))
@@ -441,12 +453,16 @@ public actor KioskRuntime {
             spawn { [self] in
                 let sub = NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
                                         attachments: zip(req.photoNames, req.photos).map {
-                                            NewAttachment(name: $0, contentType: "image/jpeg", data: $1) })
+                                            NewAttachment(name: $0, contentType: "image/jpeg", data: $1) },
+                                        assistedBy: req.assistedBy)
                 do {
                     let sealed = try s.outbox.seal(sub)
                     self.metrics?.submissionSealed()
                     log.info("submission sealed", metadata: ["case": "\(sealed.caseNumber)", "item": "\(req.itemCode)",
-                                                             "attachments": "\(req.photos.count)"])
+                                                             "attachments": "\(req.photos.count)", "assistedBy": "\(req.assistedBy ?? "-")"])
+                    if let agent = req.assistedBy {
+                        try? s.outbox.audit(actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
+                    }
                     s.uploader.kick()
                     post(.sealed(sealed))
                 } catch let e as DiskFloorError {
@@ -497,6 +513,9 @@ public actor KioskRuntime {
         case .loadProgress(let idNumber):
             do { post(.progressLoaded(try s.outbox.submissions(forIDNumber: idNumber))) }
             catch { post(.progressFailed("本机记录暂时无法读取")) }
+        case .identifyStaff, .verifyStaffPIN, .audit, .loadCertificates, .printCertificate, .printCertificateBatch,
+             .markCertificateCollected, .ledger, .setOutOfService:
+            await performStaff(effect)
         case .recordEvaluation(let c, let level, let reason):
             do {
                 try s.outbox.recordEvaluation(caseNumber: c, level: level, reason: reason)

@@ -18,6 +18,9 @@ public enum SyntheticCards {
         ("外国人永久居留身份证 TEST", card(type: .foreign2023, name: "测试四", english: "TEST, PERSON FOUR", sex: "1", nation: nil,
                                birth: "19800101", address: nil, id: "911840198001010013", authority: nil,
                                from: "20240101", to: .date("20340101"))),
+        ("工作人员 测试五（演示工号 D001）", card(type: .resident, name: "测试五", english: nil, sex: "1", nation: "01", birth: "19850505",
+                               address: "山西省测试市示例县演示路5号", id: "110105198505050038", authority: "示例县公安局",
+                               from: "20200101", to: .date("20400101"))),
     ]
 
     static func card(type: IDCardType, name: String, english: String?, sex: String, nation: String?, birth: String,

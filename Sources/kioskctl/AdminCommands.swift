@@ -169,10 +169,10 @@ struct BundleCommand: ParsableCommand {
 
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "simulate",
-        abstract: "Demo and test hook, simulated devices only: unplug/plug the reader, take the printer's paper out or put it back.")
+        abstract: "Demo and test hook, simulated devices only: unplug/plug the reader, take the printer's paper out or put it back, jam or clear the A4 printer.")
     @OptionGroup var conn: AdminConnection
-    @Argument(help: "reader | printer") var device: String
-    @Argument(help: "reader: unplug | plug; printer: paperOut | paperIn") var action: String
+    @Argument(help: "reader | printer | a4") var device: String
+    @Argument(help: "reader: unplug | plug; printer: paperOut | paperIn; a4: jam | clear") var action: String
 
     func run() throws {
         _ = try conn.call(AdminRequest(cmd: "simulate", device: device, action: action), as: String.self)

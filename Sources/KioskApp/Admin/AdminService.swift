@@ -15,13 +15,13 @@ public enum KioskVersion {
 public struct AdminRequest: Codable, Sendable {
     /// status | selftest | logs | simulate
     public var cmd: String
-    /// selftest: reader | printer | camera | a4 (all when nil); simulate: reader | printer
+    /// selftest: reader | printer | camera | a4 (all when nil); simulate: reader | printer | a4
     public var device: String?
     /// selftest printer: also print a test receipt.
     public var printTestReceipt: Bool?
     /// logs: how many recent lines.
     public var lines: Int?
-    /// simulate (simulated devices only): unplug | plug | paperOut | paperIn
+    /// simulate (simulated devices only): unplug | plug | paperOut | paperIn | jam | clear
     public var action: String?
     public init(cmd: String, device: String? = nil, printTestReceipt: Bool? = nil, lines: Int? = nil, action: String? = nil) {
         self.cmd = cmd; self.device = device; self.printTestReceipt = printTestReceipt; self.lines = lines; self.action = action
@@ -211,6 +211,9 @@ public final class AdminService: Sendable {
         case ("printer", "paperOut"), ("printer", "paperIn"):
             guard let s = services.simulatedPrinter else { throw SimulateError(description: "the printer is not simulated") }
             s.setPaperOut(action == "paperOut")
+        case ("a4", "jam"), ("a4", "clear"):
+            guard let s = services.simulatedA4 else { throw SimulateError(description: "the A4 printer is not simulated") }
+            s.setJammed(action == "jam")
         default:
             throw SimulateError(description: "unknown simulation \(device) \(action)")
         }

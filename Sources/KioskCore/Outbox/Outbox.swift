@@ -216,6 +216,46 @@ public final class Outbox: Sendable {
             );
             """)
         }
+        m.registerMigration("v3-staff-audit-ledger") { db in
+            try db.execute(sql: """
+            CREATE TABLE staff (
+              staff_id TEXT PRIMARY KEY NOT NULL,
+              display_name TEXT NOT NULL,
+              role TEXT NOT NULL,
+              id_digest TEXT NOT NULL UNIQUE,
+              pin_hash TEXT NOT NULL,
+              failures INTEGER NOT NULL DEFAULT 0,
+              locked_until REAL,
+              active INTEGER NOT NULL DEFAULT 1,
+              created_at REAL NOT NULL
+            );
+            CREATE TABLE audit (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              at REAL NOT NULL,
+              actor TEXT NOT NULL,
+              action TEXT NOT NULL,
+              subject TEXT,
+              detail TEXT,
+              chain TEXT NOT NULL
+            );
+            CREATE INDEX audit_at ON audit(at);
+            CREATE TABLE device_event (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              kind TEXT NOT NULL,
+              state TEXT NOT NULL,
+              usable INTEGER NOT NULL,
+              at REAL NOT NULL
+            );
+            CREATE INDEX device_event_at ON device_event(kind, at);
+            CREATE TABLE kiosk_setting (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL);
+            ALTER TABLE certificate ADD COLUMN print_count INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE certificate ADD COLUMN printed_by TEXT;
+            ALTER TABLE certificate ADD COLUMN collected_at REAL;
+            ALTER TABLE certificate ADD COLUMN collected_by TEXT;
+            ALTER TABLE certificate ADD COLUMN collector TEXT;
+            ALTER TABLE certificate ADD COLUMN ready_at REAL;
+            """)
+        }
         return m
     }
 
@@ -602,11 +642,11 @@ public final class Outbox: Sendable {
     public func noteCertificate(submissionId: String, ref: CertificateRef) throws {
         try pool.write { db in
             try db.execute(sql: """
-                INSERT INTO certificate(submission_id, ref, content_type, size, sha256) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO certificate(submission_id, ref, content_type, size, sha256, ready_at) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(submission_id) DO UPDATE SET ref = excluded.ref, content_type = excluded.content_type,
                   size = excluded.size, sha256 = excluded.sha256,
                   file = CASE WHEN certificate.sha256 = excluded.sha256 THEN certificate.file ELSE NULL END
-                """, arguments: [submissionId, ref.ref, ref.contentType, ref.size, ref.sha256])
+                """, arguments: [submissionId, ref.ref, ref.contentType, ref.size, ref.sha256, now().timeIntervalSince1970])
         }
     }
 

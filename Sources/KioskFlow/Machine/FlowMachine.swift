@@ -6,7 +6,7 @@ import KioskProtocols
 /// The resident flow as a state machine over screens. Pure: events in, effects out; screens are
 /// computed from state. Tests drive it without a terminal; kioskd drives it from real input.
 public struct FlowMachine: Sendable {
-    public enum Purpose: Equatable, Sendable { case apply, progress }
+    public enum Purpose: Equatable, Sendable { case apply, progress, pickup, staffSignIn }
 
     public enum Route: Equatable, Sendable {
         case home
@@ -29,6 +29,20 @@ public struct FlowMachine: Sendable {
         case technicianPIN
         /// Technician mode: device status and self-tests; residents see "暂停服务".
         case technician
+        /// Self pick-up (自助取件): the resident's downloaded certificates, to print on the A4 printer.
+        case pickupList
+        /// Staff sign-in: PIN entry after the staff card was recognised.
+        case staffPIN
+        /// Staff: the menu after sign-in.
+        case staffMenu
+        /// Staff: certificates not yet collected.
+        case staffCertificates(page: Int)
+        /// Staff: one certificate: print / reprint, hand over.
+        case staffCertificate(submissionId: String)
+        /// Staff: the ledger (台账) of today or this month.
+        case staffLedger(month: Bool)
+        /// Staff: take the kiosk out of service, or bring it back.
+        case staffService
     }
 
     /// What one resident entered or presented. Replaced wholesale (wiped) when a session ends.
@@ -43,11 +57,14 @@ public struct FlowMachine: Sendable {
         var captureInFlight = false
         var captureIndex: Int?
         var printingNotice = false
+        var certificates: [CertificateRecord] = []
+        var certificatesLoaded = false
+        var printingCertificate: String?
     }
 
     public private(set) var catalog: Catalog
     public var settings: FlowSettings
-    public private(set) var route: Route = .home
+    public internal(set) var route: Route = .home
     var session = Session()
     var lastActivity: Date
     var now: Date
@@ -62,6 +79,17 @@ public struct FlowMachine: Sendable {
     /// What the last technician command reported (no personal data: states, counts, reasons).
     var technicianLines: [String] = []
     var technicianBusy = false
+    /// The signed-in staff member (帮办代办, certificates, ledger); nil for resident self-service.
+    public internal(set) var staff: StaffMember?
+    var staffCandidate: StaffMember?
+    var staffPINEntry = ""
+    var staffLines: [String] = []
+    var staffBusy = false
+    var staffCertificates: [CertificateRecord] = []
+    /// Set while staff submit on a resident's behalf (the resident flow runs, then back to the staff menu).
+    var assisting = false
+    /// Out of service: the notice residents see on the home screen (nil: in service).
+    public internal(set) var outOfService: String?
 
     public init(catalog: Catalog, settings: FlowSettings, now: Date = Date()) {
         self.catalog = catalog; self.settings = settings; self.now = now; self.lastActivity = now
@@ -118,13 +146,26 @@ public struct FlowMachine: Sendable {
     }
 
     /// Ends the resident's session: everything they entered is dropped and the screen wiped.
-    mutating func endSession(_ effects: inout [FlowEffect]) {
+    /// With staff signed in (帮办代办) it returns to the staff menu, unless `signOut` (timeout, exit).
+    mutating func endSession(_ effects: inout [FlowEffect], signOut: Bool = false) {
         if session.identity != nil || session.item != nil || !session.phone.isEmpty || !session.photos.isEmpty {
             sessionsCompleted += 1
         }
         session = Session()
         message = nil
-        route = .home
+        assisting = false
+        staffCandidate = nil
+        staffPINEntry = ""
+        if let s = staff, !signOut {
+            route = .staffMenu
+            _ = s
+        } else {
+            if let s = staff { effects.append(.audit(actor: s.staffId, action: "staff.signout", subject: nil, detail: nil)) }
+            staff = nil
+            staffLines = []
+            staffCertificates = []
+            route = .home
+        }
         effects.append(.stopCardReading)
         effects.append(.wipeTerminal)
     }
@@ -144,7 +185,8 @@ public struct FlowMachine: Sendable {
         case .tick(let t):
             now = t
             if !isIdleExempt, Int(now.timeIntervalSince(lastActivity)) >= settings.idleTimeoutSeconds {
-                endSession(&effects)
+                if let s = staff { effects.append(.audit(actor: s.staffId, action: "staff.timeout", subject: nil, detail: nil)) }
+                endSession(&effects, signOut: true)
             }
         case .key(let k):
             let warning = countdown != nil
@@ -165,6 +207,16 @@ public struct FlowMachine: Sendable {
                 go(.progressList, &effects)
                 session.progressLoaded = false
                 effects.append(.loadProgress(idNumber: identity.idNumber))
+            case .pickup:
+                go(.pickupList, &effects)
+                session.certificatesLoaded = false
+                effects.append(.loadCertificates(idNumber: identity.idNumber))
+            case .staffSignIn:
+                // The staff card is only matched against the registry; nothing of it is kept.
+                session.identity = nil
+                message = "正在核对工作人员身份……"
+                effects.append(.stopCardReading)
+                effects.append(.identifyStaff(idNumber: identity.idNumber))
             }
         case .cardRemoved:
             break
@@ -226,12 +278,15 @@ public struct FlowMachine: Sendable {
             technicianBusy = false
             guard route == .technician else { break }
             technicianLines = lines
+        case .staffIdentified, .staffPINChecked, .certificatesLoaded, .certificatePrinted, .staffReport, .serviceState:
+            handleStaffEvent(event, &effects)
         }
         return effects
     }
 
     mutating func handleKey(_ k: Key, _ effects: inout [FlowEffect]) {
         if handleTechnicianKey(k, &effects) { return }
+        if handleStaffKey(k, &effects) { return }
         switch route {
         case .home:
             if k == .char("#") {
@@ -240,7 +295,17 @@ public struct FlowMachine: Sendable {
                 return
             }
             hashPresses = 0
+            if k == .char("*") {
+                guard usable(.idCardReader) else { message = "身份证阅读器暂不可用，工作人员无法登录"; return }
+                go(.placeCard(.staffSignIn), &effects)
+                return
+            }
+            if outOfService != nil { return }   // only staff and technicians while out of service
             switch k {
+            case .digit(4):
+                if !usable(.idCardReader) { message = "身份证阅读器暂不可用，请到窗口领取证照" }
+                else if !usable(.a4Printer) { message = "证照打印机暂不可用，请到窗口领取证照" }
+                else { go(.placeCard(.pickup), &effects) }
             case .digit(1): go(.categories(.town), &effects)
             case .digit(2): go(.categories(.village), &effects)
             case .digit(3):
@@ -373,7 +438,8 @@ public struct FlowMachine: Sendable {
                     itemCode: item.code, itemName: item.name,
                     applicant: ApplicantData(idNumber: id.idNumber, name: id.displayName,
                                              cardType: id.cardType.rawValue, phone: session.phone),
-                    photos: photos, photoNames: photos.indices.map { "material-\($0 + 1).jpg" })
+                    photos: photos, photoNames: photos.indices.map { "material-\($0 + 1).jpg" },
+                    assistedBy: assisting ? staff?.staffId : nil)
                 route = .submitting
                 message = nil
                 effects.append(.seal(req))
@@ -427,6 +493,8 @@ public struct FlowMachine: Sendable {
 
         case .technicianPIN, .technician:
             break   // handled by handleTechnicianKey
+        case .pickupList, .staffPIN, .staffMenu, .staffCertificates, .staffCertificate, .staffLedger, .staffService:
+            break   // handled by handleStaffKey
         }
     }
 

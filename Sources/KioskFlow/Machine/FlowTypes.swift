@@ -27,6 +27,17 @@ public enum FlowEvent: Sendable {
     case technicianReport([String])
     /// The state directory went below (false) or back above (true) the configured free-space floor.
     case storage(accepting: Bool)
+    /// The card on the reader during staff sign-in belongs to this staff member (nil: nobody registered).
+    case staffIdentified(StaffMember?)
+    case staffPINChecked(StaffSignInResult)
+    /// Certificates for self pick-up (one resident) or the staff's outstanding list.
+    case certificatesLoaded([CertificateRecord])
+    /// An A4 certificate job ended; `message` says what happened, in words.
+    case certificatePrinted(submissionId: String, ok: Bool, message: String)
+    /// Result of a staff action (lines for the screen, a message for the status line).
+    case staffReport(lines: [String]?, message: String?)
+    /// Out of service with this notice, or back in service (nil).
+    case serviceState(notice: String?)
 }
 
 /// What the flow asks the runtime to do. Results come back as events.
@@ -47,7 +58,27 @@ public enum FlowEffect: Sendable, Equatable {
     case technicianStatus
     /// Technician mode: run the self-tests (and print a test receipt).
     case technicianSelftest(printTestReceipt: Bool)
+    /// Staff sign-in: whose card is this?
+    case identifyStaff(idNumber: String)
+    /// Staff sign-in: check the PIN (slow KDF, lockout, audited).
+    case verifyStaffPIN(staffId: String, pin: String)
+    /// An entry in the audit trail (no personal data).
+    case audit(actor: String, action: String, subject: String?, detail: String?)
+    /// Certificates to list: one resident's for self pick-up (idNumber), or every outstanding one (nil).
+    case loadCertificates(idNumber: String?)
+    /// Print one certificate on the A4 printer. `by` is `resident` (self pick-up: collected at once) or a staff id.
+    case printCertificate(submissionId: String, by: String)
+    /// Staff: print every downloaded certificate that has not been printed yet.
+    case printCertificateBatch(by: String)
+    /// Staff: hand a printed certificate over; collector is `applicant` or `proxy`.
+    case markCertificateCollected(submissionId: String, by: String, collector: String)
+    /// Staff: the ledger of today or this month, shown and optionally printed.
+    case ledger(month: Bool, print: LedgerPrint?, by: String)
+    /// Staff: out of service with a notice, or back in service (nil).
+    case setOutOfService(notice: String?, by: String)
 }
+
+public enum LedgerPrint: Sendable, Equatable { case receipt, a4 }
 
 /// The data of a submission as the flow hands it over to be sealed.
 public struct SubmissionRequest: Sendable, Equatable {
@@ -56,6 +87,8 @@ public struct SubmissionRequest: Sendable, Equatable {
     public var applicant: ApplicantData
     public var photos: [Data]
     public var photoNames: [String]
+    /// Staff id of the staff member or village agent submitting on the resident's behalf (帮办代办).
+    public var assistedBy: String? = nil
 }
 
 public struct FlowSettings: Sendable {

@@ -71,14 +71,24 @@ extension FlowMachine {
     func content(width w: Int) -> Body {
         switch route {
         case .home:
+            if let notice = outOfService {
+                var lines = [ScreenLine("  暂停服务", .alert), ScreenLine("")]
+                lines += wrapped(notice, w)
+                lines.append(ScreenLine(""))
+                lines.append(ScreenLine("  已提交的申请不受影响。需要帮助请到窗口找工作人员。"))
+                lines.append(ScreenLine(""))
+                lines.append(ScreenLine("  工作人员请按 * 登录", .dim))
+                return Body(title: "暂停服务", lines: lines, hints: "")
+            }
             var lines = [
                 ScreenLine("  欢迎使用24小时政务自助服务"),
                 ScreenLine(""),
                 ScreenLine("  1  镇级事项：查看办事指南、申请办理"),
                 ScreenLine("  2  村级事项：查看办事指南、申请办理"),
                 ScreenLine("  3  进度查询：放置身份证，查看本人申请"),
+                ScreenLine("  4  证照领取：放置身份证，打印已办好的证照"),
                 ScreenLine(""),
-                ScreenLine("  需要帮助请联系窗口工作人员。"),
+                ScreenLine("  需要帮助请联系窗口工作人员。  工作人员请按 *", .dim),
             ]
             if settings.simulatedCards != nil { lines.append(ScreenLine("  [演示模式：设备为模拟设备]", .dim)) }
             return Body(title: "首页  请按数字键选择", lines: lines, hints: "按数字键选择")
@@ -120,12 +130,23 @@ extension FlowMachine {
                         hints: "1 打印一次性告知单  2 我要申办  7/9 翻页  0 返回")
 
         case .placeCard(let purpose):
+            let purposeLine: String = {
+                switch purpose {
+                case .apply: return "  申办事项：\(session.item?.name ?? "")"
+                case .progress: return "  读取证件后将显示您本人的申请及进度。"
+                case .pickup: return "  读取证件后将显示您本人已办好的证照。"
+                case .staffSignIn: return "  工作人员登录：请放置工作人员本人的身份证。"
+                }
+            }()
             var lines = [
                 ScreenLine("  请将身份证（或居住证、外国人永久居留身份证）"),
                 ScreenLine("  平放在下方的读卡区域，不要移动。"),
                 ScreenLine(""),
-                ScreenLine(purpose == .apply ? "  申办事项：\(session.item?.name ?? "")" : "  读取证件后将显示您本人的申请及进度。"),
+                ScreenLine(purposeLine),
             ]
+            if assisting, purpose == .apply, let s = staff {
+                lines.append(ScreenLine("  帮办代办：\(s.displayName)（\(s.staffId)）代申请人办理，请放置申请人的证件", .bold))
+            }
             if let cards = settings.simulatedCards {
                 lines.append(ScreenLine(""))
                 lines.append(ScreenLine("  [演示] 按字母键放置模拟证件：", .dim))
@@ -247,6 +268,8 @@ extension FlowMachine {
 
         case .technicianPIN, .technician:
             return technicianBody(width: w)
+        case .pickupList, .staffPIN, .staffMenu, .staffCertificates, .staffCertificate, .staffLedger, .staffService:
+            return staffBody(width: w) ?? Body(title: "", hints: "")
         case .progressList:
             var lines: [ScreenLine] = []
             if let id = session.identity {
@@ -300,7 +323,7 @@ extension FlowMachine {
 
     func receiptDocument(for s: SubmissionSummary) -> ReceiptDocument {
         let id = session.identity
-        return ReceiptDocument([
+        var els: [ReceiptElement] = [
             .title("受理回执"),
             .text(settings.stationName, align: .center),
             .separator,
@@ -311,13 +334,19 @@ extension FlowMachine {
             .keyValue("联系电话", Mask.phone(session.phone)),
             .keyValue("材料", "\(session.photos.compactMap { $0 }.count) 份（照片）"),
             .keyValue("提交时间", timestamp("yyyy-MM-dd HH:mm:ss", s.sealedAt)),
+        ]
+        if assisting, let st = staff {
+            els.append(.text("帮办代办：由\(st.role.chinese) \(st.displayName)（工号 \(st.staffId)）代为办理", bold: true))
+        }
+        els += [
             .separator,
             .qr(s.caseNumber, size: 6),
             .text("凭办件编号到窗口或放置身份证在本机查询进度", align: .center),
             .text("请妥善保管本回执", align: .center),
             .feed(2),
             .cut(partial: true),
-        ])
+        ]
+        return ReceiptDocument(els)
     }
 
     func noticeDocument(for item: CatalogItem) -> ReceiptDocument {

@@ -1,0 +1,194 @@
+import ArgumentParser
+import Foundation
+import KioskApp
+import KioskCore
+import KioskProtocols
+
+// Township staff tools: the staff registry, the ledger (台账), the audit trail, out of service.
+// They work on the outbox database directly (WAL: safe beside a running kioskd).
+
+extension ConfigOption {
+    /// The outbox with the real key (registry digests need it); read-only opens skip migrations.
+    func outbox(readOnly: Bool) throws -> (KioskConfig, Outbox) {
+        let cfg = try load()
+        let dbPath = cfg.stateDirectoryPath + "/outbox.sqlite"
+        if readOnly, !FileManager.default.fileExists(atPath: dbPath) {
+            throw ValidationError("no outbox at \(dbPath) yet: kioskd creates it on its first start")
+        }
+        let key = try AtRestCipher.loadKey(path: cfg.resolve(cfg.encryption.keyFile))
+        do {
+            return (cfg, try Outbox(stateDirectory: cfg.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
+                                    stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, readOnly: readOnly))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+struct StaffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "staff",
+        abstract: "The staff registry: who may sign in at the kiosk with their ID card and PIN.",
+        subcommands: [StaffAddCommand.self, StaffListCommand.self, StaffSetActiveCommand.self, StaffUnlockCommand.self])
+}
+
+struct StaffAddCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add",
+        abstract: "Register (or re-register) a staff member. Reads two lines on stdin: the ID number, then the PIN (4–12 digits). Only a keyed digest of the ID number and a slow hash of the PIN are stored.")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "Work number, e.g. S001 (letters, digits, '-').") var staffId: String
+    @Option(name: .long, help: "Name (stored masked: first character only).") var name: String
+    @Option(name: .long, help: "window (窗口工作人员: certificates, ledger, out of service, assisted submissions) | agent (代办员: assisted submissions).")
+    var role: String = "window"
+    @Option(name: .long, help: .hidden) var iterations: Int = PINHash.defaultIterations
+
+    func run() throws {
+        guard let r = StaffRole(rawValue: role) else { failLine("role must be window or agent") }
+        guard let idLine = readLine(strippingNewline: true), !idLine.isEmpty else { failLine("no ID number on stdin (first line)") }
+        let id = IDNumber.normalise(idLine.trimmingCharacters(in: .whitespaces))
+        let today: String = {
+            let f = DateFormatter(); f.locale = Locale(identifier: "en_US_POSIX"); f.dateFormat = "yyyyMMdd"
+            return f.string(from: Date())
+        }()
+        let problem = id.count == 15 ? IDNumber.validateForeign15(id) : IDNumber.validate18(id, today: today)
+        guard problem == nil else { failLine("the ID number is not valid (\(problem!)); nothing was registered") }
+        guard let pinLine = readLine(strippingNewline: true) else { failLine("no PIN on stdin (second line)") }
+        let pin = pinLine.trimmingCharacters(in: .whitespaces)
+        guard (4...12).contains(pin.count), pin.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            failLine("the PIN must be 4–12 digits (the kiosk keypad has digits only)")
+        }
+        guard iterations >= 1000 else { failLine("iterations must be at least 1000") }
+        let (_, outbox) = try options.outbox(readOnly: false)
+        do {
+            try outbox.addStaff(staffId: staffId, name: name, role: r, idNumber: id, pinHash: PINHash.make(pin: pin, iterations: iterations))
+        } catch { failLine("\(error)") }
+        print("registered \(staffId) (\(Mask.name(name)), \(r.rawValue))")
+    }
+}
+
+struct StaffListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Registered staff: work number, masked name, role, state.")
+    @OptionGroup var options: ConfigOption
+    @Flag(name: .long) var json = false
+
+    func run() throws {
+        let (_, outbox) = try options.outbox(readOnly: true)
+        let list = try outbox.staffList()
+        if json { try printJSON(list); return }
+        print("STAFF      NAME     ROLE     STATE")
+        for m in list {
+            var state = m.active ? "active" : "disabled"
+            if let u = m.lockedUntil, u > Date() { state += ", locked until \(ISO8601DateFormatter().string(from: u))" }
+            else if m.failures > 0 { state += ", \(m.failures) wrong PIN(s)" }
+            print("\(m.staffId.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.displayName)\t  \(m.role.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(state)")
+        }
+    }
+}
+
+struct StaffSetActiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "disable", abstract: "Disable a staff member (or enable again with --enable).")
+    @OptionGroup var options: ConfigOption
+    @Argument var staffId: String
+    @Flag(name: .long) var enable = false
+    func run() throws {
+        let (_, outbox) = try options.outbox(readOnly: false)
+        guard try outbox.setStaffActive(staffId, enable) else { failLine("no staff member \(staffId)") }
+        print("\(staffId) \(enable ? "enabled" : "disabled")")
+    }
+}
+
+struct StaffUnlockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unlock", abstract: "Clear a lockout after too many wrong PINs.")
+    @OptionGroup var options: ConfigOption
+    @Argument var staffId: String
+    func run() throws {
+        let (_, outbox) = try options.outbox(readOnly: false)
+        guard try outbox.unlockStaff(staffId) else { failLine("no staff member \(staffId)") }
+        print("\(staffId) unlocked")
+    }
+}
+
+struct LedgerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ledger",
+        abstract: "The ledger (台账) of a month or a day: submissions by item and state, assisted submissions, evaluations by level, certificates printed and collected, device downtime.")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "YYYY-MM (default: this month).") var month: String?
+    @Option(name: .long, help: "YYYY-MM-DD: one day instead of a month.") var day: String?
+    @Flag(name: .long, help: "CSV (UTF-8; columns section,key,name,detail,value).") var csv = false
+    @Flag(name: .long, help: "With --csv: start with a UTF-8 byte-order mark, for Excel and WPS.") var bom = false
+    @Flag(name: .long) var json = false
+    @Option(name: .long, help: "Also write the ledger as an A4 PDF to this file.") var pdf: String?
+
+    func run() throws {
+        let (cfg, outbox) = try options.outbox(readOnly: true)
+        let period: LedgerPeriod
+        do {
+            if let day { period = try LedgerPeriod.day(day) }
+            else if let month { period = try LedgerPeriod.month(month) }
+            else { period = LedgerPeriod.containing(Date(), month: true) }
+        } catch { failLine("\(error)") }
+        let l: Ledger
+        do { l = try outbox.ledger(period) } catch { failLine("the ledger could not be computed: \(error) (restart kioskd once after an upgrade so the database is migrated)") }
+        if let pdf {
+            try TextPDF.make(lines: l.lines(stationName: cfg.station.name)).write(to: URL(fileURLWithPath: pdf))
+        }
+        if csv { FileHandle.standardOutput.write(Data(l.csv(bom: bom).utf8)) }
+        else if json { try printJSON(l) }
+        else { for line in l.lines(stationName: cfg.station.name) { print(line) } }
+    }
+}
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit",
+        abstract: "The audit trail: every staff sign-in and action, certificate prints and collections (no personal data).")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "YYYY-MM (default: everything).") var month: String?
+    @Flag(name: .long, help: "Check the hash chain: exit 1 if an entry was changed or removed.") var verify = false
+    @Flag(name: .long) var json = false
+
+    func run() throws {
+        let (_, outbox) = try options.outbox(readOnly: true)
+        if verify {
+            if let bad = try outbox.verifyAuditChain() { failLine("audit trail broken at entry \(bad): an entry was changed or removed") }
+            print("audit trail intact")
+            return
+        }
+        let p = try month.map { m -> LedgerPeriod in
+            do { return try LedgerPeriod.month(m) } catch { failLine("\(error)") }
+        }
+        let entries = try outbox.auditEntries(from: p?.start, to: p?.end)
+        if json { try printJSON(entries); return }
+        let f = ISO8601DateFormatter()
+        f.timeZone = TimeZone(identifier: "Asia/Shanghai")
+        for e in entries {
+            print([f.string(from: e.at), e.actor, e.action, e.subject ?? "", e.detail ?? ""].joined(separator: "  "))
+        }
+    }
+}
+
+struct ServiceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "service",
+        abstract: "Take the kiosk out of service with a notice for residents (off), bring it back (on), or show the state (status). kioskd applies it within seconds.")
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "off | on | status") var action: String
+    @Option(name: .long, help: "off: the notice residents see on the home screen.") var notice: String = "设备维护中，暂停服务，请到窗口办理。"
+    @Option(name: .long, help: "Who is doing it (a staff id or a technician's name), for the audit trail.") var by: String = "kioskctl"
+
+    func run() throws {
+        switch action {
+        case "off":
+            let (_, outbox) = try options.outbox(readOnly: false)
+            guard !notice.trimmingCharacters(in: .whitespaces).isEmpty, notice.count <= 200 else { failLine("the notice must be 1–200 characters") }
+            try outbox.setOutOfService(notice: notice, by: by)
+            print("out of service: \(notice)")
+        case "on":
+            let (_, outbox) = try options.outbox(readOnly: false)
+            try outbox.setOutOfService(notice: nil, by: by)
+            print("in service")
+        case "status":
+            let (_, outbox) = try options.outbox(readOnly: true)
+            if let n = try outbox.outOfServiceNotice() { print("out of service: \(n)") } else { print("in service") }
+        default:
+            failLine("action must be off, on or status")
+        }
+    }
+}
