@@ -27,6 +27,11 @@ public struct StaffMember: Sendable, Equatable, Codable {
     public var active: Bool
     public var failures: Int
     public var lockedUntil: Date?
+
+    public init(staffId: String, displayName: String, role: StaffRole, active: Bool = true, failures: Int = 0, lockedUntil: Date? = nil) {
+        self.staffId = staffId; self.displayName = displayName; self.role = role; self.active = active
+        self.failures = failures; self.lockedUntil = lockedUntil
+    }
 }
 
 /// The outcome of a staff PIN check.
@@ -66,6 +71,13 @@ public struct CertificateRecord: Sendable, Equatable {
     public var collectedBy: String?
     /// Who took it: `applicant` (本人) or `proxy` (代领).
     public var collector: String?
+
+    public init(submissionId: String, caseNumber: String, itemName: String, contentType: String, readyAt: Date?, downloaded: Bool,
+                printedAt: Date?, printCount: Int, printedBy: String?, collectedAt: Date?, collectedBy: String?, collector: String?) {
+        self.submissionId = submissionId; self.caseNumber = caseNumber; self.itemName = itemName; self.contentType = contentType
+        self.readyAt = readyAt; self.downloaded = downloaded; self.printedAt = printedAt; self.printCount = printCount
+        self.printedBy = printedBy; self.collectedAt = collectedAt; self.collectedBy = collectedBy; self.collector = collector
+    }
 }
 
 public struct StaffError: Error, CustomStringConvertible, Sendable {

@@ -37,7 +37,7 @@ extension FlowMachine {
                 return
             }
             if let until = member.lockedUntil, until > now {
-                message = "密码错误次数过多，已锁定，请 \(Int(until.timeIntervalSince(now) / 60) + 1) 分钟后再试或联系管理员解锁"
+                message = "密码错误次数过多，已锁定，请 \(max(1, Int((until.timeIntervalSince(now) / 60).rounded(.up)))) 分钟后再试或联系管理员解锁"
                 effects.append(.audit(actor: member.staffId, action: "staff.signin.refused", subject: nil, detail: "locked out"))
                 effects.append(.startCardReading)
                 return
@@ -62,7 +62,7 @@ extension FlowMachine {
             case .lockedOut(let until):
                 staffCandidate = nil
                 go(.home, &effects)
-                message = "密码错误次数过多，已锁定 \(Int(until.timeIntervalSince(now) / 60) + 1) 分钟。请联系管理员解锁"
+                message = "密码错误次数过多，已锁定 \(max(1, Int((until.timeIntervalSince(now) / 60).rounded(.up)))) 分钟。请联系管理员解锁"
             case .inactive:
                 staffCandidate = nil
                 go(.home, &effects)

@@ -1,0 +1,196 @@
+import Foundation
+import KioskCore
+import KioskDevices
+import KioskProtocols
+import Testing
+@testable import KioskFlow
+
+let staffCard = IDCardIdentity(cardType: .resident, name: "测试五", sexCode: "1", birthDate: "19850505",
+                               idNumber: "110105198505050038", validFrom: .date("20200101"), validTo: .longTerm)
+let windowStaff = StaffMember(staffId: "S001", displayName: "测**", role: .window, active: true, failures: 0, lockedUntil: nil)
+let agentStaff = StaffMember(staffId: "A007", displayName: "测**", role: .agent, active: true, failures: 0, lockedUntil: nil)
+
+let devicesWithA4 = readyDevices + [DeviceStatus(kind: .a4Printer, state: .online, model: "sim", simulated: true)]
+
+extension Driver {
+    /// Home → * → staff card → PIN 2468 → signed in as `member`.
+    mutating func signIn(_ member: StaffMember) {
+        keys(.char("*"))
+        send(.cardRead(staffCard))
+        send(.staffIdentified(member))
+        keys(.digit(2), .digit(4), .digit(6), .digit(8), .enter)
+        send(.staffPINChecked(.signedIn(member)))
+    }
+}
+
+func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> CertificateRecord {
+    CertificateRecord(submissionId: id, caseNumber: "GH20261105000\(id.suffix(1))", itemName: "老年人高龄补贴发放", contentType: "application/pdf",
+                      readyAt: nil, downloaded: downloaded, printedAt: nil, printCount: printed, printedBy: nil,
+                      collectedAt: nil, collectedBy: nil, collector: nil)
+}
+
+@Suite struct StaffFlowTests {
+    @Test func signInChecksTheCardThenThePINAndNeverKeepsTheCard() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.char("*"))
+        #expect(d.screen.contains("工作人员登录"))
+        #expect(d.effects.contains(.startCardReading))
+        d.send(.cardRead(staffCard))
+        #expect(d.effects.contains(.identifyStaff(idNumber: staffCard.idNumber)))
+        #expect(d.m.session.identity == nil)
+        d.send(.staffIdentified(windowStaff))
+        #expect(d.m.route == .staffPIN)
+        d.keys(.digit(1), .digit(2), .digit(3), .digit(4))
+        #expect(d.screen.contains("****_"))
+        #expect(!d.screen.contains("1234"))
+        d.keys(.enter)
+        #expect(d.effects.last == .verifyStaffPIN(staffId: "S001", pin: "1234"))
+        d.send(.staffPINChecked(.wrongPIN(attemptsLeft: 4)))
+        #expect(d.screen.contains("还可以再试 4 次"))
+        #expect(d.m.route == .staffPIN)
+        d.keys(.digit(2), .digit(4), .digit(6), .digit(8), .enter)
+        d.send(.staffPINChecked(.signedIn(windowStaff)))
+        #expect(d.m.route == .staffMenu)
+        #expect(d.screen.contains("证照出证"))
+        #expect(d.screen.contains("工作台账"))
+    }
+
+    @Test func unknownCardAndLockoutAreRefusedWithWhatToDo() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.char("*"))
+        d.send(.cardRead(card))
+        d.send(.staffIdentified(nil))
+        #expect(d.screen.contains("未登记为工作人员"))
+        #expect(d.effects.contains(.audit(actor: "unknown", action: "staff.signin.unknown-card", subject: nil, detail: nil)))
+        d.send(.cardRead(staffCard))
+        d.send(.staffIdentified(windowStaff))
+        d.keys(.digit(1), .digit(1), .digit(1), .digit(1), .enter)
+        d.send(.staffPINChecked(.lockedOut(until: d.t.addingTimeInterval(900))))
+        #expect(d.m.route == .home)
+        #expect(d.m.staff == nil)
+        #expect(d.screen.contains("已锁定 15 分钟"))
+        // A locked member is refused at the card already.
+        var locked = windowStaff
+        locked.lockedUntil = d.t.addingTimeInterval(600)
+        d.keys(.char("*"))
+        d.send(.cardRead(staffCard))
+        d.send(.staffIdentified(locked))
+        #expect(d.m.route != .staffPIN)
+        #expect(d.screen.contains("联系管理员解锁"))
+    }
+
+    @Test func staffSessionTimesOutLikeAResidentsAndIsAudited() throws {
+        var d = Driver(catalog: try loadCatalog(), idle: 60)
+        d.signIn(windowStaff)
+        #expect(d.m.route == .staffMenu)
+        d.advance(61)
+        #expect(d.m.route == .home)
+        #expect(d.m.staff == nil)
+        #expect(d.effects.contains(.audit(actor: "S001", action: "staff.timeout", subject: nil, detail: nil)))
+        #expect(d.effects.last == .wipeTerminal)
+    }
+
+    @Test func assistedSubmissionRecordsTheAgentAndTheReceiptSaysSo() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.signIn(agentStaff)
+        d.keys(.digit(3))                      // certificates: not for village agents
+        #expect(d.screen.contains("代办员只能办理帮办代办"))
+        d.keys(.digit(1))                      // 帮办代办：镇级事项
+        #expect(d.screen.contains("请选择类别"))
+        d.keys(.digit(1), .digit(1), .digit(2))
+        #expect(d.screen.contains("帮办代办"))
+        d.send(.cardRead(card))
+        d.keys(.enter)
+        while case .photo = d.m.route {
+            d.keys(.enter)
+            d.send(.photoCaptured(Data([0xFF, 0xD8, 0xFF, 0xD9])))
+            d.keys(.enter)
+        }
+        for ch in "13800000000" { d.keys(.digit(Int(String(ch))!)) }
+        d.keys(.enter, .enter)
+        guard case .seal(let req) = d.effects.last else { Issue.record("no seal"); return }
+        #expect(req.assistedBy == "A007")
+        d.send(.sealed(SubmissionSummary(id: "x", caseNumber: "GH202611050009", itemCode: req.itemCode, itemName: req.itemName,
+                                         sealedAt: d.t, state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        guard case .printReceipt(let doc, _) = d.effects.last else { Issue.record("no receipt"); return }
+        #expect(doc.elements.contains(.text("帮办代办：由代办员 测**（工号 A007）代为办理", bold: true)))
+        d.send(.receiptPrinted)
+        d.keys(.digit(0))
+        // The resident's data is gone; the agent is still signed in, back at the staff menu.
+        #expect(d.m.route == .staffMenu)
+        #expect(d.m.session.identity == nil)
+        #expect(d.m.staff?.staffId == "A007")
+        // A self-service submission afterwards is not marked assisted.
+        d.keys(.digit(0))
+        #expect(d.m.staff == nil)
+        #expect(d.effects.contains(.audit(actor: "A007", action: "staff.signout", subject: nil, detail: nil)))
+    }
+
+    @Test func certificatesBatchPrintReprintAndCollection() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.send(.devices(devicesWithA4))
+        d.signIn(windowStaff)
+        d.keys(.digit(3))
+        #expect(d.effects.last == .loadCertificates(idNumber: nil))
+        d.send(.certificatesLoaded([certificate("s1"), certificate("s2", printed: 1), certificate("s3", downloaded: false)]))
+        #expect(d.screen.contains("待打印"))
+        #expect(d.screen.contains("已打印，待领取"))
+        #expect(d.screen.contains("待下载"))
+        #expect(d.screen.contains("其中待打印 1 份"))
+        d.keys(.digit(8))
+        #expect(d.effects.last == .printCertificateBatch(by: "S001"))
+        d.send(.staffReport(lines: nil, message: "已打印 1 份证照，请整理后等待领取"))
+        d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s2", printed: 1), certificate("s3", downloaded: false)]))
+        d.keys(.digit(2))                      // s2
+        #expect(d.screen.contains("重新打印"))
+        d.keys(.digit(1))                      // reprint after a jam
+        #expect(d.effects.last == .printCertificate(submissionId: "s2", by: "S001"))
+        d.send(.certificatePrinted(submissionId: "s2", ok: true, message: "已打印：GH202611050002"))
+        d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s2", printed: 2), certificate("s3", downloaded: false)]))
+        d.keys(.digit(3))                      // handed to a proxy
+        #expect(d.effects.contains(.markCertificateCollected(submissionId: "s2", by: "S001", collector: "proxy")))
+        // A certificate not yet downloaded cannot be printed, with the reason in words.
+        d.send(.certificatesLoaded([certificate("s3", downloaded: false)]))
+        d.keys(.digit(1), .digit(1))
+        #expect(d.screen.contains("尚未下载"))
+    }
+
+    @Test func selfPickupPrintsTheResidentsOwnCertificate() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.keys(.digit(4))
+        #expect(d.screen.contains("证照打印机暂不可用"))   // no A4 printer: told to go to the window
+        d.send(.devices(devicesWithA4))
+        d.keys(.digit(4))
+        #expect(d.screen.contains("请放置身份证"))
+        d.send(.cardRead(card))
+        #expect(d.effects.last == .loadCertificates(idNumber: card.idNumber))
+        d.send(.certificatesLoaded([certificate("s1")]))
+        #expect(d.screen.contains("GH202611050001"))
+        d.keys(.digit(1))
+        #expect(d.effects.last == .printCertificate(submissionId: "s1", by: "resident"))
+        d.send(.certificatePrinted(submissionId: "s1", ok: false, message: "A4打印机卡纸，未能打印。请联系工作人员处理后补打"))
+        #expect(d.screen.contains("请联系工作人员处理后补打"))
+        d.keys(.digit(1))
+        d.send(.certificatePrinted(submissionId: "s1", ok: true, message: "证照已打印，请在A4打印机出纸口取走"))
+        #expect(d.screen.contains("没有可以打印的证照"))
+        d.keys(.digit(0))
+        #expect(d.m.route == .home)
+    }
+
+    @Test func outOfServiceShowsTheNoticeAndOnlyStaffGetIn() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.signIn(windowStaff)
+        d.keys(.digit(5), .digit(1))
+        #expect(d.effects.last == .setOutOfService(notice: outOfServiceNotices[0], by: "S001"))
+        d.keys(.digit(0), .digit(0))
+        #expect(d.m.route == .home)
+        #expect(d.screen.contains("暂停服务"))
+        #expect(d.screen.contains(outOfServiceNotices[0]))
+        d.keys(.digit(1))
+        #expect(d.m.route == .home)            // residents cannot start anything
+        // kioskctl service on → the runtime posts the new state.
+        d.send(.serviceState(notice: nil))
+        d.keys(.digit(1))
+        #expect(d.screen.contains("请选择类别"))
+    }
+}
