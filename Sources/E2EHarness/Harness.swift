@@ -84,7 +84,7 @@ public final class Intake {
     public func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary("kiosk-intake"))
-        p.arguments = ["serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001"]
+        p.arguments = ["serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001", "--admin-token", adminToken]
         let log = dir + ".log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let h = FileHandle(forWritingAtPath: log)!
@@ -101,6 +101,18 @@ public final class Intake {
         process?.terminate()
         process?.waitUntilExit()
         process = nil
+    }
+
+    /// The admin bearer token (the reference intake's state and certificate endpoints).
+    public var adminToken: String { "admin-" + token }
+
+    /// As the township would: attaches a certificate file to a stored submission, moving it to
+    /// certificateReady (POST /v1/admin/submissions/{id}/certificate, through curl).
+    public func attachCertificate(submissionId: String, file: String, contentType: String = "application/pdf") throws {
+        let r = try run("/usr/bin/curl", ["-fsS", "-X", "POST", "-H", "Authorization: Bearer \(adminToken)",
+                                          "-H", "Content-Type: \(contentType)", "--data-binary", "@" + file,
+                                          "http://127.0.0.1:\(port)/v1/admin/submissions/\(submissionId)/certificate"])
+        guard r.status == 0 else { throw HarnessError(description: "attaching the certificate failed: \(r.out)") }
     }
 
     public func count() -> Int {
@@ -190,7 +202,7 @@ public struct Station {
 
     /// `reader` is the YAML flow mapping for devices.idCardReader.
     /// `extraYAML` is appended to the config (top-level sections such as `technician:`).
-    public init(name: String, reader: String = "{ mode: simulated }", extraYAML: String = "") throws {
+    public init(name: String, reader: String = "{ mode: simulated }", a4Printer: String = "{ mode: none }", extraYAML: String = "") throws {
         dir = NSTemporaryDirectory() + "kiosk-e2e-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let token = UUID().uuidString
@@ -229,6 +241,7 @@ public struct Station {
           idCardReader:   \(reader)
           documentCamera: { mode: simulated, fixtures: \(root)/kiosk-config/fixtures/camera }
           receiptPrinter: { mode: simulated }
+          a4Printer:      \(a4Printer)
         simulation:
           outputDirectory: \(printerDir)
           removeCardAfterSeconds: 1
@@ -239,6 +252,22 @@ public struct Station {
         \(extraYAML)
         """
         FileManager.default.createFile(atPath: config, contents: Data(yaml.utf8))
+    }
+
+    /// Registers a staff member with `kioskctl staff add` (ID number and PIN on stdin). A low
+    /// PBKDF2 iteration count keeps debug-build tests quick; production uses the default.
+    public func addStaff(id staffId: String, name: String, role: String, idNumber: String, pin: String) throws {
+        let r = try run("/bin/sh", ["-c", "printf '%s\\n%s\\n' \"$1\" \"$2\" | \"$3\" staff add --config \"$4\" --staff-id \"$5\" --name \"$6\" --role \"$7\" --iterations 1000",
+                                    "sh", idNumber, pin, binary("kioskctl"), config, staffId, name, role])
+        guard r.status == 0 else { throw HarnessError(description: "kioskctl staff add failed: \(r.out)") }
+    }
+
+    /// PDFs the simulated A4 printer printed, oldest first.
+    public func a4Printed() -> [Data] {
+        let d = printerDir + "/a4"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).sorted().compactMap {
+            FileManager.default.contents(atPath: d + "/" + $0)
+        }
     }
 
     public func receipts() -> [String] {
