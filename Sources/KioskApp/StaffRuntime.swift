@@ -68,15 +68,24 @@ extension KioskRuntime {
                 post(.certificatesLoaded((try? s.outbox.certificatesOutstanding()) ?? []))
                 await refreshDevices()
             }
-        case .markCertificateCollected(let id, let by, let collector):
-            do {
-                try s.outbox.markCertificateCollected(submissionId: id, by: by, collector: collector)
-                let c = try s.outbox.certificateRecord(submissionId: id)
-                log.info("certificate collected", metadata: ["case": "\(c?.caseNumber ?? id)", "staff": "\(by)", "collector": "\(collector)"])
-                post(.staffReport(lines: nil, message: "已登记领取：\(c?.caseNumber ?? "")（\(collector == "applicant" ? "本人领取" : "代领")）"))
-            } catch {
-                post(.staffReport(lines: nil, message: "未能登记领取：\(error)"))
+        case .markCertificateCollected(let ids, let by, let collector):
+            var done: [String] = []
+            var failed = 0
+            for id in ids {
+                do {
+                    try s.outbox.markCertificateCollected(submissionId: id, by: by, collector: collector)
+                    let c = try s.outbox.certificateRecord(submissionId: id)
+                    done.append(c?.caseNumber ?? id)
+                    log.info("certificate collected", metadata: ["case": "\(c?.caseNumber ?? id)", "staff": "\(by)", "collector": "\(collector)"])
+                } catch {
+                    failed += 1
+                    log.warning("certificate not marked collected", metadata: ["submission": "\(id)", "error": "\(error)"])
+                }
             }
+            let how = collector == "applicant" ? "本人领取" : "代领"
+            let what = done.count == 1 ? done[0] : "\(done.count) 份"
+            post(.staffReport(lines: nil, message: failed == 0 ? "已登记领取：\(what)（\(how)）"
+                                                              : "已登记领取 \(done.count) 份，\(failed) 份未能登记（已领取或未打印）"))
             post(.certificatesLoaded((try? s.outbox.certificatesOutstanding()) ?? []))
         case .ledger(let month, let printTo, let by):
             let period = LedgerPeriod.containing(Date(), month: month)

@@ -69,11 +69,19 @@ import Testing
         #expect(st.a4Printed() == [pdf("A"), pdf("B")])
         try t.waitFor("已打印，待领取")
         try t.send("1"); try t.waitFor(caseB)
-        try t.send("2"); try t.waitFor("已登记领取")
+        try t.send("0"); try t.waitFor("证照出证")
+        try t.send("6"); try t.waitFor("批量登记领取")                // the batch: everything printed
+        try t.send("1"); try t.waitFor("已登记领取")
         try t.waitFor("没有待领取的证照")
         try t.send("0"); try t.waitFor("工作人员菜单")
         try t.send("4"); try t.waitFor("工作台账：今日")
         try t.waitFor("合计 2 件")
+        // Printable: on the A4 printer (a PDF) and on the receipt printer.
+        try t.send("4"); try t.waitFor("台账已在A4打印机打印", seconds: 20)
+        #expect(st.a4Printed().count == 3)
+        #expect(st.a4Printed().last?.starts(with: Array("%PDF-".utf8)) == true)
+        try t.send("3"); try t.waitFor("台账已在回执打印机打印", seconds: 20)
+        #expect(st.receipts().last?.contains("工作台账") == true)
         try t.send("0"); try t.send("0"); try t.waitFor("首页")
 
         // The ledger of this month, as CSV.
@@ -92,7 +100,7 @@ import Testing
         // The audit trail: every sign-in attempt and certificate step, chained, no personal data.
         let audit = try ctl(st, "audit").out
         for action in ["staff.signin.failed", "staff.signin", "certificate.print.failed", "certificate.printed",
-                       "certificate.collected", "certificate.batch", "staff.signout"] {
+                       "certificate.collected", "certificate.batch", "ledger.printed", "staff.signout"] {
             #expect(audit.contains(action), "audit lacks \(action)")
         }
         #expect(audit.contains("S001"))

@@ -39,6 +39,8 @@ public struct FlowMachine: Sendable {
         case staffCertificates(page: Int)
         /// Staff: one certificate: print / reprint, hand over.
         case staffCertificate(submissionId: String)
+        /// Staff: hand every printed certificate over at once (e.g. to a village agent).
+        case staffBatchCollect
         /// Staff: the ledger (台账) of today or this month.
         case staffLedger(month: Bool)
         /// Staff: take the kiosk out of service, or bring it back.
@@ -156,9 +158,8 @@ public struct FlowMachine: Sendable {
         assisting = false
         staffCandidate = nil
         staffPINEntry = ""
-        if let s = staff, !signOut {
+        if staff != nil, !signOut {
             route = .staffMenu
-            _ = s
         } else {
             if let s = staff { effects.append(.audit(actor: s.staffId, action: "staff.signout", subject: nil, detail: nil)) }
             staff = nil
@@ -493,7 +494,7 @@ public struct FlowMachine: Sendable {
 
         case .technicianPIN, .technician:
             break   // handled by handleTechnicianKey
-        case .pickupList, .staffPIN, .staffMenu, .staffCertificates, .staffCertificate, .staffLedger, .staffService:
+        case .pickupList, .staffPIN, .staffMenu, .staffCertificates, .staffCertificate, .staffBatchCollect, .staffLedger, .staffService:
             break   // handled by handleStaffKey
         }
     }

@@ -70,8 +70,8 @@ public enum FlowEffect: Sendable, Equatable {
     case printCertificate(submissionId: String, by: String)
     /// Staff: print every downloaded certificate that has not been printed yet.
     case printCertificateBatch(by: String)
-    /// Staff: hand a printed certificate over; collector is `applicant` or `proxy`.
-    case markCertificateCollected(submissionId: String, by: String, collector: String)
+    /// Staff: hand printed certificates over; collector is `applicant` or `proxy`.
+    case markCertificateCollected(submissionIds: [String], by: String, collector: String)
     /// Staff: the ledger of today or this month, shown and optionally printed.
     case ledger(month: Bool, print: LedgerPrint?, by: String)
     /// Staff: out of service with a notice, or back in service (nil).

@@ -268,7 +268,7 @@ extension FlowMachine {
 
         case .technicianPIN, .technician:
             return technicianBody(width: w)
-        case .pickupList, .staffPIN, .staffMenu, .staffCertificates, .staffCertificate, .staffLedger, .staffService:
+        case .pickupList, .staffPIN, .staffMenu, .staffCertificates, .staffCertificate, .staffBatchCollect, .staffLedger, .staffService:
             return staffBody(width: w) ?? Body(title: "", hints: "")
         case .progressList:
             var lines: [ScreenLine] = []

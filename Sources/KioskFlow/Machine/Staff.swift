@@ -186,6 +186,9 @@ extension FlowMachine {
                 staffBusy = true
                 message = "正在批量打印待打印的证照……"
                 effects.append(.printCertificateBatch(by: s.staffId))
+            case .digit(6):
+                if staffCertificates.contains(where: { $0.printCount > 0 }) { go(.staffBatchCollect, &effects) }
+                else { message = "没有已打印待领取的证照" }
             case .digit(9), .pageDown, .down:
                 if (page + 1) * per < staffCertificates.count { route = .staffCertificates(page: page + 1) }
             case .digit(7), .pageUp, .up:
@@ -213,7 +216,22 @@ extension FlowMachine {
                 guard c.printCount > 0 else { message = "证照尚未打印，请先按 1 打印"; return true }
                 let collector = k == .digit(2) ? "applicant" : "proxy"
                 staffBusy = true
-                effects.append(.markCertificateCollected(submissionId: id, by: s.staffId, collector: collector))
+                effects.append(.markCertificateCollected(submissionIds: [id], by: s.staffId, collector: collector))
+                go(.staffCertificates(page: 0), &effects)
+            case .digit(0), .escape:
+                go(.staffCertificates(page: 0), &effects)
+            default: break
+            }
+            return true
+
+        case .staffBatchCollect:
+            guard let s = staff else { go(.home, &effects); return true }
+            let ids = staffCertificates.filter { $0.printCount > 0 }.map(\.submissionId)
+            switch k {
+            case .digit(1), .digit(2):
+                guard !ids.isEmpty else { go(.staffCertificates(page: 0), &effects); return true }
+                staffBusy = true
+                effects.append(.markCertificateCollected(submissionIds: ids, by: s.staffId, collector: k == .digit(1) ? "applicant" : "proxy"))
                 go(.staffCertificates(page: 0), &effects)
             case .digit(0), .escape:
                 go(.staffCertificates(page: 0), &effects)
@@ -338,7 +356,7 @@ extension FlowMachine {
                 let pages = max(1, (staffCertificates.count + per - 1) / per)
                 lines.append(ScreenLine("  共 \(staffCertificates.count) 份未领取，其中待打印 \(waiting) 份   第 \(page + 1)/\(pages) 页", .dim))
             }
-            return Body(title: "证照出证", lines: lines, hints: "数字 选择   8 批量打印待打印的   7/9 翻页   0 返回")
+            return Body(title: "证照出证", lines: lines, hints: "数字 选择  6 批量登记领取  8 批量打印  7/9 翻页  0 返回")
 
         case .staffCertificate(let id):
             guard let c = staffCertificates.first(where: { $0.submissionId == id }) else { return Body(title: "证照", hints: "0 返回") }
@@ -351,6 +369,16 @@ extension FlowMachine {
             lines.append(ScreenLine("  2  登记领取：申请人本人领取"))
             lines.append(ScreenLine("  3  登记领取：他人代领"))
             return Body(title: "证照", lines: lines, hints: "1 打印   2 本人领取   3 代领   0 返回")
+
+        case .staffBatchCollect:
+            let printed = staffCertificates.filter { $0.printCount > 0 }
+            var lines = [ScreenLine("  以下 \(printed.count) 份已打印的证照将登记为已领取：", .bold)]
+            for c in printed.prefix(8) { lines.append(ScreenLine("    \(c.caseNumber)  " + DisplayWidth.truncate(c.itemName, columns: w - 22))) }
+            if printed.count > 8 { lines.append(ScreenLine("    ……共 \(printed.count) 份")) }
+            lines.append(ScreenLine(""))
+            lines.append(ScreenLine("  1  申请人本人领取（窗口统一出证）"))
+            lines.append(ScreenLine("  2  代办员或他人代领（如带回村里发放）"))
+            return Body(title: "批量登记领取", lines: lines, hints: "1 本人领取   2 代领   0 取消")
 
         case .staffLedger(let month):
             var lines: [ScreenLine] = []
