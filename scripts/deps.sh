@@ -7,6 +7,7 @@ set -euo pipefail
 what="${1:-test}"
 
 need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev libturbojpeg0-dev tmux make gcc python3 coreutils)
+need+=(espeak-ng)   # voice prompts (voice.enabled); the tests write them as WAV files
 if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
   need+=(python3-venv openssl)   # tus peers (tuspy, tuspyserver) go into a venv; openssl makes the TLS test's certificates

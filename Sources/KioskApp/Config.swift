@@ -118,6 +118,34 @@ public struct KioskConfig: Codable, Sendable {
         public var file: String?
         public var level: String?
     }
+    /// Elderly-friendly defaults (适老化); residents switch both on every screen.
+    public struct Accessibility: Codable, Sendable {
+        /// zh (default) | en: the language each resident starts in.
+        public var language: String?
+        /// Start every session in large mode (default false).
+        public var largeMode: Bool?
+        /// Idle timeout in large mode (default: twice session.idleTimeoutSeconds).
+        public var largeIdleTimeoutSeconds: Int?
+    }
+    /// Voice prompts through espeak-ng: each screen's main prompt and each error, spoken without delaying the screen.
+    public struct Voice: Codable, Sendable {
+        public var enabled: Bool?
+        /// espeak-ng voice for Chinese (default cmn, Mandarin) and for English (default en).
+        public var voice: String?
+        public var englishVoice: String?
+        /// Words per minute (80–450, default 140) and amplitude (0–200, default 100).
+        public var rate: Int?
+        public var volume: Int?
+        /// Write each prompt as a WAV file here instead of playing it (tests, recording).
+        public var outputDirectory: String?
+        /// espeak-ng binary (default: found on PATH, /usr/bin/espeak-ng).
+        public var command: String?
+    }
+    /// Where residents find help (said on the call-staff screen).
+    public struct Help: Codable, Sendable {
+        public var location: String?
+        public var phone: String?
+    }
 
     public var station: Station
     public var stateDirectory: String
@@ -134,12 +162,16 @@ public struct KioskConfig: Codable, Sendable {
     public var metrics: MetricsConfig?
     public var technician: Technician?
     public var storage: Storage?
+    public var accessibility: Accessibility?
+    public var voice: Voice?
+    public var help: Help?
 
     /// Folder the config file lives in (for relative paths).
     public var baseDirectory: String = "."
 
     enum CodingKeys: String, CodingKey {
         case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics, technician, storage
+        case accessibility, voice, help
     }
 
     public func resolve(_ path: String) -> String {
@@ -186,6 +218,17 @@ public struct KioskConfig: Codable, Sendable {
     }
 
     public func validate() throws {
+        if let l = accessibility?.language, !["zh", "en"].contains(l) {
+            throw ConfigError("accessibility.language \(l) is not supported; use zh or en")
+        }
+        if let t = accessibility?.largeIdleTimeoutSeconds, t < 30 || t > 1800 {
+            throw ConfigError("accessibility.largeIdleTimeoutSeconds \(t) must be 30…1800")
+        }
+        if let r = voice?.rate, r < 80 || r > 450 { throw ConfigError("voice.rate \(r) must be 80…450 words per minute") }
+        if let v = voice?.volume, v < 0 || v > 200 { throw ConfigError("voice.volume \(v) must be 0…200") }
+        for v in [voice?.voice, voice?.englishVoice].compactMap({ $0 }) where v.range(of: "^[A-Za-z0-9_+-]{1,40}$", options: .regularExpression) == nil {
+            throw ConfigError("voice \(v) is not an espeak-ng voice name (see `espeak-ng --voices`)")
+        }
         guard station.casePrefix.range(of: "^[A-Z0-9]{1,8}$", options: .regularExpression) != nil else {
             throw ConfigError("station.casePrefix must be 1–8 capital letters or digits (it starts every case number)")
         }

@@ -178,7 +178,12 @@ public actor KioskRuntime {
                      idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
                      warningSeconds: c.session?.warningSeconds ?? 20,
                      pageSize: c.session?.itemsPerPage ?? 6,
-                     simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil)
+                     simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil,
+                     language: Language(rawValue: c.accessibility?.language ?? "zh") ?? .zh,
+                     largeMode: c.accessibility?.largeMode ?? false,
+                     largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
+                     helpLocation: c.help?.location, helpPhone: c.help?.phone,
+                     voicePrompts: c.voice?.enabled ?? false)
     }
 
     /// SIGHUP: re-reads the config's catalog, guides, station name and session settings, and applies
@@ -203,12 +208,15 @@ public actor KioskRuntime {
 
     let metrics: KioskMetrics?
     var sessionStartedAt: Date?
+    /// Voice prompts (voice.enabled), through espeak-ng.
+    let voice: VoicePrompter?
 
     public init(services: KioskServices, terminal: TerminalIO, metrics: KioskMetrics? = nil) {
         self.services = services
         self.metrics = metrics
         self.terminal = terminal
         let c = services.config
+        voice = (c.voice?.enabled ?? false) ? VoicePrompter(c.voice!, resolve: c.resolve, logger: services.logger) : nil
         machine = FlowMachine(catalog: services.catalog, settings: Self.settings(c, simulated: services.simulatedReader != nil))
         let size = terminal.size()
         renderer = TerminalRenderer(width: size.width, height: size.height)
@@ -514,8 +522,10 @@ public actor KioskRuntime {
             do { post(.progressLoaded(try s.outbox.submissions(forIDNumber: idNumber))) }
             catch { post(.progressFailed("本机记录暂时无法读取")) }
         case .identifyStaff, .verifyStaffPIN, .audit, .loadCertificates, .printCertificate, .printCertificateBatch,
-             .markCertificateCollected, .ledger, .setOutOfService:
+             .markCertificateCollected, .ledger, .setOutOfService, .callStaff:
             await performStaff(effect)
+        case .speak(let text, let language):
+            voice?.speak(text, language: language)
         case .recordEvaluation(let c, let level, let reason):
             do {
                 try s.outbox.recordEvaluation(caseNumber: c, level: level, reason: reason)

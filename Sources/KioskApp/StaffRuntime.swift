@@ -24,6 +24,7 @@ extension KioskRuntime {
                 let r = await Task.detached { () -> StaffSignInResult in
                     do { return try outbox.verifyStaffPIN(staffId: staffId, pin: pin) } catch { return .unknown }
                 }.value
+                if case .signedIn = r, let h = try? outbox.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
                 switch r {
                 case .signedIn: log.info("staff signed in", metadata: ["staff": "\(staffId)"])
                 case .lockedOut: log.warning("staff locked out after wrong PINs", metadata: ["staff": "\(staffId)"])
@@ -115,6 +116,13 @@ extension KioskRuntime {
                 post(.staffReport(lines: nil, message: msg))
                 await refreshDevices()
             }
+        case .callStaff(let screen):
+            do { try s.outbox.audit(actor: "resident", action: "help.requested", subject: screen) } catch {
+                log.error("help request not recorded", metadata: ["error": "\(error)"])
+            }
+            log.notice("a resident asked for staff", metadata: ["screen": "\(screen)"])
+            metrics?.helpRequested()
+            if let h = try? s.outbox.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
         case .setOutOfService(let notice, let by):
             do {
                 try s.outbox.setOutOfService(notice: notice, by: by)

@@ -19,6 +19,7 @@ public final class KioskMetrics: @unchecked Sendable {
     let sessions = Metrics.Counter(label: "kiosk_sessions_total")
     let sessionSeconds = Metrics.Timer(label: "kiosk_session_duration_seconds")
     let sealed = Metrics.Counter(label: "kiosk_submissions_sealed_total")
+    let help = Metrics.Counter(label: "kiosk_help_requests_total")
     let uploaded = Metrics.Counter(label: "kiosk_submissions_uploaded_total")
     let quarantined = Metrics.Counter(label: "kiosk_submissions_quarantined_total")
     let queueDepth = Metrics.Gauge(label: "kiosk_outbox_queued")
@@ -58,6 +59,7 @@ public final class KioskMetrics: @unchecked Sendable {
     }
 
     public func submissionSealed() { sealed.increment() }
+    public func helpRequested() { help.increment() }
 
     /// One gauge per device and state: 1 for the current state, 0 for the others.
     public func observe(devices: [DeviceStatus]) {

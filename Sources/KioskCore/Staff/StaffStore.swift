@@ -248,6 +248,18 @@ extension Outbox {
         }
     }
 
+    // MARK: Help requests (呼叫工作人员)
+
+    /// Help requests residents made since staff last acknowledged them.
+    public func pendingHelpRequests() throws -> (count: Int, last: Date?) {
+        try pool.read { db in
+            let ack = try Double.fetchOne(db, sql: "SELECT MAX(at) FROM audit WHERE action = 'help.acknowledged'") ?? 0
+            let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit WHERE action = 'help.requested' AND at > ?", arguments: [ack]) ?? 0
+            let last = try Double.fetchOne(db, sql: "SELECT MAX(at) FROM audit WHERE action = 'help.requested' AND at > ?", arguments: [ack])
+            return (n, last.map { Date(timeIntervalSince1970: $0) })
+        }
+    }
+
     // MARK: Out of service
 
     static let outOfServiceKey = "out_of_service_notice"

@@ -10,6 +10,8 @@ public struct FlowMachine: Sendable {
 
     public enum Route: Equatable, Sendable {
         case home
+        /// Call staff (呼叫工作人员): where help is; the request is recorded for staff.
+        case help
         case categories(ItemLevel)
         case items(ItemLevel, category: String, page: Int)
         case guide(code: String, page: Int)
@@ -90,12 +92,31 @@ public struct FlowMachine: Sendable {
     var staffCertificates: [CertificateRecord] = []
     /// Set while staff submit on a resident's behalf (the resident flow runs, then back to the staff menu).
     var assisting = false
+    /// Help requests waiting for staff, and when the last one was made.
+    var helpPending: (count: Int, last: Date?) = (0, nil)
     /// Out of service: the notice residents see on the home screen (nil: in service).
     public internal(set) var outOfService: String?
+    /// Interface language and large mode (适老化) of the current resident; back to the configured
+    /// defaults when the session ends.
+    public internal(set) var language: Language
+    public internal(set) var largeMode: Bool
+    var categoryPage = 0
+    /// Where the help screen returns to.
+    var helpReturn: Route?
+    /// What was last spoken (voice prompts), so a screen is announced once.
+    var lastSpoken: String?
 
     public init(catalog: Catalog, settings: FlowSettings, now: Date = Date()) {
         self.catalog = catalog; self.settings = settings; self.now = now; self.lastActivity = now
+        language = settings.language; largeMode = settings.largeMode
     }
+
+    /// Items per page: fewer in large mode.
+    var pageSize: Int { largeMode ? min(4, settings.pageSize) : settings.pageSize }
+    var categoriesPerPage: Int { largeMode ? 5 : 12 }
+    /// Large mode gives more time before the warning and the wipe.
+    var idleTimeout: Int { largeMode ? settings.largeIdleTimeoutSeconds : settings.idleTimeoutSeconds }
+    var warningTime: Int { largeMode ? max(settings.warningSeconds, 30) : settings.warningSeconds }
 
     /// Applies a reloaded catalog and settings. Only between residents: the caller waits for home.
     public mutating func reload(catalog: Catalog, settings: FlowSettings) -> Bool {
@@ -136,6 +157,7 @@ public struct FlowMachine: Sendable {
     var isIdleExempt: Bool {
         switch route {
         case .home, .submitting, .printing: return true
+        case .help: return false
         default: return false
         }
     }
@@ -143,8 +165,8 @@ public struct FlowMachine: Sendable {
     /// Seconds left before the session is wiped, when the warning is showing.
     public var countdown: Int? {
         guard !isIdleExempt else { return nil }
-        let left = settings.idleTimeoutSeconds - Int(now.timeIntervalSince(lastActivity))
-        return left <= settings.warningSeconds ? max(0, left) : nil
+        let left = idleTimeout - Int(now.timeIntervalSince(lastActivity))
+        return left <= warningTime ? max(0, left) : nil
     }
 
     /// Ends the resident's session: everything they entered is dropped and the screen wiped.
@@ -156,6 +178,10 @@ public struct FlowMachine: Sendable {
         session = Session()
         message = nil
         assisting = false
+        language = settings.language
+        largeMode = settings.largeMode
+        helpReturn = nil
+        categoryPage = 0
         staffCandidate = nil
         staffPINEntry = ""
         if staff != nil, !signOut {
@@ -181,11 +207,32 @@ public struct FlowMachine: Sendable {
     // MARK: Events
 
     public mutating func handle(_ event: FlowEvent) -> [FlowEffect] {
+        let before = (route, message, language, countdown)
+        var effects = handleEvent(event)
+        if settings.voicePrompts, before.0 != route || before.1 != message || before.2 != language || (before.3 == nil) != (countdown == nil) {
+            if let say = spokenPrompt(), say != lastSpoken {
+                lastSpoken = say
+                effects.append(.speak(say, language))
+            }
+        }
+        return effects
+    }
+
+    /// What voice prompts say now: the countdown warning, else an error or notice, else the screen's title.
+    func spokenPrompt() -> String? {
+        if let c = countdown { return L("{1} 秒后将返回首页并清除您的信息，按任意键继续办理", c) }
+        if let m = message { return m }
+        if isStaffOrTechnicianScreen { return nil }
+        let t = content(width: 80).title
+        return t.isEmpty ? nil : t
+    }
+
+    mutating func handleEvent(_ event: FlowEvent) -> [FlowEffect] {
         var effects: [FlowEffect] = []
         switch event {
         case .tick(let t):
             now = t
-            if !isIdleExempt, Int(now.timeIntervalSince(lastActivity)) >= settings.idleTimeoutSeconds {
+            if !isIdleExempt, Int(now.timeIntervalSince(lastActivity)) >= idleTimeout {
                 if let s = staff { effects.append(.audit(actor: s.staffId, action: "staff.timeout", subject: nil, detail: nil)) }
                 endSession(&effects, signOut: true)
             }
@@ -222,7 +269,7 @@ public struct FlowMachine: Sendable {
         case .cardRemoved:
             break
         case .cardProblem(let m):
-            if case .placeCard = route { message = m }
+            if case .placeCard = route { message = L(m) }
         case .photoCaptured(let data):
             session.captureInFlight = false
             // The picture belongs to the material it was taken for, and only if that screen is still up.
@@ -230,11 +277,11 @@ public struct FlowMachine: Sendable {
             session.captureIndex = nil
             lastActivity = now
             session.photos[i] = data
-            message = "已拍摄（\(data.count / 1024) KB）。按 Enter 继续，按 1 重拍"
+            message = L("已拍摄（{1} KB）。按 Enter 继续，按 1 重拍", data.count / 1024)
         case .photoFailed(let m):
             session.captureInFlight = false
             session.captureIndex = nil
-            if case .photo = route { message = "拍照失败：\(m)。请按 Enter 重试" }
+            if case .photo = route { message = L("拍照失败：{1}。请按 Enter 重试", L(m)) }
         case .sealed(let s):
             guard route == .submitting else { break }
             session.sealed = s
@@ -243,7 +290,7 @@ public struct FlowMachine: Sendable {
         case .sealFailed(let m):
             guard route == .submitting else { break }
             route = .review
-            message = "提交未成功，材料未上交：\(m)"
+            message = L("提交未成功，材料未上交：{1}", L(m))
         case .receiptPrinted:
             guard route == .printing else { break }
             lastActivity = now
@@ -254,16 +301,16 @@ public struct FlowMachine: Sendable {
             route = .done(receiptOK: false, problem: m)
         case .noticePrinted:
             session.printingNotice = false
-            message = "一次性告知单已打印，请取走"
+            message = L("一次性告知单已打印，请取走")
         case .noticeFailed(let m):
             session.printingNotice = false
-            message = "告知单打印失败：\(m)"
+            message = L("告知单打印失败：{1}", L(m))
         case .progressLoaded(let list):
             session.progress = list
             session.progressLoaded = true
         case .progressFailed(let m):
             session.progressLoaded = true
-            message = "查询失败：\(m)"
+            message = L("查询失败：{1}", L(m))
         case .technicianPINChecked(let ok, let reason):
             guard route == .technicianPIN else { break }
             technicianPIN = ""
@@ -279,7 +326,7 @@ public struct FlowMachine: Sendable {
             technicianBusy = false
             guard route == .technician else { break }
             technicianLines = lines
-        case .staffIdentified, .staffPINChecked, .certificatesLoaded, .certificatePrinted, .staffReport, .serviceState:
+        case .staffIdentified, .staffPINChecked, .certificatesLoaded, .certificatePrinted, .staffReport, .serviceState, .helpPending:
             handleStaffEvent(event, &effects)
         }
         return effects
@@ -287,6 +334,19 @@ public struct FlowMachine: Sendable {
 
     mutating func handleKey(_ k: Key, _ effects: inout [FlowEffect]) {
         if handleTechnicianKey(k, &effects) { return }
+        // Language and help, on every resident screen.
+        if !isStaffOrTechnicianScreen {
+            switch k {
+            case .char("l"), .char("L"), .function(2):
+                language = language == .zh ? .en : .zh
+                message = nil
+                return
+            case .char("h"), .char("H"), .function(1):
+                if route != .help { callStaff(&effects) }
+                return
+            default: break
+            }
+        }
         if handleStaffKey(k, &effects) { return }
         switch route {
         case .home:
@@ -303,31 +363,50 @@ public struct FlowMachine: Sendable {
             }
             if outOfService != nil { return }   // only staff and technicians while out of service
             switch k {
+            case .digit(5): callStaff(&effects)
+            case .digit(6):
+                largeMode.toggle()
+                message = largeMode ? L("已切换为大字模式。按 6 可回到标准模式") : L("已切换为标准模式。按 6 可使用大字模式")
             case .digit(4):
-                if !usable(.idCardReader) { message = "身份证阅读器暂不可用，请到窗口领取证照" }
-                else if !usable(.a4Printer) { message = "证照打印机暂不可用，请到窗口领取证照" }
+                if !usable(.idCardReader) { message = L("身份证阅读器暂不可用，请到窗口领取证照") }
+                else if !usable(.a4Printer) { message = L("证照打印机暂不可用，请到窗口领取证照") }
                 else { go(.placeCard(.pickup), &effects) }
-            case .digit(1): go(.categories(.town), &effects)
-            case .digit(2): go(.categories(.village), &effects)
+            case .digit(1): categoryPage = 0; go(.categories(.town), &effects)
+            case .digit(2): categoryPage = 0; go(.categories(.village), &effects)
             case .digit(3):
                 if usable(.idCardReader) { go(.placeCard(.progress), &effects) }
-                else { message = "身份证阅读器暂不可用，请到窗口查询进度" }
+                else { message = L("身份证阅读器暂不可用，请到窗口查询进度") }
             default: break
+            }
+
+        case .help:
+            if k == .digit(0) || k == .escape || k == .enter {
+                let back = helpReturn ?? .home
+                helpReturn = nil
+                route = back
+                message = nil
+                if case .placeCard = back { effects.append(.startCardReading) }
             }
 
         case .categories(let level):
             let cats = catalog.categories(level: level)
+            let per = categoriesPerPage
+            let pages = max(1, (cats.count + per - 1) / per)
+            let page = min(categoryPage, pages - 1)
+            let slice = Array(cats.dropFirst(page * per).prefix(per))
             switch k {
-            case .digit(let d) where d >= 1 && d <= cats.count:
-                go(.items(level, category: cats[d - 1], page: 0), &effects)
+            case .digit(let d) where d >= 1 && d <= slice.count:
+                go(.items(level, category: slice[d - 1], page: 0), &effects)
+            case .digit(9), .pageDown, .down: if page + 1 < pages { categoryPage = page + 1 }
+            case .digit(7), .pageUp, .up: if page > 0 { categoryPage = page - 1 }
             case .digit(0), .escape: go(.home, &effects)
             default: break
             }
 
         case .items(let level, let category, let page):
             let items = catalog.items(level: level, category: category)
-            let pages = max(1, (items.count + settings.pageSize - 1) / settings.pageSize)
-            let slice = Array(items.dropFirst(page * settings.pageSize).prefix(settings.pageSize))
+            let pages = max(1, (items.count + pageSize - 1) / pageSize)
+            let slice = Array(items.dropFirst(page * pageSize).prefix(pageSize))
             switch k {
             case .digit(let d) where d >= 1 && d <= slice.count:
                 session.item = slice[d - 1]
@@ -336,7 +415,7 @@ public struct FlowMachine: Sendable {
                 if page + 1 < pages { route = .items(level, category: category, page: page + 1) }
             case .digit(7), .pageUp, .up:
                 if page > 0 { route = .items(level, category: category, page: page - 1) }
-            case .digit(0), .escape: go(.categories(level), &effects)
+            case .digit(0), .escape: go(.categories(level), &effects)   // keeps the category page
             default: break
             }
 
@@ -347,16 +426,16 @@ public struct FlowMachine: Sendable {
                 guard !session.printingNotice else { return }
                 if receiptPrinterReady {
                     session.printingNotice = true
-                    message = "正在打印一次性告知单……"
+                    message = L("正在打印一次性告知单……")
                     effects.append(.printNotice(noticeDocument(for: item)))
                 } else {
-                    message = "回执打印机暂不可用（\(device(.receiptPrinter)?.state.chinese ?? "未连接")），请到窗口索取告知单"
+                    message = L("回执打印机暂不可用（{1}），请到窗口索取告知单", printerProblem)
                 }
             case .digit(2):
                 session.item = item
-                if !acceptingSubmissions { message = "本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员"; return }
-                if !usable(.idCardReader) { message = "身份证阅读器暂不可用，请联系工作人员"; return }
-                if !usable(.documentCamera) { message = "高拍仪暂不可用，请到窗口办理"; return }
+                if !acceptingSubmissions { message = L("本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员"); return }
+                if !usable(.idCardReader) { message = L("身份证阅读器暂不可用，请联系工作人员"); return }
+                if !usable(.documentCamera) { message = L("高拍仪暂不可用，请到窗口办理"); return }
                 session.photos = Array(repeating: nil, count: materialNames.count)
                 go(.placeCard(.apply), &effects)
             case .digit(9), .pageDown, .down:
@@ -395,20 +474,20 @@ public struct FlowMachine: Sendable {
                 if taken { advancePhoto(from: i, &effects) }
                 else {
                     session.captureInFlight = true; session.captureIndex = i
-                    message = "正在拍照，请保持材料平整……"; effects.append(.capturePhoto)
+                    message = L("正在拍照，请保持材料平整……"); effects.append(.capturePhoto)
                 }
             case .digit(1):
                 if taken && !session.captureInFlight {
                     session.photos[i] = nil
                     session.captureInFlight = true
                     session.captureIndex = i
-                    message = "正在重拍……"
+                    message = L("正在重拍……")
                     effects.append(.capturePhoto)
                 }
             case .digit(9):
                 // Optional pages may be skipped once the required ones are taken.
                 if i >= requiredPhotos { go(.phone, &effects) }
-                else { message = "这份材料必须拍摄，请按 Enter 拍照" }
+                else { message = L("这份材料必须拍摄，请按 Enter 拍照") }
             case .escape, .digit(0):
                 if session.captureInFlight { return }      // wait for the picture being taken
                 if i == 0 { go(.identity, &effects) } else { go(.photo(index: i - 1), &effects) }
@@ -424,7 +503,7 @@ public struct FlowMachine: Sendable {
                 if !session.phone.isEmpty { session.phone.removeLast() }
             case .enter:
                 if Self.validPhone(session.phone) { go(.review, &effects) }
-                else { message = "手机号码应为11位数字，以1开头，请检查后重新输入" }
+                else { message = L("手机号码应为11位数字，以1开头，请检查后重新输入") }
             case .escape:
                 go(.photo(index: max(0, session.photos.count - 1)), &effects)
             default: break
@@ -462,7 +541,7 @@ public struct FlowMachine: Sendable {
                     message = nil
                     effects.append(.printReceipt(receiptDocument(for: s), submissionId: s.id))
                 } else {
-                    message = "回执打印机仍不可用（\(printerProblem)），请凭办件编号到窗口请工作人员补打"
+                    message = L("回执打印机仍不可用（{1}），请凭办件编号到窗口请工作人员补打", printerProblem)
                 }
             }
 
@@ -499,6 +578,39 @@ public struct FlowMachine: Sendable {
         }
     }
 
+    /// Call staff: the help screen says where help is; the request is recorded for staff.
+    mutating func callStaff(_ effects: inout [FlowEffect]) {
+        if case .placeCard = route { effects.append(.stopCardReading) }
+        helpReturn = route
+        route = .help
+        message = nil
+        effects.append(.callStaff(screen: Self.routeName(helpReturn ?? .home)))
+    }
+
+    /// A short name of a screen for logs and the help record (no personal data).
+    static func routeName(_ r: Route) -> String {
+        switch r {
+        case .home: return "home"
+        case .help: return "help"
+        case .categories: return "categories"
+        case .items: return "items"
+        case .guide(let code, _): return "guide " + code
+        case .placeCard: return "place-card"
+        case .identity: return "identity"
+        case .photo: return "photo"
+        case .phone: return "phone"
+        case .review: return "review"
+        case .submitting: return "submitting"
+        case .printing: return "printing"
+        case .done: return "done"
+        case .evaluate, .evaluationReason: return "evaluation"
+        case .thanks: return "thanks"
+        case .progressList: return "progress"
+        case .pickupList: return "pickup"
+        default: return "staff"
+        }
+    }
+
     mutating func advancePhoto(from i: Int, _ effects: inout [FlowEffect]) {
         if i + 1 < session.photos.count { go(.photo(index: i + 1), &effects) } else { go(.phone, &effects) }
     }
@@ -512,11 +624,11 @@ public struct FlowMachine: Sendable {
 
     /// Short Chinese description of why the receipt printer cannot print.
     var printerProblem: String {
-        guard let d = device(.receiptPrinter) else { return "未连接" }
+        guard let d = device(.receiptPrinter) else { return L("未连接") }
         switch d.paper {
-        case .out: return "缺纸"
-        case .jammed: return "卡纸"
-        default: return d.state.chinese
+        case .out: return L("缺纸")
+        case .jammed: return L("卡纸")
+        default: return L(d.state.chinese)
         }
     }
 

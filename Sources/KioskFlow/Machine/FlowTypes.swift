@@ -38,6 +38,8 @@ public enum FlowEvent: Sendable {
     case staffReport(lines: [String]?, message: String?)
     /// Out of service with this notice, or back in service (nil).
     case serviceState(notice: String?)
+    /// Residents' help requests not yet acknowledged by staff (shown on the staff menu).
+    case helpPending(count: Int, last: Date?)
 }
 
 /// What the flow asks the runtime to do. Results come back as events.
@@ -76,6 +78,10 @@ public enum FlowEffect: Sendable, Equatable {
     case ledger(month: Bool, print: LedgerPrint?, by: String)
     /// Staff: out of service with a notice, or back in service (nil).
     case setOutOfService(notice: String?, by: String)
+    /// A resident asked for staff on this screen: record it for staff (and the log).
+    case callStaff(screen: String)
+    /// Say this (voice prompts): the screen's main prompt or an error, in the interface language.
+    case speak(String, Language)
 }
 
 public enum LedgerPrint: Sendable, Equatable { case receipt, a4 }
@@ -99,12 +105,27 @@ public struct FlowSettings: Sendable {
     /// Names of the simulated cards the demo can place with keys A, B, C … (nil: real reader).
     public var simulatedCards: [String]?
     public var timeZone: TimeZone
+    /// The language and mode each resident starts in (accessibility.language / largeMode).
+    public var language: Language
+    public var largeMode: Bool
+    /// Idle timeout in large mode (longer: older residents read and move more slowly).
+    public var largeIdleTimeoutSeconds: Int
+    /// Where help is (help.location, help.phone), said on the help screen.
+    public var helpLocation: String?
+    public var helpPhone: String?
+    /// Emit `.speak` effects (voice.enabled).
+    public var voicePrompts: Bool
 
     public init(stationName: String, idleTimeoutSeconds: Int = 90, warningSeconds: Int = 20, pageSize: Int = 6,
-                simulatedCards: [String]? = nil, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) {
+                simulatedCards: [String]? = nil, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!,
+                language: Language = .zh, largeMode: Bool = false, largeIdleTimeoutSeconds: Int? = nil,
+                helpLocation: String? = nil, helpPhone: String? = nil, voicePrompts: Bool = false) {
         self.stationName = stationName; self.idleTimeoutSeconds = idleTimeoutSeconds
         self.warningSeconds = warningSeconds; self.pageSize = max(1, min(pageSize, 6))
         self.simulatedCards = simulatedCards; self.timeZone = timeZone
+        self.language = language; self.largeMode = largeMode
+        self.largeIdleTimeoutSeconds = largeIdleTimeoutSeconds ?? idleTimeoutSeconds * 2
+        self.helpLocation = helpLocation; self.helpPhone = helpPhone; self.voicePrompts = voicePrompts
     }
 }
 

@@ -83,7 +83,7 @@ extension FlowMachine {
         case .certificatePrinted(let id, let ok, let m):
             session.printingCertificate = nil
             staffBusy = false
-            message = m
+            message = route == .pickupList ? L(m) : m
             if route == .pickupList {
                 if ok { session.certificates.removeAll { $0.submissionId == id } }
             } else if staff != nil {
@@ -95,6 +95,8 @@ extension FlowMachine {
             if let m { message = m }
         case .serviceState(let notice):
             outOfService = notice
+        case .helpPending(let count, let last):
+            helpPending = (count, last)
         default:
             break
         }
@@ -107,10 +109,10 @@ extension FlowMachine {
             switch k {
             case .digit(let d) where d >= 1 && d <= min(6, session.certificates.count):
                 guard session.printingCertificate == nil else { return true }
-                guard usable(.a4Printer) else { message = "证照打印机暂不可用，请到窗口领取"; return true }
+                guard usable(.a4Printer) else { message = L("证照打印机暂不可用，请到窗口领取"); return true }
                 let c = session.certificates[d - 1]
                 session.printingCertificate = c.submissionId
-                message = "正在打印证照，请稍候……"
+                message = L("正在打印证照，请稍候……")
                 effects.append(.printCertificate(submissionId: c.submissionId, by: "resident"))
             case .digit(0), .escape, .enter:
                 if session.printingCertificate == nil { endSession(&effects) }
@@ -145,11 +147,13 @@ extension FlowMachine {
             switch k {
             case .digit(1):
                 assisting = true
+                categoryPage = 0
                 session = Session()
                 effects.append(.audit(actor: s.staffId, action: "assist.started", subject: nil, detail: nil))
                 go(.categories(.town), &effects)
             case .digit(2):
                 assisting = true
+                categoryPage = 0
                 session = Session()
                 effects.append(.audit(actor: s.staffId, action: "assist.started", subject: nil, detail: nil))
                 go(.categories(.village), &effects)
@@ -165,6 +169,10 @@ extension FlowMachine {
                 effects.append(.ledger(month: false, print: nil, by: s.staffId))
             case .digit(5) where window:
                 go(.staffService, &effects)
+            case .digit(6) where helpPending.count > 0:
+                effects.append(.audit(actor: s.staffId, action: "help.acknowledged", subject: nil, detail: "\(helpPending.count) request(s)"))
+                helpPending = (0, nil)
+                message = "求助已处理"
             case .digit(3), .digit(4), .digit(5):
                 message = "代办员只能办理帮办代办；证照、台账和暂停服务请由窗口工作人员操作"
             case .digit(0), .escape:
@@ -302,23 +310,23 @@ extension FlowMachine {
         case .pickupList:
             var lines: [ScreenLine] = []
             if let id = session.identity {
-                lines.append(ScreenLine("  申请人：\(id.maskedName)   证件号码：\(id.maskedIDNumber)"))
+                lines.append(ScreenLine("  " + L("申请人：{1}   证件号码：{2}", id.maskedName, id.maskedIDNumber)))
                 lines.append(ScreenLine(""))
             }
             if !session.certificatesLoaded {
-                lines.append(ScreenLine("  正在查询……"))
+                lines.append(ScreenLine("  " + L("正在查询……")))
             } else if session.certificates.isEmpty {
-                lines.append(ScreenLine("  没有可以打印的证照。"))
-                lines.append(ScreenLine("  办结后证照送达本机才能打印；如有疑问请到窗口咨询。"))
+                lines += wrapped(L("没有可以打印的证照。"), w)
+                lines += wrapped(L("办结后证照送达本机才能打印；如有疑问请到窗口咨询。"), w)
             } else {
-                lines.append(ScreenLine("  以下证照已办好，按数字键打印："))
-                for (i, c) in session.certificates.prefix(6).enumerated() {
-                    lines.append(ScreenLine("  \(i + 1)  " + DisplayWidth.truncate("\(c.itemName)（\(c.caseNumber)）", columns: w - 6)))
-                }
+                lines += wrapped(L("以下证照已办好，按数字键打印："), w)
+                lines += options(session.certificates.prefix(largeMode ? 4 : 6).enumerated().map {
+                    ("\($0.offset + 1)", DisplayWidth.truncate("\($0.element.itemName)（\($0.element.caseNumber)）", columns: w - 6))
+                }, width: w)
             }
-            let n = min(6, session.certificates.count)
-            return Body(title: "证照领取（自助取件）", lines: lines,
-                        hints: n > 0 ? "1-\(n) 打印证照   0 结束并返回首页" : "0 结束并返回首页")
+            let n = min(largeMode ? 4 : 6, session.certificates.count)
+            return Body(title: L("证照领取（自助取件）"), lines: lines,
+                        hints: n > 0 ? L("1-{1} 打印证照   0 结束并返回首页", n) : L("0 结束并返回首页"))
 
         case .staffPIN:
             let who = staffCandidate.map { "\($0.displayName)（工号 \($0.staffId)）" } ?? ""
@@ -337,6 +345,9 @@ extension FlowMachine {
                 lines.append(ScreenLine("  3  证照出证：打印、补打、登记领取"))
                 lines.append(ScreenLine("  4  工作台账：今日 / 本月，打印"))
                 lines.append(ScreenLine("  5  " + (outOfService == nil ? "暂停服务（显示通知）" : "恢复服务（当前暂停中）")))
+            }
+            if helpPending.count > 0 {
+                lines.append(ScreenLine("  6  居民求助 \(helpPending.count) 次未处理（最近 \(helpPending.last.map { timestamp("HH:mm", $0) } ?? "")），处理后按 6", .alert))
             }
             if let n = outOfService { lines.append(ScreenLine("")); lines += wrapped("当前暂停服务：\(n)", w) }
             return Body(title: "工作人员菜单", lines: lines, hints: s.role == .window ? "1-5 选择   0 退出登录" : "1-2 选择   0 退出登录")

@@ -51,7 +51,7 @@ public enum TapTargets {
         let rest = text.dropFirst()
         guard rest.isEmpty || rest.first == " " else { return nil }   // "1 ..." / "A ...", not "12:30" or "GH2026…"
         if let d = f.wholeNumberValue, f.isASCII { return .digit(d) }
-        if "ABCD".contains(f) { return .char(Character(f.lowercased())) }
+        if "ABCDEHL".contains(f) { return .char(Character(f.lowercased())) }
         return nil
     }
 

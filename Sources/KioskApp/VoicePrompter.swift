@@ -1,0 +1,78 @@
+import Foundation
+import KioskFlow
+import Logging
+
+/// Voice prompts through espeak-ng (Mandarin voice `cmn`, English `en`). Each prompt starts a
+/// separate espeak-ng process and returns at once, so the screen never waits for speech; a new
+/// prompt stops the one still speaking. With `outputDirectory`, each prompt is written as a WAV
+/// file instead of played (tests, and a way to listen to every prompt). Prompts carry no
+/// personal data: screen titles and messages (masked names and numbers are never spoken).
+public final class VoicePrompter: @unchecked Sendable {
+    let command: String?
+    let zhVoice: String
+    let enVoice: String
+    let rate: Int
+    let volume: Int
+    let outputDirectory: String?
+    let logger: Logger
+    private let lock = NSLock()
+    private var current: Process?
+    private var counter = 0
+    private var warned = false
+
+    public init(_ c: KioskConfig.Voice, resolve: (String) -> String, logger: Logger) {
+        zhVoice = c.voice ?? "cmn"
+        enVoice = c.englishVoice ?? "en"
+        rate = c.rate ?? 140
+        volume = c.volume ?? 100
+        outputDirectory = c.outputDirectory.map(resolve)
+        self.logger = logger
+        command = c.command ?? Self.find("espeak-ng")
+        if let d = outputDirectory { try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        if command == nil { logger.warning("voice prompts enabled but espeak-ng was not found: install espeak-ng (scripts/deps.sh does)") }
+    }
+
+    static func find(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+            return "\(dir)/\(name)"
+        }
+        return nil
+    }
+
+    /// Starts speaking `text`; returns immediately. Returns the WAV path when writing files.
+    @discardableResult
+    public func speak(_ text: String, language: Language) -> String? {
+        guard let command else { return nil }
+        let clean = text.replacingOccurrences(of: "【提示】", with: "")
+        guard !clean.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        return lock.withLock { () -> String? in
+            if let p = current, p.isRunning, outputDirectory == nil { p.terminate() }   // one voice at a time
+            counter += 1
+            var args = ["-v", language == .zh ? zhVoice : enVoice, "-s", String(rate), "-a", String(volume)]
+            var file: String?
+            if let d = outputDirectory {
+                file = d + String(format: "/prompt-%05d.wav", counter)
+                args += ["-w", file!]
+            }
+            args += ["--", clean]
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: command)
+            p.arguments = args
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            do {
+                try p.run()
+                current = p
+            } catch {
+                if !warned { logger.warning("espeak-ng could not be started", metadata: ["error": "\(error)"]); warned = true }
+                return nil
+            }
+            return file
+        }
+    }
+
+    /// Waits for the prompt being spoken (tests).
+    public func wait() { lock.withLock { current }?.waitUntilExit() }
+}
