@@ -117,12 +117,15 @@ extension FlowMachine {
                 if w + cw > columns { break }
                 w += cw
                 let next = rest.index(after: end)
-                if breakAfter.contains(rest[end]) || (next < rest.endIndex && (rest[next] == "（" || rest[next] == "(")) {
+                let strong = breakAfter.contains(rest[end]) || (next < rest.endIndex && (rest[next] == "（" || rest[next] == "("))
+                // Single-character words a Chinese line may break around: after 的, before 或 和 到 在 并 及.
+                let weak = rest[end] == "的" || (next < rest.endIndex && "或和到在并及".contains(rest[next]))
+                if strong || (weak && lastBreakWidth * 10 < columns * 7) {
                     lastBreak = next; lastBreakWidth = w
                 }
                 end = next
             }
-            if let b = lastBreak, lastBreakWidth * 10 >= columns * 6 { end = b }
+            if end < rest.endIndex, let b = lastBreak, lastBreakWidth * 10 >= columns * 4 { end = b }
             if end == rest.startIndex { end = rest.index(after: end) }
             out.append(String(rest[rest.startIndex..<end]).trimmingCharacters(in: .whitespaces))
             rest = rest[end...].drop { $0 == " " }
