@@ -34,6 +34,14 @@ upstream:
 session:
   idleTimeoutSeconds: ${KIOSK_IDLE_TIMEOUT:-90}
   warningSeconds: 20
+accessibility:
+  language: ${KIOSK_LANGUAGE:-zh}
+  largeMode: ${KIOSK_LARGE_MODE:-false}
+voice:
+  enabled: ${KIOSK_VOICE:-false}      # KIOSK_VOICE=true make demo: prompts spoken by espeak-ng
+help:
+  location: 便民服务中心一楼综合窗口（演示）
+  phone: 0355-0000000
 devices:
   idCardReader:   { mode: simulated }
   documentCamera: { mode: simulated, fixtures: $ROOT/kiosk-config/fixtures/camera }

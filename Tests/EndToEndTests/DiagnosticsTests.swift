@@ -178,3 +178,44 @@ import Glibc
         try tap(t, "居民身份证 测试一"); try t.waitFor("进度查询")
     }
 }
+
+/// Large mode, English, help and voice through the real kioskd in tmux.
+@Suite(.serialized) struct AccessibilityEndToEndTests {
+    @Test func largeModeEnglishHelpAndVoiceOnTheRealBinary() throws {
+        let voiceDir = NSTemporaryDirectory() + "kiosk-voice-" + UUID().uuidString
+        let st = try Station(name: "a11y", extraYAML: """
+            voice:
+              enabled: true
+              rate: 170
+              outputDirectory: \(voiceDir)
+            help:
+              location: 便民服务中心一楼2号窗口
+              phone: 0355-0000000
+            """)
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("首页")
+        try t.send("6"); try t.waitFor("标准模式（小字）")            // large mode from the home screen
+        let large = try t.screen()
+        #expect(!large.contains("查看办事指南"))                       // short labels only
+        try t.send("l"); try t.waitFor("Welcome")                      // English
+        try TouchEndToEndTests().tap(t, "L 中文"); try t.waitFor("欢迎使用")   // and back, by a tap
+        try t.send("1"); try t.waitFor("请选择类别")
+        try t.send("h"); try t.waitFor("已通知工作人员")                // call staff from any screen
+        #expect(try t.screen().contains("便民服务中心一楼2号窗口"))
+        try t.send("0"); try t.waitFor("请选择类别")
+        try waitUntil(10, "the help request in the audit trail") {
+            try run(binary("kioskctl"), ["audit", "--config", st.config]).out.contains("help.requested")
+        }
+        // Each screen's prompt was spoken (written as WAV files by espeak-ng).
+        try waitUntil(20, "voice prompts as WAV files") {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: voiceDir)) ?? []
+            return files.filter { $0.hasSuffix(".wav") }.count >= 4
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: voiceDir).filter { $0.hasSuffix(".wav") }.sorted()
+        let first = try Data(contentsOf: URL(fileURLWithPath: voiceDir + "/" + files[0]))
+        #expect(first.prefix(4) == Data("RIFF".utf8))
+        #expect(first.count > 10_000)
+    }
+}
