@@ -262,6 +262,11 @@ public struct Station {
         guard r.status == 0 else { throw HarnessError(description: "kioskctl staff add failed: \(r.out)") }
     }
 
+    /// Runs kioskctl with this station's config.
+    public func kioskctl(_ args: String...) throws -> (status: Int32, out: String) {
+        try run(binary("kioskctl"), args + ["--config", config])
+    }
+
     /// PDFs the simulated A4 printer printed, oldest first.
     public func a4Printed() -> [Data] {
         let d = printerDir + "/a4"

@@ -104,12 +104,12 @@ extension KioskRuntime {
                 case .receipt:
                     if let p = s.printer {
                         do {
-                            try await p.print(ledger.receipt(stationName: s.config.station.name, printedAt: Self.stamp(Date())))
+                            try await p.print(ledger.receipt(stationName: s.config.station.name, printedAt: SampleReceipt.timestamp(Date())))
                             msg = "台账已在回执打印机打印"
                         } catch let e as DeviceError { msg = "台账未能打印：\(e.residentMessage)" } catch { msg = "台账未能打印" }
                     } else { msg = "回执打印机未连接" }
                 case .a4:
-                    let r = await printA4(TextPDF.make(lines: lines + ["", "打印时间：\(Self.stamp(Date()))"]), label: "ledger-" + period.label)
+                    let r = await printA4(TextPDF.make(lines: lines + ["", "打印时间：\(SampleReceipt.timestamp(Date()))"]), label: "ledger-" + period.label)
                     msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
                 }
                 try? s.outbox.audit(actor: by, action: "ledger.printed", subject: period.label, detail: printTo == .a4 ? "a4" : "receipt")
@@ -134,14 +134,6 @@ extension KioskRuntime {
         default:
             break
         }
-    }
-
-    static func stamp(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "Asia/Shanghai")
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        return f.string(from: d)
     }
 
     /// A PDF to whichever A4 printer is configured; (ok, what to tell the person in front of it).

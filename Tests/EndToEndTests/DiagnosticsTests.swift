@@ -11,10 +11,6 @@ import Glibc
         try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
     }
 
-    func ctl(_ st: Station, _ args: String...) throws -> (status: Int32, out: String) {
-        try run(binary("kioskctl"), args + ["--config", st.config])
-    }
-
     func device(_ status: [String: Any], _ kind: String) -> [String: Any]? {
         (status["devices"] as? [[String: Any]])?.first { $0["kind"] as? String == kind }
     }
@@ -29,7 +25,7 @@ import Glibc
         try t.waitFor("首页")
 
         // status: every device, the outbox, the upstream, disk, version, uptime.
-        var s = try json(try ctl(st, "status", "--json").out)
+        var s = try json(try st.kioskctl("status", "--json").out)
         #expect(s["version"] as? String != nil)
         #expect(s["uptimeSeconds"] as? Int != nil)
         #expect((s["freeDiskBytes"] as? Int ?? 0) > 0)
@@ -38,7 +34,7 @@ import Glibc
         #expect(device(s, "idCardReader")?["state"] as? String == "online")
         #expect(device(s, "receiptPrinter")?["state"] as? String == "online")
         #expect(device(s, "documentCamera") != nil)
-        let table = try ctl(st, "status").out
+        let table = try st.kioskctl("status").out
         #expect(table.contains("idCardReader") && table.contains("outbox:") && table.contains("upstream:"))
 
         // An application by a made-up resident, so the bundle has something to leak if it could.
@@ -46,37 +42,37 @@ import Glibc
         try waitUntil(30, "the upload") { st.intake.count() == 1 }
 
         // A reader unplugged and a printer out of paper.
-        #expect(try ctl(st, "simulate", "reader", "unplug").status == 0)
-        #expect(try ctl(st, "simulate", "printer", "paperOut").status == 0)
+        #expect(try st.kioskctl("simulate", "reader", "unplug").status == 0)
+        #expect(try st.kioskctl("simulate", "printer", "paperOut").status == 0)
         try waitUntil(15, "reader powerOff in status") {
-            device(try json(try ctl(st, "status", "--json").out), "idCardReader")?["state"] as? String == "powerOff"
+            device(try json(try st.kioskctl("status", "--json").out), "idCardReader")?["state"] as? String == "powerOff"
         }
-        s = try json(try ctl(st, "status", "--json").out)
+        s = try json(try st.kioskctl("status", "--json").out)
         #expect(device(s, "receiptPrinter")?["paper"] as? String == "out")
         #expect((device(s, "idCardReader")?["lastError"] as? String)?.isEmpty == false)
-        let failing = try ctl(st, "selftest")
+        let failing = try st.kioskctl("selftest")
         #expect(failing.status == 1)
         #expect(failing.out.contains("FAIL  reader"))
         #expect(failing.out.contains("FAIL  printer"))
         #expect(failing.out.contains("PASS  camera"))
 
-        #expect(try ctl(st, "simulate", "reader", "plug").status == 0)
-        #expect(try ctl(st, "simulate", "printer", "paperIn").status == 0)
+        #expect(try st.kioskctl("simulate", "reader", "plug").status == 0)
+        #expect(try st.kioskctl("simulate", "printer", "paperIn").status == 0)
         let before = st.receipts().count
-        let passing = try ctl(st, "selftest", "--print")
+        let passing = try st.kioskctl("selftest", "--print")
         #expect(passing.status == 0, "\(passing.out)")
         #expect(passing.out.contains("PASS  reader") && passing.out.contains("samID"))
         try waitUntil(10, "test receipt") { st.receipts().count == before + 1 }
         #expect(st.receipts().last?.contains("打印机自检") == true)
 
         // logs: recent events.
-        let logs = try ctl(st, "logs", "-n", "50").out
+        let logs = try st.kioskctl("logs", "-n", "50").out
         #expect(logs.contains("submission sealed"))
         #expect(logs.contains(caseNumber))
 
         // bundle: no personal data of the resident who just applied.
         let archive = st.dir + "/diag.tar.gz"
-        #expect(try ctl(st, "bundle", archive).status == 0)
+        #expect(try st.kioskctl("bundle", archive).status == 0)
         let out = st.dir + "/unpacked"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         #expect(try run("/bin/tar", ["-xzf", archive, "-C", out]).status == 0)

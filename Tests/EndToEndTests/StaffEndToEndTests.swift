@@ -6,10 +6,6 @@ import Testing
 @Suite(.serialized) struct StaffEndToEndTests {
     static let staffID = "110105198505050038"   // the simulated card E (工作人员 测试五), synthetic
 
-    func ctl(_ st: Station, _ args: String...) throws -> (status: Int32, out: String) {
-        try run(binary("kioskctl"), args + ["--config", st.config])
-    }
-
     func pdf(_ marker: String) -> Data {
         Data("%PDF-1.4\n% certificate \(marker)\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".utf8)
     }
@@ -50,10 +46,10 @@ import Testing
         try t.send("a"); try t.waitFor("以下证照已办好")
         #expect(try t.screen().contains(caseA))
         #expect(!(try t.screen().contains(caseB)))        // only the resident's own
-        #expect(try ctl(st, "simulate", "a4", "jam").status == 0)
+        #expect(try st.kioskctl("simulate", "a4", "jam").status == 0)
         try t.send("1"); try t.waitFor("卡纸", seconds: 20)
         #expect(st.a4Printed().isEmpty)
-        #expect(try ctl(st, "simulate", "a4", "clear").status == 0)
+        #expect(try st.kioskctl("simulate", "a4", "clear").status == 0)
         try t.send("1"); try t.waitFor("证照已打印", seconds: 20)
         #expect(st.a4Printed() == [pdf("A")])
         try t.send("0"); try t.waitFor("首页")
@@ -87,7 +83,7 @@ import Testing
         // The ledger of this month, as CSV.
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = TimeZone(identifier: "Asia/Shanghai"); f.dateFormat = "yyyy-MM"
-        let csv = try ctl(st, "ledger", "--month", f.string(from: Date()), "--csv")
+        let csv = try st.kioskctl("ledger", "--month", f.string(from: Date()), "--csv")
         #expect(csv.status == 0)
         #expect(csv.out.contains("submissions_total,,申请合计,,2"))
         #expect(csv.out.contains("certificates,ready,证照到达,,2"))
@@ -98,13 +94,13 @@ import Testing
         #expect(csv.out.contains("assisted,,帮办代办,,0"))
 
         // The audit trail: every sign-in attempt and certificate step, chained, no personal data.
-        let audit = try ctl(st, "audit").out
+        let audit = try st.kioskctl("audit").out
         for action in ["staff.signin.failed", "staff.signin", "certificate.print.failed", "certificate.printed",
                        "certificate.collected", "certificate.batch", "ledger.printed", "staff.signout"] {
             #expect(audit.contains(action), "audit lacks \(action)")
         }
         #expect(audit.contains("S001"))
-        #expect(try ctl(st, "audit", "--verify").status == 0)
+        #expect(try st.kioskctl("audit", "--verify").status == 0)
         for text in [audit, csv.out, st.logs()] + t.captures {
             #expect(!text.contains(Self.staffID))
             #expect(!text.contains("110105200001010016"))
@@ -120,12 +116,12 @@ import Testing
         try t.start()
         defer { t.stop() }
         try t.waitFor("首页")
-        #expect(try ctl(st, "service", "off", "--notice", "今日停电检修，请到窗口办理。").status == 0)
+        #expect(try st.kioskctl("service", "off", "--notice", "今日停电检修，请到窗口办理。").status == 0)
         try t.waitFor("今日停电检修", seconds: 20)
         try t.send("1")
         #expect(!(try t.screen().contains("请选择类别")))
-        #expect(try ctl(st, "service", "status").out.contains("out of service"))
-        #expect(try ctl(st, "service", "on").status == 0)
+        #expect(try st.kioskctl("service", "status").out.contains("out of service"))
+        #expect(try st.kioskctl("service", "on").status == 0)
         try waitUntil(20, "back in service") { !(try t.screen().contains("今日停电检修")) }
         try t.send("1"); try t.waitFor("请选择类别")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 
 /// A minimal one-page A4 PDF with a few lines of ASCII text (Helvetica), for `kioskctl print test-a4`
 /// and the CUPS tests. Non-ASCII characters become '?': the technician page needs no fonts.
@@ -25,19 +26,6 @@ public enum A4TestPage {
             "<< /Length \(stream.utf8.count) >>\nstream\n\(stream)\nendstream",
             "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         ]
-        var out = "%PDF-1.4\n"
-        var offsets: [Int] = []
-        for (i, o) in objects.enumerated() {
-            offsets.append(out.utf8.count)
-            out += "\(i + 1) 0 obj\n\(o)\nendobj\n"
-        }
-        let xref = out.utf8.count
-        out += "xref\n0 \(objects.count + 1)\n0000000000 65535 f \n"
-        for off in offsets {
-            let s = String(off)
-            out += String(repeating: "0", count: max(0, 10 - s.count)) + s + " 00000 n \n"
-        }
-        out += "trailer\n<< /Size \(objects.count + 1) /Root 1 0 R >>\nstartxref\n\(xref)\n%%EOF\n"
-        return Data(out.utf8)
+        return TextPDF.assemble(objects)
     }
 }

@@ -228,7 +228,10 @@ extension FlowMachine {
                         hints: largeMode ? L("1 打印告知单  2 申办  9 下一页  0 返回") : L("1 打印一次性告知单  2 我要申办  7/9 翻页  0 返回"))
 
         case .placeCard(let purpose):
-            var lines = wrapped(L("请将身份证（或居住证、外国人永久居留身份证）平放在下方的读卡区域，不要移动。"), w)
+            // Large mode: short sentences, one per line.
+            var lines = largeMode
+                ? [ScreenLine("  " + L("请把证件放在下方读卡区。")), ScreenLine(""), ScreenLine("  " + L("放好后不要移动。"))]
+                : wrapped(L("请将身份证（或居住证、外国人永久居留身份证）平放在下方的读卡区域，不要移动。"), w)
             lines.append(ScreenLine(""))
             switch purpose {
             case .apply: lines += wrapped(L("申办事项：{1}", session.item?.name ?? ""), w)
@@ -276,7 +279,12 @@ extension FlowMachine {
             let taken = i < session.photos.count && session.photos[i] != nil
             var lines = wrapped(L("第 {1}/{2} 份：{3}", i + 1, names.count, L(name)), w)
             lines.append(ScreenLine(""))
-            lines += wrapped(L("请将材料平放在高拍仪下方，正面朝上。"), w)
+            if largeMode {
+                lines.append(ScreenLine("  " + L("把材料放在高拍仪下面。")))
+                lines.append(ScreenLine("  " + L("正面朝上，放平。")))
+            } else {
+                lines += wrapped(L("请将材料平放在高拍仪下方，正面朝上。"), w)
+            }
             if let item = session.item, let g = catalog.guide(for: item.code),
                let m = g.materialsToPhotograph.first(where: { $0.name == name }) {
                 lines += wrapped(L("要求：{1}", m.requirements), w)
@@ -329,7 +337,11 @@ extension FlowMachine {
                 ScreenLine("  " + L("办件编号：{1}", c), .bold),
                 ScreenLine(""),
             ]
-            if ok {
+            if ok && largeMode {
+                lines.append(ScreenLine("  " + L("请取走回执。")))
+                lines.append(ScreenLine(""))
+                lines.append(ScreenLine("  " + L("回执上有办件编号，请保管好。")))
+            } else if ok {
                 lines += wrapped(L("受理回执已打印，请取走回执并妥善保管。"), w)
                 lines += wrapped(L("放置身份证可在本机查询办理进度；凭办件编号可到窗口查询。"), w)
             } else {

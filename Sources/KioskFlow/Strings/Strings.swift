@@ -266,5 +266,11 @@ extension Strings {
         "工作人员通知：": "Notice from staff (in Chinese): ",
         "以下办事指南为中文，窗口工作人员可以为您解释。": "The guide below is in Chinese; staff at the window can explain it.",
         "证照已打印，请在A4打印机出纸口取走": "Your certificate is printed. Please take it from the A4 printer's tray.",
+        "请把证件放在下方读卡区。": "Put your card on the reader below.",
+        "放好后不要移动。": "Then keep it still.",
+        "请取走回执。": "Please take your receipt.",
+        "回执上有办件编号，请保管好。": "It shows your case number. Keep it safe.",
+        "把材料放在高拍仪下面。": "Put the document under the camera.",
+        "正面朝上，放平。": "Face up, and flat.",
     ]
 }

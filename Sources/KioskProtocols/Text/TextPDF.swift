@@ -33,6 +33,12 @@ public enum TextPDF {
             objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents \(7 + n * 2) 0 R /Resources << /Font << /F1 3 0 R >> >> >>")
             objects.append("<< /Length \(stream.utf8.count) >>\nstream\n\(stream)\nendstream")
         }
+        return assemble(objects)
+    }
+
+    /// A PDF 1.4 file of these objects (numbered from 1, object 1 the catalog), with its
+    /// cross-reference table and trailer.
+    public static func assemble(_ objects: [String]) -> Data {
         var out = "%PDF-1.4\n"
         var offsets: [Int] = []
         for (k, o) in objects.enumerated() {
