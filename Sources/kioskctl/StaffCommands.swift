@@ -8,17 +8,20 @@ import KioskProtocols
 // They work on the outbox database directly (WAL: safe beside a running kioskd).
 
 extension ConfigOption {
-    /// The outbox with the real key (registry digests need it); read-only opens skip migrations.
-    func outbox(readOnly: Bool) throws -> (KioskConfig, Outbox) {
+    /// The outbox database. Only registering staff needs the encryption key (for the keyed digest
+    /// of the ID number); ledgers, the audit trail and the service state decrypt nothing, so they
+    /// work for anyone who may read the database. Read-only opens skip migrations.
+    func outbox(readOnly: Bool, needsKey: Bool = false) throws -> (KioskConfig, Outbox) {
         let cfg = try load()
         let dbPath = cfg.stateDirectoryPath + "/outbox.sqlite"
         if readOnly, !FileManager.default.fileExists(atPath: dbPath) {
             throw ValidationError("no outbox at \(dbPath) yet: kioskd creates it on its first start")
         }
-        let key = try AtRestCipher.loadKey(path: cfg.resolve(cfg.encryption.keyFile))
         do {
-            return (cfg, try Outbox(stateDirectory: cfg.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
-                                    stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, readOnly: readOnly))
+            let cipher = needsKey ? AtRestCipher(masterKey: try AtRestCipher.loadKey(path: cfg.resolve(cfg.encryption.keyFile))) : .ephemeral()
+            return (cfg, try Outbox(stateDirectory: cfg.stateDirectoryPath, cipher: cipher,
+                                    stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, readOnly: readOnly,
+                                    cleanOrphans: false))
         } catch {
             throw ValidationError("\(error)")
         }
@@ -57,7 +60,7 @@ struct StaffAddCommand: ParsableCommand {
             failLine("the PIN must be 4–12 digits (the kiosk keypad has digits only)")
         }
         guard iterations >= 1000 else { failLine("iterations must be at least 1000") }
-        let (_, outbox) = try options.outbox(readOnly: false)
+        let (_, outbox) = try options.outbox(readOnly: false, needsKey: true)
         do {
             try outbox.addStaff(staffId: staffId, name: name, role: r, idNumber: id, pinHash: PINHash.make(pin: pin, iterations: iterations))
         } catch { failLine("\(error)") }

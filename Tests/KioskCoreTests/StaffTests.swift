@@ -83,6 +83,17 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> Outbox {
         #expect(throws: StaffError.self) { try o.addStaff(staffId: "bad id!", name: "某", role: .agent, idNumber: "110105200001010016", pinHash: "x") }
     }
 
+    @Test func aToolOpeningTheOutboxBesideKioskdLeavesSealsInFlightAlone() throws {
+        let dir = tempDir()
+        _ = try makeOutbox(dir)
+        let inFlight = dir + "/state/attachments/seal-being-committed"
+        try FileManager.default.createDirectory(atPath: inFlight, withIntermediateDirectories: true)
+        _ = try Outbox(stateDirectory: dir + "/state", cipher: .ephemeral(), stationId: "XY-TEST-001", casePrefix: "GH", cleanOrphans: false)
+        #expect(FileManager.default.fileExists(atPath: inFlight))
+        _ = try makeOutbox(dir)          // the daemon's own start removes leftovers of a crash
+        #expect(!FileManager.default.fileExists(atPath: inFlight))
+    }
+
     @Test func auditChainDetectsAnEditedEntry() throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)

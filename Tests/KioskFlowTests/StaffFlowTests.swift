@@ -170,8 +170,10 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.screen.contains("请放置身份证"))
         d.send(.cardRead(card))
         #expect(d.effects.last == .loadCertificates(idNumber: card.idNumber))
-        d.send(.certificatesLoaded([certificate("s1")]))
+        d.send(.certificatesLoaded([certificate("s1"), certificate("s2", printed: 1)]))
         #expect(d.screen.contains("GH202611050001"))
+        #expect(d.screen.contains("已由工作人员打印，请到窗口领取：GH202611050002"))   // printed once is enough
+        #expect(!d.screen.contains("2  老年人"))
         d.keys(.digit(1))
         #expect(d.effects.last == .printCertificate(submissionId: "s1", by: "resident"))
         d.send(.certificatePrinted(submissionId: "s1", ok: false, message: "A4打印机卡纸，未能打印。请联系工作人员处理后补打"))

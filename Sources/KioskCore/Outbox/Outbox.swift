@@ -90,7 +90,8 @@ public final class Outbox: Sendable {
     public var attachmentsDirectory: String { stateDirectory + "/attachments" }
 
     public init(stateDirectory: String, cipher: AtRestCipher, stationId: String, casePrefix: String,
-                readOnly: Bool = false, minFreeBytes: Int64 = 0, now: @escaping @Sendable () -> Date = { Date() }) throws {
+                readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true,
+                now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.stateDirectory = stateDirectory
         self.minFreeBytes = minFreeBytes
         self.cipher = cipher
@@ -116,7 +117,9 @@ public final class Outbox: Sendable {
             // GRDB sets synchronous=NORMAL for WAL pools; a receipt must never outlive its row.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Self.migrator.migrate(pool)
-            try removeOrphanAttachments()
+            // Only the daemon may: a tool opening the database beside a running kioskd would
+            // otherwise delete the files of a seal that is being committed right now.
+            if cleanOrphans { try removeOrphanAttachments() }
         }
     }
 

@@ -107,10 +107,10 @@ extension FlowMachine {
         switch route {
         case .pickupList:
             switch k {
-            case .digit(let d) where d >= 1 && d <= min(6, session.certificates.count):
+            case .digit(let d) where d >= 1 && d <= min(largeMode ? 4 : 6, printableCertificates.count):
                 guard session.printingCertificate == nil else { return true }
                 guard usable(.a4Printer) else { message = L("证照打印机暂不可用，请到窗口领取"); return true }
-                let c = session.certificates[d - 1]
+                let c = printableCertificates[d - 1]
                 session.printingCertificate = c.submissionId
                 message = L("正在打印证照，请稍候……")
                 effects.append(.printCertificate(submissionId: c.submissionId, by: "resident"))
@@ -298,6 +298,9 @@ extension FlowMachine {
         }
     }
 
+    /// Self pick-up prints a certificate only once: one staff already printed waits at the window.
+    var printableCertificates: [CertificateRecord] { session.certificates.filter { $0.printCount == 0 } }
+
     func certificateState(_ c: CertificateRecord) -> String {
         if c.collectedAt != nil { return "已领取" }
         if !c.downloaded { return "待下载" }
@@ -315,16 +318,21 @@ extension FlowMachine {
             }
             if !session.certificatesLoaded {
                 lines.append(ScreenLine("  " + L("正在查询……")))
-            } else if session.certificates.isEmpty {
+            } else if printableCertificates.isEmpty {
                 lines += wrapped(L("没有可以打印的证照。"), w)
                 lines += wrapped(L("办结后证照送达本机才能打印；如有疑问请到窗口咨询。"), w)
             } else {
                 lines += wrapped(L("以下证照已办好，按数字键打印："), w)
-                lines += options(session.certificates.prefix(largeMode ? 4 : 6).enumerated().map {
+                lines += options(printableCertificates.prefix(largeMode ? 4 : 6).enumerated().map {
                     ("\($0.offset + 1)", DisplayWidth.truncate("\($0.element.itemName)（\($0.element.caseNumber)）", columns: w - 6))
                 }, width: w)
             }
-            let n = min(largeMode ? 4 : 6, session.certificates.count)
+            let atWindow = session.certificates.filter { $0.printCount > 0 }
+            if !atWindow.isEmpty {
+                lines.append(ScreenLine(""))
+                lines += wrapped(L("已由工作人员打印，请到窗口领取：{1}", atWindow.map(\.caseNumber).joined(separator: "、")), w)
+            }
+            let n = min(largeMode ? 4 : 6, printableCertificates.count)
             return Body(title: L("证照领取（自助取件）"), lines: lines,
                         hints: n > 0 ? L("1-{1} 打印证照   0 结束并返回首页", n) : L("0 结束并返回首页"))
 

@@ -272,5 +272,6 @@ extension Strings {
         "回执上有办件编号，请保管好。": "It shows your case number. Keep it safe.",
         "把材料放在高拍仪下面。": "Put the document under the camera.",
         "正面朝上，放平。": "Face up, and flat.",
+        "已由工作人员打印，请到窗口领取：{1}": "Already printed by staff; please collect at the service window: {1}",
     ]
 }
