@@ -304,8 +304,9 @@ public struct Station {
 
 /// Drives one application from the home screen to "提交成功"; returns the case number and photo count.
 /// `placeCard` puts the resident's card on the reader (default: the simulated card A).
-public func applyOnce(_ t: KioskTerminal, placeCard: (() throws -> Void)? = nil) throws -> (caseNumber: String, photos: Int) {
-    try t.waitFor("首页")
+/// `from` is the screen it starts on: the home screen, or the staff menu (帮办代办: 1 is town items there too).
+public func applyOnce(_ t: KioskTerminal, from: String = "首页", placeCard: (() throws -> Void)? = nil) throws -> (caseNumber: String, photos: Int) {
+    try t.waitFor(from)
     try t.send("1"); try t.waitFor("请选择类别")
     try t.send("1"); try t.waitFor("第 1/")
     try t.send("1"); try t.waitFor("办事指南")

@@ -126,3 +126,31 @@ import Testing
         try t.send("1"); try t.waitFor("请选择类别")
     }
 }
+
+/// 帮办代办 through the real binaries: a village agent signs in and submits for a resident.
+@Suite(.serialized) struct AssistedEndToEndTests {
+    @Test func aVillageAgentSubmitsForAResident() throws {
+        let st = try Station(name: "assist")
+        try st.addStaff(id: "A007", name: "测试五", role: "agent", idNumber: StaffEndToEndTests.staffID, pin: "1357")
+        try st.intake.start()
+        defer { st.intake.stop() }
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("首页")
+        try t.send("*"); try t.waitFor("工作人员登录")
+        try t.send("e"); try t.waitFor("请输入工作人员密码")
+        try t.send("1357", "Enter"); try t.waitFor("工作人员菜单")
+        #expect(!(try t.screen().contains("证照出证")))          // agents: assisted submissions only
+        let (caseNumber, _) = try applyOnce(t, from: "工作人员菜单")
+        try t.send("0"); try t.waitFor("工作人员菜单")             // back to the agent's menu, resident wiped
+        #expect(try t.screen().contains("A007"))
+        try t.send("0"); try t.waitFor("首页")
+        #expect(st.receipts().last?.contains("帮办代办：由代办员 测**（工号 A007）代为办理") == true)
+        #expect(st.receipts().last?.contains(caseNumber) == true)
+        try waitUntil(30, "the upload") { st.intake.count() == 1 }
+        let audit = try st.kioskctl("audit").out
+        #expect(audit.contains("assist.submitted"))
+        #expect(try st.kioskctl("ledger", "--csv").out.contains("assisted,,帮办代办,,1"))
+    }
+}

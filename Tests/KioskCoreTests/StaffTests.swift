@@ -94,6 +94,16 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> Outbox {
         #expect(!FileManager.default.fileExists(atPath: inFlight))
     }
 
+    @Test func anAssistedSubmissionCarriesTheAgentUpstream() throws {
+        let o = try makeOutbox(tempDir())
+        _ = try o.seal(NewSubmission(itemCode: "XY-V-001", itemName: "示例事项", applicant: applicant,
+                                     attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))],
+                                     assistedBy: "A007"))
+        let due = try #require(try o.nextDue().due)
+        #expect(due.manifest.assistedBy == "A007")
+        #expect(try o.ledger(LedgerPeriod.containing(Date(), month: true)).assisted == 1)
+    }
+
     @Test func auditChainDetectsAnEditedEntry() throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
