@@ -40,22 +40,31 @@ public final class VoicePrompter: @unchecked Sendable {
         return nil
     }
 
-    /// Starts speaking `text`; returns immediately. Returns the WAV path when writing files.
+    /// Prompts start in order on this queue, so the caller (the main loop) never waits for a fork.
+    private let queue = DispatchQueue(label: "kioskd.voice")
+
+    /// Queues `text` to be spoken and returns at once. Returns the WAV path when writing files.
     @discardableResult
     public func speak(_ text: String, language: Language) -> String? {
         guard let command else { return nil }
         let clean = text.replacingOccurrences(of: "【提示】", with: "")
         guard !clean.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        return lock.withLock { () -> String? in
+        let n: Int = lock.withLock { counter += 1; return counter }
+        var args = ["-v", language == .zh ? zhVoice : enVoice, "-s", String(rate), "-a", String(volume)]
+        var file: String?
+        if let d = outputDirectory {
+            file = d + String(format: "/prompt-%05d.wav", n)
+            args += ["-w", file!]
+        }
+        args += ["--", clean]
+        let argv = args
+        queue.async { [self] in start(command, argv) }
+        return file
+    }
+
+    private func start(_ command: String, _ args: [String]) {
+        lock.withLock {
             if let p = current, p.isRunning, outputDirectory == nil { p.terminate() }   // one voice at a time
-            counter += 1
-            var args = ["-v", language == .zh ? zhVoice : enVoice, "-s", String(rate), "-a", String(volume)]
-            var file: String?
-            if let d = outputDirectory {
-                file = d + String(format: "/prompt-%05d.wav", counter)
-                args += ["-w", file!]
-            }
-            args += ["--", clean]
             let p = Process()
             p.executableURL = URL(fileURLWithPath: command)
             p.arguments = args
@@ -67,12 +76,13 @@ public final class VoicePrompter: @unchecked Sendable {
                 current = p
             } catch {
                 if !warned { logger.warning("espeak-ng could not be started", metadata: ["error": "\(error)"]); warned = true }
-                return nil
             }
-            return file
         }
     }
 
-    /// Waits for the prompt being spoken (tests).
-    public func wait() { lock.withLock { current }?.waitUntilExit() }
+    /// Waits until the queued prompts have started and the last one has finished (tests).
+    public func wait() {
+        queue.sync {}
+        lock.withLock { current }?.waitUntilExit()
+    }
 }
