@@ -207,31 +207,3 @@ func runKioskIntake() async {
 
 await runKioskIntake()
 
-/// Demo only: issues a sample certificate (a one-page PDF marked 示例) for each received
-/// submission once it is `after` seconds old, the way a township would after approving it.
-struct DemoCertifier {
-    let store: IntakeStore
-    let after: Double
-    let logger: Logger
-
-    func run() async {
-        let iso = ISO8601DateFormatter()
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(2))
-            guard let all = try? store.summaries() else { continue }
-            for s in all where s.state == .received || s.state == .inReview {
-                guard let at = iso.date(from: s.receivedAt), Date().timeIntervalSince(at) >= after else { continue }
-                let pdf = TextPDF.make(lines: ["【示例证照 SAMPLE — 演示用，无效】", "", "办件编号：\(s.caseNumber)",
-                                               "事项编码：\(s.itemCode)", "办结日期：\(String(s.receivedAt.prefix(10)))", "",
-                                               "本文件由演示用参考平台生成，不是真实证照。"])
-                do {
-                    _ = try store.attachCertificate(submissionId: s.submissionId, data: pdf, contentType: "application/pdf",
-                                                    note: "示例证照（演示）")
-                    logger.info("demo certificate issued", metadata: ["case": "\(s.caseNumber)"])
-                } catch {
-                    logger.warning("demo certificate not issued", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-    }
-}

@@ -179,8 +179,10 @@ extension TestClientProtocol {
         let app = try buildIntakeApplication(configuration: configuration(dir), store: store)
         let manifest = makeManifest()
         try await app.test(.router) { client in
-            #expect(try await client.putAttachment(manifest.submissionId, "material-1.jpg", scanBytes).status == .created)
-            #expect(try await client.putManifest(manifest).status == .created)
+            let a = try await client.putAttachment(manifest.submissionId, "material-1.jpg", scanBytes)
+            #expect(a.status == .created)
+            let m = try await client.putManifest(manifest)
+            #expect(m.status == .created)
             let changed = makeManifest(phone: "13900000000")
             let response = try await client.putManifest(changed)
             let reply = try expectError(response, .conflict, "conflict")
@@ -506,4 +508,29 @@ final class PortBox: @unchecked Sendable {
     private var port: Int?
     func set(_ value: Int) { lock.lock(); port = value; lock.unlock() }
     func get() -> Int? { lock.lock(); defer { lock.unlock() }; return port }
+}
+
+@Suite struct DemoCertifierTests {
+    /// The demo's stand-in for a township: a received submission gets a sample PDF certificate
+    /// once it is old enough (receivedAt carries fractional seconds).
+    @Test func issuesASampleCertificateOnceTheSubmissionIsOldEnough() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let store = try IntakeStore(dataDirectory: dir.path)
+        let app = try buildIntakeApplication(configuration: configuration(dir), store: store)
+        let manifest = makeManifest()
+        try await app.test(.router) { client in
+            let a = try await client.putAttachment(manifest.submissionId, "material-1.jpg", scanBytes)
+            #expect(a.status == .created)
+            let m = try await client.putManifest(manifest)
+            #expect(m.status == .created)
+        }
+        let certifier = DemoCertifier(store: store, after: 60, logger: .init(label: "test"))
+        #expect(certifier.runOnce(now: Date()).isEmpty)                       // too young
+        #expect(certifier.runOnce(now: Date().addingTimeInterval(61)) == [manifest.caseNumber])
+        let st = try #require(try store.status(submissionId: manifest.submissionId))
+        #expect(st.state == .certificateReady)
+        #expect(st.certificate?.contentType == "application/pdf")
+        #expect(certifier.runOnce(now: Date().addingTimeInterval(120)).isEmpty)  // once only
+    }
 }
