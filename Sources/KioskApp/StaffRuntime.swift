@@ -30,7 +30,7 @@ extension KioskRuntime {
                 case .lockedOut: log.warning("staff locked out after wrong PINs", metadata: ["staff": "\(staffId)"])
                 default: log.warning("staff sign-in refused", metadata: ["staff": "\(staffId)", "result": "\(r)"])
                 }
-                post(.staffPINChecked(r))
+                post(.staffPINChecked(staffId: staffId, r))
             }
         case .audit(let actor, let action, let subject, let detail):
             do { try s.outbox.audit(actor: actor, action: action, subject: subject, detail: detail) } catch {
@@ -43,7 +43,8 @@ extension KioskRuntime {
             } catch {
                 log.error("certificates unreadable", metadata: ["error": "\(error)"])
                 post(.certificatesLoaded([]))
-                post(.staffReport(lines: nil, message: "证照记录暂时无法读取，请联系运维人员"))
+                if idNumber != nil { post(.progressFailed("本机记录暂时无法读取")) }     // the resident is told, in their language
+                else { post(.staffReport(lines: nil, message: "证照记录暂时无法读取，请联系运维人员")) }
             }
         case .printCertificate(let id, let by):
             spawn { [self] in
@@ -96,8 +97,8 @@ extension KioskRuntime {
                 return
             }
             let lines = ledger.lines(stationName: s.config.station.name)
-            post(.staffReport(lines: Array(lines.dropFirst(2)), message: nil))
-            guard let printTo else { return }
+            // Shown when asked for; a print keeps the screen busy until it reports back.
+            guard let printTo else { post(.staffReport(lines: Array(lines.dropFirst(2)), message: nil)); return }
             spawn { [self] in
                 let msg: String
                 switch printTo {

@@ -219,6 +219,29 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> Outbox {
         #expect(throws: StaffError.self) { try LedgerPeriod.day("2026-02-30") }
     }
 
+    /// A reprint next month does not rewrite last month's "waiting"; retention keeps what is not collected.
+    @Test func pastLedgersStayAndUncollectedCertificatesAreNotPurged() throws {
+        let dir = tempDir()
+        let clock = HandClock("2026-11-28T02:00:00Z")
+        let o = try clockedOutbox(dir, clock)
+        let s = try o.seal(NewSubmission(itemCode: "A1", itemName: "老年人高龄补贴发放", applicant: applicant,
+                                         attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
+        try o.markUploaded(id: s.id, upstreamState: .certificateReady)
+        let pdf = Data("%PDF-1.4 test".utf8)
+        try o.noteCertificate(submissionId: s.id, ref: CertificateRef(ref: "ref-1", contentType: "application/pdf", size: pdf.count, sha256: sha256Hex(pdf)))
+        try o.storeCertificate(submissionId: s.id, data: pdf)
+        try o.markCertificatePrinted(submissionId: s.id, by: "S001")
+        clock.set("2026-12-02T02:00:00Z")
+        try o.markCertificatePrinted(submissionId: s.id, by: "S001")
+        #expect(try o.ledger(try LedgerPeriod.month("2026-11")).certificatesWaiting == 1)
+        clock.set("2027-03-01T02:00:00Z")
+        #expect(try o.purgeConfirmed(olderThanDays: 30) == 0)          // still waiting to be collected
+        #expect(try o.certificate(submissionId: s.id) != nil)
+        try o.markCertificateCollected(submissionId: s.id, by: "S001", collector: "applicant")
+        #expect(try o.purgeConfirmed(olderThanDays: 30) == 1)
+        #expect(try o.ledger(try LedgerPeriod.month("2026-11")).certificatesWaiting == 1)
+    }
+
     @Test func ledgerPDFIsAPDFWithTheChineseText() throws {
         let pdf = TextPDF.make(lines: ["工作台账 2026-11", "申请合计 4"] + (0..<80).map { "第\($0)行" })
         let s = String(decoding: pdf, as: UTF8.self)

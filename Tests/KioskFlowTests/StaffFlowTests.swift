@@ -19,7 +19,7 @@ extension Driver {
         send(.cardRead(staffCard))
         send(.staffIdentified(member))
         keys(.digit(2), .digit(4), .digit(6), .digit(8), .enter)
-        send(.staffPINChecked(.signedIn(member)))
+        send(.staffPINChecked(staffId: member.staffId, .signedIn(member)))
     }
 }
 
@@ -45,11 +45,11 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(!d.screen.contains("1234"))
         d.keys(.enter)
         #expect(d.effects.last == .verifyStaffPIN(staffId: "S001", pin: "1234"))
-        d.send(.staffPINChecked(.wrongPIN(attemptsLeft: 4)))
+        d.send(.staffPINChecked(staffId: "S001", .wrongPIN(attemptsLeft: 4)))
         #expect(d.screen.contains("还可以再试 4 次"))
         #expect(d.m.route == .staffPIN)
         d.keys(.digit(2), .digit(4), .digit(6), .digit(8), .enter)
-        d.send(.staffPINChecked(.signedIn(windowStaff)))
+        d.send(.staffPINChecked(staffId: "S001", .signedIn(windowStaff)))
         #expect(d.m.route == .staffMenu)
         #expect(d.screen.contains("证照出证"))
         #expect(d.screen.contains("工作台账"))
@@ -65,7 +65,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.send(.cardRead(staffCard))
         d.send(.staffIdentified(windowStaff))
         d.keys(.digit(1), .digit(1), .digit(1), .digit(1), .enter)
-        d.send(.staffPINChecked(.lockedOut(until: d.t.addingTimeInterval(900))))
+        d.send(.staffPINChecked(staffId: "S001", .lockedOut(until: d.t.addingTimeInterval(900))))
         #expect(d.m.route == .home)
         #expect(d.m.staff == nil)
         #expect(d.screen.contains("已锁定 15 分钟"))
@@ -77,6 +77,44 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.send(.staffIdentified(locked))
         #expect(d.m.route != .staffPIN)
         #expect(d.screen.contains("联系管理员解锁"))
+    }
+
+    @Test func staffNeverStaySignedInBehindAResidentAndLateAnswersAreDropped() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.signIn(windowStaff)
+        d.keys(.digit(1), .digit(0))            // 帮办代办 started, then back: the staff menu, not home
+        #expect(d.m.route == .staffMenu)
+        #expect(d.m.staff != nil)
+        d.keys(.digit(0))                        // sign out
+        #expect(d.m.staff == nil)
+        // A PIN answer arriving after Esc is not applied to whoever is at the kiosk now.
+        d.keys(.char("*"))
+        d.send(.cardRead(staffCard))
+        d.send(.staffIdentified(windowStaff))
+        d.keys(.digit(2), .digit(4), .digit(6), .digit(8), .enter, .escape)
+        #expect(d.m.route == .home)
+        d.send(.staffPINChecked(staffId: "S001", .signedIn(windowStaff)))
+        #expect(d.m.staff == nil)
+        #expect(d.m.route == .home)
+        d.keys(.char("*"))
+        d.send(.cardRead(staffCard))
+        d.send(.staffIdentified(agentStaff))
+        d.send(.staffPINChecked(staffId: "S001", .signedIn(windowStaff)))
+        #expect(d.m.staff == nil)                // someone else's answer
+        // Staff results are not shown to the next resident.
+        d.keys(.escape)
+        d.send(.staffReport(lines: nil, message: "已登记领取：GH202611050001（本人领取）"))
+        #expect(!d.screen.contains("已登记领取"))
+        // Help is not offered while a submission is being saved.
+        d.m.route = .submitting
+        d.keys(.char("h"))
+        #expect(d.m.route == .submitting)
+        // Voice never reads staff screens (names, work numbers).
+        d.m.settings.voicePrompts = true
+        d.effects = []
+        d.m.route = .home
+        d.signIn(windowStaff)
+        #expect(!d.effects.contains { if case .speak(let t, _) = $0 { return t.contains("测**") }; return false })
     }
 
     @Test func staffSessionTimesOutLikeAResidentsAndIsAudited() throws {

@@ -252,6 +252,7 @@ public final class Outbox: Sendable {
             CREATE INDEX device_event_at ON device_event(kind, at);
             CREATE TABLE kiosk_setting (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL);
             ALTER TABLE certificate ADD COLUMN print_count INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE certificate ADD COLUMN first_printed_at REAL;
             ALTER TABLE certificate ADD COLUMN printed_by TEXT;
             ALTER TABLE certificate ADD COLUMN collected_at REAL;
             ALTER TABLE certificate ADD COLUMN collected_by TEXT;
@@ -705,6 +706,7 @@ public final class Outbox: Sendable {
         let ids = try pool.read { db in
             try String.fetchAll(db, sql: """
                 SELECT id FROM submission WHERE state = 'uploaded' AND purged_at IS NULL AND uploaded_at IS NOT NULL AND uploaded_at <= ?
+                AND id NOT IN (SELECT submission_id FROM certificate WHERE collected_at IS NULL)
                 """, arguments: [cutoff])
         }
         let t = now().timeIntervalSince1970

@@ -219,7 +219,7 @@ extension Outbox {
             let collected = try count("SELECT COUNT(*) FROM certificate WHERE collected_at >= ? AND collected_at < ?", [s, endT])
             let selfPickup = try count("SELECT COUNT(*) FROM certificate WHERE collected_at >= ? AND collected_at < ? AND collected_by = 'resident'", [s, endT])
             let waiting = try count("""
-                SELECT COUNT(*) FROM certificate WHERE print_count > 0 AND printed_at < ? AND (collected_at IS NULL OR collected_at >= ?)
+                SELECT COUNT(*) FROM certificate WHERE first_printed_at < ? AND (collected_at IS NULL OR collected_at >= ?)
                 """, [endT, endT])
 
             // Downtime: walk each device's state changes; time spent not usable inside [s, e).

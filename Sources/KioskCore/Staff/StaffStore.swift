@@ -345,8 +345,10 @@ extension Outbox {
     public func markCertificatePrinted(submissionId: String, by actor: String) throws {
         let t = now().timeIntervalSince1970
         let count = try pool.write { db -> Int in
-            try db.execute(sql: "UPDATE certificate SET printed_at = ?, printed_by = ?, print_count = print_count + 1 WHERE submission_id = ?",
-                           arguments: [t, actor, submissionId])
+            try db.execute(sql: """
+                UPDATE certificate SET printed_at = ?, first_printed_at = COALESCE(first_printed_at, ?), printed_by = ?,
+                  print_count = print_count + 1 WHERE submission_id = ?
+                """, arguments: [t, t, actor, submissionId])
             return try Int.fetchOne(db, sql: "SELECT print_count FROM certificate WHERE submission_id = ?", arguments: [submissionId]) ?? 0
         }
         let c = try caseNumber(submissionId)

@@ -184,6 +184,7 @@ public struct FlowMachine: Sendable {
         categoryPage = 0
         staffCandidate = nil
         staffPINEntry = ""
+        staffBusy = false
         if staff != nil, !signOut {
             route = .staffMenu
         } else {
@@ -199,6 +200,15 @@ public struct FlowMachine: Sendable {
 
     mutating func go(_ r: Route, _ effects: inout [FlowEffect]) {
         let wasReading: Bool = { if case .placeCard = route { return true }; return false }()
+        // Staff never stay signed in on the home screen (it does not time out): signed out, audited.
+        if r == .home, let s = staff {
+            effects.append(.audit(actor: s.staffId, action: "staff.signout", subject: nil, detail: nil))
+            staff = nil
+            assisting = false
+            staffLines = []
+            staffCertificates = []
+            staffBusy = false
+        }
         route = r
         message = nil
         if case .placeCard = r { effects.append(.startCardReading) } else if wasReading { effects.append(.stopCardReading) }
@@ -221,8 +231,8 @@ public struct FlowMachine: Sendable {
     /// What voice prompts say now: the countdown warning, else an error or notice, else the screen's title.
     func spokenPrompt() -> String? {
         if let c = countdown { return L("{1} 秒后将返回首页并清除您的信息，按任意键继续办理", c) }
+        if isStaffOrTechnicianScreen { return nil }      // staff names and numbers are never spoken
         if let m = message { return m }
-        if isStaffOrTechnicianScreen { return nil }
         let t = content(width: 80).title
         return t.isEmpty ? nil : t
     }
@@ -342,7 +352,8 @@ public struct FlowMachine: Sendable {
                 message = nil
                 return
             case .char("h"), .char("H"), .function(1):
-                if route != .help { callStaff(&effects) }
+                // Not while a submission is being saved or its receipt printed: those screens end by themselves.
+                if route != .help && route != .submitting && route != .printing && session.printingCertificate == nil { callStaff(&effects) }
                 return
             default: break
             }
@@ -399,7 +410,7 @@ public struct FlowMachine: Sendable {
                 go(.items(level, category: slice[d - 1], page: 0), &effects)
             case .digit(9), .pageDown, .down: if page + 1 < pages { categoryPage = page + 1 }
             case .digit(7), .pageUp, .up: if page > 0 { categoryPage = page - 1 }
-            case .digit(0), .escape: go(.home, &effects)
+            case .digit(0), .escape: go(staff != nil ? .staffMenu : .home, &effects)
             default: break
             }
 
@@ -420,7 +431,7 @@ public struct FlowMachine: Sendable {
             }
 
         case .guide(let code, let page):
-            guard let item = catalog.item(code: code) else { go(.home, &effects); return }
+            guard let item = catalog.item(code: code) else { go(staff != nil ? .staffMenu : .home, &effects); return }
             switch k {
             case .digit(1):
                 guard !session.printingNotice else { return }

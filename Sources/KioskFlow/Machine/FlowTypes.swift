@@ -29,7 +29,8 @@ public enum FlowEvent: Sendable {
     case storage(accepting: Bool)
     /// The card on the reader during staff sign-in belongs to this staff member (nil: nobody registered).
     case staffIdentified(StaffMember?)
-    case staffPINChecked(StaffSignInResult)
+    /// The PIN check of this staff member ended (matched against the member on the PIN screen).
+    case staffPINChecked(staffId: String, StaffSignInResult)
     /// Certificates for self pick-up (one resident) or the staff's outstanding list.
     case certificatesLoaded([CertificateRecord])
     /// An A4 certificate job ended; `message` says what happened, in words.

@@ -240,7 +240,7 @@ extension FlowMachine {
             case .staffSignIn: lines.append(ScreenLine("  工作人员登录：请放置工作人员本人的身份证。"))
             }
             if assisting, purpose == .apply, let s = staff {
-                lines.append(ScreenLine("  帮办代办：\(s.displayName)（\(s.staffId)）代申请人办理，请放置申请人的证件", .bold))
+                lines += wrapped(L("帮办代办：{1}（工号 {2}）代申请人办理，请放置申请人的证件", s.displayName, s.staffId), w).map { ScreenLine($0.text, .bold) }
             }
             if let cards = settings.simulatedCards {
                 lines.append(ScreenLine(""))
@@ -316,7 +316,7 @@ extension FlowMachine {
                 ScreenLine("  " + L("材料照片：{1} 张", session.photos.compactMap { $0 }.count)),
                 ScreenLine(""),
             ]
-            if assisting, let s = staff { lines.append(ScreenLine("  帮办代办：\(s.displayName)（工号 \(s.staffId)）", .bold)) }
+            if assisting, let s = staff { lines.append(ScreenLine("  " + L("帮办代办：{1}（工号 {2}）", s.displayName, s.staffId), .bold)) }
             lines += wrapped(L("确认无误请按 Enter 提交。提交后将打印受理回执。"), w)
             return Body(title: L("请确认申请信息"), lines: lines, hints: L("Enter 提交   0 取消（不保存任何信息）"))
 

@@ -46,8 +46,9 @@ extension FlowMachine {
             staffPINEntry = ""
             route = .staffPIN
             message = nil
-        case .staffPINChecked(let result):
-            guard route == .staffPIN else { break }
+        case .staffPINChecked(let staffId, let result):
+            // A late answer for someone who gave up (Esc) is not applied to whoever is there now.
+            guard route == .staffPIN, staffBusy, staffCandidate?.staffId == staffId else { break }
             lastActivity = now
             staffBusy = false
             switch result {
@@ -73,7 +74,7 @@ extension FlowMachine {
                 message = "工作人员登记已变更，请重新放置证件"
             }
         case .certificatesLoaded(let list):
-            if route == .pickupList {
+            if inPickup {
                 session.certificates = list
                 session.certificatesLoaded = true
             } else {
@@ -83,13 +84,16 @@ extension FlowMachine {
         case .certificatePrinted(let id, let ok, let m):
             session.printingCertificate = nil
             staffBusy = false
-            message = route == .pickupList ? L(m) : m
-            if route == .pickupList {
+            if inPickup {
+                if route == .pickupList { message = L(m) }
                 if ok { session.certificates.removeAll { $0.submissionId == id } }
             } else if staff != nil {
+                if isStaffOrTechnicianScreen { message = m }
                 effects.append(.loadCertificates(idNumber: nil))
             }
         case .staffReport(let lines, let m):
+            // Only on staff screens: a result arriving after sign-out is not shown to a resident.
+            guard staff != nil, isStaffOrTechnicianScreen else { break }
             staffBusy = false
             if let lines { staffLines = lines }
             if let m { message = m }
@@ -297,6 +301,9 @@ extension FlowMachine {
             return false
         }
     }
+
+    /// The self pick-up list is up, or the help screen in front of it.
+    var inPickup: Bool { route == .pickupList || (route == .help && helpReturn == .pickupList) }
 
     /// Self pick-up prints a certificate only once: one staff already printed waits at the window.
     var printableCertificates: [CertificateRecord] { session.certificates.filter { $0.printCount == 0 } }

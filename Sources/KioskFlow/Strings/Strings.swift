@@ -273,5 +273,7 @@ extension Strings {
         "把材料放在高拍仪下面。": "Put the document under the camera.",
         "正面朝上，放平。": "Face up, and flat.",
         "已由工作人员打印，请到窗口领取：{1}": "Already printed by staff; please collect at the service window: {1}",
+        "帮办代办：{1}（工号 {2}）代申请人办理，请放置申请人的证件": "Assisted service: {1} (staff {2}) applies for you. Please place the applicant's card.",
+        "帮办代办：{1}（工号 {2}）": "Assisted by {1} (staff {2})",
     ]
 }
