@@ -223,6 +223,22 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.m.route == .home)
     }
 
+    @Test func aLongLedgerPagesOnTheStaffScreen() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.signIn(windowStaff)
+        d.keys(.digit(4), .digit(2))
+        #expect(d.effects.last == .ledger(month: true, print: nil, by: "S001"))
+        d.send(.staffReport(lines: (1...30).map { "事项\($0)：已受理 \($0)" }, message: nil))
+        #expect(d.screen.contains("事项1："))
+        #expect(d.screen.contains("第 1/3 页"))
+        #expect(!d.screen.contains("事项15："))
+        d.keys(.digit(9), .digit(9))
+        #expect(d.screen.contains("事项30："))
+        #expect(d.screen.contains("第 3/3 页"))
+        d.keys(.digit(9), .digit(7))
+        #expect(d.screen.contains("第 2/3 页"))
+    }
+
     @Test func outOfServiceShowsTheNoticeAndOnlyStaffGetIn() throws {
         var d = Driver(catalog: try loadCatalog())
         d.signIn(windowStaff)

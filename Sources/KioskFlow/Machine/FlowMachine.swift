@@ -89,6 +89,7 @@ public struct FlowMachine: Sendable {
     var staffPINEntry = ""
     var staffLines: [String] = []
     var staffBusy = false
+    var ledgerPage = 0
     var staffCertificates: [CertificateRecord] = []
     /// Set while staff submit on a resident's behalf (the resident flow runs, then back to the staff menu).
     var assisting = false

@@ -169,6 +169,7 @@ extension FlowMachine {
             case .digit(4) where window:
                 staffLines = []
                 staffBusy = true
+                ledgerPage = 0
                 go(.staffLedger(month: false), &effects)
                 effects.append(.ledger(month: false, print: nil, by: s.staffId))
             case .digit(5) where window:
@@ -256,10 +257,12 @@ extension FlowMachine {
             switch k {
             case .digit(1):
                 staffBusy = true
+                ledgerPage = 0
                 route = .staffLedger(month: false)
                 effects.append(.ledger(month: false, print: nil, by: s.staffId))
             case .digit(2):
                 staffBusy = true
+                ledgerPage = 0
                 route = .staffLedger(month: true)
                 effects.append(.ledger(month: true, print: nil, by: s.staffId))
             case .digit(3):
@@ -274,6 +277,10 @@ extension FlowMachine {
                 staffBusy = true
                 message = "正在用A4打印机打印台账……"
                 effects.append(.ledger(month: month, print: .a4, by: s.staffId))
+            case .digit(9), .pageDown, .down:
+                if (ledgerPage + 1) * Self.ledgerLinesPerPage < ledgerRows(width: 80).count { ledgerPage += 1 }
+            case .digit(7), .pageUp, .up:
+                if ledgerPage > 0 { ledgerPage -= 1 }
             case .digit(0), .escape:
                 go(.staffMenu, &effects)
             default: break
@@ -307,6 +314,10 @@ extension FlowMachine {
 
     /// Self pick-up prints a certificate only once: one staff already printed waits at the window.
     var printableCertificates: [CertificateRecord] { session.certificates.filter { $0.printCount == 0 } }
+
+    static let ledgerLinesPerPage = 14
+
+    func ledgerRows(width w: Int) -> [ScreenLine] { staffLines.flatMap { wrapped($0, w, indent: "  ") } }
 
     func certificateState(_ c: CertificateRecord) -> String {
         if c.collectedAt != nil { return "已领取" }
@@ -407,11 +418,13 @@ extension FlowMachine {
             return Body(title: "批量登记领取", lines: lines, hints: "1 本人领取   2 代领   0 取消")
 
         case .staffLedger(let month):
-            var lines: [ScreenLine] = []
+            let all = ledgerRows(width: w)
+            var lines = Array(all.dropFirst(ledgerPage * Self.ledgerLinesPerPage).prefix(Self.ledgerLinesPerPage))
             if staffLines.isEmpty { lines.append(ScreenLine("  正在统计……")) }
-            for l in staffLines { lines += wrapped(l, w, indent: "  ") }
+            let pages = max(1, (all.count + Self.ledgerLinesPerPage - 1) / Self.ledgerLinesPerPage)
+            if pages > 1 { lines.append(ScreenLine("  第 \(ledgerPage + 1)/\(pages) 页（7/9 翻页）", .dim)) }
             return Body(title: month ? "工作台账：本月" : "工作台账：今日", lines: lines,
-                        hints: "1 今日  2 本月  3 回执打印  4 A4打印  0 返回")
+                        hints: "1 今日  2 本月  3 回执打印  4 A4打印  7/9 翻页  0 返回")
 
         case .staffService:
             var lines = [ScreenLine(outOfService == nil ? "  当前：正常服务" : "  当前：暂停服务", .bold)]
