@@ -354,7 +354,7 @@ public actor KioskRuntime {
         }
         pollServiceNotice()
         if d != lastDevices {
-            recordDeviceHistory(d)
+            recordDeviceHistory(d, previous: lastDevices)
             lastDevices = d
             post(.devices(d))
             notifier.status(Self.statusLine(d))

@@ -20,10 +20,9 @@ extension KioskRuntime {
             }
         case .verifyStaffPIN(let staffId, let pin):
             let outbox = s.outbox
-            Task {
-                let r = await Task.detached { () -> StaffSignInResult in
-                    do { return try outbox.verifyStaffPIN(staffId: staffId, pin: pin) } catch { return .unknown }
-                }.value
+            // The slow KDF runs off the actor and the cooperative pool's loop.
+            Task.detached { [self] in
+                let r = (try? outbox.verifyStaffPIN(staffId: staffId, pin: pin)) ?? .unknown
                 if case .signedIn = r, let h = try? outbox.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
                 switch r {
                 case .signedIn: log.info("staff signed in", metadata: ["staff": "\(staffId)"])
@@ -196,14 +195,16 @@ extension KioskRuntime {
         return (false, r.message)
     }
 
-    /// Device history for the ledger's downtime, and the out-of-service notice set by `kioskctl service`.
-    func recordDeviceHistory(_ devices: [DeviceStatus]) {
-        for d in devices {
+    /// Device history for the ledger's downtime: the devices that changed since `previous`
+    /// (the outbox keeps a row only when state or usability differs from the last one).
+    func recordDeviceHistory(_ devices: [DeviceStatus], previous: [DeviceStatus] = []) {
+        for d in devices where !previous.contains(d) {
             let usable = d.state.usable && d.paper != .out && d.paper != .jammed
             try? services.outbox.recordDeviceState(kind: d.kind.rawValue, state: d.state.rawValue, usable: usable)
         }
     }
 
+    /// The out-of-service notice `kioskctl service` sets in the database (read every 5 s).
     func pollServiceNotice() {
         let n: String?
         do { n = try services.outbox.outOfServiceNotice() } catch { return }

@@ -185,11 +185,16 @@ struct TechnicianPINCommand: ParsableCommand {
         abstract: "Read a technician PIN (4–12 digits) on stdin and print its hash for technician.pinHash in kiosk.yaml.")
 
     func run() throws {
-        guard let line = readLine(strippingNewline: true) else { failLine("no PIN on stdin") }
-        let pin = line.trimmingCharacters(in: .whitespaces)
-        guard (4...12).contains(pin.count), pin.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-            failLine("the PIN must be 4–12 digits (the kiosk keypad has digits only)")
-        }
-        print(PINHash.make(pin: pin))
+        print(PINHash.make(pin: readPIN()))
     }
+}
+
+/// A PIN from the next line of stdin: 4–12 digits (the kiosk keypad has digits only), else exit 1.
+func readPIN(_ what: String = "no PIN on stdin") -> String {
+    guard let line = readLine(strippingNewline: true) else { failLine(what) }
+    let pin = line.trimmingCharacters(in: .whitespaces)
+    guard (4...12).contains(pin.count), pin.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        failLine("the PIN must be 4–12 digits (the kiosk keypad has digits only)")
+    }
+    return pin
 }

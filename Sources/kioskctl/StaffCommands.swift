@@ -48,17 +48,10 @@ struct StaffAddCommand: ParsableCommand {
         guard let r = StaffRole(rawValue: role) else { failLine("role must be window or agent") }
         guard let idLine = readLine(strippingNewline: true), !idLine.isEmpty else { failLine("no ID number on stdin (first line)") }
         let id = IDNumber.normalise(idLine.trimmingCharacters(in: .whitespaces))
-        let today: String = {
-            let f = DateFormatter(); f.locale = Locale(identifier: "en_US_POSIX"); f.dateFormat = "yyyyMMdd"
-            return f.string(from: Date())
-        }()
-        let problem = id.count == 15 ? IDNumber.validateForeign15(id) : IDNumber.validate18(id, today: today)
-        guard problem == nil else { failLine("the ID number is not valid (\(problem!)); nothing was registered") }
-        guard let pinLine = readLine(strippingNewline: true) else { failLine("no PIN on stdin (second line)") }
-        let pin = pinLine.trimmingCharacters(in: .whitespaces)
-        guard (4...12).contains(pin.count), pin.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-            failLine("the PIN must be 4–12 digits (the kiosk keypad has digits only)")
+        if let problem = IDNumber.validate(id, cardType: id.count == 15 ? .foreign2017 : .resident, today: Today.yyyymmdd()) {
+            failLine("the ID number is not valid (\(problem)); nothing was registered")
         }
+        let pin = readPIN("no PIN on stdin (second line)")
         guard iterations >= 1000 else { failLine("iterations must be at least 1000") }
         let (_, outbox) = try options.outbox(readOnly: false, needsKey: true)
         do {

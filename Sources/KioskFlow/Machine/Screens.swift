@@ -12,8 +12,6 @@ extension FlowMachine {
         var title: String
         var lines: [ScreenLine] = []
         var hints: String
-        /// Resident screens get the help and language controls on the hint line.
-        var resident = true
     }
 
     /// A date in the station's time zone (defaults to now).
@@ -70,7 +68,8 @@ extension FlowMachine {
         while rows.count < height - 3 { rows.append(ScreenLine("")) }
         rows.append(ScreenLine(String(repeating: largeMode ? "=" : "-", count: w)))
         var hints = body.hints
-        if body.resident && !isStaffOrTechnicianScreen {
+        // Resident screens get the help and language controls on the hint line.
+        if !isStaffOrTechnicianScreen {
             hints = hints.isEmpty ? residentControls : hints + "   " + residentControls
         }
         rows.append(ScreenLine(DisplayWidth.truncate(hints, columns: w), largeMode ? .bold : .normal))
@@ -251,7 +250,7 @@ extension FlowMachine {
                 }
             }
             return Body(title: purpose == .staffSignIn ? "工作人员登录" : L("请放置身份证"), lines: lines,
-                        hints: L("0 取消并返回首页"), resident: purpose != .staffSignIn)
+                        hints: L("0 取消并返回首页"))
 
         case .identity:
             guard let id = session.identity else { return Body(title: "", hints: "") }
@@ -371,9 +370,7 @@ extension FlowMachine {
             ], hints: L("按任意键返回首页"))
 
         case .technicianPIN, .technician:
-            var b = technicianBody(width: w)
-            b.resident = false
-            return b
+            return technicianBody(width: w)
         case .progressList:
             var lines: [ScreenLine] = []
             if let id = session.identity {

@@ -4,8 +4,6 @@ import Foundation
 /// resident card (外国人永久居留身份证).
 public enum Language: String, Sendable, Codable, CaseIterable {
     case zh, en
-    /// The espeak-ng voice for voice prompts.
-    public var espeakVoice: String { self == .zh ? "cmn" : "en" }
 }
 
 public enum Strings {
