@@ -28,7 +28,8 @@ public struct AdminRequest: Codable, Sendable {
     }
 }
 
-public struct UpstreamState: Codable, Sendable, Equatable {
+/// Whether the upstream answered the last health probe (admin status); not the submission state `UpstreamState`.
+public struct UpstreamLinkStatus: Codable, Sendable, Equatable {
     public var url: String
     public var reachable: Bool
     public var detail: String?
@@ -41,7 +42,7 @@ public struct StatusReport: Codable, Sendable {
     public var devices: [DeviceStatus]
     public var outbox: OutboxCounts?
     public var outboxError: String?
-    public var upstream: UpstreamState
+    public var upstream: UpstreamLinkStatus
     public var freeDiskBytes: Int64?
     public var stateDirectory: String
 }
@@ -116,12 +117,12 @@ public final class AdminService: Sendable {
         var counts: OutboxCounts?
         var outboxError: String?
         do { counts = try services.outbox.counts() } catch { outboxError = "\(error)" }
-        let up: UpstreamState
+        let up: UpstreamLinkStatus
         do {
             try await services.intake.health()
-            up = UpstreamState(url: services.config.upstream.url, reachable: true, detail: nil)
+            up = UpstreamLinkStatus(url: services.config.upstream.url, reachable: true, detail: nil)
         } catch {
-            up = UpstreamState(url: services.config.upstream.url, reachable: false, detail: "\(error)")
+            up = UpstreamLinkStatus(url: services.config.upstream.url, reachable: false, detail: "\(error)")
         }
         return StatusReport(version: KioskVersion.string, station: services.config.station.id,
                             uptimeSeconds: Int(Date().timeIntervalSince(started)), devices: devices, outbox: counts,
