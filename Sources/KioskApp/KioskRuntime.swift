@@ -13,7 +13,12 @@ import Glibc
 public final class KioskServices: Sendable {
     public let config: KioskConfig
     public let catalog: Catalog
-    public let outbox: Outbox
+    /// The outbox database's stores (submissions, upload queue, certificates, staff, audit, …).
+    public let stores: OutboxStores
+    /// The certificate desk: printing and hand-over rules over the stores.
+    public let certificateDesk: StoreCertificateDesk
+    /// The station clock: dates (case numbers, ledger, receipts) in the station's time zone.
+    public let clock: StationClock
     public let uploader: Uploader
     /// A client of the upstream for health checks (`kioskctl status`).
     public let intake: IntakeClient
@@ -38,13 +43,15 @@ public final class KioskServices: Sendable {
         self.logger = logger
         catalog = try Catalog.load(catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
         let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
-        outbox = try Outbox(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
-                            stationId: config.station.id, casePrefix: config.station.casePrefix,
-                            minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
+        clock = StationClock.system
+        stores = try OutboxStores(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
+                                  stationId: config.station.id, casePrefix: config.station.casePrefix, clock: clock,
+                                  minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
+        certificateDesk = stores.certificateDesk(logger: logger)
         let up = try config.upstreamConfig()
         do { http = try config.upstreamTLS.makeHTTPClient() } catch { throw ConfigError("\(error)") }
-        intake = IntakeClient(http: http, config: up)
-        uploader = Uploader(outbox: outbox, client: intake, config: up, logger: logger)
+        intake = IntakeClient(http: http, config: up, clock: clock)
+        uploader = Uploader(database: stores.database, client: intake, config: up, logger: logger)
 
         let readerConfig = config.devices.idCardReader
         switch readerConfig.mode {
@@ -142,7 +149,7 @@ public final class KioskServices: Sendable {
         await printer?.shutdown()
         usb?.stopEvents()
         do {
-            try outbox.close()
+            try stores.database.close()
             logger.info("outbox flushed and closed")
         } catch {
             logger.error("outbox close failed (every commit is already durable)", metadata: ["error": "\(error)"])
@@ -234,10 +241,10 @@ public actor KioskRuntime {
         await services.reader?.start()
         lastDevices = await services.deviceStatuses()
         _ = machine.handle(.devices(lastDevices))
-        lastAccepting = services.outbox.diskStatus().accepting
+        lastAccepting = services.stores.database.diskStatus().accepting
         _ = machine.handle(.storage(accepting: lastAccepting))
-        recordDeviceHistory(lastDevices)
-        lastServiceNotice = try? services.outbox.outOfServiceNotice()
+        await recordDeviceHistory(lastDevices)
+        lastServiceNotice = try? services.stores.service.outOfServiceNotice()
         _ = machine.handle(.serviceState(notice: lastServiceNotice))
         if let n = lastServiceNotice { log.notice("starting out of service", metadata: ["notice": "\(n)"]) }
         draw()
@@ -293,31 +300,38 @@ public actor KioskRuntime {
         log.info("kiosk stopping")
     }
 
-    var pinFailures = 0
-    var pinLockedUntil: Date?
     /// The out-of-service notice last applied to the flow (kioskctl service changes it in the database).
     var lastServiceNotice: String?
 
-    /// Slow hash, then a lockout of 5 minutes after 3 wrong PINs. Every attempt is logged (no PIN).
-    func checkTechnicianPIN(_ pin: String) async -> FlowEvent {
+    /// The technician PIN through the persisted PIN gate (slow hash off the cooperative pool;
+    /// lockout per `PINRole.technician.policy`, kept across restarts). Every attempt is logged (no PIN).
+    nonisolated static func checkTechnicianPIN(_ pin: String, services: KioskServices) async -> FlowEvent {
         let log = services.logger
         guard let hash = services.config.technician?.pinHash else {
             return .technicianPINChecked(ok: false, reason: "未配置维护密码（technician.pinHash）")
         }
-        if let until = pinLockedUntil, until > Date() {
-            log.warning("technician PIN refused: locked out")
-            return .technicianPINChecked(ok: false, reason: "密码错误次数过多，请 \(Int(until.timeIntervalSinceNow / 60) + 1) 分钟后再试")
+        let result: PINCheckResult
+        do {
+            result = try await services.stores.pinGate.check(role: .technician, subject: DatabasePINGate.technicianSubject, pin: pin, against: hash)
+        } catch {
+            log.error("technician PIN not checked: the outbox database is unavailable", metadata: ["error": "\(error)"])
+            return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
         }
-        let ok = await Task.detached { PINHash.verify(pin: pin, against: hash) }.value
-        if ok {
-            pinFailures = 0
+        switch result {
+        case .accepted:
             log.info("technician mode entered")
             return .technicianPINChecked(ok: true, reason: nil)
+        case .lockedOut(let until, false):
+            log.warning("technician PIN refused: locked out")
+            let minutes = Int(until.timeIntervalSince(services.clock.now) / 60) + 1
+            return .technicianPINChecked(ok: false, reason: "密码错误次数过多，请 \(minutes) 分钟后再试")
+        case .lockedOut(_, true):
+            log.warning("technician PIN wrong", metadata: ["failures": "\(PINRole.technician.policy.maxFailures)", "lockout": "yes"])
+            return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
+        case .wrong(let failures, _):
+            log.warning("technician PIN wrong", metadata: ["failures": "\(failures)"])
+            return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
         }
-        pinFailures += 1
-        log.warning("technician PIN wrong", metadata: ["failures": "\(pinFailures)"])
-        if pinFailures >= 3 { pinLockedUntil = Date().addingTimeInterval(300); pinFailures = 0 }
-        return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
     }
 
     static func technicianLines(_ s: StatusReport) -> [String] {
@@ -337,7 +351,7 @@ public actor KioskRuntime {
     var lastAccepting = true
 
     func refreshDevices() async {
-        let accepting = services.outbox.diskStatus().accepting
+        let accepting = services.stores.database.diskStatus().accepting
         if accepting != lastAccepting {
             lastAccepting = accepting
             post(.storage(accepting: accepting))
@@ -347,14 +361,14 @@ public actor KioskRuntime {
         let d = await services.deviceStatuses()
         if let metrics {
             metrics.observe(devices: d)
-            if let c = try? services.outbox.counts() {
+            if let c = try? services.stores.uploads.counts() {
                 metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath))
             }
             metrics.observe(upload: await services.uploader.tusStats)
         }
         pollServiceNotice()
         if d != lastDevices {
-            recordDeviceHistory(d, previous: lastDevices)
+            await recordDeviceHistory(d, previous: lastDevices)
             lastDevices = d
             post(.devices(d))
             notifier.status(Self.statusLine(d))
@@ -464,12 +478,12 @@ public actor KioskRuntime {
                                             NewAttachment(name: $0, contentType: "image/jpeg", data: $1) },
                                         assistedBy: req.assistedBy)
                 do {
-                    let sealed = try s.outbox.seal(sub)
+                    let sealed = try await s.stores.submissions.seal(sub)
                     self.metrics?.submissionSealed()
                     log.info("submission sealed", metadata: ["case": "\(sealed.caseNumber)", "item": "\(req.itemCode)",
                                                              "attachments": "\(req.photos.count)", "assistedBy": "\(req.assistedBy ?? "-")"])
                     if let agent = req.assistedBy {
-                        try? s.outbox.audit(actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
+                        try? await s.stores.audit.append(actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
                     }
                     s.uploader.kick()
                     post(.sealed(sealed))
@@ -486,7 +500,7 @@ public actor KioskRuntime {
                 guard let printer = s.printer else { post(.receiptFailed("回执打印机未连接")); return }
                 do {
                     try await printer.print(doc)
-                    try? s.outbox.markReceiptPrinted(id: id)
+                    try? await s.stores.submissions.markReceiptPrinted(id: id)
                     post(.receiptPrinted)
                 } catch let e as DeviceError {
                     log.warning("receipt not printed", metadata: ["error": "\(e.description)"])
@@ -505,7 +519,7 @@ public actor KioskRuntime {
                 await refreshDevices()
             }
         case .verifyTechnicianPIN(let pin):
-            Task { post(await checkTechnicianPIN(pin)) }
+            Task.detached { [self] in post(await Self.checkTechnicianPIN(pin, services: s)) }
         case .technicianStatus:
             Task {
                 let st = await AdminService(services: s).status()
@@ -519,7 +533,7 @@ public actor KioskRuntime {
                 await refreshDevices()
             }
         case .loadProgress(let idNumber):
-            do { post(.progressLoaded(try s.outbox.submissions(forIDNumber: idNumber))) }
+            do { post(.progressLoaded(try s.stores.submissions.submissions(forIDNumber: idNumber))) }
             catch { post(.progressFailed("本机记录暂时无法读取")) }
         case .identifyStaff, .verifyStaffPIN, .audit, .loadCertificates, .printCertificate, .printCertificateBatch,
              .markCertificateCollected, .ledger, .setOutOfService, .callStaff:
@@ -528,7 +542,7 @@ public actor KioskRuntime {
             voice?.speak(text, language: language)
         case .recordEvaluation(let c, let level, let reason):
             do {
-                try s.outbox.recordEvaluation(caseNumber: c, level: level, reason: reason)
+                try await s.stores.messages.recordEvaluation(caseNumber: c, level: level, reason: reason)
                 log.info("evaluation recorded", metadata: ["case": "\(c)", "level": "\(level)"])
             } catch {
                 log.error("evaluation not recorded", metadata: ["error": "\(error)"])

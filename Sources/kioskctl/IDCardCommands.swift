@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KioskApp
+import KioskCore
 import KioskDevices
 import KioskProtocols
 import Logging
@@ -12,13 +13,10 @@ struct IDCardCommand: AsyncParsableCommand {
 }
 
 enum Today {
-    static func yyyymmdd() -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "Asia/Shanghai")
-        f.dateFormat = "yyyyMMdd"
-        return f.string(from: Date())
-    }
+    /// The station clock of kioskctl: system time in the default station time zone (Asia/Shanghai).
+    static let clock = StationClock.system
+
+    static func yyyymmdd() -> String { clock.dayKey(clock.now) }
 }
 
 struct Fail: Error, CustomStringConvertible {

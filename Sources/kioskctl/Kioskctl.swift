@@ -106,9 +106,9 @@ struct OutboxCommand: ParsableCommand {
             throw ValidationError("no outbox at \(dbPath) yet: kioskd creates it on its first start")
         }
         // Counting needs no decryption: open read-only with a throwaway key.
-        let outbox = try Outbox(stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
-                                stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, readOnly: true)
-        let c = try outbox.counts()
+        let outbox = try OutboxStores(stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
+                                      stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: Today.clock, readOnly: true)
+        let c = try outbox.uploads.counts()
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -119,11 +119,11 @@ struct OutboxCommand: ParsableCommand {
             print("quarantined:   \(c.quarantined)")
             print("oldest queued: \(c.oldestQueuedSeconds.map { "\($0) s" } ?? "-")")
             print("evaluations:   \(c.evaluationsQueued) waiting for upload")
-            let m = try outbox.messageCounts()
+            let m = try outbox.messages.messageCounts()
             print("messages:      \(m.queued) queued, \(m.sent) sent, \(m.quarantined) quarantined (evaluations, heartbeats)")
-            let disk = outbox.diskStatus()
+            let disk = outbox.database.diskStatus()
             print("free disk:     \(disk.freeBytes == Int64.max ? "?" : "\(disk.freeBytes / 1_000_000) MB")")
-            for q in try outbox.quarantined() {
+            for q in try outbox.submissions.quarantined() {
                 print("QUARANTINED    \(q.caseNumber)  \(q.itemCode)  \(q.reason)")
             }
         }

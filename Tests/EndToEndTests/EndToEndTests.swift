@@ -175,7 +175,7 @@ let fullID = "110105200001010016"
         let logs = st.logs()
         #expect(logs.contains("outbox flushed and closed"))
         #expect(logs.hasSuffix("kioskd stopped\n"), "the whole shutdown path ran: \(logs.suffix(600))")
-        #expect(Outbox.walSize(stateDirectory: st.dir + "/state") == 0, "WAL checkpointed into the database")
+        #expect(OutboxDatabase.walSize(stateDirectory: st.dir + "/state") == 0, "WAL checkpointed into the database")
         #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"), "terminal restored")
     }
 

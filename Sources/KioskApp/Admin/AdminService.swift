@@ -116,7 +116,7 @@ public final class AdminService: Sendable {
         let devices = await services.deviceStatuses()
         var counts: OutboxCounts?
         var outboxError: String?
-        do { counts = try services.outbox.counts() } catch { outboxError = "\(error)" }
+        do { counts = try services.stores.uploads.counts() } catch { outboxError = "\(error)" }
         let up: UpstreamLinkStatus
         do {
             try await services.intake.health()

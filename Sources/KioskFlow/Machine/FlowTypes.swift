@@ -118,7 +118,7 @@ public struct FlowSettings: Sendable {
     public var voicePrompts: Bool
 
     public init(stationName: String, idleTimeoutSeconds: Int = 90, warningSeconds: Int = 20, pageSize: Int = 6,
-                simulatedCards: [String]? = nil, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!,
+                simulatedCards: [String]? = nil, timeZone: TimeZone = StationClock.defaultTimeZone,
                 language: Language = .zh, largeMode: Bool = false, largeIdleTimeoutSeconds: Int? = nil,
                 helpLocation: String? = nil, helpPhone: String? = nil, voicePrompts: Bool = false) {
         self.stationName = stationName; self.idleTimeoutSeconds = idleTimeoutSeconds

@@ -313,7 +313,7 @@ extension FlowMachine {
     var inPickup: Bool { route == .pickupList || (route == .help && helpReturn == .pickupList) }
 
     /// Self pick-up prints a certificate only once: one staff already printed waits at the window.
-    var printableCertificates: [CertificateRecord] { session.certificates.filter { $0.printCount == 0 } }
+    var printableCertificates: [CertificateRecord] { session.certificates.filter(CertificatePolicy.residentMayPrint) }
 
     static let ledgerLinesPerPage = 14
 
@@ -400,7 +400,7 @@ extension FlowMachine {
             var lines = [ScreenLine("  办件编号：\(c.caseNumber)", .bold)]
             lines += wrapped("事项：\(c.itemName)", w)
             lines.append(ScreenLine("  状态：\(certificateState(c))"))
-            if let p = c.printedAt { lines.append(ScreenLine("  最近打印：\(timestamp("MM-dd HH:mm", p))（\(c.printedBy == "resident" ? "自助" : c.printedBy ?? "")）")) }
+            if let p = c.printedAt { lines.append(ScreenLine("  最近打印：\(timestamp("MM-dd HH:mm", p))（\(c.printedBy == .resident ? "自助" : c.printedBy?.rawValue ?? "")）")) }
             lines.append(ScreenLine(""))
             lines.append(ScreenLine("  1  " + (c.printCount > 0 ? "重新打印（卡纸、缺页后补打）" : "打印")))
             lines.append(ScreenLine("  2  登记领取：申请人本人领取"))
