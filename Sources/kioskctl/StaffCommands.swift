@@ -61,7 +61,7 @@ struct StaffAddCommand: AsyncParsableCommand {
     }
 }
 
-struct StaffListCommand: ParsableCommand {
+struct StaffListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "Registered staff: work number, masked name, role, state.")
     @OptionGroup var options: ConfigOption
     @Flag(name: .long) var json = false
@@ -103,7 +103,7 @@ struct StaffUnlockCommand: AsyncParsableCommand {
     }
 }
 
-struct LedgerCommand: ParsableCommand {
+struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ledger",
         abstract: "The ledger (台账) of a month or a day: submissions by item and state, assisted submissions, evaluations by level, certificates printed and collected, device downtime.")
     @OptionGroup var options: ConfigOption
@@ -133,7 +133,7 @@ struct LedgerCommand: ParsableCommand {
     }
 }
 
-struct AuditCommand: ParsableCommand {
+struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "audit",
         abstract: "The audit trail: every staff sign-in and action, certificate prints and collections (no personal data).")
     @OptionGroup var options: ConfigOption
