@@ -43,7 +43,11 @@ public enum LogLevelChoice: String, ConfigChoice {
     case trace, debug, info, notice, warning, error, critical
     public var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
 }
-extension Language: ConfigChoice {}
+/// The language each resident starts in.
+public enum LanguageChoice: String, ConfigChoice {
+    case zh, en
+    public var language: Language { self == .en ? .en : .zh }
+}
 
 /// The station configuration (kiosk.yaml). Relative paths are resolved against the config file's folder.
 public struct KioskConfig: Codable, Sendable {
@@ -160,7 +164,7 @@ public struct KioskConfig: Codable, Sendable {
     /// Elderly-friendly defaults (适老化); residents switch both on every screen.
     public struct Accessibility: Codable, Sendable {
         /// zh (default) | en: the language each resident starts in.
-        public var language: Language?
+        public var language: LanguageChoice?
         /// Start every session in large mode (default false).
         public var largeMode: Bool?
         /// Idle timeout in large mode (default: twice session.idleTimeoutSeconds).
@@ -251,7 +255,7 @@ public struct KioskConfig: Codable, Sendable {
             config = try YAMLDecoder().decode(KioskConfig.self, from: String(decoding: data, as: UTF8.self))
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw ConfigError("config \(path): missing setting `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))`; see kiosk-config/kiosk.yaml for an example")
-        } catch let DecodingError.dataCorrupted(ctx) {
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
             throw ConfigError("config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))`: \(ctx.debugDescription)")
         } catch let DecodingError.typeMismatch(_, ctx) {
             throw ConfigError("config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` has the wrong type (\(ctx.debugDescription))")

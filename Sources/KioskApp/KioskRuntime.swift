@@ -181,7 +181,7 @@ public actor KioskRuntime {
                      pageSize: c.session?.itemsPerPage ?? 6,
                      simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil,
                      timeZone: c.timeZone,
-                     language: c.accessibility?.language ?? .zh,
+                     language: c.accessibility?.language?.language ?? .zh,
                      largeMode: c.accessibility?.largeMode ?? false,
                      largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
                      helpLocation: c.help?.location, helpPhone: c.help?.phone,
