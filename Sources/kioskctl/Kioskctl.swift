@@ -107,7 +107,7 @@ struct OutboxCommand: ParsableCommand {
         }
         // Counting needs no decryption: open read-only with a throwaway key.
         let outbox = try OutboxStores(stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
-                                      stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: Today.clock, readOnly: true)
+                                      stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: StationClock(timeZone: cfg.timeZone), readOnly: true)
         let c = try outbox.uploads.counts()
         if json {
             let enc = JSONEncoder()

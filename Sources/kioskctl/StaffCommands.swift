@@ -20,7 +20,7 @@ extension ConfigOption {
         do {
             let cipher = needsKey ? AtRestCipher(masterKey: try AtRestCipher.loadKey(path: cfg.resolve(cfg.encryption.keyFile))) : .ephemeral()
             return (cfg, try OutboxStores(stateDirectory: cfg.stateDirectoryPath, cipher: cipher,
-                                          stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: Today.clock,
+                                          stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: StationClock(timeZone: cfg.timeZone),
                                           readOnly: readOnly, cleanOrphans: false))
         } catch {
             throw ValidationError("\(error)")
@@ -73,7 +73,7 @@ struct StaffListCommand: AsyncParsableCommand {
         print("STAFF      NAME     ROLE     STATE")
         for m in list {
             var state = m.active ? "active" : "disabled"
-            if let u = m.lockedUntil, u > Today.clock.now { state += ", locked until \(ISO8601DateFormatter().string(from: u))" }
+            if let u = m.lockedUntil, u > outbox.database.clock.now { state += ", locked until \(ISO8601DateFormatter().string(from: u))" }
             else if m.failures > 0 { state += ", \(m.failures) wrong PIN(s)" }
             print("\(m.staffId.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.displayName)\t  \(m.role.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(state)")
         }
@@ -118,9 +118,9 @@ struct LedgerCommand: AsyncParsableCommand {
         let (cfg, outbox) = try options.outbox(readOnly: true)
         let period: LedgerPeriod
         do {
-            if let day { period = try LedgerPeriod.day(day, clock: Today.clock) }
-            else if let month { period = try LedgerPeriod.month(month, clock: Today.clock) }
-            else { period = LedgerPeriod.containing(Today.clock.now, month: true, clock: Today.clock) }
+            if let day { period = try LedgerPeriod.day(day, clock: outbox.database.clock) }
+            else if let month { period = try LedgerPeriod.month(month, clock: outbox.database.clock) }
+            else { period = LedgerPeriod.containing(outbox.database.clock.now, month: true, clock: outbox.database.clock) }
         } catch { failLine("\(error)") }
         let l: Ledger
         do { l = try outbox.ledger.ledger(period) } catch { failLine("the ledger could not be computed: \(error) (restart kioskd once after an upgrade so the database is migrated)") }
@@ -149,12 +149,12 @@ struct AuditCommand: AsyncParsableCommand {
             return
         }
         let p = try month.map { m -> LedgerPeriod in
-            do { return try LedgerPeriod.month(m, clock: Today.clock) } catch { failLine("\(error)") }
+            do { return try LedgerPeriod.month(m, clock: outbox.database.clock) } catch { failLine("\(error)") }
         }
         let entries = try outbox.audit.entries(from: p?.start, to: p?.end)
         if json { try printJSON(entries); return }
         let f = ISO8601DateFormatter()
-        f.timeZone = Today.clock.timeZone
+        f.timeZone = outbox.database.clock.timeZone
         for e in entries {
             print([f.string(from: e.at), e.actor, e.action, e.subject ?? "", e.detail ?? ""].joined(separator: "  "))
         }
