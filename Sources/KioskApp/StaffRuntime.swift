@@ -47,8 +47,7 @@ extension KioskRuntime {
             }
         case .printCertificate(let id, let by):
             spawn { [self] in
-                let actor = CertificateActor(rawValue: by) ?? .resident
-                let r = await s.certificateDesk.print(submissionId: id, by: actor, on: a4Printer)
+                let r = await s.certificateDesk.print(submissionId: id, by: by, on: a4Printer)
                 post(.certificatePrinted(submissionId: id, ok: r.ok, message: r.message))
                 await refreshDevices()
             }
@@ -60,7 +59,7 @@ extension KioskRuntime {
                 await refreshDevices()
             }
         case .markCertificateCollected(let ids, let by, let collector):
-            let msg = await s.certificateDesk.collect(submissionIds: ids, by: by, collector: CertificateCollector(rawValue: collector) ?? .proxy)
+            let msg = await s.certificateDesk.collect(submissionIds: ids, by: by, collector: collector)
             post(.staffReport(lines: nil, message: msg))
             post(.certificatesLoaded((try? s.certificateDesk.outstanding()) ?? []))
         case .ledger(let month, let printTo, let by):

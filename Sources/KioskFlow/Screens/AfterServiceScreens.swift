@@ -117,7 +117,7 @@ struct PickupScreen: Screen {
                     guard m.usable(.a4Printer) else { m.message = m.L("证照打印机暂不可用，请到窗口领取"); return .stay }
                     m.session.printingCertificate = c.submissionId
                     m.message = m.L("正在打印证照，请稍候……")
-                    m.emit(.printCertificate(submissionId: c.submissionId, by: "resident"))
+                    m.emit(.printCertificate(submissionId: c.submissionId, by: .resident))
                     return .stay
                 }
             }

@@ -180,12 +180,12 @@ struct StaffCertificateScreen: StaffScreen {
             guard m.usable(.a4Printer) else { m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"; return .stay }
             m.staffBusy = true
             m.message = c.printCount > 0 ? "正在重新打印……" : "正在打印……"
-            m.emit(.printCertificate(submissionId: submissionId, by: s.staffId))
+            m.emit(.printCertificate(submissionId: submissionId, by: .staff(s.staffId)))
             return .stay
         case .digit(2), .digit(3):
             guard c.printCount > 0 else { m.message = "证照尚未打印，请先按 1 打印"; return .stay }
             m.staffBusy = true
-            m.emit(.markCertificateCollected(submissionIds: [submissionId], by: s.staffId, collector: k == .digit(2) ? "applicant" : "proxy"))
+            m.emit(.markCertificateCollected(submissionIds: [submissionId], by: s.staffId, collector: k == .digit(2) ? .applicant : .proxy))
             return .go(.staffCertificates(page: 0))
         case .digit(0), .escape:
             return .go(.staffCertificates(page: 0))
@@ -217,7 +217,7 @@ struct StaffBatchCollectScreen: StaffScreen {
         case .digit(1), .digit(2):
             guard !ids.isEmpty else { return .go(.staffCertificates(page: 0)) }
             m.staffBusy = true
-            m.emit(.markCertificateCollected(submissionIds: ids, by: s.staffId, collector: k == .digit(1) ? "applicant" : "proxy"))
+            m.emit(.markCertificateCollected(submissionIds: ids, by: s.staffId, collector: k == .digit(1) ? .applicant : .proxy))
             return .go(.staffCertificates(page: 0))
         case .digit(0), .escape:
             return .go(.staffCertificates(page: 0))
