@@ -141,6 +141,14 @@ import Glibc
         try t.send("2", "4", "6", "8", "1", "0", "Enter"); try t.waitFor("密码错误次数过多")
         #expect(st.logs().contains("technician PIN wrong"))
         #expect(!st.logs().contains("246810"))
+        // The lockout lives in the outbox database (the PIN gate): kioskd killed and started again keeps it.
+        try t.kill9()
+        let again = KioskTerminal(configPath: st.config)
+        try again.start()
+        defer { again.stop() }
+        try again.waitFor("首页")
+        try again.send("#", "#", "#"); try again.waitFor("请输入维护密码")
+        try again.send("2", "4", "6", "8", "1", "0", "Enter"); try again.waitFor("密码错误次数过多")
     }
 }
 
