@@ -4,9 +4,10 @@ import KioskProtocols
 import Testing
 @testable import KioskCore
 
-// Tests/Fixtures/outbox-v3 was written by the Outbox of main at 81fbece (schema v1…v3, through
-// Tests/KioskCoreTests/WriteOutboxFixture.swift of that commit): every table has rows. The
-// stores open a copy, migrate it (v4) and read every row back.
+// Tests/Fixtures/outbox-v3 was written by the Outbox of main at 81fbece (schema v1…v3) through
+// Tests/KioskCoreTests/WriteOutboxFixture.swift, added in commit c43e463 and removed once the
+// Outbox was gone (KIOSK_WRITE_OUTBOX_FIXTURE=DIR ran it). Every table has rows; made-up people
+// only. The stores open a copy, migrate it (v4) and read every row back.
 
 enum OutboxFixture {
     static var directory: String {
