@@ -110,6 +110,17 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        // The intake on PostgreSQL (throwaway server) and SQLite: the store contract on both engines,
+        // the fleet view, and two intake nodes behind nginx under faults and kills (own phase in run-tests.sh).
+        .testTarget(name: "IntakeClusterTests", dependencies: [
+            "IntakeServer", "KioskCore", "KioskTestSupport", "E2EHarness",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The end-to-end harness (tmux, intake, station config), shared by the test targets.
         .target(name: "E2EHarness"),
         .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskCore", "KioskDevices", "E2EHarness"]),
