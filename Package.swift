@@ -83,6 +83,7 @@ let package = Package(
         ]),
         .executableTarget(name: "kiosk-intake", dependencies: [
             "IntakeServer",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

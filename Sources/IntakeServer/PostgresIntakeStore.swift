@@ -13,6 +13,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import NIOSSL
 import PostgresNIO
 
 public final class PostgresIntakeStore: IntakeStorage {
@@ -175,7 +176,7 @@ public final class PostgresIntakeStore: IntakeStorage {
 
     public func attachmentPath(submissionId: String, name: String) async throws -> String? {
         try await rows("SELECT path FROM attachments WHERE submission_id = \(submissionId) AND name = \(name)")
-            .first.map { dataDirectory + "/" + (try $0.decode(String.self)) }
+            .first.map { try dataDirectory + "/" + $0.decode(String.self) }
     }
 
     // MARK: Manifests

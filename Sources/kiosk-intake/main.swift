@@ -169,7 +169,7 @@ struct HTTPService<App: Service>: Service {
 struct CertifierService: Service {
     let certifier: DemoCertifier
     func run() async throws {
-        await cancelWhenGracefulShutdown { await certifier.run() }
+        try await cancelWhenGracefulShutdown { await certifier.run() }
     }
 }
 
