@@ -365,8 +365,8 @@ struct IntakeRoutes: Sendable {
 
     private func getSubmission(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let id = try submissionId(context)
-        guard let status = try await store.status(submissionId: id),
-            try await context.stationId == nil || store.stationId(submissionId: id) == context.stationId
+        let owner = context.stationId == nil ? nil : try await store.stationId(submissionId: id)
+        guard let status = try await store.status(submissionId: id), context.stationId == nil || owner == context.stationId
         else {
             throw IntakeError.notFound(
                 "No submission \(id) is stored for this station. If the kiosk sent it, send its attachments and manifest again (PUT /v1/submissions/\(id)).")

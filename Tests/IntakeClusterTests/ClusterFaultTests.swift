@@ -167,7 +167,7 @@ final class Flag: @unchecked Sendable {
         let client = HTTPClient.shared
         let certified = Array(sealed.keys.sorted().enumerated().filter { $0.offset % 7 == 0 }.map(\.element))
         let reviewed = Array(sealed.keys.sorted().enumerated().filter { $0.offset % 3 == 1 }.map(\.element))
-        func admin(_ path: String, _ body: Data, _ type: String) async throws -> Int {
+        func adminPost(_ path: String, _ body: Data, _ type: String) async throws -> Int {
             for _ in 0..<20 {
                 var req = HTTPClientRequest(url: "http://127.0.0.1:\(nginx.port)" + path)
                 req.method = .POST
@@ -181,14 +181,14 @@ final class Flag: @unchecked Sendable {
         }
         for (i, id) in reviewed.enumerated() {
             if i == reviewed.count / 2 { nodes[0].kill9(); _ = kills.enter() }
-            #expect(try await admin("/v1/admin/submissions/\(id)/state", Data(#"{"state":"inReview"}"#.utf8), "application/json") == 200)
+            #expect(try await adminPost("/v1/admin/submissions/\(id)/state", Data(#"{"state":"inReview"}"#.utf8), "application/json") == 200)
         }
         try nodes[0].start()
         var pdfs: [String: Data] = [:]
         for id in certified {
             let pdf = Data("%PDF-1.4 示例证照 \(id)".utf8)
             pdfs[id] = pdf
-            #expect(try await admin("/v1/admin/submissions/\(id)/certificate", pdf, "application/pdf") == 200)
+            #expect(try await adminPost("/v1/admin/submissions/\(id)/certificate", pdf, "application/pdf") == 200)
         }
         // The kiosks learn the states and fetch the certificates through the faulty link.
         for _ in 0..<30 {

@@ -216,7 +216,8 @@ let engines = ["sqlite", "postgres"]
             #expect(fleet[1].freeDiskBytes == nil && fleet[1].softwareVersion == nil && fleet[1].quarantined == 1)
             #expect(fleet[2].silent && fleet[2].lastHeartbeatAt == nil && fleet[2].submissions == 1)
             let later = try await FleetView.stations(store: store, now: Date().addingTimeInterval(1000), silentAfter: 900)
-            #expect(later.allSatisfy(\.silent))
+            let allSilent = later.allSatisfy { $0.silent }
+            #expect(allSilent)
             let table = FleetView.table(fleet)
             #expect(table.count == 4)
             #expect(table[1].hasPrefix("*") && table[1].contains("receiptPrinter=hardwareError"))
@@ -253,7 +254,7 @@ let engines = ["sqlite", "postgres"]
         } else {
             let url = try newDatabase()
             let dir = tempFolder()
-            try await withPostgresStore(url: url, dir: dir) { nodeA in
+            _ = try await withPostgresStore(url: url, dir: dir) { nodeA in
                 try await withPostgresStore(url: url, dir: dir, lockWait: .milliseconds(300)) { nodeB in
                     try await withThrowingTaskGroup(of: Int.self) { group in
                         for i in 0..<6 {
@@ -290,40 +291,43 @@ let engines = ["sqlite", "postgres"]
         let dir = tempFolder()
         let data = bytes(10_000, seed: 3)
         let m = manifest("sub-resume", caseNumber: "C-R1", attachments: [("material-1.jpg", data)])
-        try await withPostgresStore(url: url, dir: dir) { storeA in
+        _ = try await withPostgresStore(url: url, dir: dir) { storeA in
             try await withPostgresStore(url: url, dir: dir) { storeB in
                 let config = IntakeConfiguration(dataDirectory: dir, port: 0, stationTokens: ["tok": "XY-C-001"])
                 let appA = try buildIntakeApplication(configuration: config, store: storeA)
                 let appB = try buildIntakeApplication(configuration: config, store: storeB)
-                var h = HTTPFields()
-                h[.authorization] = "Bearer tok"
-                h[HTTPField.Name("Tus-Resumable")!] = "1.0.0"
-                var location = ""
-                try await appA.test(.router) { a in
+                let h: HTTPFields = {
+                    var h = HTTPFields()
+                    h[.authorization] = "Bearer tok"
+                    h[named: "Tus-Resumable"] = "1.0.0"
+                    return h
+                }()
+                let location: String = try await appA.test(.router) { a in
                     var create = h
-                    create[HTTPField.Name("Upload-Length")!] = String(data.count)
-                    create[HTTPField.Name("Upload-Metadata")!] = "submissionId \(Data("sub-resume".utf8).base64EncodedString()),name \(Data("material-1.jpg".utf8).base64EncodedString()),sha256 \(Data(hex(data).utf8).base64EncodedString())"
+                    create[named: "Upload-Length"] = String(data.count)
+                    create[named: "Upload-Metadata"] = "submissionId \(Data("sub-resume".utf8).base64EncodedString()),name \(Data("material-1.jpg".utf8).base64EncodedString()),sha256 \(Data(hex(data).utf8).base64EncodedString())"
                     let r = try await a.execute(uri: "/v1/uploads", method: .post, headers: create)
                     #expect(r.status == .created)
-                    location = try #require(r.headers[.location])
+                    let location = try #require(r.headers[.location])
                     var patch = h
                     patch[.contentType] = "application/offset+octet-stream"
-                    patch[HTTPField.Name("Upload-Offset")!] = "0"
+                    patch[named: "Upload-Offset"] = "0"
                     let p = try await a.execute(uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.prefix(4000)))
                     #expect(p.status == .noContent)
+                    return location
                 }
                 try await appB.test(.router) { b in
                     let head = try await b.execute(uri: location, method: .head, headers: h)
-                    #expect(head.headers[HTTPField.Name("Upload-Offset")!] == "4000")
+                    #expect(head.headers[named: "Upload-Offset"] == "4000")
                     var patch = h
                     patch[.contentType] = "application/offset+octet-stream"
-                    patch[HTTPField.Name("Upload-Offset")!] = "0"
+                    patch[named: "Upload-Offset"] = "0"
                     let stale = try await b.execute(uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.prefix(10)))
                     #expect(stale.status == .conflict, "a PATCH at an old offset is refused on the other node too")
-                    patch[HTTPField.Name("Upload-Offset")!] = "4000"
+                    patch[named: "Upload-Offset"] = "4000"
                     let rest = try await b.execute(uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.dropFirst(4000)))
                     #expect(rest.status == .noContent)
-                    #expect(rest.headers[HTTPField.Name("Upload-Offset")!] == String(data.count))
+                    #expect(rest.headers[named: "Upload-Offset"] == String(data.count))
                     var put = h
                     put[.contentType] = "application/json"
                     let r = try await b.execute(uri: "/v1/submissions/sub-resume", method: .put, headers: put,
