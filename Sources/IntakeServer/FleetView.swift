@@ -43,10 +43,10 @@ public enum FleetView {
                                     devicesDown: [], submissions: perStation[id] ?? 0)
             }
             let hb = last.heartbeat
-            let age = DemoCertifier.date(last.receivedAt).map { max(0, Int(now.timeIntervalSince($0))) }
+            let interval = DemoCertifier.date(last.receivedAt).map { max(0, now.timeIntervalSince($0)) }
             return FleetStation(
-                stationId: id, lastHeartbeatAt: last.receivedAt, secondsSinceHeartbeat: age,
-                silent: age.map { Double($0) > silentAfter } ?? true,
+                stationId: id, lastHeartbeatAt: last.receivedAt, secondsSinceHeartbeat: interval.map { Int($0) },
+                silent: interval.map { $0 > silentAfter } ?? true,
                 devices: hb.devices, devicesDown: hb.devices.filter { !working.contains($0.state) }.map { "\($0.kind)=\($0.state)" },
                 queueDepth: hb.queueDepth, oldestQueuedSeconds: hb.oldestQueuedSeconds, quarantined: hb.quarantined,
                 keyAlarm: hb.keyAlarm, freeDiskBytes: hb.freeDiskBytes < 0 ? nil : hb.freeDiskBytes,
