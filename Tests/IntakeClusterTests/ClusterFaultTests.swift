@@ -25,16 +25,17 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
-/// A village link in front of the county's proxy: mostly fine, sometimes cut, reset, slow, or the reply lost.
+/// A village link in front of the county's proxy: every connection ends badly sooner or later (cut, reset, 503, slow, reply lost).
 @Sendable func countyLink(_ i: Int) -> ProxyFault {
     var g = SplitMix(state: UInt64(i) &* 7919 &+ 17)
     switch Int.random(in: 0..<100, using: &g) {
-    case 0..<12: return .cutAfter(Int.random(in: 300...6000, using: &g))
-    case 12..<18: return .resetAfter(Int.random(in: 200...4000, using: &g))
-    case 18..<22: return .serviceUnavailable
-    case 22..<25: return .slow(Int.random(in: 2...15, using: &g), limit: Int.random(in: 2000...9000, using: &g))
-    case 25..<30: return .loseReply
-    default: return .pass
+    case 0..<40: return .cutAfter(Int.random(in: 2_000...15_000, using: &g))   // fine for a while, then cut mid-request
+    case 40..<55: return .cutAfter(Int.random(in: 300...6000, using: &g))
+    case 55..<65: return .resetAfter(Int.random(in: 200...4000, using: &g))
+    case 65..<72: return .serviceUnavailable
+    case 72..<77: return .slow(Int.random(in: 2...15, using: &g), limit: Int.random(in: 5000...30_000, using: &g))
+    case 77..<85: return .loseReply
+    default: return .cutAfter(Int.random(in: 20_000...80_000, using: &g))   // no connection lives for ever
     }
 }
 
@@ -190,34 +191,60 @@ final class Flag: @unchecked Sendable {
             pdfs[id] = pdf
             #expect(try await adminPost("/v1/admin/submissions/\(id)/certificate", pdf, "application/pdf") == 200)
         }
-        // The kiosks learn the states and fetch the certificates through the faulty link.
-        for _ in 0..<30 {
-            for up in uploaders { await up.syncStatuses() }
-            let missing = try outboxes.reduce(0) { $0 + (try $1.certificatesToDownload().count) }
-            let states = try outboxes.flatMap { try $0.allSubmissions() }
-            let pending = states.filter { s in
-                let want: UpstreamState = pdfs[s.id] != nil ? .certificateReady : (reviewed.contains(s.id) ? .inReview : .received)
-                return s.upstreamState != want
-            }.count
-            if missing == 0 && pending == 0 { break }
-            try await Task.sleep(for: .milliseconds(200))
+        func want(_ id: String) -> UpstreamState {
+            pdfs[id] != nil ? .certificateReady : (reviewed.contains(id) ? .inReview : .received)
         }
+        // Every submission's status and certificate, asked through the faulty link (any node).
         var stateMismatches = 0
         var certificateMismatches = 0
-        for o in outboxes {
+        for (o, t) in zip(outboxes, tokens) {
+            let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(proxy.port)", token: t.0, requestTimeoutSeconds: 10)
+            let api = IntakeClient(http: client, config: cfg)
             for s in try o.allSubmissions() {
-                let want: UpstreamState = pdfs[s.id] != nil ? .certificateReady : (reviewed.contains(s.id) ? .inReview : .received)
-                if s.upstreamState != want { stateMismatches += 1 }
+                var reply: SubmissionStatusReply?
+                for _ in 0..<30 where reply == nil {
+                    reply = try? await api.status(submissionId: s.id)
+                    if reply == nil { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                if reply?.state != want(s.id) { stateMismatches += 1 }
                 if let pdf = pdfs[s.id] {
-                    let cert = try o.certificate(submissionId: s.id)
-                    if cert?.data != pdf || cert?.ref.sha256 != hex(pdf) { certificateMismatches += 1 }
-                } else if try o.certificate(submissionId: s.id) != nil {
+                    var data: Data?
+                    for _ in 0..<30 where data == nil {
+                        if let ref = reply?.certificate { data = try? await api.downloadCertificate(ref) }
+                        if data == nil { try await Task.sleep(for: .milliseconds(50)) }
+                    }
+                    if data != pdf || reply?.certificate?.sha256 != hex(pdf) { certificateMismatches += 1 }
+                } else if reply?.certificate != nil {
                     certificateMismatches += 1
                 }
             }
         }
         #expect(stateMismatches == 0)
         #expect(certificateMismatches == 0)
+
+        // The kiosks' own status sync pulls the same into their outboxes (it looks at the 50 oldest
+        // open submissions of each station per pass) and fetches the certificates.
+        let covered: [(Outbox, [SubmissionSummary])] = try outboxes.map { ($0, Array(try $0.allSubmissions().prefix(50))) }
+        var kioskMismatches = -1
+        let syncDeadline = Date().addingTimeInterval(180)
+        while kioskMismatches != 0 && Date() < syncDeadline {
+            for up in uploaders { await up.syncStatuses() }
+            kioskMismatches = 0
+            for (o, subs) in covered {
+                for s in subs {
+                    let now = try o.submission(id: s.id)
+                    if now?.upstreamState != want(s.id) { kioskMismatches += 1; continue }
+                    if let pdf = pdfs[s.id] {
+                        let cert = try o.certificate(submissionId: s.id)
+                        if cert?.data != pdf || cert?.ref.sha256 != hex(pdf) { kioskMismatches += 1 }
+                    } else if try o.certificate(submissionId: s.id) != nil {
+                        kioskMismatches += 1
+                    }
+                }
+            }
+            if kioskMismatches != 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(kioskMismatches == 0, "kiosk outboxes differ from the intake for \(kioskMismatches) submissions")
         let dbStates = try pg.psqlIn(dbURL, "SELECT state || ':' || COUNT(*) FROM submissions GROUP BY state ORDER BY state")
         #expect(try pg.psqlIn(dbURL, "SELECT COUNT(*) FROM certificates") == String(certified.count))
         // Every node start was a real restart on the same port; the kills really happened.
@@ -229,7 +256,7 @@ final class Flag: @unchecked Sendable {
             cluster: stored \(ids.count), duplicates \(duplicates), lost \(lost), attachments \(attachments.count)/\(expectedCount)
             cluster: node kills (SIGKILL) \(kills.max), node starts \(nodes.map(\.starts)), upload phase \(Int(uploadSeconds)) s, total \(Int(Date().timeIntervalSince(started))) s
             cluster: proxy connections \(proxy.connectionCount), faults \(faults.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-            cluster: states \(dbStates.replacingOccurrences(of: "\n", with: " ")); certificates \(certified.count) (state mismatches \(stateMismatches), certificate mismatches \(certificateMismatches))
+            cluster: states \(dbStates.replacingOccurrences(of: "\n", with: " ")); certificates \(certified.count) (state mismatches \(stateMismatches), certificate mismatches \(certificateMismatches), kiosk outbox mismatches \(kioskMismatches))
             """)
         for kind in ["cut", "reset", "503", "lost-reply"] {
             #expect((faults[kind] ?? 0) > 0, "fault \(kind) never injected: \(faults)")
