@@ -111,10 +111,30 @@ public final class PostgresIntakeStore: IntakeStorage {
     ]
 
     /// Creates the tables if missing. Nodes starting together take turns (an advisory lock).
-    public func migrate() async throws {
-        try await client.withTransaction(logger: logger) { conn in
-            try await conn.query("SELECT pg_advisory_xact_lock(\(Self.lockKey("schema", "kiosk-intake")))", logger: logger)
-            for statement in Self.schema { try await conn.query(statement, logger: logger) }
+    /// A database that cannot be reached or used within `timeout` is a clear error, not a hang.
+    public func migrate(timeout: Duration = .seconds(30)) async throws {
+        let client = self.client
+        let logger = self.logger
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await client.withTransaction(logger: logger) { conn in
+                        try await conn.query("SELECT pg_advisory_xact_lock(\(Self.lockKey("schema", "kiosk-intake")))", logger: logger)
+                        for statement in Self.schema { try await conn.query(statement, logger: logger) }
+                    }
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return false
+                }
+                let finished = try await group.next() ?? false
+                group.cancelAll()
+                if !finished { throw PostgresStoreError.unavailable("no answer within \(timeout)") }
+            }
+        } catch let error as PSQLError {
+            let server = error.serverInfo?[.message].map { ": " + $0 } ?? ""
+            throw PostgresStoreError.unavailable("\(error.code)\(server)")
         }
     }
 
@@ -477,9 +497,12 @@ enum HTTPResponseStatusLocked {
 
 public enum PostgresStoreError: Error, CustomStringConvertible {
     case badURL(String)
+    case unavailable(String)
     public var description: String {
         switch self {
         case .badURL(let m): "--postgres: \(m)"
+        case .unavailable(let m):
+            "the PostgreSQL database of --postgres cannot be used (\(m)); check that the server runs, the URL's host, port, user and database, and that the user may create tables"
         }
     }
 }

@@ -204,7 +204,7 @@ struct StoreOptions: ParsableArguments {
         return line.trimmingCharacters(in: .whitespaces)
     }
 
-    func open(data: String, create: Bool, logger: Logger) throws -> OpenedStore {
+    func open(data: String, create: Bool, logger: Logger, waitForDatabase: Duration = .seconds(30)) throws -> OpenedStore {
         if store == "sqlite" {
             return OpenedStore(store: try IntakeStore(dataDirectory: data, create: create, logger: logger), postgres: nil, migrate: {})
         }
@@ -212,12 +212,15 @@ struct StoreOptions: ParsableArguments {
         config.options.connectTimeout = .seconds(10)
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
         let pg = try PostgresIntakeStore(client: client, dataDirectory: data, logger: logger)
-        return OpenedStore(store: pg, postgres: client, migrate: { try await pg.migrate() })
+        return OpenedStore(store: pg, postgres: client, migrate: { try await pg.migrate(timeout: waitForDatabase) })
     }
 
     /// Runs `body` with the store open (for the one-shot commands), the PostgreSQL client running beside it.
+    /// Only errors are logged (stdout carries the command's output).
     func with<T: Sendable>(data: String, _ body: @escaping @Sendable (any IntakeStorage) async throws -> T) async throws -> T {
-        let opened = try open(data: data, create: false, logger: Logger(label: "kiosk-intake"))
+        var quiet = Logger(label: "kiosk-intake")
+        quiet.logLevel = .critical
+        let opened = try open(data: data, create: false, logger: quiet, waitForDatabase: .seconds(10))
         guard let client = opened.postgres else { return try await body(opened.store) }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { await client.run(); return nil }

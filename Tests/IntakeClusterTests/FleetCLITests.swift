@@ -78,5 +78,12 @@ import Testing
         #expect(missing.status != 0 && missing.out.contains("no intake database"))
         let badWait = try run(binary("kiosk-intake"), ["stations", "--data", dir + "/intake", "--silent-after", "-5"])
         #expect(badWait.status != 0 && badWait.out.contains("--silent-after"))
+        // A PostgreSQL that is not there: a clear error and a non-zero exit, not a hang.
+        let closed = freePort()
+        let t0 = Date()
+        let noServer = try run(binary("kiosk-intake"), ["count", "--data", dir + "/shared", "--store", "postgres",
+                                                        "--postgres", "postgres://postgres@127.0.0.1:\(closed)/intake?sslmode=disable"])
+        #expect(noServer.status != 0 && noServer.out.contains("PostgreSQL database of --postgres cannot be used"), "\(noServer.out)")
+        #expect(Date().timeIntervalSince(t0) < 60)
     }
 }
