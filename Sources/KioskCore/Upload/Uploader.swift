@@ -340,6 +340,18 @@ public actor Uploader {
     private var deviceSource: (@Sendable () async -> [DeviceReport])?
     public func setDeviceSource(_ f: @escaping @Sendable () async -> [DeviceReport]) { deviceSource = f }
 
+    /// Software and catalog bundle versions the heartbeat reports (set by the daemon's wiring).
+    private var stationVersions: (software: String?, bundle: String?) = (nil, nil)
+    public func setVersions(software: String?, bundle: String?) { stationVersions = (software, bundle) }
+
+    /// How the outbox words a submission it could not decrypt (see Outbox.nextDue): the key alarm.
+    public static let keyAlarmReasonPrefix = "stored submission cannot be read back"
+
+    /// Quarantined submissions that the kiosk's key cannot decrypt (0 when none or unknown).
+    public static func keyAlarmCount(_ outbox: Outbox) -> Int {
+        ((try? outbox.quarantined()) ?? []).filter { $0.reason.hasPrefix(keyAlarmReasonPrefix) }.count
+    }
+
     /// Queues a heartbeat with the station's current state; it travels through the outbox.
     public func queueHeartbeat() async {
         let devices = await deviceSource?() ?? []
@@ -349,7 +361,9 @@ public actor Uploader {
                                   sentAt: ISO8601DateFormatter().string(from: outbox.now()), devices: devices,
                                   queueDepth: counts?.queued ?? 0, quarantined: counts?.quarantined ?? 0,
                                   freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
-                                  acceptingSubmissions: disk.accepting)
+                                  acceptingSubmissions: disk.accepting, oldestQueuedSeconds: counts?.oldestQueuedSeconds,
+                                  softwareVersion: stationVersions.software, bundleVersion: stationVersions.bundle,
+                                  freeDiskFloorBytes: outbox.minFreeBytes, keyAlarm: Self.keyAlarmCount(outbox))
         do { try outbox.queueHeartbeat(hb) } catch { logger.warning("heartbeat not queued", metadata: ["error": "\(error)"]) }
     }
 
