@@ -75,6 +75,10 @@ for rel in catalog.json guides DeviceProfiles fixtures/camera; do
 done
 chmod 0644 "$r/etc/kioskd/kiosk.yaml"
 install -m 0644 README.md "$r/usr/share/doc/$pkg/README.md"
+# Fleet monitoring: Prometheus alert rules (with their promtool tests) and the Grafana dashboard.
+install -d "$r/usr/share/kioskd/monitoring"
+install -m 0644 packaging/monitoring/kiosk-alerts.yml packaging/monitoring/kiosk-alerts.test.yml \
+  packaging/monitoring/kiosk-fleet-dashboard.json "$r/usr/share/kioskd/monitoring/"
 
 # Shared libraries the binaries need, as Debian packages (Swift runtime libraries of a
 # non-static build under /opt/swift are not packaged: such a .deb is for tests only).

@@ -14,6 +14,9 @@ if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   # Packaging tests: systemd-analyze, systemd-sysusers, systemd-tmpfiles (no running systemd
   # needed), dpkg-deb, strip.
   need+=(systemd dpkg binutils)
+  # The intake on PostgreSQL behind nginx (IntakeClusterTests start their own throwaway servers on
+  # loopback) and promtool for the alert rules.
+  need+=(postgresql nginx-light prometheus util-linux)
 fi
 if [ "$what" = "deb" ]; then
   need+=(dpkg binutils)
@@ -35,7 +38,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Installing postgresql, nginx or prometheus must not start the system's own servers: the tests
+  # start throwaway ones. A policy-rc.d that refuses service starts, for this install only.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+  fi
+  rc=0
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+  if [ -n "$policy" ]; then $SUDO rm -f "$policy"; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
 else
   echo "deps: all system packages present"
 fi

@@ -257,6 +257,7 @@ public actor KioskRuntime {
         await services.uploader.setDeviceSource {
             await svc.deviceStatuses().map { DeviceReport(kind: $0.kind.rawValue, state: $0.state.rawValue, simulated: $0.simulated) }
         }
+        await services.uploader.setVersions(software: KioskVersion.string, bundle: KioskMetrics.bundleVersion(catalogFile: services.config.resolve(services.config.catalog)))
         await withTaskGroup(of: Void.self) { group in
             let keys = terminal.keys()
             group.addTask { [self] in
@@ -364,7 +365,8 @@ public actor KioskRuntime {
         if let metrics {
             metrics.observe(devices: d)
             if let c = try? services.stores.uploads.counts() {
-                metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath))
+                metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath),
+                                floorBytes: services.stores.database.minFreeBytes, keyAlarm: Uploader.keyAlarmCount(services.stores.uploads))
             }
             metrics.observe(upload: await services.uploader.tusStats)
         }

@@ -123,7 +123,7 @@ struct OutboxCommand: ParsableCommand {
             print("messages:      \(m.queued) queued, \(m.sent) sent, \(m.quarantined) quarantined (evaluations, heartbeats)")
             let disk = outbox.database.diskStatus()
             print("free disk:     \(disk.freeBytes == Int64.max ? "?" : "\(disk.freeBytes / 1_000_000) MB")")
-            for q in try outbox.submissions.quarantined() {
+            for q in try outbox.uploads.quarantined() {
                 print("QUARANTINED    \(q.caseNumber)  \(q.itemCode)  \(q.reason)")
             }
         }

@@ -1,6 +1,5 @@
 import Foundation
 import KioskApp
-import KioskFlow
 import Testing
 
 /// Settings with a fixed set of values are decoded once into enums; anything else is refused with

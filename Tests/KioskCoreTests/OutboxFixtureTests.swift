@@ -70,7 +70,7 @@ enum OutboxFixture {
         #expect(all[6].sealedAt == Date(timeIntervalSince1970: OutboxFixture.later))
         #expect(all[0].attempts == 1 && all[0].lastError == "upstream unreachable (fixture)")
         #expect(all[2].attempts == 1 && all[2].lastError == "manifest: rejected with HTTP 400 (fixture)")
-        #expect(try s.submissions.quarantined() == [QuarantinedSubmission(caseNumber: "GH202511050003", itemCode: "XY-V-003",
+        #expect(try s.uploads.quarantined() == [QuarantinedSubmission(caseNumber: "GH202511050003", itemCode: "XY-V-003",
                                                                           reason: "manifest: rejected with HTTP 400 (fixture)")])
         // Retention purged b, d and f (confirmed, certificates collected); e keeps its uncollected certificate.
         #expect(try all.map { try s.submissions.isPurged(id: $0.id) } == [false, true, false, true, false, true, false])

@@ -120,7 +120,7 @@ func uploader(_ outbox: OutboxStores, port: Int) -> Uploader {
         #expect(try outbox.submissions.submission(id: bad.id)?.lastError?.contains("conflict") == true)
         #expect(try outbox.submissions.submission(id: good.id)?.state == .uploaded)
         // Reported for staff and technicians: case number and reason, nothing personal.
-        let q = try outbox.submissions.quarantined()
+        let q = try outbox.uploads.quarantined()
         #expect(q.map(\.caseNumber) == [bad.caseNumber])
         #expect(q.first?.reason.contains("conflict") == true)
         #expect(q.first?.reason.contains("测试一") == false)

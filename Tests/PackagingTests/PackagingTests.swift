@@ -108,6 +108,7 @@ func profiles() throws -> [DeviceProfile] {
             "/usr/share/kioskd/catalog.json", "/usr/share/kioskd/guides", "/usr/share/kioskd/fixtures/camera",
             "/usr/share/doc/kiosk-terminal/README.md",
         ]
+        expected += ["kiosk-alerts.yml", "kiosk-alerts.test.yml", "kiosk-fleet-dashboard.json"].map { "/usr/share/kioskd/monitoring/" + $0 }
         for prof in try profiles() { expected.append("/usr/share/kioskd/DeviceProfiles/" + ((prof.file ?? "") as NSString).lastPathComponent) }
         for path in expected { #expect(e[path] != nil, "\(path) is in the package") }
         for b in ["kioskd", "kioskctl", "kiosk-intake"] { #expect(e["/usr/bin/" + b]?.mode == "-rwxr-xr-x") }

@@ -35,6 +35,16 @@ public final class KioskMetrics: Sendable {
     let uploadBytes = Metrics.Counter(label: "kiosk_upload_bytes_total")
     let uploadRequests = Metrics.Counter(label: "kiosk_upload_requests_total")
     let uploadRetries = Metrics.Counter(label: "kiosk_upload_retries_total")
+    let quarantinedNow = Metrics.Gauge(label: "kiosk_outbox_quarantined")
+    let diskFloor = Metrics.Gauge(label: "kiosk_free_disk_floor_bytes")
+    let keyAlarm = Metrics.Gauge(label: "kiosk_outbox_key_alarm")
+    let info = Metrics.Gauge(label: "kiosk_build_info", dimensions: [("version", KioskVersion.string)])
+
+    /// The catalog bundle's version: the first 12 hex digits of the catalog file's SHA-256 (nil if unreadable).
+    public static func bundleVersion(catalogFile: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: catalogFile) else { return nil }
+        return String(sha256Hex(data).prefix(12))
+    }
 
     /// Bootstraps swift-metrics once per process with a Prometheus registry.
     public static let shared: KioskMetrics = {
@@ -91,7 +101,13 @@ public final class KioskMetrics: Sendable {
         }
     }
 
-    public func observe(outbox c: OutboxCounts, freeDiskBytes: Int64?) {
+    /// Outbox and disk figures. `floorBytes` is storage.minFreeMegabytes in bytes; `keyAlarm` the
+    /// number of submissions quarantined because the key cannot decrypt them (both for the alert rules).
+    public func observe(outbox c: OutboxCounts, freeDiskBytes: Int64?, floorBytes: Int64? = nil, keyAlarm: Int? = nil) {
+        info.record(1)
+        quarantinedNow.record(c.quarantined)
+        if let floorBytes { diskFloor.record(floorBytes) }
+        if let keyAlarm { self.keyAlarm.record(keyAlarm) }
         queueDepth.record(c.queued)
         oldestQueued.record(c.oldestQueuedSeconds ?? 0)
         advance("uploaded", to: c.uploaded, uploaded)

@@ -159,15 +159,6 @@ public struct SubmissionStore: Sendable {
         try pool.read { db in try SubmissionRecord.order(SubmissionRecord.Columns.sealedAt).fetchAll(db).map(\.summary) }
     }
 
-    /// Quarantined submissions for staff and technicians: case number, item, why (never personal data).
-    public func quarantined() throws -> [QuarantinedSubmission] {
-        try pool.read { db in
-            try SubmissionRecord.filter(SubmissionRecord.Columns.state == OutboxState.quarantined)
-                .order(SubmissionRecord.Columns.sealedAt).fetchAll(db)
-                .map { QuarantinedSubmission(caseNumber: $0.caseNumber, itemCode: $0.itemCode, reason: $0.lastError ?? "") }
-        }
-    }
-
     public func isPurged(id: String) throws -> Bool {
         try pool.read { db in try SubmissionRecord.fetchOne(db, key: id)?.purgedAt != nil }
     }

@@ -54,7 +54,7 @@ public struct UploadQueue: Sendable {
             do {
                 return (try pending(record), nil)
             } catch {
-                try await quarantine(id: record.id, reason: "stored submission cannot be read back (\(error)); check encryption.keyFile is the key it was written with")
+                try await quarantine(id: record.id, reason: Uploader.keyAlarmReasonPrefix + " (\(error)); check encryption.keyFile is the key it was written with")
             }
         }
     }
@@ -160,4 +160,13 @@ public struct UploadQueue: Sendable {
         }
     }
 
+
+    /// Quarantined submissions for staff and technicians: case number, item, why (never personal data).
+    public func quarantined() throws -> [QuarantinedSubmission] {
+        try pool.read { db in
+            try SubmissionRecord.filter(SubmissionRecord.Columns.state == OutboxState.quarantined)
+                .order(SubmissionRecord.Columns.sealedAt).fetchAll(db)
+                .map { QuarantinedSubmission(caseNumber: $0.caseNumber, itemCode: $0.itemCode, reason: $0.lastError ?? "") }
+        }
+    }
 }

@@ -349,6 +349,18 @@ public actor Uploader {
     private var deviceSource: (@Sendable () async -> [DeviceReport])?
     public func setDeviceSource(_ f: @escaping @Sendable () async -> [DeviceReport]) { deviceSource = f }
 
+    /// Software and catalog bundle versions the heartbeat reports (set by the daemon's wiring).
+    private var stationVersions: (software: String?, bundle: String?) = (nil, nil)
+    public func setVersions(software: String?, bundle: String?) { stationVersions = (software, bundle) }
+
+    /// How the upload queue words a submission it could not decrypt (see UploadQueue.nextDue): the key alarm.
+    public static let keyAlarmReasonPrefix = "stored submission cannot be read back"
+
+    /// Quarantined submissions that the kiosk's key cannot decrypt (0 when none or unknown).
+    public static func keyAlarmCount(_ queue: UploadQueue) -> Int {
+        ((try? queue.quarantined()) ?? []).filter { $0.reason.hasPrefix(keyAlarmReasonPrefix) }.count
+    }
+
     /// Queues a heartbeat with the station's current state; it travels through the outbox.
     public func queueHeartbeat() async {
         let devices = await deviceSource?() ?? []
@@ -358,7 +370,9 @@ public actor Uploader {
                                   sentAt: UploadQueue.isoString(database.clock.now), devices: devices,
                                   queueDepth: counts?.queued ?? 0, quarantined: counts?.quarantined ?? 0,
                                   freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
-                                  acceptingSubmissions: disk.accepting)
+                                  acceptingSubmissions: disk.accepting, oldestQueuedSeconds: counts?.oldestQueuedSeconds,
+                                  softwareVersion: stationVersions.software, bundleVersion: stationVersions.bundle,
+                                  freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue))
         do { try await messages.queueHeartbeat(hb) } catch { logger.warning("heartbeat not queued", metadata: ["error": "\(error)"]) }
     }
 
