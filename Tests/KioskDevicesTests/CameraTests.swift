@@ -210,6 +210,13 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     var unplugAfter: Int?
     var delivered = 0
     var unplugged = false
+    /// Flags per delivered frame (1-based delivery number), e.g. V4L2_BUF_FLAG_ERROR.
+    var flagsAt: [Int: UInt32] = [:]
+    /// Frame spacing on the buffer clock (uvcvideo: monotonic timestamps).
+    var frameIntervalMilliseconds = 33
+    /// Controls the camera has (QUERYCTRL answers), and what S_CTRL set.
+    var controls: Set<UInt32> = [V4L2DequeuedBuffer.powerLineFrequencyControl]
+    var controlValues: [UInt32: Int32] = [:]
 
     init(frames: [[UInt8]]) { self.frames = frames }
 
@@ -247,13 +254,20 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
             return !queued.isEmpty
         }
     }
-    func dequeueBuffer() throws -> (index: Int, bytesUsed: Int) {
+    func dequeueBuffer() throws -> V4L2DequeuedBuffer {
         try lock.withLock {
             guard !queued.isEmpty else { throw V4L2Error(operation: "DQBUF", code: EAGAIN) }
             let i = queued.removeFirst()
             delivered += 1
             log("DQBUF \(i)")
-            return (i, frames[(delivered - 1) % frames.count].count)
+            return V4L2DequeuedBuffer(index: i, bytesUsed: frames[(delivered - 1) % frames.count].count, flags: flagsAt[delivered] ?? 0,
+                                      timestamp: .seconds(100) + .milliseconds(delivered * frameIntervalMilliseconds))
+        }
+    }
+    func setControl(_ id: UInt32, value: Int32) throws -> Bool {
+        lock.withLock {
+            guard controls.contains(id) else { log("QUERYCTRL \(String(id, radix: 16)) EINVAL"); return false }
+            log("S_CTRL \(String(id, radix: 16))=\(value)"); controlValues[id] = value; return true
         }
     }
     func bytes(ofBuffer index: Int, count: Int) -> [UInt8] { lock.withLock { frames[(delivered - 1) % frames.count] } }
@@ -266,7 +280,7 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
 
     @Test func ioctlSequenceAndBufferCycling() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
-        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", buffers: 4, settleFrames: 2))
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", buffers: 4, settleFrames: 2, settleMilliseconds: 0))
         try await src.start()
         #expect(src.captureSize == V4L2FrameSize(width: 2592, height: 1944), "largest MJPEG size")
         for _ in 0..<3 { _ = try await src.nextJPEG() }
@@ -304,7 +318,7 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func timeoutGivesARetakeAndTheNextCaptureWorks() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
         dev.silentAfter = 1
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, frameTimeoutMilliseconds: 100)),
+        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0, frameTimeoutMilliseconds: 100)),
                                  logger: Logger(label: "cam"), checkQuality: false)
         _ = try await cam.capture()
         do { _ = try await cam.capture(); Issue.record("no timeout") } catch let e as DeviceError {
@@ -320,7 +334,7 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func unplugIsReportedAndTheCameraIsReopenedWhenBack() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
         dev.unplugAfter = 1
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0)),
+        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
                                  logger: Logger(label: "cam"), checkQuality: false)
         _ = try await cam.capture()
         await #expect(throws: DeviceError.self) { try await cam.capture() }
@@ -335,11 +349,84 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func qualityCheckRejectsABlurredCaptureThroughTheCamera() async throws {
         let blurred = try TestPages.jpeg(TestPages.blurred(TestPages.textPage(), radius: 6))
         let dev = RecordedV4L2Device(frames: [blurred])
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0)),
+        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
                                  logger: Logger(label: "cam"))
         do { _ = try await cam.capture(); Issue.record("blurred capture accepted") } catch let e as DeviceError {
             #expect(e.residentMessage == QualityReport(verdict: .blurred, width: 0, height: 0, meanBrightness: 0, contrast: 0, clippedFraction: 0, sharpness: 0).residentMessage)
         }
         #expect(await cam.status().counters["rejected"] == 1)
+    }
+}
+
+/// Issue 18 point 6: frames as uvcvideo delivers them.
+@Suite struct V4L2FieldFrameTests {
+    static let bright = try! TestPages.jpeg(TestPages.textPage(width: 640, height: 480))
+    static let dark = try! TestPages.jpeg(TestPages.mapped(TestPages.textPage(width: 640, height: 480)) { $0 / 8 })
+
+    @Test func flaggedAndTornFramesAreDropped() async throws {
+        // Frame 1 flagged ERROR (its bytes are a whole JPEG: the flag alone must drop it), frame 2
+        // cut short (starts like a JPEG, no end marker), frame 3 not JPEG at all, frame 4 good.
+        let torn = Array(Self.bright.prefix(Self.bright.count / 2))
+        let other = try TestPages.jpeg(TestPages.textPage(width: 640, height: 480, seed: 7))
+        let dev = RecordedV4L2Device(frames: [other, torn, [0x00, 0x00, 0x01, 0x02, 0x03, 0x04], Self.bright])
+        dev.flagsAt = [1: V4L2DequeuedBuffer.flagError]
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
+        try await src.start()
+        let got = try await src.nextJPEG()
+        await src.stop()
+        #expect(Array(got) == Self.bright)
+        #expect(src.droppedFrames == 3)
+    }
+
+    @Test func aJPEGPaddedAfterItsEndIsAccepted() {
+        #expect(isCompleteJPEG(Self.bright + [0, 0, 0, 0]))
+        #expect(!isCompleteJPEG(Array(Self.bright.dropLast(2))))
+        #expect(isCompleteJPEG([0xFF, 0xD8, 0x00, 0xFF, 0xD9]))
+        #expect(!isCompleteJPEG([0x00, 0xD8, 0x00, 0xFF, 0xD9]))
+    }
+
+    @Test func onlyUnusableFramesGiveARetakeWithTheCause() async throws {
+        let torn = Array(Self.bright.prefix(200))
+        let dev = RecordedV4L2Device(frames: [torn])
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
+        try await src.start()
+        do { _ = try await src.nextJPEG(); Issue.record("a torn frame was accepted") } catch let e as DeviceError {
+            #expect(e.description.contains("no JPEG end-of-image marker"))
+            #expect(e.description.contains("USB cable"))
+            #expect(e.residentMessage.contains("重拍"))
+        }
+        await src.stop()
+    }
+
+    /// After a reopen the first frames are dark for about a second at 30 fps (auto exposure);
+    /// 2–3 dropped frames are not enough, time is.
+    @Test func exposureSettlesByTimeNotByFrameCount() async throws {
+        let frames = [[UInt8]](repeating: Self.dark, count: 24) + [[UInt8]](repeating: Self.bright, count: 8)
+        let dev = RecordedV4L2Device(frames: frames)
+        dev.frameIntervalMilliseconds = 40    // 25 fps: the 24 dark frames span 0.96 s
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 3, settleMilliseconds: 1000))
+        try await src.start()
+        let got = try await src.nextJPEG()
+        await src.stop()
+        #expect(try CaptureQuality.check(jpeg: Self.dark).verdict == .tooDark, "the fixture's early frames are dark")
+        #expect(Array(got) == Self.bright)
+        #expect(dev.lock.withLock { dev.delivered } == 26, "dropped by time: frames until 1 s after the first")
+    }
+
+    @Test func powerLineFrequencyIsSetTo50HzWhereTheControlExists() async throws {
+        let dev = RecordedV4L2Device(frames: [Self.bright])
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleMilliseconds: 0))
+        try await src.start()
+        await src.stop()
+        #expect(dev.lock.withLock { dev.controlValues[V4L2DequeuedBuffer.powerLineFrequencyControl] } == 1)
+        #expect(src.powerLineSet == true)
+        // A camera without the control still captures.
+        let plain = RecordedV4L2Device(frames: [Self.bright])
+        plain.controls = []
+        let src2 = V4L2FrameSource(device: plain, settings: V4L2Settings(path: "/dev/video0", settleMilliseconds: 0))
+        try await src2.start()
+        _ = try await src2.nextJPEG()
+        await src2.stop()
+        #expect(src2.powerLineSet == false)
     }
 }

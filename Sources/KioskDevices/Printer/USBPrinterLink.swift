@@ -68,7 +68,7 @@ public struct USBPrinterSelection: Sendable {
 /// it was unplugged (an unplugged printer reports `disconnected` until it is back). Bytes move
 /// through the shared `USBBulkTransport` (chunked, paced, resumes after a timeout from the count
 /// the printer took).
-public actor USBPrinterLink: ByteTransport, PrinterStatusPort {
+public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset {
     let context: LibUSBContext
     public let selection: USBPrinterSelection
     private var transport: USBBulkTransport?
@@ -125,8 +125,13 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort {
     }
 
     public func write(_ bytes: [UInt8]) async throws {
+        try await write(bytes, options: nil)
+    }
+
+    /// Writes with other chunk/timeout options than the selection's (short commands).
+    public func write(_ bytes: [UInt8], options: USBWriteOptions?) async throws {
         let t = try await connect()
-        do { _ = try await t.writeReportingProgress(bytes) } catch {
+        do { _ = try await t.writeReportingProgress(bytes, options: options) } catch {
             await dropIfGone(error)
             if let w = error as? USBWriteIncomplete {
                 throw TransportError("printer took \(w.transferred) of \(w.total) bytes, then \(w.cause.description)",
@@ -175,6 +180,19 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort {
 
     public func connection() async -> String? { transport?.description }
 
+    /// SOFT_RESET: bmRequestType 0x23 (class, "other" as usblp and CUPS send it) and, if the
+    /// printer refuses that, 0x21 (class, interface, as the class spec says); wIndex = interface.
+    public func softReset() async -> Bool {
+        guard let t = try? await connect() else { return false }
+        let h = t.handle, iface = UInt16(t.interface.number)
+        return await onControl {
+            for type: UInt8 in [0x23, 0x21] {
+                if (try? h.control(requestType: type, request: 2, value: 0, index: iface, timeoutMilliseconds: 1000)) != nil { return true }
+            }
+            return false
+        }
+    }
+
     public func isOneWay() async -> Bool? {
         guard let t = transport else { return nil }
         return interfaceProtocol == 1 || t.inEndpoint == nil
@@ -199,6 +217,7 @@ extension ReceiptPrinter {
                                                             "status": "\(bidirectional ? profile.statusSupport.rawValue : "none")"])
         return ReceiptPrinter(transport: USBPrinterLink(context: context, selection: selection), profile: encoderProfile,
                               model: profile.name, simulated: false, bidirectional: bidirectional, logger: logger,
-                              chunkSize: writeOptions.chunkBytes, autoStatusBack: profile.statusSupport == .asb)
+                              chunkSize: writeOptions.chunkBytes, autoStatusBack: profile.statusSupport == .asb,
+                              bufferClearCommand: profile.bufferClearBytes)
     }
 }

@@ -136,9 +136,21 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
                 if let n = Self.readerInterface(d, profile: p) { out.append(ReaderCandidate(kind: .usb(d, interface: n), profile: p)) }
             }
         }
-        // Serial bridges and HID readers: the configured node, or every node whose USB ids a profile names.
+        // Serial: only the configured port or ports a profile names. SAM frames are never sent to
+        // every CH340/CP210x/PL2303/FTDI tty: PIN pads, displays and modems use the same chips.
+        if mode == "serial" || mode == "auto" {
+            if let path = settings.path, mode == "serial" {
+                out.append(ReaderCandidate(kind: .serial(path), profile: profiles.first { $0.transport == "serial" }))
+            } else {
+                for p in profiles where p.transport == "serial" {
+                    for port in p.serial?.ports ?? [] where FileManager.default.fileExists(atPath: port) {
+                        out.append(ReaderCandidate(kind: .serial(port), profile: p))
+                    }
+                }
+            }
+        }
+        // HID readers: the configured node, or every hidraw node whose USB ids a profile names.
         let nodeKinds: [(mode: String, transport: String, make: (String) -> ReaderCandidate.Kind, nodes: () -> [(String, UInt16, UInt16)])] = [
-            ("serial", "serial", { .serial($0) }, serialPorts),
             ("hid", "hid-a", { .hid($0) }, hidrawNodes),
         ]
         for k in nodeKinds where mode == k.mode || mode == "auto" {
@@ -163,6 +175,16 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         return d.interfaces.first {
             $0.alternate == 0 && $0.interfaceClass == cls && $0.bulkOut != nil && $0.endpoints.contains { $0.isIn }
         }?.number
+    }
+
+    /// USB-serial bridges a serial reader profile's ids match but nobody named: listed in the
+    /// "no reader found" message so the technician can name the right one.
+    func unnamedSerialBridges() -> [String] {
+        let ps = profiles.filter { $0.transport == "serial" }
+        return serialPorts().compactMap { node, vid, pid in
+            ps.contains { $0.usb?.vendorId == vid && ($0.usb?.productId == nil || $0.usb?.productId == pid) }
+                ? "\(node) (\(String(format: "%04x:%04x", vid, pid)))" : nil
+        }
     }
 
     /// USB-serial ttys with the ids of the bridge they sit on.
@@ -220,7 +242,14 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         let cands = candidates()
         if cands.isEmpty {
             let where_ = settings.path.map { " at \($0)" } ?? ""
-            return (nil, "no ID-card reader found\(where_) (mode \(settings.mode)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched")
+            var hint = ""
+            if settings.path == nil, settings.mode == "serial" || settings.mode == "auto" {
+                let bridges = unnamedSerialBridges()
+                if !bridges.isEmpty {
+                    hint = "; USB-serial bridges \(bridges.joined(separator: ", ")) are not probed because no one named them: set devices.idCardReader.path to the reader's /dev/serial/by-path/… name"
+                }
+            }
+            return (nil, "no ID-card reader found\(where_) (mode \(settings.mode)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched\(hint)")
         }
         var problems: [String] = []
         for c in cands {
