@@ -194,7 +194,7 @@ struct SplitMix {
 }
 
 /// A V4L2 device that plays back recorded frames and writes down every call.
-final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
+class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     let lock = NSLock()
     var frames: [[UInt8]]
     var sizes = [V4L2FrameSize(width: 640, height: 480), V4L2FrameSize(width: 2592, height: 1944), V4L2FrameSize(width: 1920, height: 1080)]
@@ -428,5 +428,43 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
         _ = try await src2.nextJPEG()
         await src2.stop()
         #expect(src2.powerLineSet == false)
+    }
+}
+
+/// Issue 18 point 10: a camera from a `kioskctl devices --record` file, through the V4L2 seam.
+final class RecordedFormatsV4L2Device: RecordedV4L2Device, @unchecked Sendable {
+    let record: FieldRecording.V4L2Record
+    init(_ record: FieldRecording.V4L2Record, frames: [[UInt8]]) {
+        self.record = record
+        super.init(frames: frames)
+        formatsOffered = record.formats.map(FourCC.code)
+    }
+    override func queryCapabilities() throws -> (card: String, capture: Bool, streaming: Bool) {
+        lock.withLock { log("QUERYCAP"); return (record.card, record.capture, record.streaming) }
+    }
+    override func frameSizes(_ fourcc: UInt32) throws -> [V4L2FrameSize] {
+        lock.withLock { log("ENUM_FRAMESIZES \(FourCC.name(fourcc))"); return (record.sizes[FourCC.name(fourcc)] ?? []).compactMap(FieldRecording.size) }
+    }
+}
+
+@Suite struct RecordedCameraTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func aRecordedCameraIsDrivenAtItsLargestMJPEGSizeAndItsMetadataNodeIsRefused() async throws {
+        let rec = try FieldRecording.load(Data(contentsOf: URL(fileURLWithPath: Self.root + "/DeviceProfiles/recordings/example-bench.json")))
+        let capture = try #require(rec.v4l2.first { $0.capture })
+        let dev = RecordedFormatsV4L2Device(capture, frames: [V4L2FieldFrameTests.bright])
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: capture.path, settleMilliseconds: 0))
+        try await src.start()
+        _ = try await src.nextJPEG()
+        await src.stop()
+        #expect(src.captureSize == V4L2FrameSize(width: 3264, height: 2448))
+        #expect(src.model == capture.card)
+        // The second node uvcvideo creates (metadata) cannot capture: a clear refusal.
+        let meta = try #require(rec.v4l2.first { !$0.capture })
+        let src2 = V4L2FrameSource(device: RecordedFormatsV4L2Device(meta, frames: []), settings: V4L2Settings(path: meta.path))
+        do { try await src2.start(); Issue.record("a metadata node was started") } catch let e as DeviceError {
+            #expect(e.description.contains("cannot stream video capture"))
+        }
     }
 }

@@ -252,6 +252,33 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         await printer.shutdown()
     }
 
+    /// Issue 18 point 1: a generic profile (no USB ids) with a second printer-class device
+    /// attached (the A4 printer on USB) is refused: nothing is claimed, nothing is sent.
+    @Test func aGenericProfileNeverGuessesBetweenTwoPrinters() async throws {
+        let tb = UMockTestbed()
+        let receipt = PrinterOverUSB()
+        let a4 = PrinterOverUSB()
+        let r = try tb.add(printerDescription, model: receipt)
+        var a4Desc = printerDescription
+        a4Desc.vendorId = 0x04F9; a4Desc.productId = 0x0042; a4Desc.devnum = 4; a4Desc.port = "1-3"
+        let a = try tb.add(a4Desc, model: a4)
+        let usb = try LibUSBContext()
+        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
+        let st = await printer.refresh()
+        #expect(st.state != .online)
+        #expect(st.lastError?.contains("could be the A4 printer") == true, "\(st.lastError ?? "-")")
+        await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010031")) }
+        #expect(r.bytesReceived().isEmpty && a.bytesReceived().isEmpty, "nothing sent to either printer")
+        // Pinned by ids, the receipt printer is used and the A4 printer is left alone.
+        let pinned = try ReceiptPrinter.overUSB(context: usb, profile: generic80, vendorId: 0x1234, productId: 0x5679,
+                                                writeOptions: testWriteOptions(), logger: logger)
+        try await pinned.print(acceptanceReceipt("GH202612010032"))
+        #expect(receipt.printer.receipts.last?.qrCodes == ["GH202612010032"])
+        #expect(a.bytesReceived().isEmpty)
+        await pinned.shutdown()
+        await printer.shutdown()
+    }
+
     /// GET_PORT_STATUS's paper bit is not meaningful on every model: DLE EOT 4 (the roll sensor)
     /// is asked before the printer is called out of paper.
     @Test func portStatusPaperBitIsCrossCheckedWithDLEEOT4() async throws {

@@ -46,16 +46,22 @@ public struct USBPrinterSelection: Sendable {
 
     /// The first enumerated device and interface that match.
     public func find(in devices: [USBDeviceInfo]) -> (USBDeviceInfo, USBInterfaceInfo)? {
+        findAll(in: devices).first
+    }
+
+    /// Every enumerated device (with its interface) that matches.
+    public func findAll(in devices: [USBDeviceInfo]) -> [(USBDeviceInfo, USBInterfaceInfo)] {
+        var out: [(USBDeviceInfo, USBInterfaceInfo)] = []
         for d in devices {
             if let v = vendorId, d.vendorId != v { continue }
             if let p = productId, d.productId != p { continue }
             if let iface = d.interfaces.first(where: {
                 $0.alternate == 0 && $0.interfaceClass == interfaceClass && $0.bulkOut != nil && (interface == nil || $0.number == interface)
             }) {
-                return (d, iface)
+                out.append((d, iface))
             }
         }
-        return nil
+        return out
     }
 
     public var describe: String {
@@ -88,8 +94,14 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset 
     public func connect() async throws -> USBBulkTransport {
         if let t = transport { return t }
         let ctx = context, sel = selection
-        let found = await onControl { sel.find(in: ctx.devices()) }
-        guard let f = found else {
+        let all = await onControl { sel.findAll(in: ctx.devices()) }
+        if sel.vendorId == nil, all.count > 1 {
+            // A generic profile with no ids: one of these may be the A4 printer. Claiming it would
+            // detach usblp, take it from CUPS and print ESC/POS garbage on A4. Never guess.
+            let list = all.map { "\($0.0.usbId) at \($0.0.location)" }.joined(separator: "; ")
+            throw TransportError("\(all.count) printer-class USB devices are attached (\(list)) and the receipt printer profile names no USB ids: kioskd will not guess which is the receipt printer (it could be the A4 printer). Set devices.receiptPrinter.vendorId and productId (from `lsusb`), then run `kioskctl commission`")
+        }
+        guard let f = all.first else {
             throw TransportError("no \(sel.describe) is plugged in: check the printer's power and USB cable", disconnected: true)
         }
         let (dev, iface) = f

@@ -12,6 +12,9 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
         /// Interface number to claim; the first matching interface when absent.
         public var interface: Int?
         public var endpoints: Endpoints?
+        /// Readers: endpoint layouts to try, in order, each probed with `11 FF` (see
+        /// `USBEndpointLayout`): single | split | interrupt | last-pair. Default: [single].
+        public var layouts: [String]?
     }
     public struct Endpoints: Codable, Sendable, Equatable {
         public var out: UInt8?

@@ -173,7 +173,8 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         if let n = profile?.usb?.interface { return n }
         let cls = profile?.usb?.interfaceClass ?? 0xFF
         return d.interfaces.first {
-            $0.alternate == 0 && $0.interfaceClass == cls && $0.bulkOut != nil && $0.endpoints.contains { $0.isIn }
+            $0.alternate == 0 && $0.interfaceClass == cls && $0.endpoints.contains { !$0.isIn && ($0.isBulk || $0.isInterrupt) }
+                && $0.endpoints.contains { $0.isIn }
         }?.number
     }
 
@@ -225,12 +226,20 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         return UInt16(s.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
     }
 
-    func open(_ c: ReaderCandidate) throws -> any ByteTransport {
+    /// The endpoint layouts to probe for a USB candidate (one for serial and HID).
+    func layouts(_ c: ReaderCandidate) -> [USBEndpointLayout?] {
+        guard case let .usb(d, n) = c.kind else { return [nil] }
+        guard let iface = d.interfaces.first(where: { $0.number == n && $0.alternate == 0 }) else { return [nil] }
+        let ls = USBEndpointLayout.candidates(on: iface, profile: c.profile)
+        return ls.isEmpty ? [nil] : ls
+    }
+
+    func open(_ c: ReaderCandidate, layout: USBEndpointLayout? = nil) throws -> any ByteTransport {
         switch c.kind {
         case let .usb(d, n):
             guard let usb else { throw TransportError("libusb is not available") }
             let ep = c.profile?.usb?.endpoints
-            return try USBBulkTransport(context: usb, device: d, interface: n, outEndpoint: ep?.out, inEndpoint: ep?.in)
+            return try USBBulkTransport(context: usb, device: d, interface: n, outEndpoint: ep?.out, inEndpoint: ep?.in, layout: layout)
         case let .serial(path):
             return try SerialTransport(path: path, settings: SerialSettings(baud: settings.baud ?? c.profile?.serial?.baud ?? 115_200))
         case let .hid(path):
@@ -253,18 +262,22 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         }
         var problems: [String] = []
         for c in cands {
-            let t: any ByteTransport
-            do { t = try open(c) } catch {
-                problems.append("\(c): \(error)")
-                continue
+            let ls = layouts(c)
+            for layout in ls {
+                let t: any ByteTransport
+                do { t = try open(c, layout: layout) } catch {
+                    problems.append("\(c): \(error)")
+                    break
+                }
+                if await Self.answersSAMStatus(t) {
+                    let model = c.profile?.name ?? "SAM reader"
+                    logger.info("ID-card reader found", metadata: ["at": "\(c)", "profile": "\(c.profile?.id ?? "-")", "layout": "\(layout?.description ?? "-")"])
+                    return (ReaderLink(transport: t, model: model, connection: t.description, profileId: c.profile?.id), nil)
+                }
+                await t.close()
+                let tried = layout.map { " with endpoint layout \($0)" } ?? ""
+                problems.append("\(c): does not answer the SAM status command (11 FF)\(tried) — not an ID-card reader, wrong baud rate, or an endpoint layout the profile does not list (usb.layouts)")
             }
-            if await Self.answersSAMStatus(t) {
-                let model = c.profile?.name ?? "SAM reader"
-                logger.info("ID-card reader found", metadata: ["at": "\(c)", "profile": "\(c.profile?.id ?? "-")"])
-                return (ReaderLink(transport: t, model: model, connection: t.description, profileId: c.profile?.id), nil)
-            }
-            await t.close()
-            problems.append("\(c): does not answer the SAM status command (11 FF) — not an ID-card reader, or wrong baud rate")
         }
         return (nil, problems.joined(separator: "; "))
     }

@@ -305,12 +305,14 @@ public final class USBDeviceHandle: @unchecked Sendable {
 
     /// One bulk OUT transfer. Returns how many bytes the device took, even when it then failed
     /// (a timeout can still have moved part of the buffer).
-    public func bulkWrite(endpoint: UInt8, _ bytes: ArraySlice<UInt8>, timeoutMilliseconds: Int) -> (transferred: Int, error: USBError?) {
+    public func bulkWrite(endpoint: UInt8, _ bytes: ArraySlice<UInt8>, timeoutMilliseconds: Int, interrupt: Bool = false) -> (transferred: Int, error: USBError?) {
         guard let h = lock.withLock({ handle }) else { return (0, USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, "bulk write")) }
         var data = Array(bytes)
         var transferred: Int32 = 0
         let rc = data.withUnsafeMutableBufferPointer {
-            libusb_bulk_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+            interrupt
+                ? libusb_interrupt_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+                : libusb_bulk_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
         }
         return (Int(transferred), rc == 0 ? nil : USBError(rc, "bulk write to endpoint \(String(format: "%02X", endpoint))"))
     }
