@@ -286,7 +286,8 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
         for _ in 0..<3 { _ = try await src.nextJPEG() }
         await src.stop()
         let calls = dev.call("")
-        #expect(Array(calls.prefix(6)) == ["open /dev/video0", "QUERYCAP", "ENUM_FMT", "ENUM_FRAMESIZES MJPG", "S_FMT MJPG 2592x1944", "REQBUFS 4"])
+        #expect(Array(calls.prefix(7)) == ["open /dev/video0", "QUERYCAP", "ENUM_FMT", "ENUM_FRAMESIZES MJPG", "S_FMT MJPG 2592x1944",
+                                           "S_CTRL 980918=1", "REQBUFS 4"], "power-line frequency 50 Hz before the buffers")
         #expect(calls.contains("STREAMON"))
         let dq = calls.filter { $0.hasPrefix("DQBUF") }
         #expect(dq.count == 2 + 3, "2 settle frames dropped before the first capture, then one per capture")

@@ -61,7 +61,7 @@ struct UMockUSBDescription {
         let dev = "12010002000000 40".replacingOccurrences(of: " ", with: "") + le16(vendorId) + le16(productId) + "0001010203" + "01"
         let eps = [(outEndpoint, outType), (inEndpoint, inType)] + extraEndpoints.map { ($0.address, $0.type) }
         let total = 9 + 9 + 7 * eps.count
-        let cfg = "0902" + String(format: "%02X%02X", total & 0xFF, total >> 8) + "0001010080" + "32"
+        let cfg = "0902" + String(format: "%02X%02X", total & 0xFF, total >> 8) + "01010080" + "32"
         let iface = "09040000" + String(format: "%02X", eps.count) + String(format: "%02X%02X%02X", interfaceClass, interfaceSubclass, interfaceProtocol) + "00"
         let epHex = eps.map { "0705" + String(format: "%02X%02X", $0.0, $0.1) + "4000" + ($0.1 == 3 ? "01" : "00") }.joined()
         return dev + cfg + iface + epHex

@@ -43,18 +43,18 @@ public final class SerialTransport: ByteTransport, @unchecked Sendable {
                 : "check the device path and that no other program has it open")
             throw TransportError("cannot open \(path): \(String(cString: strerror(e))) — \(advice)", disconnected: e == ENOENT || e == ENXIO || e == ENODEV)
         }
+        var tio = termios()
+        guard tcgetattr(fd, &tio) == 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw TransportError("\(path) is not a serial port (tcgetattr: \(String(cString: strerror(e)))); check devices.idCardReader.path")
+        }
         // Exclusive: no other process (ModemManager, brltty, a second kioskd) may open the port
         // while the reader uses it; an already exclusive port refuses us with EBUSY.
         if ioctl(fd, UInt(TIOCEXCL)) != 0 {
             let e = errno
             Glibc.close(fd)
             throw TransportError("cannot take \(path) exclusively (TIOCEXCL: \(String(cString: strerror(e)))); another program may be using it")
-        }
-        var tio = termios()
-        guard tcgetattr(fd, &tio) == 0 else {
-            let e = errno
-            Glibc.close(fd)
-            throw TransportError("\(path) is not a serial port (tcgetattr: \(String(cString: strerror(e)))); check devices.idCardReader.path")
         }
         cfmakeraw(&tio)
         tio.c_cflag |= tcflag_t(CLOCAL | CREAD)
