@@ -101,7 +101,7 @@ Architecture: $arch
 Maintainer: Kiosk terminal team <kiosk@localhost>
 Installed-Size: $size
 Depends: ${depends:+$depends, }adduser, udev
-Recommends: systemd, cups-daemon
+Recommends: systemd, cups-daemon, ghostscript
 Section: misc
 Priority: optional
 Description: government self-service terminal daemon (kioskd) and tools
