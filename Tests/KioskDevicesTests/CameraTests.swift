@@ -469,3 +469,22 @@ final class RecordedFormatsV4L2Device: RecordedV4L2Device, @unchecked Sendable {
         }
     }
 }
+
+@Suite struct V4L2RecorderTests {
+    @Test func theRecorderWritesFormatsAndSizesAndNotesAFailure() throws {
+        let dev = RecordedV4L2Device(frames: [])
+        let gone = RecordedV4L2Device(frames: [])
+        gone.unplugged = true
+        var made = [dev, gone]
+        let recs = FieldRecorder.recordV4L2(paths: ["/dev/video0", "/dev/video7"]) { made.removeFirst() }
+        #expect(recs.count == 2)
+        #expect(recs[0].card == "Test Document Camera" && recs[0].capture)
+        #expect(recs[0].formats == ["YUYV", "MJPG"])
+        #expect(recs[0].sizes["MJPG"] == ["640x480", "2592x1944", "1920x1080"])
+        #expect(!dev.call("").contains("STREAMON"), "recording never streams")
+        #expect(recs[1].note?.contains("not connected") == true, "\(recs[1].note ?? "-")")
+        // And it loads back as a camera.
+        let back = try FieldRecording.load(try FieldRecording(recordedAt: "t", usb: [], v4l2: recs).encoded())
+        #expect(back.v4l2 == recs)
+    }
+}

@@ -133,4 +133,49 @@ func loadRecording(_ name: String) throws -> FieldRecording {
         #expect(rec.source?.contains("NOT a capture") == true, "the shipped example says it is made up")
         #expect(throws: DeviceProfileError.self) { try FieldRecording.load(Data("{\"usb\": 1}".utf8)) }
     }
+
+    /// The recorder itself, against emulated devices: it speaks only to devices a profile matches,
+    /// captures what they answer, and what it wrote replays as a device the connector accepts.
+    @Test func recordingCapturesRepliesAndSpeaksOnlyToProfiledDevices() async throws {
+        let tb = UMockTestbed()
+        defer { tb.close() }
+        let reader = SAMOverUSB()
+        let readerDev = try tb.add(readerDescription, model: reader)
+        let printer = PrinterOverUSB()
+        var xp58 = printerDescription
+        xp58.vendorId = 0x0416; xp58.productId = 0x5011; xp58.devnum = 3; xp58.port = "1-2"
+        let printerDev = try tb.add(xp58, model: printer)
+        let stranger = PrinterOverUSB()
+        var a4 = printerDescription
+        a4.vendorId = 0x04F3; a4.productId = 0x0042; a4.devnum = 4; a4.port = "1-3"
+        let strangerDev = try tb.add(a4, model: stranger)
+        let profiles = try DeviceProfiles.load(directory: repoRoot + "/DeviceProfiles")
+        let usb = try LibUSBContext()
+        let records = await FieldRecorder.recordUSB(context: usb, profiles: profiles)
+        #expect(records.count == 3)
+        let r = try #require(records.first { $0.device.vendorId == 0x0400 })
+        #expect(r.profile == "sam-vendor-0400-c35a")
+        #expect(r.samStatus?.reply == "AA AA AA 96 69 00 04 00 00 90 94")
+        #expect(readerDev.bytesReceived() == SAMCommand.samStatus.encoded(), "only 11 FF was sent to the reader")
+        let p = try #require(records.first { $0.device.vendorId == 0x0416 })
+        #expect(p.profile == "xprinter-xp58")
+        #expect(p.deviceID == PrinterOverUSB.deviceID)
+        #expect(p.portStatus == 0x18)
+        #expect(p.dleEOT?["2"] == "12" && p.dleEOT?["4"] == "12")
+        #expect(!containsRun(printerDev.bytesReceived(), [0x1B, 0x40]), "nothing printed")
+        let s = try #require(records.first { $0.device.vendorId == 0x04F3 })
+        #expect(s.note?.contains("descriptors only") == true)
+        #expect(strangerDev.bytesReceived().isEmpty && !strangerDev.events().contains("CLAIM"), "an unprofiled printer is not touched")
+        // What was recorded loads back (JSON) and replays as a reader the connector accepts.
+        let file = try FieldRecording.load(try FieldRecording(recordedAt: "test", usb: records, v4l2: []).encoded())
+        let replayed = RecordedUSBDevice(try #require(file.usb.first { $0.samStatus != nil }))
+        tb.close()
+        let tb2 = UMockTestbed()
+        defer { tb2.close() }
+        try tb2.add(try replayed.description(devnum: 2, port: "1-1"), model: replayed)
+        let c = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: profiles, usb: try LibUSBContext(), logger: logger)
+        let (link, problem) = await c.connect()
+        #expect(link != nil, "\(problem ?? "-")")
+        await link?.transport.close()
+    }
 }
