@@ -174,3 +174,37 @@ let allLayouts = ["single", "split", "interrupt", "last-pair"]
         await link?.transport.close()
     }
 }
+
+/// Issue 18 point 9: libusb runs hot-plug callbacks on its event thread with its locks held; the
+/// callback may only signal. It reads no config descriptor (a device that left has none) and
+/// hands over ids and address only; enumeration happens outside.
+@Suite(.serialized) struct HotplugCallbackOverLibUSB {
+    final class Events: @unchecked Sendable {
+        let lock = NSLock()
+        var seen: [(USBHotplugEvent, USBDeviceInfo)] = []
+    }
+
+    @Test func theCallbackCarriesOnlyIdsAndAddress() async throws {
+        let tb = UMockTestbed()
+        defer { tb.close() }
+        let usb = try LibUSBContext()
+        let events = Events()
+        guard usb.startEvents(onHotplug: { e, d in events.lock.withLock { events.seen.append((e, d)) } }) else {
+            Issue.record("no hot-plug in this libusb build"); return
+        }
+        defer { usb.stopEvents() }
+        try tb.add(readerDescription, model: SAMOverUSB(), announce: true)
+        #expect(await waitFor("arrival") { events.lock.withLock { events.seen.contains { $0.0 == .arrived } } })
+        tb.unplug(readerDescription)
+        #expect(await waitFor("departure") { events.lock.withLock { events.seen.contains { $0.0 == .left } } })
+        let seen = events.lock.withLock { events.seen }
+        let arrived = try #require(seen.first { $0.0 == .arrived }?.1)
+        #expect(arrived.vendorId == 0x0400 && arrived.productId == 0xC35A, "ids from the cached device descriptor")
+        #expect(arrived.interfaces.isEmpty, "no config descriptor read in the callback")
+        let left = try #require(seen.first { $0.0 == .left }?.1)
+        #expect(left.interfaces.isEmpty)
+        #expect(left.bus == 1 && left.address == 2)
+        // Enumeration happens outside the callback: after the unplug the device is gone.
+        #expect(usb.devices().allSatisfy { $0.vendorId != 0x0400 }, "gone after the unplug")
+    }
+}
