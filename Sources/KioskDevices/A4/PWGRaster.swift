@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 
 /// Renders a PDF to PWG raster locally with Ghostscript's `pwgraster` device (Debian package
 /// `ghostscript`), for IPP Everywhere printers that do not take PDF: IPP Everywhere only requires
