@@ -4,6 +4,7 @@ import KioskCore
 import KioskDevices
 import KioskFlow
 import KioskProtocols
+import KioskTerminal
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -48,7 +49,7 @@ public final class KioskServices: Sendable {
 
         let readerConfig = config.devices.idCardReader
         switch readerConfig.mode {
-        case "simulated":
+        case .simulated:
             let removeAfter = config.simulation?.removeCardAfterSeconds ?? 2
             let sim = SimulatedIDCardReader(removeAfterRead: .milliseconds(Int(removeAfter * 1000)))
             simulatedReader = sim
@@ -56,21 +57,21 @@ public final class KioskServices: Sendable {
                                   model: "simulated SAM reader", simulated: true, logger: logger)
             usb = nil
             readerConnector = nil
-        case "none":
+        case .none:
             simulatedReader = nil; reader = nil; usb = nil
             readerConnector = nil
-        default:
+        case .usb, .serial, .hid, .auto:
             simulatedReader = nil
             let profiles = try DeviceProfiles.load(directory: config.deviceProfilesPath)
             var context: LibUSBContext?
-            if readerConfig.mode == "usb" || readerConfig.mode == "auto" {
+            if readerConfig.mode == .usb || readerConfig.mode == .auto {
                 do { context = try LibUSBContext() } catch {
                     logger.error("libusb unavailable; USB readers cannot be used", metadata: ["error": "\(error)"])
                 }
             }
             usb = context
             let connector = SAMReaderConnector(
-                settings: ReaderConnectionSettings(mode: readerConfig.mode, path: readerConfig.path,
+                settings: ReaderConnectionSettings(mode: readerConfig.mode.rawValue, path: readerConfig.path,
                                                    profileId: readerConfig.profile, baud: readerConfig.baud),
                 profiles: profiles, usb: context, logger: logger)
             readerConnector = connector
@@ -80,11 +81,11 @@ public final class KioskServices: Sendable {
 
         let cam = config.devices.documentCamera
         switch cam.mode {
-        case "simulated":
+        case .simulated:
             let dir = config.resolve(cam.fixtures ?? "kiosk-config/fixtures/camera")
             camera = DocumentCamera(source: try SimulatedFrameSource(fixtureDirectory: dir), logger: logger,
                                     encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
-        case "v4l2":
+        case .v4l2:
             let profile = try cam.profile.map { id -> DeviceProfile in
                 guard let p = try DeviceProfiles.load(directory: config.deviceProfilesPath).first(where: { $0.id == id }) else {
                     throw ConfigError("devices.documentCamera.profile \(id) is not in \(config.deviceProfilesPath)")
@@ -94,7 +95,7 @@ public final class KioskServices: Sendable {
             camera = DocumentCamera(source: V4L2FrameSource(device: LinuxV4L2Device(), settings: Self.v4l2Settings(path: cam.path ?? "/dev/video0", profile: profile)),
                                     logger: logger, thresholds: profile?.camera?.quality ?? QualityThresholds(),
                                     encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
-        default:
+        case .none:
             camera = nil
         }
 
@@ -180,7 +181,8 @@ public actor KioskRuntime {
                      warningSeconds: c.session?.warningSeconds ?? 20,
                      pageSize: c.session?.itemsPerPage ?? 6,
                      simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil,
-                     language: Language(rawValue: c.accessibility?.language ?? "zh") ?? .zh,
+                     timeZone: c.timeZone,
+                     language: c.accessibility?.language?.language ?? .zh,
                      largeMode: c.accessibility?.largeMode ?? false,
                      largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
                      helpLocation: c.help?.location, helpPhone: c.help?.phone,
@@ -368,7 +370,7 @@ public actor KioskRuntime {
             if case .key(.tap(let column, let row)) = e {
                 // A tap chooses the option drawn under it; elsewhere it only keeps the session alive.
                 let f = machine.frame(width: renderer.width, height: renderer.height)
-                if row >= 1, row <= f.rows.count, let k = TapTargets.key(atColumn: column, row: f.rows[row - 1].text) { e = .key(k) }
+                if let k = f.key(atColumn: column, row: row) { e = .key(k) }
             }
             if case .tick = e { petWatchdog() }
             if case .key = e, sessionStartedAt == nil { sessionStartedAt = Date() }

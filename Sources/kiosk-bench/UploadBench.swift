@@ -12,12 +12,12 @@ import KioskCore
 import KioskProtocols
 import KioskTestSupport
 import Logging
+import Synchronization
 
-final class PortBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var p: Int?
-    var port: Int? { lock.withLock { p } }
-    func set(_ v: Int) { lock.withLock { p = v } }
+final class PortBox: Sendable {
+    private let p = Mutex<Int?>(nil)
+    var port: Int? { p.withLock { $0 } }
+    func set(_ v: Int) { p.withLock { $0 = v } }
 }
 
 struct LCG: RandomNumberGenerator {

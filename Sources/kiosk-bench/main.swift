@@ -122,7 +122,7 @@ do {
         for k: Key in [.digit(1), .digit(1), .digit(1), .digit(2)] { effects += m.handle(.key(k)) }
         effects += m.handle(.cardRead(card))
         effects += m.handle(.key(.enter))
-        while case .photo = m.route {
+        while m.route.name == "photo" {
             effects += m.handle(.key(.enter)); effects += m.handle(.photoCaptured(photo)); effects += m.handle(.key(.enter))
         }
         for ch in "13800000000" { effects += m.handle(.key(.digit(Int(String(ch))!))) }

@@ -76,19 +76,19 @@ struct IDCardReadCommand: AsyncParsableCommand {
         let reader: IDCardReader
         var sim: SimulatedIDCardReader?
         switch rc.mode {
-        case "none":
+        case .none:
             failLine("devices.idCardReader.mode is none: no reader configured")
-        case "simulated":
+        case .simulated:
             let s = SimulatedIDCardReader()
             s.place(SyntheticCards.all[0].card)
             sim = s
             FileHandle.standardError.write(Data("kioskctl: simulated reader, placing the made-up card \(SyntheticCards.all[0].label)\n".utf8))
             reader = IDCardReader(transport: SimulatorLink(model: s, name: "reader"), model: "simulated", simulated: true, logger: logger)
-        default:
+        case .usb, .serial, .hid, .auto:
             let profiles: [DeviceProfile]
             do { profiles = try DeviceProfiles.load(directory: cfg.deviceProfilesPath) } catch { failLine("\(error)") }
-            let usb = (rc.mode == "usb" || rc.mode == "auto") ? try? LibUSBContext() : nil
-            let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: rc.mode, path: rc.path, profileId: rc.profile, baud: rc.baud),
+            let usb = (rc.mode == .usb || rc.mode == .auto) ? try? LibUSBContext() : nil
+            let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: rc.mode.rawValue, path: rc.path, profileId: rc.profile, baud: rc.baud),
                                                profiles: profiles, usb: usb, logger: logger)
             reader = IDCardReader(provider: connector, logger: logger, options: ReaderOptions(readFingerprints: rc.readFingerprints ?? false))
         }

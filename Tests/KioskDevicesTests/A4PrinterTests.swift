@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 import func E2EHarness.freePort
 import Logging
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 import Logging
 import Testing
 @testable import KioskDevices

@@ -1,6 +1,5 @@
 import Foundation
 import KioskCore
-import KioskDevices
 import KioskProtocols
 import Testing
 @testable import KioskFlow
@@ -139,7 +138,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.screen.contains("帮办代办"))
         d.send(.cardRead(card))
         d.keys(.enter)
-        while case .photo = d.m.route {
+        while d.m.route.is(PhotoScreen.self) {
             d.keys(.enter)
             d.send(.photoCaptured(Data([0xFF, 0xD8, 0xFF, 0xD9])))
             d.keys(.enter)

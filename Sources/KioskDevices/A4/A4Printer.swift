@@ -1,5 +1,6 @@
 import CCups
 import Foundation
+import KioskProtocols
 import Logging
 
 /// Where and how A4 documents are printed (kiosk.yaml `devices.a4Printer` in `cups` mode).

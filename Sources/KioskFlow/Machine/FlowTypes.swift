@@ -1,6 +1,5 @@
 import Foundation
 import KioskCore
-import KioskDevices
 import KioskProtocols
 
 /// Everything that happens to the flow: keys, the clock, devices, results of effects.

@@ -1,4 +1,6 @@
 import Foundation
+import KioskProtocols
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +17,15 @@ private func restoreTerminalSignalSafe() {
     if haveSavedTermios { _ = tcsetattr(0, TCSAFLUSH, &savedTermios) }
 }
 
+/// Makes sure every global the crash handler reads is initialised before the handler is installed:
+/// Swift initialises globals lazily (swift_once), which must never happen inside a signal handler.
+private func prepareCrashHandler() {
+    _ = restoreSequence.count
+    _ = terminalFD
+    _ = haveSavedTermios
+    _ = savedTermios
+}
+
 private let crashHandler: @convention(c) (Int32) -> Void = { sig in
     restoreTerminalSignalSafe()
     signal(sig, SIG_DFL)
@@ -23,11 +34,11 @@ private let crashHandler: @convention(c) (Int32) -> Void = { sig in
 
 /// The terminal the kiosk owns: raw keypad input, alternate screen, cursor hidden; restored on
 /// every exit path (normal, SIGTERM/SIGINT/SIGHUP via the runtime, crashes via signal handlers).
-public final class TerminalIO: @unchecked Sendable {
+public final class TerminalIO: Sendable {
     public let inputFD: Int32
     public let outputFD: Int32
-    private var active = false
-    private let lock = NSLock()
+    /// Whether the terminal is in the kiosk's mode (raw, alternate screen); guards enter/restore.
+    private let active = Mutex(false)
 
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1) {
         self.inputFD = inputFD; self.outputFD = outputFD
@@ -44,8 +55,14 @@ public final class TerminalIO: @unchecked Sendable {
     }
 
     public func enter() {
-        lock.lock(); defer { lock.unlock() }
-        guard !active else { return }
+        active.withLock { active in
+            guard !active else { return }
+            enterLocked()
+            active = true
+        }
+    }
+
+    private func enterLocked() {
         terminalFD = outputFD
         if isatty(inputFD) == 1, tcgetattr(inputFD, &savedTermios) == 0 {
             haveSavedTermios = true
@@ -59,20 +76,21 @@ public final class TerminalIO: @unchecked Sendable {
             }
             tcsetattr(inputFD, TCSAFLUSH, &raw)
         }
+        prepareCrashHandler()
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
             signal(sig, crashHandler)
         }
         // Alternate screen, hidden cursor, and touch: taps arrive as SGR 1006 mouse reports.
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H")
-        active = true
     }
 
     public func restore() {
-        lock.lock(); defer { lock.unlock() }
-        guard active else { return }
-        active = false
-        write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
-        restoreTerminalSignalSafe()
+        active.withLock { active in
+            guard active else { return }
+            active = false
+            write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
+            restoreTerminalSignalSafe()
+        }
     }
 
     /// Clears the screen and the scrollback: used when a resident's session ends.
@@ -94,10 +112,8 @@ public final class TerminalIO: @unchecked Sendable {
     /// Reads on a dedicated thread with poll(), so no async task blocks on the file descriptor.
     public func keys() -> AsyncStream<Key> {
         let fd = inputFD
-        final class Flag: @unchecked Sendable { let lock = NSLock(); var stop = false
-            var isSet: Bool { lock.withLock { stop } }; func set() { lock.withLock { stop = true } } }
         return AsyncStream { continuation in
-            let flag = Flag()
+            let flag = StopFlag()
             let thread = Thread {
                 var decoder = KeyDecoder()
                 var buf = [UInt8](repeating: 0, count: 256)
@@ -122,4 +138,11 @@ public final class TerminalIO: @unchecked Sendable {
             thread.start()
         }
     }
+}
+
+/// Set once to stop the input thread.
+private final class StopFlag: Sendable {
+    private let stop = Atomic(false)
+    var isSet: Bool { stop.load(ordering: .acquiring) }
+    func set() { stop.store(true, ordering: .releasing) }
 }
