@@ -54,10 +54,12 @@ done
 install -m 0644 systemd/kioskd.service systemd/kiosk-intake.service "$r/lib/systemd/system/"
 install -m 0644 systemd/kioskd.sysusers "$r/usr/lib/sysusers.d/kioskd.conf"
 install -m 0644 systemd/kioskd.tmpfiles "$r/usr/lib/tmpfiles.d/kioskd.conf"
+install -D -m 0644 systemd/kioskd.modules-load "$r/usr/lib/modules-load.d/kioskd.conf"
 
 # Profiles, then the files generated from them (by the kioskctl being packaged: same YAML parser as kioskd).
 cp -r DeviceProfiles "$r/usr/share/kioskd/DeviceProfiles"
 "$bin_dir/kioskctl" packaging udev-rules --profiles "$r/usr/share/kioskd/DeviceProfiles" --output "$r/lib/udev/rules.d/60-kioskd.rules"
+"$bin_dir/kioskctl" packaging udev-rules --late --profiles "$r/usr/share/kioskd/DeviceProfiles" --output "$r/lib/udev/rules.d/99-kioskd-late.rules"
 "$bin_dir/kioskctl" packaging usb-quirks --profiles "$r/usr/share/kioskd/DeviceProfiles" --output "$r/usr/share/cups/usb/kiosk.usb-quirks"
 
 # Catalog, guides, camera fixtures (the simulated camera), and the default config pointing at them.
@@ -103,7 +105,7 @@ Architecture: $arch
 Maintainer: Kiosk terminal team <kiosk@localhost>
 Installed-Size: $size
 Depends: ${depends:+$depends, }adduser, udev
-Recommends: systemd, cups-daemon
+Recommends: systemd, cups-daemon, ghostscript
 Section: misc
 Priority: optional
 Description: government self-service terminal daemon (kioskd) and tools

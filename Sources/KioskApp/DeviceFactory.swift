@@ -29,7 +29,8 @@ public enum DeviceFactory {
             }
             let printer = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "receipt-printer"),
                                          profile: profile, model: "simulated \(profile.paperWidthMM) mm ESC/POS printer",
-                                         simulated: true, bidirectional: true, logger: logger)
+                                         simulated: true, bidirectional: true, logger: logger,
+                                         bufferClearCommand: SimulatedReceiptPrinter.clearBufferCommand)
             return ReceiptPrinterSetup(printer: printer, simulator: sim, profile: profile, profileId: id)
         case .usb:
             let p = try config.receiptPrinterProfile(d.profile ?? "generic-80")

@@ -117,7 +117,8 @@ public final class KioskServices: Sendable {
         let c = profile?.camera
         let size = c?.width.flatMap { w in c?.height.map { V4L2FrameSize(width: w, height: $0) } }
         return V4L2Settings(path: path, size: size, buffers: c?.buffers ?? 4, settleFrames: c?.settleFrames ?? 2,
-                            frameTimeoutMilliseconds: c?.frameTimeoutMilliseconds ?? 3000)
+                            settleMilliseconds: c?.settleMilliseconds ?? 1200, frameTimeoutMilliseconds: c?.frameTimeoutMilliseconds ?? 3000,
+                            powerLineHz: c?.powerLineHz == 0 ? nil : (c?.powerLineHz ?? 50))
     }
 
     public func deviceStatuses() async -> [DeviceStatus] {

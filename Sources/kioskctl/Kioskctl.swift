@@ -10,7 +10,7 @@ struct Kioskctl: AsyncParsableCommand {
         abstract: "Tools for technicians and township staff. Never prints personal data.",
         subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self, CameraCommand.self,
                       StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self, TechnicianPINCommand.self,
-                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self, PackagingCommand.self,
+                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self, PackagingCommand.self, CommissionCommand.self,
                       StaffCommand.self, LedgerCommand.self, AuditCommand.self, ServiceCommand.self])
 }
 

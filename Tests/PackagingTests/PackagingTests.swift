@@ -104,6 +104,7 @@ func profiles() throws -> [DeviceProfile] {
             "/usr/bin/kioskd", "/usr/bin/kioskctl", "/usr/bin/kiosk-intake",
             "/lib/systemd/system/kioskd.service", "/lib/systemd/system/kiosk-intake.service",
             "/lib/udev/rules.d/60-kioskd.rules", "/usr/lib/sysusers.d/kioskd.conf", "/usr/lib/tmpfiles.d/kioskd.conf",
+            "/lib/udev/rules.d/99-kioskd-late.rules", "/usr/lib/modules-load.d/kioskd.conf",
             "/usr/share/cups/usb/kiosk.usb-quirks", "/etc/kioskd/kiosk.yaml",
             "/usr/share/kioskd/catalog.json", "/usr/share/kioskd/guides", "/usr/share/kioskd/fixtures/camera",
             "/usr/share/doc/kiosk-terminal/README.md",

@@ -148,8 +148,12 @@ public final class AdminService: Sendable {
         }
         if all || device == "printer" {
             if let p = services.printer {
+                // The technician's test receipt is the staff step that releases a printer held
+                // after an interrupted receipt (its buffer is cleared first).
+                var released: String?
+                if printTestReceipt, await p.holdsInterruptedJob { released = await p.clearInterruptedJob() }
                 let st = await p.refresh()
-                var reasons: [String] = []
+                var reasons: [String] = released.map { [$0] } ?? []
                 var passed = st.state == .online && st.paper != .out
                 if !passed { reasons.append(st.lastError ?? "printer \(st.state.rawValue), paper \(st.paper?.rawValue ?? "unknown")") }
                 if printTestReceipt && passed {
