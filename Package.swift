@@ -100,7 +100,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // Fault-injecting loopback proxy shared by the tests and the benchmark.
+        // Test support, shared by the test targets and the benchmark: running programs (posix_spawn),
+        // ports, waiting on conditions, the fault-injecting loopback proxy, the end-to-end harness
+        // (tmux, intake, station config).
         .target(name: "KioskTestSupport"),
         // Benchmarks (make bench): measures, never fails for speed.
         .executableTarget(name: "kiosk-bench", dependencies: [
@@ -110,7 +112,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
-        .testTarget(name: "KioskDevicesTests", dependencies: ["KioskProtocols", .product(name: "Logging", package: "swift-log"), "KioskDevices", "E2EHarness"]),
+        .testTarget(name: "KioskDevicesTests", dependencies: ["KioskProtocols", .product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskTestSupport"]),
         .testTarget(name: "KioskCoreTests", dependencies: [
             "KioskProtocols", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -130,7 +132,7 @@ let package = Package(
         // The intake on PostgreSQL (throwaway server) and SQLite: the store contract on both engines,
         // the fleet view, and two intake nodes behind nginx under faults and kills (own phase in run-tests.sh).
         .testTarget(name: "IntakeClusterTests", dependencies: [
-            "IntakeServer", "KioskCore", "KioskTestSupport", "E2EHarness",
+            "IntakeServer", "KioskCore", "KioskTestSupport",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -138,16 +140,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The end-to-end harness (tmux, intake, station config), shared by the test targets.
-        .target(name: "E2EHarness"),
-        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskCore", "KioskDevices", "E2EHarness"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskCore", "KioskDevices", "KioskTestSupport"]),
         // The .deb (built from the debug binaries), its units under systemd-analyze, udev rules.
-        .testTarget(name: "PackagingTests", dependencies: ["KioskApp", "KioskDevices", "E2EHarness"]),
+        .testTarget(name: "PackagingTests", dependencies: ["KioskApp", "KioskDevices", "KioskTestSupport"]),
         // umockdev (test only): USB devices emulated in userspace for the real libusb code.
         .systemLibrary(name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
                        providers: [.apt(["libumockdev-dev"])]),
         // USB and serial transports against emulated devices. Runs under
         // LD_PRELOAD=libumockdev-preload.so.0 (scripts/run-tests.sh does this).
-        .testTarget(name: "KioskUSBTests", dependencies: [.product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB", "E2EHarness"]),
+        .testTarget(name: "KioskUSBTests", dependencies: [.product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB", "KioskTestSupport"]),
     ]
 )

@@ -1,4 +1,4 @@
-import E2EHarness
+import KioskTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -30,48 +30,29 @@ func plaintextHits(_ files: [String]) -> [String] {
         var reported: [String] = []
         var killedMidUpload = 0
         for round in 0..<rounds {
-            let out = st.dir + "/round-\(round).out"
-            FileManager.default.createFile(atPath: out, contents: nil)
-            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary("kioskd"))
-            p.arguments = ["--config", st.config, "--exercise-submissions", "3", "--exercise-interval-ms", String(Int.random(in: 0...60)),
-                           "--exercise-attachment-bytes", "150000"]
-            p.standardOutput = h
-            p.standardError = h
-            try p.run()
+            let p = try BackgroundProcess(binary("kioskd"),
+                                          ["--config", st.config, "--exercise-submissions", "3",
+                                           "--exercise-interval-ms", String(Int.random(in: 0...60)),
+                                           "--exercise-attachment-bytes", "150000"],
+                                          log: st.dir + "/round-\(round).out")
             // Start-up time varies with the machine's load: wait for the first seal (or 10 s), then
-            // kill at a random moment while the next seals and the uploads are under way.
-            let started = Date()
-            while Date().timeIntervalSince(started) < 10,
-                  !(String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self).contains("sealed ")) {
-                usleep(20_000)
-            }
+            // kill at a random moment (the randomness is the test, not a wait) while the next seals
+            // and the uploads are under way.
+            _ = try? waitUntil(10, "the first seal", every: 0.02) { p.output.contains("sealed ") }
             usleep(UInt32.random(in: 0...700_000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            try? h.close()
-            let text = String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self)
+            p.signal(SIGKILL)
+            p.wait(timeout: 10)
+            let text = p.output
             reported += text.split(separator: "\n").filter { $0.hasPrefix("sealed ") }.map { String($0.dropFirst(7)) }
             if (try? st.outboxCounts()["queued"] as? Int) ?? 0 > 0 { killedMidUpload += 1 }
         }
 
         // A last run with the upstream reachable drains what is left.
-        let drainOut = st.dir + "/drain.out"
-        FileManager.default.createFile(atPath: drainOut, contents: nil)
-        let dh = try FileHandle(forWritingTo: URL(fileURLWithPath: drainOut))
-        let d = Process()
-        d.executableURL = URL(fileURLWithPath: binary("kioskd"))
-        d.arguments = ["--config", st.config, "--exercise-submissions", "0", "--exit-when-drained"]
-        d.standardOutput = dh
-        d.standardError = dh
-        try d.run()
-        let deadline = Date().addingTimeInterval(180)
-        while d.isRunning && Date() < deadline { usleep(100_000) }
-        if d.isRunning { kill(d.processIdentifier, SIGKILL) }
-        d.waitUntilExit()
-        try? dh.close()
-        let drained = String(decoding: FileManager.default.contents(atPath: drainOut) ?? Data(), as: UTF8.self)
+        let d = try BackgroundProcess(binary("kioskd"), ["--config", st.config, "--exercise-submissions", "0", "--exit-when-drained"],
+                                      log: st.dir + "/drain.out")
+        if d.wait(timeout: 180) == nil { d.signal(SIGKILL) }
+        d.wait(timeout: 10)
+        let drained = d.output
         #expect(drained.contains("drained"), "drain run: \(drained)")
 
         let stored = try st.intake.list()

@@ -1,4 +1,4 @@
-import E2EHarness
+import KioskTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -147,7 +147,13 @@ import Glibc
         try t.send("0"); try t.waitFor("首页")
         // Three wrong PINs lock technician mode for a while.
         try t.send("#", "#", "#"); try t.waitFor("请输入维护密码")
-        for _ in 0..<3 { try t.send("9", "9", "9", "9", "Enter"); try t.waitFor("密码错误"); usleep(300_000) }
+        for attempt in 1...3 {
+            try t.send("9", "9", "9", "9", "Enter")
+            // Each wrong PIN is checked (slow hash) and logged before the next is typed.
+            try waitUntil(20, "wrong PIN \(attempt) to be checked") {
+                st.logs().components(separatedBy: "technician PIN wrong").count - 1 >= attempt
+            }
+        }
         try t.send("2", "4", "6", "8", "1", "0", "Enter"); try t.waitFor("密码错误次数过多")
         #expect(st.logs().contains("technician PIN wrong"))
         #expect(!st.logs().contains("246810"))

@@ -1,5 +1,5 @@
 import Foundation
-import E2EHarness
+import KioskTestSupport
 import KioskCore
 import KioskDevices
 import KioskProtocols

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import E2EHarness
+import KioskTestSupport
 
 /// kioskctl's receipt tools, and the sample receipts checked by scripts/check-escpos.py, a parser
 /// written independently of the Swift decoder (Python's own gb18030 codec, its own command table).

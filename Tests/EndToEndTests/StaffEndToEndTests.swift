@@ -1,4 +1,4 @@
-import E2EHarness
+import KioskTestSupport
 import Foundation
 import Testing
 

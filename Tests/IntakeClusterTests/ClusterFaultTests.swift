@@ -5,7 +5,7 @@
 // certificates the township sets must reach the kiosks unchanged.
 
 import AsyncHTTPClient
-import E2EHarness
+import KioskTestSupport
 import Foundation
 @testable import IntakeServer
 @testable import KioskCore
@@ -268,7 +268,7 @@ extension ThrowawayPostgres {
     /// psql against the database of `url` (one of this server's).
     func psqlIn(_ url: String, _ sql: String) throws -> String {
         let db = URLComponents(string: url)?.path.dropFirst().description ?? "intake"
-        let r = try E2EHarness.run(bin + "/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", db,
+        let r = try KioskTestSupport.run(bin + "/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", db,
                                                    "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
         guard r.status == 0 else { throw ServerError("psql failed: \(r.out)") }
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -2,7 +2,7 @@
 // `kiosk-intake stations` shows it; `serve` stops gracefully on SIGTERM (ServiceGroup).
 
 import AsyncHTTPClient
-import E2EHarness
+import KioskTestSupport
 import Foundation
 import Hummingbird
 @testable import IntakeServer

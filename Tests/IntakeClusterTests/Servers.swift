@@ -2,7 +2,7 @@
 // PostgreSQL (initdb + pg_ctl, run as an unprivileged user when the tests run as root, as CI does),
 // nginx with a temporary config, and kiosk-intake nodes as real processes.
 
-import E2EHarness
+import KioskTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -31,13 +31,13 @@ enum Unprivileged {
 
     static func run(_ path: String, _ args: [String]) throws -> (status: Int32, out: String) {
         let (p, a) = try command(path, args)
-        return try E2EHarness.run(p, a)
+        return try KioskTestSupport.run(p, a)
     }
 
     /// Gives a folder tree to the unprivileged user.
     static func own(_ path: String) throws {
         guard needed else { return }
-        let r = try E2EHarness.run("/bin/chown", ["-R", "\(user):", path])
+        let r = try KioskTestSupport.run("/bin/chown", ["-R", "\(user):", path])
         guard r.status == 0 else { throw ServerError("chown \(path) to \(user): \(r.out)") }
     }
 }
@@ -91,7 +91,7 @@ final class ThrowawayPostgres: @unchecked Sendable {
 
     /// Runs SQL through psql (for checks independent of the code under test).
     func psql(_ sql: String) throws -> String {
-        let r = try E2EHarness.run(bin + "/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "intake",
+        let r = try KioskTestSupport.run(bin + "/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "intake",
                                                    "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
         guard r.status == 0 else { throw ServerError("psql failed: \(r.out)") }
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)

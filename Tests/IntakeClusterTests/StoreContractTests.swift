@@ -2,7 +2,7 @@
 // on a throwaway server). Whatever the routes rely on must hold for either.
 
 import Crypto
-import E2EHarness
+import KioskTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

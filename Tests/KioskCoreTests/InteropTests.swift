@@ -28,60 +28,20 @@ func peerPython() throws -> String {
 
 struct InteropError: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
 
-func freeLoopbackPort() throws -> Int {
-    // Bind port 0 through the proxy's helper: a listening socket we close at once.
-    let p = FaultProxy(upstreamPort: 1, plan: { _ in .pass })
-    try p.start()
-    let port = p.port
-    p.stop()
-    return port
-}
-
-/// Runs a program and collects its output (stdout+stderr to one file).
-func runToEnd(_ exe: String, _ args: [String], timeout: Double = 60) throws -> (status: Int32, out: String) {
-    let out = NSTemporaryDirectory() + "interop-\(UUID().uuidString).log"
-    FileManager.default.createFile(atPath: out, contents: nil)
-    let h = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    p.standardOutput = h
-    p.standardError = h
-    try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(50_000) }
-    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-    p.waitUntilExit()
-    try? h.close()
-    let text = String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self)
-    try? FileManager.default.removeItem(atPath: out)
-    return (p.terminationStatus, text)
-}
-
 @Suite(.serialized) struct InteropTests {
     @Test func kioskTusClientUploadsToTuspyserverThroughCutsAndResumes() async throws {
         let py = try peerPython()
         let dir = tempDir()
         let files = dir + "/tuspyserver-files"
         try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
-        let port = try freeLoopbackPort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: py)
-        server.arguments = [repoRoot + "/Tests/Interop/tuspyserver_app.py", String(port), files]
-        let logPath = dir + "/tuspyserver.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        server.standardOutput = log
-        server.standardError = log
-        try server.run()
+        let port = freePort()
+        let server = try BackgroundProcess(py, [repoRoot + "/Tests/Interop/tuspyserver_app.py", String(port), files],
+                                           log: dir + "/tuspyserver.log")
         // SIGKILL: uvicorn's graceful SIGTERM waits for keep-alive connections the shared client may hold.
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
-        let deadline = Date().addingTimeInterval(60)
-        while !(String(decoding: FileManager.default.contents(atPath: logPath) ?? Data(), as: UTF8.self).contains("listening")) {
-            guard Date() < deadline, server.isRunning else {
-                throw InteropError("tuspyserver did not start: " + String(decoding: FileManager.default.contents(atPath: logPath) ?? Data(), as: UTF8.self))
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        defer { server.stop(grace: 0) }
+        try await awaitCondition(60, "tuspyserver to listen") {
+            guard server.isRunning else { throw InteropError("tuspyserver did not start: " + server.output) }
+            return server.output.contains("listening")
         }
 
         // The first connections are cut after ~100 kB: the client must resume from tuspyserver's offset.
@@ -123,7 +83,7 @@ func runToEnd(_ exe: String, _ args: [String], timeout: Double = 60) throws -> (
                 let port = try #require(client.port)
                 let args = [repoRoot + "/Tests/Interop/tuspy_upload.py", "http://127.0.0.1:\(port)/v1/uploads", token, file, s.id,
                             "material-1.jpg", "32768"]
-                let r = try await Task.detached { try runToEnd(py, args) }.value
+                let r = try await Task.detached { try run(py, args, timeout: 60) }.value
                 #expect(r.status == 0, "tuspy: \(r.out)")
                 let reply = try JSONSerialization.jsonObject(with: Data((r.out.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
                 #expect(reply?["resumedFrom"] as? Int == 65536)    // two chunks, then a fresh uploader resumed

@@ -127,6 +127,30 @@ final class SettableClock: @unchecked Sendable {
         #expect(try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash) == .wrong(failures: 1, attemptsLeft: 2))
     }
 
+    @Test func attemptsTypedWhileOthersAreHashedCannotPassTheLimit() async throws {
+        // Ten wrong PINs typed faster than they are checked, then the right one: exactly three count
+        // as wrong, the rest (and the right PIN) meet the lockout the third one set.
+        let o = try makeOutbox(tempDir())
+        let subject = DatabasePINGate.technicianSubject
+        let gate = o.pinGate
+        let hash = technicianHash
+        let results = try await withThrowingTaskGroup(of: PINCheckResult.self) { g in
+            for _ in 0..<10 { g.addTask { try await gate.check(role: .technician, subject: subject, pin: "0000", against: hash) } }
+            var all: [PINCheckResult] = []
+            for try await r in g { all.append(r) }
+            return all
+        }
+        let counted = results.filter {
+            if case .wrong = $0 { return true }
+            if case .lockedOut(_, true) = $0 { return true }
+            return false
+        }
+        #expect(counted.count == 3, "\(results)")
+        guard case .lockedOut(_, false) = try await gate.check(role: .technician, subject: subject, pin: "8642", against: hash) else {
+            Issue.record("the right PIN got past the lockout"); return
+        }
+    }
+
     @Test func staffAndTechnicianShareTheGateButNotTheirCounters() async throws {
         let o = try makeOutbox(tempDir())
         try await o.staff.add(staffId: "S001", name: "测试五", role: .window, idNumber: staffID, pinHash: PINHash.make(pin: "2468", iterations: 1000))

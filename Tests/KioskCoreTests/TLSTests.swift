@@ -4,6 +4,7 @@ import Hummingbird
 import IntakeServer
 import KioskProtocols
 import Logging
+import KioskTestSupport
 import Testing
 @testable import KioskCore
 
@@ -33,12 +34,8 @@ struct TestPKI {
         printf 'extendedKeyUsage=clientAuth\\n' > client.ext
         openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw InteropError("openssl could not make the test certificates (is openssl installed?)") }
+        let r = try run("/bin/sh", ["-c", script])
+        guard r.status == 0 else { throw InteropError("openssl could not make the test certificates (is openssl installed?)") }
     }
 }
 
@@ -53,8 +50,7 @@ struct TestPKI {
         let server = Task { try await app.runService(gracefulShutdownSignals: []) }
         defer { server.cancel() }
         // Generous: on a loaded 2-core machine the server's start can wait for a cooperative thread.
-        let deadline = Date().addingTimeInterval(120)
-        while box.value == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await awaitCondition(120, "the TLS intake to listen", every: 0.02) { box.value != nil }
         let port = try #require(box.value)
         let up = UpstreamConfig(baseURL: "https://127.0.0.1:\(port)", token: token, requestTimeoutSeconds: 30)
 

@@ -1,6 +1,6 @@
 import Foundation
 import KioskProtocols
-import func E2EHarness.freePort
+import func KioskTestSupport.freePort
 import Logging
 import Testing
 @testable import KioskDevices

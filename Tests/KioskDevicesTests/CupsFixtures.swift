@@ -3,8 +3,9 @@
 // Every process started here is stopped by PID in `stop()`; the work directory is removed.
 
 import Foundation
-import func E2EHarness.freePort
 import KioskDevices
+import KioskTestSupport
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,34 +28,6 @@ func findTool(_ name: String) throws -> String {
     throw FixtureError.missing(name)
 }
 
-/// Runs a tool to completion; returns (status, stdout+stderr).
-@discardableResult
-func runTool(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    var e = ProcessInfo.processInfo.environment
-    for (k, v) in env { e[k] = v }
-    p.environment = e
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-/// Polls `ok` until it is true or `seconds` pass (no fixed sleeps as assertions).
-func waitUntil(_ seconds: Double, every: Double = 0.02, _ ok: () throws -> Bool) rethrows -> Bool {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-        if try ok() { return true }
-        usleep(UInt32(every * 1_000_000))
-    }
-    return try ok()
-}
-
 /// A fresh directory under /tmp (short path without spaces: CUPS device URIs must parse).
 func makeWorkDirectory() throws -> String {
     var template = Array("/tmp/kiosk-cups-XXXXXX".utf8CString)
@@ -67,38 +40,22 @@ func writeExecutable(_ path: String, _ text: String) throws {
     chmod(path, 0o755)
 }
 
-final class FixtureProcesses: @unchecked Sendable {
-    private var procs: [Process] = []
-    private let lock = NSLock()
+/// What one fixture started, stopped newest first by PID (SIGTERM, then SIGKILL), always reaped.
+final class FixtureProcesses: Sendable {
+    private let procs = Mutex<[BackgroundProcess]>([])
 
-    func start(_ path: String, _ args: [String], env: [String: String] = [:], stdout: Any? = nil, log: String? = nil) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        if let stdout { p.standardOutput = stdout }
-        if let log {
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let h = FileHandle(forWritingAtPath: log)
-            p.standardError = h
-            if stdout == nil { p.standardOutput = h }
-        }
-        try p.run()
-        lock.withLock { procs.append(p) }
+    func start(_ path: String, _ args: [String], env: [String: String] = [:], log: String) throws -> BackgroundProcess {
+        let p = try BackgroundProcess(path, args, env: env, log: log)
+        procs.withLock { $0.append(p) }
         return p
     }
 
-    /// Stops what this fixture started, newest first, by PID; waits for each to exit.
     func stopAll() {
-        let all = lock.withLock { defer { procs.removeAll() }; return procs }
-        for p in all.reversed() where p.isRunning {
-            kill(p.processIdentifier, SIGTERM)
-            let gone = waitUntil(3) { !p.isRunning }
-            if !gone { kill(p.processIdentifier, SIGKILL) }
-            p.waitUntilExit()
+        let all = procs.withLock { list in
+            defer { list.removeAll() }
+            return list
         }
+        for p in all.reversed() { p.stop(grace: 3) }
     }
 }
 
@@ -129,27 +86,27 @@ final class IPPEveFixture: @unchecked Sendable {
             """)
         do {
             // A private D-Bus bus, else ippeveprinter stops with "Unable to initialize DNS-SD."
-            let pipe = Pipe()
-            _ = try procs.start(dbus, ["--session", "--nofork", "--print-address=1"], stdout: pipe)
-            var address = ""
-            let reader = pipe.fileHandleForReading
-            while !address.contains("\n") {
-                let d = reader.availableData
-                if d.isEmpty { throw FixtureError.notReady("dbus-daemon printed no address") }
-                address += String(decoding: d, as: UTF8.self)
+            let bus = try procs.start(dbus, ["--session", "--nofork", "--print-address=1"], log: work + "/dbus.out")
+            do {
+                try waitUntil(10, "dbus-daemon to print its address") { bus.output.contains("\n") }
+            } catch {
+                throw FixtureError.notReady("dbus-daemon printed no address: \(bus.output)")
             }
-            address = String(address.split(separator: "\n").first ?? "")
+            let address = String(bus.output.split(separator: "\n").first ?? "")
             _ = try procs.start(ippeve, ["-p", "\(port)", "-n", "localhost", "-r", "off", "-d", work + "/spool",
                                          "-c", work + "/printcmd.sh", "-f", formats, "KioskA4"],
                                 env: ["DBUS_SYSTEM_BUS_ADDRESS": address, "DBUS_SESSION_BUS_ADDRESS": address],
                                 log: work + "/ippeveprinter.log")
             let ipptool = try findTool("ipptool")
-            let ready = try waitUntil(20) {
-                try runTool(ipptool, ["-q", "-T", "2", uri, "get-printer-attributes.test"]).0 == 0
+            do {
+                try waitUntil(20, "ippeveprinter to answer") {
+                    try run(ipptool, ["-q", "-T", "2", uri, "get-printer-attributes.test"]).status == 0
+                }
+            } catch {
+                throw FixtureError.notReady("ippeveprinter on port \(port) did not answer")
             }
-            guard ready else { throw FixtureError.notReady("ippeveprinter on port \(port) did not answer") }
             let level = paper ? 250 : 0
-            let (st, out) = try runTool(curl, ["-fsS", "-o", "/dev/null",
+            let (st, out) = try run(curl, ["-fsS", "-o", "/dev/null",
                 "http://localhost:\(port)/media?size1=iso_a4_210x297mm&type1=stationery&level1=\(level)&size3=iso_a4_210x297mm&type3=stationery&level3=\(paper ? 25 : 0)"])
             guard st == 0 else { throw FixtureError.notReady("loading media failed: \(out)") }
         } catch {
@@ -160,7 +117,7 @@ final class IPPEveFixture: @unchecked Sendable {
 
     /// Loads paper into tray 1 (after starting with empty trays).
     func loadPaper() throws {
-        let (st, out) = try runTool(try findTool("curl"), ["-fsS", "-o", "/dev/null",
+        let (st, out) = try run(try findTool("curl"), ["-fsS", "-o", "/dev/null",
             "http://localhost:\(port)/media?size1=iso_a4_210x297mm&type1=stationery&level1=250&size3=iso_a4_210x297mm&type3=stationery&level3=25"])
         guard st == 0 else { throw FixtureError.notReady("loading media failed: \(out)") }
     }
@@ -260,11 +217,11 @@ final class CupsdFixture: @unchecked Sendable {
             _ = try procs.start(cupsd, ["-f", "-c", work + "/root/cupsd.conf", "-s", work + "/root/cups-files.conf"],
                                 log: work + "/cupsd.out")
             let lpstat = try findTool("lpstat")
-            let ready = try waitUntil(20) {
-                try runTool(lpstat, ["-r"], env: ["CUPS_SERVER": server]).1.contains("is running")
-            }
+            let ready = (try? waitUntil(20, "cupsd to run") {
+                try run(lpstat, ["-r"], env: ["CUPS_SERVER": server]).out.contains("is running")
+            }) != nil
             guard ready else { throw FixtureError.notReady("cupsd on port \(port) did not start: \((try? String(contentsOfFile: work + "/log/error_log", encoding: .utf8)) ?? "")") }
-            let (st, out) = try runTool(lpadmin, ["-p", queue, "-E", "-v", "kiosktest:\(outDir)", "-o", "printer-error-policy=abort-job"],
+            let (st, out) = try run(lpadmin, ["-p", queue, "-E", "-v", "kiosktest:\(outDir)", "-o", "printer-error-policy=abort-job"],
                                         env: ["CUPS_SERVER": server])
             guard st == 0 else { throw FixtureError.notReady("lpadmin failed: \(out)") }
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRDB
 import KioskProtocols
 
@@ -30,13 +31,13 @@ public struct UploadQueue: Sendable {
     typealias S = SubmissionRecord.Columns
     typealias A = AttachmentRecord.Columns
 
-    nonisolated(unsafe) static let iso: ISO8601DateFormatter = {
+    /// One formatter, used by one caller at a time.
+    static let iso: Mutex<ISO8601DateFormatter> = {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
-        return f
+        return Mutex(f)
     }()
-    static let isoLock = NSLock()
-    static func isoString(_ d: Date) -> String { isoLock.withLock { iso.string(from: d) } }
+    static func isoString(_ d: Date) -> String { iso.withLock { $0.string(from: d) } }
 
     /// The submission due for upload soonest, if any is due now; and the time the next one is due.
     /// A row that cannot be read back (wrong key, damaged blob) is quarantined with the reason so it

@@ -63,6 +63,9 @@ public struct DatabasePINGate: PINGate {
         let ok = await FileSync.compute(on: FileSync.kdf) { PINHash.verify(pin: pin, against: hash) }
         return try await database.pool.write { db -> PINCheckResult in
             let current = try PINLockoutRecord.fetchOne(db, key: ["role": role.rawValue, "subject": subject])
+            // Checked again in the write transaction: attempts typed while earlier ones were still
+            // being hashed must not get past a lockout those earlier ones set (not even the right PIN).
+            if let until = current?.lockedUntil, until > now { return .lockedOut(until: until, byThisAttempt: false) }
             if ok {
                 try PINLockoutRecord.filter(key: ["role": role.rawValue, "subject": subject]).deleteAll(db)
                 return .accepted

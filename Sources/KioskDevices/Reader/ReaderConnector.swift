@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KioskProtocols
 import Logging
 
@@ -20,38 +21,47 @@ public struct ReaderConnectionSettings: Sendable, Equatable {
 }
 
 /// Wakes waiters when something may have changed (a hot-plug event).
-public final class ChangeSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-    private var serial = 0
-    private var pending = false
+public final class ChangeSignal: Sendable {
+    /// Waiting continuations by id, the last id given out, and a signal nobody has seen yet.
+    private struct State {
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var serial = 0
+        var pending = false
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
     public func signal() {
-        let w: [CheckedContinuation<Void, Never>] = lock.withLock {
-            pending = waiters.isEmpty
-            let w = Array(waiters.values)
-            waiters.removeAll()
+        let w: [CheckedContinuation<Void, Never>] = state.withLock { st in
+            st.pending = st.waiters.isEmpty
+            let w = Array(st.waiters.values)
+            st.waiters.removeAll()
             return w
         }
         for c in w { c.resume() }
     }
 
     private func resume(_ id: Int) {
-        let c = lock.withLock { waiters.removeValue(forKey: id) }
+        let c = state.withLock { $0.waiters.removeValue(forKey: id) }
         c?.resume()
     }
 
     /// Returns at the next `signal()` (or at once if one came while nobody waited), or after `timeout`.
     public func wait(timeout: Duration) async {
-        let id: Int = lock.withLock { serial += 1; return serial }
+        let id: Int = state.withLock { st in
+            st.serial += 1
+            return st.serial
+        }
         await withTaskGroup(of: Void.self) { g in
             g.addTask { try? await Task.sleep(for: timeout); self.resume(id) }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let now: Bool = lock.withLock {
-                    if pending || Task.isCancelled { pending = false; return true }
-                    waiters[id] = c
+                let now: Bool = state.withLock { st in
+                    if st.pending || Task.isCancelled {
+                        st.pending = false
+                        return true
+                    }
+                    st.waiters[id] = c
                     return false
                 }
                 if now { c.resume() }

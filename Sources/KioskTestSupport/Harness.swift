@@ -16,90 +16,30 @@ public func binary(_ name: String) -> String {
     return packageRoot.appendingPathComponent(".build/debug/\(name)").path
 }
 
-public struct HarnessError: Error, CustomStringConvertible {
-    public var description: String
-    public init(description: String) { self.description = description }
-}
-
-/// Runs a program to completion with posix_spawn + waitpid (Foundation's Process did not reap the
-/// tmux client reliably here). Output goes to a file: `tmux new-session` leaves a server holding it.
-@discardableResult
-public func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String) {
-    let outPath = NSTemporaryDirectory() + "kiosk-run-\(UUID().uuidString)"
-    defer { unlink(outPath) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var environment = ProcessInfo.processInfo.environment
-    for (k, v) in env { environment[k] = v }
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
-    guard rc == 0 else { throw HarnessError(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let data = FileManager.default.contents(atPath: outPath) ?? Data()
-    let exit: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (exit, String(decoding: data, as: UTF8.self))
-}
-
-public func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
-
-public func waitUntil(_ seconds: Double, _ what: String, _ check: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try check() { return }
-        usleep(50_000)
-    }
-    throw HarnessError(description: "timed out after \(seconds) s waiting for \(what)")
-}
 
 /// The reference intake on loopback.
 public final class Intake {
     public let dir: String
     public let port: Int
     public let token: String
-    public var process: Process?
+    public var process: BackgroundProcess?
 
     public init(dir: String, port: Int, token: String) {
         self.dir = dir; self.port = port; self.token = token
     }
 
     public func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary("kiosk-intake"))
-        p.arguments = ["serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001", "--admin-token", adminToken]
         let log = dir + ".log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let h = FileHandle(forWritingAtPath: log)!
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
-        process = p
+        process = try BackgroundProcess(binary("kiosk-intake"),
+                                        ["serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001",
+                                         "--admin-token", adminToken], log: log)
         try waitUntil(20, "kiosk-intake to listen") {
             String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self).contains("listening")
         }
     }
 
     public func stop() {
-        process?.terminate()
-        process?.waitUntilExit()
+        process?.stop()
         process = nil
     }
 
@@ -184,9 +124,7 @@ public final class KioskTerminal {
         if let out = try? tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]),
            let pid = Int32(out.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
             Glibc.kill(pid, SIGTERM)
-            let deadline = Date().addingTimeInterval(5)
-            while Glibc.kill(pid, 0) == 0 && Date() < deadline { usleep(20_000) }
-            if Glibc.kill(pid, 0) == 0 { Glibc.kill(pid, SIGKILL) }
+            if (try? waitUntil(5, "kioskd to end") { Glibc.kill(pid, 0) != 0 }) == nil { Glibc.kill(pid, SIGKILL) }
         }
         _ = try? tmux(["kill-server"])
     }
