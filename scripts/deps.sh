@@ -14,6 +14,9 @@ if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   # Packaging tests: systemd-analyze, systemd-sysusers, systemd-tmpfiles (no running systemd
   # needed), dpkg-deb, strip.
   need+=(systemd dpkg binutils)
+  # The container suite (scripts/container-test.sh): a Debian root built with mmdebstrap, booted
+  # with systemd-nspawn (systemd-container), its console driven through tmux; nsenter (util-linux).
+  need+=(mmdebstrap systemd-container util-linux)
 fi
 if [ "$what" = "deb" ]; then
   need+=(dpkg binutils)

@@ -230,6 +230,7 @@ public actor KioskRuntime {
         let log = services.logger
         terminal.enter()
         defer { terminal.restore() }
+        terminal.onReopen = { [weak self] in Task { await self?.redrawAfterHangup() } }
         await services.reader?.probe()
         await services.reader?.start()
         lastDevices = await services.deviceStatuses()
@@ -423,6 +424,13 @@ public actor KioskRuntime {
             }
         }.value
         return finished ? 0 : inFlight.count
+    }
+
+    /// The terminal hung up and was reopened: everything on it is drawn again.
+    func redrawAfterHangup() {
+        services.logger.notice("terminal reopened after a hangup; screen redrawn")
+        renderer.invalidate()
+        draw()
     }
 
     func draw() {

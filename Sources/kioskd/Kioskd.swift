@@ -33,7 +33,8 @@ struct Kioskd: AsyncParsableCommand {
         }
         let logPath = cfg.logFilePath
         let level = Logger.Level(rawValue: cfg.logging?.level ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in FileLogHandler(label: label, path: logPath, level: level) }
+        // Under systemd the journal (native protocol, structured fields); otherwise the log file.
+        LoggingSystem.bootstrap(JournaldLogHandler.factory(fileFallback: logPath, level: level))
         let logger = Logger(label: "kioskd")
 
         let services: KioskServices
@@ -67,18 +68,27 @@ struct Kioskd: AsyncParsableCommand {
         let main = Task { await runtime.run() }
 
         signal(SIGPIPE, SIG_IGN)   // a vanished peer (helper, socket) is an error to handle, not a reason to die
-        // SIGTERM/SIGINT end the run loop cleanly (terminal restored, devices closed); SIGHUP reloads.
+        // SIGTERM/SIGINT end the run loop cleanly (terminal restored, devices closed). SIGHUP from a
+        // process (systemctl reload) reloads; SIGHUP from the kernel is a terminal hangup: neither a
+        // reload nor a reason to stop (the terminal is reopened).
         var sources: [DispatchSourceSignal] = []
         let configPath = config
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
+        do {
+            try HangupSignal.install { origin in
+                if origin == .terminalHangup {
+                    logger.notice("terminal hung up (SIGHUP from the kernel): not a reload; reopening the terminal")
+                    return
+                }
+                logger.info("SIGHUP: reloading configuration")
+                Task { await runtime.reload(configPath: configPath) }
+            }
+        } catch {
+            logger.error("SIGHUP handling not installed", metadata: ["error": "\(error)"])
+        }
+        for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             src.setEventHandler {
-                if sig == SIGHUP {
-                    logger.info("SIGHUP: reloading configuration")
-                    Task { await runtime.reload(configPath: configPath) }
-                    return
-                }
                 logger.info("signal received, shutting down", metadata: ["signal": "\(sig)"])
                 main.cancel()
             }

@@ -28,6 +28,15 @@ public final class TerminalIO: @unchecked Sendable {
     public let outputFD: Int32
     private var active = false
     private let lock = NSLock()
+    /// The terminal device, for reopening after a hangup (nil when input is not a terminal).
+    private var ttyPath: String?
+    private var rawSettings: termios?
+    /// Called after the terminal was reopened following a hangup: the screen must be redrawn whole.
+    public var onReopen: (@Sendable () -> Void)? {
+        get { lock.withLock { reopenHandler } }
+        set { lock.withLock { reopenHandler = newValue } }
+    }
+    private var reopenHandler: (@Sendable () -> Void)?
 
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1) {
         self.inputFD = inputFD; self.outputFD = outputFD
@@ -58,6 +67,8 @@ public final class TerminalIO: @unchecked Sendable {
                 cc[Int(VTIME)] = 0
             }
             tcsetattr(inputFD, TCSAFLUSH, &raw)
+            rawSettings = raw
+            if let name = ttyname(inputFD) { ttyPath = String(cString: name) }
         }
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
             signal(sig, crashHandler)
@@ -73,6 +84,32 @@ public final class TerminalIO: @unchecked Sendable {
         active = false
         write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
         restoreTerminalSignalSafe()
+    }
+
+    /// After a hangup (vhangup(2), `TTYVHangup=` of another unit on the same terminal) the
+    /// descriptors are dead but the device is still there: opens it again onto the input (and the
+    /// output, when that is the same terminal), back in raw mode on the alternate screen. A few
+    /// tries over about 2 s; false when the device is gone (a pseudo-terminal whose other end closed).
+    public func reopenAfterHangup() -> Bool {
+        guard let path = lock.withLock({ active ? ttyPath : nil }) else { return false }
+        for attempt in 0..<10 {
+            if attempt > 0 { usleep(200_000) }
+            let fd = open(path, O_RDWR | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT || errno == ENXIO || errno == ENODEV { return false }
+                continue
+            }
+            let sameOutput = outputFD != inputFD && isatty(outputFD) == 1
+            guard dup2(fd, inputFD) >= 0 else { close(fd); continue }
+            if sameOutput { _ = dup2(fd, outputFD) }
+            close(fd)
+            lock.withLock {
+                if var raw = rawSettings { tcsetattr(inputFD, TCSAFLUSH, &raw) }
+            }
+            write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H")
+            return true
+        }
+        return false
     }
 
     /// Clears the screen and the scrollback: used when a resident's session ends.
@@ -110,9 +147,19 @@ public final class TerminalIO: @unchecked Sendable {
                         for k in decoder.flush() { continuation.yield(k) }
                         continue
                     }
-                    if pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0 { break }
-                    let n = read(fd, &buf, buf.count)
-                    if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                    let hungUp = pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0
+                    let n = hungUp ? 0 : read(fd, &buf, buf.count)
+                    if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                    if n <= 0 {
+                        // End of input or a hangup: a terminal that is still there is reopened
+                        // (a hangup is no reason to stop); otherwise the input has ended.
+                        if !flag.isSet, self.reopenAfterHangup() {
+                            decoder = KeyDecoder()
+                            self.onReopen?()
+                            continue
+                        }
+                        break
+                    }
                     for k in decoder.feed(Array(buf[0..<n])) { continuation.yield(k) }
                 }
                 continuation.finish()
