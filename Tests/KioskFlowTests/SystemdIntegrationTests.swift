@@ -230,8 +230,9 @@ import Glibc
             got.lock.withLock { got.ended = true }
         }
         defer { reader.cancel() }
+        var shown: [UInt8] = []   // what the terminal received
         func drain() { var b = [UInt8](repeating: 0, count: 4096); var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            while poll(&p, 1, 50) > 0 { if read(master, &b, b.count) <= 0 { break } } }
+            while poll(&p, 1, 50) > 0 { let n = read(master, &b, b.count); if n <= 0 { break }; shown += b[0..<n] } }
         func waitFor(_ what: String, _ cond: () -> Bool) {
             let deadline = Date().addingTimeInterval(5)
             while !cond() && Date() < deadline { drain(); usleep(20_000) }
@@ -240,8 +241,13 @@ import Glibc
         _ = Glibc.write(master, "1", 1)
         waitFor("the first key") { got.lock.withLock { got.keys.count == 1 } }
         // The hangup: the old descriptors go dead (read returns 0), the device stays.
+        drain(); shown = []
         #expect(ioctl(slave, UInt(TIOCVHANGUP), 0) == 0, "TIOCVHANGUP: \(String(cString: strerror(errno)))")
         waitFor("the terminal reopened") { reopened.lock.withLock { reopened.count == 1 } }
+        // The output was reopened too: the alternate screen is entered again and writes arrive.
+        terminal.write("after")
+        waitFor("output after the hangup") { String(decoding: shown, as: UTF8.self).contains("after") }
+        #expect(String(decoding: shown, as: UTF8.self).contains("\u{1B}[?1049h"))
         _ = Glibc.write(master, "2", 1)
         waitFor("a key after the hangup") { got.lock.withLock { got.keys.count == 2 } }
         #expect(got.lock.withLock { got.keys } == [.digit(1), .digit(2)])

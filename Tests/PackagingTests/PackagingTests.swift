@@ -286,7 +286,7 @@ func profiles() throws -> [DeviceProfile] {
         let t = try tool("systemd-tmpfiles", ["--root=" + scratch, "--create", p.root + "/usr/lib/tmpfiles.d/kioskd.conf"], package: "systemd")
         #expect(t.status == 0, "\(t.out)")
         let uid = passwd.split(separator: "\n").first { $0.hasPrefix("kioskd:") }.map { Int($0.split(separator: ":")[2]) ?? -1 } ?? -1
-        for (dir, mode) in [("/var/lib/kioskd", 0o700), ("/var/lib/kioskd/logs", 0o700), ("/run/kioskd", 0o751)] {
+        for (dir, mode) in [("/var/lib/kioskd", 0o700), ("/var/lib/kioskd/logs", 0o700), ("/run/kioskd", 0o750)] {
             let a = try FileManager.default.attributesOfItem(atPath: scratch + dir)
             #expect((a[.posixPermissions] as? Int) == mode, "\(dir) mode")
             #expect((a[.ownerAccountID] as? Int) == uid, "\(dir) owned by kioskd")

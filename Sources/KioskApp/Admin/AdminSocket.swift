@@ -59,7 +59,15 @@ public final class AdminSocketServer: @unchecked Sendable {
             throw AdminError(description: "admin socket \(path) cannot be bound: \(String(cString: strerror(e))); check admin.socket and the runtime directory")
         }
         chmod(path, 0o660)
-        if let group, let g = getgrnam(group) { _ = chown(path, getuid(), g.pointee.gr_gid) }
+        // The socket belongs to the admin group. Under systemd that is kioskd's primary group
+        // (Group=kioskadm), so nothing is to change; elsewhere chown, which a filter may refuse.
+        if let group, let g = getgrnam(group) {
+            let gid = g.pointee.gr_gid
+            var st = stat()
+            if stat(path, &st) == 0, st.st_gid != gid, chown(path, getuid(), gid) != 0 {
+                FileHandle.standardError.write(Data("kioskd: admin socket \(path) stays group \(st.st_gid), not \(group): \(String(cString: strerror(errno))); only root and kioskd's user can use kioskctl status\n".utf8))
+            }
+        }
         fd = s
         let t = Thread { [weak self] in self?.acceptLoop() }
         t.name = "admin-socket"

@@ -30,6 +30,9 @@ public final class TerminalIO: @unchecked Sendable {
     private let lock = NSLock()
     /// The terminal device, for reopening after a hangup (nil when input is not a terminal).
     private var ttyPath: String?
+    /// Whether the output is the same terminal as the input (decided before any hangup: a hung-up
+    /// descriptor no longer says it is a terminal).
+    private var outputIsTheTerminal = false
     private var rawSettings: termios?
     /// Called after the terminal was reopened following a hangup: the screen must be redrawn whole.
     public var onReopen: (@Sendable () -> Void)? {
@@ -69,6 +72,7 @@ public final class TerminalIO: @unchecked Sendable {
             tcsetattr(inputFD, TCSAFLUSH, &raw)
             rawSettings = raw
             if let name = ttyname(inputFD) { ttyPath = String(cString: name) }
+            if outputFD != inputFD, let out = ttyname(outputFD) { outputIsTheTerminal = String(cString: out) == ttyPath }
         }
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
             signal(sig, crashHandler)
@@ -91,7 +95,7 @@ public final class TerminalIO: @unchecked Sendable {
     /// output, when that is the same terminal), back in raw mode on the alternate screen. A few
     /// tries over about 2 s; false when the device is gone (a pseudo-terminal whose other end closed).
     public func reopenAfterHangup() -> Bool {
-        guard let path = lock.withLock({ active ? ttyPath : nil }) else { return false }
+        guard let (path, sameOutput) = lock.withLock({ active ? ttyPath.map { ($0, outputIsTheTerminal) } : nil }) else { return false }
         for attempt in 0..<10 {
             if attempt > 0 { usleep(200_000) }
             let fd = open(path, O_RDWR | O_CLOEXEC)
@@ -99,7 +103,6 @@ public final class TerminalIO: @unchecked Sendable {
                 if errno == ENOENT || errno == ENXIO || errno == ENODEV { return false }
                 continue
             }
-            let sameOutput = outputFD != inputFD && isatty(outputFD) == 1
             guard dup2(fd, inputFD) >= 0 else { close(fd); continue }
             if sameOutput { _ = dup2(fd, outputFD) }
             close(fd)
