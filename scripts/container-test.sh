@@ -361,8 +361,8 @@ c = json.load(open(p, encoding="utf-8"))
 def rename(o):
     if isinstance(o, dict):
         for k, v in o.items():
-            if k == "name" and v == "社会救助":
-                o[k] = "社会救助（新目录）"
+            if k == "name" and v == "老年人高龄补贴发放":
+                o[k] = "老年人高龄补贴发放（新目录）"
             else:
                 rename(v)
     elif isinstance(o, list):
@@ -381,8 +381,8 @@ else
   fail "the resident's session survives the reload" "pid $pid_before -> $(prop MainPID)"$'\n'"$(screen)"
 fi
 go_home >/dev/null
-key 1
-if wait_screen "社会救助（新目录）" 10 >/dev/null; then pass "the re-read catalog shows from the next home screen on"; else fail "the re-read catalog shows from the next home screen on" "$(screen)"; fi
+key 1; wait_screen "请选择类别" >/dev/null; key 1
+if wait_screen "老年人高龄补贴发放（新目录）" 10 >/dev/null; then pass "the re-read catalog shows from the next home screen on"; else fail "the re-read catalog shows from the next home screen on" "$(screen)"; fi
 go_home >/dev/null
 
 # --- 12. A terminal hangup is no reload and does not stop kioskd --------------------------------

@@ -426,9 +426,9 @@ public actor KioskRuntime {
         return finished ? 0 : inFlight.count
     }
 
-    /// The terminal hung up and was reopened: everything on it is drawn again.
+    /// The terminal hung up and was reopened, or was reset under us: everything is drawn again.
     func redrawAfterHangup() {
-        services.logger.notice("terminal reopened after a hangup; screen redrawn")
+        services.logger.notice("terminal hung up or reset, taken back; screen redrawn")
         renderer.invalidate()
         draw()
     }

@@ -252,6 +252,18 @@ import Glibc
         waitFor("a key after the hangup") { got.lock.withLock { got.keys.count == 2 } }
         #expect(got.lock.withLock { got.keys } == [.digit(1), .digit(2)])
         #expect(!got.lock.withLock { got.ended }, "input did not end")
+
+        // A reset without a hangup (stty sane, systemd's TTYReset=): raw mode comes back by itself.
+        var sane = termios()
+        #expect(tcgetattr(slave, &sane) == 0)
+        sane.c_lflag |= tcflag_t(ECHO | ICANON)
+        #expect(tcsetattr(slave, TCSANOW, &sane) == 0)
+        waitFor("raw mode restored") {
+            var now = termios(); _ = tcgetattr(slave, &now)
+            return now.c_lflag & tcflag_t(ECHO | ICANON) == 0 && reopened.lock.withLock { reopened.count == 2 }
+        }
+        _ = Glibc.write(master, "3", 1)
+        waitFor("a key after the reset") { got.lock.withLock { got.keys.count == 3 } }
     }
 }
 

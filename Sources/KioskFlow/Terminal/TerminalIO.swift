@@ -115,6 +115,23 @@ public final class TerminalIO: @unchecked Sendable {
         return false
     }
 
+    /// Someone reset the terminal without hanging it up (systemd's `TTYReset=` around
+    /// `ExecReload=`, `stty sane`): back to raw mode on the alternate screen. True when it had been
+    /// reset (the screen must then be drawn again). Checked whenever input is idle.
+    public func restoreRawModeIfReset() -> Bool {
+        let fixed: Bool = lock.withLock {
+            guard active, var raw = rawSettings else { return false }
+            var now = termios()
+            guard tcgetattr(inputFD, &now) == 0 else { return false }
+            let lmask = tcflag_t(ECHO | ICANON | IEXTEN), imask = tcflag_t(ICRNL | IXON)
+            if now.c_lflag & lmask == raw.c_lflag & lmask && now.c_iflag & imask == raw.c_iflag & imask { return false }
+            tcsetattr(inputFD, TCSANOW, &raw)   // keys typed meanwhile are kept
+            return true
+        }
+        if fixed { write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H") }
+        return fixed
+    }
+
     /// Clears the screen and the scrollback: used when a resident's session ends.
     public func wipe() {
         write("\u{1B}[0m\u{1B}[2J\u{1B}[3J\u{1B}[H")
@@ -148,6 +165,7 @@ public final class TerminalIO: @unchecked Sendable {
                     if r < 0 { if errno == EINTR { continue }; break }
                     if r == 0 {
                         for k in decoder.flush() { continuation.yield(k) }
+                        if self.restoreRawModeIfReset() { self.onReopen?() }
                         continue
                     }
                     let hungUp = pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0
