@@ -24,6 +24,9 @@ die() { fail "$1" "${2:-}"; finish; }
 # check DESCRIPTION COMMAND...: passes when the command succeeds.
 check() { local d=$1; shift; local out; if out=$("$@" 2>&1); then pass "$d"; else fail "$d" "$out"; fi; }
 
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  exec sudo -n env KIOSK_CT_BIN_DIR="${KIOSK_CT_BIN_DIR:-}" KIOSK_CT_KEEP="${KIOSK_CT_KEEP:-0}" "$repo/scripts/container-test.sh" "$@"
+fi
 bin_dir=${KIOSK_CT_BIN_DIR:-.build/debug}
 swift_root=/opt/swift
 [ "$(id -u)" -eq 0 ] || { echo "container-test: needs root (systemd-nspawn, mmdebstrap, mount)"; echo "container: 0 passed, 1 failed"; exit 1; }
@@ -36,7 +39,16 @@ done
 
 cache_root=$repo/.build/container
 mkdir -p "$cache_root"
+# What an earlier run killed before its clean-up left behind (its process is gone).
+for old in "$cache_root"/run.*; do
+  [ -d "$old" ] || continue
+  owner=$(cat "$old/pid" 2>/dev/null)
+  if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then continue; fi
+  mountpoint -q "$old/merged" 2>/dev/null && umount -l "$old/merged"
+  rm -rf "$old"
+done
 run=$(mktemp -d "$cache_root/run.XXXXXX")
+echo $$ > "$run/pid"
 tmux_socket="kiosk-ct-$$"
 nspawn_pid=""
 leader=""
@@ -62,7 +74,7 @@ trap finish EXIT
 trap 'echo "container-test: interrupted"; failed=$((failed + 1)); finish' INT TERM
 
 # A command inside the booted container (all its namespaces, a clean environment).
-cx() { nsenter -t "$leader" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
+cx() { timeout 120 nsenter -t "$leader" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
 prop() { cx systemctl show -P "$1" "${2:-kioskd.service}"; }
 # wait_until SECONDS COMMAND...: polls every 0.2 s.
 wait_until() { local limit=$1; shift; local end=$(( $(date +%s) + limit )); while [ "$(date +%s)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; "$@" >/dev/null 2>&1; }

@@ -22,4 +22,4 @@ swift test --skip-build --no-parallel --filter EndToEndTests --filter PackagingT
 # The .deb installed and booted under a real systemd in a container (as root; ~3 min more the
 # first time, while the Debian root is built and cached under .build/container/).
 echo "== the package under systemd in a container (scripts/container-test.sh) =="
-scripts/container-test.sh 2>&1 | tee .build/test-output-container.txt
+timeout 1500 scripts/container-test.sh 2>&1 | tee .build/test-output-container.txt
