@@ -369,6 +369,8 @@ PY
 then pass "journalctl -u kioskd shows kioskd's own lines with PRIORITY, KIOSK_CASE, KIOSK_DEVICE, KIOSK_EVENT"
 else fail "journalctl -u kioskd shows kioskd's own lines with PRIORITY, KIOSK_CASE, KIOSK_DEVICE, KIOSK_EVENT"; fi
 check "no log file under systemd (the journal only)" cx test ! -e /var/lib/kioskd/logs/kioskd.log
+out=$(cx runuser -u ct-tech -- kioskctl logs -n 50 2>&1)
+if [[ "$out" == *"submission sealed"*"$case1"* ]]; then pass "kioskctl logs still shows recent events under the journal"; else fail "kioskctl logs still shows recent events under the journal" "$out"; fi
 
 # --- 11. Reload during a resident's session ----------------------------------------------------
 pid_before=$(prop MainPID); restarts_before=$(prop NRestarts)

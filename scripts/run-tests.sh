@@ -19,7 +19,7 @@ swift test --skip-build --skip KioskUSBTests --skip EndToEndTests --skip Packagi
 # run one at a time so they never starve the async tests of Swift's cooperative threads (2 cores).
 echo "== end-to-end and packaging tests (one at a time) =="
 swift test --skip-build --no-parallel --filter EndToEndTests --filter PackagingTests 2>&1 | tee .build/test-output-e2e.txt
-# The .deb installed and booted under a real systemd in a container (as root; ~3 min more the
-# first time, while the Debian root is built and cached under .build/container/).
+# The .deb installed and booted under a real systemd in a container (as root; about 1.5 min, plus
+# up to a few minutes the first time while the Debian root is built and cached under .build/container/).
 echo "== the package under systemd in a container (scripts/container-test.sh) =="
 timeout 1500 scripts/container-test.sh 2>&1 | tee .build/test-output-container.txt
