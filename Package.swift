@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "KioskTerminal",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kioskd", targets: ["kioskd"]),
         .executable(name: "kioskctl", targets: ["kioskctl"]),
@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure codecs: bytes in, values out. No I/O, no clocks.
@@ -40,6 +43,8 @@ let package = Package(
         ]),
         // Domain values, catalog, outbox, uploader.
         .target(name: "KioskCore", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             "KioskProtocols",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -47,15 +52,21 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Screens, state machine, terminal renderer.
-        .target(name: "KioskFlow", dependencies: ["KioskCore", "KioskDevices", "KioskProtocols"]),
+        // Screens, state machine, frames and taps. Pure: no devices, no terminal I/O.
+        .target(name: "KioskFlow", dependencies: ["KioskCore", "KioskProtocols"]),
+        // The terminal the kiosk owns: termios raw mode, alternate screen, restore on every exit path.
+        .target(name: "KioskTerminal", dependencies: ["KioskProtocols"]),
         // Config and wiring shared by the executables.
         .target(name: "KioskApp", dependencies: [
-            "KioskCore", "KioskDevices", "KioskFlow", "KioskProtocols",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            "KioskCore", "KioskDevices", "KioskFlow", "KioskProtocols", "KioskTerminal",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The reference upstream, as a library so tests run it in-process.
         .target(name: "IntakeServer", dependencies: [
@@ -65,20 +76,28 @@ let package = Package(
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "kioskd", dependencies: [
-            "KioskApp",
+            "KioskApp", "KioskFlow", "KioskTerminal",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kioskctl", dependencies: [
-            "KioskApp", "KioskDevices", "KioskProtocols",
+            "KioskApp", "KioskCore", "KioskDevices", "KioskProtocols",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kiosk-intake", dependencies: [
             "IntakeServer",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fault-injecting loopback proxy shared by the tests and the benchmark.
@@ -91,18 +110,33 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
-        .testTarget(name: "KioskDevicesTests", dependencies: ["KioskDevices", "E2EHarness"]),
+        .testTarget(name: "KioskDevicesTests", dependencies: ["KioskProtocols", .product(name: "Logging", package: "swift-log"), "KioskDevices", "E2EHarness"]),
         .testTarget(name: "KioskCoreTests", dependencies: [
+            "KioskProtocols", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
             "KioskCore", "IntakeServer", "KioskTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "KioskFlowTests", dependencies: ["KioskFlow", "KioskApp"]),
+        .testTarget(name: "KioskFlowTests", dependencies: ["KioskFlow", "KioskCore", "KioskProtocols", "KioskApp"]),
+        .testTarget(name: "KioskAppTests", dependencies: ["KioskApp", "KioskDevices", "KioskProtocols", "KioskCore", "KioskTerminal"]),
         .testTarget(name: "IntakeServerTests", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
             "IntakeServer",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        // The intake on PostgreSQL (throwaway server) and SQLite: the store contract on both engines,
+        // the fleet view, and two intake nodes behind nginx under faults and kills (own phase in run-tests.sh).
+        .testTarget(name: "IntakeClusterTests", dependencies: [
+            "IntakeServer", "KioskCore", "KioskTestSupport", "E2EHarness",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The end-to-end harness (tmux, intake, station config), shared by the test targets.
         .target(name: "E2EHarness"),
@@ -114,6 +148,6 @@ let package = Package(
                        providers: [.apt(["libumockdev-dev"])]),
         // USB and serial transports against emulated devices. Runs under
         // LD_PRELOAD=libumockdev-preload.so.0 (scripts/run-tests.sh does this).
-        .testTarget(name: "KioskUSBTests", dependencies: ["KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB", "E2EHarness"]),
+        .testTarget(name: "KioskUSBTests", dependencies: [.product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB", "E2EHarness"]),
     ]
 )

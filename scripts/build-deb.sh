@@ -54,10 +54,12 @@ done
 install -m 0644 systemd/kioskd.service systemd/kiosk-intake.service "$r/lib/systemd/system/"
 install -m 0644 systemd/kioskd.sysusers "$r/usr/lib/sysusers.d/kioskd.conf"
 install -m 0644 systemd/kioskd.tmpfiles "$r/usr/lib/tmpfiles.d/kioskd.conf"
+install -D -m 0644 systemd/kioskd.modules-load "$r/usr/lib/modules-load.d/kioskd.conf"
 
 # Profiles, then the files generated from them (by the kioskctl being packaged: same YAML parser as kioskd).
 cp -r DeviceProfiles "$r/usr/share/kioskd/DeviceProfiles"
 "$bin_dir/kioskctl" packaging udev-rules --profiles "$r/usr/share/kioskd/DeviceProfiles" --output "$r/lib/udev/rules.d/60-kioskd.rules"
+"$bin_dir/kioskctl" packaging udev-rules --late --profiles "$r/usr/share/kioskd/DeviceProfiles" --output "$r/lib/udev/rules.d/99-kioskd-late.rules"
 "$bin_dir/kioskctl" packaging usb-quirks --profiles "$r/usr/share/kioskd/DeviceProfiles" --output "$r/usr/share/cups/usb/kiosk.usb-quirks"
 
 # Catalog, guides, camera fixtures (the simulated camera), and the default config pointing at them.
@@ -75,6 +77,10 @@ for rel in catalog.json guides DeviceProfiles fixtures/camera; do
 done
 chmod 0644 "$r/etc/kioskd/kiosk.yaml"
 install -m 0644 README.md "$r/usr/share/doc/$pkg/README.md"
+# Fleet monitoring: Prometheus alert rules (with their promtool tests) and the Grafana dashboard.
+install -d "$r/usr/share/kioskd/monitoring"
+install -m 0644 packaging/monitoring/kiosk-alerts.yml packaging/monitoring/kiosk-alerts.test.yml \
+  packaging/monitoring/kiosk-fleet-dashboard.json "$r/usr/share/kioskd/monitoring/"
 
 # Shared libraries the binaries need, as Debian packages (Swift runtime libraries of a
 # non-static build under /opt/swift are not packaged: such a .deb is for tests only).
@@ -101,7 +107,7 @@ Architecture: $arch
 Maintainer: Kiosk terminal team <kiosk@localhost>
 Installed-Size: $size
 Depends: ${depends:+$depends, }adduser, udev, procps, tzdata
-Recommends: systemd, cups-daemon
+Recommends: systemd, cups-daemon, ghostscript
 Section: misc
 Priority: optional
 Description: government self-service terminal daemon (kioskd) and tools

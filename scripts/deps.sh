@@ -10,10 +10,14 @@ need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev libturbojpeg0-dev 
 need+=(espeak-ng)   # voice prompts (voice.enabled); the tests write them as WAV files
 if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
+  need+=(ghostscript)   # A4 in uri: mode renders PWG raster for printers without PDF (the ippeveprinter test)
   need+=(python3-venv openssl)   # tus peers (tuspy, tuspyserver) go into a venv; openssl makes the TLS test's certificates
   # Packaging tests: systemd-analyze, systemd-sysusers, systemd-tmpfiles (no running systemd
   # needed), dpkg-deb, strip.
   need+=(systemd dpkg binutils)
+  # The intake on PostgreSQL behind nginx (IntakeClusterTests start their own throwaway servers on
+  # loopback) and promtool for the alert rules.
+  need+=(postgresql nginx-light prometheus util-linux)
   # The container suite (scripts/container-test.sh): a Debian root built with mmdebstrap, booted
   # with systemd-nspawn (systemd-container), its console driven through tmux; nsenter (util-linux).
   need+=(mmdebstrap systemd-container util-linux)
@@ -38,7 +42,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Installing postgresql, nginx or prometheus must not start the system's own servers: the tests
+  # start throwaway ones. A policy-rc.d that refuses service starts, for this install only.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+  fi
+  rc=0
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+  if [ -n "$policy" ]; then $SUDO rm -f "$policy"; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
 else
   echo "deps: all system packages present"
 fi

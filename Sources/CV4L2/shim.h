@@ -15,6 +15,7 @@ static inline int kiosk_v4l2_qbuf(int fd, struct v4l2_buffer *b) { return ioctl(
 static inline int kiosk_v4l2_dqbuf(int fd, struct v4l2_buffer *b) { return ioctl(fd, VIDIOC_DQBUF, b); }
 static inline int kiosk_v4l2_streamon(int fd, int type) { return ioctl(fd, VIDIOC_STREAMON, &type); }
 static inline int kiosk_v4l2_streamoff(int fd, int type) { return ioctl(fd, VIDIOC_STREAMOFF, &type); }
+static inline int kiosk_v4l2_queryctrl(int fd, struct v4l2_queryctrl *q) { return ioctl(fd, VIDIOC_QUERYCTRL, q); }
 static inline int kiosk_v4l2_s_ctrl(int fd, struct v4l2_control *c) { return ioctl(fd, VIDIOC_S_CTRL, c); }
 static inline unsigned int kiosk_v4l2_buffer_offset(const struct v4l2_buffer *b) { return b->m.offset; }
 static inline void *kiosk_map_failed(void) { return MAP_FAILED; }

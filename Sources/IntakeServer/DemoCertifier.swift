@@ -5,11 +5,11 @@ import Logging
 /// PDF marked 示例) for each received submission once it is `after` seconds old, the way a
 /// township would after approving it, so the demo shows self pick-up end to end.
 public struct DemoCertifier: Sendable {
-    let store: IntakeStore
+    let store: any IntakeStorage
     let after: Double
     let logger: Logger
 
-    public init(store: IntakeStore, after: Double, logger: Logger) {
+    public init(store: any IntakeStorage, after: Double, logger: Logger) {
         self.store = store; self.after = after; self.logger = logger
     }
 
@@ -22,8 +22,8 @@ public struct DemoCertifier: Sendable {
 
     /// Certifies what is due now; returns the case numbers certified.
     @discardableResult
-    public func runOnce(now: Date = Date()) -> [String] {
-        guard let all = try? store.summaries() else { return [] }
+    public func runOnce(now: Date = Date()) async -> [String] {
+        guard let all = try? await store.summaries() else { return [] }
         var done: [String] = []
         for s in all where s.state == .received || s.state == .inReview {
             guard let at = Self.date(s.receivedAt), now.timeIntervalSince(at) >= after else { continue }
@@ -31,7 +31,7 @@ public struct DemoCertifier: Sendable {
                                            "事项编码：\(s.itemCode)", "办结日期：\(String(s.receivedAt.prefix(10)))", "",
                                            "本文件由演示用参考平台生成，不是真实证照。"])
             do {
-                _ = try store.attachCertificate(submissionId: s.submissionId, data: pdf, contentType: "application/pdf",
+                _ = try await store.issueCertificate(submissionId: s.submissionId, data: pdf, contentType: "application/pdf",
                                                 note: "示例证照（演示）")
                 logger.info("demo certificate issued", metadata: ["case": "\(s.caseNumber)"])
                 done.append(s.caseNumber)
@@ -45,7 +45,7 @@ public struct DemoCertifier: Sendable {
     public func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(2))
-            runOnce()
+            await runOnce()
         }
     }
 }

@@ -48,11 +48,11 @@ public struct AdminStateChange: Codable, Sendable, Equatable {
 ///     actual port (useful with port 0).
 public func buildIntakeApplication(
     configuration: IntakeConfiguration,
-    store: IntakeStore? = nil,
+    store: (any IntakeStorage)? = nil,
     logger: Logger = Logger(label: "kiosk-intake"),
     onServerRunning: (@Sendable (_ host: String, _ port: Int) async -> Void)? = nil
 ) throws -> some ApplicationProtocol {
-    let store = try store ?? IntakeStore(dataDirectory: configuration.dataDirectory, logger: logger)
+    let store: any IntakeStorage = try store ?? IntakeStore(dataDirectory: configuration.dataDirectory, logger: logger)
     let router = Router(context: IntakeRequestContext.self)
     let routes = IntakeRoutes(configuration: configuration, store: store, logger: logger)
     routes.register(on: router)
@@ -151,7 +151,7 @@ func bearerToken(_ request: Request) -> String? {
 
 struct IntakeRoutes: Sendable {
     let configuration: IntakeConfiguration
-    let store: IntakeStore
+    let store: any IntakeStorage
     let logger: Logger
 
     func register(on router: Router<IntakeRequestContext>) {
@@ -173,8 +173,8 @@ struct IntakeRoutes: Sendable {
         messages.register(on: router, auth: auth)
 
         let stations = router.group("/v1/submissions").add(middleware: auth)
-        stations.get { request, context in try self.listSubmissions(request, context) }
-        stations.get("{id}") { request, context in try self.getSubmission(request, context) }
+        stations.get { request, context in try await self.listSubmissions(request, context) }
+        stations.get("{id}") { request, context in try await self.getSubmission(request, context) }
         stations.put("{id}") { request, context in try await self.putManifest(request, context) }
         stations.put("{id}/attachments/{name}") { request, context in try await self.putAttachment(request, context) }
 
@@ -256,7 +256,7 @@ struct IntakeRoutes: Sendable {
                 "The body (\(size) bytes) has SHA-256 \(sha) but \(IntakeAPI.sha256Header) says \(expected). The bytes were damaged or cut short in transit; nothing was stored. Send the whole file again.")
         }
 
-        switch try store.commitAttachment(submissionId: id, name: name, staged: staged, size: size, sha256: sha) {
+        switch try await store.commitAttachment(submissionId: id, name: name, staged: staged, size: size, sha256: sha) {
         case .created(let receipt):
             logger.info("attachment stored", metadata: ["submission": "\(id)", "size": "\(size)"])
             return jsonResponse(status: .created, receipt)
@@ -301,7 +301,7 @@ struct IntakeRoutes: Sendable {
         }
 
         let meta: Logger.Metadata = ["submission": "\(id)", "case": "\(manifest.caseNumber)"]
-        switch try store.putManifest(manifest) {
+        switch try await store.putManifest(manifest, now: Date()) {
         case .created(let receipt):
             logger.info("submission received", metadata: meta.merging(["attachments": "\(manifest.attachments.count)"]) { $1 })
             return jsonResponse(status: .created, receipt)
@@ -313,6 +313,11 @@ struct IntakeRoutes: Sendable {
             throw IntakeError(
                 .conflict, "conflict",
                 "Submission \(id) was already received (case \(existing.caseNumber), at \(existing.receivedAt)) with a different manifest. A submission id is used once: keep the original, or send the changed data as a new submission with a new id.")
+        case .caseNumberTaken(let caseNumber, let other):
+            logger.notice("case number taken", metadata: meta.merging(["other": "\(other)"]) { $1 })
+            throw IntakeError(
+                .conflict, "case-number-taken",
+                "Station \(manifest.stationId) already used case number \(caseNumber) for submission \(other). A case number names one submission of its station: give this submission its own case number.")
         case .missingAttachments(let problems):
             logger.notice("submission missing attachments", metadata: meta.merging(["missing": "\(problems.count)"]) { $1 })
             let list = problems.map { "\($0.name) (\($0.reason))" }.joined(separator: ", ")
@@ -358,10 +363,10 @@ struct IntakeRoutes: Sendable {
 
     // MARK: Status
 
-    private func getSubmission(_ request: Request, _ context: IntakeRequestContext) throws -> Response {
+    private func getSubmission(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let id = try submissionId(context)
-        guard let status = try store.status(submissionId: id),
-            try context.stationId == nil || store.stationId(submissionId: id) == context.stationId
+        let owner = context.stationId == nil ? nil : try await store.stationId(submissionId: id)
+        guard let status = try await store.status(submissionId: id), context.stationId == nil || owner == context.stationId
         else {
             throw IntakeError.notFound(
                 "No submission \(id) is stored for this station. If the kiosk sent it, send its attachments and manifest again (PUT /v1/submissions/\(id)).")
@@ -369,7 +374,7 @@ struct IntakeRoutes: Sendable {
         return jsonResponse(status: .ok, status)
     }
 
-    private func listSubmissions(_ request: Request, _ context: IntakeRequestContext) throws -> Response {
+    private func listSubmissions(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let requested = request.uri.queryParameters.get("station")
         let station: String
         switch (requested, context.stationId) {
@@ -386,7 +391,7 @@ struct IntakeRoutes: Sendable {
         guard !station.isEmpty else {
             throw IntakeError.badRequest("missing-station", "The station parameter is empty: GET /v1/submissions?station=<stationId>.")
         }
-        return jsonResponse(status: .ok, SubmissionList(submissions: try store.list(stationId: station)))
+        return jsonResponse(status: .ok, SubmissionList(submissions: try await store.list(stationId: station)))
     }
 
     // MARK: Operator
@@ -410,7 +415,7 @@ struct IntakeRoutes: Sendable {
         guard let state = UpstreamState(rawValue: change.state) else {
             throw IntakeError.badRequest("invalid-state", "Unknown state \"\(change.state)\". Use one of: \(allowed).")
         }
-        guard let status = try store.setState(submissionId: id, state: state, note: change.note) else {
+        guard let status = try await store.setState(submissionId: id, state: state, note: change.note, now: Date()) else {
             throw IntakeError.notFound("No submission \(id) is stored; only received submissions can change state.")
         }
         logger.info("state changed by operator", metadata: ["submission": "\(id)", "case": "\(status.caseNumber)", "state": "\(state.rawValue)"])

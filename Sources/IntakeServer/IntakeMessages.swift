@@ -83,24 +83,41 @@ extension IntakeStore {
     /// Stores a certificate file for a submission and moves it to `certificateReady`.
     public func attachCertificate(submissionId: String, data: Data, contentType: String, note: String?) throws -> SubmissionStatusReply? {
         guard try status(submissionId: submissionId) != nil else { return nil }
-        let ref = "cert-" + submissionId.prefix(58)
-        let rel = "certificates/\(ref)"
-        try FileManager.default.createDirectory(atPath: dataDirectory + "/certificates", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let staged = try makeStagingFile()
-        try data.withUnsafeBytes { try staged.write($0) }
-        let (size, sha) = try staged.finish()
-        try DurableFile.rename(staged.path, dataDirectory + "/" + rel)
-        try DurableFile.syncDirectory(dataDirectory + "/certificates")
+        let f = try Self.writeCertificateFile(dataDirectory: dataDirectory, submissionId: submissionId, data: data)
+        try upsertCertificate(ref: f.ref, submissionId: submissionId, contentType: contentType, size: f.size, sha256: f.sha256, path: f.path)
+        _ = try setState(submissionId: submissionId, state: .certificateReady, note: note)
+        return try status(submissionId: submissionId)
+    }
+
+    public func upsertCertificate(ref: String, submissionId: String, contentType: String, size: Int, sha256: String, path: String) throws {
         try dbPool.write { db in
             try db.execute(sql: """
                 INSERT INTO certificates (ref, submission_id, content_type, size, sha256, path) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(ref) DO UPDATE SET content_type = excluded.content_type, size = excluded.size,
                   sha256 = excluded.sha256, path = excluded.path
-                """, arguments: [ref, submissionId, contentType, size, sha, rel])
+                """, arguments: [ref, submissionId, contentType, size, sha256, path])
         }
-        _ = try setState(submissionId: submissionId, state: .certificateReady, note: note)
-        return try status(submissionId: submissionId)
+    }
+
+    public func latestHeartbeats() throws -> [StationLastHeartbeat] {
+        let rows = try dbPool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT h.station_id, h.received_at, h.body FROM heartbeats h
+                WHERE h.id = (SELECT id FROM heartbeats x WHERE x.station_id = h.station_id ORDER BY x.received_at DESC, x.id DESC LIMIT 1)
+                ORDER BY h.station_id
+                """)
+        }
+        return rows.compactMap { row in
+            let body: String = row["body"]
+            guard let hb = try? JSONDecoder().decode(StationHeartbeat.self, from: Data(body.utf8)) else { return nil }
+            return StationLastHeartbeat(stationId: row["station_id"], receivedAt: row["received_at"], heartbeat: hb)
+        }
+    }
+
+    public func knownStations() throws -> [String] {
+        try dbPool.read { db in
+            try String.fetchAll(db, sql: "SELECT station_id FROM submissions UNION SELECT station_id FROM heartbeats ORDER BY 1")
+        }
     }
 
     public func certificate(submissionId: String) throws -> CertificateRef? {
@@ -111,7 +128,7 @@ extension IntakeStore {
         }
     }
 
-    func certificateFile(ref: String) throws -> (ref: CertificateRef, path: String, submissionId: String)? {
+    public func certificateFile(ref: String) throws -> (ref: CertificateRef, path: String, submissionId: String)? {
         try dbPool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM certificates WHERE ref = ?", arguments: [ref]).map {
                 (CertificateRef(ref: $0["ref"], contentType: $0["content_type"], size: $0["size"], sha256: $0["sha256"]),
@@ -123,14 +140,14 @@ extension IntakeStore {
 
 struct MessageRoutes: Sendable {
     let configuration: IntakeConfiguration
-    let store: IntakeStore
+    let store: any IntakeStorage
     let logger: Logger
 
     func register(on router: Router<IntakeRequestContext>, auth: StationAuthMiddleware) {
         let g = router.group("/v1").add(middleware: auth)
         g.post("evaluations") { request, context in try await self.evaluation(request, context) }
         g.post("stations/{station}/heartbeats") { request, context in try await self.heartbeat(request, context) }
-        g.get("certificates/{ref}") { request, context in try self.certificate(request, context) }
+        g.get("certificates/{ref}") { request, context in try await self.certificate(request, context) }
     }
 
     func registerAdmin(on admin: RouterGroup<IntakeRequestContext>) {
@@ -171,7 +188,7 @@ struct MessageRoutes: Sendable {
         guard (1...5).contains(e.level) else { throw IntakeError.badRequest("invalid-body", "level must be 1 (非常不满意) … 5 (非常满意).") }
         guard !e.caseNumber.isEmpty else { throw IntakeError.badRequest("invalid-body", "caseNumber is empty.") }
         try checkStation(e.stationId, context)
-        let out = try store.putEvaluation(e)
+        let out = try await store.putEvaluation(e)
         logger.info("evaluation received", metadata: ["case": "\(e.caseNumber)", "level": "\(e.level)"])
         return try reply(out, what: "evaluation")
     }
@@ -184,12 +201,14 @@ struct MessageRoutes: Sendable {
             throw IntakeError.badRequest("id-mismatch", "The heartbeat's stationId \(h.stationId) differs from the URL's \(station).")
         }
         try checkStation(station, context)
-        return try reply(try store.putHeartbeat(h), what: "heartbeat")
+        return try reply(try await store.putHeartbeat(h), what: "heartbeat")
     }
 
-    func certificate(_ request: Request, _ context: IntakeRequestContext) throws -> Response {
-        guard let ref = context.parameters.get("ref"), IntakeIdentifier.isValid(ref), let c = try store.certificateFile(ref: ref),
-              try context.stationId == nil || store.stationId(submissionId: c.submissionId) == context.stationId,
+    func certificate(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
+        let ref = context.parameters.get("ref") ?? ""
+        let found = IntakeIdentifier.isValid(ref) ? try await store.certificateFile(ref: ref) : nil
+        let owner = if let found, context.stationId != nil { try await store.stationId(submissionId: found.submissionId) } else { String?.none }
+        guard let c = found, context.stationId == nil || owner == context.stationId,
               let data = FileManager.default.contents(atPath: c.path) else {
             throw IntakeError.notFound("No certificate \(context.parameters.get("ref") ?? "") for this station.")
         }
@@ -211,7 +230,7 @@ struct MessageRoutes: Sendable {
             collected.writeBuffer(&part)
         }
         let ct = request.headers[.contentType] ?? "application/pdf"
-        guard let st = try store.attachCertificate(submissionId: id, data: Data(collected.readableBytesView), contentType: ct,
+        guard let st = try await store.issueCertificate(submissionId: id, data: Data(collected.readableBytesView), contentType: ct,
                                                    note: request.uri.queryParameters.get("note").map { String($0) }) else {
             throw IntakeError.notFound("No submission \(id) is stored.")
         }

@@ -40,6 +40,8 @@ public enum ManifestPutOutcome: Sendable, Equatable {
     case conflict(existing: SubmissionReceipt)
     /// Some listed attachments are not stored (or differ from what is stored).
     case missingAttachments([AttachmentProblem])
+    /// The station already used this case number for another submission id.
+    case caseNumberTaken(caseNumber: String, submissionId: String)
 }
 
 /// One stored submission, without any personal data (for the operator's `list`).
@@ -56,14 +58,15 @@ public struct StoredSubmissionSummary: Codable, Sendable, Equatable {
 }
 
 /// Storage of the reference intake. Thread-safe; share one instance.
-public final class IntakeStore: Sendable {
+public final class IntakeStore: IntakeStorage {
     public let dataDirectory: String
+    public var engine: String { "sqlite" }
     public var databasePath: String { dataDirectory + "/intake.sqlite" }
-    var filesDirectory: String { dataDirectory + "/files" }
-    var stagingDirectory: String { dataDirectory + "/tmp" }
 
     let dbPool: DatabasePool
     private let logger: Logger
+    /// One PATCH at a time per upload (a single node: an in-process lock is enough).
+    let uploadLocks = TusLocks()
 
     /// Opens (creating when `create` is true) the store in `dataDirectory`.
     /// With `create == false` a missing database is an error (used by read-only CLI commands).
@@ -71,22 +74,13 @@ public final class IntakeStore: Sendable {
         let dir = (dataDirectory as NSString).standardizingPath
         self.dataDirectory = dir
         self.logger = logger
-        let fm = FileManager.default
         let dbPath = dir + "/intake.sqlite"
-        if !create, !fm.fileExists(atPath: dbPath) {
+        if !create, !FileManager.default.fileExists(atPath: dbPath) {
             throw IntakeStoreError.noDatabase(dbPath)
         }
-        // Owner-only: the database and the scans hold personal data.
-        let ownerOnly: [FileAttributeKey: Any] = [.posixPermissions: 0o700]
-        for path in [dir, dir + "/files", dir + "/tmp", dir + "/uploads"] where !fm.fileExists(atPath: path) {
-            try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: ownerOnly)
-        }
-        // Staging files left behind by a crash are incomplete uploads: drop them.
-        if create, let leftovers = try? fm.contentsOfDirectory(atPath: dir + "/tmp") {
-            for name in leftovers where name.hasSuffix(".part") {
-                DurableFile.remove(dir + "/tmp/" + name)
-            }
-        }
+        try Self.prepareDataDirectory(dir)
+        // Staging files left behind by a crash are incomplete uploads: drop them (one node owns this directory).
+        if create { Self.clearStaging(dir, olderThan: nil) }
 
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -143,29 +137,19 @@ public final class IntakeStore: Sendable {
                 """)
         }
         registerMessageMigration(&migrator)
+        migrator.registerMigration("v4-case-number-per-station") { db in
+            // A case number names one submission of its station: a second id with the same number is refused.
+            try db.execute(sql: "CREATE UNIQUE INDEX submissions_station_case ON submissions(station_id, case_number)")
+        }
         return migrator
     }
 
     // MARK: Attachments
 
-    /// A new staging file for streaming an upload into. The caller either passes it to
-    /// `commitAttachment` or calls `discard()`.
-    func makeStagingFile() throws -> StagingFile {
-        try StagingFile(directory: stagingDirectory)
-    }
-
-    /// Moves a finished staging file into place as `files/<submissionId>/<name>`, unless an
-    /// attachment of that name already exists. The staging file is consumed in every case.
-    func commitAttachment(submissionId: String, name: String, staged: StagingFile, size: Int, sha256: String) throws
-        -> AttachmentPutOutcome
-    {
-        try commitAttachment(submissionId: submissionId, name: name, file: staged.path, discard: { staged.discard() },
-                             size: size, sha256: sha256)
-    }
-
-    /// As above for any finished, fsynced file on the data directory's file system (a completed
-    /// tus upload). `discard` removes it when it is not moved into place.
-    func commitAttachment(submissionId: String, name: String, file: String, discard: () -> Void, size: Int, sha256: String) throws
+    /// Moves a finished, fsynced file on the data directory's file system (a staged PUT body or a
+    /// completed tus upload) into place as `files/<submissionId>/<name>`, unless an attachment of
+    /// that name already exists. `discard` removes it when it is not moved into place.
+    public func commitAttachment(submissionId: String, name: String, file: String, discard: @Sendable () -> Void, size: Int, sha256: String) throws
         -> AttachmentPutOutcome
     {
         precondition(IntakeIdentifier.isValid(submissionId) && IntakeIdentifier.isValid(name))
@@ -252,19 +236,14 @@ public final class IntakeStore: Sendable {
             {
                 stored[row["name"]] = (row["size"], row["sha256"])
             }
-            var problems: [AttachmentProblem] = []
-            for ref in manifest.attachments {
-                guard let have = stored[ref.name] else {
-                    problems.append(.init(name: ref.name, reason: "not-uploaded"))
-                    continue
-                }
-                if have.sha256 != ref.sha256 {
-                    problems.append(.init(name: ref.name, reason: "sha256-differs"))
-                } else if have.size != ref.size {
-                    problems.append(.init(name: ref.name, reason: "size-differs"))
-                }
-            }
+            let problems = Self.attachmentProblems(manifest, stored: stored)
             if !problems.isEmpty { return .missingAttachments(problems) }
+            if let other = try String.fetchOne(
+                db, sql: "SELECT id FROM submissions WHERE station_id = ? AND case_number = ?",
+                arguments: [manifest.stationId, manifest.caseNumber])
+            {
+                return .caseNumberTaken(caseNumber: manifest.caseNumber, submissionId: other)
+            }
             try db.execute(
                 sql: """
                     INSERT INTO submissions (id, case_number, station_id, item_code, manifest_json, manifest_sha256,

@@ -36,9 +36,6 @@ public struct TusUpload: Sendable, Equatable {
 }
 
 extension IntakeStore {
-    var uploadsDirectory: String { dataDirectory + "/uploads" }
-    func uploadPath(_ id: String) -> String { uploadsDirectory + "/" + id + ".bin" }
-
     private static func upload(_ row: Row) -> TusUpload {
         TusUpload(id: row["id"], length: row["length"], offset: row["upload_offset"], metadata: row["metadata"],
                   submissionId: row["submission_id"], name: row["name"], sha256: row["sha256"], stationId: row["station_id"],
@@ -54,56 +51,59 @@ extension IntakeStore {
         try dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tus_uploads WHERE completed = 0") ?? 0 }
     }
 
-    /// Creates an empty upload (file fsynced, then the row). `alreadyComplete` records an upload
-    /// whose bytes the intake already holds (an identical attachment): offset = length, no file.
-    func createUpload(length: Int, metadata: String, submissionId: String?, name: String?, sha256: String?,
-                      stationId: String?, expiresAt: Date, alreadyComplete: Bool) throws -> TusUpload {
-        let id = UUID().uuidString.lowercased()
-        if !alreadyComplete {
-            let fd = open(uploadPath(id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw IntakeIOError(operation: "create upload file", code: errno) }
-            fsync(fd)
-            close(fd)
-            try DurableFile.syncDirectory(uploadsDirectory)
-        }
-        let up = TusUpload(id: id, length: length, offset: alreadyComplete ? length : 0, metadata: metadata,
-                           submissionId: submissionId, name: name, sha256: sha256, stationId: stationId,
-                           expiresAt: expiresAt, completed: alreadyComplete)
+    public func insertUpload(_ up: TusUpload) throws {
         try dbPool.write { db in
             try db.execute(sql: """
                 INSERT INTO tus_uploads (id, length, upload_offset, metadata, submission_id, name, sha256, station_id,
                                          created_at, expires_at, completed)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, length, up.offset, metadata, submissionId, name, sha256, stationId,
-                                 Date().timeIntervalSince1970, expiresAt.timeIntervalSince1970, alreadyComplete ? 1 : 0])
+                """, arguments: [up.id, up.length, up.offset, up.metadata, up.submissionId, up.name, up.sha256, up.stationId,
+                                 Date().timeIntervalSince1970, up.expiresAt.timeIntervalSince1970, up.completed ? 1 : 0])
         }
-        return up
     }
 
-    func setUploadOffset(id: String, offset: Int, completed: Bool) throws {
+    public func setUploadOffset(id: String, offset: Int, completed: Bool) throws {
         try dbPool.write { db in
             try db.execute(sql: "UPDATE tus_uploads SET upload_offset = ?, completed = ? WHERE id = ?",
                            arguments: [offset, completed ? 1 : 0, id])
         }
     }
 
-    func deleteUpload(id: String) throws {
+    public func deleteUploadRow(id: String) throws {
         try dbPool.write { db in try db.execute(sql: "DELETE FROM tus_uploads WHERE id = ?", arguments: [id]) }
-        DurableFile.remove(uploadPath(id))
+    }
+
+    public func expiredUploadIds(now: Date) throws -> [String] {
+        try dbPool.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM tus_uploads WHERE expires_at < ?", arguments: [now.timeIntervalSince1970])
+        }
     }
 
     /// Drops expired uploads (rows and partial files). Returns how many.
     @discardableResult
     public func purgeExpiredUploads(now: Date = Date()) throws -> Int {
-        let ids = try dbPool.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM tus_uploads WHERE expires_at < ?", arguments: [now.timeIntervalSince1970])
+        let ids = try expiredUploadIds(now: now)
+        for id in ids {
+            try deleteUploadRow(id: id)
+            DurableFile.remove(uploadPath(id))
         }
-        for id in ids { try deleteUpload(id: id) }
         return ids.count
     }
 
+    public func withUploadLock<T: Sendable>(id: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        await uploadLocks.lock(id)
+        do {
+            let r = try await body()
+            await uploadLocks.unlock(id)
+            return r
+        } catch {
+            await uploadLocks.unlock(id)
+            throw error
+        }
+    }
+
     /// Has the manifest of `submissionId` been accepted already?
-    func submissionExists(_ submissionId: String) throws -> Bool {
+    public func submissionExists(_ submissionId: String) throws -> Bool {
         try dbPool.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM submissions WHERE id = ?)", arguments: [submissionId]) ?? false
         }
@@ -157,9 +157,8 @@ struct TusHeaderMiddleware: RouterMiddleware {
 
 struct TusRoutes: Sendable {
     let configuration: IntakeConfiguration
-    let store: IntakeStore
+    let store: any IntakeStorage
     let logger: Logger
-    let locks = TusLocks()
 
     static let basePath = "/v1/uploads"
 
@@ -167,9 +166,9 @@ struct TusRoutes: Sendable {
         router.on(RouterPath(Self.basePath), method: .options) { _, _ in self.options() }
         let g = router.group(RouterPath(Self.basePath)).add(middleware: TusHeaderMiddleware(logger: logger)).add(middleware: auth)
         g.post { request, context in try await self.create(request, context) }
-        g.head("{uid}") { request, context in try self.head(request, context) }
+        g.head("{uid}") { request, context in try await self.head(request, context) }
         g.patch("{uid}") { request, context in try await self.patch(request, context) }
-        g.delete("{uid}") { request, context in try self.terminate(request, context) }
+        g.delete("{uid}") { request, context in try await self.terminate(request, context) }
     }
 
     func options() -> Response {
@@ -189,7 +188,7 @@ struct TusRoutes: Sendable {
     // MARK: creation
 
     func create(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
-        try? store.purgeExpiredUploads()
+        _ = try? await store.purgeExpired()
         guard request.headers[named: "Upload-Defer-Length"] == nil else {
             throw IntakeError.badRequest("defer-length-unsupported", "This intake needs Upload-Length at creation (creation-defer-length is not offered).")
         }
@@ -214,16 +213,16 @@ struct TusRoutes: Sendable {
             guard let submissionId, IntakeIdentifier.isValid(submissionId), let name, IntakeIdentifier.isValid(name) else {
                 throw IntakeError.badRequest("invalid-name", "Upload-Metadata needs both submissionId and name, each 1-64 characters of A-Z a-z 0-9 . _ - (not . or ..).")
             }
-            if let existing = try store.attachments(submissionId: submissionId).first(where: { $0.name == name }) {
+            if let existing = try await store.attachments(submissionId: submissionId).first(where: { $0.name == name }) {
                 guard existing.size == length, sha == nil || existing.sha256 == sha else {
                     throw conflict("Attachment \(name) of submission \(submissionId) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256)). Stored attachments never change.")
                 }
                 alreadyComplete = true   // identical repeat: an upload that is already complete
-            } else if try store.submissionExists(submissionId) {
+            } else if try await store.submissionExists(submissionId) {
                 throw conflict("Submission \(submissionId) was already accepted and its manifest does not list \(name). An accepted submission cannot gain attachments: send a new submission.")
             }
         }
-        let up = try store.createUpload(length: length, metadata: rawMeta, submissionId: submissionId, name: name, sha256: sha,
+        let up = try await store.createUpload(length: length, metadata: rawMeta, submissionId: submissionId, name: name, sha256: sha,
                                         stationId: context.stationId,
                                         expiresAt: Date().addingTimeInterval(configuration.uploadExpirySeconds),
                                         alreadyComplete: alreadyComplete || length == 0 && submissionId == nil)
@@ -240,20 +239,20 @@ struct TusRoutes: Sendable {
 
     // MARK: core
 
-    private func lookup(_ context: IntakeRequestContext) throws -> TusUpload {
-        guard let uid = context.parameters.get("uid"), IntakeIdentifier.isValid(uid), let up = try store.tusUpload(id: uid),
+    private func lookup(_ context: IntakeRequestContext) async throws -> TusUpload {
+        guard let uid = context.parameters.get("uid"), IntakeIdentifier.isValid(uid), let up = try await store.tusUpload(id: uid),
               context.stationId == nil || up.stationId == nil || up.stationId == context.stationId else {
             throw IntakeError.notFound("No such upload. Create a new one with POST \(Self.basePath).")
         }
         if up.expiresAt < Date() {
-            try? store.deleteUpload(id: up.id)
+            try? await store.deleteUpload(id: up.id)
             throw IntakeError(.gone, "expired", "This upload expired at \(Tus.httpDate(up.expiresAt)) and was deleted. Create a new one with POST \(Self.basePath) and send the file from the start.")
         }
         return up
     }
 
-    func head(_ request: Request, _ context: IntakeRequestContext) throws -> Response {
-        let up = try lookup(context)
+    func head(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
+        let up = try await lookup(context)
         var h = HTTPFields()
         h[named: Tus.uploadOffset] = String(up.offset)
         h[named: Tus.uploadLength] = String(up.length)
@@ -263,9 +262,9 @@ struct TusRoutes: Sendable {
         return Response(status: .ok, headers: h)
     }
 
-    func terminate(_ request: Request, _ context: IntakeRequestContext) throws -> Response {
-        let up = try lookup(context)
-        try store.deleteUpload(id: up.id)   // a finished attachment stays: it belongs to its submission
+    func terminate(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
+        let up = try await lookup(context)
+        try await store.withUploadLock(id: up.id) { try await store.deleteUpload(id: up.id) }   // a finished attachment stays: it belongs to its submission
         return Response(status: .noContent)
     }
 
@@ -273,19 +272,13 @@ struct TusRoutes: Sendable {
         guard let uid = context.parameters.get("uid"), IntakeIdentifier.isValid(uid) else {
             throw IntakeError.notFound("No such upload. Create a new one with POST \(Self.basePath).")
         }
-        await locks.lock(uid)
-        do {
-            let r = try await patchLocked(request, context)
-            await locks.unlock(uid)
-            return r
-        } catch {
-            await locks.unlock(uid)
-            throw error
-        }
+        // The lock holds across nodes (PostgreSQL: an advisory lock): the offset read below is the
+        // one every earlier PATCH left, wherever it ran, and nobody else appends until this one ends.
+        return try await store.withUploadLock(id: uid) { try await self.patchLocked(request, context) }
     }
 
     private func patchLocked(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
-        let up = try lookup(context)
+        let up = try await lookup(context)
         guard (request.headers[.contentType] ?? "").lowercased().hasPrefix(Tus.offsetContentType) else {
             throw IntakeError(.unsupportedMediaType, "bad-content-type", "PATCH needs Content-Type: \(Tus.offsetContentType).")
         }
@@ -315,7 +308,7 @@ struct TusRoutes: Sendable {
         let path = store.uploadPath(up.id)
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            try? store.deleteUpload(id: up.id)
+            try? await store.deleteUpload(id: up.id)
             throw IntakeError(.gone, "expired", "The upload's data is gone. Create a new upload and send the file from the start.")
         }
         defer { close(fd) }
@@ -370,7 +363,7 @@ struct TusRoutes: Sendable {
         }
         guard fsync(fd) == 0 else { throw IntakeIOError(operation: "fsync upload", code: errno) }
         let newOffset = offset + written
-        try store.setUploadOffset(id: up.id, offset: newOffset, completed: false)
+        try await store.setUploadOffset(id: up.id, offset: newOffset, completed: false)
         if let interrupted { throw interrupted }   // kept what arrived; the client resumes from HEAD
 
         var done = up
@@ -388,25 +381,25 @@ struct TusRoutes: Sendable {
         let path = store.uploadPath(up.id)
         let (size, sha) = try Self.digest(path)
         if let want = up.sha256, want != sha {
-            try? store.deleteUpload(id: up.id)
+            try? await store.deleteUpload(id: up.id)
             logger.notice("upload digest mismatch", metadata: ["upload": "\(up.id)", "size": "\(size)"])
             throw IntakeError(HTTPResponse.Status(code: Tus.checksumMismatchStatus, reasonPhrase: "Checksum Mismatch"), "checksum-mismatch",
                               "The whole file (\(size) bytes) has SHA-256 \(sha), not the \(want) of its Upload-Metadata. The upload was discarded: create a new one.")
         }
         if let sid = up.submissionId, let name = up.name {
-            switch try store.commitAttachment(submissionId: sid, name: name, file: path, discard: { DurableFile.remove(path) },
-                                              size: size, sha256: sha) {
+            switch try await store.commitAttachment(submissionId: sid, name: name, file: path, discard: { DurableFile.remove(path) },
+                                                    size: size, sha256: sha) {
             case .created, .identical:
                 logger.info("attachment stored", metadata: ["submission": "\(sid)", "size": "\(size)", "via": "tus"])
             case .conflict(let existing):
-                try? store.deleteUpload(id: up.id)
+                try? await store.deleteUpload(id: up.id)
                 throw conflict("Attachment \(name) of submission \(sid) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256)).")
             case .submissionClosed:
-                try? store.deleteUpload(id: up.id)
+                try? await store.deleteUpload(id: up.id)
                 throw conflict("Submission \(sid) was already accepted and its manifest does not list \(name).")
             }
         }
-        try store.setUploadOffset(id: up.id, offset: up.length, completed: true)
+        try await store.setUploadOffset(id: up.id, offset: up.length, completed: true)
         var done = up
         done.offset = up.length
         done.completed = true

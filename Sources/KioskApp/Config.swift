@@ -1,11 +1,52 @@
 import Foundation
 import KioskCore
 import KioskDevices
+import KioskFlow
+import Logging
 import Yams
 
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ d: String) { description = d }
+}
+
+/// A setting with a fixed set of values (a device's mode, the language, the log level): decoded once
+/// into an enum; any other value stops kioskd with exit 78 and a message naming the key and the choices.
+public protocol ConfigChoice: RawRepresentable, CaseIterable, Codable, Sendable, Equatable where RawValue == String {}
+
+extension ConfigChoice {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let raw = try c.decode(String.self)
+        guard let v = Self(rawValue: raw) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription:
+                "`\(raw)` is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = v
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+}
+
+/// How kioskd reaches the ID-card reader.
+public enum ReaderMode: String, ConfigChoice { case usb, serial, hid, auto, simulated, none }
+/// How kioskd reaches the document camera.
+public enum CameraMode: String, ConfigChoice { case v4l2, simulated, none }
+/// How kioskd reaches the receipt printer.
+public enum ReceiptPrinterMode: String, ConfigChoice { case usb, simulated, none }
+/// How kioskd reaches the A4 printer.
+public enum A4PrinterMode: String, ConfigChoice { case cups, simulated, none }
+/// Log levels (swift-log's names).
+public enum LogLevelChoice: String, ConfigChoice {
+    case trace, debug, info, notice, warning, error, critical
+    public var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
+}
+/// The language each resident starts in.
+public enum LanguageChoice: String, ConfigChoice {
+    case zh, en
+    public var language: Language { self == .en ? .en : .zh }
 }
 
 /// The station configuration (kiosk.yaml). Relative paths are resolved against the config file's folder.
@@ -15,6 +56,8 @@ public struct KioskConfig: Codable, Sendable {
         public var name: String
         /// Prefix of case numbers (办件编号): letters and digits, e.g. "GH" → GH202611230001.
         public var casePrefix: String
+        /// The station's time zone for dates on screens, receipts, case numbers and ledgers (default Asia/Shanghai).
+        public var timeZone: String?
     }
     public struct Encryption: Codable, Sendable {
         public var keyFile: String
@@ -55,9 +98,9 @@ public struct KioskConfig: Codable, Sendable {
         public var warningSeconds: Int?
         public var itemsPerPage: Int?
     }
-    public struct Device: Codable, Sendable {
-        /// simulated | none; reader also usb | serial | hid | auto
-        public var mode: String
+    public struct Device<Mode: ConfigChoice>: Codable, Sendable {
+        /// simulated | none; reader also usb | serial | hid | auto; camera v4l2; receipt printer usb; A4 cups
+        public var mode: Mode
         /// DeviceProfiles id (receipt printer: required for `usb`, e.g. generic-80).
         public var profile: String?
         public var fixtures: String?
@@ -91,10 +134,10 @@ public struct KioskConfig: Codable, Sendable {
         public var jobTimeoutSeconds: Int?
     }
     public struct Devices: Codable, Sendable {
-        public var idCardReader: Device
-        public var documentCamera: Device
-        public var receiptPrinter: Device
-        public var a4Printer: Device?
+        public var idCardReader: Device<ReaderMode>
+        public var documentCamera: Device<CameraMode>
+        public var receiptPrinter: Device<ReceiptPrinterMode>
+        public var a4Printer: Device<A4PrinterMode>?
     }
     public struct Simulation: Codable, Sendable {
         public var outputDirectory: String?
@@ -116,12 +159,12 @@ public struct KioskConfig: Codable, Sendable {
     }
     public struct Logging: Codable, Sendable {
         public var file: String?
-        public var level: String?
+        public var level: LogLevelChoice?
     }
     /// Elderly-friendly defaults (适老化); residents switch both on every screen.
     public struct Accessibility: Codable, Sendable {
         /// zh (default) | en: the language each resident starts in.
-        public var language: String?
+        public var language: LanguageChoice?
         /// Start every session in large mode (default false).
         public var largeMode: Bool?
         /// Idle timeout in large mode (default: twice session.idleTimeoutSeconds).
@@ -169,6 +212,11 @@ public struct KioskConfig: Codable, Sendable {
     /// Folder the config file lives in (for relative paths).
     public var baseDirectory: String = "."
 
+    /// The station's time zone (station.timeZone, validated at load; default Asia/Shanghai).
+    public var timeZone: TimeZone {
+        station.timeZone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "Asia/Shanghai") ?? .current
+    }
+
     enum CodingKeys: String, CodingKey {
         case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics, technician, storage
         case accessibility, voice, help
@@ -207,6 +255,8 @@ public struct KioskConfig: Codable, Sendable {
             config = try YAMLDecoder().decode(KioskConfig.self, from: String(decoding: data, as: UTF8.self))
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw ConfigError("config \(path): missing setting `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))`; see kiosk-config/kiosk.yaml for an example")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            throw ConfigError("config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))`: \(ctx.debugDescription)")
         } catch let DecodingError.typeMismatch(_, ctx) {
             throw ConfigError("config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` has the wrong type (\(ctx.debugDescription))")
         } catch {
@@ -218,8 +268,8 @@ public struct KioskConfig: Codable, Sendable {
     }
 
     public func validate() throws {
-        if let l = accessibility?.language, !["zh", "en"].contains(l) {
-            throw ConfigError("accessibility.language \(l) is not supported; use zh or en")
+        if let tz = station.timeZone, TimeZone(identifier: tz) == nil {
+            throw ConfigError("station.timeZone \(tz) is not a time zone name; use one such as Asia/Shanghai (see /usr/share/zoneinfo)")
         }
         if let t = accessibility?.largeIdleTimeoutSeconds, t < 30 || t > 1800 {
             throw ConfigError("accessibility.largeIdleTimeoutSeconds \(t) must be 30…1800")
@@ -236,9 +286,6 @@ public struct KioskConfig: Codable, Sendable {
             throw ConfigError("upstream.url must start with http:// or https://")
         }
         let reader = devices.idCardReader
-        guard ["simulated", "none", "usb", "serial", "hid", "auto"].contains(reader.mode) else {
-            throw ConfigError("devices.idCardReader.mode \(reader.mode) is not known; use usb, serial, hid, auto, simulated or none")
-        }
         if let b = reader.baud, ![9600, 19200, 38400, 57600, 115_200, 230_400].contains(b) {
             throw ConfigError("devices.idCardReader.baud \(b) is not supported; use 115200 (the SAM default), 57600, 38400, 19200 or 9600")
         }
@@ -246,10 +293,7 @@ public struct KioskConfig: Codable, Sendable {
             throw ConfigError("devices.idCardReader.photoDecoder \(resolve(d)) is not an executable file")
         }
         let cam = devices.documentCamera
-        guard ["simulated", "none", "v4l2"].contains(cam.mode) else {
-            throw ConfigError("devices.documentCamera.mode \(cam.mode) is not known; use v4l2 (with path: /dev/videoN), simulated or none")
-        }
-        if cam.mode == "v4l2", cam.path == nil {
+        if cam.mode == .v4l2, cam.path == nil {
             throw ConfigError("devices.documentCamera.mode v4l2 needs devices.documentCamera.path, e.g. /dev/video0 (or /dev/v4l/by-id/…)")
         }
         if let u = cam.upload {
@@ -284,16 +328,13 @@ public struct KioskConfig: Codable, Sendable {
 
     func validateReceiptPrinter() throws {
         let d = devices.receiptPrinter
-        guard ["simulated", "usb", "none"].contains(d.mode) else {
-            throw ConfigError("devices.receiptPrinter.mode \(d.mode) is not supported; use `usb` (with a profile), `simulated` or `none`")
-        }
         if let c = d.chunkBytes, c < 64 || c > 4096 {
             throw ConfigError("devices.receiptPrinter.chunkBytes \(c) must be 64…4096 (printers buffer 512 B–4 KiB)")
         }
         if let t = d.writeTimeoutMs, t < 200 || t > 30000 {
             throw ConfigError("devices.receiptPrinter.writeTimeoutMs \(t) must be 200…30000 (2000–5000 is usual)")
         }
-        guard d.mode == "usb" else { return }
+        guard d.mode == .usb else { return }
         guard let id = d.profile else {
             throw ConfigError("devices.receiptPrinter.profile is required for mode usb: name a receipt printer profile such as generic-80 or generic-58 (see DeviceProfiles/)")
         }
@@ -305,10 +346,7 @@ public struct KioskConfig: Codable, Sendable {
 
     func validateA4Printer() throws {
         guard let d = devices.a4Printer else { return }
-        guard ["cups", "simulated", "none"].contains(d.mode) else {
-            throw ConfigError("devices.a4Printer.mode \(d.mode) is not supported; use `cups` (with queue or uri), `simulated` (PDFs written under simulation.outputDirectory) or `none`")
-        }
-        guard d.mode == "cups" else { return }
+        guard d.mode == .cups else { return }
         switch (d.queue, d.uri) {
         case (nil, nil):
             throw ConfigError("devices.a4Printer needs `queue` (a CUPS queue, e.g. cert_a4) or `uri` (ipp://printer/ipp/print) for mode cups")
@@ -344,7 +382,7 @@ public struct KioskConfig: Codable, Sendable {
 
     /// A4 printer settings for mode cups.
     public var a4PrinterSettings: A4PrinterSettings? {
-        guard let d = devices.a4Printer, d.mode == "cups" else { return nil }
+        guard let d = devices.a4Printer, d.mode == .cups else { return nil }
         return A4PrinterSettings(queue: d.queue, uri: d.uri, server: d.server,
                                  jobTimeout: .seconds(d.jobTimeoutSeconds ?? 120))
     }

@@ -18,7 +18,7 @@ public enum DeviceFactory {
     public static func receiptPrinter(_ config: KioskConfig, logger: Logger) throws -> ReceiptPrinterSetup? {
         let d = config.devices.receiptPrinter
         switch d.mode {
-        case "simulated":
+        case .simulated:
             let out = config.simulatorOutputPath + "/receipts"
             try DurableFile.makeDirectory(out)
             let sim = SimulatedReceiptPrinter(outputDirectory: out)
@@ -29,21 +29,22 @@ public enum DeviceFactory {
             }
             let printer = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "receipt-printer"),
                                          profile: profile, model: "simulated \(profile.paperWidthMM) mm ESC/POS printer",
-                                         simulated: true, bidirectional: true, logger: logger)
+                                         simulated: true, bidirectional: true, logger: logger,
+                                         bufferClearCommand: SimulatedReceiptPrinter.clearBufferCommand)
             return ReceiptPrinterSetup(printer: printer, simulator: sim, profile: profile, profileId: id)
-        case "usb":
+        case .usb:
             let p = try config.receiptPrinterProfile(d.profile ?? "generic-80")
             guard let rp = p.receiptPrinterProfile else { throw ConfigError("profile \(p.id) has no receipt section") }
             let printer = try USBReceiptPrinterFactory.open(profile: p, device: d, logger: logger)
             return ReceiptPrinterSetup(printer: printer, simulator: nil, profile: rp, profileId: p.id)
-        default:
+        case .none:
             return nil
         }
     }
 
     /// The simulated A4 printer of `config` (mode simulated): PDFs land in <simulation output>/a4.
     public static func simulatedA4Printer(_ config: KioskConfig) -> SimulatedA4Printer? {
-        guard config.devices.a4Printer?.mode == "simulated" else { return nil }
+        guard config.devices.a4Printer?.mode == .simulated else { return nil }
         return SimulatedA4Printer(outputDirectory: config.simulatorOutputPath + "/a4")
     }
 

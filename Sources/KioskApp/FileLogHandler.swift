@@ -1,27 +1,30 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Appends log lines to a file (the terminal belongs to the resident screen). Callers never pass
 /// personal data: case numbers, masked values and per-session ids only.
 public struct FileLogHandler: LogHandler {
-    final class Sink: @unchecked Sendable {
-        let lock = NSLock()
-        let handle: FileHandle?
-        let clock = ISO8601DateFormatter()   // used under the lock only
+    final class Sink: Sendable {
+        /// The file and the time formatter, used by one writer at a time.
+        private let out: Mutex<(handle: FileHandle?, clock: ISO8601DateFormatter)>
         init(path: String) {
             let dir = (path as NSString).deletingLastPathComponent
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             if !FileManager.default.fileExists(atPath: path) {
                 FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
             }
-            handle = FileHandle(forWritingAtPath: path)
+            let handle = FileHandle(forWritingAtPath: path)
             _ = try? handle?.seekToEnd()
+            out = Mutex((handle, ISO8601DateFormatter()))
         }
         /// Writes one line, prefixed with the current time.
         func write(_ line: String) {
-            lock.lock(); defer { lock.unlock() }
-            let stamped = clock.string(from: Date()) + " " + line
-            try? handle?.write(contentsOf: Data(stamped.utf8))
+            let stamped: String = out.withLock { o in
+                let stamped = o.clock.string(from: Date()) + " " + line
+                try? o.handle?.write(contentsOf: Data(stamped.utf8))
+                return stamped
+            }
             RecentEvents.shared.append(stamped)
         }
     }
@@ -32,13 +35,15 @@ public struct FileLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
 
     private static let sinks = SinkRegistry()
-    final class SinkRegistry: @unchecked Sendable {
-        let lock = NSLock()
-        var sinks: [String: Sink] = [:]
+    final class SinkRegistry: Sendable {
+        private let sinks = Mutex<[String: Sink]>([:])
         func sink(_ path: String) -> Sink {
-            lock.lock(); defer { lock.unlock() }
-            if let s = sinks[path] { return s }
-            let s = Sink(path: path); sinks[path] = s; return s
+            sinks.withLock { sinks in
+                if let s = sinks[path] { return s }
+                let s = Sink(path: path)
+                sinks[path] = s
+                return s
+            }
         }
     }
 
@@ -63,26 +68,32 @@ public struct FileLogHandler: LogHandler {
 }
 
 /// The last few hundred log lines in memory, for `kioskctl logs` and diagnostic bundles.
-public final class RecentEvents: @unchecked Sendable {
+public final class RecentEvents: Sendable {
     public static let shared = RecentEvents(capacity: 500)
-    private let lock = NSLock()
-    private var lines: [String] = []
-    private var next = 0
+    /// A ring of lines: `next` is where the oldest line is once the ring is full.
+    private let ring = Mutex((lines: [String](), next: 0))
     let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
 
     func append(_ line: String) {
-        lock.withLock {
-            let l = line.hasSuffix("\n") ? String(line.dropLast()) : line
-            if lines.count < capacity { lines.append(l) } else { lines[next] = l; next = (next + 1) % capacity }
+        let l = line.hasSuffix("\n") ? String(line.dropLast()) : line
+        let capacity = capacity
+        ring.withLock { r in
+            if r.lines.count < capacity {
+                r.lines.append(l)
+            } else {
+                r.lines[r.next] = l
+                r.next = (r.next + 1) % capacity
+            }
         }
     }
 
     /// Oldest first.
     public func last(_ n: Int) -> [String] {
-        lock.withLock {
-            let ordered = lines.count < capacity ? lines : Array(lines[next...] + lines[..<next])
+        let capacity = capacity
+        return ring.withLock { r in
+            let ordered = r.lines.count < capacity ? r.lines : Array(r.lines[r.next...] + r.lines[..<r.next])
             return Array(ordered.suffix(max(0, n)))
         }
     }

@@ -25,7 +25,7 @@ public enum HeadlessExercise {
                         return NewAttachment(name: "material-\(n).jpg", contentType: "image/jpeg", data: Data(bytes))
                     }
                     do {
-                        let s = try services.outbox.seal(NewSubmission(
+                        let s = try await services.stores.submissions.seal(NewSubmission(
                             itemCode: "XY-T-001", itemName: "演练事项",
                             applicant: ApplicantData(idNumber: who.idNumber, name: who.name, cardType: "resident", phone: "13800000000"),
                             attachments: atts))
@@ -40,7 +40,7 @@ public enum HeadlessExercise {
                 }
                 guard exitWhenDrained else { return }
                 while !Task.isCancelled {
-                    if let c = try? services.outbox.counts(), c.queued == 0 {
+                    if let c = try? services.stores.uploads.counts(), c.queued == 0 {
                         FileHandle.standardOutput.write(Data("drained\n".utf8))
                         return
                     }

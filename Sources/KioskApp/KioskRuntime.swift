@@ -4,6 +4,7 @@ import KioskCore
 import KioskDevices
 import KioskFlow
 import KioskProtocols
+import KioskTerminal
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,12 @@ import Glibc
 public final class KioskServices: Sendable {
     public let config: KioskConfig
     public let catalog: Catalog
-    public let outbox: Outbox
+    /// The outbox database's stores (submissions, upload queue, certificates, staff, audit, …).
+    public let stores: OutboxStores
+    /// The certificate desk: printing and hand-over rules over the stores.
+    public let certificateDesk: StoreCertificateDesk
+    /// The station clock: dates (case numbers, ledger, receipts) in the station's time zone.
+    public let clock: StationClock
     public let uploader: Uploader
     /// A client of the upstream for health checks (`kioskctl status`).
     public let intake: IntakeClient
@@ -38,17 +44,19 @@ public final class KioskServices: Sendable {
         self.logger = logger
         catalog = try Catalog.load(catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
         let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
-        outbox = try Outbox(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
-                            stationId: config.station.id, casePrefix: config.station.casePrefix,
-                            minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
+        clock = StationClock(timeZone: config.timeZone)
+        stores = try OutboxStores(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
+                                  stationId: config.station.id, casePrefix: config.station.casePrefix, clock: clock,
+                                  minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
+        certificateDesk = stores.certificateDesk(logger: logger)
         let up = try config.upstreamConfig()
         do { http = try config.upstreamTLS.makeHTTPClient() } catch { throw ConfigError("\(error)") }
-        intake = IntakeClient(http: http, config: up)
-        uploader = Uploader(outbox: outbox, client: intake, config: up, logger: logger)
+        intake = IntakeClient(http: http, config: up, clock: clock)
+        uploader = Uploader(database: stores.database, client: intake, config: up, logger: logger)
 
         let readerConfig = config.devices.idCardReader
         switch readerConfig.mode {
-        case "simulated":
+        case .simulated:
             let removeAfter = config.simulation?.removeCardAfterSeconds ?? 2
             let sim = SimulatedIDCardReader(removeAfterRead: .milliseconds(Int(removeAfter * 1000)))
             simulatedReader = sim
@@ -56,21 +64,21 @@ public final class KioskServices: Sendable {
                                   model: "simulated SAM reader", simulated: true, logger: logger)
             usb = nil
             readerConnector = nil
-        case "none":
+        case .none:
             simulatedReader = nil; reader = nil; usb = nil
             readerConnector = nil
-        default:
+        case .usb, .serial, .hid, .auto:
             simulatedReader = nil
             let profiles = try DeviceProfiles.load(directory: config.deviceProfilesPath)
             var context: LibUSBContext?
-            if readerConfig.mode == "usb" || readerConfig.mode == "auto" {
+            if readerConfig.mode == .usb || readerConfig.mode == .auto {
                 do { context = try LibUSBContext() } catch {
                     logger.error("libusb unavailable; USB readers cannot be used", metadata: ["error": "\(error)"])
                 }
             }
             usb = context
             let connector = SAMReaderConnector(
-                settings: ReaderConnectionSettings(mode: readerConfig.mode, path: readerConfig.path,
+                settings: ReaderConnectionSettings(mode: readerConfig.mode.rawValue, path: readerConfig.path,
                                                    profileId: readerConfig.profile, baud: readerConfig.baud),
                 profiles: profiles, usb: context, logger: logger)
             readerConnector = connector
@@ -80,11 +88,11 @@ public final class KioskServices: Sendable {
 
         let cam = config.devices.documentCamera
         switch cam.mode {
-        case "simulated":
+        case .simulated:
             let dir = config.resolve(cam.fixtures ?? "kiosk-config/fixtures/camera")
             camera = DocumentCamera(source: try SimulatedFrameSource(fixtureDirectory: dir), logger: logger,
                                     encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
-        case "v4l2":
+        case .v4l2:
             let profile = try cam.profile.map { id -> DeviceProfile in
                 guard let p = try DeviceProfiles.load(directory: config.deviceProfilesPath).first(where: { $0.id == id }) else {
                     throw ConfigError("devices.documentCamera.profile \(id) is not in \(config.deviceProfilesPath)")
@@ -94,7 +102,7 @@ public final class KioskServices: Sendable {
             camera = DocumentCamera(source: V4L2FrameSource(device: LinuxV4L2Device(), settings: Self.v4l2Settings(path: cam.path ?? "/dev/video0", profile: profile)),
                                     logger: logger, thresholds: profile?.camera?.quality ?? QualityThresholds(),
                                     encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
-        default:
+        case .none:
             camera = nil
         }
 
@@ -109,7 +117,8 @@ public final class KioskServices: Sendable {
         let c = profile?.camera
         let size = c?.width.flatMap { w in c?.height.map { V4L2FrameSize(width: w, height: $0) } }
         return V4L2Settings(path: path, size: size, buffers: c?.buffers ?? 4, settleFrames: c?.settleFrames ?? 2,
-                            frameTimeoutMilliseconds: c?.frameTimeoutMilliseconds ?? 3000)
+                            settleMilliseconds: c?.settleMilliseconds ?? 1200, frameTimeoutMilliseconds: c?.frameTimeoutMilliseconds ?? 3000,
+                            powerLineHz: c?.powerLineHz == 0 ? nil : (c?.powerLineHz ?? 50))
     }
 
     public func deviceStatuses() async -> [DeviceStatus] {
@@ -142,7 +151,7 @@ public final class KioskServices: Sendable {
         await printer?.shutdown()
         usb?.stopEvents()
         do {
-            try outbox.close()
+            try stores.database.close()
             logger.info("outbox flushed and closed")
         } catch {
             logger.error("outbox close failed (every commit is already durable)", metadata: ["error": "\(error)"])
@@ -179,7 +188,8 @@ public actor KioskRuntime {
                      warningSeconds: c.session?.warningSeconds ?? 20,
                      pageSize: c.session?.itemsPerPage ?? 6,
                      simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil,
-                     language: Language(rawValue: c.accessibility?.language ?? "zh") ?? .zh,
+                     timeZone: c.timeZone,
+                     language: c.accessibility?.language?.language ?? .zh,
                      largeMode: c.accessibility?.largeMode ?? false,
                      largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
                      helpLocation: c.help?.location, helpPhone: c.help?.phone,
@@ -235,10 +245,10 @@ public actor KioskRuntime {
         await services.reader?.start()
         lastDevices = await services.deviceStatuses()
         _ = machine.handle(.devices(lastDevices))
-        lastAccepting = services.outbox.diskStatus().accepting
+        lastAccepting = services.stores.database.diskStatus().accepting
         _ = machine.handle(.storage(accepting: lastAccepting))
-        recordDeviceHistory(lastDevices)
-        lastServiceNotice = try? services.outbox.outOfServiceNotice()
+        await recordDeviceHistory(lastDevices)
+        lastServiceNotice = try? services.stores.service.outOfServiceNotice()
         _ = machine.handle(.serviceState(notice: lastServiceNotice))
         if let n = lastServiceNotice { log.notice("starting out of service", metadata: ["notice": "\(n)"]) }
         draw()
@@ -249,6 +259,7 @@ public actor KioskRuntime {
         await services.uploader.setDeviceSource {
             await svc.deviceStatuses().map { DeviceReport(kind: $0.kind.rawValue, state: $0.state.rawValue, simulated: $0.simulated) }
         }
+        await services.uploader.setVersions(software: KioskVersion.string, bundle: KioskMetrics.bundleVersion(catalogFile: services.config.resolve(services.config.catalog)))
         await withTaskGroup(of: Void.self) { group in
             let keys = terminal.keys()
             group.addTask { [self] in
@@ -294,31 +305,38 @@ public actor KioskRuntime {
         log.info("kiosk stopping")
     }
 
-    var pinFailures = 0
-    var pinLockedUntil: Date?
     /// The out-of-service notice last applied to the flow (kioskctl service changes it in the database).
     var lastServiceNotice: String?
 
-    /// Slow hash, then a lockout of 5 minutes after 3 wrong PINs. Every attempt is logged (no PIN).
-    func checkTechnicianPIN(_ pin: String) async -> FlowEvent {
+    /// The technician PIN through the persisted PIN gate (slow hash off the cooperative pool;
+    /// lockout per `PINRole.technician.policy`, kept across restarts). Every attempt is logged (no PIN).
+    nonisolated static func checkTechnicianPIN(_ pin: String, services: KioskServices) async -> FlowEvent {
         let log = services.logger
         guard let hash = services.config.technician?.pinHash else {
             return .technicianPINChecked(ok: false, reason: "未配置维护密码（technician.pinHash）")
         }
-        if let until = pinLockedUntil, until > Date() {
-            log.warning("technician PIN refused: locked out")
-            return .technicianPINChecked(ok: false, reason: "密码错误次数过多，请 \(Int(until.timeIntervalSinceNow / 60) + 1) 分钟后再试")
+        let result: PINCheckResult
+        do {
+            result = try await services.stores.pinGate.check(role: .technician, subject: DatabasePINGate.technicianSubject, pin: pin, against: hash)
+        } catch {
+            log.error("technician PIN not checked: the outbox database is unavailable", metadata: ["error": "\(error)"])
+            return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
         }
-        let ok = await Task.detached { PINHash.verify(pin: pin, against: hash) }.value
-        if ok {
-            pinFailures = 0
+        switch result {
+        case .accepted:
             log.info("technician mode entered")
             return .technicianPINChecked(ok: true, reason: nil)
+        case .lockedOut(let until, false):
+            log.warning("technician PIN refused: locked out")
+            let minutes = Int(until.timeIntervalSince(services.clock.now) / 60) + 1
+            return .technicianPINChecked(ok: false, reason: "密码错误次数过多，请 \(minutes) 分钟后再试")
+        case .lockedOut(_, true):
+            log.warning("technician PIN wrong", metadata: ["failures": "\(PINRole.technician.policy.maxFailures)", "lockout": "yes"])
+            return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
+        case .wrong(let failures, _):
+            log.warning("technician PIN wrong", metadata: ["failures": "\(failures)"])
+            return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
         }
-        pinFailures += 1
-        log.warning("technician PIN wrong", metadata: ["failures": "\(pinFailures)"])
-        if pinFailures >= 3 { pinLockedUntil = Date().addingTimeInterval(300); pinFailures = 0 }
-        return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
     }
 
     static func technicianLines(_ s: StatusReport) -> [String] {
@@ -338,7 +356,7 @@ public actor KioskRuntime {
     var lastAccepting = true
 
     func refreshDevices() async {
-        let accepting = services.outbox.diskStatus().accepting
+        let accepting = services.stores.database.diskStatus().accepting
         if accepting != lastAccepting {
             lastAccepting = accepting
             post(.storage(accepting: accepting))
@@ -348,14 +366,15 @@ public actor KioskRuntime {
         let d = await services.deviceStatuses()
         if let metrics {
             metrics.observe(devices: d)
-            if let c = try? services.outbox.counts() {
-                metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath))
+            if let c = try? services.stores.uploads.counts() {
+                metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath),
+                                floorBytes: services.stores.database.minFreeBytes, keyAlarm: Uploader.keyAlarmCount(services.stores.uploads))
             }
             metrics.observe(upload: await services.uploader.tusStats)
         }
         pollServiceNotice()
         if d != lastDevices {
-            recordDeviceHistory(d, previous: lastDevices)
+            await recordDeviceHistory(d, previous: lastDevices)
             lastDevices = d
             post(.devices(d))
             notifier.status(Self.statusLine(d))
@@ -368,7 +387,7 @@ public actor KioskRuntime {
             if case .key(.tap(let column, let row)) = e {
                 // A tap chooses the option drawn under it; elsewhere it only keeps the session alive.
                 let f = machine.frame(width: renderer.width, height: renderer.height)
-                if row >= 1, row <= f.rows.count, let k = TapTargets.key(atColumn: column, row: f.rows[row - 1].text) { e = .key(k) }
+                if let k = f.key(atColumn: column, row: row) { e = .key(k) }
             }
             if case .tick = e { petWatchdog() }
             if case .key = e, sessionStartedAt == nil { sessionStartedAt = Date() }
@@ -472,12 +491,12 @@ public actor KioskRuntime {
                                             NewAttachment(name: $0, contentType: "image/jpeg", data: $1) },
                                         assistedBy: req.assistedBy)
                 do {
-                    let sealed = try s.outbox.seal(sub)
+                    let sealed = try await s.stores.submissions.seal(sub)
                     self.metrics?.submissionSealed()
                     log.info("submission sealed", metadata: ["case": "\(sealed.caseNumber)", "item": "\(req.itemCode)",
                                                              "attachments": "\(req.photos.count)", "assistedBy": "\(req.assistedBy ?? "-")"])
                     if let agent = req.assistedBy {
-                        try? s.outbox.audit(actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
+                        try? await s.stores.audit.append(actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
                     }
                     s.uploader.kick()
                     post(.sealed(sealed))
@@ -494,7 +513,7 @@ public actor KioskRuntime {
                 guard let printer = s.printer else { post(.receiptFailed("回执打印机未连接")); return }
                 do {
                     try await printer.print(doc)
-                    try? s.outbox.markReceiptPrinted(id: id)
+                    try? await s.stores.submissions.markReceiptPrinted(id: id)
                     post(.receiptPrinted)
                 } catch let e as DeviceError {
                     log.warning("receipt not printed", metadata: ["error": "\(e.description)"])
@@ -513,7 +532,7 @@ public actor KioskRuntime {
                 await refreshDevices()
             }
         case .verifyTechnicianPIN(let pin):
-            Task { post(await checkTechnicianPIN(pin)) }
+            Task.detached { [self] in post(await Self.checkTechnicianPIN(pin, services: s)) }
         case .technicianStatus:
             Task {
                 let st = await AdminService(services: s).status()
@@ -527,7 +546,7 @@ public actor KioskRuntime {
                 await refreshDevices()
             }
         case .loadProgress(let idNumber):
-            do { post(.progressLoaded(try s.outbox.submissions(forIDNumber: idNumber))) }
+            do { post(.progressLoaded(try s.stores.submissions.submissions(forIDNumber: idNumber))) }
             catch { post(.progressFailed("本机记录暂时无法读取")) }
         case .identifyStaff, .verifyStaffPIN, .audit, .loadCertificates, .printCertificate, .printCertificateBatch,
              .markCertificateCollected, .ledger, .setOutOfService, .callStaff:
@@ -536,7 +555,7 @@ public actor KioskRuntime {
             voice?.speak(text, language: language)
         case .recordEvaluation(let c, let level, let reason):
             do {
-                try s.outbox.recordEvaluation(caseNumber: c, level: level, reason: reason)
+                try await s.stores.messages.recordEvaluation(caseNumber: c, level: level, reason: reason)
                 log.info("evaluation recorded", metadata: ["case": "\(c)", "level": "\(level)"])
             } catch {
                 log.error("evaluation not recorded", metadata: ["error": "\(error)"])

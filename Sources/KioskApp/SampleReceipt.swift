@@ -1,4 +1,5 @@
 import Foundation
+import KioskCore
 import KioskProtocols
 
 /// Sample documents for technicians (`kioskctl receipt sample`, `kioskctl print test-receipt`).
@@ -58,12 +59,8 @@ public enum SampleReceipt {
         ])
     }
 
-    static func timestamp(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "Asia/Shanghai")
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        return f.string(from: d)
+    static func timestamp(_ d: Date, clock: StationClock = .system) -> String {
+        clock.string(d, format: "yyyy-MM-dd HH:mm")
     }
 
     /// A ring with a centre dot: a stand-in logo, drawn as a 1-bit raster.

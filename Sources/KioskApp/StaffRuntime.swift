@@ -14,16 +14,16 @@ extension KioskRuntime {
         let log = s.logger
         switch effect {
         case .identifyStaff(let idNumber):
-            do { post(.staffIdentified(try s.outbox.staffMember(forIDNumber: idNumber))) } catch {
+            do { post(.staffIdentified(try s.stores.staff.member(forIDNumber: idNumber))) } catch {
                 log.error("staff registry unreadable", metadata: ["error": "\(error)"])
                 post(.staffIdentified(nil))
             }
         case .verifyStaffPIN(let staffId, let pin):
-            let outbox = s.outbox
-            // The slow KDF runs off the actor and the cooperative pool's loop.
+            let stores = s.stores
+            // The slow KDF runs on the PIN gate's own queue, off the actor and the cooperative pool.
             Task.detached { [self] in
-                let r = (try? outbox.verifyStaffPIN(staffId: staffId, pin: pin)) ?? .unknown
-                if case .signedIn = r, let h = try? outbox.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
+                let r = (try? await stores.staff.signIn(staffId: staffId, pin: pin)) ?? .unknown
+                if case .signedIn = r, let h = try? stores.audit.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
                 switch r {
                 case .signedIn: log.info("staff signed in", metadata: ["staff": "\(staffId)"])
                 case .lockedOut: log.warning("staff locked out after wrong PINs", metadata: ["staff": "\(staffId)"])
@@ -32,12 +32,12 @@ extension KioskRuntime {
                 post(.staffPINChecked(staffId: staffId, r))
             }
         case .audit(let actor, let action, let subject, let detail):
-            do { try s.outbox.audit(actor: actor, action: action, subject: subject, detail: detail) } catch {
+            do { try await s.stores.audit.append(actor: actor, action: action, subject: subject, detail: detail) } catch {
                 log.error("audit entry not written", metadata: ["action": "\(action)", "error": "\(error)"])
             }
         case .loadCertificates(let idNumber):
             do {
-                let list = try idNumber.map { try s.outbox.certificatesForPickup(idNumber: $0) } ?? s.outbox.certificatesOutstanding()
+                let list = try idNumber.map { try s.certificateDesk.forPickup(idNumber: $0) } ?? s.certificateDesk.outstanding()
                 post(.certificatesLoaded(list))
             } catch {
                 log.error("certificates unreadable", metadata: ["error": "\(error)"])
@@ -47,51 +47,25 @@ extension KioskRuntime {
             }
         case .printCertificate(let id, let by):
             spawn { [self] in
-                let r = await printCertificate(id, by: by)
+                let r = await s.certificateDesk.print(submissionId: id, by: by, on: a4Printer)
                 post(.certificatePrinted(submissionId: id, ok: r.ok, message: r.message))
                 await refreshDevices()
             }
         case .printCertificateBatch(let by):
             spawn { [self] in
-                let todo = ((try? s.outbox.certificatesOutstanding()) ?? []).filter { $0.downloaded && $0.printCount == 0 }
-                var printed = 0
-                var failure: String?
-                for c in todo {
-                    let r = await printCertificate(c.submissionId, by: by)
-                    if r.ok { printed += 1 } else { failure = r.message; break }   // a jam stops the batch
-                }
-                let msg: String
-                if todo.isEmpty { msg = "没有待打印的证照" }
-                else if let failure { msg = "已打印 \(printed) 份，其余未打印：\(failure)" }
-                else { msg = "已打印 \(printed) 份证照，请整理后等待领取" }
-                try? s.outbox.audit(actor: by, action: "certificate.batch", detail: "\(printed)/\(todo.count) printed")
+                let msg = await s.certificateDesk.printBatch(by: by, on: a4Printer)
                 post(.staffReport(lines: nil, message: msg))
-                post(.certificatesLoaded((try? s.outbox.certificatesOutstanding()) ?? []))
+                post(.certificatesLoaded((try? s.certificateDesk.outstanding()) ?? []))
                 await refreshDevices()
             }
         case .markCertificateCollected(let ids, let by, let collector):
-            var done: [String] = []
-            var failed = 0
-            for id in ids {
-                do {
-                    try s.outbox.markCertificateCollected(submissionId: id, by: by, collector: collector)
-                    let c = try s.outbox.certificateRecord(submissionId: id)
-                    done.append(c?.caseNumber ?? id)
-                    log.info("certificate collected", metadata: ["case": "\(c?.caseNumber ?? id)", "staff": "\(by)", "collector": "\(collector)"])
-                } catch {
-                    failed += 1
-                    log.warning("certificate not marked collected", metadata: ["submission": "\(id)", "error": "\(error)"])
-                }
-            }
-            let how = collector == "applicant" ? "本人领取" : "代领"
-            let what = done.count == 1 ? done[0] : "\(done.count) 份"
-            post(.staffReport(lines: nil, message: failed == 0 ? "已登记领取：\(what)（\(how)）"
-                                                              : "已登记领取 \(done.count) 份，\(failed) 份未能登记（已领取或未打印）"))
-            post(.certificatesLoaded((try? s.outbox.certificatesOutstanding()) ?? []))
+            let msg = await s.certificateDesk.collect(submissionIds: ids, by: by, collector: collector)
+            post(.staffReport(lines: nil, message: msg))
+            post(.certificatesLoaded((try? s.certificateDesk.outstanding()) ?? []))
         case .ledger(let month, let printTo, let by):
-            let period = LedgerPeriod.containing(Date(), month: month)
+            let period = LedgerPeriod.containing(s.clock.now, month: month, clock: s.clock)
             let ledger: Ledger
-            do { ledger = try s.outbox.ledger(period) } catch {
+            do { ledger = try s.stores.ledger.ledger(period) } catch {
                 post(.staffReport(lines: ["台账无法统计：\(error)"], message: nil))
                 return
             }
@@ -104,28 +78,28 @@ extension KioskRuntime {
                 case .receipt:
                     if let p = s.printer {
                         do {
-                            try await p.print(ledger.receipt(stationName: s.config.station.name, printedAt: SampleReceipt.timestamp(Date())))
+                            try await p.print(ledger.receipt(stationName: s.config.station.name, printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock)))
                             msg = "台账已在回执打印机打印"
                         } catch let e as DeviceError { msg = "台账未能打印：\(e.residentMessage)" } catch { msg = "台账未能打印" }
                     } else { msg = "回执打印机未连接" }
                 case .a4:
-                    let r = await printA4(TextPDF.make(lines: lines + ["", "打印时间：\(SampleReceipt.timestamp(Date()))"]), label: "ledger-" + period.label)
+                    let r = await printA4(TextPDF.make(lines: lines + ["", "打印时间：\(SampleReceipt.timestamp(s.clock.now, clock: s.clock))"]), label: "ledger-" + period.label)
                     msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
                 }
-                try? s.outbox.audit(actor: by, action: "ledger.printed", subject: period.label, detail: printTo == .a4 ? "a4" : "receipt")
+                try? await s.stores.audit.append(actor: by, action: "ledger.printed", subject: period.label, detail: printTo == .a4 ? "a4" : "receipt")
                 post(.staffReport(lines: nil, message: msg))
                 await refreshDevices()
             }
         case .callStaff(let screen):
-            do { try s.outbox.audit(actor: "resident", action: "help.requested", subject: screen) } catch {
+            do { try await s.stores.audit.append(actor: "resident", action: "help.requested", subject: screen) } catch {
                 log.error("help request not recorded", metadata: ["error": "\(error)"])
             }
             log.notice("a resident asked for staff", metadata: ["screen": "\(screen)"])
             metrics?.helpRequested()
-            if let h = try? s.outbox.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
+            if let h = try? s.stores.audit.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
         case .setOutOfService(let notice, let by):
             do {
-                try s.outbox.setOutOfService(notice: notice, by: by)
+                try await s.stores.service.setOutOfService(notice: notice, by: by)
                 lastServiceNotice = notice
                 log.notice(notice == nil ? "back in service" : "out of service", metadata: ["staff": "\(by)"])
             } catch {
@@ -137,7 +111,19 @@ extension KioskRuntime {
     }
 
     /// A PDF to whichever A4 printer is configured; (ok, what to tell the person in front of it).
+    nonisolated var a4Printer: CertificatePrinter {
+        let services = self.services
+        return { pdf, label in
+            let r = await Self.printA4(pdf, label: label, services: services)
+            return CertificatePrintOutcome(ok: r.ok, message: r.message)
+        }
+    }
+
     func printA4(_ pdf: Data, label: String) async -> (ok: Bool, message: String) {
+        await Self.printA4(pdf, label: label, services: services)
+    }
+
+    nonisolated static func printA4(_ pdf: Data, label: String, services: KioskServices) async -> (ok: Bool, message: String) {
         let s = services
         if let a4 = s.a4Printer {
             do {
@@ -157,50 +143,12 @@ extension KioskRuntime {
         return (false, "证照打印机未连接，请到窗口领取")
     }
 
-    /// Prints one certificate and records it: printed (and, for self pick-up, collected by the
-    /// resident at once), or the failure with its reason so staff can reprint.
-    func printCertificate(_ id: String, by: String) async -> (ok: Bool, message: String) {
-        let s = services
-        let record = try? s.outbox.certificateRecord(submissionId: id)
-        let caseNumber = record?.caseNumber ?? "cert"
-        let data: Data
-        do {
-            guard let c = try s.outbox.certificate(submissionId: id) else {
-                return (false, "证照文件还没有下载到本机，请稍后再试或到窗口领取")
-            }
-            guard c.ref.contentType == "application/pdf" else {
-                try? s.outbox.recordCertificatePrintFailure(submissionId: id, by: by, reason: "not a PDF (\(c.ref.contentType))")
-                return (false, "此证照不能在本机打印，请到窗口领取")
-            }
-            data = c.data
-        } catch {
-            s.logger.error("stored certificate unreadable", metadata: ["case": "\(caseNumber)", "error": "\(error)"])
-            try? s.outbox.recordCertificatePrintFailure(submissionId: id, by: by, reason: "stored file unreadable")
-            return (false, "证照文件损坏，请到窗口领取，工作人员会重新下载")
-        }
-        let label = "cert-" + caseNumber.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }
-        let r = await printA4(data, label: label)
-        if r.ok {
-            do {
-                try s.outbox.markCertificatePrinted(submissionId: id, by: by)
-                if by == "resident" { try s.outbox.markCertificateCollected(submissionId: id, by: "resident", collector: "applicant") }
-            } catch {
-                s.logger.error("certificate print not recorded", metadata: ["case": "\(caseNumber)", "error": "\(error)"])
-            }
-            s.logger.info("certificate printed", metadata: ["case": "\(caseNumber)", "by": "\(by)"])
-            return (true, by == "resident" ? "证照已打印，请在A4打印机出纸口取走" : "已打印：\(caseNumber)")
-        }
-        try? s.outbox.recordCertificatePrintFailure(submissionId: id, by: by, reason: r.message)
-        s.logger.warning("certificate not printed", metadata: ["case": "\(caseNumber)", "by": "\(by)"])
-        return (false, r.message)
-    }
-
     /// Device history for the ledger's downtime: the devices that changed since `previous`
     /// (the outbox keeps a row only when state or usability differs from the last one).
-    func recordDeviceHistory(_ devices: [DeviceStatus], previous: [DeviceStatus] = []) {
+    func recordDeviceHistory(_ devices: [DeviceStatus], previous: [DeviceStatus] = []) async {
         for d in devices where !previous.contains(d) {
             let usable = d.state.usable && d.paper != .out && d.paper != .jammed
-            try? services.outbox.recordDeviceState(kind: d.kind.rawValue, state: d.state.rawValue, usable: usable)
+            try? await services.stores.devices.record(kind: d.kind.rawValue, state: d.state.rawValue, usable: usable)
             services.logger.notice("device state", metadata: ["device": "\(d.kind.rawValue)", "state": "\(d.state.rawValue)",
                                                               "usable": "\(usable)", "event": "device-state"])
         }
@@ -209,7 +157,7 @@ extension KioskRuntime {
     /// The out-of-service notice `kioskctl service` sets in the database (read every 5 s).
     func pollServiceNotice() {
         let n: String?
-        do { n = try services.outbox.outOfServiceNotice() } catch { return }
+        do { n = try services.stores.service.outOfServiceNotice() } catch { return }
         if n != lastServiceNotice {
             lastServiceNotice = n
             post(.serviceState(notice: n))

@@ -3,6 +3,7 @@
 // the way village networks do. Plain POSIX sockets and one thread per direction.
 
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,17 +26,21 @@ public enum ProxyFault: Sendable, Equatable {
     case loseReply
 }
 
-public final class FaultProxy: @unchecked Sendable {
+public final class FaultProxy: Sendable {
     public let upstreamPort: Int
-    public private(set) var port: Int = 0
     private let plan: @Sendable (Int) -> ProxyFault
-    private let lock = NSLock()
-    private var listenFD: Int32 = -1
-    private var connections = 0
-    private var clientBytes = 0
-    private var serverBytes = 0
-    private var faults: [String: Int] = [:]
-    private var stopped = false
+    /// Everything the accept and pump threads share, under one lock (the listening socket too, so
+    /// `stop` never closes a descriptor another thread is about to use).
+    private struct State {
+        var port = 0
+        var listenFD: Int32 = -1
+        var connections = 0
+        var clientBytes = 0
+        var serverBytes = 0
+        var faults: [String: Int] = [:]
+        var stopped = false
+    }
+    private let state = Mutex(State())
 
     /// `plan` picks the fault of each new connection (by its index from 0).
     public init(upstreamPort: Int, plan: @escaping @Sendable (Int) -> ProxyFault) {
@@ -44,10 +49,12 @@ public final class FaultProxy: @unchecked Sendable {
     }
 
     /// Bytes the client sent through the proxy (request heads and bodies: the bytes on the wire).
-    public var bytesFromClient: Int { lock.withLock { clientBytes } }
-    public var bytesFromServer: Int { lock.withLock { serverBytes } }
-    public var connectionCount: Int { lock.withLock { connections } }
-    public var faultCounts: [String: Int] { lock.withLock { faults } }
+    public var bytesFromClient: Int { state.withLock { $0.clientBytes } }
+    public var bytesFromServer: Int { state.withLock { $0.serverBytes } }
+    public var connectionCount: Int { state.withLock { $0.connections } }
+    public var faultCounts: [String: Int] { state.withLock { $0.faults } }
+    /// The loopback port the proxy listens on (0 before `start`).
+    public var port: Int { state.withLock { $0.port } }
 
     public func start() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -58,14 +65,19 @@ public final class FaultProxy: @unchecked Sendable {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 128) == 0 && getsockname(fd, $0, &len) == 0 } }
         guard ok else { close(fd); throw ProxyError("bind/listen: \(String(cString: strerror(errno)))") }
-        port = Int(UInt16(bigEndian: addr.sin_port))
-        listenFD = fd
+        let bound = Int(UInt16(bigEndian: addr.sin_port))
+        state.withLock { $0.port = bound; $0.listenFD = fd }
         let t = Thread { [self] in acceptLoop(fd) }
         t.start()
     }
 
     public func stop() {
-        let fd: Int32 = lock.withLock { stopped = true; let f = listenFD; listenFD = -1; return f }
+        let fd: Int32 = state.withLock { st in
+            st.stopped = true
+            let f = st.listenFD
+            st.listenFD = -1
+            return f
+        }
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
     }
 
@@ -86,10 +98,13 @@ public final class FaultProxy: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            if lock.withLock({ stopped }) { close(c); return }
-            let index: Int = lock.withLock { connections += 1; return connections - 1 }
+            if state.withLock({ $0.stopped }) { close(c); return }
+            let index: Int = state.withLock { st in
+                st.connections += 1
+                return st.connections - 1
+            }
             let fault = plan(index)
-            lock.withLock { faults[Self.name(fault), default: 0] += 1 }
+            state.withLock { $0.faults[Self.name(fault), default: 0] += 1 }
             let t = Thread { [self] in handle(client: c, fault: fault) }
             t.start()
         }
@@ -150,7 +165,7 @@ public final class FaultProxy: @unchecked Sendable {
         while true {
             let n = read(c, &buf, buf.count)
             if n <= 0 { break }
-            lock.withLock { clientBytes += n }
+            state.withLock { $0.clientBytes += n }
             seen.append(contentsOf: buf[0..<n])
             if seen.count > 65536 || Self.hasHeadEnd(seen) { break }
         }
@@ -169,17 +184,19 @@ public final class FaultProxy: @unchecked Sendable {
         return false
     }
 
-    final class SocketPair: @unchecked Sendable {
-        let client: Int32, server: Int32
-        private let lock = NSLock()
-        private var done = 0
-        private var broken = false
+    final class SocketPair: Sendable {
+        let client: Int32
+        let server: Int32
+        /// How many directions have finished, and whether the sockets were shut down.
+        private let ends = Mutex((done: 0, broken: false))
         init(client: Int32, server: Int32) { self.client = client; self.server = server }
         /// Ends both directions; the second caller closes the sockets.
         func finish(reset: Bool) {
-            let last: Bool = lock.withLock {
-                if !broken {
-                    broken = true
+            let client = client
+            let server = server
+            let last: Bool = ends.withLock { e in
+                if !e.broken {
+                    e.broken = true
                     if reset {
                         // No FIN: wake the reader, then close with linger 0 so the client gets a RST.
                         var l = linger(l_onoff: 1, l_linger: 0)
@@ -190,8 +207,8 @@ public final class FaultProxy: @unchecked Sendable {
                     }
                     shutdown(server, Int32(SHUT_RDWR))
                 }
-                done += 1
-                return done == 2
+                e.done += 1
+                return e.done == 2
             }
             if last { close(client); close(server) }
         }
@@ -217,7 +234,9 @@ public final class FaultProxy: @unchecked Sendable {
                 off += w
             }
             forwarded += n
-            lock.withLock { if clientToServer { clientBytes += n } else { serverBytes += n } }
+            state.withLock { st in
+                if clientToServer { st.clientBytes += n } else { st.serverBytes += n }
+            }
         }
         pair.finish(reset: reset)
     }

@@ -12,12 +12,12 @@ import KioskCore
 import KioskProtocols
 import KioskTestSupport
 import Logging
+import Synchronization
 
-final class PortBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var p: Int?
-    var port: Int? { lock.withLock { p } }
-    func set(_ v: Int) { lock.withLock { p = v } }
+final class PortBox: Sendable {
+    private let p = Mutex<Int?>(nil)
+    var port: Int? { p.withLock { $0 } }
+    func set(_ v: Int) { p.withLock { $0 = v } }
 }
 
 struct LCG: RandomNumberGenerator {
@@ -61,15 +61,15 @@ enum UploadBench {
 
         // 1. The kiosk: sealed backlog in an outbox, drained by the Uploader.
         do {
-            let outbox = try Outbox(stateDirectory: dir + "/kiosk", cipher: AtRestCipher(masterKey: .init(data: Data(repeating: 5, count: 32))),
-                                    stationId: "BENCH-001", casePrefix: "BN")
+            let outbox = try OutboxStores(stateDirectory: dir + "/kiosk", cipher: AtRestCipher(masterKey: .init(data: Data(repeating: 5, count: 32))),
+                                          stationId: "BENCH-001", casePrefix: "BN")
             var g = LCG(s: 1)
             for _ in 0..<submissions {
                 let atts = (1...perSubmission).map { n in
                     NewAttachment(name: "material-\(n).jpg", contentType: "image/jpeg",
                                   data: Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &g) }))
                 }
-                _ = try outbox.seal(NewSubmission(itemCode: "XY-T-001", itemName: "演练事项",
+                _ = try await outbox.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "演练事项",
                                                   applicant: ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000"),
                                                   attachments: atts))
             }
@@ -78,9 +78,9 @@ enum UploadBench {
             let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(proxy.port)", token: token, requestTimeoutSeconds: 30,
                                      initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.2, statusSyncSeconds: 3600, chunkSize: chunk)
             var logger = Logger(label: "bench"); logger.logLevel = .error
-            let up = Uploader(outbox: outbox, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: logger)
+            let up = Uploader(database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: logger)
             let t0 = ContinuousClock.now
-            while try outbox.counts().queued > 0 {
+            while try outbox.uploads.counts().queued > 0 {
                 if let wait = await up.runOnce(), wait > 0 { try await Task.sleep(for: .milliseconds(Int(min(wait, 0.2) * 1000))) }
             }
             let secs = seconds(ContinuousClock.now - t0)

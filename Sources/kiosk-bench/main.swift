@@ -55,13 +55,13 @@ var results: [String: Double] = [:]
 
 // 1. Seal latency, 3 × 500 KB attachments, against writing + fsyncing the same bytes raw.
 do {
-    let outbox = try Outbox(stateDirectory: dir + "/seal", cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+    let outbox = try OutboxStores(stateDirectory: dir + "/seal", cipher: cipher, stationId: "BENCH", casePrefix: "BN").submissions
     let blobs = (0..<3).map { i in Data((0..<500_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }) }
     var seal: [Double] = [], raw: [Double] = []
     try FileManager.default.createDirectory(atPath: dir + "/raw", withIntermediateDirectories: true)
     for round in 0..<15 {
         let t0 = now()
-        _ = try outbox.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+        _ = try await outbox.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
                                           attachments: blobs.enumerated().map { NewAttachment(name: "m\($0.offset).jpg", contentType: "image/jpeg", data: $0.element) }))
         seal.append(now() - t0)
         let t1 = now()
@@ -75,11 +75,11 @@ do {
 
 // 2. Durable enqueue throughput: small sealed submissions per second (each one fsynced).
 do {
-    let outbox = try Outbox(stateDirectory: dir + "/enqueue", cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+    let outbox = try OutboxStores(stateDirectory: dir + "/enqueue", cipher: cipher, stationId: "BENCH", casePrefix: "BN").submissions
     let n = 300
     let t0 = now()
     for _ in 0..<n {
-        _ = try outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
     }
     results["enqueue_per_s"] = Double(n) / (now() - t0)
 }
@@ -106,7 +106,7 @@ do {
 do {
     let catalog = try Catalog.load(catalogFile: args.count > 2 ? args[2] : "kiosk-config/catalog.json",
                                    guidesDirectory: args.count > 3 ? args[3] : "kiosk-config/guides")
-    let outbox = try Outbox(stateDirectory: dir + "/sessions", cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+    let outbox = try OutboxStores(stateDirectory: dir + "/sessions", cipher: cipher, stationId: "BENCH", casePrefix: "BN").submissions
     let card = IDCardIdentity(cardType: .resident, name: "测试一", sexCode: "1", birthDate: "20000101",
                               idNumber: "110105200001010016", validFrom: .date("20200101"), validTo: .longTerm)
     let photo = Data(repeating: 0xAB, count: 50_000)
@@ -117,19 +117,19 @@ do {
         .init(kind: .receiptPrinter, state: .online, model: "sim", simulated: true),
     ]))
     let encoder = ESCPOSEncoder(profile: .mm80)
-    func session() throws {
+    func session() async throws {
         var effects: [FlowEffect] = []
         for k: Key in [.digit(1), .digit(1), .digit(1), .digit(2)] { effects += m.handle(.key(k)) }
         effects += m.handle(.cardRead(card))
         effects += m.handle(.key(.enter))
-        while case .photo = m.route {
+        while m.route.name == "photo" {
             effects += m.handle(.key(.enter)); effects += m.handle(.photoCaptured(photo)); effects += m.handle(.key(.enter))
         }
         for ch in "13800000000" { effects += m.handle(.key(.digit(Int(String(ch))!))) }
         effects += m.handle(.key(.enter))
         effects = m.handle(.key(.enter))
         guard case .seal(let req) = effects.last else { fatalError("flow did not seal") }
-        let s = try outbox.seal(NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
+        let s = try await outbox.seal(NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
                                              attachments: zip(req.photoNames, req.photos).map { NewAttachment(name: $0, contentType: "image/jpeg", data: $1) }))
         let e = m.handle(.sealed(s))
         if case .printReceipt(let doc, _) = e.last { _ = try encoder.encode(doc) }
@@ -137,9 +137,9 @@ do {
         _ = m.handle(.key(.enter)); _ = m.handle(.key(.digit(1))); _ = m.handle(.key(.enter))
         _ = m.frame(width: 80, height: 24)
     }
-    try session()
+    try await session()
     let first = rss().current
-    for _ in 1..<1000 { try session() }
+    for _ in 1..<1000 { try await session() }
     let after = rss()
     results["rss_after_1_session_kib"] = Double(first)
     results["rss_after_1000_sessions_kib"] = Double(after.current)

@@ -1,19 +1,28 @@
 // kiosk-intake: the reference upstream server of the kiosk project.
 //
 //   kiosk-intake serve --port N --data DIR [--host 127.0.0.1] [--token TOKEN=STATION ...] [--admin-token T]
-//   kiosk-intake list  --data DIR [--json]
-//   kiosk-intake count --data DIR
+//                      [--store sqlite|postgres --postgres URL | --postgres-file FILE]
+//   kiosk-intake list     --data DIR [--json]            (and the same --store options)
+//   kiosk-intake count    --data DIR
+//   kiosk-intake stations --data DIR [--json] [--silent-after SECONDS]
+//
+// `serve` runs its long-lived parts as services of one ServiceGroup (swift-service-lifecycle):
+// the PostgreSQL client, the demo certifier and the HTTP server. SIGTERM or SIGINT shuts them
+// down gracefully in reverse order: the server stops taking requests and finishes those in
+// flight, then the certifier stops, then the database connections close.
 
 import ArgumentParser
 import Foundation
 import IntakeServer
 import Logging
+import PostgresNIO
+import ServiceLifecycle
 
 struct KioskIntake: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiosk-intake",
         abstract: "Reference upstream for kiosk submissions (kiosk-intake protocol 1).",
-        subcommands: [Serve.self, List.self, Count.self]
+        subcommands: [Serve.self, List.self, Count.self, Stations.self]
     )
 }
 
@@ -36,8 +45,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free port).")
     var port: Int
 
-    @Option(help: "Data directory (created if missing).")
+    @Option(help: "Data directory (created if missing); with --store postgres the directory every node shares.")
     var data: String
+
+    @OptionGroup var storeOptions: StoreOptions
 
     @Option(help: "Address to bind.")
     var host: String = "127.0.0.1"
@@ -85,6 +96,7 @@ struct Serve: AsyncParsableCommand {
         if let adminToken, adminToken.isEmpty { throw ValidationError("--admin-token must not be empty") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if clientCA != nil && tlsCert == nil { throw ValidationError("--client-ca needs --tls-cert and --tls-key") }
+        if let d = demoCertifyAfter, !(d >= 0) { throw ValidationError("--demo-certify-after must be a number of seconds >= 0") }
     }
 
     /// --token values plus the lines of --token-file.
@@ -124,16 +136,109 @@ struct Serve: AsyncParsableCommand {
         if let tlsCert, let tlsKey {
             configuration.tls = .init(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA)
         }
-        let store = try IntakeStore(dataDirectory: data, logger: logger)
+        let opened: OpenedStore
+        do { opened = try storeOptions.open(data: data, create: true, logger: logger) } catch { throw fail("\(error)") }
+        let store = opened.store
         let app = try buildIntakeApplication(configuration: configuration, store: store, logger: logger) { host, port in
             emit("listening on \(host):\(port)")
         }
+        // Started in this order, shut down in the reverse one.
+        var services: [any Service] = []
+        if let client = opened.postgres { services.append(client) }
         if let after = demoCertifyAfter {
-            Task.detached { await DemoCertifier(store: store, after: after, logger: logger).run() }
+            services.append(CertifierService(certifier: DemoCertifier(store: store, after: after, logger: logger)))
         }
-        // Runs until SIGINT or SIGTERM, then shuts down gracefully.
-        try await app.runService()
+        services.append(HTTPService(prepare: opened.migrate, app: app))
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
+}
+
+/// The HTTP server, started once the store is ready (PostgreSQL: the schema is in place).
+struct HTTPService<App: Service>: Service {
+    let prepare: @Sendable () async throws -> Void
+    let app: App
+    func run() async throws {
+        try await prepare()
+        try await app.run()
+    }
+}
+
+/// The demo certifier as a service: stops at graceful shutdown.
+struct CertifierService: Service {
+    let certifier: DemoCertifier
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await certifier.run() }
+    }
+}
+
+/// Which engine holds the intake's records.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Where records are kept: sqlite (one machine, DIR/intake.sqlite) or postgres (several nodes; files stay in DIR, shared).")
+    var store: String = "sqlite"
+
+    @Option(help: "PostgreSQL URL for --store postgres: postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|prefer|require]. Prefer --postgres-file (a URL on the command line is visible to every user).")
+    var postgres: String?
+
+    @Option(name: .customLong("postgres-file"), help: "File holding the PostgreSQL URL (first line), e.g. a systemd credential.")
+    var postgresFile: String?
+
+    func validate() throws {
+        guard store == "sqlite" || store == "postgres" else { throw ValidationError("--store must be sqlite or postgres, not \(store)") }
+        if store == "postgres", postgres == nil, postgresFile == nil {
+            throw ValidationError("--store postgres needs --postgres URL or --postgres-file FILE")
+        }
+        if store == "sqlite", postgres != nil || postgresFile != nil {
+            throw ValidationError("--postgres and --postgres-file go with --store postgres")
+        }
+    }
+
+    func url() throws -> String {
+        if let postgres { return postgres }
+        guard let postgresFile, let data = FileManager.default.contents(atPath: postgresFile) else {
+            throw ValidationError("--postgres-file \(postgresFile ?? "") cannot be read")
+        }
+        let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        guard !line.isEmpty else { throw ValidationError("--postgres-file \(postgresFile) is empty") }
+        return line.trimmingCharacters(in: .whitespaces)
+    }
+
+    func open(data: String, create: Bool, logger: Logger, waitForDatabase: Duration = .seconds(30)) throws -> OpenedStore {
+        if store == "sqlite" {
+            return OpenedStore(store: try IntakeStore(dataDirectory: data, create: create, logger: logger), postgres: nil, migrate: {})
+        }
+        var config = try PostgresIntakeStore.configuration(url: try url())
+        config.options.connectTimeout = .seconds(10)
+        let client = PostgresClient(configuration: config, backgroundLogger: logger)
+        let pg = try PostgresIntakeStore(client: client, dataDirectory: data, logger: logger)
+        return OpenedStore(store: pg, postgres: client, migrate: { try await pg.migrate(timeout: waitForDatabase) })
+    }
+
+    /// Runs `body` with the store open (for the one-shot commands), the PostgreSQL client running beside it.
+    /// Only errors are logged (stdout carries the command's output).
+    func with<T: Sendable>(data: String, _ body: @escaping @Sendable (any IntakeStorage) async throws -> T) async throws -> T {
+        var quiet = Logger(label: "kiosk-intake")
+        quiet.logLevel = .critical
+        let opened = try open(data: data, create: false, logger: quiet, waitForDatabase: .seconds(10))
+        guard let client = opened.postgres else { return try await body(opened.store) }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { await client.run(); return nil }
+            group.addTask {
+                try await opened.migrate()
+                return try await body(opened.store)
+            }
+            defer { group.cancelAll() }
+            while let r = try await group.next() { if let r { return r } }
+            throw ValidationError("the PostgreSQL client stopped")
+        }
+    }
+}
+
+struct OpenedStore: Sendable {
+    var store: any IntakeStorage
+    var postgres: PostgresClient?
+    var migrate: @Sendable () async throws -> Void
 }
 
 struct List: AsyncParsableCommand {
@@ -143,17 +248,18 @@ struct List: AsyncParsableCommand {
     @Option(help: "Data directory of the intake.")
     var data: String
 
+    @OptionGroup var storeOptions: StoreOptions
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
     func run() async throws {
-        let store: IntakeStore
+        let rows: [StoredSubmissionSummary]
         do {
-            store = try IntakeStore(dataDirectory: data, create: false)
+            rows = try await storeOptions.with(data: data) { try await $0.summaries() }
         } catch {
             throw fail("\(error)")
         }
-        let rows = try store.summaries()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -179,13 +285,53 @@ struct Count: AsyncParsableCommand {
     @Option(help: "Data directory of the intake.")
     var data: String
 
+    @OptionGroup var storeOptions: StoreOptions
+
     func run() async throws {
         do {
-            let store = try IntakeStore(dataDirectory: data, create: false)
-            emit(String(try store.count()))
+            emit(String(try await storeOptions.with(data: data) { try await $0.count() }))
         } catch {
             throw fail("\(error)")
         }
+    }
+}
+
+struct Stations: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The fleet: each station's last heartbeat, device states, queue, disk and versions.",
+        discussion: "Stations without a heartbeat for longer than --silent-after seconds (or never) are flagged `!` (SILENT); stations with a device down, a quarantined submission, a key alarm or a disk below its floor are flagged `*`. Exit code 0 either way; --json for scripts.")
+
+    @Option(help: "Data directory of the intake.")
+    var data: String
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(name: .customLong("silent-after"), help: "Seconds without a heartbeat after which a station is flagged (default: 3 heartbeats of 300 s).")
+    var silentAfter: Double = 900
+
+    func validate() throws {
+        guard silentAfter > 0 else { throw ValidationError("--silent-after must be a positive number of seconds") }
+    }
+
+    func run() async throws {
+        let rows: [FleetStation]
+        do {
+            let silent = silentAfter
+            rows = try await storeOptions.with(data: data) { try await FleetView.stations(store: $0, silentAfter: silent) }
+        } catch {
+            throw fail("\(error)")
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            emit(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            return
+        }
+        if rows.isEmpty { emit("no stations yet (no submission or heartbeat received)"); return }
+        for line in FleetView.table(rows) { emit(line) }
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KioskProtocols
 import KioskApp
 import KioskDevices
 import Logging
@@ -61,14 +62,14 @@ struct CameraCaptureCommand: AsyncParsableCommand {
         let source: any FrameSource
         var thresholds = QualityThresholds()
         switch c.mode {
-        case "simulated":
+        case .simulated:
             source = try SimulatedFrameSource(fixtureDirectory: cfg.resolve(c.fixtures ?? "kiosk-config/fixtures/camera"))
-        case "v4l2":
+        case .v4l2:
             let profile = c.profile.flatMap { id in (try? DeviceProfiles.load(directory: cfg.deviceProfilesPath))?.first { $0.id == id } }
             thresholds = profile?.camera?.quality ?? thresholds
             source = V4L2FrameSource(device: LinuxV4L2Device(), settings: KioskServices.v4l2Settings(path: c.path ?? "/dev/video0", profile: profile))
-        default:
-            failLine("devices.documentCamera.mode is \(c.mode): no camera configured")
+        case .none:
+            failLine("devices.documentCamera.mode is none: no camera configured")
         }
         let cam = DocumentCamera(source: source, logger: logger, thresholds: thresholds, encoding: c.upload ?? UploadEncoding())
         do {

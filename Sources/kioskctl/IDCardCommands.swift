@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KioskApp
+import KioskCore
 import KioskDevices
 import KioskProtocols
 import Logging
@@ -12,13 +13,10 @@ struct IDCardCommand: AsyncParsableCommand {
 }
 
 enum Today {
-    static func yyyymmdd() -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "Asia/Shanghai")
-        f.dateFormat = "yyyyMMdd"
-        return f.string(from: Date())
-    }
+    /// The station clock of kioskctl: system time in the default station time zone (Asia/Shanghai).
+    static let clock = StationClock.system
+
+    static func yyyymmdd() -> String { clock.dayKey(clock.now) }
 }
 
 struct Fail: Error, CustomStringConvertible {
@@ -76,19 +74,19 @@ struct IDCardReadCommand: AsyncParsableCommand {
         let reader: IDCardReader
         var sim: SimulatedIDCardReader?
         switch rc.mode {
-        case "none":
+        case .none:
             failLine("devices.idCardReader.mode is none: no reader configured")
-        case "simulated":
+        case .simulated:
             let s = SimulatedIDCardReader()
             s.place(SyntheticCards.all[0].card)
             sim = s
             FileHandle.standardError.write(Data("kioskctl: simulated reader, placing the made-up card \(SyntheticCards.all[0].label)\n".utf8))
             reader = IDCardReader(transport: SimulatorLink(model: s, name: "reader"), model: "simulated", simulated: true, logger: logger)
-        default:
+        case .usb, .serial, .hid, .auto:
             let profiles: [DeviceProfile]
             do { profiles = try DeviceProfiles.load(directory: cfg.deviceProfilesPath) } catch { failLine("\(error)") }
-            let usb = (rc.mode == "usb" || rc.mode == "auto") ? try? LibUSBContext() : nil
-            let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: rc.mode, path: rc.path, profileId: rc.profile, baud: rc.baud),
+            let usb = (rc.mode == .usb || rc.mode == .auto) ? try? LibUSBContext() : nil
+            let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: rc.mode.rawValue, path: rc.path, profileId: rc.profile, baud: rc.baud),
                                                profiles: profiles, usb: usb, logger: logger)
             reader = IDCardReader(provider: connector, logger: logger, options: ReaderOptions(readFingerprints: rc.readFingerprints ?? false))
         }
@@ -111,12 +109,14 @@ struct IDCardReadCommand: AsyncParsableCommand {
     }
 }
 
-struct DevicesCommand: ParsableCommand {
+struct DevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices", abstract: "List USB devices and serial ports seen, and which device profile matched each (or why none did).")
     @OptionGroup var options: ConfigOption
     @Option(name: .long, help: "Device profile folder (default: the config's deviceProfiles).") var profiles: String?
     @Flag(name: .long) var json = false
+    @Option(name: .long, help: "Record what the devices report (descriptors, endpoint layout, replies to 11 FF, GET_DEVICE_ID, DLE EOT, V4L2 formats) to this JSON file, for the tests (DeviceProfiles/FIELD-CHECKLIST.md). Stop kioskd first.")
+    var record: String?
 
     struct Row: Encodable {
         var location: String
@@ -126,13 +126,24 @@ struct DevicesCommand: ParsableCommand {
         var note: String
     }
 
-    func run() throws {
+    func run() async throws {
         let dir: String
         if let profiles { dir = profiles } else if let cfg = try? options.load() { dir = cfg.deviceProfilesPath } else {
             dir = FileManager.default.currentDirectoryPath + "/DeviceProfiles"
         }
         let ps: [DeviceProfile]
         do { ps = try DeviceProfiles.load(directory: dir) } catch { throw ValidationError("\(error)") }
+        if let record {
+            var usbRecords: [FieldRecording.USBRecord] = []
+            if let usb = try? LibUSBContext() { usbRecords = await FieldRecorder.recordUSB(context: usb, profiles: ps) }
+            let videos = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? []).filter { $0.hasPrefix("video") }.sorted().map { "/dev/" + $0 }
+            let rec = FieldRecording(recordedAt: ISO8601DateFormatter().string(from: Date()), usb: usbRecords,
+                                     v4l2: FieldRecorder.recordV4L2(paths: videos))
+            guard FileManager.default.createFile(atPath: record, contents: try rec.encoded()) else { throw ValidationError("cannot write \(record)") }
+            print("recorded \(usbRecords.count) USB device(s) and \(rec.v4l2.count) video node(s) to \(record)")
+            for u in usbRecords { print("  \(u.device.location) \(u.device.usbId) \(u.profile ?? "-") \(u.note ?? (u.samStatus != nil ? "11 FF answered" : u.dleEOT != nil ? "printer status recorded" : ""))") }
+            return
+        }
         var rows: [Row] = []
         do {
             let usb = try LibUSBContext()

@@ -10,7 +10,7 @@ struct Kioskctl: AsyncParsableCommand {
         abstract: "Tools for technicians and township staff. Never prints personal data.",
         subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self, CameraCommand.self,
                       StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self, TechnicianPINCommand.self,
-                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self, PackagingCommand.self,
+                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self, PackagingCommand.self, CommissionCommand.self,
                       StaffCommand.self, LedgerCommand.self, AuditCommand.self, ServiceCommand.self])
 }
 
@@ -106,9 +106,9 @@ struct OutboxCommand: ParsableCommand {
             throw ValidationError("no outbox at \(dbPath) yet: kioskd creates it on its first start")
         }
         // Counting needs no decryption: open read-only with a throwaway key.
-        let outbox = try Outbox(stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
-                                stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, readOnly: true)
-        let c = try outbox.counts()
+        let outbox = try OutboxStores(stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
+                                      stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: StationClock(timeZone: cfg.timeZone), readOnly: true)
+        let c = try outbox.uploads.counts()
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -119,11 +119,11 @@ struct OutboxCommand: ParsableCommand {
             print("quarantined:   \(c.quarantined)")
             print("oldest queued: \(c.oldestQueuedSeconds.map { "\($0) s" } ?? "-")")
             print("evaluations:   \(c.evaluationsQueued) waiting for upload")
-            let m = try outbox.messageCounts()
+            let m = try outbox.messages.messageCounts()
             print("messages:      \(m.queued) queued, \(m.sent) sent, \(m.quarantined) quarantined (evaluations, heartbeats)")
-            let disk = outbox.diskStatus()
+            let disk = outbox.database.diskStatus()
             print("free disk:     \(disk.freeBytes == Int64.max ? "?" : "\(disk.freeBytes / 1_000_000) MB")")
-            for q in try outbox.quarantined() {
+            for q in try outbox.uploads.quarantined() {
                 print("QUARANTINED    \(q.caseNumber)  \(q.itemCode)  \(q.reason)")
             }
         }

@@ -37,7 +37,12 @@ struct PackagingCommand: ParsableCommand {
         @OptionGroup var options: Options
         @Option(name: .long, help: "Group that gets the devices.")
         var group: String = "kioskdev"
-        func run() throws { try options.emit(DeviceAccessRules.udevRules(profiles: try options.load(), group: group)) }
+        @Flag(name: .long, help: "The rules that run after the distribution's (brltty, ModemManager): 99-kioskd-late.rules.")
+        var late = false
+        func run() throws {
+            let profiles = try options.load()
+            try options.emit(late ? DeviceAccessRules.lateUdevRules(profiles: profiles) : DeviceAccessRules.udevRules(profiles: profiles, group: group))
+        }
     }
 
     struct USBQuirks: ParsableCommand {

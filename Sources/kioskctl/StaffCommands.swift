@@ -11,7 +11,7 @@ extension ConfigOption {
     /// The outbox database. Only registering staff needs the encryption key (for the keyed digest
     /// of the ID number); ledgers, the audit trail and the service state decrypt nothing, so they
     /// work for anyone who may read the database. Read-only opens skip migrations.
-    func outbox(readOnly: Bool, needsKey: Bool = false) throws -> (KioskConfig, Outbox) {
+    func outbox(readOnly: Bool, needsKey: Bool = false) throws -> (KioskConfig, OutboxStores) {
         let cfg = try load()
         let dbPath = cfg.stateDirectoryPath + "/outbox.sqlite"
         if readOnly, !FileManager.default.fileExists(atPath: dbPath) {
@@ -19,22 +19,22 @@ extension ConfigOption {
         }
         do {
             let cipher = needsKey ? AtRestCipher(masterKey: try AtRestCipher.loadKey(path: cfg.resolve(cfg.encryption.keyFile))) : .ephemeral()
-            return (cfg, try Outbox(stateDirectory: cfg.stateDirectoryPath, cipher: cipher,
-                                    stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, readOnly: readOnly,
-                                    cleanOrphans: false))
+            return (cfg, try OutboxStores(stateDirectory: cfg.stateDirectoryPath, cipher: cipher,
+                                          stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: StationClock(timeZone: cfg.timeZone),
+                                          readOnly: readOnly, cleanOrphans: false))
         } catch {
             throw ValidationError("\(error)")
         }
     }
 }
 
-struct StaffCommand: ParsableCommand {
+struct StaffCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "staff",
         abstract: "The staff registry: who may sign in at the kiosk with their ID card and PIN.",
         subcommands: [StaffAddCommand.self, StaffListCommand.self, StaffSetActiveCommand.self, StaffUnlockCommand.self])
 }
 
-struct StaffAddCommand: ParsableCommand {
+struct StaffAddCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "add",
         abstract: "Register (or re-register) a staff member. Reads two lines on stdin: the ID number, then the PIN (4–12 digits). Only a keyed digest of the ID number and a slow hash of the PIN are stored.")
     @OptionGroup var options: ConfigOption
@@ -44,7 +44,7 @@ struct StaffAddCommand: ParsableCommand {
     var role: String = "window"
     @Option(name: .long, help: .hidden) var iterations: Int = PINHash.defaultIterations
 
-    func run() throws {
+    func run() async throws {
         guard let r = StaffRole(rawValue: role) else { failLine("role must be window or agent") }
         guard let idLine = readLine(strippingNewline: true), !idLine.isEmpty else { failLine("no ID number on stdin (first line)") }
         let id = IDNumber.normalise(idLine.trimmingCharacters(in: .whitespaces))
@@ -55,55 +55,55 @@ struct StaffAddCommand: ParsableCommand {
         guard iterations >= 1000 else { failLine("iterations must be at least 1000") }
         let (_, outbox) = try options.outbox(readOnly: false, needsKey: true)
         do {
-            try outbox.addStaff(staffId: staffId, name: name, role: r, idNumber: id, pinHash: PINHash.make(pin: pin, iterations: iterations))
+            try await outbox.staff.add(staffId: staffId, name: name, role: r, idNumber: id, pinHash: PINHash.make(pin: pin, iterations: iterations))
         } catch { failLine("\(error)") }
         print("registered \(staffId) (\(Mask.name(name)), \(r.rawValue))")
     }
 }
 
-struct StaffListCommand: ParsableCommand {
+struct StaffListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "Registered staff: work number, masked name, role, state.")
     @OptionGroup var options: ConfigOption
     @Flag(name: .long) var json = false
 
-    func run() throws {
+    func run() async throws {
         let (_, outbox) = try options.outbox(readOnly: true)
-        let list = try outbox.staffList()
+        let list = try outbox.staff.list()
         if json { try printJSON(list); return }
         print("STAFF      NAME     ROLE     STATE")
         for m in list {
             var state = m.active ? "active" : "disabled"
-            if let u = m.lockedUntil, u > Date() { state += ", locked until \(ISO8601DateFormatter().string(from: u))" }
+            if let u = m.lockedUntil, u > outbox.database.clock.now { state += ", locked until \(ISO8601DateFormatter().string(from: u))" }
             else if m.failures > 0 { state += ", \(m.failures) wrong PIN(s)" }
             print("\(m.staffId.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.displayName)\t  \(m.role.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(state)")
         }
     }
 }
 
-struct StaffSetActiveCommand: ParsableCommand {
+struct StaffSetActiveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "disable", abstract: "Disable a staff member (or enable again with --enable).")
     @OptionGroup var options: ConfigOption
     @Argument var staffId: String
     @Flag(name: .long) var enable = false
-    func run() throws {
+    func run() async throws {
         let (_, outbox) = try options.outbox(readOnly: false)
-        guard try outbox.setStaffActive(staffId, enable) else { failLine("no staff member \(staffId)") }
+        guard try await outbox.staff.setActive(staffId, enable) else { failLine("no staff member \(staffId)") }
         print("\(staffId) \(enable ? "enabled" : "disabled")")
     }
 }
 
-struct StaffUnlockCommand: ParsableCommand {
+struct StaffUnlockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unlock", abstract: "Clear a lockout after too many wrong PINs.")
     @OptionGroup var options: ConfigOption
     @Argument var staffId: String
-    func run() throws {
+    func run() async throws {
         let (_, outbox) = try options.outbox(readOnly: false)
-        guard try outbox.unlockStaff(staffId) else { failLine("no staff member \(staffId)") }
+        guard try await outbox.staff.unlock(staffId) else { failLine("no staff member \(staffId)") }
         print("\(staffId) unlocked")
     }
 }
 
-struct LedgerCommand: ParsableCommand {
+struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ledger",
         abstract: "The ledger (台账) of a month or a day: submissions by item and state, assisted submissions, evaluations by level, certificates printed and collected, device downtime.")
     @OptionGroup var options: ConfigOption
@@ -114,16 +114,16 @@ struct LedgerCommand: ParsableCommand {
     @Flag(name: .long) var json = false
     @Option(name: .long, help: "Also write the ledger as an A4 PDF to this file.") var pdf: String?
 
-    func run() throws {
+    func run() async throws {
         let (cfg, outbox) = try options.outbox(readOnly: true)
         let period: LedgerPeriod
         do {
-            if let day { period = try LedgerPeriod.day(day) }
-            else if let month { period = try LedgerPeriod.month(month) }
-            else { period = LedgerPeriod.containing(Date(), month: true) }
+            if let day { period = try LedgerPeriod.day(day, clock: outbox.database.clock) }
+            else if let month { period = try LedgerPeriod.month(month, clock: outbox.database.clock) }
+            else { period = LedgerPeriod.containing(outbox.database.clock.now, month: true, clock: outbox.database.clock) }
         } catch { failLine("\(error)") }
         let l: Ledger
-        do { l = try outbox.ledger(period) } catch { failLine("the ledger could not be computed: \(error) (restart kioskd once after an upgrade so the database is migrated)") }
+        do { l = try outbox.ledger.ledger(period) } catch { failLine("the ledger could not be computed: \(error) (restart kioskd once after an upgrade so the database is migrated)") }
         if let pdf {
             try TextPDF.make(lines: l.lines(stationName: cfg.station.name)).write(to: URL(fileURLWithPath: pdf))
         }
@@ -133,7 +133,7 @@ struct LedgerCommand: ParsableCommand {
     }
 }
 
-struct AuditCommand: ParsableCommand {
+struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "audit",
         abstract: "The audit trail: every staff sign-in and action, certificate prints and collections (no personal data).")
     @OptionGroup var options: ConfigOption
@@ -141,27 +141,27 @@ struct AuditCommand: ParsableCommand {
     @Flag(name: .long, help: "Check the hash chain: exit 1 if an entry was changed or removed.") var verify = false
     @Flag(name: .long) var json = false
 
-    func run() throws {
+    func run() async throws {
         let (_, outbox) = try options.outbox(readOnly: true)
         if verify {
-            if let bad = try outbox.verifyAuditChain() { failLine("audit trail broken at entry \(bad): an entry was changed or removed") }
+            if let bad = try outbox.audit.verify() { failLine("audit trail broken at entry \(bad): an entry was changed or removed") }
             print("audit trail intact")
             return
         }
         let p = try month.map { m -> LedgerPeriod in
-            do { return try LedgerPeriod.month(m) } catch { failLine("\(error)") }
+            do { return try LedgerPeriod.month(m, clock: outbox.database.clock) } catch { failLine("\(error)") }
         }
-        let entries = try outbox.auditEntries(from: p?.start, to: p?.end)
+        let entries = try outbox.audit.entries(from: p?.start, to: p?.end)
         if json { try printJSON(entries); return }
         let f = ISO8601DateFormatter()
-        f.timeZone = TimeZone(identifier: "Asia/Shanghai")
+        f.timeZone = outbox.database.clock.timeZone
         for e in entries {
             print([f.string(from: e.at), e.actor, e.action, e.subject ?? "", e.detail ?? ""].joined(separator: "  "))
         }
     }
 }
 
-struct ServiceCommand: ParsableCommand {
+struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "service",
         abstract: "Take the kiosk out of service with a notice for residents (off), bring it back (on), or show the state (status). kioskd applies it within seconds.")
     @OptionGroup var options: ConfigOption
@@ -169,20 +169,20 @@ struct ServiceCommand: ParsableCommand {
     @Option(name: .long, help: "off: the notice residents see on the home screen.") var notice: String = "设备维护中，暂停服务，请到窗口办理。"
     @Option(name: .long, help: "Who is doing it (a staff id or a technician's name), for the audit trail.") var by: String = "kioskctl"
 
-    func run() throws {
+    func run() async throws {
         switch action {
         case "off":
             let (_, outbox) = try options.outbox(readOnly: false)
             guard !notice.trimmingCharacters(in: .whitespaces).isEmpty, notice.count <= 200 else { failLine("the notice must be 1–200 characters") }
-            try outbox.setOutOfService(notice: notice, by: by)
+            try await outbox.service.setOutOfService(notice: notice, by: by)
             print("out of service: \(notice)")
         case "on":
             let (_, outbox) = try options.outbox(readOnly: false)
-            try outbox.setOutOfService(notice: nil, by: by)
+            try await outbox.service.setOutOfService(notice: nil, by: by)
             print("in service")
         case "status":
             let (_, outbox) = try options.outbox(readOnly: true)
-            if let n = try outbox.outOfServiceNotice() { print("out of service: \(n)") } else { print("in service") }
+            if let n = try outbox.service.outOfServiceNotice() { print("out of service: \(n)") } else { print("in service") }
         default:
             failLine("action must be off, on or status")
         }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import KioskApp
 import KioskFlow
+import KioskTerminal
 import Logging
+import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +34,7 @@ struct Kioskd: AsyncParsableCommand {
             throw ExitCode(78)   // EX_CONFIG
         }
         let logPath = cfg.logFilePath
-        let level = Logger.Level(rawValue: cfg.logging?.level ?? "info") ?? .info
+        let level = cfg.logging?.level?.level ?? .info
         // Under systemd the journal (native protocol, structured fields); otherwise the log file.
         LoggingSystem.bootstrap(JournaldLogHandler.factory(fileFallback: logPath, level: level))
         let logger = Logger(label: "kioskd")
@@ -52,61 +54,30 @@ struct Kioskd: AsyncParsableCommand {
         let metrics = KioskMetrics.shared
         let admin = AdminService(services: services)
         let adminSocket = AdminSocketServer(path: cfg.adminSocketPath, group: cfg.adminGroup) { data, _ in await admin.handle(data) }
-        do { try adminSocket.start() } catch {
-            // The residents' service goes on; technicians lose kioskctl status until it is fixed.
-            logger.error("admin socket not available", metadata: ["error": "\(error)"])
-        }
-        var metricsServer: MetricsHTTPServer?
-        if let port = cfg.metrics?.port {
-            let m = MetricsHTTPServer(port: port, metrics: metrics)
-            do { try m.start(); metricsServer = m; logger.info("metrics on loopback", metadata: ["port": "\(m.boundPort)"]) } catch {
-                logger.error("metrics not available", metadata: ["error": "\(error)"])
-            }
-        }
         let terminal = TerminalIO()
         let runtime = KioskRuntime(services: services, terminal: terminal, metrics: metrics)
-        let main = Task { await runtime.run() }
-
         signal(SIGPIPE, SIG_IGN)   // a vanished peer (helper, socket) is an error to handle, not a reason to die
-        // SIGTERM/SIGINT end the run loop cleanly (terminal restored, devices closed). SIGHUP from a
-        // process (systemctl reload) reloads; SIGHUP from the kernel is a terminal hangup: neither a
-        // reload nor a reason to stop (the terminal is reopened).
-        var sources: [DispatchSourceSignal] = []
-        let configPath = config
-        do {
-            try HangupSignal.install { origin in
-                if origin == .terminalHangup {
-                    logger.notice("terminal hung up (SIGHUP from the kernel): not a reload; reopening the terminal")
-                    return
-                }
-                logger.info("SIGHUP: reloading configuration")
-                Task { await runtime.reload(configPath: configPath) }
+
+        // Shut down in reverse order: the resident flow first, then reloads, admin socket, metrics.
+        var parts: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let port = cfg.metrics?.port {
+            let app = MetricsEndpoint.application(port: port, metrics: metrics, logger: logger) { bound in
+                logger.info("metrics on loopback", metadata: ["port": "\(bound)"])
             }
-        } catch {
-            logger.error("SIGHUP handling not installed", metadata: ["error": "\(error)"])
+            // A metrics port that cannot be bound is logged; the residents' service goes on.
+            parts.append(.init(service: app, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler {
-                logger.info("signal received, shutting down", metadata: ["signal": "\(sig)"])
-                main.cancel()
-            }
-            src.resume()
-            sources.append(src)
+        parts.append(.init(service: AdminSocketService(server: adminSocket, logger: logger)))
+        parts.append(.init(service: ReloadService(runtime: runtime, configPath: config, logger: logger)))
+        parts.append(.init(service: KioskRuntimeService(runtime: runtime, services: services, terminal: terminal),
+                           successTerminationBehavior: .gracefullyShutdownGroup,
+                           failureTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: .init(services: parts, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      cancellationSignals: [], logger: logger))
+        do { try await group.run() } catch {
+            logger.error("kioskd stopped on an error", metadata: ["error": "\(error)"])
         }
-        await main.value
-        // The loop has ended, so no new step starts. In-flight steps finish (a seal commits or
-        // rolls back as a whole, a receipt prints to the end) within 10 s; then the devices close,
-        // the outbox is flushed and closed, and the terminal is restored (also by run()).
-        let left = await runtime.finishInFlightSteps(timeout: .seconds(10))
-        if left > 0 { logger.warning("steps still running at shutdown", metadata: ["count": "\(left)"]) }
-        adminSocket.stop()
-        metricsServer?.stop()
-        await services.shutdown()
         terminal.restore()
         logger.info("kioskd stopped")
-        _ = sources
     }
 }
-

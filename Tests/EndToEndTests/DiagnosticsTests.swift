@@ -103,6 +103,16 @@ import Glibc
         #expect((values["kiosk_upload_bytes_total"] ?? 0) > 0, "tus payload bytes")
         #expect((values["kiosk_receipts_printed_total"] ?? 0) >= 1, "the resident's receipt")
         #expect(values["kiosk_upload_retries_total"] != nil)
+        #expect(values["kiosk_outbox_key_alarm"] == 0 && values["kiosk_outbox_quarantined"] == 0)
+        #expect((values["kiosk_free_disk_floor_bytes"] ?? 0) > 0)
+        // Every metric the shipped alert rules and dashboard use is one this kioskd exports.
+        let exported = Set(values.keys.map { String($0.split(separator: "{").first ?? "") })
+        for file in ["kiosk-alerts.yml", "kiosk-fleet-dashboard.json"] {
+            let text = try String(contentsOfFile: packageRoot.path + "/packaging/monitoring/" + file, encoding: .utf8)
+            let used = Set(text.matches(of: /kiosk_[a-z0-9_]+/).map { String($0.output) })
+            #expect(!used.isEmpty)
+            for name in used { #expect(exported.contains(name), "\(file) uses \(name), which kioskd does not export") }
+        }
     }
 
     @Test func kioskctlSaysWhenKioskdIsNotRunning() throws {
@@ -141,6 +151,14 @@ import Glibc
         try t.send("2", "4", "6", "8", "1", "0", "Enter"); try t.waitFor("密码错误次数过多")
         #expect(st.logs().contains("technician PIN wrong"))
         #expect(!st.logs().contains("246810"))
+        // The lockout lives in the outbox database (the PIN gate): kioskd killed and started again keeps it.
+        try t.kill9()
+        let again = KioskTerminal(configPath: st.config)
+        try again.start()
+        defer { again.stop() }
+        try again.waitFor("首页")
+        try again.send("#", "#", "#"); try again.waitFor("请输入维护密码")
+        try again.send("2", "4", "6", "8", "1", "0", "Enter"); try again.waitFor("密码错误次数过多")
     }
 }
 

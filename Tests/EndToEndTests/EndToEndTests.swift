@@ -81,8 +81,12 @@ let fullID = "110105200001010016"
         defer { t2.stop() }
         try t2.waitFor("首页")
         try waitUntil(30, "the upload after restart") { st.intake.count() == 1 }
-        // Give the uploader time to (wrongly) send it again; it must not.
-        Thread.sleep(forTimeInterval: 2)
+        // Once the outbox holds it as uploaded the uploader never sends it again; until then it
+        // might (wrongly) send it twice, so the count is checked after the outbox says so.
+        try waitUntil(30, "the outbox to record the upload") {
+            let c = try st.outboxCounts()
+            return c["uploaded"] as? Int == 1 && c["queued"] as? Int == 0
+        }
         #expect(st.intake.count() == 1)
         #expect(try st.intake.list().first?["caseNumber"] as? String == caseNumber)
         let counts = try st.outboxCounts()
@@ -175,7 +179,7 @@ let fullID = "110105200001010016"
         let logs = st.logs()
         #expect(logs.contains("outbox flushed and closed"))
         #expect(logs.hasSuffix("kioskd stopped\n"), "the whole shutdown path ran: \(logs.suffix(600))")
-        #expect(Outbox.walSize(stateDirectory: st.dir + "/state") == 0, "WAL checkpointed into the database")
+        #expect(OutboxDatabase.walSize(stateDirectory: st.dir + "/state") == 0, "WAL checkpointed into the database")
         #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"), "terminal restored")
     }
 
@@ -196,7 +200,10 @@ let fullID = "110105200001010016"
         while try t.screen().contains("拍摄申请材料") {
             try t.send("Enter"); try t.waitFor("状态：已拍摄")
             try t.send("Enter")
-            Thread.sleep(forTimeInterval: 0.3)
+            try waitUntil(15, "the next material or the phone number") {
+                let s = try t.screen()
+                return s.contains("状态：未拍摄") || s.contains("请输入手机号码")
+            }
         }
         try t.waitFor("请输入手机号码")
         try t.send("13800000000", "Enter"); try t.waitFor("请确认申请信息")

@@ -526,11 +526,11 @@ final class PortBox: @unchecked Sendable {
             #expect(m.status == .created)
         }
         let certifier = DemoCertifier(store: store, after: 60, logger: .init(label: "test"))
-        #expect(certifier.runOnce(now: Date()).isEmpty)                       // too young
-        #expect(certifier.runOnce(now: Date().addingTimeInterval(61)) == [manifest.caseNumber])
+        #expect(await certifier.runOnce(now: Date()).isEmpty)                       // too young
+        #expect(await certifier.runOnce(now: Date().addingTimeInterval(61)) == [manifest.caseNumber])
         let st = try #require(try store.status(submissionId: manifest.submissionId))
         #expect(st.state == .certificateReady)
         #expect(st.certificate?.contentType == "application/pdf")
-        #expect(certifier.runOnce(now: Date().addingTimeInterval(120)).isEmpty)  // once only
+        #expect(await certifier.runOnce(now: Date().addingTimeInterval(120)).isEmpty)  // once only
     }
 }

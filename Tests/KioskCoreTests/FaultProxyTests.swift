@@ -48,7 +48,7 @@ func villageLink(_ i: Int) -> ProxyFault {
             let atts = (1...2).map { n in
                 NewAttachment(name: "material-\(n).jpg", contentType: "image/jpeg", data: jpeg(Int.random(in: 2000...9000, using: &g) + i))
             }
-            sealed.append(try outbox.seal(NewSubmission(itemCode: "XY-T-00\(i % 9 + 1)", itemName: "测试事项", applicant: applicant, attachments: atts)))
+            sealed.append(try await outbox.submissions.seal(NewSubmission(itemCode: "XY-T-00\(i % 9 + 1)", itemName: "测试事项", applicant: applicant, attachments: atts)))
         }
         let store = try IntakeStore(dataDirectory: dir + "/intake")
         let app = try buildIntakeApplication(configuration: IntakeConfiguration(dataDirectory: dir + "/intake", port: 0,
@@ -60,16 +60,16 @@ func villageLink(_ i: Int) -> ProxyFault {
             defer { proxy.stop() }
             let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(proxy.port)", token: token, requestTimeoutSeconds: 5,
                                      initialBackoffSeconds: 0.005, maxBackoffSeconds: 0.03, statusSyncSeconds: 60, chunkSize: 2048)
-            let up = Uploader(outbox: outbox, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "test"))
+            let up = Uploader(database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "test"))
             let deadline = Date().addingTimeInterval(300)
-            while try outbox.counts().queued > 0 && Date() < deadline {
+            while try outbox.uploads.counts().queued > 0 && Date() < deadline {
                 let wait = await up.runOnce() ?? 0
                 if wait > 0 { try await Task.sleep(for: .milliseconds(Int(min(wait, 0.05) * 1000))) }
             }
             faultBox.value = proxy.faultCounts
         }
         let faults = faultBox.value
-        let counts = try outbox.counts()
+        let counts = try outbox.uploads.counts()
         #expect(counts.queued == 0)
         #expect(counts.uploaded == 200)
         #expect(counts.quarantined == 0)

@@ -114,9 +114,9 @@ func runToEnd(_ exe: String, _ args: [String], timeout: Double = 60) throws -> (
         let file = dir + "/scan.jpg"
         try data.write(to: URL(fileURLWithPath: file))
         let outbox = try makeOutbox(dir)
-        let s = try outbox.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+        let s = try await outbox.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
                                               attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: data)]))
-        let manifest = try #require(try outbox.nextDue().due).manifest
+        let manifest = try #require(try await outbox.uploads.nextDue().due).manifest
         try await buildIntakeApplication(configuration: IntakeConfiguration(dataDirectory: dir + "/intake", port: 0,
                                                                             stationTokens: [token: "XY-TEST-001"]), store: store)
             .test(.live) { client in

@@ -24,54 +24,54 @@ func plaintext(_ needles: [String], in root: String) -> [String] {
 }
 
 @Suite struct OutboxLifecycleTests {
-    @Test func stateDirectoryHoldsNoPlaintextIDNumberOrName() throws {
+    @Test func stateDirectoryHoldsNoPlaintextIDNumberOrName() async throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
         for _ in 0..<3 {
-            _ = try o.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+            _ = try await o.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
                                          attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg",
                                                                      data: Data("扫描件 测试一 110105200001010016".utf8) + jpeg(3000))]))
         }
-        try o.recordEvaluation(caseNumber: "GH202612010001", level: 1, reason: "测试一 说等候太久")
+        try await o.messages.recordEvaluation(caseNumber: "GH202612010001", level: 1, reason: "测试一 说等候太久")
         let hits = plaintext(["110105200001010016", "测试一", "13800000000"], in: dir + "/state")
         #expect(hits.isEmpty, "\(hits)")
         #expect(!allFiles(under: dir + "/state").isEmpty)
     }
 
-    @Test func diskFloorStopsNewSubmissionsBeforeAnythingIsWritten() throws {
+    @Test func diskFloorStopsNewSubmissionsBeforeAnythingIsWritten() async throws {
         let dir = tempDir()
-        let o = try Outbox(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))),
-                           stationId: "XY-TEST-001", casePrefix: "GH", minFreeBytes: Int64.max / 4)
-        #expect(o.diskStatus().accepting == false)
-        #expect(throws: DiskFloorError.self) {
-            _ = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
+        let o = try OutboxStores(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))),
+                                 stationId: "XY-TEST-001", casePrefix: "GH", minFreeBytes: Int64.max / 4)
+        #expect(o.database.diskStatus().accepting == false)
+        await #expect(throws: DiskFloorError.self) {
+            _ = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
                                          attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
         }
-        #expect(try o.allSubmissions().isEmpty)
+        #expect(try o.submissions.allSubmissions().isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments").isEmpty)
         #expect(DiskFloorError.residentMessage.contains("存储空间不足"))
     }
 
-    @Test func retentionDeletesPersonalDataAndFilesAfterConfirmation() throws {
+    @Test func retentionDeletesPersonalDataAndFilesAfterConfirmation() async throws {
         let dir = tempDir()
         let clock = TestClock()
-        let o = try Outbox(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))),
-                           stationId: "XY-TEST-001", casePrefix: "GH", now: { clock.now })
-        let a = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
+        let o = try OutboxStores(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))),
+                                 stationId: "XY-TEST-001", casePrefix: "GH", clock: .fixed { clock.now })
+        let a = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
                                          attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
-        let b = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        try o.markUploaded(id: a.id, upstreamState: .received)        // b is never confirmed
+        let b = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        try await o.uploads.markUploaded(id: a.id, upstreamState: .received)        // b is never confirmed
         clock.advance(days: 29)
-        #expect(try o.purgeConfirmed(olderThanDays: 30) == 0)
+        #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 0)
         clock.advance(days: 2)
-        #expect(try o.purgeConfirmed(olderThanDays: 30) == 1)
-        #expect(try o.isPurged(id: a.id))
+        #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 1)
+        #expect(try o.submissions.isPurged(id: a.id))
         #expect(!FileManager.default.fileExists(atPath: dir + "/state/attachments/" + a.id))
-        #expect(try !o.isPurged(id: b.id))                             // unconfirmed data is never deleted
+        #expect(try !o.submissions.isPurged(id: b.id))                             // unconfirmed data is never deleted
         #expect(FileManager.default.fileExists(atPath: dir + "/state/attachments/" + b.id))
         // The resident still finds the case (number, item, state), without the personal data.
-        #expect(try o.submissions(forIDNumber: applicant.idNumber).map(\.id).contains(a.id))
-        #expect(try o.purgeConfirmed(olderThanDays: 30) == 0)          // once only
+        #expect(try o.submissions.submissions(forIDNumber: applicant.idNumber).map(\.id).contains(a.id))
+        #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 0)          // once only
     }
 }
 
@@ -86,9 +86,9 @@ final class TestClock: @unchecked Sendable {
     @Test func statusSyncDownloadsAVerifiedCertificateAndMessagesTravelThroughTheOutbox() async throws {
         let dir = tempDir()
         let outbox = try makeOutbox(dir)
-        let s = try outbox.seal(NewSubmission(itemCode: "XY-T-001", itemName: "n", applicant: applicant,
+        let s = try await outbox.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "n", applicant: applicant,
                                               attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(5000))]))
-        try outbox.recordEvaluation(caseNumber: s.caseNumber, level: 5, reason: nil)
+        try await outbox.messages.recordEvaluation(caseNumber: s.caseNumber, level: 5, reason: nil)
         let store = try IntakeStore(dataDirectory: dir + "/intake")
         let pdf = Data("%PDF-1.4\n示例证照 (sample)\n%%EOF\n".utf8)
         try await buildIntakeApplication(configuration: IntakeConfiguration(dataDirectory: dir + "/intake", port: 0,
@@ -97,22 +97,22 @@ final class TestClock: @unchecked Sendable {
                 var cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(try #require(client.port))", token: token, requestTimeoutSeconds: 30,
                                          initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.05)
                 cfg.stationId = "XY-TEST-001"
-                let up = Uploader(outbox: outbox, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "t"))
+                let up = Uploader(database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "t"))
                 _ = await up.runOnce()
                 await up.queueHeartbeat()
                 await up.sendMessages()
-                #expect(try outbox.messageCounts().sent == 2)
-                #expect(try outbox.messageCounts().queued == 0)
+                #expect(try outbox.messages.messageCounts().sent == 2)
+                #expect(try outbox.messages.messageCounts().queued == 0)
 
                 _ = try store.setState(submissionId: s.id, state: .inReview, note: nil)
                 await up.syncStatuses()
-                #expect(try outbox.submission(id: s.id)?.upstreamState == .inReview)
+                #expect(try outbox.submissions.submission(id: s.id)?.upstreamState == .inReview)
 
                 _ = try store.attachCertificate(submissionId: s.id, data: pdf, contentType: "application/pdf", note: "请到窗口领取")
                 await up.syncStatuses()
             }
-        #expect(try outbox.submission(id: s.id)?.upstreamState == .certificateReady)
-        let cert = try #require(try outbox.certificate(submissionId: s.id))
+        #expect(try outbox.submissions.submission(id: s.id)?.upstreamState == .certificateReady)
+        let cert = try #require(try outbox.certificates.certificate(submissionId: s.id))
         #expect(cert.data == pdf)
         #expect(cert.ref.sha256 == sha256Hex(pdf))
         // Stored encrypted.
@@ -127,8 +127,8 @@ final class TestClock: @unchecked Sendable {
     @Test func aCertificateThatDoesNotMatchItsDigestIsNotStored() async throws {
         let dir = tempDir()
         let outbox = try makeOutbox(dir)
-        let s = try outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        try outbox.markUploaded(id: s.id, upstreamState: .received)
+        let s = try await outbox.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        try await outbox.uploads.markUploaded(id: s.id, upstreamState: .received)
         let router = Router()
         let lie = CertificateRef(ref: "cert-1", contentType: "application/pdf", size: 5, sha256: String(repeating: "0", count: 64))
         router.get("/v1/submissions/{id}") { _, _ in
@@ -142,7 +142,7 @@ final class TestClock: @unchecked Sendable {
         try await Application(router: router).test(.live) { client in
             await uploader(outbox, port: try #require(client.port)).syncStatuses()
         }
-        #expect(try outbox.certificate(submissionId: s.id) == nil)
-        #expect(try outbox.certificatesToDownload().count == 1)        // tried again later
+        #expect(try outbox.certificates.certificate(submissionId: s.id) == nil)
+        #expect(try outbox.certificates.certificatesToDownload().count == 1)        // tried again later
     }
 }

@@ -12,23 +12,23 @@ func tempDir() -> String {
     return d
 }
 
-func makeOutbox(_ dir: String, key: SymmetricKey = SymmetricKey(data: Data(repeating: 7, count: 32))) throws -> Outbox {
-    try Outbox(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: key), stationId: "XY-TEST-001", casePrefix: "GH")
+func makeOutbox(_ dir: String, key: SymmetricKey = SymmetricKey(data: Data(repeating: 7, count: 32))) throws -> OutboxStores {
+    try OutboxStores(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: key), stationId: "XY-TEST-001", casePrefix: "GH")
 }
 
 func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 % 251) }) + Data([0xFF, 0xD9]) }
 
 @Suite struct OutboxTests {
-    @Test func walWithSynchronousFullVerifiedByQuery() throws {
+    @Test func walWithSynchronousFullVerifiedByQuery() async throws {
         let o = try makeOutbox(tempDir())
-        #expect(try o.synchronousLevel() == 2)       // 2 = FULL (GRDB would leave NORMAL = 1)
-        #expect(try o.journalMode() == "wal")
+        #expect(try o.database.synchronousLevel() == 2)       // 2 = FULL (GRDB would leave NORMAL = 1)
+        #expect(try o.database.journalMode() == "wal")
     }
 
-    @Test func sealCommitsRowsAndEncryptedFsyncedAttachments() throws {
+    @Test func sealCommitsRowsAndEncryptedFsyncedAttachments() async throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
-        let s = try o.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+        let s = try await o.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
                                          attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(5000))]))
         #expect(s.caseNumber.hasPrefix("GH"))
         #expect(s.caseNumber.count == 14)
@@ -37,7 +37,7 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         let stored = try #require(FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/material-1.jpg.enc"))
         #expect(stored != jpeg(5000))
         #expect(stored.prefix(2) != Data([0xFF, 0xD8]))
-        let c = try o.counts()
+        let c = try o.uploads.counts()
         #expect(c.queued == 1 && c.uploaded == 0 && c.attachmentsQueued == 1)
         // Nothing personal readable in the database files.
         for f in ["outbox.sqlite", "outbox.sqlite-wal"] {
@@ -49,38 +49,38 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         }
     }
 
-    @Test func caseNumbersAreUniqueAndSequentialPerDay() throws {
+    @Test func caseNumbersAreUniqueAndSequentialPerDay() async throws {
         let o = try makeOutbox(tempDir())
-        let a = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        let b = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let a = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let b = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
         #expect(a.caseNumber != b.caseNumber)
         #expect(Int(b.caseNumber.suffix(4))! == Int(a.caseNumber.suffix(4))! + 1)
     }
 
-    @Test func residentFindsOwnSubmissionsOnly() throws {
+    @Test func residentFindsOwnSubmissionsOnly() async throws {
         let o = try makeOutbox(tempDir())
-        _ = try o.seal(NewSubmission(itemCode: "c", itemName: "临时救助", applicant: applicant, attachments: []))
-        #expect(try o.submissions(forIDNumber: "110105200001010016").count == 1)
-        #expect(try o.submissions(forIDNumber: "110105200001010016".lowercased()).count == 1)
-        #expect(try o.submissions(forIDNumber: "810000199001010027").isEmpty)
+        _ = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "临时救助", applicant: applicant, attachments: []))
+        #expect(try o.submissions.submissions(forIDNumber: "110105200001010016").count == 1)
+        #expect(try o.submissions.submissions(forIDNumber: "110105200001010016".lowercased()).count == 1)
+        #expect(try o.submissions.submissions(forIDNumber: "810000199001010027").isEmpty)
     }
 
-    @Test func pendingUploadDecryptsWithTheRightKeyOnly() throws {
+    @Test func pendingUploadDecryptsWithTheRightKeyOnly() async throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
-        _ = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
+        _ = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
                                      attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
-        let p = try #require(try o.nextDue().due)
+        let p = try #require(try await o.uploads.nextDue().due)
         #expect(p.manifest.applicant == applicant)
-        #expect(try o.attachmentData(p.attachments[0]) == jpeg(100))
+        #expect(try o.uploads.attachmentData(p.attachments[0]) == jpeg(100))
         // Read back with another key: the row is set aside with the reason instead of blocking the queue.
         let wrong = try makeOutbox(dir, key: SymmetricKey(data: Data(repeating: 9, count: 32)))
-        #expect(try wrong.nextDue().due == nil)
-        #expect(try wrong.counts().quarantined == 1)
-        #expect(try wrong.allSubmissions().first?.lastError?.contains("keyFile") == true)
+        #expect(try await wrong.uploads.nextDue().due == nil)
+        #expect(try wrong.uploads.counts().quarantined == 1)
+        #expect(try wrong.submissions.allSubmissions().first?.lastError?.contains("keyFile") == true)
     }
 
-    @Test func orphanAttachmentsFromACrashedSealAreRemovedAtOpen() throws {
+    @Test func orphanAttachmentsFromACrashedSealAreRemovedAtOpen() async throws {
         let dir = tempDir()
         _ = try makeOutbox(dir)
         let orphan = dir + "/state/attachments/deadbeef"
@@ -90,33 +90,33 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         #expect(!FileManager.default.fileExists(atPath: orphan))
     }
 
-    @Test func failuresBackOffAndQuarantineKeepsTheRow() throws {
+    @Test func failuresBackOffAndQuarantineKeepsTheRow() async throws {
         let o = try makeOutbox(tempDir())
-        let s = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        try o.recordFailure(id: s.id, error: "down", retryAt: Date().addingTimeInterval(60))
-        let n = try o.nextDue()
+        let s = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        try await o.uploads.recordFailure(id: s.id, error: "down", retryAt: Date().addingTimeInterval(60))
+        let n = try await o.uploads.nextDue()
         #expect(n.due == nil)
         #expect(n.nextAt != nil)
-        try o.quarantine(id: s.id, reason: "HTTP 400")
-        #expect(try o.counts().quarantined == 1)
-        #expect(try o.submission(id: s.id)?.lastError == "HTTP 400")
+        try await o.uploads.quarantine(id: s.id, reason: "HTTP 400")
+        #expect(try o.uploads.counts().quarantined == 1)
+        #expect(try o.submissions.submission(id: s.id)?.lastError == "HTTP 400")
     }
 
-    @Test func aRetryTimeFarInTheFutureCountsAsDue() throws {
+    @Test func aRetryTimeFarInTheFutureCountsAsDue() async throws {
         let o = try makeOutbox(tempDir())
-        let s = try o.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        try o.recordFailure(id: s.id, error: "clock was years ahead", retryAt: Date().addingTimeInterval(86400 * 400))
-        #expect(try o.nextDue(maxDelay: 600).due?.summary.id == s.id)
+        let s = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        try await o.uploads.recordFailure(id: s.id, error: "clock was years ahead", retryAt: Date().addingTimeInterval(86400 * 400))
+        #expect(try await o.uploads.nextDue(maxDelay: 600).due?.summary.id == s.id)
     }
 
-    @Test func evaluationsAreRecordedAndValidated() throws {
+    @Test func evaluationsAreRecordedAndValidated() async throws {
         let o = try makeOutbox(tempDir())
-        try o.recordEvaluation(caseNumber: "GH1", level: 5, reason: nil)
-        #expect(throws: OutboxError.self) { try o.recordEvaluation(caseNumber: "GH1", level: 9, reason: nil) }
-        #expect(try o.evaluations().count == 1)
+        try await o.messages.recordEvaluation(caseNumber: "GH1", level: 5, reason: nil)
+        await #expect(throws: OutboxError.self) { try await o.messages.recordEvaluation(caseNumber: "GH1", level: 9, reason: nil) }
+        #expect(try o.messages.evaluations().count == 1)
     }
 
-    @Test func keyFilesAreReadAndBadOnesExplained() throws {
+    @Test func keyFilesAreReadAndBadOnesExplained() async throws {
         let dir = tempDir()
         try AtRestCipher.generateKeyFile(path: dir + "/k")
         _ = try AtRestCipher.loadKey(path: dir + "/k")
@@ -129,7 +129,7 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
 @Suite struct CatalogTests {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test func catalogHasAllSeedItems() throws {
+    @Test func catalogHasAllSeedItems() async throws {
         let c = try Catalog.load(catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
                                  guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
         #expect(c.items(level: .town).count == 99)
@@ -141,7 +141,7 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         #expect(c.categories(level: .town).count <= 9)
     }
 
-    @Test func malformedCatalogGivesAClearError() throws {
+    @Test func malformedCatalogGivesAClearError() async throws {
         let dir = tempDir()
         _ = FileManager.default.createFile(atPath: dir + "/c.json", contents: Data("{\"items\": 3}".utf8))
         do { _ = try Catalog.load(catalogFile: dir + "/c.json", guidesDirectory: nil); Issue.record("should fail") }

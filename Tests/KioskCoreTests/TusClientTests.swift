@@ -158,7 +158,7 @@ final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v
     @Test func retryAfterSetsTheNextAttemptOfTheSubmission() async throws {
         let dir = tempDir()
         let outbox = try makeOutbox(dir)
-        let s = try outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let s = try await outbox.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
         let router = Router()
         router.get("/v1/health") { _, _ in
             Response(status: .serviceUnavailable, headers: [.init("Retry-After")!: "120", .contentType: "application/json"],
@@ -168,8 +168,8 @@ final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v
             let delay = await uploader(outbox, port: try #require(client.port)).runOnce()
             #expect((delay ?? 0) >= 120)
         }
-        #expect(try outbox.submission(id: s.id)?.state == .sealed)
-        #expect(try outbox.nextDue(maxDelay: 3600).due == nil)
+        #expect(try outbox.submissions.submission(id: s.id)?.state == .sealed)
+        #expect(try await outbox.uploads.nextDue(maxDelay: 3600).due == nil)
     }
 
     @Test func bandwidthCapPacesChunks() async {

@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 import func E2EHarness.freePort
 import Logging
 import Testing
@@ -68,6 +69,37 @@ import Testing
         let s = await printer.status()
         #expect(s.state == .online && s.paper == .full)
         #expect(s.counters["documentsPrinted"] == 1)
+    }
+
+    /// Issue 18 point 8: IPP Everywhere requires only PWG raster and JPEG. A printer without
+    /// PDF gets PWG raster rendered locally (Ghostscript), and "printed" comes from its job state.
+    @Test func aPrinterWithoutPDFGetsPWGRasterRenderedLocally() async throws {
+        let fx = try IPPEveFixture(formats: "image/pwg-raster")
+        defer { fx.stop() }
+        let printer = A4Printer(settings: fast(A4PrinterSettings(uri: fx.uri)), logger: logger)
+        #expect(await printer.refresh().state == .online)
+        let r = try await printer.printPDF(testPDF(), label: "test-a4")
+        #expect(r.outcome == .completed)
+        let files = fx.printedFiles
+        #expect(files.count == 1)
+        if let f = files.first, let d = FileManager.default.contents(atPath: f) {
+            let b = [UInt8](d)
+            #expect(Array(b.prefix(4)) == Array("RaS2".utf8), "a PWG raster stream, not the PDF")
+            #expect(b.count > 284)
+            if b.count > 284 {
+                // cups_page_header2_t.HWResolution[0], big-endian, at header offset 276.
+                let dpi = b[280...283].reduce(0) { $0 << 8 | Int($1) }
+                #expect(dpi == 300, "300 dpi from pwg-raster-document-resolution-supported (300dpi,600dpi)")
+            }
+        }
+        #expect(await printer.status().counters["documentsPrinted"] == 1)
+    }
+
+    @Test func pwgRasterSettingsFollowWhatThePrinterOffers() {
+        #expect(PWGRasterRenderer.choose(resolutions: [300, 600], types: ["black_1", "sgray_8"]) == .init(dpi: 300, type: "sgray_8"))
+        #expect(PWGRasterRenderer.choose(resolutions: [600, 1200], types: ["srgb_8"]) == .init(dpi: 600, type: "srgb_8"))
+        #expect(PWGRasterRenderer.choose(resolutions: [], types: ["sgray_8"]) == nil)
+        #expect(PWGRasterRenderer.choose(resolutions: [300], types: ["adobe-rgb_16"]) == nil)
     }
 
     @Test func mediaEmptyWhileTheJobWaitsThenTheDeadlineCancelsIt() async throws {

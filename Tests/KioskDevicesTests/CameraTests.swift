@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 import Logging
 import Testing
 @testable import KioskDevices
@@ -194,7 +195,7 @@ struct SplitMix {
 }
 
 /// A V4L2 device that plays back recorded frames and writes down every call.
-final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
+class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     let lock = NSLock()
     var frames: [[UInt8]]
     var sizes = [V4L2FrameSize(width: 640, height: 480), V4L2FrameSize(width: 2592, height: 1944), V4L2FrameSize(width: 1920, height: 1080)]
@@ -210,6 +211,13 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     var unplugAfter: Int?
     var delivered = 0
     var unplugged = false
+    /// Flags per delivered frame (1-based delivery number), e.g. V4L2_BUF_FLAG_ERROR.
+    var flagsAt: [Int: UInt32] = [:]
+    /// Frame spacing on the buffer clock (uvcvideo: monotonic timestamps).
+    var frameIntervalMilliseconds = 33
+    /// Controls the camera has (QUERYCTRL answers), and what S_CTRL set.
+    var controls: Set<UInt32> = [V4L2DequeuedBuffer.powerLineFrequencyControl]
+    var controlValues: [UInt32: Int32] = [:]
 
     init(frames: [[UInt8]]) { self.frames = frames }
 
@@ -247,13 +255,20 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
             return !queued.isEmpty
         }
     }
-    func dequeueBuffer() throws -> (index: Int, bytesUsed: Int) {
+    func dequeueBuffer() throws -> V4L2DequeuedBuffer {
         try lock.withLock {
             guard !queued.isEmpty else { throw V4L2Error(operation: "DQBUF", code: EAGAIN) }
             let i = queued.removeFirst()
             delivered += 1
             log("DQBUF \(i)")
-            return (i, frames[(delivered - 1) % frames.count].count)
+            return V4L2DequeuedBuffer(index: i, bytesUsed: frames[(delivered - 1) % frames.count].count, flags: flagsAt[delivered] ?? 0,
+                                      timestamp: .seconds(100) + .milliseconds(delivered * frameIntervalMilliseconds))
+        }
+    }
+    func setControl(_ id: UInt32, value: Int32) throws -> Bool {
+        lock.withLock {
+            guard controls.contains(id) else { log("QUERYCTRL \(String(id, radix: 16)) EINVAL"); return false }
+            log("S_CTRL \(String(id, radix: 16))=\(value)"); controlValues[id] = value; return true
         }
     }
     func bytes(ofBuffer index: Int, count: Int) -> [UInt8] { lock.withLock { frames[(delivered - 1) % frames.count] } }
@@ -266,13 +281,14 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
 
     @Test func ioctlSequenceAndBufferCycling() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
-        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", buffers: 4, settleFrames: 2))
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", buffers: 4, settleFrames: 2, settleMilliseconds: 0))
         try await src.start()
         #expect(src.captureSize == V4L2FrameSize(width: 2592, height: 1944), "largest MJPEG size")
         for _ in 0..<3 { _ = try await src.nextJPEG() }
         await src.stop()
         let calls = dev.call("")
-        #expect(Array(calls.prefix(6)) == ["open /dev/video0", "QUERYCAP", "ENUM_FMT", "ENUM_FRAMESIZES MJPG", "S_FMT MJPG 2592x1944", "REQBUFS 4"])
+        #expect(Array(calls.prefix(7)) == ["open /dev/video0", "QUERYCAP", "ENUM_FMT", "ENUM_FRAMESIZES MJPG", "S_FMT MJPG 2592x1944",
+                                           "S_CTRL 980918=1", "REQBUFS 4"], "power-line frequency 50 Hz before the buffers")
         #expect(calls.contains("STREAMON"))
         let dq = calls.filter { $0.hasPrefix("DQBUF") }
         #expect(dq.count == 2 + 3, "2 settle frames dropped before the first capture, then one per capture")
@@ -304,7 +320,7 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func timeoutGivesARetakeAndTheNextCaptureWorks() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
         dev.silentAfter = 1
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, frameTimeoutMilliseconds: 100)),
+        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0, frameTimeoutMilliseconds: 100)),
                                  logger: Logger(label: "cam"), checkQuality: false)
         _ = try await cam.capture()
         do { _ = try await cam.capture(); Issue.record("no timeout") } catch let e as DeviceError {
@@ -320,7 +336,7 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func unplugIsReportedAndTheCameraIsReopenedWhenBack() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
         dev.unplugAfter = 1
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0)),
+        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
                                  logger: Logger(label: "cam"), checkQuality: false)
         _ = try await cam.capture()
         await #expect(throws: DeviceError.self) { try await cam.capture() }
@@ -335,11 +351,141 @@ final class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func qualityCheckRejectsABlurredCaptureThroughTheCamera() async throws {
         let blurred = try TestPages.jpeg(TestPages.blurred(TestPages.textPage(), radius: 6))
         let dev = RecordedV4L2Device(frames: [blurred])
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0)),
+        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
                                  logger: Logger(label: "cam"))
         do { _ = try await cam.capture(); Issue.record("blurred capture accepted") } catch let e as DeviceError {
             #expect(e.residentMessage == QualityReport(verdict: .blurred, width: 0, height: 0, meanBrightness: 0, contrast: 0, clippedFraction: 0, sharpness: 0).residentMessage)
         }
         #expect(await cam.status().counters["rejected"] == 1)
+    }
+}
+
+/// Issue 18 point 6: frames as uvcvideo delivers them.
+@Suite struct V4L2FieldFrameTests {
+    static let bright = try! TestPages.jpeg(TestPages.textPage(width: 640, height: 480))
+    static let dark = try! TestPages.jpeg(TestPages.mapped(TestPages.textPage(width: 640, height: 480)) { $0 / 8 })
+
+    @Test func flaggedAndTornFramesAreDropped() async throws {
+        // Frame 1 flagged ERROR (its bytes are a whole JPEG: the flag alone must drop it), frame 2
+        // cut short (starts like a JPEG, no end marker), frame 3 not JPEG at all, frame 4 good.
+        let torn = Array(Self.bright.prefix(Self.bright.count / 2))
+        let other = try TestPages.jpeg(TestPages.textPage(width: 640, height: 480, seed: 7))
+        let dev = RecordedV4L2Device(frames: [other, torn, [0x00, 0x00, 0x01, 0x02, 0x03, 0x04], Self.bright])
+        dev.flagsAt = [1: V4L2DequeuedBuffer.flagError]
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
+        try await src.start()
+        let got = try await src.nextJPEG()
+        await src.stop()
+        #expect(Array(got) == Self.bright)
+        #expect(src.droppedFrames == 3)
+    }
+
+    @Test func aJPEGPaddedAfterItsEndIsAccepted() {
+        #expect(isCompleteJPEG(Self.bright + [0, 0, 0, 0]))
+        #expect(!isCompleteJPEG(Array(Self.bright.dropLast(2))))
+        #expect(isCompleteJPEG([0xFF, 0xD8, 0x00, 0xFF, 0xD9]))
+        #expect(!isCompleteJPEG([0x00, 0xD8, 0x00, 0xFF, 0xD9]))
+    }
+
+    @Test func onlyUnusableFramesGiveARetakeWithTheCause() async throws {
+        let torn = Array(Self.bright.prefix(200))
+        let dev = RecordedV4L2Device(frames: [torn])
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
+        try await src.start()
+        do { _ = try await src.nextJPEG(); Issue.record("a torn frame was accepted") } catch let e as DeviceError {
+            #expect(e.description.contains("no JPEG end-of-image marker"))
+            #expect(e.description.contains("USB cable"))
+            #expect(e.residentMessage.contains("重拍"))
+        }
+        await src.stop()
+    }
+
+    /// After a reopen the first frames are dark for about a second at 30 fps (auto exposure);
+    /// 2–3 dropped frames are not enough, time is.
+    @Test func exposureSettlesByTimeNotByFrameCount() async throws {
+        let frames = [[UInt8]](repeating: Self.dark, count: 24) + [[UInt8]](repeating: Self.bright, count: 8)
+        let dev = RecordedV4L2Device(frames: frames)
+        dev.frameIntervalMilliseconds = 40    // 25 fps: the 24 dark frames span 0.96 s
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 3, settleMilliseconds: 1000))
+        try await src.start()
+        let got = try await src.nextJPEG()
+        await src.stop()
+        #expect(try CaptureQuality.check(jpeg: Self.dark).verdict == .tooDark, "the fixture's early frames are dark")
+        #expect(Array(got) == Self.bright)
+        #expect(dev.lock.withLock { dev.delivered } == 26, "dropped by time: frames until 1 s after the first")
+    }
+
+    @Test func powerLineFrequencyIsSetTo50HzWhereTheControlExists() async throws {
+        let dev = RecordedV4L2Device(frames: [Self.bright])
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleMilliseconds: 0))
+        try await src.start()
+        await src.stop()
+        #expect(dev.lock.withLock { dev.controlValues[V4L2DequeuedBuffer.powerLineFrequencyControl] } == 1)
+        #expect(src.powerLineSet == true)
+        // A camera without the control still captures.
+        let plain = RecordedV4L2Device(frames: [Self.bright])
+        plain.controls = []
+        let src2 = V4L2FrameSource(device: plain, settings: V4L2Settings(path: "/dev/video0", settleMilliseconds: 0))
+        try await src2.start()
+        _ = try await src2.nextJPEG()
+        await src2.stop()
+        #expect(src2.powerLineSet == false)
+    }
+}
+
+/// Issue 18 point 10: a camera from a `kioskctl devices --record` file, through the V4L2 seam.
+final class RecordedFormatsV4L2Device: RecordedV4L2Device, @unchecked Sendable {
+    let record: FieldRecording.V4L2Record
+    init(_ record: FieldRecording.V4L2Record, frames: [[UInt8]]) {
+        self.record = record
+        super.init(frames: frames)
+        formatsOffered = record.formats.map(FourCC.code)
+    }
+    override func queryCapabilities() throws -> (card: String, capture: Bool, streaming: Bool) {
+        lock.withLock { log("QUERYCAP"); return (record.card, record.capture, record.streaming) }
+    }
+    override func frameSizes(_ fourcc: UInt32) throws -> [V4L2FrameSize] {
+        lock.withLock { log("ENUM_FRAMESIZES \(FourCC.name(fourcc))"); return (record.sizes[FourCC.name(fourcc)] ?? []).compactMap(FieldRecording.size) }
+    }
+}
+
+@Suite struct RecordedCameraTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func aRecordedCameraIsDrivenAtItsLargestMJPEGSizeAndItsMetadataNodeIsRefused() async throws {
+        let rec = try FieldRecording.load(Data(contentsOf: URL(fileURLWithPath: Self.root + "/DeviceProfiles/recordings/example-bench.json")))
+        let capture = try #require(rec.v4l2.first { $0.capture })
+        let dev = RecordedFormatsV4L2Device(capture, frames: [V4L2FieldFrameTests.bright])
+        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: capture.path, settleMilliseconds: 0))
+        try await src.start()
+        _ = try await src.nextJPEG()
+        await src.stop()
+        #expect(src.captureSize == V4L2FrameSize(width: 3264, height: 2448))
+        #expect(src.model == capture.card)
+        // The second node uvcvideo creates (metadata) cannot capture: a clear refusal.
+        let meta = try #require(rec.v4l2.first { !$0.capture })
+        let src2 = V4L2FrameSource(device: RecordedFormatsV4L2Device(meta, frames: []), settings: V4L2Settings(path: meta.path))
+        do { try await src2.start(); Issue.record("a metadata node was started") } catch let e as DeviceError {
+            #expect(e.description.contains("cannot stream video capture"))
+        }
+    }
+}
+
+@Suite struct V4L2RecorderTests {
+    @Test func theRecorderWritesFormatsAndSizesAndNotesAFailure() throws {
+        let dev = RecordedV4L2Device(frames: [])
+        let gone = RecordedV4L2Device(frames: [])
+        gone.unplugged = true
+        var made = [dev, gone]
+        let recs = FieldRecorder.recordV4L2(paths: ["/dev/video0", "/dev/video7"]) { made.removeFirst() }
+        #expect(recs.count == 2)
+        #expect(recs[0].card == "Test Document Camera" && recs[0].capture)
+        #expect(recs[0].formats == ["YUYV", "MJPG"])
+        #expect(recs[0].sizes["MJPG"] == ["640x480", "2592x1944", "1920x1080"])
+        #expect(!dev.call("").contains("STREAMON"), "recording never streams")
+        #expect(recs[1].note?.contains("not connected") == true, "\(recs[1].note ?? "-")")
+        // And it loads back as a camera.
+        let back = try FieldRecording.load(try FieldRecording(recordedAt: "t", usb: [], v4l2: recs).encoded())
+        #expect(back.v4l2 == recs)
     }
 }

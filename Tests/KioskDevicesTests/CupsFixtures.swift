@@ -112,7 +112,8 @@ final class IPPEveFixture: @unchecked Sendable {
     var uri: String { "ipp://localhost:\(port)/ipp/print" }
     var jamFile: String { work + "/jam" }
 
-    init(paper: Bool = true) throws {
+    /// `formats`: document-format-supported (ippeveprinter -f), e.g. only "image/pwg-raster".
+    init(paper: Bool = true, formats: String = "application/pdf,image/pwg-raster") throws {
         let ippeve = try findTool("ippeveprinter"), dbus = try findTool("dbus-daemon"), curl = try findTool("curl")
         work = try makeWorkDirectory()
         port = freePort()
@@ -139,7 +140,7 @@ final class IPPEveFixture: @unchecked Sendable {
             }
             address = String(address.split(separator: "\n").first ?? "")
             _ = try procs.start(ippeve, ["-p", "\(port)", "-n", "localhost", "-r", "off", "-d", work + "/spool",
-                                         "-c", work + "/printcmd.sh", "-f", "application/pdf,image/pwg-raster", "KioskA4"],
+                                         "-c", work + "/printcmd.sh", "-f", formats, "KioskA4"],
                                 env: ["DBUS_SYSTEM_BUS_ADDRESS": address, "DBUS_SESSION_BUS_ADDRESS": address],
                                 log: work + "/ippeveprinter.log")
             let ipptool = try findTool("ipptool")

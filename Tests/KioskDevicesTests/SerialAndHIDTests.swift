@@ -195,7 +195,7 @@ let serialCard = IDCardIdentity(cardType: .hmt, name: "测试三", sexCode: "2",
         #expect(throws: DeviceProfileError.self) { try DeviceProfiles.parse(yaml: "id: x\nname: y\nkind: idCardReader\ntransport: serial\nserial: { baud: 1234 }\n", name: "x.yaml") }
     }
 
-    @Test func serialBridgesAreFoundThroughSysfs() throws {
+    @Test func serialBridgesAreFoundThroughSysfs() async throws {
         // A fake sysfs: /sys/class/tty/ttyUSB0/device -> ../../devices/usb1/1-1/1-1:1.0/ttyUSB0
         let root = NSTemporaryDirectory() + "kiosk-sys-\(getpid())-\(Int.random(in: 0..<1_000_000))"
         let fm = FileManager.default
@@ -208,9 +208,46 @@ let serialCard = IDCardIdentity(cardType: .hmt, name: "测试三", sexCode: "2",
         defer { try? fm.removeItem(atPath: root) }
         let profile = try DeviceProfiles.parse(yaml: "id: ch340\nname: ch340\nkind: idCardReader\ntransport: serial\nusb: { vendorId: 0x1A86, productId: 0x7523 }\n", name: "t")
         let c = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "serial"), profiles: [profile], usb: nil, logger: Logger(label: "t"), sysRoot: root)
-        let cands = c.candidates()
-        #expect(cands.count == 1)
-        #expect(cands.first?.description == "serial /dev/ttyUSB0")
+        // Issue 18 point 5: a bridge nobody named is not probed (PIN pads use the same chips) …
+        #expect(c.candidates().isEmpty)
+        let (link, problem) = await c.connect()
+        #expect(link == nil)
+        #expect(problem?.contains("/dev/ttyUSB0 (1a86:7523) are not probed") == true, "\(problem ?? "-")")
+        #expect(problem?.contains("/dev/serial/by-path/") == true)
+        // … a port the profile names is.
+        let named = root + "/serial-by-path-port0"
+        try "".write(toFile: named, atomically: true, encoding: .utf8)
+        let pinned = try DeviceProfiles.parse(yaml: "id: ch340\nname: ch340\nkind: idCardReader\ntransport: serial\nusb: { vendorId: 0x1A86, productId: 0x7523 }\nserial: { ports: [\"\(named)\", \"\(root)/absent\"] }\n", name: "t")
+        let c2 = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "serial"), profiles: [pinned], usb: nil, logger: Logger(label: "t"), sysRoot: root)
+        #expect(c2.candidates().map(\.description) == ["serial \(named)"])
+    }
+
+    @Test func serialPortsAreOpenedExclusively() throws {
+        let master = Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        guard master >= 0 else { throw TransportError("no /dev/ptmx") }
+        defer { Glibc.close(master) }
+        var unlock: Int32 = 0
+        var n: UInt32 = 0
+        #expect(ioctl(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0)
+        #expect(ioctl(master, 0x8004_5430 /* TIOCGPTN */, &n) == 0)
+        let path = "/dev/pts/\(n)"
+        let t = try SerialTransport(path: path)
+        // TIOCGEXCL on a second descriptor of the same tty: 1 while kioskd holds it exclusively.
+        let fd = Glibc.open(path, O_RDWR | O_NOCTTY | O_NONBLOCK)
+        #expect(fd >= 0)
+        defer { Glibc.close(fd) }
+        var excl: Int32 = 0
+        #expect(ioctl(fd, UInt(0x8004_5440), &excl) == 0)   // TIOCGEXCL
+        #expect(excl == 1)
+        _ = t
+    }
+
+    @Test func epermOnADeviceNodeNamesTheDevicePolicyAndTheModule() {
+        let m = DeviceAccess.advice(errno: EPERM, path: "/dev/ttyUSB0")
+        #expect(m?.contains("char-ttyUSB") == true && m?.contains("usbserial") == true && m?.contains("systemctl restart kioskd") == true)
+        #expect(DeviceAccess.advice(errno: EPERM, path: "/dev/video2")?.contains("modprobe@videodev") == true)
+        #expect(DeviceAccess.advice(errno: EACCES, path: "/dev/video2")?.contains("kioskctl commission") == true)
+        #expect(V4L2Error(operation: "open /dev/video0", code: EPERM, path: "/dev/video0").description.contains("videodev"))
     }
 }
 

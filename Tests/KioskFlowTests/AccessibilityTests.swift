@@ -1,7 +1,6 @@
 import Foundation
 @testable import KioskApp
 import KioskCore
-import KioskDevices
 import KioskProtocols
 import Testing
 @testable import KioskFlow
@@ -49,7 +48,7 @@ func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) ->
     for it in catalog.items {
         var probe = base
         probe.session.item = it
-        for p in 0..<probe.guidePageCount(it, width: 80) {
+        for p in 0..<Pager(count: probe.guideLines(it, width: 80).count, perPage: probe.guideLinesPerPage, page: 0).pages {
             add("guide \(it.code) page \(p)", guideData(it)) { m in m.session.item = it; m.route = .guide(code: it.code, page: p) }
         }
     }
@@ -106,7 +105,7 @@ func isCJK(_ u: Unicode.Scalar) -> Bool {
     @Test(arguments: Language.allCases) func everyScreenFits80x24WithoutBrokenWords(_ language: Language) throws {
         let catalog = try loadCatalog()
         for (name, m, _) in everyResidentScreen(catalog, large: true, language: language) {
-            let body = m.content(width: 80)
+            let body = m.route.screen.body(m, width: 80)
             #expect(body.lines.count <= 24 - 8, "\(name): \(body.lines.count) body lines do not fit")
             let f = m.frame(width: 80, height: 24)
             #expect(f.rows.count == 24, "\(name)")
@@ -260,9 +259,9 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         let f = d.m.frame(width: 80, height: 24)
         let hintRow = f.rows[f.rows.count - 2].text
         let col = DisplayWidth.of(String(hintRow[..<hintRow.range(of: "L English")!.lowerBound])) + 2
-        #expect(TapTargets.key(atColumn: col, row: hintRow) == .char("l"))
+        #expect(f.key(atColumn: col, row: f.rows.count - 1) == .char("l"))
         let hcol = DisplayWidth.of(String(hintRow[..<hintRow.range(of: "H 求助")!.lowerBound])) + 1
-        #expect(TapTargets.key(atColumn: hcol, row: hintRow) == .char("h"))
+        #expect(f.key(atColumn: hcol, row: f.rows.count - 1) == .char("h"))
     }
 }
 
@@ -272,14 +271,14 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         d.keys(.digit(1), .digit(1), .digit(1), .digit(2))
         d.send(.cardRead(card))
         d.keys(.enter)
-        guard case .photo = d.m.route else { Issue.record("not at the photo step"); return }
+        guard d.m.route.is(PhotoScreen.self) else { Issue.record("not at the photo step"); return }
         d.keys(.char("h"))
         #expect(d.m.route == .help)
         #expect(d.effects.contains(.callStaff(screen: "photo")))
         #expect(d.screen.contains("已通知工作人员"))
         #expect(d.screen.contains("请到服务大厅的窗口找工作人员"))
         d.keys(.digit(0))
-        guard case .photo = d.m.route else { Issue.record("help did not return to the photo step"); return }
+        guard d.m.route.is(PhotoScreen.self) else { Issue.record("help did not return to the photo step"); return }
         #expect(d.m.session.identity != nil)
         // From home, 5 is the numbered option.
         d.keys(.escape, .escape)

@@ -1,6 +1,5 @@
 import Foundation
 import KioskCore
-import KioskDevices
 import KioskProtocols
 import Testing
 @testable import KioskFlow
@@ -87,7 +86,7 @@ struct Driver {
         #expect(d.screen.contains("测**"))
         d.keys(.enter)
         var guardCount = 0
-        while case .photo = d.m.route, guardCount < 10 {
+        while d.m.route.is(PhotoScreen.self), guardCount < 10 {
             guardCount += 1
             d.keys(.enter)
             #expect(d.effects.last == .capturePhoto)
@@ -205,7 +204,7 @@ struct Driver {
         #expect(d.screen.contains("8 秒后将返回首页"))
         d.keys(.digit(5))                          // extends, does nothing else
         #expect(d.m.countdown == nil)
-        if case .items = d.m.route { } else { Issue.record("the extending key must not act") }
+        if d.m.route.is(ItemsScreen.self) { } else { Issue.record("the extending key must not act") }
         d.advance(31)
         #expect(d.m.route == .home)
         #expect(d.effects.last == .wipeTerminal)
@@ -260,13 +259,21 @@ struct Driver {
 
     @Test func guidePagingStopsAtTheLastPage() throws {
         var d = Driver(catalog: try loadCatalog())
-        d.keys(.digit(1), .digit(1), .digit(1))
-        for _ in 0..<10 { d.keys(.digit(9)) }
-        guard case .guide(_, let page) = d.m.route else { Issue.record("not on a guide"); return }
+        // The first item whose guide needs several pages.
+        let item = try #require(d.m.catalog.items.first { d.m.guideLines($0, width: 80).count > FlowMachine.guideLinesPerPage })
+        let pages = Pager(count: d.m.guideLines(item, width: 80).count, perPage: FlowMachine.guideLinesPerPage, page: 0).pages
+        d.m.route = .guide(code: item.code, page: 0)
+        for expected in 1..<pages {
+            d.keys(.digit(9))
+            #expect(d.m.route == .guide(code: item.code, page: expected), "9 turns to page \(expected + 1)")
+            #expect(d.screen.contains("第 \(expected + 1)/\(pages) 页"))
+        }
+        d.keys(.digit(9), .digit(9))
+        #expect(d.m.route == .guide(code: item.code, page: pages - 1), "stays on the last page")
         d.keys(.digit(7))
-        guard case .guide(_, let after) = d.m.route else { return }
-        #expect(after == max(0, page - 1))
-        #expect(page < 5)
+        #expect(d.m.route == .guide(code: item.code, page: pages - 2), "7 turns back")
+        for _ in 0..<pages { d.keys(.digit(7)) }
+        #expect(d.m.route == .guide(code: item.code, page: 0), "stays on the first page")
     }
 
     @Test func phoneNumberIsValidated() throws {
@@ -330,19 +337,32 @@ struct Driver {
         #expect(d.feed(Array("\u{1B}[<2;3;3M".utf8)) == [], "right button is not a tap")
     }
 
-    @Test func tapsPickTheOptionUnderTheFinger() {
-        #expect(TapTargets.key(atColumn: 5, row: "  1  乡镇（街道）事项") == .digit(1))
-        #expect(TapTargets.key(atColumn: 14, row: "  1  乡镇（街道）事项") == .digit(1), "on the label")
-        #expect(TapTargets.key(atColumn: 3, row: "    A  居民身份证 测试一") == nil, "left of every option")
-        #expect(TapTargets.key(atColumn: 6, row: "    A  居民身份证 测试一") == .char("a"))
-        let hints = "1 状态  2 自检  3 自检并打印测试回执  0 退出维护"
-        #expect(TapTargets.key(atColumn: 1, row: hints) == .digit(1))
-        #expect(TapTargets.key(atColumn: 10, row: hints) == .digit(2))
-        #expect(TapTargets.key(atColumn: DisplayWidth.of("1 状态  2 自检  3 自检并打印测试回执  0") , row: hints) == .digit(0))
-        #expect(TapTargets.key(atColumn: 3, row: "Enter 确认  Esc 返回") == .enter)
-        #expect(TapTargets.key(atColumn: 15, row: "Enter 确认  Esc 返回") == .escape)
-        #expect(TapTargets.key(atColumn: 3, row: "  GH202612020001  12-02 06:04  已受理") == nil)
-        #expect(TapTargets.key(atColumn: 3, row: "") == nil)
+    @Test func tapsPickTheOptionUnderTheFinger() throws {
+        // Targets come from the screens' typed options and hints, not from the drawn text.
+        var m = FlowMachine(catalog: try loadCatalog(),
+                            settings: FlowSettings(stationName: "测试", simulatedCards: ["居民身份证 测试一", "居民身份证 测试二"]))
+        m.route = .technician
+        var f = m.frame(width: 80, height: 24)
+        let hintRow = try #require(f.rows.firstIndex { $0.text.hasPrefix("1 状态") }) + 1
+        #expect(f.key(atColumn: 1, row: hintRow) == .digit(1))
+        #expect(f.key(atColumn: 10, row: hintRow) == .digit(2))
+        #expect(f.key(atColumn: DisplayWidth.of("1 状态  2 自检  3 自检并打印测试回执  0"), row: hintRow) == .digit(0))
+        #expect(f.key(atColumn: DisplayWidth.of("1 状态") + 1, row: hintRow) == nil, "between two hints")
+        m.route = .placeCard(.apply)
+        f = m.frame(width: 80, height: 24)
+        let cardRow = try #require(f.rows.firstIndex { $0.text.contains("A  居民身份证 测试一") }) + 1
+        #expect(f.key(atColumn: 3, row: cardRow) == nil, "left of every option")
+        #expect(f.key(atColumn: 6, row: cardRow) == .char("a"))
+        #expect(f.key(atColumn: 20, row: cardRow) == .char("a"), "on the label")
+        #expect(f.key(atColumn: 6, row: cardRow + 1) == .char("b"))
+        m.route = .identity
+        m.session.identity = card
+        f = m.frame(width: 80, height: 24)
+        let idHints = try #require(f.rows.firstIndex { $0.text.hasPrefix("Enter ") }) + 1
+        #expect(f.key(atColumn: 3, row: idHints) == .enter)
+        #expect(f.key(atColumn: 1, row: 5) == nil, "the title is not an option")
+        #expect(f.key(atColumn: 3, row: 0) == nil)
+        #expect(f.key(atColumn: 3, row: 99) == nil)
     }
 
     @Test func everyHomeScreenOptionCanBeTapped() throws {
@@ -351,8 +371,8 @@ struct Driver {
         let f = m.frame(width: 80, height: 24)
         var found: Set<Int> = []
         for (i, r) in f.rows.enumerated() {
-            for col in 1...80 { if case .digit(let d)? = TapTargets.key(atColumn: col, row: r.text), i > 2 { found.insert(d) } }
+            for col in 1...80 { if case .digit(let d)? = f.key(atColumn: col, row: i + 1), i > 2 { found.insert(d) } }
         }
-        #expect(found.isSuperset(of: [1, 2, 3]), "\(found)")
+        #expect(found == [1, 2, 3, 4, 5, 6], "\(found)")
     }
 }

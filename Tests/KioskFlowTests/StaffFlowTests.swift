@@ -1,6 +1,5 @@
 import Foundation
 import KioskCore
-import KioskDevices
 import KioskProtocols
 import Testing
 @testable import KioskFlow
@@ -139,7 +138,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.screen.contains("帮办代办"))
         d.send(.cardRead(card))
         d.keys(.enter)
-        while case .photo = d.m.route {
+        while d.m.route.is(PhotoScreen.self) {
             d.keys(.enter)
             d.send(.photoCaptured(Data([0xFF, 0xD8, 0xFF, 0xD9])))
             d.keys(.enter)
@@ -182,17 +181,17 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.keys(.digit(2))                      // s2
         #expect(d.screen.contains("重新打印"))
         d.keys(.digit(1))                      // reprint after a jam
-        #expect(d.effects.last == .printCertificate(submissionId: "s2", by: "S001"))
+        #expect(d.effects.last == .printCertificate(submissionId: "s2", by: .staff("S001")))
         d.send(.certificatePrinted(submissionId: "s2", ok: true, message: "已打印：GH202611050002"))
         d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s2", printed: 2), certificate("s3", downloaded: false)]))
         d.keys(.digit(3))                      // handed to a proxy
-        #expect(d.effects.contains(.markCertificateCollected(submissionIds: ["s2"], by: "S001", collector: "proxy")))
+        #expect(d.effects.contains(.markCertificateCollected(submissionIds: ["s2"], by: "S001", collector: .proxy)))
         // A batch: every printed one handed to a village agent.
         d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s4", printed: 1), certificate("s3", downloaded: false)]))
         d.keys(.digit(6))
         #expect(d.screen.contains("以下 2 份已打印的证照将登记为已领取"))
         d.keys(.digit(2))
-        #expect(d.effects.last == .markCertificateCollected(submissionIds: ["s1", "s4"], by: "S001", collector: "proxy"))
+        #expect(d.effects.last == .markCertificateCollected(submissionIds: ["s1", "s4"], by: "S001", collector: .proxy))
         // A certificate not yet downloaded cannot be printed, with the reason in words.
         d.send(.certificatesLoaded([certificate("s3", downloaded: false)]))
         d.keys(.digit(1), .digit(1))
@@ -213,7 +212,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.screen.contains("已由工作人员打印，请到窗口领取：GH202611050002"))   // printed once is enough
         #expect(!d.screen.contains("2  老年人"))
         d.keys(.digit(1))
-        #expect(d.effects.last == .printCertificate(submissionId: "s1", by: "resident"))
+        #expect(d.effects.last == .printCertificate(submissionId: "s1", by: .resident))
         d.send(.certificatePrinted(submissionId: "s1", ok: false, message: "A4打印机卡纸，未能打印。请联系工作人员处理后补打"))
         #expect(d.screen.contains("请联系工作人员处理后补打"))
         d.keys(.digit(1))

@@ -11,12 +11,19 @@ import Testing
 /// stops taking data (NAK), as real printers do.
 final class PrinterOverUSB: USBDeviceModel, @unchecked Sendable {
     let printer: SimulatedReceiptPrinter
-    private let lock = NSLock()
+    let lock = NSLock()
     private var inbound: [UInt8] = []
     private var accepted = 0
     /// Once this many bytes were taken, the next URB is taken only up to here and then NAKed
     /// (a timeout with a partial transfer); afterwards data flows again.
     var partialOnceAt: Int?
+    /// GET_PORT_STATUS reports paper empty whatever the roll sensor says (models where the bit
+    /// is not meaningful).
+    var portStatusAlwaysPaperEmpty = false
+    /// SOFT_RESET requests received (bmRequestType of each).
+    private(set) var softResets: [UInt8] = []
+    /// The request type this printer accepts for SOFT_RESET (nil: stalls both).
+    var softResetAccepts: Set<UInt8> = [0x21, 0x23]
     static let deviceID = "MFG:Kiosk;MDL:SimPrinter;CMD:ESC/POS;CLS:PRINTER;"
 
     init(printer: SimulatedReceiptPrinter = SimulatedReceiptPrinter(outputDirectory: nil)) { self.printer = printer }
@@ -49,14 +56,24 @@ final class PrinterOverUSB: USBDeviceModel, @unchecked Sendable {
     }
 
     func control(setup: [UInt8], data: [UInt8]) -> [UInt8]? {
-        guard setup.count == 8, setup[0] == 0xA1 else { return nil }
+        guard setup.count == 8 else { return nil }
+        if (setup[0] == 0x21 || setup[0] == 0x23) && setup[1] == 2 {
+            // SOFT_RESET: the printer empties its buffers (what it took but has not printed).
+            return lock.withLock {
+                softResets.append(setup[0])
+                guard softResetAccepts.contains(setup[0]) else { return nil }
+                printer.clearBuffer()
+                return []
+            }
+        }
+        guard setup[0] == 0xA1 else { return nil }
         switch setup[1] {
         case 0:   // GET_DEVICE_ID: 2-byte big-endian length (including itself), then the id
             let id = Array(Self.deviceID.utf8)
             let len = id.count + 2
             return [UInt8(len >> 8), UInt8(len & 0xFF)] + id
         case 1:   // GET_PORT_STATUS: 0x20 paper empty, 0x10 selected, 0x08 not error
-            return [printer.paperOut ? 0x30 : 0x18]
+            return [printer.paperOut || portStatusAlwaysPaperEmpty ? 0x30 : 0x18]
         default:
             return nil
         }
@@ -168,12 +185,116 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let sentBefore = dev.bytesReceived().count
         await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010010")) }
         #expect(dev.bytesReceived().count == sentBefore)
-        // Staff loads paper: the printer is online again and prints.
+        // Staff loads paper; the printer stays held until staff clear it, then prints.
         model.printer.setPaperOut(false)
         model.printer.setPaperRemaining(lines: nil)
+        #expect(await printer.refresh().state == .userError)
+        await printer.clearInterruptedJob()
         #expect(await printer.refresh().state == .online)
         try await printer.print(acceptanceReceipt("GH202612010009"))
         #expect(model.printer.receipts.last?.qrCodes == ["GH202612010009"])
+    }
+
+    /// Issue 18 point 7: the printer keeps what it took but could not print. Without clearing,
+    /// the rest of resident A's receipt (case number, QR) comes out when paper is back, ahead
+    /// of resident B's.
+    @Test func theRestOfAnInterruptedReceiptNeverReachesTheNextResident() async throws {
+        let tb = UMockTestbed()
+        let model = PrinterOverUSB()
+        let dev = try tb.add(printerDescription, model: model)
+        let usb = try LibUSBContext()
+        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
+        #expect(await printer.refresh().state == .online)
+        model.printer.setPaperRemaining(lines: 3)
+        await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010021")) }
+        #expect(model.lock.withLock { model.softResets }.first == 0x23, "SOFT_RESET sent at once, on the control pipe")
+        #expect(model.printer.heldEventCount == 0, "the printer's buffer was emptied")
+        let printedBefore = model.printer.receipts.count
+        // Staff loads paper: nothing of A's receipt comes out.
+        model.printer.setPaperOut(false)
+        model.printer.setPaperRemaining(lines: nil)
+        // Held out of service until staff clear it, and a resident's print is refused.
+        let held = await printer.refresh()
+        #expect(held.state == .userError && held.action == .clear)
+        #expect(held.lastError?.contains("kioskctl selftest printer --print") == true)
+        let sent = dev.bytesReceived().count
+        await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010022")) }
+        #expect(dev.bytesReceived().count == sent, "nothing sent while held")
+        let cleared = await printer.clearInterruptedJob()
+        #expect(cleared.contains("SOFT_RESET"))
+        try await printer.print(acceptanceReceipt("GH202612010022"))
+        let after = Array(model.printer.receipts.dropFirst(printedBefore))
+        #expect(after.count == 1)
+        #expect(after.first?.qrCodes == ["GH202612010022"])
+        #expect(!after.contains { $0.qrCodes.contains("GH202612010021") || $0.lines.joined().contains("GH202612010021") },
+                "no part of A's receipt after the paper was reloaded")
+        await printer.shutdown()
+    }
+
+    /// The same printer without a SOFT_RESET (both request types stall) and no buffer-clear
+    /// command: the held data would print; the printer stays held and says to power-cycle.
+    @Test func withoutAnyWayToClearStaffAreToldToPowerCycle() async throws {
+        let tb = UMockTestbed()
+        let model = PrinterOverUSB()
+        model.softResetAccepts = []
+        _ = try tb.add(printerDescription, model: model)
+        let usb = try LibUSBContext()
+        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
+        model.printer.setPaperRemaining(lines: 3)
+        await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010023")) }
+        #expect(model.lock.withLock { model.softResets } == [0x23, 0x21], "both SOFT_RESET forms tried")
+        #expect(model.printer.heldEventCount > 0)
+        #expect(await printer.holdsInterruptedJob)
+        model.printer.clearBuffer()   // the technician power-cycles it
+        model.printer.setPaperOut(false)
+        model.printer.setPaperRemaining(lines: nil)
+        #expect(await printer.clearInterruptedJob().contains("power-cycle"))
+        await printer.shutdown()
+    }
+
+    /// Issue 18 point 1: a generic profile (no USB ids) with a second printer-class device
+    /// attached (the A4 printer on USB) is refused: nothing is claimed, nothing is sent.
+    @Test func aGenericProfileNeverGuessesBetweenTwoPrinters() async throws {
+        let tb = UMockTestbed()
+        let receipt = PrinterOverUSB()
+        let a4 = PrinterOverUSB()
+        let r = try tb.add(printerDescription, model: receipt)
+        var a4Desc = printerDescription
+        a4Desc.vendorId = 0x04F9; a4Desc.productId = 0x0042; a4Desc.devnum = 4; a4Desc.port = "1-3"
+        let a = try tb.add(a4Desc, model: a4)
+        let usb = try LibUSBContext()
+        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
+        let st = await printer.refresh()
+        #expect(st.state != .online)
+        #expect(st.lastError?.contains("could be the A4 printer") == true, "\(st.lastError ?? "-")")
+        await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010031")) }
+        #expect(r.bytesReceived().isEmpty && a.bytesReceived().isEmpty, "nothing sent to either printer")
+        // Pinned by ids, the receipt printer is used and the A4 printer is left alone.
+        let pinned = try ReceiptPrinter.overUSB(context: usb, profile: generic80, vendorId: 0x1234, productId: 0x5679,
+                                                writeOptions: testWriteOptions(), logger: logger)
+        try await pinned.print(acceptanceReceipt("GH202612010032"))
+        #expect(receipt.printer.receipts.last?.qrCodes == ["GH202612010032"])
+        #expect(a.bytesReceived().isEmpty)
+        await pinned.shutdown()
+        await printer.shutdown()
+    }
+
+    /// GET_PORT_STATUS's paper bit is not meaningful on every model: DLE EOT 4 (the roll sensor)
+    /// is asked before the printer is called out of paper.
+    @Test func portStatusPaperBitIsCrossCheckedWithDLEEOT4() async throws {
+        let tb = UMockTestbed()
+        let model = PrinterOverUSB()
+        model.set { $0.portStatusAlwaysPaperEmpty = true }
+        let dev = try tb.add(printerDescription, model: model)
+        let usb = try LibUSBContext()
+        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
+        let st = await printer.refresh()
+        #expect(st.state == .online && st.paper != .out, "\(st)")
+        #expect(containsRun(dev.bytesReceived(), [0x10, 0x04, 0x04]), "DLE EOT 4 asked")
+        // Really out of paper: the roll sensor agrees, paper out.
+        model.printer.setPaperOut(true)
+        #expect(await printer.refresh().paper == .out)
+        await printer.shutdown()
     }
 
     @Test func unplugShowsPowerOffAndPrintingFailsClearly() async throws {

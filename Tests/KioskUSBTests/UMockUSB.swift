@@ -44,6 +44,11 @@ struct UMockUSBDescription {
     var interfaceProtocol: UInt8 = 0
     var outEndpoint: UInt8 = 0x01
     var inEndpoint: UInt8 = 0x81
+    /// 2 bulk, 3 interrupt.
+    var outType: UInt8 = 2
+    var inType: UInt8 = 2
+    /// More endpoints after the first pair (two-pair readers): address and type.
+    var extraEndpoints: [(address: UInt8, type: UInt8)] = []
     var bus = 1
     var devnum = 2
     var port = "1-1"
@@ -54,11 +59,12 @@ struct UMockUSBDescription {
     var descriptorHex: String {
         func le16(_ v: UInt16) -> String { String(format: "%02X%02X", v & 0xFF, v >> 8) }
         let dev = "12010002000000 40".replacingOccurrences(of: " ", with: "") + le16(vendorId) + le16(productId) + "0001010203" + "01"
-        let cfg = "0902200001010080" + "32"
-        let iface = "0904000002" + String(format: "%02X%02X%02X", interfaceClass, interfaceSubclass, interfaceProtocol) + "00"
-        let ep1 = "0705" + String(format: "%02X", outEndpoint) + "02" + "4000" + "00"
-        let ep2 = "0705" + String(format: "%02X", inEndpoint) + "02" + "4000" + "00"
-        return dev + cfg + iface + ep1 + ep2
+        let eps = [(outEndpoint, outType), (inEndpoint, inType)] + extraEndpoints.map { ($0.address, $0.type) }
+        let total = 9 + 9 + 7 * eps.count
+        let cfg = "0902" + String(format: "%02X%02X", total & 0xFF, total >> 8) + "01010080" + "32"
+        let iface = "09040000" + String(format: "%02X", eps.count) + String(format: "%02X%02X%02X", interfaceClass, interfaceSubclass, interfaceProtocol) + "00"
+        let epHex = eps.map { "0705" + String(format: "%02X%02X", $0.0, $0.1) + "4000" + ($0.1 == 3 ? "01" : "00") }.joined()
+        return dev + cfg + iface + epHex
     }
 
     var umockdevText: String {

@@ -104,10 +104,12 @@ func profiles() throws -> [DeviceProfile] {
             "/usr/bin/kioskd", "/usr/bin/kioskctl", "/usr/bin/kiosk-intake",
             "/lib/systemd/system/kioskd.service", "/lib/systemd/system/kiosk-intake.service",
             "/lib/udev/rules.d/60-kioskd.rules", "/usr/lib/sysusers.d/kioskd.conf", "/usr/lib/tmpfiles.d/kioskd.conf",
+            "/lib/udev/rules.d/99-kioskd-late.rules", "/usr/lib/modules-load.d/kioskd.conf",
             "/usr/share/cups/usb/kiosk.usb-quirks", "/etc/kioskd/kiosk.yaml",
             "/usr/share/kioskd/catalog.json", "/usr/share/kioskd/guides", "/usr/share/kioskd/fixtures/camera",
             "/usr/share/doc/kiosk-terminal/README.md",
         ]
+        expected += ["kiosk-alerts.yml", "kiosk-alerts.test.yml", "kiosk-fleet-dashboard.json"].map { "/usr/share/kioskd/monitoring/" + $0 }
         for prof in try profiles() { expected.append("/usr/share/kioskd/DeviceProfiles/" + ((prof.file ?? "") as NSString).lastPathComponent) }
         for path in expected { #expect(e[path] != nil, "\(path) is in the package") }
         for b in ["kioskd", "kioskctl", "kiosk-intake"] { #expect(e["/usr/bin/" + b]?.mode == "-rwxr-xr-x") }

@@ -28,7 +28,8 @@ public struct AdminRequest: Codable, Sendable {
     }
 }
 
-public struct UpstreamState: Codable, Sendable, Equatable {
+/// Whether the upstream answered the last health probe (admin status); not the submission state `UpstreamState`.
+public struct UpstreamLinkStatus: Codable, Sendable, Equatable {
     public var url: String
     public var reachable: Bool
     public var detail: String?
@@ -41,7 +42,7 @@ public struct StatusReport: Codable, Sendable {
     public var devices: [DeviceStatus]
     public var outbox: OutboxCounts?
     public var outboxError: String?
-    public var upstream: UpstreamState
+    public var upstream: UpstreamLinkStatus
     public var freeDiskBytes: Int64?
     public var stateDirectory: String
 }
@@ -115,13 +116,13 @@ public final class AdminService: Sendable {
         let devices = await services.deviceStatuses()
         var counts: OutboxCounts?
         var outboxError: String?
-        do { counts = try services.outbox.counts() } catch { outboxError = "\(error)" }
-        let up: UpstreamState
+        do { counts = try services.stores.uploads.counts() } catch { outboxError = "\(error)" }
+        let up: UpstreamLinkStatus
         do {
             try await services.intake.health()
-            up = UpstreamState(url: services.config.upstream.url, reachable: true, detail: nil)
+            up = UpstreamLinkStatus(url: services.config.upstream.url, reachable: true, detail: nil)
         } catch {
-            up = UpstreamState(url: services.config.upstream.url, reachable: false, detail: "\(error)")
+            up = UpstreamLinkStatus(url: services.config.upstream.url, reachable: false, detail: "\(error)")
         }
         return StatusReport(version: KioskVersion.string, station: services.config.station.id,
                             uptimeSeconds: Int(Date().timeIntervalSince(started)), devices: devices, outbox: counts,
@@ -147,8 +148,12 @@ public final class AdminService: Sendable {
         }
         if all || device == "printer" {
             if let p = services.printer {
+                // The technician's test receipt is the staff step that releases a printer held
+                // after an interrupted receipt (its buffer is cleared first).
+                var released: String?
+                if printTestReceipt, await p.holdsInterruptedJob { released = await p.clearInterruptedJob() }
                 let st = await p.refresh()
-                var reasons: [String] = []
+                var reasons: [String] = released.map { [$0] } ?? []
                 var passed = st.state == .online && st.paper != .out
                 if !passed { reasons.append(st.lastError ?? "printer \(st.state.rawValue), paper \(st.paper?.rawValue ?? "unknown")") }
                 if printTestReceipt && passed {

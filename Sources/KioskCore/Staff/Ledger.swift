@@ -12,43 +12,51 @@ public struct LedgerPeriod: Sendable, Equatable {
     public var start: Date
     public var end: Date
 
-    static func calendar(_ tz: TimeZone) -> Calendar {
-        var c = Calendar(identifier: .gregorian)
-        c.timeZone = tz
-        return c
+    public init(label: String, start: Date, end: Date) {
+        self.label = label; self.start = start; self.end = end
     }
 
-    /// "YYYY-MM".
-    public static func month(_ s: String, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) throws -> LedgerPeriod {
-        let p = s.split(separator: "-")
-        guard p.count == 2, p[0].count == 4, p[1].count == 2, let y = Int(p[0]), let m = Int(p[1]), (1...12).contains(m), y >= 2000 else {
+    /// "YYYY-MM" (any year from 1970 to 9999).
+    public static func month(_ s: String, clock: StationClock) throws -> LedgerPeriod {
+        let p = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard p.count == 2, p[0].count == 4, p[1].count == 2, let y = Int(p[0]), let m = Int(p[1]), (1...12).contains(m), y >= 1970 else {
             throw StaffError("month \(s) is not YYYY-MM (for example 2026-11)")
         }
-        let c = calendar(timeZone)
-        let start = c.date(from: DateComponents(year: y, month: m, day: 1))!
-        let end = c.date(byAdding: .month, value: 1, to: start)!
+        let c = clock.calendar
+        guard let start = c.date(from: DateComponents(year: y, month: m, day: 1)),
+              let end = c.date(byAdding: .month, value: 1, to: start) else {
+            throw StaffError("\(s) is not a month the calendar can represent")
+        }
         return LedgerPeriod(label: s, start: start, end: end)
     }
 
-    /// "YYYY-MM-DD".
-    public static func day(_ s: String, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) throws -> LedgerPeriod {
-        let p = s.split(separator: "-")
-        guard p.count == 3, p[0].count == 4, let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]), (1...12).contains(m), (1...31).contains(d) else {
+    /// "YYYY-MM-DD" (any year from 1970 to 9999).
+    public static func day(_ s: String, clock: StationClock) throws -> LedgerPeriod {
+        let p = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard p.count == 3, p[0].count == 4, p[1].count == 2, p[2].count == 2, let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]),
+              y >= 1970, (1...12).contains(m), (1...31).contains(d) else {
             throw StaffError("day \(s) is not YYYY-MM-DD (for example 2026-11-05)")
         }
-        let c = calendar(timeZone)
-        guard let start = c.date(from: DateComponents(year: y, month: m, day: d)), c.component(.day, from: start) == d else {
+        let c = clock.calendar
+        guard let start = c.date(from: DateComponents(year: y, month: m, day: d)), c.component(.day, from: start) == d,
+              let end = c.date(byAdding: .day, value: 1, to: start) else {
             throw StaffError("\(s) is not a date")
         }
-        return LedgerPeriod(label: s, start: start, end: c.date(byAdding: .day, value: 1, to: start)!)
+        return LedgerPeriod(label: s, start: start, end: end)
     }
 
-    /// The day or month containing `date`.
-    public static func containing(_ date: Date, month: Bool, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) -> LedgerPeriod {
-        let c = calendar(timeZone)
+    /// The day or month containing `date` in the station's time zone. Never fails: built from
+    /// the calendar's own interval, not by parsing a label (a clock reset to 1970 is a valid date).
+    public static func containing(_ date: Date, month: Bool, clock: StationClock) -> LedgerPeriod {
+        let c = clock.calendar
         let d = c.dateComponents([.year, .month, .day], from: date)
-        let label = month ? String(format: "%04d-%02d", d.year!, d.month!) : String(format: "%04d-%02d-%02d", d.year!, d.month!, d.day!)
-        return month ? try! Self.month(label, timeZone: timeZone) : try! Self.day(label, timeZone: timeZone)
+        let y = d.year ?? 1970, m = d.month ?? 1, day = d.day ?? 1
+        let label = month ? String(format: "%04d-%02d", y, m) : String(format: "%04d-%02d-%02d", y, m, day)
+        if let interval = c.dateInterval(of: month ? .month : .day, for: date) {
+            return LedgerPeriod(label: label, start: interval.start, end: interval.end)
+        }
+        // Only for dates the calendar cannot place: a day-long period starting at `date`.
+        return LedgerPeriod(label: label, start: date, end: date.addingTimeInterval(month ? 31 * 86_400 : 86_400))
     }
 }
 
@@ -189,14 +197,19 @@ public struct Ledger: Sendable, Equatable, Codable {
     }
 }
 
-extension Outbox {
+/// The ledger (台账) of a day or a month, computed from the outbox database alone.
+public struct LedgerStore: Sendable {
+    public let database: OutboxDatabase
+    let stationId: String
+    public init(database: OutboxDatabase, stationId: String) { self.database = database; self.stationId = stationId }
+
     /// Computes the ledger of `period` from the database. Downtime counts only time that has passed.
     public func ledger(_ period: LedgerPeriod) throws -> Ledger {
         let s = period.start.timeIntervalSince1970
-        let e = min(period.end.timeIntervalSince1970, max(s, now().timeIntervalSince1970))
+        let e = min(period.end.timeIntervalSince1970, max(s, database.clock.now.timeIntervalSince1970))
         let endT = period.end.timeIntervalSince1970
         let station = stationId
-        return try pool.read { db in
+        return try database.pool.read { db in
             var items: [Ledger.ItemRow] = []
             for r in try Row.fetchAll(db, sql: """
                 SELECT item_code, item_name, CASE WHEN state = 'uploaded' THEN COALESCE(upstream_state, 'uploaded') ELSE state END AS st,

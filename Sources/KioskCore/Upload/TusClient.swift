@@ -187,7 +187,7 @@ public struct TusClient: Sendable {
     /// the upstream forgot an upload. Throws `.transient` after `resumesPerCall` interruptions in
     /// one call; the next call continues from the server's offset.
     public func upload(data: Data, existingURL: String?, metadata: [(String, String)], stats: inout Stats,
-                       saveURL: (String?) throws -> Void) async throws(UploadFailure) -> String {
+                       saveURL: (String?) async throws -> Void) async throws(UploadFailure) -> String {
         var caps: TusCapabilities?
         var url = existingURL
         var interruptions = 0
@@ -213,7 +213,7 @@ public struct TusClient: Sendable {
                     recreations += 1
                     if recreations > 3 { throw UploadFailure.transient("tus: the upstream keeps losing this upload; will try later", retryAfter: nil) }
                     let u = try await create(length: data.count, metadata: metadata, stats: &stats)
-                    do { try saveURL(u) } catch { throw UploadFailure.transient("cannot record the upload URL in the outbox: \(error)", retryAfter: nil) }
+                    do { try await saveURL(u) } catch { throw UploadFailure.transient("cannot record the upload URL in the outbox: \(error)", retryAfter: nil) }
                     if existingURL != nil || recreations > 1 { stats.recreated += 1 }
                     url = u
                 }
@@ -222,7 +222,7 @@ public struct TusClient: Sendable {
                 switch try await head(u, length: data.count, stats: &stats) {
                 case .gone:
                     url = nil
-                    do { try saveURL(nil) } catch { throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil) }
+                    do { try await saveURL(nil) } catch { throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil) }
                     continue
                 case .offset(let o): offset = o
                 }
@@ -241,7 +241,7 @@ public struct TusClient: Sendable {
                         restart = true
                     case .gone:
                         url = nil
-                        do { try saveURL(nil) } catch { throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil) }
+                        do { try await saveURL(nil) } catch { throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil) }
                         restart = true
                     }
                 }

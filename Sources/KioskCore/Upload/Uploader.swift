@@ -60,13 +60,14 @@ public enum UploadFailure: Error, CustomStringConvertible, Sendable {
 public struct IntakeClient: Sendable {
     let http: HTTPClient
     let config: UpstreamConfig
+    let clock: StationClock
     public let tus: TusClient
 
-    public init(http: HTTPClient, config: UpstreamConfig) {
-        self.http = http; self.config = config
+    public init(http: HTTPClient, config: UpstreamConfig, clock: StationClock = .system) {
+        self.http = http; self.config = config; self.clock = clock
         tus = TusClient(http: http, creationURL: config.tusCreationURL, headers: [("Authorization", "Bearer \(config.token)")],
                         chunkSize: config.chunkSize, timeoutSeconds: config.requestTimeoutSeconds,
-                        limiter: BandwidthLimiter(bytesPerSecond: config.maxBytesPerSecond))
+                        limiter: BandwidthLimiter(bytesPerSecond: config.maxBytesPerSecond), now: { clock.now })
     }
 
     func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers extra: [(String, String)] = []) async throws(UploadFailure) -> (status: Int, headers: HTTPHeaders, body: Data) {
@@ -97,7 +98,7 @@ public struct IntakeClient: Sendable {
     }
 
     func failure(_ r: (status: Int, headers: HTTPHeaders, body: Data), what: String) -> UploadFailure {
-        let retryAfter = Tus.retryAfterSeconds(r.headers.first(name: "Retry-After"), now: Date())
+        let retryAfter = Tus.retryAfterSeconds(r.headers.first(name: "Retry-After"), now: clock.now)
         let message = (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" } ?? "HTTP \(r.status)"
         switch r.status {
         case 408, 429, 500...599:
@@ -149,7 +150,7 @@ public struct IntakeClient: Sendable {
     }
 
     /// POST /v1/evaluations or /v1/stations/{id}/heartbeats: 201 first time, 200 identical repeat.
-    public func postMessage(kind: Outbox.MessageKind, body: Data, stationId: String) async throws(UploadFailure) -> MessageReceipt {
+    public func postMessage(kind: MessageKind, body: Data, stationId: String) async throws(UploadFailure) -> MessageReceipt {
         let path = kind == .evaluation ? "/v1/evaluations" : "/v1/stations/\(stationId)/heartbeats"
         let r = try await request(.POST, path, body: body, headers: [("Content-Type", IntakeAPI.jsonContentType)])
         guard r.status == 200 || r.status == 201 else { throw failure(r, what: kind.rawValue) }
@@ -184,7 +185,11 @@ public struct IntakeClient: Sendable {
 /// Uploads sealed submissions from the outbox, one at a time, with backoff and jitter while the
 /// upstream is unreachable; quarantines what the upstream permanently refuses.
 public actor Uploader {
-    let outbox: Outbox
+    let database: OutboxDatabase
+    let queue: UploadQueue
+    let messages: MessageQueue
+    let certificates: CertificateStore
+    let retention: Retention
     let client: IntakeClient
     let config: UpstreamConfig
     let logger: Logger
@@ -196,8 +201,12 @@ public actor Uploader {
     /// tus totals since start (bytes sent, requests, interruptions), for metrics and the benchmark.
     public private(set) var tusStats = TusClient.Stats()
 
-    public init(outbox: Outbox, client: IntakeClient, config: UpstreamConfig, logger: Logger) {
-        self.outbox = outbox; self.client = client; self.config = config; self.logger = logger
+    public init(database: OutboxDatabase, client: IntakeClient, config: UpstreamConfig, logger: Logger) {
+        self.database = database; self.client = client; self.config = config; self.logger = logger
+        queue = UploadQueue(database: database)
+        messages = MessageQueue(database: database, stationId: config.stationId)
+        certificates = CertificateStore(database: database)
+        retention = Retention(database: database)
         let (s, c) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         wakeStream = s; wake = c
     }
@@ -217,13 +226,13 @@ public actor Uploader {
     /// One pass: upload every submission that is due. Returns the delay until the next due one.
     public func runOnce() async -> Double? {
         while !Task.isCancelled {
-            let next: (due: Outbox.PendingUpload?, nextAt: Date?)
-            do { next = try outbox.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60) } catch {
+            let next: (due: PendingUpload?, nextAt: Date?)
+            do { next = try await queue.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60) } catch {
                 logger.error("outbox read failed", metadata: ["error": "\(error)"])
                 return 5
             }
             guard let p = next.due else {
-                return next.nextAt.map { max(0.05, $0.timeIntervalSince(outbox.now())) }
+                return next.nextAt.map { max(0.05, $0.timeIntervalSince(database.clock.now)) }
             }
             do {
                 try await upload(p)
@@ -237,32 +246,32 @@ public actor Uploader {
                     reachable = false
                     let delay = backoff(attempts: p.summary.attempts, retryAfter: retryAfter)
                     logger.warning("upload deferred", metadata: ["case": "\(p.summary.caseNumber)", "retryIn": "\(Int(delay))s", "reason": "\(msg)"])
-                    try? outbox.recordFailure(id: p.summary.id, error: msg, retryAt: outbox.now().addingTimeInterval(delay))
+                    try? await queue.recordFailure(id: p.summary.id, error: msg, retryAt: database.clock.now.addingTimeInterval(delay))
                     // The link is down or refusing: the others would fail the same way. End the pass.
                     return delay
                 case .missingAttachments(let msg):
                     reachable = true
-                    try? outbox.resetAttachments(submissionId: p.summary.id)
-                    try? outbox.recordFailure(id: p.summary.id, error: msg, retryAt: outbox.now().addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
+                    try? await queue.resetAttachments(submissionId: p.summary.id)
+                    try? await queue.recordFailure(id: p.summary.id, error: msg, retryAt: database.clock.now.addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
                 case .permanent(let msg):
                     reachable = true
                     logger.error("submission quarantined", metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(msg)"])
-                    try? outbox.quarantine(id: p.summary.id, reason: msg)
+                    try? await queue.quarantine(id: p.summary.id, reason: msg)
                 }
             } catch {
                 lastError = "\(error)"
-                try? outbox.recordFailure(id: p.summary.id, error: "\(error)", retryAt: outbox.now().addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
+                try? await queue.recordFailure(id: p.summary.id, error: "\(error)", retryAt: database.clock.now.addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
             }
         }
         return nil
     }
 
-    func upload(_ p: Outbox.PendingUpload) async throws {
+    func upload(_ p: PendingUpload) async throws {
         try await client.health()
-        let outbox = self.outbox
+        let queue = self.queue
         let id = p.summary.id
         for a in p.attachments where !a.uploaded {
-            let data = try outbox.attachmentData(a)
+            let data = try queue.attachmentData(a)
             // filename/filetype: what generic tus servers (tusd, tuspyserver) expect; the intake uses the rest.
             let meta = [("submissionId", id), ("name", a.ref.name), ("sha256", a.ref.sha256),
                         ("filename", a.ref.name), ("filetype", a.ref.contentType)]
@@ -270,26 +279,26 @@ public actor Uploader {
             defer { tusStats.bytesSent += stats.bytesSent; tusStats.requests += stats.requests
                     tusStats.interruptions += stats.interruptions; tusStats.recreated += stats.recreated }
             _ = try await client.tus.upload(data: data, existingURL: a.uploadURL, metadata: meta, stats: &stats) { url in
-                try outbox.setUploadURL(submissionId: id, name: a.ref.name, url: url)
+                try await queue.setUploadURL(submissionId: id, name: a.ref.name, url: url)
             }
-            try outbox.markAttachmentUploaded(submissionId: id, name: a.ref.name)
+            try await queue.markAttachmentUploaded(submissionId: id, name: a.ref.name)
         }
         let receipt = try await client.putManifest(p.manifest)
-        try outbox.markUploaded(id: p.summary.id, upstreamState: receipt.state)
+        try await queue.markUploaded(id: p.summary.id, upstreamState: receipt.state)
         logger.info("submission uploaded", metadata: ["case": "\(p.summary.caseNumber)", "attachments": "\(p.attachments.count)"])
     }
 
     /// Pulls the upstream state of uploaded submissions that are not final yet.
     public func syncStatuses() async {
-        guard let open = try? outbox.openUploaded() else { return }
+        guard let open = try? queue.openUploaded() else { return }
         for s in open {
             do {
                 let st = try await client.status(submissionId: s.id)
                 if st.state != s.upstreamState {
-                    try? outbox.updateUpstreamState(id: s.id, state: st.state)
+                    try? await queue.updateUpstreamState(id: s.id, state: st.state)
                     logger.info("upstream state changed", metadata: ["case": "\(s.caseNumber)", "state": "\(st.state.rawValue)"])
                 }
-                if let c = st.certificate { try? outbox.noteCertificate(submissionId: s.id, ref: c) }
+                if let c = st.certificate { try? await certificates.noteCertificate(submissionId: s.id, ref: c) }
                 reachable = true
             } catch {
                 if case .permanent = error { continue }   // e.g. 404: nothing to learn about this one now
@@ -302,11 +311,11 @@ public actor Uploader {
 
     /// Fetches certificates announced as ready; each is SHA-256 checked and stored encrypted.
     public func downloadCertificates() async {
-        guard let todo = try? outbox.certificatesToDownload() else { return }
+        guard let todo = try? certificates.certificatesToDownload() else { return }
         for (sid, ref) in todo {
             do {
                 let data = try await client.downloadCertificate(ref)
-                try outbox.storeCertificate(submissionId: sid, data: data)
+                try await certificates.storeCertificate(submissionId: sid, data: data)
                 logger.info("certificate downloaded", metadata: ["submission": "\(sid)", "size": "\(data.count)"])
             } catch {
                 logger.warning("certificate not downloaded", metadata: ["submission": "\(sid)", "reason": "\(error)"])
@@ -317,19 +326,19 @@ public actor Uploader {
 
     /// Sends queued evaluations and heartbeats. Permanent refusals are quarantined, never blocking the rest.
     public func sendMessages() async {
-        guard let due = try? outbox.dueMessages() else { return }
+        guard let due = try? await messages.dueMessages() else { return }
         for m in due {
             do {
                 _ = try await client.postMessage(kind: m.kind, body: m.body, stationId: config.stationId)
-                try? outbox.markMessageSent(id: m.id)
+                try? await messages.markMessageSent(id: m.id)
             } catch {
                 switch error {
                 case .permanent(let msg):
                     logger.error("message quarantined", metadata: ["kind": "\(m.kind.rawValue)", "reason": "\(msg)"])
-                    try? outbox.quarantineMessage(id: m.id, reason: msg)
+                    try? await messages.quarantineMessage(id: m.id, reason: msg)
                 default:
                     let delay = backoff(attempts: m.attempts, retryAfter: nil)
-                    try? outbox.recordMessageFailure(id: m.id, error: error.description, retryAt: outbox.now().addingTimeInterval(delay))
+                    try? await messages.recordMessageFailure(id: m.id, error: error.description, retryAt: database.clock.now.addingTimeInterval(delay))
                     return
                 }
             }
@@ -340,22 +349,36 @@ public actor Uploader {
     private var deviceSource: (@Sendable () async -> [DeviceReport])?
     public func setDeviceSource(_ f: @escaping @Sendable () async -> [DeviceReport]) { deviceSource = f }
 
+    /// Software and catalog bundle versions the heartbeat reports (set by the daemon's wiring).
+    private var stationVersions: (software: String?, bundle: String?) = (nil, nil)
+    public func setVersions(software: String?, bundle: String?) { stationVersions = (software, bundle) }
+
+    /// How the upload queue words a submission it could not decrypt (see UploadQueue.nextDue): the key alarm.
+    public static let keyAlarmReasonPrefix = "stored submission cannot be read back"
+
+    /// Quarantined submissions that the kiosk's key cannot decrypt (0 when none or unknown).
+    public static func keyAlarmCount(_ queue: UploadQueue) -> Int {
+        ((try? queue.quarantined()) ?? []).filter { $0.reason.hasPrefix(keyAlarmReasonPrefix) }.count
+    }
+
     /// Queues a heartbeat with the station's current state; it travels through the outbox.
     public func queueHeartbeat() async {
         let devices = await deviceSource?() ?? []
-        let counts = try? outbox.counts()
-        let disk = outbox.diskStatus()
+        let counts = try? queue.counts()
+        let disk = database.diskStatus()
         let hb = StationHeartbeat(heartbeatId: UUID().uuidString.lowercased(), stationId: config.stationId,
-                                  sentAt: ISO8601DateFormatter().string(from: outbox.now()), devices: devices,
+                                  sentAt: UploadQueue.isoString(database.clock.now), devices: devices,
                                   queueDepth: counts?.queued ?? 0, quarantined: counts?.quarantined ?? 0,
                                   freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
-                                  acceptingSubmissions: disk.accepting)
-        do { try outbox.queueHeartbeat(hb) } catch { logger.warning("heartbeat not queued", metadata: ["error": "\(error)"]) }
+                                  acceptingSubmissions: disk.accepting, oldestQueuedSeconds: counts?.oldestQueuedSeconds,
+                                  softwareVersion: stationVersions.software, bundleVersion: stationVersions.bundle,
+                                  freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue))
+        do { try await messages.queueHeartbeat(hb) } catch { logger.warning("heartbeat not queued", metadata: ["error": "\(error)"]) }
     }
 
-    public func purgeExpired() {
+    public func purgeExpired() async {
         do {
-            let n = try outbox.purgeConfirmed(olderThanDays: config.retentionDays)
+            let n = try await retention.purgeConfirmed(olderThanDays: config.retentionDays)
             if n > 0 { logger.info("retention: personal data deleted", metadata: ["submissions": "\(n)", "days": "\(config.retentionDays)"]) }
         } catch {
             logger.error("retention pass failed", metadata: ["error": "\(error)"])
@@ -367,32 +390,39 @@ public actor Uploader {
     /// Runs until cancelled: uploads due submissions, then waits for a kick (a new seal) or until
     /// the next one is due or the status sync is due, whichever comes first. No polling.
     public func run() async {
-        var lastSync = Date.distantPast
-        var lastHeartbeat = Date.distantPast
-        var lastPurge = Date.distantPast
+        // Intervals are measured on the monotonic clock: a wall clock set back or forward
+        // (kiosks without a battery-backed clock) neither stops nor floods these passes.
+        let monotonic = ContinuousClock()
+        var lastSync: ContinuousClock.Instant? = nil
+        var lastHeartbeat: ContinuousClock.Instant? = nil
+        var lastPurge: ContinuousClock.Instant? = nil
+        func due(_ last: ContinuousClock.Instant?, every seconds: Double) -> Bool {
+            guard let last else { return true }
+            return monotonic.now - last >= .milliseconds(Int64(seconds * 1000))
+        }
         wake?.yield()
         for await _ in wakeStream {
             if Task.isCancelled { break }
             timer?.cancel()
-            if config.heartbeatSeconds > 0, Date().timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
+            if config.heartbeatSeconds > 0, due(lastHeartbeat, every: config.heartbeatSeconds) {
                 await queueHeartbeat()
-                lastHeartbeat = Date()
+                lastHeartbeat = monotonic.now
             }
             let delay = await runOnce() ?? config.statusSyncSeconds
             if reachable != false { await sendMessages() }
-            if Date().timeIntervalSince(lastSync) >= config.statusSyncSeconds {
+            if due(lastSync, every: config.statusSyncSeconds) {
                 await syncStatuses()
-                lastSync = Date()
+                lastSync = monotonic.now
             }
-            if Date().timeIntervalSince(lastPurge) >= 3600 {
-                purgeExpired()
-                lastPurge = Date()
+            if due(lastPurge, every: 3600) {
+                await purgeExpired()
+                lastPurge = monotonic.now
             }
             var wait = min(delay, config.statusSyncSeconds)
             if config.heartbeatSeconds > 0 { wait = min(wait, config.heartbeatSeconds) }
             let c = wake
             timer = Task {
-                try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+                try? await Task.sleep(for: .milliseconds(Int(wait * 1000)), clock: .continuous)
                 if !Task.isCancelled { c?.yield() }
             }
         }

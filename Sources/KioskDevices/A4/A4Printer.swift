@@ -1,5 +1,6 @@
 import CCups
 import Foundation
+import KioskProtocols
 import Logging
 
 /// Where and how A4 documents are printed (kiosk.yaml `devices.a4Printer` in `cups` mode).
@@ -155,7 +156,31 @@ public actor A4Printer {
                 failed += 1
                 throw DeviceError("A4 print refused: \(why)", resident: "A4打印机暂不可用，请联系工作人员")
             }
-            jobId = try await worker.run { try session.submit(pdf: pdf, title: title, media: settings.media) }
+            // uri mode talks to the printer itself: send what it takes. IPP Everywhere requires only
+            // PWG raster and JPEG; a printer without PDF gets PWG raster rendered here. (Through a
+            // CUPS queue, cupsd's filters convert.)
+            var document = pdf
+            var format = "application/pdf"
+            if settings.uri != nil {
+                let caps = try await worker.run { try session.documentCapabilities() }
+                if !caps.formats.isEmpty && !caps.formats.contains("application/pdf") {
+                    guard caps.formats.contains("image/pwg-raster") else {
+                        failed += 1
+                        throw DeviceError("A4 printer \(settings.target) takes neither PDF nor PWG raster (document-format-supported: \(caps.formats.joined(separator: ", "))); use a CUPS queue for it (devices.a4Printer.queue)",
+                                          resident: "A4打印机暂不可用，请联系工作人员")
+                    }
+                    guard let choice = PWGRasterRenderer.choose(resolutions: caps.resolutions, types: caps.types) else {
+                        failed += 1
+                        throw DeviceError("A4 printer offers PWG raster without a usable resolution/type (\(caps.resolutions) dpi, \(caps.types)); use a CUPS queue for it",
+                                          resident: "A4打印机暂不可用，请联系工作人员")
+                    }
+                    do { document = try await PWGRasterRenderer.render(pdf: pdf, choice: choice) } catch { failed += 1; throw error }
+                    format = "image/pwg-raster"
+                    logger.info("A4 document rendered to PWG raster", metadata: ["dpi": "\(choice.dpi)", "type": "\(choice.type)", "bytes": "\(document.count)"])
+                }
+            }
+            let doc = document, fmt = format
+            jobId = try await worker.run { try session.submit(document: doc, format: fmt, title: title, media: settings.media) }
         } catch let e as A4PrintError {
             failed += 1
             applyFailure(e)
@@ -381,8 +406,33 @@ final class CupsSession: @unchecked Sendable {
         return snap
     }
 
+    /// What the printer takes: document-format-supported, and for PWG raster its resolutions
+    /// (dpi) and types (sgray_8, srgb_8, black_1).
+    func documentCapabilities() throws -> (formats: [String], resolutions: [Int], types: [String]) {
+        pinServer()
+        guard let req = ippNewRequest(IPP_OP_GET_PRINTER_ATTRIBUTES) else { throw A4PrintError(description: "out of memory") }
+        ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, printerURI)
+        Self.requested(req, ["document-format-supported", "pwg-raster-document-resolution-supported", "pwg-raster-document-type-supported"])
+        guard let resp = cupsDoRequest(http, req, resource) else {
+            throw A4PrintError.connect("Get-Printer-Attributes failed: \(Self.lastError())")
+        }
+        defer { ippDelete(resp) }
+        let formats = Self.strings(ippFindAttribute(resp, "document-format-supported", IPP_TAG_MIMETYPE))
+        let types = Self.strings(ippFindAttribute(resp, "pwg-raster-document-type-supported", IPP_TAG_KEYWORD))
+        var dpis: [Int] = []
+        if let a = ippFindAttribute(resp, "pwg-raster-document-resolution-supported", IPP_TAG_RESOLUTION) {
+            for i in 0..<ippGetCount(a) {
+                var y: Int32 = 0
+                var units = IPP_RES_PER_INCH
+                let x = ippGetResolution(a, i, &y, &units)
+                dpis.append(units == IPP_RES_PER_CM ? Int((Double(x) * 2.54).rounded()) : Int(x))
+            }
+        }
+        return (formats, dpis, types)
+    }
+
     /// Create-Job + Send-Document; returns the job id.
-    func submit(pdf: Data, title: String, media: String) throws -> Int {
+    func submit(document pdf: Data, format: String, title: String, media: String) throws -> Int {
         pinServer()
         guard let dest else { throw A4PrintError(description: "session closed") }
         if info == nil { info = cupsCopyDestInfo(http, dest) }
@@ -400,7 +450,7 @@ final class CupsSession: @unchecked Sendable {
         guard created == IPP_STATUS_OK, jobId > 0 else {
             throw A4PrintError(description: "Create-Job refused: \(Self.lastError())")
         }
-        guard cupsStartDestDocument(http, dest, info, jobId, title, "application/pdf", 0, nil, 1) == HTTP_STATUS_CONTINUE else {
+        guard cupsStartDestDocument(http, dest, info, jobId, title, format, 0, nil, 1) == HTTP_STATUS_CONTINUE else {
             let why = Self.lastError()
             _ = cupsCancelDestJob(http, dest, jobId)
             throw A4PrintError(description: "Send-Document refused: \(why)")
@@ -419,7 +469,7 @@ final class CupsSession: @unchecked Sendable {
         guard ok, finished.rawValue < 0x0400 else {
             let why = Self.lastError()
             _ = cupsCancelDestJob(http, dest, jobId)
-            throw A4PrintError(description: "sending the PDF failed: \(why)")
+            throw A4PrintError(description: "sending the document (\(format)) failed: \(why)")
         }
         return Int(jobId)
     }

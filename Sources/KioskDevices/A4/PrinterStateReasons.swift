@@ -1,5 +1,6 @@
 // IPP printer-state-reasons -> device status (devices.md §3 and §5). Pure: no CUPS calls here.
 import Foundation
+import KioskProtocols
 
 /// One printer-state-reasons keyword split into the condition and its severity suffix.
 public struct PrinterStateReason: Sendable, Equatable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 import Logging
 
 /// Where frames come from: V4L2 on a real kiosk, recorded JPEG files in the simulator and tests.

@@ -1,5 +1,6 @@
 import CV4L2
 import Foundation
+import KioskProtocols
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,10 +9,13 @@ import Glibc
 public struct V4L2Error: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var code: Int32
+    /// The node, for open failures (EPERM/EACCES advice names it).
+    public var path: String?
+    public init(operation: String, code: Int32, path: String? = nil) { self.operation = operation; self.code = code; self.path = path }
     public var unplugged: Bool { code == ENODEV || code == ENXIO || code == ENOENT || code == EIO }
     public var description: String {
         let advice = unplugged ? "the camera is not connected; check its USB cable (it is reopened when it comes back)"
-            : code == EACCES ? "no permission on the video device: add kioskd to the video group or install the udev rule"
+            : (code == EACCES || code == EPERM) ? DeviceAccess.advice(errno: code, path: path ?? "/dev/video*") ?? "no permission on the video device"
             : code == EBUSY ? "another program is using the camera"
             : "check the camera and its profile"
         return "V4L2 \(operation) failed: \(String(cString: strerror(code))) — \(advice)"
@@ -45,12 +49,45 @@ public protocol V4L2Device: AnyObject, Sendable {
     func streamOff() throws
     /// poll(2) for a filled buffer; false on timeout.
     func waitForFrame(timeoutMilliseconds: Int) throws -> Bool
-    /// DQBUF: (index, bytesused).
-    func dequeueBuffer() throws -> (index: Int, bytesUsed: Int)
+    /// DQBUF: the buffer, its bytesused, flags and timestamp.
+    func dequeueBuffer() throws -> V4L2DequeuedBuffer
+    /// QUERYCTRL + S_CTRL; false when the camera has no such control (or it is disabled).
+    func setControl(_ id: UInt32, value: Int32) throws -> Bool
     /// Copies `count` bytes out of mapped buffer `index`.
     func bytes(ofBuffer index: Int, count: Int) -> [UInt8]
     func unmapAll()
     func close()
+}
+
+/// One dequeued buffer as uvcvideo hands it over.
+public struct V4L2DequeuedBuffer: Sendable, Equatable {
+    public var index: Int
+    public var bytesUsed: Int
+    /// `V4L2_BUF_FLAG_*`; uvcvideo sets ERROR (0x40) on a frame whose payload was cut short.
+    public var flags: UInt32
+    /// The buffer's timestamp (monotonic for uvcvideo); zero when the driver gave none.
+    public var timestamp: Duration
+    public init(index: Int, bytesUsed: Int, flags: UInt32 = 0, timestamp: Duration = .zero) {
+        self.index = index; self.bytesUsed = bytesUsed; self.flags = flags; self.timestamp = timestamp
+    }
+    public static let flagError: UInt32 = 0x40          // V4L2_BUF_FLAG_ERROR
+    /// V4L2_CID_POWER_LINE_FREQUENCY and its 50 Hz menu value.
+    public static let powerLineFrequencyControl: UInt32 = 0x0098_0918
+    public static let powerLine50Hz: Int32 = 1
+}
+
+/// Whether a buffer holds one whole JPEG: starts with SOI (FF D8) and has the EOI marker
+/// (FF D9) at its end (uvcvideo may pad a few bytes after it). In entropy-coded data FF is
+/// always followed by 00 or a restart marker, so FF D9 near the end is only ever the EOI.
+public func isCompleteJPEG(_ b: [UInt8]) -> Bool {
+    guard b.count > 4, b[0] == 0xFF, b[1] == 0xD8 else { return false }
+    var i = b.count - 2
+    let stop = max(2, b.count - 64)
+    while i >= stop {
+        if b[i] == 0xFF && b[i + 1] == 0xD9 { return true }
+        i -= 1
+    }
+    return false
 }
 
 public enum FourCC {
@@ -71,13 +108,22 @@ public struct V4L2Settings: Sendable, Equatable {
     /// Capture size; the camera's largest MJPEG size when nil.
     public var size: V4L2FrameSize?
     public var buffers: Int
-    /// Frames dropped after STREAMON while exposure settles.
+    /// Frames dropped after STREAMON at least (see `settleMilliseconds`).
     public var settleFrames: Int
+    /// Time after the first frame during which frames are dropped while auto exposure, white
+    /// balance and focus settle. By time, not by count: a camera at 5 fps needs the same
+    /// second as one at 30 fps, and 2–3 frames after a reopen are still dark.
+    public var settleMilliseconds: Int
     public var frameTimeoutMilliseconds: Int
+    /// Power-line frequency for anti-banding (50 Hz in China); nil leaves the camera's setting.
+    public var powerLineHz: Int?
 
-    public init(path: String, size: V4L2FrameSize? = nil, buffers: Int = 4, settleFrames: Int = 2, frameTimeoutMilliseconds: Int = 3000) {
+    public init(path: String, size: V4L2FrameSize? = nil, buffers: Int = 4, settleFrames: Int = 2, settleMilliseconds: Int = 1200,
+                frameTimeoutMilliseconds: Int = 3000, powerLineHz: Int? = 50) {
         self.path = path; self.size = size; self.buffers = max(2, buffers); self.settleFrames = max(0, settleFrames)
+        self.settleMilliseconds = max(0, settleMilliseconds)
         self.frameTimeoutMilliseconds = max(100, frameTimeoutMilliseconds)
+        self.powerLineHz = powerLineHz
     }
 }
 
@@ -91,6 +137,13 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
     private let lock = NSLock()
     private var streaming = false
     private var framesSinceStart = 0
+    /// Timestamp of the first frame after STREAMON (buffer clock, or the host's when the driver gives none).
+    private var firstFrameAt: Duration?
+    private var settled = false
+    /// Frames dropped because they were flagged or torn, since start (for tests and status).
+    public private(set) var droppedFrames = 0
+    /// Whether the last start set the power-line control (nil: not tried; false: no such control).
+    public private(set) var powerLineSet: Bool?
     private var negotiated: V4L2FrameSize?
     private var cardName = "UVC document camera"
     public var model: String { lock.withLock { cardName } }
@@ -135,6 +188,11 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
         let want = settings.size ?? sizes.max(by: { $0.width * $0.height < $1.width * $1.height }) ?? V4L2FrameSize(width: 1920, height: 1080)
         let (got, _) = try device.setFormat(fourcc, want)
         negotiated = got
+        if let hz = settings.powerLineHz {
+            // Anti-banding under 50 Hz lights. A camera without the control is fine as it is.
+            let value: Int32 = hz == 60 ? 2 : hz == 0 ? 0 : V4L2DequeuedBuffer.powerLine50Hz
+            powerLineSet = (try? device.setControl(V4L2DequeuedBuffer.powerLineFrequencyControl, value: value)) ?? false
+        }
         let n = try device.requestBuffers(settings.buffers)
         guard n >= 2 else { throw DeviceError("camera granted \(n) buffers; at least 2 are needed", resident: "高拍仪暂不可用，请联系工作人员") }
         for i in 0..<n {
@@ -144,7 +202,11 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
         try device.streamOn()
         streaming = true
         framesSinceStart = 0
+        firstFrameAt = nil
+        settled = false
     }
+
+    private static let hostClockOrigin = ContinuousClock.now
 
     public func nextJPEG() async throws -> Data {
         // Blocking poll on a dedicated thread, not the cooperative pool.
@@ -157,22 +219,38 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
 
     private func grabLocked() throws -> Data {
         guard streaming else { throw DeviceError("camera not started", resident: "高拍仪暂不可用") }
-        var torn = 0
+        var bad = 0
+        var badKinds: Set<String> = []
         while true {
             do {
                 guard try device.waitForFrame(timeoutMilliseconds: settings.frameTimeoutMilliseconds) else {
                     throw DeviceError("camera sent no frame within \(settings.frameTimeoutMilliseconds) ms (lamp or USB bandwidth?); retry, then replug the camera",
                                       resident: "高拍仪没有响应，请稍后重拍")
                 }
-                let (i, used) = try device.dequeueBuffer()
-                let frame = device.bytes(ofBuffer: i, count: used)
-                try device.queueBuffer(i)   // give it back at once: buffers keep cycling
+                let buf = try device.dequeueBuffer()
+                let frame = device.bytes(ofBuffer: buf.index, count: buf.bytesUsed)
+                try device.queueBuffer(buf.index)   // give it back at once: buffers keep cycling
                 framesSinceStart += 1
-                if framesSinceStart <= settings.settleFrames { continue }   // exposure still settling after STREAMON
-                guard frame.count > 4, frame[0] == 0xFF, frame[1] == 0xD8 else {
-                    torn += 1
-                    if torn < 3 { continue }   // a torn frame: take the next one
-                    throw DeviceError("camera frames are not JPEG", resident: "拍照失败，请重拍")
+                let at = buf.timestamp > .zero ? buf.timestamp : ContinuousClock.now - Self.hostClockOrigin
+                if !settled {
+                    let first = firstFrameAt ?? at
+                    firstFrameAt = first
+                    // Exposure still settling after STREAMON: by time, and at least settleFrames.
+                    if framesSinceStart <= settings.settleFrames || at - first < .milliseconds(settings.settleMilliseconds) { continue }
+                    settled = true
+                }
+                // uvcvideo hands over frames whose payload was cut short (USB bandwidth, a lost
+                // packet) flagged ERROR, or unflagged without the JPEG end: never pass them on.
+                let why: String? = buf.flags & V4L2DequeuedBuffer.flagError != 0 ? "flagged V4L2_BUF_FLAG_ERROR"
+                    : !isCompleteJPEG(frame) ? (frame.count > 1 && frame[0] == 0xFF && frame[1] == 0xD8 ? "torn (no JPEG end-of-image marker)" : "not JPEG")
+                    : nil
+                if let why {
+                    bad += 1
+                    droppedFrames += 1
+                    badKinds.insert(why)
+                    if bad < 8 { continue }   // take the next one
+                    throw DeviceError("camera delivered \(bad) unusable frames in a row (\(badKinds.sorted().joined(separator: ", "))); check the USB cable and that the camera is not on a shared hub, then replug it",
+                                      resident: "拍照失败，请重拍")
                 }
                 return Data(frame)
             } catch let e as V4L2Error {
@@ -217,7 +295,7 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
     public func open(path: String) throws {
         close()
         fd = Glibc.open(path, O_RDWR | O_NONBLOCK | Int32(O_CLOEXEC))
-        if fd < 0 { throw V4L2Error(operation: "open \(path)", code: errno) }
+        if fd < 0 { throw V4L2Error(operation: "open \(path)", code: errno, path: path) }
     }
 
     public func queryCapabilities() throws -> (card: String, capture: Bool, streaming: Bool) {
@@ -312,10 +390,25 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
         return r > 0
     }
 
-    public func dequeueBuffer() throws -> (index: Int, bytesUsed: Int) {
+    public func dequeueBuffer() throws -> V4L2DequeuedBuffer {
         var b = mmapBuffer()
         try xioctl("DQBUF") { kiosk_v4l2_dqbuf(fd, &b) }
-        return (Int(b.index), Int(b.bytesused))
+        let ts = Duration.seconds(Int64(b.timestamp.tv_sec)) + .microseconds(Int64(b.timestamp.tv_usec))
+        return V4L2DequeuedBuffer(index: Int(b.index), bytesUsed: Int(b.bytesused), flags: b.flags, timestamp: ts)
+    }
+
+    public func setControl(_ id: UInt32, value: Int32) throws -> Bool {
+        var q = v4l2_queryctrl()
+        q.id = id
+        if kiosk_v4l2_queryctrl(fd, &q) < 0 {
+            if errno == EINVAL { return false }   // the camera has no such control
+            throw V4L2Error(operation: "QUERYCTRL", code: errno)
+        }
+        if q.flags & UInt32(V4L2_CTRL_FLAG_DISABLED) != 0 { return false }
+        guard value >= q.minimum, value <= q.maximum else { return false }
+        var c = v4l2_control(id: id, value: value)
+        try xioctl("S_CTRL") { kiosk_v4l2_s_ctrl(fd, &c) }
+        return true
     }
 
     public func bytes(ofBuffer index: Int, count: Int) -> [UInt8] {

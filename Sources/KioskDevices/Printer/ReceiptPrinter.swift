@@ -22,6 +22,15 @@ public actor ReceiptPrinter {
     // flushing each other's replies, would give false statuses.
     private var busy = false
     private var queue: [CheckedContinuation<Void, Never>] = []
+    /// Set when a receipt stopped part-way (paper out, cable, timeout): the printer may still hold
+    /// the rest of it and print it at the head of the next resident's receipt. The printer stays
+    /// out of service until staff clear it (`clearInterruptedJob`).
+    private var interrupted: String?
+    /// The profile's command that empties the printer's buffers through the data pipe (e.g.
+    /// Epson's real-time DLE DC4 fn 8), used after the printer-class SOFT_RESET or without one.
+    let bufferClearCommand: [UInt8]?
+    /// DLE EOT 4 (roll sensor) confirms what GET_PORT_STATUS says about the paper.
+    let crossCheckPaper: Bool
 
     private func acquire() async {
         if !busy { busy = true; return }
@@ -33,8 +42,10 @@ public actor ReceiptPrinter {
     }
 
     public init(transport: any ByteTransport, profile: ReceiptPrinterProfile, model: String, simulated: Bool,
-                bidirectional: Bool, logger: Logger, chunkSize: Int = 4096, autoStatusBack: Bool = false) {
+                bidirectional: Bool, logger: Logger, chunkSize: Int = 4096, autoStatusBack: Bool = false,
+                bufferClearCommand: [UInt8]? = nil, crossCheckPaper: Bool = true) {
         self.transport = transport; self.profile = profile; self.bidirectional = bidirectional
+        self.bufferClearCommand = bufferClearCommand; self.crossCheckPaper = crossCheckPaper
         self.autoStatusBack = autoStatusBack && bidirectional
         self.logger = logger; self.chunkSize = max(64, min(chunkSize, 4096))
         current = DeviceStatus(kind: .receiptPrinter, state: bidirectional ? .starting : .online, model: model,
@@ -50,7 +61,7 @@ public actor ReceiptPrinter {
     /// Asks DLE EOT n and returns the byte, or nil when the printer did not answer.
     func query(_ n: UInt8) async throws -> UInt8? {
         await drainInput()      // stale replies must not be mistaken for this one
-        try await transport.write([0x10, 0x04, n])
+        try await writeBriefly([0x10, 0x04, n])
         let deadline = ContinuousClock.now + .milliseconds(500)
         while ContinuousClock.now < deadline {
             let b = try await transport.read(maxBytes: 1, timeout: .milliseconds(200))
@@ -59,6 +70,16 @@ public actor ReceiptPrinter {
             if let byte = b.first(where: { $0 & 0x93 == 0x12 }) { return byte }
         }
         return nil
+    }
+
+    /// A short command (status query, buffer clear): on USB it gives up after 500 ms instead of
+    /// the job's deadline, so a printer whose data pipe is blocked (paper out) is not waited on.
+    func writeBriefly(_ bytes: [UInt8]) async throws {
+        if let link = transport as? USBPrinterLink {
+            try await link.write(bytes, options: USBWriteOptions(chunkBytes: 64, chunkTimeoutMilliseconds: 500, deadline: .milliseconds(500)))
+        } else {
+            try await transport.write(bytes)
+        }
     }
 
     /// Drops stale bytes from the IN pipe, keeping what ASB blocks among them say.
@@ -109,9 +130,17 @@ public actor ReceiptPrinter {
                 current.connection = await port.connection()
                 if current.identity == nil, let id = await port.deviceID() { current.identity = Self.shortID(id) }
                 if ps & 0x20 != 0 {
-                    printerStatus.paperOut = true
-                    apply(state: .userError, error: "paper out: load a new roll (纸卷) and close the cover", action: .clear, paper: .out)
-                    return status()
+                    // The port-status paper bit is not meaningful on every model: where the data
+                    // pipe still answers, DLE EOT 4 (the roll sensor) has the last word.
+                    var roll: ReceiptPrinterStatus?
+                    if crossCheckPaper, let b = try? await query(4) { roll = ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: b) }
+                    if let roll, roll.paperOut == false {
+                        logger.warning("printer: GET_PORT_STATUS says paper empty but DLE EOT 4 sees paper; trusting DLE EOT (set the profile's quirks if this repeats)")
+                    } else {
+                        printerStatus.paperOut = true
+                        apply(state: .userError, error: "paper out: load a new roll (纸卷) and close the cover", action: .clear, paper: .out)
+                        return status()
+                    }
                 }
             }
         }
@@ -198,6 +227,51 @@ public actor ReceiptPrinter {
         current.lastError = error
         current.action = action
         current.paper = paper
+        if state == .online, let why = interrupted {
+            // Ready as far as the printer knows, but the end of an earlier receipt may still be in it.
+            current.state = .userError
+            current.action = .clear
+            current.lastError = "a receipt stopped part-way (\(why)); remove any partial receipt, check the paper, then clear the printer with `kioskctl selftest printer --print`"
+        }
+    }
+
+    /// Whether the printer is held out of service after an incomplete receipt.
+    public var holdsInterruptedJob: Bool { interrupted != nil }
+
+    /// Empties the printer's buffers: the USB printer-class SOFT_RESET on the control pipe
+    /// (works while the data pipe is blocked), then the profile's clear command on the data pipe.
+    /// Returns what was done, nil when nothing could be sent.
+    private func clearPrinterBuffer() async -> String? {
+        var done: [String] = []
+        if let port = transport as? PrinterSoftReset, await port.softReset() { done.append("SOFT_RESET") }
+        if done.isEmpty, let cmd = bufferClearCommand, !cmd.isEmpty {
+            do { try await writeBriefly(cmd); done.append("buffer-clear command") } catch {
+                logger.info("printer buffer-clear command not taken", metadata: ["error": "\(error)"])
+            }
+        }
+        await drainInput()
+        return done.isEmpty ? nil : done.joined(separator: " + ")
+    }
+
+    /// A receipt stopped part-way: clear what the printer still holds at once (so it never comes
+    /// out at the head of the next receipt) and hold the printer for staff.
+    private func markInterrupted(_ why: String) async {
+        interrupted = why
+        let cleared = await clearPrinterBuffer()
+        logger.warning("receipt interrupted; printer held for staff", metadata: ["why": "\(why)", "cleared": "\(cleared ?? "nothing: no SOFT_RESET and no buffer-clear command")"])
+    }
+
+    /// Staff took the partial receipt and checked the printer: clear its buffer again and put it
+    /// back in service (it is then online only if its status says so). Returns what was sent.
+    @discardableResult
+    public func clearInterruptedJob() async -> String {
+        await acquire()
+        defer { release() }
+        guard interrupted != nil else { return "no interrupted receipt" }
+        let cleared = await clearPrinterBuffer()
+        interrupted = nil
+        if bidirectional { _ = await queryStatus() } else { _ = await refreshOneWay() }
+        return cleared.map { "printer buffer cleared (\($0))" } ?? "no way to clear the printer's buffer on this model: power-cycle the printer"
     }
 
     /// Waits for a print in progress (a receipt is never cut off half-way), then closes the link.
@@ -211,6 +285,11 @@ public actor ReceiptPrinter {
     public func print(_ doc: ReceiptDocument) async throws {
         await acquire()
         defer { release() }
+        if let why = interrupted {
+            failed += 1
+            throw DeviceError("print refused: the printer is held after an interrupted receipt (\(why)); staff clear it with `kioskctl selftest printer --print`",
+                              resident: "回执打印机暂不可用")
+        }
         if bidirectional {
             let before = await queryStatus()
             if before.paper == .out {
@@ -240,6 +319,7 @@ public actor ReceiptPrinter {
             }
         } catch {
             failed += 1
+            await markInterrupted("write stopped: \(error)")
             let after = bidirectional ? await queryStatus() : status()
             if bidirectional == false, (error as? TransportError)?.disconnected == true {
                 apply(state: .powerOff, error: "printer link failed: \(error)", action: .maintenance, paper: .unknown)
@@ -260,9 +340,16 @@ public actor ReceiptPrinter {
             let after = await queryStatus()
             if after.paper == .out {
                 failed += 1
+                await markInterrupted("paper ran out during the receipt")
+                _ = await queryStatus()
                 throw DeviceError("paper ran out during the receipt", resident: "打印中纸张用完")
             }
         }
         printed += 1
     }
+}
+
+/// The USB printer class's SOFT_RESET (class request 2): flushes the printer's buffers.
+public protocol PrinterSoftReset: Sendable {
+    func softReset() async -> Bool
 }

@@ -46,16 +46,22 @@ public struct USBPrinterSelection: Sendable {
 
     /// The first enumerated device and interface that match.
     public func find(in devices: [USBDeviceInfo]) -> (USBDeviceInfo, USBInterfaceInfo)? {
+        findAll(in: devices).first
+    }
+
+    /// Every enumerated device (with its interface) that matches.
+    public func findAll(in devices: [USBDeviceInfo]) -> [(USBDeviceInfo, USBInterfaceInfo)] {
+        var out: [(USBDeviceInfo, USBInterfaceInfo)] = []
         for d in devices {
             if let v = vendorId, d.vendorId != v { continue }
             if let p = productId, d.productId != p { continue }
             if let iface = d.interfaces.first(where: {
                 $0.alternate == 0 && $0.interfaceClass == interfaceClass && $0.bulkOut != nil && (interface == nil || $0.number == interface)
             }) {
-                return (d, iface)
+                out.append((d, iface))
             }
         }
-        return nil
+        return out
     }
 
     public var describe: String {
@@ -68,7 +74,7 @@ public struct USBPrinterSelection: Sendable {
 /// it was unplugged (an unplugged printer reports `disconnected` until it is back). Bytes move
 /// through the shared `USBBulkTransport` (chunked, paced, resumes after a timeout from the count
 /// the printer took).
-public actor USBPrinterLink: ByteTransport, PrinterStatusPort {
+public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset {
     let context: LibUSBContext
     public let selection: USBPrinterSelection
     private var transport: USBBulkTransport?
@@ -88,8 +94,14 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort {
     public func connect() async throws -> USBBulkTransport {
         if let t = transport { return t }
         let ctx = context, sel = selection
-        let found = await onControl { sel.find(in: ctx.devices()) }
-        guard let f = found else {
+        let all = await onControl { sel.findAll(in: ctx.devices()) }
+        if sel.vendorId == nil, all.count > 1 {
+            // A generic profile with no ids: one of these may be the A4 printer. Claiming it would
+            // detach usblp, take it from CUPS and print ESC/POS garbage on A4. Never guess.
+            let list = all.map { "\($0.0.usbId) at \($0.0.location)" }.joined(separator: "; ")
+            throw TransportError("\(all.count) printer-class USB devices are attached (\(list)) and the receipt printer profile names no USB ids: kioskd will not guess which is the receipt printer (it could be the A4 printer). Set devices.receiptPrinter.vendorId and productId (from `lsusb`), then run `kioskctl commission`")
+        }
+        guard let f = all.first else {
             throw TransportError("no \(sel.describe) is plugged in: check the printer's power and USB cable", disconnected: true)
         }
         let (dev, iface) = f
@@ -125,8 +137,13 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort {
     }
 
     public func write(_ bytes: [UInt8]) async throws {
+        try await write(bytes, options: nil)
+    }
+
+    /// Writes with other chunk/timeout options than the selection's (short commands).
+    public func write(_ bytes: [UInt8], options: USBWriteOptions?) async throws {
         let t = try await connect()
-        do { _ = try await t.writeReportingProgress(bytes) } catch {
+        do { _ = try await t.writeReportingProgress(bytes, options: options) } catch {
             await dropIfGone(error)
             if let w = error as? USBWriteIncomplete {
                 throw TransportError("printer took \(w.transferred) of \(w.total) bytes, then \(w.cause.description)",
@@ -175,6 +192,19 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort {
 
     public func connection() async -> String? { transport?.description }
 
+    /// SOFT_RESET: bmRequestType 0x23 (class, "other" as usblp and CUPS send it) and, if the
+    /// printer refuses that, 0x21 (class, interface, as the class spec says); wIndex = interface.
+    public func softReset() async -> Bool {
+        guard let t = try? await connect() else { return false }
+        let h = t.handle, iface = UInt16(t.interface.number)
+        return await onControl {
+            for type: UInt8 in [0x23, 0x21] {
+                if (try? h.control(requestType: type, request: 2, value: 0, index: iface, timeoutMilliseconds: 1000)) != nil { return true }
+            }
+            return false
+        }
+    }
+
     public func isOneWay() async -> Bool? {
         guard let t = transport else { return nil }
         return interfaceProtocol == 1 || t.inEndpoint == nil
@@ -199,6 +229,7 @@ extension ReceiptPrinter {
                                                             "status": "\(bidirectional ? profile.statusSupport.rawValue : "none")"])
         return ReceiptPrinter(transport: USBPrinterLink(context: context, selection: selection), profile: encoderProfile,
                               model: profile.name, simulated: false, bidirectional: bidirectional, logger: logger,
-                              chunkSize: writeOptions.chunkBytes, autoStatusBack: profile.statusSupport == .asb)
+                              chunkSize: writeOptions.chunkBytes, autoStatusBack: profile.statusSupport == .asb,
+                              bufferClearCommand: profile.bufferClearBytes)
     }
 }

@@ -62,6 +62,28 @@ public enum DeviceAccessRules {
         return out
     }
 
+    /// Rules that must run after the distribution's (99-kioskd-late.rules): a serial reader's
+    /// bridge is claimed by nobody else. brltty's rules (85-brltty.rules / 90-brltty-device.rules)
+    /// take CH340/CP210x ids as braille displays and start brltty on them, which detaches the
+    /// serial driver from the reader; ModemManager probes ttys with AT commands. Only the ids of
+    /// serial reader profiles are touched; the kiosk has no braille display on those ids.
+    public static func lateUdevRules(profiles: [DeviceProfile]) -> String {
+        var out = """
+        # Generated from DeviceProfiles/ by `kioskctl packaging udev-rules --late`; do not edit.
+        # Runs after brltty's and ModemManager's rules: the USB-serial bridges of ID-card reader
+        # profiles are neither braille displays nor modems.
+
+        """
+        let readers = matches(profiles.filter { $0.kind == "idCardReader" && $0.transport == "serial" })
+        if readers.isEmpty { out += "# (no serial reader profile has USB ids)\n" }
+        for m in readers {
+            out += "\n# \(m.profileId)\n"
+            out += "ACTION!=\"remove\", SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", \(ids(m, parent: false)), ENV{BRLTTY_BRAILLE_DRIVER}=\"\", ENV{SYSTEMD_WANTS}=\"\", ENV{ID_MM_DEVICE_IGNORE}=\"1\"\n"
+            out += "ACTION!=\"remove\", SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", \(ids(m, parent: true)), ENV{ID_MM_DEVICE_IGNORE}=\"1\", ENV{ID_MM_PORT_IGNORE}=\"1\"\n"
+        }
+        return out
+    }
+
     /// CUPS usb-quirks lines (`0xVVVV 0xPPPP blacklist`) for the receipt printers kioskd drives
     /// over USB, so the CUPS usb backend never claims them. Install as /usr/share/cups/usb/kiosk.usb-quirks.
     public static func cupsUSBQuirks(profiles: [DeviceProfile]) -> String {

@@ -12,6 +12,9 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
         /// Interface number to claim; the first matching interface when absent.
         public var interface: Int?
         public var endpoints: Endpoints?
+        /// Readers: endpoint layouts to try, in order, each probed with `11 FF` (see
+        /// `USBEndpointLayout`): single | split | interrupt | last-pair. Default: [single].
+        public var layouts: [String]?
     }
     public struct Endpoints: Codable, Sendable, Equatable {
         public var out: UInt8?
@@ -19,6 +22,10 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
     }
     public struct Serial: Codable, Sendable, Equatable {
         public var baud: Int?
+        /// Ports a reader of this model is attached at on this site's kiosks (stable names such
+        /// as `/dev/serial/by-path/pci-0000:00:14.0-usb-0:3:1.0-port0`). Only named ports are
+        /// probed: the same bridge chips drive PIN pads and displays.
+        public var ports: [String]?
     }
     public struct HID: Codable, Sendable, Equatable {
         public var reportSize: Int?
@@ -39,6 +46,10 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
         public var status: String?
         /// Rows per GS v 0 band (1…256; 128 on printers with a small buffer).
         public var rasterBandRows: Int?
+        /// Hex bytes that empty the printer's buffers through the data pipe after an interrupted
+        /// receipt (Epson: DLE DC4 fn 8, `10 14 08 01 03 14 01 06 02 08`); the printer-class
+        /// SOFT_RESET is tried first.
+        public var bufferClear: String?
     }
 
     public struct Camera: Codable, Sendable, Equatable {
@@ -47,7 +58,11 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
         public var height: Int?
         public var buffers: Int?
         public var settleFrames: Int?
+        /// Frames are dropped this long after the first one while exposure settles.
+        public var settleMilliseconds: Int?
         public var frameTimeoutMilliseconds: Int?
+        /// Anti-banding: 50 (China), 60, or 0 to leave the camera's setting.
+        public var powerLineHz: Int?
         public var quality: QualityThresholds?
     }
 
@@ -70,6 +85,14 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
 
     public static let kinds = ["idCardReader", "receiptPrinter", "documentCamera", "a4Printer"]
     public static let transports = ["simulator", "usb-bulk", "usb-printer", "usb-vendor", "serial", "hid-a", "hid-b", "v4l2", "cups"]
+
+    /// `receipt.bufferClear` as bytes (nil when absent or not hex).
+    public var bufferClearBytes: [UInt8]? {
+        guard let h = receipt?.bufferClear else { return nil }
+        let parts = h.split(whereSeparator: { $0 == " " || $0 == "," })
+        let bytes = parts.compactMap { UInt8($0.hasPrefix("0x") ? String($0.dropFirst(2)) : String($0), radix: 16) }
+        return bytes.count == parts.count && !bytes.isEmpty ? bytes : nil
+    }
 
     /// Whether the USB ids match the profile's hints (a profile without ids matches nothing).
     public func matches(_ d: USBDeviceInfo) -> Bool {

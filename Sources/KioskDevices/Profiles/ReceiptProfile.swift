@@ -53,6 +53,7 @@ extension DeviceProfile {
         if let s = r.status, StatusSupport(rawValue: s) == nil { throw bad("receipt.status", "is \(s); use asb, dle-eot or none") }
         if let c = r.chunkBytes, c < 64 || c > 4096 { throw bad("receipt.chunkBytes", "is \(c); it must be 64…4096") }
         if let b = r.rasterBandRows, b < 1 || b > 256 { throw bad("receipt.rasterBandRows", "is \(b); it must be 1…256") }
+        if r.bufferClear != nil && bufferClearBytes == nil { throw bad("receipt.bufferClear", "must be hex bytes such as \"10 14 08 01 03 14 01 06 02 08\"") }
     }
 
     /// The encoder's view of a receipt printer profile; nil for other kinds or an incomplete section.

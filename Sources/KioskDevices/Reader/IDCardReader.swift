@@ -150,6 +150,13 @@ public actor IDCardReader {
         var resent = false
         while true {
             try Task.checkCancellation()
+            // A reply that came after its command timed out (30 03 while a card leaves the field)
+            // must not become the reply to this one: drop whatever is waiting before sending.
+            await transport.flushInput()
+            if let stale = parser.discardPartialFrame(), case .corrupt = stale {
+                logger.info("reader: dropped the rest of an earlier reply", metadata: ["command": "\(cmd.label)"])
+            }
+            parser.reset()
             try await transport.write(cmd.encoded())
             let deadline = ContinuousClock.now + .milliseconds(cmd.hostTimeoutMilliseconds)
             var reply: SAMReply?
@@ -157,7 +164,16 @@ public actor IDCardReader {
                 while let f = parser.next() {
                     switch f {
                     case .frame(let body):
-                        do { reply = try SAMReply(body: body); break loop } catch {
+                        do {
+                            let r = try SAMReply(body: body)
+                            if let why = Self.mismatch(r, for: cmd) {
+                                // Late reply to an earlier command (or to nothing): not ours.
+                                logger.warning("reader reply dropped", metadata: ["command": "\(cmd.label)", "why": "\(why)"])
+                                continue
+                            }
+                            reply = r
+                            break loop
+                        } catch {
                             logger.warning("reader sent an unusable frame", metadata: ["error": "\(error)"])
                         }
                     case .corrupt(let e):
@@ -185,6 +201,41 @@ public actor IDCardReader {
             consecutiveTimeouts = 0
             return reply
         }
+    }
+
+    /// Why `reply` cannot be the answer to `cmd` (nil when it can). Successful replies carry
+    /// exactly the data their command returns (devices.md §1.3); error statuses carry none. A
+    /// reply of another shape is a late answer to an earlier command and is dropped.
+    static func mismatch(_ reply: SAMReply, for cmd: SAMCommand) -> String? {
+        let n = reply.data.count
+        let success: (status: UInt8, lengths: ClosedRange<Int>, alsoEmpty: Set<UInt8>)
+        switch (cmd.cmd, cmd.para) {
+        case (0x10, _), (0x11, _), (0x61, _), (0x60, _): success = (0x90, 0...0, [])
+        case (0x12, _): success = (0x90, 16...16, [])
+        case (0x20, 0x01): success = (0x9F, 4...4, [])
+        case (0x20, 0x02): success = (0x90, 8...8, [])
+        case (0x30, 0x01): success = (0x90, 1284...1284, [])
+        // 4 + FP_LEN(2) + 256 + 1024 + fingerprints of 0, 512 or 1024 bytes.
+        case (0x30, 0x10): success = (0x90, 1286...2310, [])
+        // 70 bytes of UCS-2 address (unverified: accept up to 70); 91 = none.
+        case (0x30, 0x03): success = (0x90, 0...70, [0x91])
+        default: return nil   // commands without a known reply shape are taken as they come
+        }
+        if reply.status == success.status {
+            guard success.lengths.contains(n) else {
+                return "status \(String(format: "%02X", reply.status)) with \(n) data bytes, \(cmd.label) returns \(success.lengths.lowerBound == success.lengths.upperBound ? "\(success.lengths.lowerBound)" : "\(success.lengths.lowerBound)–\(success.lengths.upperBound)")"
+            }
+            if cmd.cmd == 0x30 && cmd.para == 0x10 && ![1286, 1798, 2310].contains(n) {
+                return "\(n) data bytes is no fingerprint length (0, 512 or 1024)"
+            }
+            return nil
+        }
+        if success.alsoEmpty.contains(reply.status) { return n == 0 ? nil : "status \(String(format: "%02X", reply.status)) with data" }
+        // 90 / 9F / 91 belong to other commands; anything else is an error status without data.
+        if [0x90, 0x9F, 0x91].contains(reply.status) {
+            return "status \(String(format: "%02X", reply.status)) is not an answer to \(cmd.label)"
+        }
+        return n == 0 ? nil : "error status \(String(format: "%02X", reply.status)) with \(n) data bytes"
     }
 
     // MARK: connection

@@ -136,9 +136,21 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
                 if let n = Self.readerInterface(d, profile: p) { out.append(ReaderCandidate(kind: .usb(d, interface: n), profile: p)) }
             }
         }
-        // Serial bridges and HID readers: the configured node, or every node whose USB ids a profile names.
+        // Serial: only the configured port or ports a profile names. SAM frames are never sent to
+        // every CH340/CP210x/PL2303/FTDI tty: PIN pads, displays and modems use the same chips.
+        if mode == "serial" || mode == "auto" {
+            if let path = settings.path, mode == "serial" {
+                out.append(ReaderCandidate(kind: .serial(path), profile: profiles.first { $0.transport == "serial" }))
+            } else {
+                for p in profiles where p.transport == "serial" {
+                    for port in p.serial?.ports ?? [] where FileManager.default.fileExists(atPath: port) {
+                        out.append(ReaderCandidate(kind: .serial(port), profile: p))
+                    }
+                }
+            }
+        }
+        // HID readers: the configured node, or every hidraw node whose USB ids a profile names.
         let nodeKinds: [(mode: String, transport: String, make: (String) -> ReaderCandidate.Kind, nodes: () -> [(String, UInt16, UInt16)])] = [
-            ("serial", "serial", { .serial($0) }, serialPorts),
             ("hid", "hid-a", { .hid($0) }, hidrawNodes),
         ]
         for k in nodeKinds where mode == k.mode || mode == "auto" {
@@ -161,8 +173,19 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         if let n = profile?.usb?.interface { return n }
         let cls = profile?.usb?.interfaceClass ?? 0xFF
         return d.interfaces.first {
-            $0.alternate == 0 && $0.interfaceClass == cls && $0.bulkOut != nil && $0.endpoints.contains { $0.isIn }
+            $0.alternate == 0 && $0.interfaceClass == cls && $0.endpoints.contains { !$0.isIn && ($0.isBulk || $0.isInterrupt) }
+                && $0.endpoints.contains { $0.isIn }
         }?.number
+    }
+
+    /// USB-serial bridges a serial reader profile's ids match but nobody named: listed in the
+    /// "no reader found" message so the technician can name the right one.
+    func unnamedSerialBridges() -> [String] {
+        let ps = profiles.filter { $0.transport == "serial" }
+        return serialPorts().compactMap { node, vid, pid in
+            ps.contains { $0.usb?.vendorId == vid && ($0.usb?.productId == nil || $0.usb?.productId == pid) }
+                ? "\(node) (\(String(format: "%04x:%04x", vid, pid)))" : nil
+        }
     }
 
     /// USB-serial ttys with the ids of the bridge they sit on.
@@ -203,12 +226,20 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         return UInt16(s.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
     }
 
-    func open(_ c: ReaderCandidate) throws -> any ByteTransport {
+    /// The endpoint layouts to probe for a USB candidate (one for serial and HID).
+    func layouts(_ c: ReaderCandidate) -> [USBEndpointLayout?] {
+        guard case let .usb(d, n) = c.kind else { return [nil] }
+        guard let iface = d.interfaces.first(where: { $0.number == n && $0.alternate == 0 }) else { return [nil] }
+        let ls = USBEndpointLayout.candidates(on: iface, profile: c.profile)
+        return ls.isEmpty ? [nil] : ls
+    }
+
+    func open(_ c: ReaderCandidate, layout: USBEndpointLayout? = nil) throws -> any ByteTransport {
         switch c.kind {
         case let .usb(d, n):
             guard let usb else { throw TransportError("libusb is not available") }
             let ep = c.profile?.usb?.endpoints
-            return try USBBulkTransport(context: usb, device: d, interface: n, outEndpoint: ep?.out, inEndpoint: ep?.in)
+            return try USBBulkTransport(context: usb, device: d, interface: n, outEndpoint: ep?.out, inEndpoint: ep?.in, layout: layout)
         case let .serial(path):
             return try SerialTransport(path: path, settings: SerialSettings(baud: settings.baud ?? c.profile?.serial?.baud ?? 115_200))
         case let .hid(path):
@@ -220,22 +251,33 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         let cands = candidates()
         if cands.isEmpty {
             let where_ = settings.path.map { " at \($0)" } ?? ""
-            return (nil, "no ID-card reader found\(where_) (mode \(settings.mode)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched")
+            var hint = ""
+            if settings.path == nil, settings.mode == "serial" || settings.mode == "auto" {
+                let bridges = unnamedSerialBridges()
+                if !bridges.isEmpty {
+                    hint = "; USB-serial bridges \(bridges.joined(separator: ", ")) are not probed because no one named them: set devices.idCardReader.path to the reader's /dev/serial/by-path/… name"
+                }
+            }
+            return (nil, "no ID-card reader found\(where_) (mode \(settings.mode)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched\(hint)")
         }
         var problems: [String] = []
         for c in cands {
-            let t: any ByteTransport
-            do { t = try open(c) } catch {
-                problems.append("\(c): \(error)")
-                continue
+            let ls = layouts(c)
+            for layout in ls {
+                let t: any ByteTransport
+                do { t = try open(c, layout: layout) } catch {
+                    problems.append("\(c): \(error)")
+                    break
+                }
+                if await Self.answersSAMStatus(t) {
+                    let model = c.profile?.name ?? "SAM reader"
+                    logger.info("ID-card reader found", metadata: ["at": "\(c)", "profile": "\(c.profile?.id ?? "-")", "layout": "\(layout?.description ?? "-")"])
+                    return (ReaderLink(transport: t, model: model, connection: t.description, profileId: c.profile?.id), nil)
+                }
+                await t.close()
+                let tried = layout.map { " with endpoint layout \($0)" } ?? ""
+                problems.append("\(c): does not answer the SAM status command (11 FF)\(tried) — not an ID-card reader, wrong baud rate, or an endpoint layout the profile does not list (usb.layouts)")
             }
-            if await Self.answersSAMStatus(t) {
-                let model = c.profile?.name ?? "SAM reader"
-                logger.info("ID-card reader found", metadata: ["at": "\(c)", "profile": "\(c.profile?.id ?? "-")"])
-                return (ReaderLink(transport: t, model: model, connection: t.description, profileId: c.profile?.id), nil)
-            }
-            await t.close()
-            problems.append("\(c): does not answer the SAM status command (11 FF) — not an ID-card reader, or wrong baud rate")
         }
         return (nil, problems.joined(separator: "; "))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 
 /// A simulated A4 printer for the demo and the flow tests: every completed job is written to
 /// `outputDirectory` as a PDF file (the simulator's "paper"). A simulated jam makes the next jobs

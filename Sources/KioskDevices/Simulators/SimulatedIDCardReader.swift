@@ -12,6 +12,8 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
     private var removeAfterRead: Duration?
     private var nextFailure: UInt8?
     private var placement = 0
+    private var holdReplyTo: SAMCommand?
+    private var heldReply: [UInt8] = []
 
     /// - Parameter removeAfterRead: simulate the resident taking the card away this long after a read.
     public init(removeAfterRead: Duration? = nil) {
@@ -35,6 +37,11 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
     /// Makes the next read answer with this SW3 (e.g. 0x41 card moved).
     public func failNextRead(status: UInt8) { lock.withLock { nextFailure = status } }
 
+    /// Withholds the reply to the next `command` (the host times out) and sends it just ahead
+    /// of the reply to whatever command comes next, as a SAM that answered late does (a `30 03`
+    /// while the card leaves the field takes longer than the host's 1 s).
+    public func holdNextReply(to command: SAMCommand) { lock.withLock { holdReplyTo = command } }
+
     public func receive(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         var scheduleRemoval = false
@@ -50,7 +57,14 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
                     out += SAMReply(status: 0x21, data: []).encoded()
                     continue
                 }
-                out += answer(cmd, scheduleRemoval: &scheduleRemoval)
+                let reply = answer(cmd, scheduleRemoval: &scheduleRemoval)
+                if let h = holdReplyTo, h.cmd == cmd.cmd, h.para == cmd.para {
+                    holdReplyTo = nil
+                    heldReply = reply
+                    continue
+                }
+                out += heldReply + reply
+                heldReply = []
             }
             readPlacement = placement
         }

@@ -14,6 +14,12 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     private var asbEnabled = false
     private var isConnected = true
     private var counter = 0
+    /// What the printer took but could not print (paper out): real printers keep it in their
+    /// buffer and print it as soon as paper is back, at the head of whatever comes next,
+    /// unless the host clears the buffer (SOFT_RESET or DLE DC4 fn 8).
+    private var held: [ESCPOSEvent] = []
+    /// DLE DC4 fn 8: clear buffers (Epson real-time command).
+    public static let clearBufferCommand: [UInt8] = [0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08]
     public let outputDirectory: String?
     public private(set) var received: [UInt8] = []
 
@@ -33,8 +39,22 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
 
     /// Paper out now (true) or reloaded (false).
     public func setPaperOut(_ out: Bool) {
-        lock.withLock { state.paperOut = out; state.online = !out; if !out { linesLeft = nil } }
+        lock.withLock {
+            state.paperOut = out; state.online = !out
+            if !out {
+                linesLeft = nil
+                // Paper is back: the buffer's leftovers come out first.
+                let pending = held
+                held = []
+                var sink: [UInt8] = []
+                for e in pending { process(e, reply: &sink) }
+            }
+        }
     }
+    /// Empties the buffer (USB printer-class SOFT_RESET): what was held is never printed.
+    public func clearBuffer() { lock.withLock { held = []; decoder = ESCPOSDecoder() } }
+    /// How many events wait in the printer's buffer for paper.
+    public var heldEventCount: Int { lock.withLock { held.count } }
     /// The roll runs out after this many more printed lines (paper running out mid-receipt).
     public func setPaperRemaining(lines: Int?) { lock.withLock { linesLeft = lines } }
 
@@ -43,6 +63,12 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     public func receive(_ bytes: [UInt8]) -> [UInt8] {
         lock.withLock {
             var reply: [UInt8] = []
+            var bytes = bytes
+            if let r = bytes.firstRange(of: Self.clearBufferCommand) {
+                held = []
+                decoder = ESCPOSDecoder()
+                bytes.removeSubrange(..<r.upperBound)
+            }
             for e in decoder.feed(bytes) {
                 switch e {
                 case .statusRequest(let n):
@@ -53,25 +79,31 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
                     // GS a n: send the status block now and on every change.
                     asbEnabled = mask != 0
                     if asbEnabled { reply += ReceiptPrinterStatus.asbBytes(for: state) }
-                case .line:
-                    guard state.paperOut != true else { continue }     // nothing comes out without paper
-                    if let left = linesLeft {
-                        if left <= 0 {
-                            state.paperOut = true; state.online = false
-                            if asbEnabled { reply += ReceiptPrinterStatus.asbBytes(for: state) }
-                            continue
-                        }
-                        linesLeft = left - 1
-                    }
-                    if let view = accumulator.add(e) { save(view) }
-                case .cut, .qrCode, .barcode, .raster:
-                    guard state.paperOut != true else { continue }
-                    if let view = accumulator.add(e) { save(view) }
                 default:
-                    _ = accumulator.add(e)
+                    process(e, reply: &reply)
                 }
             }
             return reply
+        }
+    }
+
+    /// Prints one event, or keeps it in the buffer while there is no paper.
+    private func process(_ e: ESCPOSEvent, reply: inout [UInt8]) {
+        guard state.paperOut != true else { held.append(e); return }    // nothing comes out without paper
+        switch e {
+        case .line:
+            if let left = linesLeft {
+                if left <= 0 {
+                    state.paperOut = true; state.online = false
+                    if asbEnabled { reply += ReceiptPrinterStatus.asbBytes(for: state) }
+                    held.append(e)
+                    return
+                }
+                linesLeft = left - 1
+            }
+            if let view = accumulator.add(e) { save(view) }
+        default:
+            if let view = accumulator.add(e) { save(view) }
         }
     }
 

@@ -80,7 +80,7 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
         let fd = Glibc.open(path, O_RDWR | O_NONBLOCK | Int32(O_CLOEXEC))
         guard fd >= 0 else {
             let e = errno
-            throw TransportError("cannot open \(path): \(String(cString: strerror(e))) — a hidraw node needs its own udev rule (KERNEL==\"hidraw*\", GROUP=\"kioskdev\", MODE=\"0660\")",
+            throw TransportError("cannot open \(path): \(String(cString: strerror(e))) — \(DeviceAccess.advice(errno: e, path: path) ?? "a hidraw node needs its own udev rule (KERNEL==\"hidraw*\", GROUP=\"kioskdev\", MODE=\"0660\")")",
                                  disconnected: e == ENOENT || e == ENODEV)
         }
         self.init(fileDescriptor: fd, name: path, reportSize: reportSize)

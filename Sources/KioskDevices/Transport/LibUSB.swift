@@ -164,6 +164,16 @@ public final class LibUSBContext: @unchecked Sendable {
                              interfaces: interfaces)
     }
 
+    /// What a hot-plug callback may know about a device: ids (the cached device descriptor, only
+    /// on arrival) and where it sits. No interfaces: enumerate with `devices()` after the signal.
+    static func hotplugInfo(_ dev: OpaquePointer, arrived: Bool) -> USBDeviceInfo {
+        var desc = libusb_device_descriptor()
+        let haveDesc = arrived && libusb_get_device_descriptor(dev, &desc) == 0
+        return USBDeviceInfo(vendorId: haveDesc ? desc.idVendor : 0, productId: haveDesc ? desc.idProduct : 0,
+                             bus: libusb_get_bus_number(dev), address: libusb_get_device_address(dev), portPath: "?",
+                             deviceClass: haveDesc ? desc.bDeviceClass : 0, configurationValue: 1, interfaces: [])
+    }
+
     /// Opens the device enumerated as `info` (matched by bus and address).
     public func open(_ info: USBDeviceInfo) throws -> USBDeviceHandle {
         let result: Result<OpaquePointer, USBError> = withDeviceList { list in
@@ -191,13 +201,11 @@ public final class LibUSBContext: @unchecked Sendable {
                 guard let dev, let user else { return 0 }
                 let box = Unmanaged<HotplugBox>.fromOpaque(user).takeUnretainedValue()
                 let kind: USBHotplugEvent = event == LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED ? .arrived : .left
-                var info = LibUSBContext.describe(dev)
-                if info == nil {
-                    info = USBDeviceInfo(vendorId: 0, productId: 0, bus: libusb_get_bus_number(dev),
-                                         address: libusb_get_device_address(dev), portPath: "?", deviceClass: 0,
-                                         configurationValue: 1, interfaces: [])
-                }
-                box.handler(kind, info!)
+                // libusb runs this on its event thread with its locks held: no I/O, no opening,
+                // no config descriptors (a device that left has none to give). Only the cached
+                // device descriptor and the address; the handler signals, enumeration happens
+                // outside (libusb API docs, "Device hotplug event notification").
+                box.handler(kind, LibUSBContext.hotplugInfo(dev, arrived: kind == .arrived))
                 return 0
             }
             let events = Int32(LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
@@ -297,12 +305,14 @@ public final class USBDeviceHandle: @unchecked Sendable {
 
     /// One bulk OUT transfer. Returns how many bytes the device took, even when it then failed
     /// (a timeout can still have moved part of the buffer).
-    public func bulkWrite(endpoint: UInt8, _ bytes: ArraySlice<UInt8>, timeoutMilliseconds: Int) -> (transferred: Int, error: USBError?) {
+    public func bulkWrite(endpoint: UInt8, _ bytes: ArraySlice<UInt8>, timeoutMilliseconds: Int, interrupt: Bool = false) -> (transferred: Int, error: USBError?) {
         guard let h = lock.withLock({ handle }) else { return (0, USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, "bulk write")) }
         var data = Array(bytes)
         var transferred: Int32 = 0
         let rc = data.withUnsafeMutableBufferPointer {
-            libusb_bulk_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+            interrupt
+                ? libusb_interrupt_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+                : libusb_bulk_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
         }
         return (Int(transferred), rc == 0 ? nil : USBError(rc, "bulk write to endpoint \(String(format: "%02X", endpoint))"))
     }

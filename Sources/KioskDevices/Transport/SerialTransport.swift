@@ -38,9 +38,9 @@ public final class SerialTransport: ByteTransport, @unchecked Sendable {
         let fd = Glibc.open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | Int32(O_CLOEXEC))
         guard fd >= 0 else {
             let e = errno
-            let advice = e == EACCES ? "no permission: add kioskd to the group that owns \(path) (dialout, or kioskdev via udev)"
-                : e == ENOENT ? "no such device: is the reader plugged in? check devices.idCardReader.path"
-                : "check the device path and that no other program has it open"
+            let advice = DeviceAccess.advice(errno: e, path: path)
+                ?? (e == ENOENT ? "no such device: is the reader plugged in? check devices.idCardReader.path"
+                : "check the device path and that no other program has it open")
             throw TransportError("cannot open \(path): \(String(cString: strerror(e))) — \(advice)", disconnected: e == ENOENT || e == ENXIO || e == ENODEV)
         }
         var tio = termios()
@@ -48,6 +48,13 @@ public final class SerialTransport: ByteTransport, @unchecked Sendable {
             let e = errno
             Glibc.close(fd)
             throw TransportError("\(path) is not a serial port (tcgetattr: \(String(cString: strerror(e)))); check devices.idCardReader.path")
+        }
+        // Exclusive: no other process (ModemManager, brltty, a second kioskd) may open the port
+        // while the reader uses it; an already exclusive port refuses us with EBUSY.
+        if ioctl(fd, UInt(TIOCEXCL)) != 0 {
+            let e = errno
+            Glibc.close(fd)
+            throw TransportError("cannot take \(path) exclusively (TIOCEXCL: \(String(cString: strerror(e)))); another program may be using it")
         }
         cfmakeraw(&tio)
         tio.c_cflag |= tcflag_t(CLOCAL | CREAD)

@@ -34,6 +34,11 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     public let outEndpoint: UInt8
     public let inEndpoint: UInt8?
     let inIsInterrupt: Bool
+    let outIsInterrupt: Bool
+    /// The endpoint layout in use (readers probe several; printers use `single`).
+    public let layout: USBEndpointLayout?
+    /// Split layout: a reply's header came on `inEndpoint`, its body is still due on `in2`.
+    private var splitBodyDue = 0
     public let packetSize: Int
     public var writeOptions: USBWriteOptions
     private let readQueue: DispatchQueue
@@ -46,14 +51,15 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     /// Opens and claims `interface` of the device. Endpoints come from the descriptors unless
     /// `outEndpoint`/`inEndpoint` override them (a profile's `usb.endpoints`).
     public init(context: LibUSBContext, device: USBDeviceInfo, interface number: Int,
-                outEndpoint: UInt8? = nil, inEndpoint: UInt8? = nil, writeOptions: USBWriteOptions = USBWriteOptions()) throws {
+                outEndpoint: UInt8? = nil, inEndpoint: UInt8? = nil, writeOptions: USBWriteOptions = USBWriteOptions(),
+                layout: USBEndpointLayout? = nil) throws {
         guard let iface = device.interfaces.first(where: { $0.number == number && $0.alternate == 0 }) else {
             throw TransportError("\(device.usbId) at \(device.location) has no interface \(number); check the profile's usb.interface")
         }
-        guard let out = outEndpoint ?? iface.bulkOut?.address else {
+        guard let out = layout?.out ?? outEndpoint ?? iface.bulkOut?.address else {
             throw TransportError("\(device.usbId) interface \(number) has no bulk OUT endpoint; check the profile's usb.endpoints")
         }
-        let inEP = inEndpoint ?? iface.bulkIn?.address ?? iface.endpoints.first(where: { $0.isIn && $0.isInterrupt })?.address
+        let inEP = layout.map { $0.in } ?? (inEndpoint ?? iface.bulkIn?.address ?? iface.endpoints.first(where: { $0.isIn && $0.isInterrupt })?.address)
         let h = try context.open(device)
         do {
             try h.claim(interface: number)
@@ -66,9 +72,11 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
         self.outEndpoint = out
         self.inEndpoint = inEP
         self.inIsInterrupt = inEP.map { ep in iface.endpoints.first { $0.address == ep }?.isInterrupt ?? false } ?? false
+        self.outIsInterrupt = iface.endpoints.first { $0.address == out }?.isInterrupt ?? false
+        self.layout = layout
         self.packetSize = iface.endpoints.first(where: { $0.address == inEP })?.maxPacketSize ?? 64
         self.writeOptions = writeOptions
-        self.description = "\(device.location) \(device.usbId) if\(number)"
+        self.description = "\(device.location) \(device.usbId) if\(number)" + (layout.map { $0.kind == .single ? "" : " \($0.kind.rawValue)" } ?? "")
         readQueue = DispatchQueue(label: "usb.read.\(device.portPath)")
         writeQueue = DispatchQueue(label: "usb.write.\(device.portPath)")
     }
@@ -86,12 +94,19 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     }
 
     public func write(_ bytes: [UInt8]) async throws {
+        if let l = layout, l.kind == .split, let out2 = l.out2 {
+            // Preamble and length to the first OUT endpoint, command, data and checksum to the second.
+            let n = min(USBEndpointLayout.splitHeaderBytes, bytes.count)
+            _ = try await writeReportingProgress(Array(bytes.prefix(n)))
+            if bytes.count > n { _ = try await writeReportingProgress(Array(bytes.dropFirst(n)), endpoint: out2) }
+            return
+        }
         _ = try await writeReportingProgress(bytes)
     }
 
     /// Writes everything or throws `USBWriteIncomplete` with the count already taken.
     /// A stall is cleared and the chunk retried once; a timeout resumes from `transferred`.
-    public func writeReportingProgress(_ bytes: [UInt8], options: USBWriteOptions? = nil) async throws -> Int {
+    public func writeReportingProgress(_ bytes: [UInt8], options: USBWriteOptions? = nil, endpoint: UInt8? = nil) async throws -> Int {
         guard !isClosed else { throw TransportError("USB transport closed", disconnected: true) }
         let opts = options ?? writeOptions
         let deadline = ContinuousClock.now + opts.deadline
@@ -101,8 +116,8 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
             try Task.checkCancellation()
             let end = min(bytes.count, sent + opts.chunkBytes)
             let slice = bytes[sent..<end]
-            let h = handle, ep = outEndpoint, t = opts.chunkTimeoutMilliseconds
-            let (n, err) = try await onQueue(writeQueue) { h.bulkWrite(endpoint: ep, slice, timeoutMilliseconds: t) }
+            let h = handle, ep = endpoint ?? outEndpoint, t = opts.chunkTimeoutMilliseconds, intr = endpoint == nil ? outIsInterrupt : false
+            let (n, err) = try await onQueue(writeQueue) { h.bulkWrite(endpoint: ep, slice, timeoutMilliseconds: t, interrupt: intr) }
             sent += n
             if let err {
                 if err.disconnected { throw TransportError(err.description, disconnected: true) }
@@ -123,12 +138,44 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     }
 
     public func read(maxBytes: Int, timeout: Duration) async throws -> [UInt8] {
+        if let l = layout, l.kind == .split, let in2 = l.in2 { return try await readSplit(body: in2, timeout: timeout) }
+        return try await readEndpoint(inEndpoint, interrupt: inIsInterrupt, maxBytes: maxBytes, timeout: timeout)
+    }
+
+    /// Split layout: the 7-byte header (preamble + LEN) from the first IN endpoint, then LEN bytes
+    /// of body from the second; returned together so the frame parser sees one frame.
+    private func readSplit(body in2: UInt8, timeout: Duration) async throws -> [UInt8] {
+        let due: Int = lock.withLock { splitBodyDue }
+        if due > 0 {
+            let b = try await readEndpoint(in2, interrupt: false, maxBytes: due, timeout: timeout)
+            lock.withLock { splitBodyDue = max(0, splitBodyDue - b.count) }
+            return b
+        }
+        let head = try await readEndpoint(inEndpoint, interrupt: inIsInterrupt, maxBytes: USBEndpointLayout.splitHeaderBytes, timeout: timeout)
+        guard head.count >= USBEndpointLayout.splitHeaderBytes, Array(head.prefix(5)) == [0xAA, 0xAA, 0xAA, 0x96, 0x69] else {
+            return head   // not a header: the frame parser resynchronises over it
+        }
+        let len = Int(head[5]) << 8 | Int(head[6])
+        var out = head
+        let extra = head.count - USBEndpointLayout.splitHeaderBytes
+        var remaining = max(0, len - extra)
+        let deadline = ContinuousClock.now + timeout
+        while remaining > 0, ContinuousClock.now < deadline {
+            let b = try await readEndpoint(in2, interrupt: false, maxBytes: remaining, timeout: min(timeout, .milliseconds(200)))
+            out += b
+            remaining -= b.count
+        }
+        lock.withLock { splitBodyDue = remaining }
+        return out
+    }
+
+    private func readEndpoint(_ inEP: UInt8?, interrupt intr: Bool, maxBytes: Int, timeout: Duration) async throws -> [UInt8] {
         guard !isClosed else { throw TransportError("USB transport closed", disconnected: true) }
-        guard let ep = inEndpoint else { return [] }
+        guard let ep = inEP else { return [] }
         let ms = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         // Whole packets: a short packet ends the transfer, so a frame arrives in one call.
         let size = max(packetSize, (max(maxBytes, 1) + packetSize - 1) / packetSize * packetSize)
-        let h = handle, intr = inIsInterrupt
+        let h = handle
         do {
             let bytes = try await onQueue(readQueue) { try h.bulkRead(endpoint: ep, maxLength: size, timeoutMilliseconds: max(1, ms), interrupt: intr) }
             lock.withLock { consecutiveStalls = 0 }
@@ -148,7 +195,13 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     public func flushInput() async {
         guard inEndpoint != nil else { return }
         for _ in 0..<16 {
-            guard let b = try? await read(maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty else { return }
+            guard let b = try? await readEndpoint(inEndpoint, interrupt: inIsInterrupt, maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty else { break }
+        }
+        if let in2 = layout?.in2 {
+            for _ in 0..<16 {
+                guard let b = try? await readEndpoint(in2, interrupt: false, maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty else { break }
+            }
+            lock.withLock { splitBodyDue = 0 }
         }
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import KioskCore
-import KioskDevices
 import KioskProtocols
 
 /// Everything that happens to the flow: keys, the clock, devices, results of effects.
@@ -70,11 +69,11 @@ public enum FlowEffect: Sendable, Equatable {
     /// Certificates to list: one resident's for self pick-up (idNumber), or every outstanding one (nil).
     case loadCertificates(idNumber: String?)
     /// Print one certificate on the A4 printer. `by` is `resident` (self pick-up: collected at once) or a staff id.
-    case printCertificate(submissionId: String, by: String)
+    case printCertificate(submissionId: String, by: CertificateActor)
     /// Staff: print every downloaded certificate that has not been printed yet.
     case printCertificateBatch(by: String)
     /// Staff: hand printed certificates over; collector is `applicant` or `proxy`.
-    case markCertificateCollected(submissionIds: [String], by: String, collector: String)
+    case markCertificateCollected(submissionIds: [String], by: String, collector: CertificateCollector)
     /// Staff: the ledger of today or this month, shown and optionally printed.
     case ledger(month: Bool, print: LedgerPrint?, by: String)
     /// Staff: out of service with a notice, or back in service (nil).
@@ -118,7 +117,7 @@ public struct FlowSettings: Sendable {
     public var voicePrompts: Bool
 
     public init(stationName: String, idleTimeoutSeconds: Int = 90, warningSeconds: Int = 20, pageSize: Int = 6,
-                simulatedCards: [String]? = nil, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!,
+                simulatedCards: [String]? = nil, timeZone: TimeZone = StationClock.defaultTimeZone,
                 language: Language = .zh, largeMode: Bool = false, largeIdleTimeoutSeconds: Int? = nil,
                 helpLocation: String? = nil, helpPhone: String? = nil, voicePrompts: Bool = false) {
         self.stationName = stationName; self.idleTimeoutSeconds = idleTimeoutSeconds

@@ -1,11 +1,22 @@
 import KioskProtocols
 
-/// A screen as the renderer sees it: rows of text with a style each.
+/// Columns of a row that choose an option when tapped (0-based, end exclusive).
+public struct TapTarget: Equatable, Sendable {
+    public var columns: Range<Int>
+    public var key: Key
+    public init(columns: Range<Int>, key: Key) { self.columns = columns; self.key = key }
+}
+
+/// A screen as the renderer sees it: rows of text with a style each, and the options drawn on them.
 public struct ScreenLine: Equatable, Sendable {
     public enum Style: Equatable, Sendable { case normal, bold, inverse, dim, alert }
     public var text: String
     public var style: Style
-    public init(_ text: String, _ style: Style = .normal) { self.text = text; self.style = style }
+    /// Where on this row a tap chooses an option (from the screen's typed options, never from the text).
+    public var targets: [TapTarget]
+    public init(_ text: String, _ style: Style = .normal, targets: [TapTarget] = []) {
+        self.text = text; self.style = style; self.targets = targets
+    }
 }
 
 public struct Frame: Equatable, Sendable {
@@ -14,6 +25,13 @@ public struct Frame: Equatable, Sendable {
 
     /// Plain text, one row per line (what a screen capture shows).
     public var plainText: String { rows.map(\.text).joined(separator: "\n") }
+
+    /// The key of the option under a tap at 1-based `column`, `row`; nil where no option is drawn.
+    public func key(atColumn column: Int, row: Int) -> Key? {
+        guard row >= 1, row <= rows.count else { return nil }
+        let x = column - 1
+        return rows[row - 1].targets.first { $0.columns.contains(x) }?.key
+    }
 }
 
 /// Turns frames into terminal output, redrawing only rows that changed.
@@ -38,7 +56,8 @@ public struct TerminalRenderer: Sendable {
         if full { out += "\u{1B}[0m\u{1B}[2J" }
         for row in 0..<height {
             let line = row < frame.rows.count ? frame.rows[row] : ScreenLine("")
-            let fitted = ScreenLine(DisplayWidth.pad(DisplayWidth.truncate(line.text, columns: width), to: width), line.style)
+            let fitted = ScreenLine(DisplayWidth.pad(DisplayWidth.truncate(line.text, columns: width), to: width), line.style,
+                                    targets: line.targets)
             if !full, row < previous.count, previous[row] == fitted { continue }
             out += "\u{1B}[\(row + 1);1H"
             switch line.style {

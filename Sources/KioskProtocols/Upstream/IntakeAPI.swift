@@ -156,11 +156,25 @@ public struct StationHeartbeat: Codable, Sendable, Equatable {
     public var quarantined: Int
     public var freeDiskBytes: Int64
     public var acceptingSubmissions: Bool
+    // Optional (added for the fleet view; older kiosks leave them out):
+    /// Age of the oldest submission waiting for upload, in seconds (nil: none waiting).
+    public var oldestQueuedSeconds: Int?
+    /// The kiosk software's version (kioskd).
+    public var softwareVersion: String?
+    /// The catalog bundle's version: the first 12 hex digits of the catalog file's SHA-256.
+    public var bundleVersion: String?
+    /// storage.minFreeMegabytes in bytes: below it the kiosk takes no new submission.
+    public var freeDiskFloorBytes: Int64?
+    /// Submissions quarantined because they could not be decrypted with the kiosk's key.
+    public var keyAlarm: Int?
     public init(heartbeatId: String, stationId: String, sentAt: String, devices: [DeviceReport], queueDepth: Int,
-                quarantined: Int, freeDiskBytes: Int64, acceptingSubmissions: Bool) {
+                quarantined: Int, freeDiskBytes: Int64, acceptingSubmissions: Bool, oldestQueuedSeconds: Int? = nil,
+                softwareVersion: String? = nil, bundleVersion: String? = nil, freeDiskFloorBytes: Int64? = nil, keyAlarm: Int? = nil) {
         self.heartbeatId = heartbeatId; self.stationId = stationId; self.sentAt = sentAt; self.devices = devices
         self.queueDepth = queueDepth; self.quarantined = quarantined; self.freeDiskBytes = freeDiskBytes
-        self.acceptingSubmissions = acceptingSubmissions
+        self.acceptingSubmissions = acceptingSubmissions; self.oldestQueuedSeconds = oldestQueuedSeconds
+        self.softwareVersion = softwareVersion; self.bundleVersion = bundleVersion
+        self.freeDiskFloorBytes = freeDiskFloorBytes; self.keyAlarm = keyAlarm
     }
 }
 

@@ -1,4 +1,6 @@
 import Foundation
+import KioskProtocols
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +17,15 @@ private func restoreTerminalSignalSafe() {
     if haveSavedTermios { _ = tcsetattr(0, TCSAFLUSH, &savedTermios) }
 }
 
+/// Makes sure every global the crash handler reads is initialised before the handler is installed:
+/// Swift initialises globals lazily (swift_once), which must never happen inside a signal handler.
+private func prepareCrashHandler() {
+    _ = restoreSequence.count
+    _ = terminalFD
+    _ = haveSavedTermios
+    _ = savedTermios
+}
+
 private let crashHandler: @convention(c) (Int32) -> Void = { sig in
     restoreTerminalSignalSafe()
     signal(sig, SIG_DFL)
@@ -23,23 +34,27 @@ private let crashHandler: @convention(c) (Int32) -> Void = { sig in
 
 /// The terminal the kiosk owns: raw keypad input, alternate screen, cursor hidden; restored on
 /// every exit path (normal, SIGTERM/SIGINT/SIGHUP via the runtime, crashes via signal handlers).
-public final class TerminalIO: @unchecked Sendable {
+public final class TerminalIO: Sendable {
     public let inputFD: Int32
     public let outputFD: Int32
-    private var active = false
-    private let lock = NSLock()
-    /// The terminal device, for reopening after a hangup (nil when input is not a terminal).
-    private var ttyPath: String?
-    /// Whether the output is the same terminal as the input (decided before any hangup: a hung-up
-    /// descriptor no longer says it is a terminal).
-    private var outputIsTheTerminal = false
-    private var rawSettings: termios?
-    /// Called after the terminal was reopened following a hangup: the screen must be redrawn whole.
-    public var onReopen: (@Sendable () -> Void)? {
-        get { lock.withLock { reopenHandler } }
-        set { lock.withLock { reopenHandler = newValue } }
+    /// Whether the terminal is in the kiosk's mode (raw, alternate screen); guards enter/restore.
+    private let active = Mutex(false)
+    /// What taking the terminal back after a hangup or a reset needs: its device (nil when input is
+    /// not a terminal), whether the output is that terminal too (decided before any hangup: a
+    /// hung-up descriptor no longer says it is a terminal), and the raw settings.
+    private struct Ownership: Sendable {
+        var ttyPath: String?
+        var outputIsTheTerminal = false
+        var raw: termios?
     }
-    private var reopenHandler: (@Sendable () -> Void)?
+    private let owned = Mutex(Ownership())
+    private let reopenHandler = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Called after the terminal was reopened following a hangup, or taken back after a reset:
+    /// the screen must be redrawn whole.
+    public var onReopen: (@Sendable () -> Void)? {
+        get { reopenHandler.withLock { $0 } }
+        set { reopenHandler.withLock { $0 = newValue } }
+    }
 
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1) {
         self.inputFD = inputFD; self.outputFD = outputFD
@@ -56,8 +71,14 @@ public final class TerminalIO: @unchecked Sendable {
     }
 
     public func enter() {
-        lock.lock(); defer { lock.unlock() }
-        guard !active else { return }
+        active.withLock { active in
+            guard !active else { return }
+            enterLocked()
+            active = true
+        }
+    }
+
+    private func enterLocked() {
         terminalFD = outputFD
         if isatty(inputFD) == 1, tcgetattr(inputFD, &savedTermios) == 0 {
             haveSavedTermios = true
@@ -70,32 +91,41 @@ public final class TerminalIO: @unchecked Sendable {
                 cc[Int(VTIME)] = 0
             }
             tcsetattr(inputFD, TCSAFLUSH, &raw)
-            rawSettings = raw
-            if let name = ttyname(inputFD) { ttyPath = String(cString: name) }
-            if outputFD != inputFD, let out = ttyname(outputFD) { outputIsTheTerminal = String(cString: out) == ttyPath }
+            let path = ttyname(inputFD).map { String(cString: $0) }
+            let out = outputFD != inputFD ? ttyname(outputFD).map { String(cString: $0) } : nil
+            owned.withLock { o in
+                o.raw = raw
+                o.ttyPath = path
+                o.outputIsTheTerminal = out != nil && out == path
+            }
         }
+        prepareCrashHandler()
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
             signal(sig, crashHandler)
         }
         // Alternate screen, hidden cursor, and touch: taps arrive as SGR 1006 mouse reports.
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H")
-        active = true
     }
 
     public func restore() {
-        lock.lock(); defer { lock.unlock() }
-        guard active else { return }
-        active = false
-        write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
-        restoreTerminalSignalSafe()
+        active.withLock { active in
+            guard active else { return }
+            active = false
+            write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
+            restoreTerminalSignalSafe()
+        }
     }
 
-    /// After a hangup (vhangup(2), `TTYVHangup=` of another unit on the same terminal) the
-    /// descriptors are dead but the device is still there: opens it again onto the input (and the
-    /// output, when that is the same terminal), back in raw mode on the alternate screen. A few
-    /// tries over about 2 s; false when the device is gone (a pseudo-terminal whose other end closed).
+    private static let enterSequence = "\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H"
+
+    /// After a hangup (vhangup(2), `TTYVHangup=` of another unit on the same terminal, systemd's
+    /// handling of `ExecReload=`) the descriptors are dead but the device is still there: opens it
+    /// again onto the input (and the output, when that is the same terminal), back in raw mode on
+    /// the alternate screen. A few tries over about 2 s; false when the device is gone (a
+    /// pseudo-terminal whose other end closed).
     public func reopenAfterHangup() -> Bool {
-        guard let (path, sameOutput) = lock.withLock({ active ? ttyPath.map { ($0, outputIsTheTerminal) } : nil }) else { return false }
+        guard active.withLock({ $0 }), let (path, sameOutput, raw) = owned.withLock({ o in
+            o.ttyPath.map { ($0, o.outputIsTheTerminal, o.raw) } }) else { return false }
         for attempt in 0..<10 {
             if attempt > 0 { usleep(200_000) }
             let fd = open(path, O_RDWR | O_CLOEXEC)
@@ -106,10 +136,8 @@ public final class TerminalIO: @unchecked Sendable {
             guard dup2(fd, inputFD) >= 0 else { close(fd); continue }
             if sameOutput { _ = dup2(fd, outputFD) }
             close(fd)
-            lock.withLock {
-                if var raw = rawSettings { tcsetattr(inputFD, TCSAFLUSH, &raw) }
-            }
-            write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H")
+            if var raw { tcsetattr(inputFD, TCSAFLUSH, &raw) }
+            write(Self.enterSequence)
             return true
         }
         return false
@@ -119,17 +147,14 @@ public final class TerminalIO: @unchecked Sendable {
     /// `ExecReload=`, `stty sane`): back to raw mode on the alternate screen. True when it had been
     /// reset (the screen must then be drawn again). Checked whenever input is idle.
     public func restoreRawModeIfReset() -> Bool {
-        let fixed: Bool = lock.withLock {
-            guard active, var raw = rawSettings else { return false }
-            var now = termios()
-            guard tcgetattr(inputFD, &now) == 0 else { return false }
-            let lmask = tcflag_t(ECHO | ICANON | IEXTEN), imask = tcflag_t(ICRNL | IXON)
-            if now.c_lflag & lmask == raw.c_lflag & lmask && now.c_iflag & imask == raw.c_iflag & imask { return false }
-            tcsetattr(inputFD, TCSANOW, &raw)   // keys typed meanwhile are kept
-            return true
-        }
-        if fixed { write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H") }
-        return fixed
+        guard active.withLock({ $0 }), var raw = owned.withLock({ $0.raw }) else { return false }
+        var now = termios()
+        guard tcgetattr(inputFD, &now) == 0 else { return false }
+        let lmask = tcflag_t(ECHO | ICANON | IEXTEN), imask = tcflag_t(ICRNL | IXON)
+        if now.c_lflag & lmask == raw.c_lflag & lmask && now.c_iflag & imask == raw.c_iflag & imask { return false }
+        tcsetattr(inputFD, TCSANOW, &raw)   // keys typed meanwhile are kept
+        write(Self.enterSequence)
+        return true
     }
 
     /// Clears the screen and the scrollback: used when a resident's session ends.
@@ -151,10 +176,8 @@ public final class TerminalIO: @unchecked Sendable {
     /// Reads on a dedicated thread with poll(), so no async task blocks on the file descriptor.
     public func keys() -> AsyncStream<Key> {
         let fd = inputFD
-        final class Flag: @unchecked Sendable { let lock = NSLock(); var stop = false
-            var isSet: Bool { lock.withLock { stop } }; func set() { lock.withLock { stop = true } } }
         return AsyncStream { continuation in
-            let flag = Flag()
+            let flag = StopFlag()
             let thread = Thread {
                 var decoder = KeyDecoder()
                 var buf = [UInt8](repeating: 0, count: 256)
@@ -190,4 +213,11 @@ public final class TerminalIO: @unchecked Sendable {
             thread.start()
         }
     }
+}
+
+/// Set once to stop the input thread.
+private final class StopFlag: Sendable {
+    private let stop = Atomic(false)
+    var isSet: Bool { stop.load(ordering: .acquiring) }
+    func set() { stop.store(true, ordering: .releasing) }
 }

@@ -1,5 +1,6 @@
 import Foundation
-import KioskFlow
+import KioskProtocols
+import KioskTerminal
 import Logging
 import Testing
 @testable import KioskApp

@@ -1,0 +1,168 @@
+import Foundation
+import KioskCore
+import KioskProtocols
+
+// Every resident-facing string goes through L(…): the Chinese text is the key of the string
+// table (Strings.swift), which holds its English. Catalog data (item names, guide content) is
+// shown as published, in Chinese.
+
+extension FlowMachine {
+    /// A date in the station's time zone (defaults to now).
+    func timestamp(_ format: String, _ date: Date? = nil) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = settings.timeZone
+        f.dateFormat = format
+        return f.string(from: date ?? now)
+    }
+
+    static let guideLinesPerPage = 11
+    var guideLinesPerPage: Int { largeMode ? 8 : Self.guideLinesPerPage }
+
+
+    func kindName(_ k: DeviceKind) -> String { L(k.chinese) }
+    func stateName(_ s: DeviceState) -> String { L(s.chinese) }
+
+    var deviceLine: String {
+        let kinds: [DeviceKind] = [.idCardReader, .documentCamera, .receiptPrinter]
+        let parts = kinds.map { k -> String in
+            guard let d = device(k) else { return "\(kindName(k)) \(L("未连接"))" }
+            var s = "\(kindName(k)) \(stateName(d.state))"
+            if k == .receiptPrinter, d.paper == .out { s = "\(kindName(k)) \(L("缺纸"))" }
+            if k == .receiptPrinter, d.paper == .low, d.state == .online { s += L("(纸将尽)") }
+            return s
+        }
+        let ready = kinds.allSatisfy { $0 == .receiptPrinter ? receiptPrinterReady : usable($0) }
+        return (ready ? L("设备就绪：") : L("设备状态：")) + parts.joined(separator: "  ")
+    }
+
+    /// The controls every resident screen offers: help and the other language.
+    var residentControls: [Hint] {
+        [Hint(L("H 求助"), .char("h")), Hint(language == .zh ? "L English" : "L 中文", .char("l"), gap: 2)]
+    }
+
+    /// Hints from one string of the table (parts separated by two or more spaces, in both languages)
+    /// and the key each part stands for, in order (nil: words only, like "1-5 选择").
+    func hints(_ text: String, _ keys: Key?...) -> [Hint] {
+        var out: [Hint] = []
+        var part = ""
+        var spaces = 0
+        var gap = 3
+        for ch in text {
+            if ch == " " { spaces += 1; continue }
+            if spaces >= 2, !part.isEmpty {
+                out.append(Hint(part, out.count < keys.count ? keys[out.count] : nil, gap: gap))
+                part = ""
+                gap = spaces
+            } else if spaces == 1, !part.isEmpty {
+                part += " "
+            }
+            spaces = 0
+            part.append(ch)
+        }
+        if !part.isEmpty { out.append(Hint(part, out.count < keys.count ? keys[out.count] : nil, gap: gap)) }
+        return out
+    }
+
+    /// The hint row: parts spaced as written, each keyed part a tap target.
+    func hintRow(_ hints: [Hint], width w: Int) -> ScreenLine {
+        var text = ""
+        var targets: [TapTarget] = []
+        for h in hints {
+            if !text.isEmpty { text += String(repeating: " ", count: h.gap) }
+            let start = DisplayWidth.of(text)
+            text += h.text
+            if let k = h.key, start < w { targets.append(TapTarget(columns: start..<min(w, DisplayWidth.of(text)), key: k)) }
+        }
+        return ScreenLine(DisplayWidth.truncate(text, columns: w), largeMode ? .bold : .normal, targets: targets)
+    }
+
+    /// The whole screen for the current state, laid out by display width.
+    public func frame(width: Int, height: Int) -> Frame {
+        let w = max(40, width)
+        var body = route.screen.body(self, width: w)
+        var rows: [ScreenLine] = []
+        let clock = timestamp("yyyy-MM-dd HH:mm:ss")
+        let name = DisplayWidth.truncate(settings.stationName, columns: w - DisplayWidth.of(clock) - 2)
+        rows.append(ScreenLine(DisplayWidth.pad(name, to: w - DisplayWidth.of(clock)) + clock, .inverse))
+        rows.append(ScreenLine(DisplayWidth.truncate(deviceLine, columns: w), largeMode ? .normal : .dim))
+        rows.append(ScreenLine(String(repeating: largeMode ? "=" : "-", count: w)))
+        rows.append(ScreenLine(DisplayWidth.truncate(body.title, columns: w), largeMode ? .inverse : .bold))
+        rows.append(ScreenLine(""))
+        let bodyRows = max(1, height - rows.count - 3)
+        if body.lines.count > bodyRows { body.lines = Array(body.lines.prefix(bodyRows)) }
+        // Large mode: high contrast, nothing dim.
+        if largeMode { body.lines = body.lines.map { ScreenLine($0.text, $0.style == .normal || $0.style == .dim ? .bold : $0.style) } }
+        rows += body.lines
+        while rows.count < height - 3 { rows.append(ScreenLine("")) }
+        rows.append(ScreenLine(String(repeating: largeMode ? "=" : "-", count: w)))
+        var hints = body.hints
+        // Resident screens get the help and language controls on the hint line.
+        if !isStaffOrTechnicianScreen { hints += residentControls }
+        rows.append(hintRow(hints, width: w))
+        // Alerts say what happened in words and carry a text marker, never colour alone.
+        if let c = countdown {
+            rows.append(ScreenLine(DisplayWidth.truncate(L("【提示】{1} 秒后将返回首页并清除您的信息，按任意键继续办理", c), columns: w), .alert))
+        } else if let m = message {
+            rows.append(ScreenLine(DisplayWidth.truncate(L("【提示】") + m, columns: w), .alert))
+        } else {
+            rows.append(ScreenLine(""))
+        }
+        return Frame(rows: Array(rows.prefix(height)))
+    }
+
+    func wrapped(_ text: String, _ width: Int, indent: String = "  ") -> [ScreenLine] {
+        Self.phraseWrap(text, columns: width - DisplayWidth.of(indent)).map { ScreenLine(indent + $0) }
+    }
+
+    /// Wraps at a phrase boundary (space or punctuation) when one is in the last 40% of the line,
+    /// so words are not broken across lines; falls back to the display-width wrap.
+    static func phraseWrap(_ text: String, columns: Int) -> [String] {
+        var out: [String] = []
+        var rest = Substring(text)
+        let breakAfter: Set<Character> = [" ", "，", "。", "；", "：", "、", "）", "！", "？", ",", ".", ";", ":", ")", "/", "」", "》"]
+        while DisplayWidth.of(String(rest)) > columns {
+            var w = 0
+            var end = rest.startIndex
+            var lastBreak: String.Index?
+            var lastBreakWidth = 0
+            while end < rest.endIndex {
+                let cw = DisplayWidth.of(String(rest[end]))
+                if w + cw > columns { break }
+                w += cw
+                let next = rest.index(after: end)
+                let strong = breakAfter.contains(rest[end]) || (next < rest.endIndex && (rest[next] == "（" || rest[next] == "("))
+                // Single-character words a Chinese line may break around: after 的, before 或 和 到 在 并 及.
+                let weak = rest[end] == "的" || (next < rest.endIndex && "或和到在并及".contains(rest[next]))
+                if strong || (weak && lastBreakWidth * 10 < columns * 7) {
+                    lastBreak = next; lastBreakWidth = w
+                }
+                end = next
+            }
+            if end < rest.endIndex, let b = lastBreak, lastBreakWidth * 10 >= columns * 4 { end = b }
+            if end == rest.startIndex { end = rest.index(after: end) }
+            out.append(String(rest[rest.startIndex..<end]).trimmingCharacters(in: .whitespaces))
+            rest = rest[end...].drop { $0 == " " }
+        }
+        if !rest.isEmpty || out.isEmpty { out.append(String(rest)) }
+        return out
+    }
+
+    /// Options as lines: in large mode one per line with a blank line between (line spacing). Every
+    /// row of an option (its label may wrap to a second row) is its tap target.
+    func optionLines(_ list: [ScreenOption], width w: Int, indent: String = "  ") -> [ScreenLine] {
+        var lines: [ScreenLine] = []
+        for (i, o) in list.enumerated() {
+            if largeMode && i > 0 { lines.append(ScreenLine("")) }
+            let head = "\(indent)\(o.keyLabel)  "
+            let parts = Self.phraseWrap(o.label, columns: w - DisplayWidth.of(head))
+            for (j, part) in parts.prefix(2).enumerated() {
+                let text = (j == 0 ? head : String(repeating: " ", count: DisplayWidth.of(head))) + part
+                let target = TapTarget(columns: DisplayWidth.of(indent)..<max(DisplayWidth.of(indent) + 1, DisplayWidth.of(text)), key: o.key)
+                lines.append(ScreenLine(text, targets: [target]))
+            }
+        }
+        return lines
+    }
+
+}
