@@ -98,13 +98,15 @@ depends=$(echo "$depends" | tr ' ' '\n' | sed '/^$/d' | sort -u | paste -sd, | s
 for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$r/DEBIAN/$s"; done
 echo "/etc/kioskd/kiosk.yaml" > "$r/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$r" | cut -f1)
+# procps: /bin/kill, which kioskd.service's ExecReload= (systemctl reload) runs; tzdata: the station
+# clock and case numbers use Asia/Shanghai (without zoneinfo Foundation has no such time zone).
 cat > "$r/DEBIAN/control" <<CONTROL
 Package: $pkg
 Version: $version
 Architecture: $arch
 Maintainer: Kiosk terminal team <kiosk@localhost>
 Installed-Size: $size
-Depends: ${depends:+$depends, }adduser, udev
+Depends: ${depends:+$depends, }adduser, udev, procps, tzdata
 Recommends: systemd, cups-daemon, ghostscript
 Section: misc
 Priority: optional

@@ -18,6 +18,9 @@ if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   # The intake on PostgreSQL behind nginx (IntakeClusterTests start their own throwaway servers on
   # loopback) and promtool for the alert rules.
   need+=(postgresql nginx-light prometheus util-linux)
+  # The container suite (scripts/container-test.sh): a Debian root built with mmdebstrap, booted
+  # with systemd-nspawn (systemd-container), its console driven through tmux; nsenter (util-linux).
+  need+=(mmdebstrap systemd-container util-linux)
 fi
 if [ "$what" = "deb" ]; then
   need+=(dpkg binutils)

@@ -27,3 +27,7 @@ swift test --skip-build --no-parallel --filter EndToEndTests --filter PackagingT
 # with one killed and restarted. Starts its own PostgreSQL (as an unprivileged user) and nginx.
 echo "== intake on PostgreSQL: store contract and two nodes behind nginx (one at a time) =="
 swift test --skip-build --no-parallel --filter IntakeClusterTests 2>&1 | tee .build/test-output-cluster.txt
+# The .deb installed and booted under a real systemd in a container (as root; about 1.5 min, plus
+# up to a few minutes the first time while the Debian root is built and cached under .build/container/).
+echo "== the package under systemd in a container (scripts/container-test.sh) =="
+timeout 1500 scripts/container-test.sh 2>&1 | tee .build/test-output-container.txt

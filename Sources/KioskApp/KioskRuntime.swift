@@ -240,6 +240,7 @@ public actor KioskRuntime {
         let log = services.logger
         terminal.enter()
         defer { terminal.restore() }
+        terminal.onReopen = { [weak self] in Task { await self?.redrawAfterHangup() } }
         await services.reader?.probe()
         await services.reader?.start()
         lastDevices = await services.deviceStatuses()
@@ -442,6 +443,13 @@ public actor KioskRuntime {
             }
         }.value
         return finished ? 0 : inFlight.count
+    }
+
+    /// The terminal hung up and was reopened, or was reset under us: everything is drawn again.
+    func redrawAfterHangup() {
+        services.logger.notice("terminal hung up or reset, taken back; screen redrawn")
+        renderer.invalidate()
+        draw()
     }
 
     func draw() {

@@ -33,6 +33,8 @@ public struct KioskRuntimeService: Service {
 }
 
 /// SIGHUP (`systemctl reload kioskd`): re-read the catalog and settings, applied at the next home screen.
+/// Only a SIGHUP a process sent: one from the kernel is a terminal hangup, neither a reload nor a
+/// reason to stop (TerminalIO reopens the terminal), see HangupSignal.
 public struct ReloadService: Service {
     let runtime: KioskRuntime
     let configPath: String
@@ -43,7 +45,15 @@ public struct ReloadService: Service {
     }
 
     public func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        let (signals, sink) = AsyncStream<HangupSignal.Origin>.makeStream(bufferingPolicy: .unbounded)
+        do { try HangupSignal.install { sink.yield($0) } } catch {
+            logger.error("SIGHUP handling not installed", metadata: ["error": "\(error)"])
+        }
+        for await origin in signals.cancelOnGracefulShutdown() {
+            if origin == .terminalHangup {
+                logger.notice("terminal hung up (SIGHUP from the kernel): not a reload; reopening the terminal")
+                continue
+            }
             logger.info("SIGHUP: reloading configuration")
             await runtime.reload(configPath: configPath)
         }

@@ -149,6 +149,8 @@ extension KioskRuntime {
         for d in devices where !previous.contains(d) {
             let usable = d.state.usable && d.paper != .out && d.paper != .jammed
             try? await services.stores.devices.record(kind: d.kind.rawValue, state: d.state.rawValue, usable: usable)
+            services.logger.notice("device state", metadata: ["device": "\(d.kind.rawValue)", "state": "\(d.state.rawValue)",
+                                                              "usable": "\(usable)", "event": "device-state"])
         }
     }
 

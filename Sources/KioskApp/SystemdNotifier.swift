@@ -9,9 +9,16 @@ public struct SystemdNotifier: Sendable {
     public let socketPath: String?
     /// Half of WATCHDOG_USEC, when the service manager asked for a watchdog (and it is meant for us).
     public let watchdogInterval: Duration?
+    /// Test switch (hidden, for the container suite): `KIOSKD_TEST_STOP_WATCHDOG_AFTER=SECONDS`
+    /// makes `watchdog()` stop petting that long after start, as a hung main loop would, so the
+    /// service manager's watchdog can be seen to kill and restart the daemon.
+    let stopPettingAt: ContinuousClock.Instant?
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+        stopPettingAt = environment["KIOSKD_TEST_STOP_WATCHDOG_AFTER"].flatMap(Double.init).map {
+            ContinuousClock.now + .milliseconds(Int64(max(0, $0) * 1000))
+        }
         if let usec = environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0,
            environment["WATCHDOG_PID"].map({ Int32($0) == getpid() }) ?? true {
             watchdogInterval = .microseconds(Int64(usec / 2))
@@ -47,6 +54,9 @@ public struct SystemdNotifier: Sendable {
 
     public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
     public func status(_ s: String) { send("STATUS=\(s)") }
-    public func watchdog() { send("WATCHDOG=1") }
+    public func watchdog() {
+        if let stop = stopPettingAt, ContinuousClock.now >= stop { return }
+        send("WATCHDOG=1")
+    }
     public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
 }

@@ -39,6 +39,22 @@ public final class TerminalIO: Sendable {
     public let outputFD: Int32
     /// Whether the terminal is in the kiosk's mode (raw, alternate screen); guards enter/restore.
     private let active = Mutex(false)
+    /// What taking the terminal back after a hangup or a reset needs: its device (nil when input is
+    /// not a terminal), whether the output is that terminal too (decided before any hangup: a
+    /// hung-up descriptor no longer says it is a terminal), and the raw settings.
+    private struct Ownership: Sendable {
+        var ttyPath: String?
+        var outputIsTheTerminal = false
+        var raw: termios?
+    }
+    private let owned = Mutex(Ownership())
+    private let reopenHandler = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Called after the terminal was reopened following a hangup, or taken back after a reset:
+    /// the screen must be redrawn whole.
+    public var onReopen: (@Sendable () -> Void)? {
+        get { reopenHandler.withLock { $0 } }
+        set { reopenHandler.withLock { $0 = newValue } }
+    }
 
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1) {
         self.inputFD = inputFD; self.outputFD = outputFD
@@ -75,6 +91,13 @@ public final class TerminalIO: Sendable {
                 cc[Int(VTIME)] = 0
             }
             tcsetattr(inputFD, TCSAFLUSH, &raw)
+            let path = ttyname(inputFD).map { String(cString: $0) }
+            let out = outputFD != inputFD ? ttyname(outputFD).map { String(cString: $0) } : nil
+            owned.withLock { o in
+                o.raw = raw
+                o.ttyPath = path
+                o.outputIsTheTerminal = out != nil && out == path
+            }
         }
         prepareCrashHandler()
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
@@ -91,6 +114,47 @@ public final class TerminalIO: Sendable {
             write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
             restoreTerminalSignalSafe()
         }
+    }
+
+    private static let enterSequence = "\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H"
+
+    /// After a hangup (vhangup(2), `TTYVHangup=` of another unit on the same terminal, systemd's
+    /// handling of `ExecReload=`) the descriptors are dead but the device is still there: opens it
+    /// again onto the input (and the output, when that is the same terminal), back in raw mode on
+    /// the alternate screen. A few tries over about 2 s; false when the device is gone (a
+    /// pseudo-terminal whose other end closed).
+    public func reopenAfterHangup() -> Bool {
+        guard active.withLock({ $0 }), let (path, sameOutput, raw) = owned.withLock({ o in
+            o.ttyPath.map { ($0, o.outputIsTheTerminal, o.raw) } }) else { return false }
+        for attempt in 0..<10 {
+            if attempt > 0 { usleep(200_000) }
+            let fd = open(path, O_RDWR | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT || errno == ENXIO || errno == ENODEV { return false }
+                continue
+            }
+            guard dup2(fd, inputFD) >= 0 else { close(fd); continue }
+            if sameOutput { _ = dup2(fd, outputFD) }
+            close(fd)
+            if var raw { tcsetattr(inputFD, TCSAFLUSH, &raw) }
+            write(Self.enterSequence)
+            return true
+        }
+        return false
+    }
+
+    /// Someone reset the terminal without hanging it up (systemd's `TTYReset=` around
+    /// `ExecReload=`, `stty sane`): back to raw mode on the alternate screen. True when it had been
+    /// reset (the screen must then be drawn again). Checked whenever input is idle.
+    public func restoreRawModeIfReset() -> Bool {
+        guard active.withLock({ $0 }), var raw = owned.withLock({ $0.raw }) else { return false }
+        var now = termios()
+        guard tcgetattr(inputFD, &now) == 0 else { return false }
+        let lmask = tcflag_t(ECHO | ICANON | IEXTEN), imask = tcflag_t(ICRNL | IXON)
+        if now.c_lflag & lmask == raw.c_lflag & lmask && now.c_iflag & imask == raw.c_iflag & imask { return false }
+        tcsetattr(inputFD, TCSANOW, &raw)   // keys typed meanwhile are kept
+        write(Self.enterSequence)
+        return true
     }
 
     /// Clears the screen and the scrollback: used when a resident's session ends.
@@ -124,11 +188,22 @@ public final class TerminalIO: Sendable {
                     if r < 0 { if errno == EINTR { continue }; break }
                     if r == 0 {
                         for k in decoder.flush() { continuation.yield(k) }
+                        if self.restoreRawModeIfReset() { self.onReopen?() }
                         continue
                     }
-                    if pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0 { break }
-                    let n = read(fd, &buf, buf.count)
-                    if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                    let hungUp = pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0
+                    let n = hungUp ? 0 : read(fd, &buf, buf.count)
+                    if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                    if n <= 0 {
+                        // End of input or a hangup: a terminal that is still there is reopened
+                        // (a hangup is no reason to stop); otherwise the input has ended.
+                        if !flag.isSet, self.reopenAfterHangup() {
+                            decoder = KeyDecoder()
+                            self.onReopen?()
+                            continue
+                        }
+                        break
+                    }
                     for k in decoder.feed(Array(buf[0..<n])) { continuation.yield(k) }
                 }
                 continuation.finish()

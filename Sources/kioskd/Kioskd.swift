@@ -35,7 +35,8 @@ struct Kioskd: AsyncParsableCommand {
         }
         let logPath = cfg.logFilePath
         let level = cfg.logging?.level?.level ?? .info
-        LoggingSystem.bootstrap { label in FileLogHandler(label: label, path: logPath, level: level) }
+        // Under systemd the journal (native protocol, structured fields); otherwise the log file.
+        LoggingSystem.bootstrap(JournaldLogHandler.factory(fileFallback: logPath, level: level))
         let logger = Logger(label: "kioskd")
 
         let services: KioskServices

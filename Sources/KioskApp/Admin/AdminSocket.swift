@@ -20,6 +20,13 @@ public final class AdminSocketServer: @unchecked Sendable {
         public var pid: Int32
         public var uid: UInt32
         public var gid: UInt32
+        /// Supplementary groups as the kernel recorded them when the peer connected (SO_PEERGROUPS),
+        /// or from the group database for the peer's user where the kernel cannot tell.
+        public var groups: [UInt32]
+
+        public init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = []) {
+            self.pid = pid; self.uid = uid; self.gid = gid; self.groups = groups
+        }
     }
 
     public init(path: String, group: String?, handler: @escaping @Sendable (Data, PeerCredentials) async -> Data) {
@@ -52,7 +59,15 @@ public final class AdminSocketServer: @unchecked Sendable {
             throw AdminError(description: "admin socket \(path) cannot be bound: \(String(cString: strerror(e))); check admin.socket and the runtime directory")
         }
         chmod(path, 0o660)
-        if let group, let g = getgrnam(group) { _ = chown(path, getuid(), g.pointee.gr_gid) }
+        // The socket belongs to the admin group. Under systemd that is kioskd's primary group
+        // (Group=kioskadm), so nothing is to change; elsewhere chown, which a filter may refuse.
+        if let group, let g = getgrnam(group) {
+            let gid = g.pointee.gr_gid
+            var st = stat()
+            if stat(path, &st) == 0, st.st_gid != gid, chown(path, getuid(), gid) != 0 {
+                FileHandle.standardError.write(Data("kioskd: admin socket \(path) stays group \(st.st_gid), not \(group): \(String(cString: strerror(errno))); only root and kioskd's user can use kioskctl status\n".utf8))
+            }
+        }
         fd = s
         let t = Thread { [weak self] in self?.acceptLoop() }
         t.name = "admin-socket"
@@ -86,18 +101,58 @@ public final class AdminSocketServer: @unchecked Sendable {
         var len = socklen_t(MemoryLayout<UCred>.size)
         let soPeerCred: Int32 = 17   // SO_PEERCRED on Linux
         guard getsockopt(c, SOL_SOCKET, soPeerCred, &cred, &len) == 0 else { return nil }
-        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+        // The kernel's record of the peer's groups at connect(): no /proc lookup (hidden from us by
+        // ProtectProc=invisible, and racy against pid reuse). Older kernels: the group database.
+        let groups = Self.peerGroups(c) ?? Self.databaseGroups(uid: cred.uid, gid: cred.gid) ?? []
+        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups)
+    }
+
+    /// SO_PEERGROUPS (Linux 4.13+): the supplementary groups of the process that connected, as they
+    /// were at connect(). Nil when the kernel does not offer it.
+    static func peerGroups(_ c: Int32) -> [UInt32]? {
+        let soPeerGroups: Int32 = 59   // SO_PEERGROUPS on Linux
+        var capacity = 64
+        for _ in 0..<8 {
+            var buf = [UInt32](repeating: 0, count: capacity)
+            var len = socklen_t(capacity * MemoryLayout<UInt32>.size)
+            if getsockopt(c, SOL_SOCKET, soPeerGroups, &buf, &len) == 0 {
+                return Array(buf.prefix(Int(len) / MemoryLayout<UInt32>.size))
+            }
+            guard errno == ERANGE else { return nil }
+            // The kernel says how much room it needs.
+            capacity = max(capacity * 2, Int(len) / MemoryLayout<UInt32>.size)
+        }
+        return nil
+    }
+
+    /// The groups the database gives the user (getgrouplist), for kernels without SO_PEERGROUPS.
+    static func databaseGroups(uid: UInt32, gid: UInt32) -> [UInt32]? {
+        var pw = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var strings = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &pw, &strings, strings.count, &result) == 0, result != nil, let name = pw.pw_name else { return nil }
+        var count: Int32 = 64
+        for _ in 0..<8 {
+            var buf = [gid_t](repeating: 0, count: Int(count))
+            var n = count
+            if getgrouplist(name, gid, &buf, &n) >= 0 { return Array(buf.prefix(Int(n))) }
+            count = max(count * 2, n)
+        }
+        return nil
     }
 
     /// Root, our own user, or a member of the admin group (primary or supplementary).
     func allowed(_ p: PeerCredentials) -> Bool {
-        if p.uid == 0 || p.uid == getuid() { return true }
-        guard let group, let g = getgrnam(group) else { return false }
-        let gid = g.pointee.gr_gid
-        if p.gid == gid { return true }
-        guard let status = try? String(contentsOfFile: "/proc/\(p.pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return false }
-        return line.dropFirst(7).split(separator: " ").contains { UInt32($0) == gid }
+        let adminGID = group.flatMap { getgrnam($0) }.map { $0.pointee.gr_gid }
+        return Self.isAllowed(p, ownUID: getuid(), adminGID: adminGID)
+    }
+
+    /// The decision itself: root, `ownUID`, or `adminGID` as the primary group or anywhere among
+    /// the supplementary groups (first, middle or last alike). No admin group: nobody else.
+    static func isAllowed(_ p: PeerCredentials, ownUID: UInt32, adminGID: UInt32?) -> Bool {
+        if p.uid == 0 || p.uid == ownUID { return true }
+        guard let adminGID else { return false }
+        return p.gid == adminGID || p.groups.contains(adminGID)
     }
 
     private func serve(_ c: Int32) {
