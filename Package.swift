@@ -122,7 +122,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "KioskFlowTests", dependencies: ["KioskFlow", "KioskCore", "KioskProtocols", "KioskApp"]),
-        .testTarget(name: "KioskAppTests", dependencies: ["KioskApp", "KioskDevices", "KioskProtocols", "KioskCore", "KioskTerminal"]),
+        .testTarget(name: "KioskAppTests", dependencies: [.product(name: "Logging", package: "swift-log"), "KioskApp", "KioskDevices", "KioskProtocols", "KioskCore", "KioskTerminal"]),
         .testTarget(name: "IntakeServerTests", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
             "IntakeServer",
