@@ -36,118 +36,159 @@ let package = Package(
         // libcups 2.4 (Debian has no cups.pc, so no pkgConfig): A4 printing.
         .systemLibrary(name: "CCups", providers: [.apt(["libcups2-dev"])]),
         // Transports, device actors, simulators.
-        .target(name: "KioskDevices", dependencies: [
-            "KioskProtocols", "CLibUSB", "CTurboJPEG", "CV4L2", "CCups",
-            .product(name: "Yams", package: "Yams"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "KioskDevices",
+            dependencies: [
+                "KioskProtocols", "CLibUSB", "CTurboJPEG", "CV4L2", "CCups",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Domain values, catalog, outbox, uploader.
-        .target(name: "KioskCore", dependencies: [
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-            "KioskProtocols",
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "KioskCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "KioskProtocols",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Screens, state machine, frames and taps. Pure: no devices, no terminal I/O.
         .target(name: "KioskFlow", dependencies: ["KioskCore", "KioskProtocols"]),
         // The terminal the kiosk owns: termios raw mode, alternate screen, restore on every exit path.
         .target(name: "KioskTerminal", dependencies: ["KioskProtocols"]),
         // Config and wiring shared by the executables.
-        .target(name: "KioskApp", dependencies: [
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            "KioskCore", "KioskDevices", "KioskFlow", "KioskProtocols", "KioskTerminal",
-            .product(name: "Yams", package: "Yams"),
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "KioskApp",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "KioskCore", "KioskDevices", "KioskFlow", "KioskProtocols", "KioskTerminal",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]),
         // The reference upstream, as a library so tests run it in-process.
-        .target(name: "IntakeServer", dependencies: [
-            "KioskProtocols",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "HummingbirdTLS", package: "hummingbird"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .executableTarget(name: "kioskd", dependencies: [
-            "KioskApp", "KioskFlow", "KioskTerminal",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "kioskctl", dependencies: [
-            "KioskApp", "KioskCore", "KioskDevices", "KioskProtocols",
-            .product(name: "Yams", package: "Yams"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "kiosk-intake", dependencies: [
-            "IntakeServer",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .target(
+            name: "IntakeServer",
+            dependencies: [
+                "KioskProtocols",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "kioskd",
+            dependencies: [
+                "KioskApp", "KioskFlow", "KioskTerminal",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "kioskctl",
+            dependencies: [
+                "KioskApp", "KioskCore", "KioskDevices", "KioskProtocols",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "kiosk-intake",
+            dependencies: [
+                "IntakeServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Test support, shared by the test targets and the benchmark: running programs (posix_spawn),
         // ports, waiting on conditions, the fault-injecting loopback proxy, the end-to-end harness
         // (tmux, intake, station config).
         .target(name: "KioskTestSupport"),
         // Benchmarks (make bench): measures, never fails for speed.
-        .executableTarget(name: "kiosk-bench", dependencies: [
-            "KioskCore", "KioskFlow", "KioskApp", "KioskProtocols", "KioskDevices", "KioskTestSupport", "IntakeServer",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .executableTarget(
+            name: "kiosk-bench",
+            dependencies: [
+                "KioskCore", "KioskFlow", "KioskApp", "KioskProtocols", "KioskDevices", "KioskTestSupport",
+                "IntakeServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "KioskProtocolsTests", dependencies: ["KioskProtocols"]),
-        .testTarget(name: "KioskDevicesTests", dependencies: ["KioskProtocols", .product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskTestSupport"]),
-        .testTarget(name: "KioskCoreTests", dependencies: [
-            "KioskProtocols", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-            "KioskCore", "IntakeServer", "KioskTestSupport",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ]),
+        .testTarget(
+            name: "KioskDevicesTests",
+            dependencies: [
+                "KioskProtocols", .product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskTestSupport",
+            ]),
+        .testTarget(
+            name: "KioskCoreTests",
+            dependencies: [
+                "KioskProtocols", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                "KioskCore", "IntakeServer", "KioskTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         .testTarget(name: "KioskFlowTests", dependencies: ["KioskFlow", "KioskCore", "KioskProtocols", "KioskApp"]),
-        .testTarget(name: "KioskAppTests", dependencies: [.product(name: "Logging", package: "swift-log"), "KioskApp", "KioskDevices", "KioskProtocols", "KioskCore", "KioskTerminal"]),
-        .testTarget(name: "IntakeServerTests", dependencies: [
-            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
-            "IntakeServer",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ]),
+        .testTarget(
+            name: "KioskAppTests",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"), "KioskApp", "KioskDevices", "KioskProtocols",
+                "KioskCore", "KioskTerminal",
+            ]),
+        .testTarget(
+            name: "IntakeServerTests",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                "IntakeServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         // The intake on PostgreSQL (throwaway server) and SQLite: the store contract on both engines,
         // the fleet view, and two intake nodes behind nginx under faults and kills (own phase in run-tests.sh).
-        .testTarget(name: "IntakeClusterTests", dependencies: [
-            "IntakeServer", "KioskCore", "KioskTestSupport",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskCore", "KioskDevices", "KioskTestSupport"]),
+        .testTarget(
+            name: "IntakeClusterTests",
+            dependencies: [
+                "IntakeServer", "KioskCore", "KioskTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskCore", "KioskDevices", "KioskTestSupport"]),
         // The .deb (built from the debug binaries), its units under systemd-analyze, udev rules.
         .testTarget(name: "PackagingTests", dependencies: ["KioskApp", "KioskDevices", "KioskTestSupport"]),
         // umockdev (test only): USB devices emulated in userspace for the real libusb code.
-        .systemLibrary(name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
-                       providers: [.apt(["libumockdev-dev"])]),
+        .systemLibrary(
+            name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",
+            providers: [.apt(["libumockdev-dev"])]),
         // USB and serial transports against emulated devices. Runs under
         // LD_PRELOAD=libumockdev-preload.so.0 (scripts/run-tests.sh does this).
-        .testTarget(name: "KioskUSBTests", dependencies: [.product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskProtocols", "CUMockdev", "CLibUSB", "KioskTestSupport"]),
+        .testTarget(
+            name: "KioskUSBTests",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"), "KioskDevices", "KioskProtocols", "CUMockdev",
+                "CLibUSB", "KioskTestSupport",
+            ]),
     ]
 )

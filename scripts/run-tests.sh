@@ -4,6 +4,9 @@
 # testbed is process-wide state (shared/docs/test-harness.md §4-5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== code shape: swift-format (.swift-format) and declared imports =="
+swift-format lint --strict --recursive --parallel Sources Tests Package.swift
+python3 scripts/check-imports.py
 python3 scripts/check-catalog.py
 echo "== monitoring: alert rules (promtool) and the Grafana dashboard =="
 python3 scripts/check-monitoring.py

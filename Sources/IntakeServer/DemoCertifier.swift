@@ -10,7 +10,9 @@ public struct DemoCertifier: Sendable {
     let logger: Logger
 
     public init(store: any IntakeStorage, after: Double, logger: Logger) {
-        self.store = store; self.after = after; self.logger = logger
+        self.store = store
+        self.after = after
+        self.logger = logger
     }
 
     static func date(_ s: String) -> Date? {
@@ -27,12 +29,15 @@ public struct DemoCertifier: Sendable {
         var done: [String] = []
         for s in all where s.state == .received || s.state == .inReview {
             guard let at = Self.date(s.receivedAt), now.timeIntervalSince(at) >= after else { continue }
-            let pdf = TextPDF.make(lines: ["【示例证照 SAMPLE — 演示用，无效】", "", "办件编号：\(s.caseNumber)",
-                                           "事项编码：\(s.itemCode)", "办结日期：\(String(s.receivedAt.prefix(10)))", "",
-                                           "本文件由演示用参考平台生成，不是真实证照。"])
+            let pdf = TextPDF.make(lines: [
+                "【示例证照 SAMPLE — 演示用，无效】", "", "办件编号：\(s.caseNumber)",
+                "事项编码：\(s.itemCode)", "办结日期：\(String(s.receivedAt.prefix(10)))", "",
+                "本文件由演示用参考平台生成，不是真实证照。",
+            ])
             do {
-                _ = try await store.issueCertificate(submissionId: s.submissionId, data: pdf, contentType: "application/pdf",
-                                                note: "示例证照（演示）")
+                _ = try await store.issueCertificate(
+                    submissionId: s.submissionId, data: pdf, contentType: "application/pdf",
+                    note: "示例证照（演示）")
                 logger.info("demo certificate issued", metadata: ["case": "\(s.caseNumber)"])
                 done.append(s.caseNumber)
             } catch {

@@ -65,7 +65,7 @@ public func buildIntakeApplication(
             privateKey: .privateKey(try NIOSSLPrivateKey(file: files.keyFile, format: .pem)))
         if let ca = files.clientCAFile {
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
-            tls.certificateVerification = .noHostnameVerification   // a client certificate is required and checked
+            tls.certificateVerification = .noHostnameVerification  // a client certificate is required and checked
         }
         server = try .tls(.http1(), tlsConfiguration: tls)
     }
@@ -105,7 +105,8 @@ struct StationAuthMiddleware: RouterMiddleware {
     {
         guard let token = bearerToken(request) else {
             throw IntakeError.unauthorized(
-                "Missing bearer token. Send the header `Authorization: Bearer <station token>` with every request except /v1/health.")
+                "Missing bearer token. Send the header `Authorization: Bearer <station token>` with every request except /v1/health."
+            )
         }
         var context = context
         if !tokens.isEmpty {
@@ -116,7 +117,8 @@ struct StationAuthMiddleware: RouterMiddleware {
             }
             guard let station else {
                 throw IntakeError.unauthorized(
-                    "This bearer token is not known to the intake. Check the station's upstream token in its configuration, or ask the intake operator to register it.")
+                    "This bearer token is not known to the intake. Check the station's upstream token in its configuration, or ask the intake operator to register it."
+                )
             }
             context.stationId = station
         }
@@ -134,7 +136,8 @@ struct AdminAuthMiddleware: RouterMiddleware {
     {
         guard let token = bearerToken(request), IntakeDigest.constantTimeEquals(token, adminToken) else {
             throw IntakeError.unauthorized(
-                "Operator routes need `Authorization: Bearer <admin token>` with the token the intake was started with (--admin-token).")
+                "Operator routes need `Authorization: Bearer <admin token>` with the token the intake was started with (--admin-token)."
+            )
         }
         return try await next(request, context)
     }
@@ -190,7 +193,9 @@ struct IntakeRoutes: Sendable {
     private func submissionId(_ context: IntakeRequestContext) throws -> String {
         guard let id = context.parameters.get("id"), IntakeIdentifier.isValid(id) else {
             throw IntakeError.badRequest(
-                "invalid-id", "The submission id must be 1-64 characters of A-Z a-z 0-9 . _ - (and not . or ..). Use the kiosk's submission UUID.")
+                "invalid-id",
+                "The submission id must be 1-64 characters of A-Z a-z 0-9 . _ - (and not . or ..). Use the kiosk's submission UUID."
+            )
         }
         return id
     }
@@ -198,7 +203,9 @@ struct IntakeRoutes: Sendable {
     private func attachmentName(_ context: IntakeRequestContext) throws -> String {
         guard let name = context.parameters.get("name"), IntakeIdentifier.isValid(name) else {
             throw IntakeError.badRequest(
-                "invalid-name", "The attachment name must be 1-64 characters of A-Z a-z 0-9 . _ - (and not . or ..), e.g. material-1.jpg. Rename the attachment.")
+                "invalid-name",
+                "The attachment name must be 1-64 characters of A-Z a-z 0-9 . _ - (and not . or ..), e.g. material-1.jpg. Rename the attachment."
+            )
         }
         return name
     }
@@ -207,7 +214,9 @@ struct IntakeRoutes: Sendable {
         var collected = ByteBuffer()
         for try await var part in request.body {
             guard collected.readableBytes + part.readableBytes <= limit else {
-                throw IntakeError(.contentTooLarge, "too-large", "The body is larger than \(limit) bytes, the most this intake accepts here.")
+                throw IntakeError(
+                    .contentTooLarge, "too-large",
+                    "The body is larger than \(limit) bytes, the most this intake accepts here.")
             }
             collected.writeBuffer(&part)
         }
@@ -221,12 +230,14 @@ struct IntakeRoutes: Sendable {
         let name = try attachmentName(context)
         guard let header = request.headers[named: IntakeAPI.sha256Header] else {
             throw IntakeError.badRequest(
-                "missing-checksum", "Send the SHA-256 of the body as lowercase hex in the \(IntakeAPI.sha256Header) header.")
+                "missing-checksum",
+                "Send the SHA-256 of the body as lowercase hex in the \(IntakeAPI.sha256Header) header.")
         }
         let expected = header.trimmingCharacters(in: .whitespaces).lowercased()
         guard IntakeDigest.isSHA256Hex(expected) else {
             throw IntakeError.badRequest(
-                "bad-checksum-header", "The \(IntakeAPI.sha256Header) header must be 64 hex digits (the SHA-256 of the body).")
+                "bad-checksum-header",
+                "The \(IntakeAPI.sha256Header) header must be 64 hex digits (the SHA-256 of the body).")
         }
 
         let limit = configuration.maxAttachmentBytes
@@ -238,22 +249,28 @@ struct IntakeRoutes: Sendable {
                 guard staged.size + buffer.readableBytes <= limit else {
                     throw IntakeError(
                         .contentTooLarge, "too-large",
-                        "The attachment is larger than \(limit) bytes, the most this intake accepts. Reduce the scan's resolution or split it.")
+                        "The attachment is larger than \(limit) bytes, the most this intake accepts. Reduce the scan's resolution or split it."
+                    )
                 }
                 try buffer.withUnsafeReadableBytes { try staged.write($0) }
             }
             (size, sha) = try staged.finish()
         } catch {
             staged.discard()
-            if error is IntakeError { logger.notice("attachment refused", metadata: ["submission": "\(id)", "reason": "too-large"]) }
+            if error is IntakeError {
+                logger.notice("attachment refused", metadata: ["submission": "\(id)", "reason": "too-large"])
+            }
             throw error
         }
         guard sha == expected else {
             staged.discard()
-            logger.notice("attachment refused", metadata: ["submission": "\(id)", "size": "\(size)", "reason": "checksum-mismatch"])
+            logger.notice(
+                "attachment refused",
+                metadata: ["submission": "\(id)", "size": "\(size)", "reason": "checksum-mismatch"])
             throw IntakeError.badRequest(
                 "checksum-mismatch",
-                "The body (\(size) bytes) has SHA-256 \(sha) but \(IntakeAPI.sha256Header) says \(expected). The bytes were damaged or cut short in transit; nothing was stored. Send the whole file again.")
+                "The body (\(size) bytes) has SHA-256 \(sha) but \(IntakeAPI.sha256Header) says \(expected). The bytes were damaged or cut short in transit; nothing was stored. Send the whole file again."
+            )
         }
 
         switch try await store.commitAttachment(submissionId: id, name: name, staged: staged, size: size, sha256: sha) {
@@ -267,12 +284,14 @@ struct IntakeRoutes: Sendable {
             logger.notice("attachment conflict", metadata: ["submission": "\(id)", "size": "\(size)"])
             throw IntakeError(
                 .conflict, "conflict",
-                "Attachment \(name) of submission \(id) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256)). Stored attachments never change: keep the original bytes, or use a new attachment name.")
+                "Attachment \(name) of submission \(id) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256)). Stored attachments never change: keep the original bytes, or use a new attachment name."
+            )
         case .submissionClosed:
             logger.notice("attachment after manifest", metadata: ["submission": "\(id)", "size": "\(size)"])
             throw IntakeError(
                 .conflict, "conflict",
-                "Submission \(id) was already accepted and its manifest does not list \(name). An accepted submission cannot gain attachments: send a new submission.")
+                "Submission \(id) was already accepted and its manifest does not list \(name). An accepted submission cannot gain attachments: send a new submission."
+            )
         }
     }
 
@@ -285,25 +304,33 @@ struct IntakeRoutes: Sendable {
         do {
             manifest = try JSONDecoder().decode(SubmissionManifest.self, from: Data(body.readableBytesView))
         } catch let error as DecodingError {
-            throw IntakeError.badRequest("invalid-manifest", "The body is not a valid SubmissionManifest: \(Self.describe(error)). Fix the manifest and send it again.")
+            throw IntakeError.badRequest(
+                "invalid-manifest",
+                "The body is not a valid SubmissionManifest: \(Self.describe(error)). Fix the manifest and send it again."
+            )
         } catch {
-            throw IntakeError.badRequest("invalid-manifest", "The body is not valid JSON. Send a SubmissionManifest as JSON.")
+            throw IntakeError.badRequest(
+                "invalid-manifest", "The body is not valid JSON. Send a SubmissionManifest as JSON.")
         }
         guard manifest.submissionId == id else {
             throw IntakeError.badRequest(
-                "id-mismatch", "The manifest's submissionId \(manifest.submissionId) differs from the id in the URL (\(id)). PUT the manifest to /v1/submissions/<its submissionId>.")
+                "id-mismatch",
+                "The manifest's submissionId \(manifest.submissionId) differs from the id in the URL (\(id)). PUT the manifest to /v1/submissions/<its submissionId>."
+            )
         }
         try validate(manifest)
         if let station = context.stationId, station != manifest.stationId {
             throw IntakeError(
                 .forbidden, "wrong-station",
-                "This token belongs to station \(station) but the manifest says stationId \(manifest.stationId). Send manifests with the token of the station that made them.")
+                "This token belongs to station \(station) but the manifest says stationId \(manifest.stationId). Send manifests with the token of the station that made them."
+            )
         }
 
         let meta: Logger.Metadata = ["submission": "\(id)", "case": "\(manifest.caseNumber)"]
         switch try await store.putManifest(manifest, now: Date()) {
         case .created(let receipt):
-            logger.info("submission received", metadata: meta.merging(["attachments": "\(manifest.attachments.count)"]) { $1 })
+            logger.info(
+                "submission received", metadata: meta.merging(["attachments": "\(manifest.attachments.count)"]) { $1 })
             return jsonResponse(status: .created, receipt)
         case .identical(let receipt):
             logger.info("submission repeated", metadata: meta)
@@ -312,18 +339,22 @@ struct IntakeRoutes: Sendable {
             logger.notice("submission conflict", metadata: meta)
             throw IntakeError(
                 .conflict, "conflict",
-                "Submission \(id) was already received (case \(existing.caseNumber), at \(existing.receivedAt)) with a different manifest. A submission id is used once: keep the original, or send the changed data as a new submission with a new id.")
+                "Submission \(id) was already received (case \(existing.caseNumber), at \(existing.receivedAt)) with a different manifest. A submission id is used once: keep the original, or send the changed data as a new submission with a new id."
+            )
         case .caseNumberTaken(let caseNumber, let other):
             logger.notice("case number taken", metadata: meta.merging(["other": "\(other)"]) { $1 })
             throw IntakeError(
                 .conflict, "case-number-taken",
-                "Station \(manifest.stationId) already used case number \(caseNumber) for submission \(other). A case number names one submission of its station: give this submission its own case number.")
+                "Station \(manifest.stationId) already used case number \(caseNumber) for submission \(other). A case number names one submission of its station: give this submission its own case number."
+            )
         case .missingAttachments(let problems):
-            logger.notice("submission missing attachments", metadata: meta.merging(["missing": "\(problems.count)"]) { $1 })
+            logger.notice(
+                "submission missing attachments", metadata: meta.merging(["missing": "\(problems.count)"]) { $1 })
             let list = problems.map { "\($0.name) (\($0.reason))" }.joined(separator: ", ")
             throw IntakeError(
                 .unprocessableContent, "missing-attachment",
-                "Not every listed attachment is stored with the listed size and SHA-256: \(list). Upload each with PUT /v1/submissions/\(id)/attachments/<name>, then send the manifest again.")
+                "Not every listed attachment is stored with the listed size and SHA-256: \(list). Upload each with PUT /v1/submissions/\(id)/attachments/<name>, then send the manifest again."
+            )
         }
     }
 
@@ -337,9 +368,12 @@ struct IntakeRoutes: Sendable {
         var seen = Set<String>()
         for (index, ref) in manifest.attachments.enumerated() {
             guard IntakeIdentifier.isValid(ref.name) else {
-                throw invalid("attachments[\(index)].name must be 1-64 characters of A-Z a-z 0-9 . _ - (and not . or ..).")
+                throw invalid(
+                    "attachments[\(index)].name must be 1-64 characters of A-Z a-z 0-9 . _ - (and not . or ..).")
             }
-            guard seen.insert(ref.name).inserted else { throw invalid("attachments[\(index)].name \(ref.name) is listed twice.") }
+            guard seen.insert(ref.name).inserted else {
+                throw invalid("attachments[\(index)].name \(ref.name) is listed twice.")
+            }
             guard IntakeDigest.isSHA256Hex(ref.sha256) else {
                 throw invalid("attachments[\(index)].sha256 must be 64 lowercase hex digits.")
             }
@@ -350,13 +384,17 @@ struct IntakeRoutes: Sendable {
     /// Describes a decoding error by coding path only (never by the values it saw).
     static func describe(_ error: DecodingError) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.isEmpty ? "(top level)" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            codingPath.isEmpty
+                ? "(top level)"
+                : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
         }
         switch error {
         case .keyNotFound(let key, let ctx): return "field \(path(ctx.codingPath + [key])) is missing"
         case .valueNotFound(_, let ctx): return "field \(path(ctx.codingPath)) is null"
         case .typeMismatch(let type, let ctx): return "field \(path(ctx.codingPath)) should be \(type)"
-        case .dataCorrupted(let ctx): return ctx.codingPath.isEmpty ? "the body is not valid JSON" : "field \(path(ctx.codingPath)) has an invalid value"
+        case .dataCorrupted(let ctx):
+            return ctx.codingPath.isEmpty
+                ? "the body is not valid JSON" : "field \(path(ctx.codingPath)) has an invalid value"
         @unknown default: return "it does not match the schema"
         }
     }
@@ -366,10 +404,12 @@ struct IntakeRoutes: Sendable {
     private func getSubmission(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let id = try submissionId(context)
         let owner = context.stationId == nil ? nil : try await store.stationId(submissionId: id)
-        guard let status = try await store.status(submissionId: id), context.stationId == nil || owner == context.stationId
+        guard let status = try await store.status(submissionId: id),
+            context.stationId == nil || owner == context.stationId
         else {
             throw IntakeError.notFound(
-                "No submission \(id) is stored for this station. If the kiosk sent it, send its attachments and manifest again (PUT /v1/submissions/\(id)).")
+                "No submission \(id) is stored for this station. If the kiosk sent it, send its attachments and manifest again (PUT /v1/submissions/\(id))."
+            )
         }
         return jsonResponse(status: .ok, status)
     }
@@ -386,10 +426,12 @@ struct IntakeRoutes: Sendable {
         case (nil, let own?):
             station = own
         case (nil, nil):
-            throw IntakeError.badRequest("missing-station", "Say which station's submissions to list: GET /v1/submissions?station=<stationId>.")
+            throw IntakeError.badRequest(
+                "missing-station", "Say which station's submissions to list: GET /v1/submissions?station=<stationId>.")
         }
         guard !station.isEmpty else {
-            throw IntakeError.badRequest("missing-station", "The station parameter is empty: GET /v1/submissions?station=<stationId>.")
+            throw IntakeError.badRequest(
+                "missing-station", "The station parameter is empty: GET /v1/submissions?station=<stationId>.")
         }
         return jsonResponse(status: .ok, SubmissionList(submissions: try await store.list(stationId: station)))
     }
@@ -415,10 +457,13 @@ struct IntakeRoutes: Sendable {
         guard let state = UpstreamState(rawValue: change.state) else {
             throw IntakeError.badRequest("invalid-state", "Unknown state \"\(change.state)\". Use one of: \(allowed).")
         }
-        guard let status = try await store.setState(submissionId: id, state: state, note: change.note, now: Date()) else {
+        guard let status = try await store.setState(submissionId: id, state: state, note: change.note, now: Date())
+        else {
             throw IntakeError.notFound("No submission \(id) is stored; only received submissions can change state.")
         }
-        logger.info("state changed by operator", metadata: ["submission": "\(id)", "case": "\(status.caseNumber)", "state": "\(state.rawValue)"])
+        logger.info(
+            "state changed by operator",
+            metadata: ["submission": "\(id)", "case": "\(status.caseNumber)", "state": "\(state.rawValue)"])
         return jsonResponse(status: .ok, status)
     }
 }

@@ -27,7 +27,9 @@ public struct IntakeConfiguration: Sendable {
         public var keyFile: String
         public var clientCAFile: String?
         public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) {
-            self.certificateFile = certificateFile; self.keyFile = keyFile; self.clientCAFile = clientCAFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.clientCAFile = clientCAFile
         }
     }
 

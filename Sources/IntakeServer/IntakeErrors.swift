@@ -75,7 +75,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 status: .internalServerError,
                 ErrorReply(
                     error: "internal",
-                    message: "The intake failed to process the request (\(type(of: error))). Nothing was stored by this request if it did not succeed; retry later and report it to the intake operator if it persists."
+                    message:
+                        "The intake failed to process the request (\(type(of: error))). Nothing was stored by this request if it did not succeed; retry later and report it to the intake operator if it persists."
                 ))
         }
     }
@@ -85,17 +86,29 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .notFound:
             ErrorReply(
                 error: "not-found",
-                message: "No such route: \(request.method) \(request.uri.path). See docs/intake-openapi.yaml for the routes of kiosk-intake protocol \(IntakeAPI.protocolVersion).")
+                message:
+                    "No such route: \(request.method) \(request.uri.path). See docs/intake-openapi.yaml for the routes of kiosk-intake protocol \(IntakeAPI.protocolVersion)."
+            )
         case .contentTooLarge:
-            ErrorReply(error: "too-large", message: "The request body is larger than this intake accepts. Send a smaller body.")
+            ErrorReply(
+                error: "too-large", message: "The request body is larger than this intake accepts. Send a smaller body."
+            )
         case .badRequest:
-            ErrorReply(error: "bad-request", message: "The request could not be parsed. Check the URL, headers and body against docs/intake-openapi.yaml.")
+            ErrorReply(
+                error: "bad-request",
+                message:
+                    "The request could not be parsed. Check the URL, headers and body against docs/intake-openapi.yaml."
+            )
         case .methodNotAllowed:
-            ErrorReply(error: "method-not-allowed", message: "\(request.method) is not supported on \(request.uri.path). See docs/intake-openapi.yaml.")
+            ErrorReply(
+                error: "method-not-allowed",
+                message: "\(request.method) is not supported on \(request.uri.path). See docs/intake-openapi.yaml.")
         default:
             ErrorReply(
                 error: status.code >= 500 ? "internal" : "http-\(status.code)",
-                message: "The intake answered \(status.code) \(status.reasonPhrase). Retry later; report it to the intake operator if it persists.")
+                message:
+                    "The intake answered \(status.code) \(status.reasonPhrase). Retry later; report it to the intake operator if it persists."
+            )
         }
     }
 }

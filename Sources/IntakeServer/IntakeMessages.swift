@@ -20,46 +20,61 @@ public enum MessagePutOutcome: Sendable, Equatable {
 extension IntakeStore {
     static func registerMessageMigration(_ m: inout DatabaseMigrator) {
         m.registerMigration("v3-messages-certificates") { db in
-            try db.execute(sql: """
-                CREATE TABLE evaluations (
-                    id TEXT PRIMARY KEY NOT NULL, station_id TEXT NOT NULL, case_number TEXT NOT NULL,
-                    level INTEGER NOT NULL, body_sha256 TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL);
-                CREATE TABLE heartbeats (
-                    id TEXT PRIMARY KEY NOT NULL, station_id TEXT NOT NULL, body_sha256 TEXT NOT NULL,
-                    body TEXT NOT NULL, received_at TEXT NOT NULL);
-                CREATE INDEX heartbeats_station ON heartbeats(station_id, received_at);
-                CREATE TABLE certificates (
-                    ref TEXT PRIMARY KEY NOT NULL, submission_id TEXT NOT NULL UNIQUE, content_type TEXT NOT NULL,
-                    size INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE evaluations (
+                        id TEXT PRIMARY KEY NOT NULL, station_id TEXT NOT NULL, case_number TEXT NOT NULL,
+                        level INTEGER NOT NULL, body_sha256 TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL);
+                    CREATE TABLE heartbeats (
+                        id TEXT PRIMARY KEY NOT NULL, station_id TEXT NOT NULL, body_sha256 TEXT NOT NULL,
+                        body TEXT NOT NULL, received_at TEXT NOT NULL);
+                    CREATE INDEX heartbeats_station ON heartbeats(station_id, received_at);
+                    CREATE TABLE certificates (
+                        ref TEXT PRIMARY KEY NOT NULL, submission_id TEXT NOT NULL UNIQUE, content_type TEXT NOT NULL,
+                        size INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL);
+                    """)
         }
     }
 
-    private func putMessage(table: String, id: String, stationId: String, extra: [String: (any DatabaseValueConvertible)?],
-                            canonical: Data) throws -> MessagePutOutcome {
+    private func putMessage(
+        table: String, id: String, stationId: String, extra: [String: (any DatabaseValueConvertible)?],
+        canonical: Data
+    ) throws -> MessagePutOutcome {
         let sha = IntakeDigest.sha256Hex(canonical)
         let now = IntakeClock.timestamp()
         return try dbPool.write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT body_sha256, received_at FROM \(table) WHERE id = ?", arguments: [id]) {
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT body_sha256, received_at FROM \(table) WHERE id = ?", arguments: [id])
+            {
                 let r = MessageReceipt(id: id, receivedAt: row["received_at"])
                 return (row["body_sha256"] as String) == sha ? .identical(r) : .conflict
             }
             var cols = ["id", "station_id", "body_sha256", "body", "received_at"]
-            var vals: [(any DatabaseValueConvertible)?] = [id, stationId, sha, String(decoding: canonical, as: UTF8.self), now]
-            for (k, v) in extra.sorted(by: { $0.key < $1.key }) { cols.append(k); vals.append(v) }
-            try db.execute(sql: "INSERT INTO \(table) (\(cols.joined(separator: ", "))) VALUES (\(cols.map { _ in "?" }.joined(separator: ", ")))",
-                           arguments: StatementArguments(vals))
+            var vals: [(any DatabaseValueConvertible)?] = [
+                id, stationId, sha, String(decoding: canonical, as: UTF8.self), now,
+            ]
+            for (k, v) in extra.sorted(by: { $0.key < $1.key }) {
+                cols.append(k)
+                vals.append(v)
+            }
+            try db.execute(
+                sql:
+                    "INSERT INTO \(table) (\(cols.joined(separator: ", "))) VALUES (\(cols.map { _ in "?" }.joined(separator: ", ")))",
+                arguments: StatementArguments(vals))
             return .created(MessageReceipt(id: id, receivedAt: now))
         }
     }
 
     public func putEvaluation(_ e: EvaluationReport) throws -> MessagePutOutcome {
-        try putMessage(table: "evaluations", id: e.evaluationId, stationId: e.stationId,
-                       extra: ["case_number": e.caseNumber, "level": e.level], canonical: try Self.canonical(e))
+        try putMessage(
+            table: "evaluations", id: e.evaluationId, stationId: e.stationId,
+            extra: ["case_number": e.caseNumber, "level": e.level], canonical: try Self.canonical(e))
     }
 
     public func putHeartbeat(_ h: StationHeartbeat) throws -> MessagePutOutcome {
-        try putMessage(table: "heartbeats", id: h.heartbeatId, stationId: h.stationId, extra: [:], canonical: try Self.canonical(h))
+        try putMessage(
+            table: "heartbeats", id: h.heartbeatId, stationId: h.stationId, extra: [:], canonical: try Self.canonical(h)
+        )
     }
 
     static func canonical(_ v: some Encodable) throws -> Data {
@@ -76,36 +91,47 @@ extension IntakeStore {
 
     public func heartbeats(stationId: String) throws -> [StationHeartbeat] {
         try dbPool.read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM heartbeats WHERE station_id = ? ORDER BY received_at, id", arguments: [stationId])
+            try String.fetchAll(
+                db, sql: "SELECT body FROM heartbeats WHERE station_id = ? ORDER BY received_at, id",
+                arguments: [stationId])
         }.compactMap { try? JSONDecoder().decode(StationHeartbeat.self, from: Data($0.utf8)) }
     }
 
     /// Stores a certificate file for a submission and moves it to `certificateReady`.
-    public func attachCertificate(submissionId: String, data: Data, contentType: String, note: String?) throws -> SubmissionStatusReply? {
+    public func attachCertificate(submissionId: String, data: Data, contentType: String, note: String?) throws
+        -> SubmissionStatusReply?
+    {
         guard try status(submissionId: submissionId) != nil else { return nil }
         let f = try Self.writeCertificateFile(dataDirectory: dataDirectory, submissionId: submissionId, data: data)
-        try upsertCertificate(ref: f.ref, submissionId: submissionId, contentType: contentType, size: f.size, sha256: f.sha256, path: f.path)
+        try upsertCertificate(
+            ref: f.ref, submissionId: submissionId, contentType: contentType, size: f.size, sha256: f.sha256,
+            path: f.path)
         _ = try setState(submissionId: submissionId, state: .certificateReady, note: note)
         return try status(submissionId: submissionId)
     }
 
-    public func upsertCertificate(ref: String, submissionId: String, contentType: String, size: Int, sha256: String, path: String) throws {
+    public func upsertCertificate(
+        ref: String, submissionId: String, contentType: String, size: Int, sha256: String, path: String
+    ) throws {
         try dbPool.write { db in
-            try db.execute(sql: """
-                INSERT INTO certificates (ref, submission_id, content_type, size, sha256, path) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(ref) DO UPDATE SET content_type = excluded.content_type, size = excluded.size,
-                  sha256 = excluded.sha256, path = excluded.path
-                """, arguments: [ref, submissionId, contentType, size, sha256, path])
+            try db.execute(
+                sql: """
+                    INSERT INTO certificates (ref, submission_id, content_type, size, sha256, path) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(ref) DO UPDATE SET content_type = excluded.content_type, size = excluded.size,
+                      sha256 = excluded.sha256, path = excluded.path
+                    """, arguments: [ref, submissionId, contentType, size, sha256, path])
         }
     }
 
     public func latestHeartbeats() throws -> [StationLastHeartbeat] {
         let rows = try dbPool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT h.station_id, h.received_at, h.body FROM heartbeats h
-                WHERE h.id = (SELECT id FROM heartbeats x WHERE x.station_id = h.station_id ORDER BY x.received_at DESC, x.id DESC LIMIT 1)
-                ORDER BY h.station_id
-                """)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT h.station_id, h.received_at, h.body FROM heartbeats h
+                    WHERE h.id = (SELECT id FROM heartbeats x WHERE x.station_id = h.station_id ORDER BY x.received_at DESC, x.id DESC LIMIT 1)
+                    ORDER BY h.station_id
+                    """)
         }
         return rows.compactMap { row in
             let body: String = row["body"]
@@ -116,23 +142,29 @@ extension IntakeStore {
 
     public func knownStations() throws -> [String] {
         try dbPool.read { db in
-            try String.fetchAll(db, sql: "SELECT station_id FROM submissions UNION SELECT station_id FROM heartbeats ORDER BY 1")
+            try String.fetchAll(
+                db, sql: "SELECT station_id FROM submissions UNION SELECT station_id FROM heartbeats ORDER BY 1")
         }
     }
 
     public func certificate(submissionId: String) throws -> CertificateRef? {
         try dbPool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM certificates WHERE submission_id = ?", arguments: [submissionId]).map {
-                CertificateRef(ref: $0["ref"], contentType: $0["content_type"], size: $0["size"], sha256: $0["sha256"])
-            }
+            try Row.fetchOne(db, sql: "SELECT * FROM certificates WHERE submission_id = ?", arguments: [submissionId])
+                .map {
+                    CertificateRef(
+                        ref: $0["ref"], contentType: $0["content_type"], size: $0["size"], sha256: $0["sha256"])
+                }
         }
     }
 
     public func certificateFile(ref: String) throws -> (ref: CertificateRef, path: String, submissionId: String)? {
         try dbPool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM certificates WHERE ref = ?", arguments: [ref]).map {
-                (CertificateRef(ref: $0["ref"], contentType: $0["content_type"], size: $0["size"], sha256: $0["sha256"]),
-                 dataDirectory + "/" + ($0["path"] as String), $0["submission_id"])
+                (
+                    CertificateRef(
+                        ref: $0["ref"], contentType: $0["content_type"], size: $0["size"], sha256: $0["sha256"]),
+                    dataDirectory + "/" + ($0["path"] as String), $0["submission_id"]
+                )
             }
         }
     }
@@ -162,8 +194,11 @@ struct MessageRoutes: Sendable {
             }
             collected.writeBuffer(&part)
         }
-        do { return try JSONDecoder().decode(T.self, from: Data(collected.readableBytesView)) } catch let e as DecodingError {
-            throw IntakeError.badRequest("invalid-body", "The body is not a valid \(T.self): \(IntakeRoutes.describe(e)).")
+        do { return try JSONDecoder().decode(T.self, from: Data(collected.readableBytesView)) } catch let e
+            as DecodingError
+        {
+            throw IntakeError.badRequest(
+                "invalid-body", "The body is not a valid \(T.self): \(IntakeRoutes.describe(e)).")
         }
     }
 
@@ -178,14 +213,21 @@ struct MessageRoutes: Sendable {
         case .created(let r): return jsonResponse(status: .created, r)
         case .identical(let r): return jsonResponse(status: .ok, r)
         case .conflict:
-            throw IntakeError(.conflict, "conflict", "A different \(what) with this id was already received. Ids are used once: send changed data under a new id.")
+            throw IntakeError(
+                .conflict, "conflict",
+                "A different \(what) with this id was already received. Ids are used once: send changed data under a new id."
+            )
         }
     }
 
     func evaluation(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let e = try await body(EvaluationReport.self, request)
-        guard IntakeIdentifier.isValid(e.evaluationId) else { throw IntakeError.badRequest("invalid-id", "evaluationId must be [A-Za-z0-9._-]{1,64}.") }
-        guard (1...5).contains(e.level) else { throw IntakeError.badRequest("invalid-body", "level must be 1 (非常不满意) … 5 (非常满意).") }
+        guard IntakeIdentifier.isValid(e.evaluationId) else {
+            throw IntakeError.badRequest("invalid-id", "evaluationId must be [A-Za-z0-9._-]{1,64}.")
+        }
+        guard (1...5).contains(e.level) else {
+            throw IntakeError.badRequest("invalid-body", "level must be 1 (非常不满意) … 5 (非常满意).")
+        }
         guard !e.caseNumber.isEmpty else { throw IntakeError.badRequest("invalid-body", "caseNumber is empty.") }
         try checkStation(e.stationId, context)
         let out = try await store.putEvaluation(e)
@@ -196,9 +238,12 @@ struct MessageRoutes: Sendable {
     func heartbeat(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let station = context.parameters.get("station") ?? ""
         let h = try await body(StationHeartbeat.self, request)
-        guard IntakeIdentifier.isValid(h.heartbeatId) else { throw IntakeError.badRequest("invalid-id", "heartbeatId must be [A-Za-z0-9._-]{1,64}.") }
+        guard IntakeIdentifier.isValid(h.heartbeatId) else {
+            throw IntakeError.badRequest("invalid-id", "heartbeatId must be [A-Za-z0-9._-]{1,64}.")
+        }
         guard h.stationId == station else {
-            throw IntakeError.badRequest("id-mismatch", "The heartbeat's stationId \(h.stationId) differs from the URL's \(station).")
+            throw IntakeError.badRequest(
+                "id-mismatch", "The heartbeat's stationId \(h.stationId) differs from the URL's \(station).")
         }
         try checkStation(station, context)
         return try reply(try await store.putHeartbeat(h), what: "heartbeat")
@@ -207,9 +252,12 @@ struct MessageRoutes: Sendable {
     func certificate(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let ref = context.parameters.get("ref") ?? ""
         let found = IntakeIdentifier.isValid(ref) ? try await store.certificateFile(ref: ref) : nil
-        let owner = if let found, context.stationId != nil { try await store.stationId(submissionId: found.submissionId) } else { String?.none }
+        let owner =
+            if let found, context.stationId != nil { try await store.stationId(submissionId: found.submissionId) } else
+            { String?.none }
         guard let c = found, context.stationId == nil || owner == context.stationId,
-              let data = FileManager.default.contents(atPath: c.path) else {
+            let data = FileManager.default.contents(atPath: c.path)
+        else {
             throw IntakeError.notFound("No certificate \(context.parameters.get("ref") ?? "") for this station.")
         }
         var h = HTTPFields()
@@ -230,8 +278,11 @@ struct MessageRoutes: Sendable {
             collected.writeBuffer(&part)
         }
         let ct = request.headers[.contentType] ?? "application/pdf"
-        guard let st = try await store.issueCertificate(submissionId: id, data: Data(collected.readableBytesView), contentType: ct,
-                                                   note: request.uri.queryParameters.get("note").map { String($0) }) else {
+        guard
+            let st = try await store.issueCertificate(
+                submissionId: id, data: Data(collected.readableBytesView), contentType: ct,
+                note: request.uri.queryParameters.get("note").map { String($0) })
+        else {
             throw IntakeError.notFound("No submission \(id) is stored.")
         }
         logger.info("certificate attached", metadata: ["submission": "\(id)", "size": "\(collected.readableBytes)"])

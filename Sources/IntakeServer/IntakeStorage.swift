@@ -19,7 +19,9 @@ public struct StationLastHeartbeat: Sendable, Equatable {
     public var receivedAt: String
     public var heartbeat: StationHeartbeat
     public init(stationId: String, receivedAt: String, heartbeat: StationHeartbeat) {
-        self.stationId = stationId; self.receivedAt = receivedAt; self.heartbeat = heartbeat
+        self.stationId = stationId
+        self.receivedAt = receivedAt
+        self.heartbeat = heartbeat
     }
 }
 
@@ -31,7 +33,9 @@ public protocol IntakeStorage: Sendable {
     var engine: String { get }
 
     // Attachments
-    func commitAttachment(submissionId: String, name: String, file: String, discard: @Sendable () -> Void, size: Int, sha256: String)
+    func commitAttachment(
+        submissionId: String, name: String, file: String, discard: @Sendable () -> Void, size: Int, sha256: String
+    )
         async throws -> AttachmentPutOutcome
     func attachments(submissionId: String) async throws -> [AttachmentReceipt]
     func attachmentPath(submissionId: String, name: String) async throws -> String?
@@ -42,7 +46,8 @@ public protocol IntakeStorage: Sendable {
     func status(submissionId: String) async throws -> SubmissionStatusReply?
     func stationId(submissionId: String) async throws -> String?
     func list(stationId: String) async throws -> [SubmissionStatusReply]
-    func setState(submissionId: String, state: UpstreamState, note: String?, now: Date) async throws -> SubmissionStatusReply?
+    func setState(submissionId: String, state: UpstreamState, note: String?, now: Date) async throws
+        -> SubmissionStatusReply?
     func summaries() async throws -> [StoredSubmissionSummary]
     func count() async throws -> Int
     func submissionExists(_ submissionId: String) async throws -> Bool
@@ -68,7 +73,8 @@ public protocol IntakeStorage: Sendable {
     func knownStations() async throws -> [String]
 
     // Certificates
-    func upsertCertificate(ref: String, submissionId: String, contentType: String, size: Int, sha256: String, path: String) async throws
+    func upsertCertificate(
+        ref: String, submissionId: String, contentType: String, size: Int, sha256: String, path: String) async throws
     func certificate(submissionId: String) async throws -> CertificateRef?
     func certificateFile(ref: String) async throws -> (ref: CertificateRef, path: String, submissionId: String)?
 }
@@ -86,26 +92,31 @@ extension IntakeStorage {
         try StagingFile(directory: stagingDirectory)
     }
 
-    func commitAttachment(submissionId: String, name: String, staged: StagingFile, size: Int, sha256: String) async throws
+    func commitAttachment(submissionId: String, name: String, staged: StagingFile, size: Int, sha256: String)
+        async throws
         -> AttachmentPutOutcome
     {
         let path = staged.path
-        return try await commitAttachment(submissionId: submissionId, name: name, file: path, discard: { DurableFile.remove(path) },
-                                          size: size, sha256: sha256)
+        return try await commitAttachment(
+            submissionId: submissionId, name: name, file: path, discard: { DurableFile.remove(path) },
+            size: size, sha256: sha256)
     }
 
     /// Creates an empty upload (file fsynced, then the row). `alreadyComplete` records an upload
     /// whose bytes the intake already holds (an identical attachment): offset = length, no file.
-    func createUpload(length: Int, metadata: String, submissionId: String?, name: String?, sha256: String?,
-                      stationId: String?, expiresAt: Date, alreadyComplete: Bool) async throws -> TusUpload {
+    func createUpload(
+        length: Int, metadata: String, submissionId: String?, name: String?, sha256: String?,
+        stationId: String?, expiresAt: Date, alreadyComplete: Bool
+    ) async throws -> TusUpload {
         let id = UUID().uuidString.lowercased()
         if !alreadyComplete {
             try DurableFile.createEmpty(uploadPath(id))
             try DurableFile.syncDirectory(uploadsDirectory)
         }
-        let up = TusUpload(id: id, length: length, offset: alreadyComplete ? length : 0, metadata: metadata,
-                           submissionId: submissionId, name: name, sha256: sha256, stationId: stationId,
-                           expiresAt: expiresAt, completed: alreadyComplete)
+        let up = TusUpload(
+            id: id, length: length, offset: alreadyComplete ? length : 0, metadata: metadata,
+            submissionId: submissionId, name: name, sha256: sha256, stationId: stationId,
+            expiresAt: expiresAt, completed: alreadyComplete)
         try await insertUpload(up)
         return up
     }
@@ -129,7 +140,9 @@ extension IntakeStorage {
     {
         guard try await status(submissionId: submissionId) != nil else { return nil }
         let f = try Self.writeCertificateFile(dataDirectory: dataDirectory, submissionId: submissionId, data: data)
-        try await upsertCertificate(ref: f.ref, submissionId: submissionId, contentType: contentType, size: f.size, sha256: f.sha256, path: f.path)
+        try await upsertCertificate(
+            ref: f.ref, submissionId: submissionId, contentType: contentType, size: f.size, sha256: f.sha256,
+            path: f.path)
         _ = try await setState(submissionId: submissionId, state: .certificateReady, note: note, now: Date())
         return try await status(submissionId: submissionId)
     }
@@ -141,7 +154,8 @@ extension IntakeStorage {
         let ref = "cert-" + submissionId.prefix(58)
         let rel = "certificates/\(ref)"
         let dir = dataDirectory + "/certificates"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let staged = try StagingFile(directory: dataDirectory + "/tmp")
         do {
             try data.withUnsafeBytes { try staged.write($0) }
@@ -156,7 +170,9 @@ extension IntakeStorage {
     }
 
     /// Checks a manifest's attachments against what is stored; empty when all are there.
-    static func attachmentProblems(_ manifest: SubmissionManifest, stored: [String: (size: Int, sha256: String)]) -> [AttachmentProblem] {
+    static func attachmentProblems(_ manifest: SubmissionManifest, stored: [String: (size: Int, sha256: String)])
+        -> [AttachmentProblem]
+    {
         var problems: [AttachmentProblem] = []
         for ref in manifest.attachments {
             guard let have = stored[ref.name] else {
@@ -176,7 +192,8 @@ extension IntakeStorage {
     static func prepareDataDirectory(_ dir: String) throws {
         let fm = FileManager.default
         let ownerOnly: [FileAttributeKey: Any] = [.posixPermissions: 0o700]
-        for path in [dir, dir + "/files", dir + "/tmp", dir + "/uploads", dir + "/certificates"] where !fm.fileExists(atPath: path) {
+        for path in [dir, dir + "/files", dir + "/tmp", dir + "/uploads", dir + "/certificates"]
+        where !fm.fileExists(atPath: path) {
             try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: ownerOnly)
         }
     }
@@ -190,7 +207,8 @@ extension IntakeStorage {
             let path = dir + "/tmp/" + name
             if let olderThan {
                 guard let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                      Date().timeIntervalSince(modified) > olderThan else { continue }
+                    Date().timeIntervalSince(modified) > olderThan
+                else { continue }
             }
             DurableFile.remove(path)
         }

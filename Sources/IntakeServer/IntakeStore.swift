@@ -27,7 +27,10 @@ public struct AttachmentProblem: Sendable, Equatable, Codable {
     public var name: String
     /// "not-uploaded", "sha256-differs" or "size-differs".
     public var reason: String
-    public init(name: String, reason: String) { self.name = name; self.reason = reason }
+    public init(name: String, reason: String) {
+        self.name = name
+        self.reason = reason
+    }
 }
 
 /// What happened to a manifest.
@@ -70,7 +73,8 @@ public final class IntakeStore: IntakeStorage {
 
     /// Opens (creating when `create` is true) the store in `dataDirectory`.
     /// With `create == false` a missing database is an error (used by read-only CLI commands).
-    public init(dataDirectory: String, create: Bool = true, logger: Logger = Logger(label: "kiosk-intake.store")) throws {
+    public init(dataDirectory: String, create: Bool = true, logger: Logger = Logger(label: "kiosk-intake.store")) throws
+    {
         let dir = (dataDirectory as NSString).standardizingPath
         self.dataDirectory = dir
         self.logger = logger
@@ -94,47 +98,49 @@ public final class IntakeStore: IntakeStorage {
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE submissions (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    case_number TEXT NOT NULL,
-                    station_id TEXT NOT NULL,
-                    item_code TEXT NOT NULL,
-                    manifest_json TEXT NOT NULL,
-                    manifest_sha256 TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    received_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    note TEXT
-                );
-                CREATE INDEX submissions_station ON submissions(station_id, received_at);
-                CREATE TABLE attachments (
-                    submission_id TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    size INTEGER NOT NULL,
-                    sha256 TEXT NOT NULL,
-                    path TEXT NOT NULL,
-                    PRIMARY KEY (submission_id, name)
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE submissions (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        case_number TEXT NOT NULL,
+                        station_id TEXT NOT NULL,
+                        item_code TEXT NOT NULL,
+                        manifest_json TEXT NOT NULL,
+                        manifest_sha256 TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        received_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL,
+                        note TEXT
+                    );
+                    CREATE INDEX submissions_station ON submissions(station_id, received_at);
+                    CREATE TABLE attachments (
+                        submission_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        PRIMARY KEY (submission_id, name)
+                    );
+                    """)
         }
         migrator.registerMigration("v2-tus") { db in
-            try db.execute(sql: """
-                CREATE TABLE tus_uploads (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    length INTEGER NOT NULL,
-                    upload_offset INTEGER NOT NULL DEFAULT 0,
-                    metadata TEXT NOT NULL,
-                    submission_id TEXT,
-                    name TEXT,
-                    sha256 TEXT,
-                    station_id TEXT,
-                    created_at REAL NOT NULL,
-                    expires_at REAL NOT NULL,
-                    completed INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE INDEX tus_uploads_expiry ON tus_uploads(completed, expires_at);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE tus_uploads (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        length INTEGER NOT NULL,
+                        upload_offset INTEGER NOT NULL DEFAULT 0,
+                        metadata TEXT NOT NULL,
+                        submission_id TEXT,
+                        name TEXT,
+                        sha256 TEXT,
+                        station_id TEXT,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        completed INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX tus_uploads_expiry ON tus_uploads(completed, expires_at);
+                    """)
         }
         registerMessageMigration(&migrator)
         migrator.registerMigration("v4-case-number-per-station") { db in
@@ -149,7 +155,9 @@ public final class IntakeStore: IntakeStorage {
     /// Moves a finished, fsynced file on the data directory's file system (a staged PUT body or a
     /// completed tus upload) into place as `files/<submissionId>/<name>`, unless an attachment of
     /// that name already exists. `discard` removes it when it is not moved into place.
-    public func commitAttachment(submissionId: String, name: String, file: String, discard: @Sendable () -> Void, size: Int, sha256: String) throws
+    public func commitAttachment(
+        submissionId: String, name: String, file: String, discard: @Sendable () -> Void, size: Int, sha256: String
+    ) throws
         -> AttachmentPutOutcome
     {
         precondition(IntakeIdentifier.isValid(submissionId) && IntakeIdentifier.isValid(name))
@@ -171,7 +179,9 @@ public final class IntakeStore: IntakeStorage {
                 }
                 return .conflict(existing: existing)
             }
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM submissions WHERE id = ?)", arguments: [submissionId]) == true {
+            if try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM submissions WHERE id = ?)", arguments: [submissionId]) == true
+            {
                 return .submissionClosed
             }
             try DurableFile.ensureDirectory(submissionDirectory, parent: filesDirectory)
@@ -191,7 +201,9 @@ public final class IntakeStore: IntakeStorage {
             try Row.fetchAll(
                 db, sql: "SELECT name, size, sha256 FROM attachments WHERE submission_id = ? ORDER BY name",
                 arguments: [submissionId]
-            ).map { AttachmentReceipt(submissionId: submissionId, name: $0["name"], size: $0["size"], sha256: $0["sha256"]) }
+            ).map {
+                AttachmentReceipt(submissionId: submissionId, name: $0["name"], size: $0["size"], sha256: $0["sha256"])
+            }
         }
     }
 
@@ -199,7 +211,8 @@ public final class IntakeStore: IntakeStorage {
     public func attachmentPath(submissionId: String, name: String) throws -> String? {
         try dbPool.read { db in
             try String.fetchOne(
-                db, sql: "SELECT path FROM attachments WHERE submission_id = ? AND name = ?", arguments: [submissionId, name])
+                db, sql: "SELECT path FROM attachments WHERE submission_id = ? AND name = ?",
+                arguments: [submissionId, name])
         }.map { dataDirectory + "/" + $0 }
     }
 
@@ -264,7 +277,8 @@ public final class IntakeStore: IntakeStorage {
     /// The manifest as stored (canonical JSON), or nil. Contains personal data: never log it.
     public func manifest(submissionId: String) throws -> SubmissionManifest? {
         let json = try dbPool.read { db in
-            try String.fetchOne(db, sql: "SELECT manifest_json FROM submissions WHERE id = ?", arguments: [submissionId])
+            try String.fetchOne(
+                db, sql: "SELECT manifest_json FROM submissions WHERE id = ?", arguments: [submissionId])
         }
         guard let json else { return nil }
         return try JSONDecoder().decode(SubmissionManifest.self, from: Data(json.utf8))
@@ -284,10 +298,14 @@ public final class IntakeStore: IntakeStorage {
 
     /// Current status of one submission, or nil when unknown.
     public func status(submissionId: String) throws -> SubmissionStatusReply? {
-        guard var reply = try dbPool.read({ db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.statusColumns) FROM submissions WHERE id = ?", arguments: [submissionId])
+        guard
+            var reply = try dbPool.read({ db in
+                try Row.fetchOne(
+                    db, sql: "SELECT \(Self.statusColumns) FROM submissions WHERE id = ?", arguments: [submissionId]
+                )
                 .map(Self.statusReply)
-        }) else { return nil }
+            })
+        else { return nil }
         reply.certificate = try certificate(submissionId: submissionId)
         return reply
     }

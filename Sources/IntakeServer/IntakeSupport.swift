@@ -4,11 +4,11 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Rules for the identifiers that become path components on disk.
@@ -53,9 +53,10 @@ public enum IntakeDigest {
 
     /// True for exactly 64 lowercase hex digits.
     public static func isSHA256Hex(_ value: some StringProtocol) -> Bool {
-        value.utf8.count == 64 && value.utf8.allSatisfy { b in
-            (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))
-        }
+        value.utf8.count == 64
+            && value.utf8.allSatisfy { b in
+                (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))
+            }
     }
 
     /// Compares two secrets without an early exit on the first differing byte.
@@ -79,9 +80,9 @@ enum DurableFile {
     /// fsync a directory so a rename or create inside it survives a power cut.
     static func syncDirectory(_ path: String) throws {
         #if canImport(Darwin)
-        let flags = O_RDONLY
+            let flags = O_RDONLY
         #else
-        let flags = O_RDONLY | O_DIRECTORY
+            let flags = O_RDONLY | O_DIRECTORY
         #endif
         let fd = open(path, flags)
         guard fd >= 0 else { throw IntakeIOError(operation: "open directory", code: errno) }
@@ -102,11 +103,11 @@ enum DurableFile {
     /// Atomic replace of `to` by `from` (same file system).
     static func rename(_ from: String, _ to: String) throws {
         #if canImport(Glibc)
-        let rc = Glibc.rename(from, to)
+            let rc = Glibc.rename(from, to)
         #elseif canImport(Musl)
-        let rc = Musl.rename(from, to)
+            let rc = Musl.rename(from, to)
         #else
-        let rc = Darwin.rename(from, to)
+            let rc = Darwin.rename(from, to)
         #endif
         guard rc == 0 else { throw IntakeIOError(operation: "rename", code: errno) }
     }
@@ -164,7 +165,10 @@ final class StagingFile {
 
     /// Closes (if open) and deletes the file.
     func discard() {
-        if fd >= 0 { close(fd); fd = -1 }
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
         DurableFile.remove(path)
     }
 
@@ -174,11 +178,11 @@ final class StagingFile {
 
     private static func sysWrite(_ fd: Int32, _ ptr: UnsafeRawPointer, _ count: Int) -> Int {
         #if canImport(Glibc)
-        return Glibc.write(fd, ptr, count)
+            return Glibc.write(fd, ptr, count)
         #elseif canImport(Musl)
-        return Musl.write(fd, ptr, count)
+            return Musl.write(fd, ptr, count)
         #else
-        return Darwin.write(fd, ptr, count)
+            return Darwin.write(fd, ptr, count)
         #endif
     }
 }

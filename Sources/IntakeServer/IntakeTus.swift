@@ -19,7 +19,7 @@ import KioskProtocols
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct TusUpload: Sendable, Equatable {
@@ -37,13 +37,16 @@ public struct TusUpload: Sendable, Equatable {
 
 extension IntakeStore {
     private static func upload(_ row: Row) -> TusUpload {
-        TusUpload(id: row["id"], length: row["length"], offset: row["upload_offset"], metadata: row["metadata"],
-                  submissionId: row["submission_id"], name: row["name"], sha256: row["sha256"], stationId: row["station_id"],
-                  expiresAt: Date(timeIntervalSince1970: row["expires_at"]), completed: (row["completed"] as Int) != 0)
+        TusUpload(
+            id: row["id"], length: row["length"], offset: row["upload_offset"], metadata: row["metadata"],
+            submissionId: row["submission_id"], name: row["name"], sha256: row["sha256"], stationId: row["station_id"],
+            expiresAt: Date(timeIntervalSince1970: row["expires_at"]), completed: (row["completed"] as Int) != 0)
     }
 
     public func tusUpload(id: String) throws -> TusUpload? {
-        try dbPool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM tus_uploads WHERE id = ?", arguments: [id]).map(Self.upload) }
+        try dbPool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tus_uploads WHERE id = ?", arguments: [id]).map(Self.upload)
+        }
     }
 
     /// Number of tus uploads not finished yet (for tests and operators).
@@ -53,19 +56,24 @@ extension IntakeStore {
 
     public func insertUpload(_ up: TusUpload) throws {
         try dbPool.write { db in
-            try db.execute(sql: """
-                INSERT INTO tus_uploads (id, length, upload_offset, metadata, submission_id, name, sha256, station_id,
-                                         created_at, expires_at, completed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [up.id, up.length, up.offset, up.metadata, up.submissionId, up.name, up.sha256, up.stationId,
-                                 Date().timeIntervalSince1970, up.expiresAt.timeIntervalSince1970, up.completed ? 1 : 0])
+            try db.execute(
+                sql: """
+                    INSERT INTO tus_uploads (id, length, upload_offset, metadata, submission_id, name, sha256, station_id,
+                                             created_at, expires_at, completed)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    up.id, up.length, up.offset, up.metadata, up.submissionId, up.name, up.sha256, up.stationId,
+                    Date().timeIntervalSince1970, up.expiresAt.timeIntervalSince1970, up.completed ? 1 : 0,
+                ])
         }
     }
 
     public func setUploadOffset(id: String, offset: Int, completed: Bool) throws {
         try dbPool.write { db in
-            try db.execute(sql: "UPDATE tus_uploads SET upload_offset = ?, completed = ? WHERE id = ?",
-                           arguments: [offset, completed ? 1 : 0, id])
+            try db.execute(
+                sql: "UPDATE tus_uploads SET upload_offset = ?, completed = ? WHERE id = ?",
+                arguments: [offset, completed ? 1 : 0, id])
         }
     }
 
@@ -75,7 +83,8 @@ extension IntakeStore {
 
     public func expiredUploadIds(now: Date) throws -> [String] {
         try dbPool.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM tus_uploads WHERE expires_at < ?", arguments: [now.timeIntervalSince1970])
+            try String.fetchAll(
+                db, sql: "SELECT id FROM tus_uploads WHERE expires_at < ?", arguments: [now.timeIntervalSince1970])
         }
     }
 
@@ -105,7 +114,8 @@ extension IntakeStore {
     /// Has the manifest of `submissionId` been accepted already?
     public func submissionExists(_ submissionId: String) throws -> Bool {
         try dbPool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM submissions WHERE id = ?)", arguments: [submissionId]) ?? false
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM submissions WHERE id = ?)", arguments: [submissionId]) ?? false
         }
     }
 }
@@ -117,7 +127,10 @@ actor TusLocks {
     private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
 
     func lock(_ id: String) async {
-        if !busy.contains(id) { busy.insert(id); return }
+        if !busy.contains(id) {
+            busy.insert(id)
+            return
+        }
         await withCheckedContinuation { waiters[id, default: []].append($0) }
     }
 
@@ -138,11 +151,18 @@ struct TusHeaderMiddleware: RouterMiddleware {
     typealias Context = IntakeRequestContext
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         var response: Response
         if request.method != .options, request.headers[named: Tus.resumable] != Tus.version {
-            var r = jsonResponse(status: .preconditionFailed, ErrorReply(
-                error: "tus-version", message: "Send Tus-Resumable: \(Tus.version) with every tus request; this intake speaks tus \(Tus.version) only."))
+            var r = jsonResponse(
+                status: .preconditionFailed,
+                ErrorReply(
+                    error: "tus-version",
+                    message:
+                        "Send Tus-Resumable: \(Tus.version) with every tus request; this intake speaks tus \(Tus.version) only."
+                ))
             r.headers[named: Tus.versionHeader] = Tus.version
             response = r
         } else {
@@ -164,7 +184,8 @@ struct TusRoutes: Sendable {
 
     func register(on router: Router<IntakeRequestContext>, auth: StationAuthMiddleware) {
         router.on(RouterPath(Self.basePath), method: .options) { _, _ in self.options() }
-        let g = router.group(RouterPath(Self.basePath)).add(middleware: TusHeaderMiddleware(logger: logger)).add(middleware: auth)
+        let g = router.group(RouterPath(Self.basePath)).add(middleware: TusHeaderMiddleware(logger: logger)).add(
+            middleware: auth)
         g.post { request, context in try await self.create(request, context) }
         g.head("{uid}") { request, context in try await self.head(request, context) }
         g.patch("{uid}") { request, context in try await self.patch(request, context) }
@@ -190,47 +211,70 @@ struct TusRoutes: Sendable {
     func create(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         _ = try? await store.purgeExpired()
         guard request.headers[named: "Upload-Defer-Length"] == nil else {
-            throw IntakeError.badRequest("defer-length-unsupported", "This intake needs Upload-Length at creation (creation-defer-length is not offered).")
+            throw IntakeError.badRequest(
+                "defer-length-unsupported",
+                "This intake needs Upload-Length at creation (creation-defer-length is not offered).")
         }
         guard let length = Tus.parseOffset(request.headers[named: Tus.uploadLength]) else {
-            throw IntakeError.badRequest("missing-length", "Send Upload-Length: the file's size in bytes, as a non-negative integer.")
+            throw IntakeError.badRequest(
+                "missing-length", "Send Upload-Length: the file's size in bytes, as a non-negative integer.")
         }
         guard length <= configuration.maxAttachmentBytes else {
-            throw IntakeError(.contentTooLarge, "too-large", "Upload-Length \(length) is more than the \(configuration.maxAttachmentBytes) bytes this intake accepts (Tus-Max-Size).")
+            throw IntakeError(
+                .contentTooLarge, "too-large",
+                "Upload-Length \(length) is more than the \(configuration.maxAttachmentBytes) bytes this intake accepts (Tus-Max-Size)."
+            )
         }
         let rawMeta = request.headers[named: Tus.uploadMetadata] ?? ""
         guard let meta = Tus.decodeMetadata(rawMeta) else {
-            throw IntakeError.badRequest("invalid-metadata", "Upload-Metadata must be comma-separated `key base64(value)` pairs with unique keys.")
+            throw IntakeError.badRequest(
+                "invalid-metadata",
+                "Upload-Metadata must be comma-separated `key base64(value)` pairs with unique keys.")
         }
         let submissionId = meta["submissionId"]
         let name = meta["name"]
         let sha = meta["sha256"]?.lowercased()
         if let sha, !IntakeDigest.isSHA256Hex(sha) {
-            throw IntakeError.badRequest("bad-checksum-header", "Upload-Metadata sha256 must be 64 hex digits (the SHA-256 of the whole file).")
+            throw IntakeError.badRequest(
+                "bad-checksum-header", "Upload-Metadata sha256 must be 64 hex digits (the SHA-256 of the whole file).")
         }
         var alreadyComplete = false
         if submissionId != nil || name != nil {
-            guard let submissionId, IntakeIdentifier.isValid(submissionId), let name, IntakeIdentifier.isValid(name) else {
-                throw IntakeError.badRequest("invalid-name", "Upload-Metadata needs both submissionId and name, each 1-64 characters of A-Z a-z 0-9 . _ - (not . or ..).")
+            guard let submissionId, IntakeIdentifier.isValid(submissionId), let name, IntakeIdentifier.isValid(name)
+            else {
+                throw IntakeError.badRequest(
+                    "invalid-name",
+                    "Upload-Metadata needs both submissionId and name, each 1-64 characters of A-Z a-z 0-9 . _ - (not . or ..)."
+                )
             }
-            if let existing = try await store.attachments(submissionId: submissionId).first(where: { $0.name == name }) {
+            if let existing = try await store.attachments(submissionId: submissionId).first(where: { $0.name == name })
+            {
                 guard existing.size == length, sha == nil || existing.sha256 == sha else {
-                    throw conflict("Attachment \(name) of submission \(submissionId) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256)). Stored attachments never change.")
+                    throw conflict(
+                        "Attachment \(name) of submission \(submissionId) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256)). Stored attachments never change."
+                    )
                 }
-                alreadyComplete = true   // identical repeat: an upload that is already complete
+                alreadyComplete = true  // identical repeat: an upload that is already complete
             } else if try await store.submissionExists(submissionId) {
-                throw conflict("Submission \(submissionId) was already accepted and its manifest does not list \(name). An accepted submission cannot gain attachments: send a new submission.")
+                throw conflict(
+                    "Submission \(submissionId) was already accepted and its manifest does not list \(name). An accepted submission cannot gain attachments: send a new submission."
+                )
             }
         }
-        let up = try await store.createUpload(length: length, metadata: rawMeta, submissionId: submissionId, name: name, sha256: sha,
-                                        stationId: context.stationId,
-                                        expiresAt: Date().addingTimeInterval(configuration.uploadExpirySeconds),
-                                        alreadyComplete: alreadyComplete || length == 0 && submissionId == nil)
+        let up = try await store.createUpload(
+            length: length, metadata: rawMeta, submissionId: submissionId, name: name, sha256: sha,
+            stationId: context.stationId,
+            expiresAt: Date().addingTimeInterval(configuration.uploadExpirySeconds),
+            alreadyComplete: alreadyComplete || length == 0 && submissionId == nil)
         if length == 0, submissionId != nil, !alreadyComplete {
             _ = try await finish(up)
         }
-        logger.info("upload created", metadata: ["upload": "\(up.id)", "submission": "\(submissionId ?? "-")", "length": "\(length)",
-                                                 "repeat": "\(alreadyComplete)"])
+        logger.info(
+            "upload created",
+            metadata: [
+                "upload": "\(up.id)", "submission": "\(submissionId ?? "-")", "length": "\(length)",
+                "repeat": "\(alreadyComplete)",
+            ])
         var h = HTTPFields()
         h[.location] = Self.basePath + "/" + up.id
         h[named: Tus.uploadExpires] = expiresHeader(up)
@@ -240,13 +284,18 @@ struct TusRoutes: Sendable {
     // MARK: core
 
     private func lookup(_ context: IntakeRequestContext) async throws -> TusUpload {
-        guard let uid = context.parameters.get("uid"), IntakeIdentifier.isValid(uid), let up = try await store.tusUpload(id: uid),
-              context.stationId == nil || up.stationId == nil || up.stationId == context.stationId else {
+        guard let uid = context.parameters.get("uid"), IntakeIdentifier.isValid(uid),
+            let up = try await store.tusUpload(id: uid),
+            context.stationId == nil || up.stationId == nil || up.stationId == context.stationId
+        else {
             throw IntakeError.notFound("No such upload. Create a new one with POST \(Self.basePath).")
         }
         if up.expiresAt < Date() {
             try? await store.deleteUpload(id: up.id)
-            throw IntakeError(.gone, "expired", "This upload expired at \(Tus.httpDate(up.expiresAt)) and was deleted. Create a new one with POST \(Self.basePath) and send the file from the start.")
+            throw IntakeError(
+                .gone, "expired",
+                "This upload expired at \(Tus.httpDate(up.expiresAt)) and was deleted. Create a new one with POST \(Self.basePath) and send the file from the start."
+            )
         }
         return up
     }
@@ -264,7 +313,8 @@ struct TusRoutes: Sendable {
 
     func terminate(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let up = try await lookup(context)
-        try await store.withUploadLock(id: up.id) { try await store.deleteUpload(id: up.id) }   // a finished attachment stays: it belongs to its submission
+        // a finished attachment stays: it belongs to its submission
+        try await store.withUploadLock(id: up.id) { try await store.deleteUpload(id: up.id) }
         return Response(status: .noContent)
     }
 
@@ -280,13 +330,18 @@ struct TusRoutes: Sendable {
     private func patchLocked(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let up = try await lookup(context)
         guard (request.headers[.contentType] ?? "").lowercased().hasPrefix(Tus.offsetContentType) else {
-            throw IntakeError(.unsupportedMediaType, "bad-content-type", "PATCH needs Content-Type: \(Tus.offsetContentType).")
+            throw IntakeError(
+                .unsupportedMediaType, "bad-content-type", "PATCH needs Content-Type: \(Tus.offsetContentType).")
         }
         guard let offset = Tus.parseOffset(request.headers[named: Tus.uploadOffset]) else {
-            throw IntakeError.badRequest("missing-offset", "Send Upload-Offset: the byte position this chunk starts at (ask with HEAD).")
+            throw IntakeError.badRequest(
+                "missing-offset", "Send Upload-Offset: the byte position this chunk starts at (ask with HEAD).")
         }
         guard offset == up.offset else {
-            throw IntakeError(.conflict, "offset-mismatch", "Upload-Offset \(offset) is not the upload's offset \(up.offset). HEAD the upload and continue from its Upload-Offset.")
+            throw IntakeError(
+                .conflict, "offset-mismatch",
+                "Upload-Offset \(offset) is not the upload's offset \(up.offset). HEAD the upload and continue from its Upload-Offset."
+            )
         }
         var expectedDigest: Data?
         if let c = request.headers[named: Tus.uploadChecksum] {
@@ -294,14 +349,18 @@ struct TusRoutes: Sendable {
                 throw IntakeError.badRequest("bad-checksum-header", "Upload-Checksum must be `sha256 <base64 digest>`.")
             }
             guard parsed.algorithm == "sha256" else {
-                throw IntakeError.badRequest("checksum-algorithm", "Upload-Checksum algorithm \(parsed.algorithm) is not supported; use sha256 (Tus-Checksum-Algorithm).")
+                throw IntakeError.badRequest(
+                    "checksum-algorithm",
+                    "Upload-Checksum algorithm \(parsed.algorithm) is not supported; use sha256 (Tus-Checksum-Algorithm)."
+                )
             }
             expectedDigest = parsed.digest
         }
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if up.completed {
             // Nothing more to take; an empty PATCH at the end is answered with the offset.
-            var h = HTTPFields(); h[named: Tus.uploadOffset] = String(up.offset)
+            var h = HTTPFields()
+            h[named: Tus.uploadOffset] = String(up.offset)
             return Response(status: .noContent, headers: h)
         }
 
@@ -309,7 +368,8 @@ struct TusRoutes: Sendable {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
             try? await store.deleteUpload(id: up.id)
-            throw IntakeError(.gone, "expired", "The upload's data is gone. Create a new upload and send the file from the start.")
+            throw IntakeError(
+                .gone, "expired", "The upload's data is gone. Create a new upload and send the file from the start.")
         }
         defer { close(fd) }
         // Bytes past the recorded offset are leftovers of a request cut before its offset was recorded.
@@ -325,13 +385,19 @@ struct TusRoutes: Sendable {
             for try await buffer in request.body {
                 var buffer = buffer
                 let n = buffer.readableBytes
-                if written + n > room { tooLong = true; break }
+                if written + n > room {
+                    tooLong = true
+                    break
+                }
                 try buffer.withUnsafeReadableBytes { raw in
                     hasher.update(bufferPointer: raw)
                     var o = 0
                     while o < raw.count {
                         let w = Glibc.write(fd, raw.baseAddress! + o, raw.count - o)
-                        if w < 0 { if errno == EINTR { continue }; throw IntakeIOError(operation: "write upload", code: errno) }
+                        if w < 0 {
+                            if errno == EINTR { continue }
+                            throw IntakeIOError(operation: "write upload", code: errno)
+                        }
                         o += w
                     }
                 }
@@ -346,7 +412,8 @@ struct TusRoutes: Sendable {
         }
         if tooLong {
             _ = ftruncate(fd, off_t(offset))
-            throw IntakeError.badRequest("exceeds-length", "The chunk goes past Upload-Length \(up.length). Send at most \(room) more bytes.")
+            throw IntakeError.badRequest(
+                "exceeds-length", "The chunk goes past Upload-Length \(up.length). Send at most \(room) more bytes.")
         }
         if let expectedDigest {
             // With a checksum a chunk is all or nothing.
@@ -356,15 +423,20 @@ struct TusRoutes: Sendable {
             }
             guard Data(hasher.finalize()) == expectedDigest else {
                 _ = ftruncate(fd, off_t(offset))
-                logger.notice("chunk checksum mismatch", metadata: ["upload": "\(up.id)", "offset": "\(offset)", "bytes": "\(written)"])
-                throw IntakeError(HTTPResponse.Status(code: Tus.checksumMismatchStatus, reasonPhrase: "Checksum Mismatch"), "checksum-mismatch",
-                                  "The chunk's SHA-256 differs from Upload-Checksum: it was damaged in transit and was discarded. Send it again from offset \(offset).")
+                logger.notice(
+                    "chunk checksum mismatch",
+                    metadata: ["upload": "\(up.id)", "offset": "\(offset)", "bytes": "\(written)"])
+                throw IntakeError(
+                    HTTPResponse.Status(code: Tus.checksumMismatchStatus, reasonPhrase: "Checksum Mismatch"),
+                    "checksum-mismatch",
+                    "The chunk's SHA-256 differs from Upload-Checksum: it was damaged in transit and was discarded. Send it again from offset \(offset)."
+                )
             }
         }
         guard fsync(fd) == 0 else { throw IntakeIOError(operation: "fsync upload", code: errno) }
         let newOffset = offset + written
         try await store.setUploadOffset(id: up.id, offset: newOffset, completed: false)
-        if let interrupted { throw interrupted }   // kept what arrived; the client resumes from HEAD
+        if let interrupted { throw interrupted }  // kept what arrived; the client resumes from HEAD
 
         var done = up
         done.offset = newOffset
@@ -383,17 +455,24 @@ struct TusRoutes: Sendable {
         if let want = up.sha256, want != sha {
             try? await store.deleteUpload(id: up.id)
             logger.notice("upload digest mismatch", metadata: ["upload": "\(up.id)", "size": "\(size)"])
-            throw IntakeError(HTTPResponse.Status(code: Tus.checksumMismatchStatus, reasonPhrase: "Checksum Mismatch"), "checksum-mismatch",
-                              "The whole file (\(size) bytes) has SHA-256 \(sha), not the \(want) of its Upload-Metadata. The upload was discarded: create a new one.")
+            throw IntakeError(
+                HTTPResponse.Status(code: Tus.checksumMismatchStatus, reasonPhrase: "Checksum Mismatch"),
+                "checksum-mismatch",
+                "The whole file (\(size) bytes) has SHA-256 \(sha), not the \(want) of its Upload-Metadata. The upload was discarded: create a new one."
+            )
         }
         if let sid = up.submissionId, let name = up.name {
-            switch try await store.commitAttachment(submissionId: sid, name: name, file: path, discard: { DurableFile.remove(path) },
-                                                    size: size, sha256: sha) {
+            switch try await store.commitAttachment(
+                submissionId: sid, name: name, file: path, discard: { DurableFile.remove(path) },
+                size: size, sha256: sha)
+            {
             case .created, .identical:
                 logger.info("attachment stored", metadata: ["submission": "\(sid)", "size": "\(size)", "via": "tus"])
             case .conflict(let existing):
                 try? await store.deleteUpload(id: up.id)
-                throw conflict("Attachment \(name) of submission \(sid) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256)).")
+                throw conflict(
+                    "Attachment \(name) of submission \(sid) is already stored with different content (\(existing.size) bytes, SHA-256 \(existing.sha256))."
+                )
             case .submissionClosed:
                 try? await store.deleteUpload(id: up.id)
                 throw conflict("Submission \(sid) was already accepted and its manifest does not list \(name).")
@@ -407,7 +486,9 @@ struct TusRoutes: Sendable {
     }
 
     static func digest(_ path: String) throws -> (Int, String) {
-        guard let h = FileHandle(forReadingAtPath: path) else { throw IntakeIOError(operation: "open upload", code: errno) }
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            throw IntakeIOError(operation: "open upload", code: errno)
+        }
         defer { try? h.close() }
         var hasher = SHA256()
         var size = 0

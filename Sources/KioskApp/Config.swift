@@ -19,8 +19,10 @@ extension ConfigChoice {
         let c = try decoder.singleValueContainer()
         let raw = try c.decode(String.self)
         guard let v = Self(rawValue: raw) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription:
-                "`\(raw)` is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw DecodingError.dataCorruptedError(
+                in: c,
+                debugDescription:
+                    "`\(raw)` is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self = v
     }
@@ -218,7 +220,8 @@ public struct KioskConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices, simulation, logging, admin, metrics, technician, storage
+        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices,
+            simulation, logging, admin, metrics, technician, storage
         case accessibility, voice, help
     }
 
@@ -228,7 +231,9 @@ public struct KioskConfig: Codable, Sendable {
     }
 
     public var stateDirectoryPath: String { resolve(stateDirectory) }
-    public var simulatorOutputPath: String { resolve(simulation?.outputDirectory ?? (stateDirectoryPath + "/simulator")) }
+    public var simulatorOutputPath: String {
+        resolve(simulation?.outputDirectory ?? (stateDirectoryPath + "/simulator"))
+    }
     public var logFilePath: String { resolve(logging?.file ?? (stateDirectoryPath + "/logs/kioskd.log")) }
     public var adminSocketPath: String {
         if let s = admin?.socket { return resolve(s) }
@@ -242,7 +247,8 @@ public struct KioskConfig: Codable, Sendable {
     /// The device profile folder: the config's `deviceProfiles`, else the installed or source-tree one.
     public var deviceProfilesPath: String {
         if let p = deviceProfiles { return resolve(p) }
-        for c in ["/usr/share/kioskd/DeviceProfiles", resolve("../DeviceProfiles")] where FileManager.default.fileExists(atPath: c) { return c }
+        for c in ["/usr/share/kioskd/DeviceProfiles", resolve("../DeviceProfiles")]
+        where FileManager.default.fileExists(atPath: c) { return c }
         return "/usr/share/kioskd/DeviceProfiles"
     }
 
@@ -254,29 +260,43 @@ public struct KioskConfig: Codable, Sendable {
         do {
             config = try YAMLDecoder().decode(KioskConfig.self, from: String(decoding: data, as: UTF8.self))
         } catch let DecodingError.keyNotFound(key, ctx) {
-            throw ConfigError("config \(path): missing setting `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))`; see kiosk-config/kiosk.yaml for an example")
+            throw ConfigError(
+                "config \(path): missing setting `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))`; see kiosk-config/kiosk.yaml for an example"
+            )
         } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
-            throw ConfigError("config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))`: \(ctx.debugDescription)")
+            throw ConfigError(
+                "config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))`: \(ctx.debugDescription)"
+            )
         } catch let DecodingError.typeMismatch(_, ctx) {
-            throw ConfigError("config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` has the wrong type (\(ctx.debugDescription))")
+            throw ConfigError(
+                "config \(path): setting `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` has the wrong type (\(ctx.debugDescription))"
+            )
         } catch {
-            throw ConfigError("config \(path) is not valid YAML for the kiosk (\(error)); compare with kiosk-config/kiosk.yaml")
+            throw ConfigError(
+                "config \(path) is not valid YAML for the kiosk (\(error)); compare with kiosk-config/kiosk.yaml")
         }
-        config.baseDirectory = ((path as NSString).deletingLastPathComponent as String).isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        config.baseDirectory =
+            ((path as NSString).deletingLastPathComponent as String).isEmpty
+            ? "." : (path as NSString).deletingLastPathComponent
         try config.validate()
         return config
     }
 
     public func validate() throws {
         if let tz = station.timeZone, TimeZone(identifier: tz) == nil {
-            throw ConfigError("station.timeZone \(tz) is not a time zone name; use one such as Asia/Shanghai (see /usr/share/zoneinfo)")
+            throw ConfigError(
+                "station.timeZone \(tz) is not a time zone name; use one such as Asia/Shanghai (see /usr/share/zoneinfo)"
+            )
         }
         if let t = accessibility?.largeIdleTimeoutSeconds, t < 30 || t > 1800 {
             throw ConfigError("accessibility.largeIdleTimeoutSeconds \(t) must be 30…1800")
         }
-        if let r = voice?.rate, r < 80 || r > 450 { throw ConfigError("voice.rate \(r) must be 80…450 words per minute") }
+        if let r = voice?.rate, r < 80 || r > 450 {
+            throw ConfigError("voice.rate \(r) must be 80…450 words per minute")
+        }
         if let v = voice?.volume, v < 0 || v > 200 { throw ConfigError("voice.volume \(v) must be 0…200") }
-        for v in [voice?.voice, voice?.englishVoice].compactMap({ $0 }) where v.range(of: "^[A-Za-z0-9_+-]{1,40}$", options: .regularExpression) == nil {
+        for v in [voice?.voice, voice?.englishVoice].compactMap({ $0 })
+        where v.range(of: "^[A-Za-z0-9_+-]{1,40}$", options: .regularExpression) == nil {
             throw ConfigError("voice \(v) is not an espeak-ng voice name (see `espeak-ng --voices`)")
         }
         guard station.casePrefix.range(of: "^[A-Z0-9]{1,8}$", options: .regularExpression) != nil else {
@@ -287,19 +307,29 @@ public struct KioskConfig: Codable, Sendable {
         }
         let reader = devices.idCardReader
         if let b = reader.baud, ![9600, 19200, 38400, 57600, 115_200, 230_400].contains(b) {
-            throw ConfigError("devices.idCardReader.baud \(b) is not supported; use 115200 (the SAM default), 57600, 38400, 19200 or 9600")
+            throw ConfigError(
+                "devices.idCardReader.baud \(b) is not supported; use 115200 (the SAM default), 57600, 38400, 19200 or 9600"
+            )
         }
         if let d = reader.photoDecoder, !FileManager.default.isExecutableFile(atPath: resolve(d)) {
             throw ConfigError("devices.idCardReader.photoDecoder \(resolve(d)) is not an executable file")
         }
         let cam = devices.documentCamera
         if cam.mode == .v4l2, cam.path == nil {
-            throw ConfigError("devices.documentCamera.mode v4l2 needs devices.documentCamera.path, e.g. /dev/video0 (or /dev/v4l/by-id/…)")
+            throw ConfigError(
+                "devices.documentCamera.mode v4l2 needs devices.documentCamera.path, e.g. /dev/video0 (or /dev/v4l/by-id/…)"
+            )
         }
         if let u = cam.upload {
-            if let q = u.quality, !(1...100).contains(q) { throw ConfigError("devices.documentCamera.upload.quality must be 1–100") }
-            if let l = u.longSide, l < 320 { throw ConfigError("devices.documentCamera.upload.longSide must be at least 320 pixels") }
-            if let d = u.dpi, !(50...600).contains(d) { throw ConfigError("devices.documentCamera.upload.dpi must be 50–600") }
+            if let q = u.quality, !(1...100).contains(q) {
+                throw ConfigError("devices.documentCamera.upload.quality must be 1–100")
+            }
+            if let l = u.longSide, l < 320 {
+                throw ConfigError("devices.documentCamera.upload.longSide must be at least 320 pixels")
+            }
+            if let d = u.dpi, !(50...600).contains(d) {
+                throw ConfigError("devices.documentCamera.upload.dpi must be 50–600")
+            }
         }
         try validateReceiptPrinter()
         try validateA4Printer()
@@ -316,10 +346,14 @@ public struct KioskConfig: Codable, Sendable {
             throw ConfigError("upstream.maxBytesPerSecond must be at least 1024 (or left out for no cap)")
         }
         if let d = storage?.retentionDays, d < 0 { throw ConfigError("storage.retentionDays must not be negative") }
-        if let m = storage?.minFreeMegabytes, m < 0 { throw ConfigError("storage.minFreeMegabytes must not be negative") }
+        if let m = storage?.minFreeMegabytes, m < 0 {
+            throw ConfigError("storage.minFreeMegabytes must not be negative")
+        }
         let stateDir = (stateDirectoryPath as NSString).standardizingPath + "/"
         if (resolve(encryption.keyFile) as NSString).standardizingPath.hasPrefix(stateDir) {
-            throw ConfigError("encryption.keyFile must not be inside stateDirectory (the key must never sit beside the data it protects)")
+            throw ConfigError(
+                "encryption.keyFile must not be inside stateDirectory (the key must never sit beside the data it protects)"
+            )
         }
         if let t = session?.idleTimeoutSeconds, t < 15 {
             throw ConfigError("session.idleTimeoutSeconds must be at least 15 seconds (residents need time to read)")
@@ -336,11 +370,15 @@ public struct KioskConfig: Codable, Sendable {
         }
         guard d.mode == .usb else { return }
         guard let id = d.profile else {
-            throw ConfigError("devices.receiptPrinter.profile is required for mode usb: name a receipt printer profile such as generic-80 or generic-58 (see DeviceProfiles/)")
+            throw ConfigError(
+                "devices.receiptPrinter.profile is required for mode usb: name a receipt printer profile such as generic-80 or generic-58 (see DeviceProfiles/)"
+            )
         }
         let p = try receiptPrinterProfile(id)
         guard p.transport == "usb-printer" || p.transport == "usb-vendor" else {
-            throw ConfigError("devices.receiptPrinter.profile \(id) has transport \(p.transport); mode usb needs a usb-printer or usb-vendor profile")
+            throw ConfigError(
+                "devices.receiptPrinter.profile \(id) has transport \(p.transport); mode usb needs a usb-printer or usb-vendor profile"
+            )
         }
     }
 
@@ -349,7 +387,9 @@ public struct KioskConfig: Codable, Sendable {
         guard d.mode == .cups else { return }
         switch (d.queue, d.uri) {
         case (nil, nil):
-            throw ConfigError("devices.a4Printer needs `queue` (a CUPS queue, e.g. cert_a4) or `uri` (ipp://printer/ipp/print) for mode cups")
+            throw ConfigError(
+                "devices.a4Printer needs `queue` (a CUPS queue, e.g. cert_a4) or `uri` (ipp://printer/ipp/print) for mode cups"
+            )
         case (.some, .some):
             throw ConfigError("devices.a4Printer: set either `queue` or `uri`, not both")
         default: break
@@ -367,7 +407,8 @@ public struct KioskConfig: Codable, Sendable {
 
     /// Loads the named receipt printer profile from the profile folder.
     public func receiptPrinterProfile(_ id: String) throws -> DeviceProfile {
-        let dir = deviceProfiles == nil ? (DeviceProfileCatalog.shippedDirectory() ?? deviceProfilesPath) : deviceProfilesPath
+        let dir =
+            deviceProfiles == nil ? (DeviceProfileCatalog.shippedDirectory() ?? deviceProfilesPath) : deviceProfilesPath
         let catalog: DeviceProfileCatalog
         do { catalog = try DeviceProfileCatalog.load(directory: dir) } catch { throw ConfigError("\(error)") }
         guard let p = catalog.profile(id) else {
@@ -383,26 +424,30 @@ public struct KioskConfig: Codable, Sendable {
     /// A4 printer settings for mode cups.
     public var a4PrinterSettings: A4PrinterSettings? {
         guard let d = devices.a4Printer, d.mode == .cups else { return nil }
-        return A4PrinterSettings(queue: d.queue, uri: d.uri, server: d.server,
-                                 jobTimeout: .seconds(d.jobTimeoutSeconds ?? 120))
+        return A4PrinterSettings(
+            queue: d.queue, uri: d.uri, server: d.server,
+            jobTimeout: .seconds(d.jobTimeoutSeconds ?? 120))
     }
 
     public var upstreamTLS: UpstreamTLS {
-        UpstreamTLS(caFile: upstream.tls?.caFile.map(resolve), clientCertificateFile: upstream.tls?.clientCertificateFile.map(resolve),
-                    clientKeyFile: upstream.tls?.clientKeyFile.map(resolve))
+        UpstreamTLS(
+            caFile: upstream.tls?.caFile.map(resolve),
+            clientCertificateFile: upstream.tls?.clientCertificateFile.map(resolve),
+            clientKeyFile: upstream.tls?.clientKeyFile.map(resolve))
     }
 
     public func upstreamConfig() throws -> UpstreamConfig {
-        var c = UpstreamConfig(baseURL: upstream.url, token: try upstreamToken(),
-                       requestTimeoutSeconds: Int64(upstream.requestTimeoutSeconds ?? 30),
-                       initialBackoffSeconds: upstream.initialBackoffSeconds ?? 2,
-                       maxBackoffSeconds: upstream.maxBackoffSeconds ?? 300,
-                       statusSyncSeconds: upstream.statusSyncSeconds ?? 60,
-                       chunkSize: upstream.chunkBytes ?? 256 * 1024,
-                       maxBytesPerSecond: upstream.maxBytesPerSecond,
-                       tusPath: upstream.tusPath ?? "/v1/uploads",
-                       heartbeatSeconds: upstream.heartbeatSeconds ?? 300,
-                       retentionDays: storage?.retentionDays ?? 30)
+        var c = UpstreamConfig(
+            baseURL: upstream.url, token: try upstreamToken(),
+            requestTimeoutSeconds: Int64(upstream.requestTimeoutSeconds ?? 30),
+            initialBackoffSeconds: upstream.initialBackoffSeconds ?? 2,
+            maxBackoffSeconds: upstream.maxBackoffSeconds ?? 300,
+            statusSyncSeconds: upstream.statusSyncSeconds ?? 60,
+            chunkSize: upstream.chunkBytes ?? 256 * 1024,
+            maxBytesPerSecond: upstream.maxBytesPerSecond,
+            tusPath: upstream.tusPath ?? "/v1/uploads",
+            heartbeatSeconds: upstream.heartbeatSeconds ?? 300,
+            retentionDays: storage?.retentionDays ?? 30)
         c.stationId = station.id
         return c
     }

@@ -25,12 +25,14 @@ public enum DeviceFactory {
             var profile = ReceiptPrinterProfile.mm80
             var id = "simulated-escpos-80mm"
             if let pid = d.profile, let p = try? config.receiptPrinterProfile(pid), let rp = p.receiptPrinterProfile {
-                profile = rp; id = pid
+                profile = rp
+                id = pid
             }
-            let printer = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "receipt-printer"),
-                                         profile: profile, model: "simulated \(profile.paperWidthMM) mm ESC/POS printer",
-                                         simulated: true, bidirectional: true, logger: logger,
-                                         bufferClearCommand: SimulatedReceiptPrinter.clearBufferCommand)
+            let printer = ReceiptPrinter(
+                transport: SimulatorLink(model: sim, name: "receipt-printer"),
+                profile: profile, model: "simulated \(profile.paperWidthMM) mm ESC/POS printer",
+                simulated: true, bidirectional: true, logger: logger,
+                bufferClearCommand: SimulatedReceiptPrinter.clearBufferCommand)
             return ReceiptPrinterSetup(printer: printer, simulator: sim, profile: profile, profileId: id)
         case .usb:
             let p = try config.receiptPrinterProfile(d.profile ?? "generic-80")

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SIGHUP has two senders that want opposite things. A process (`systemctl reload` runs
@@ -75,7 +75,8 @@ public enum HangupSignal {
 nonisolated(unsafe) private var sighupPipeWrite: Int32 = -1
 
 /// Async-signal-safe: one byte into the pipe ('H' hangup, 'R' reload), errno preserved.
-private let sighupAction: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { _, info, _ in
+private let sighupAction: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = {
+    _, info, _ in
     let saved = errno
     let code = info.map { $0.pointee.si_code } ?? 0
     var byte: UInt8 = HangupSignal.origin(signalCode: code) == .terminalHangup ? UInt8(ascii: "H") : UInt8(ascii: "R")

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Logs to journald through its native protocol: one datagram per entry to
@@ -49,12 +49,15 @@ public struct JournaldLogHandler: LogHandler {
 
         /// Sends one entry; false when journald did not take it.
         func send(_ datagram: [UInt8]) -> Bool {
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             guard fd >= 0, addressLength > 0 else { return false }
             var addr = address
             let sent = withUnsafePointer(to: &addr) { p in
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                    datagram.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, addressLength) }
+                    datagram.withUnsafeBytes {
+                        sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, addressLength)
+                    }
                 }
             }
             return sent == datagram.count
@@ -68,7 +71,9 @@ public struct JournaldLogHandler: LogHandler {
         func sink(_ path: String, identifier: String) -> Sink {
             lock.withLock {
                 if let s = sinks[path] { return s }
-                let s = Sink(path: path, identifier: identifier); sinks[path] = s; return s
+                let s = Sink(path: path, identifier: identifier)
+                sinks[path] = s
+                return s
             }
         }
     }
@@ -78,8 +83,10 @@ public struct JournaldLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
 
-    public init(label: String, level: Logger.Level, socketPath: String = Self.defaultSocketPath,
-                identifier: String = ProcessInfo.processInfo.processName) {
+    public init(
+        label: String, level: Logger.Level, socketPath: String = Self.defaultSocketPath,
+        identifier: String = ProcessInfo.processInfo.processName
+    ) {
         self.label = label
         self.logLevel = level
         self.sink = Self.sinks.sink(socketPath, identifier: identifier)
@@ -90,12 +97,15 @@ public struct JournaldLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+        source: String, file: String, function: String, line: UInt
+    ) {
         var all = metadata
         if let m = explicit { all.merge(m) { $1 } }
-        let entry = Self.fields(level: level, message: "\(message)", metadata: all, identifier: sink.identifier,
-                                label: label, file: file, function: function, line: line)
+        let entry = Self.fields(
+            level: level, message: "\(message)", metadata: all, identifier: sink.identifier,
+            label: label, file: file, function: function, line: line)
         let text = entry.first { $0.name == "MESSAGE" }?.value ?? ""
         RecentEvents.shared.append(Date().formatted(.iso8601) + " \(level) \(label): \(text)")
         if !sink.send(Self.encode(entry)) {
@@ -123,18 +133,22 @@ public struct JournaldLogHandler: LogHandler {
     }
 
     /// The fields of one entry, every value scrubbed of anything shaped like an ID number.
-    static func fields(level: Logger.Level, message: String, metadata: Logger.Metadata, identifier: String,
-                       label: String, file: String, function: String, line: UInt) -> [Field] {
+    static func fields(
+        level: Logger.Level, message: String, metadata: Logger.Metadata, identifier: String,
+        label: String, file: String, function: String, line: UInt
+    ) -> [Field] {
         let meta = metadata.sorted { $0.key < $1.key }.map { ($0.key, AdminService.scrub("\($0.value)")) }
         let message = AdminService.scrub(message)
         let text = meta.isEmpty ? message : message + " " + meta.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
-        var out = [Field(name: "MESSAGE", value: text),
-                   Field(name: "PRIORITY", value: "\(priority(level))"),
-                   Field(name: "SYSLOG_IDENTIFIER", value: identifier),
-                   Field(name: "KIOSK_LOGGER", value: label),
-                   Field(name: "CODE_FILE", value: file),
-                   Field(name: "CODE_LINE", value: "\(line)"),
-                   Field(name: "CODE_FUNC", value: function)]
+        var out = [
+            Field(name: "MESSAGE", value: text),
+            Field(name: "PRIORITY", value: "\(priority(level))"),
+            Field(name: "SYSLOG_IDENTIFIER", value: identifier),
+            Field(name: "KIOSK_LOGGER", value: label),
+            Field(name: "CODE_FILE", value: file),
+            Field(name: "CODE_LINE", value: "\(line)"),
+            Field(name: "CODE_FUNC", value: function),
+        ]
         var event = slug(message)
         for (key, value) in meta {
             switch key {
@@ -171,9 +185,13 @@ public struct JournaldLogHandler: LogHandler {
     static func slug(_ message: String) -> String {
         var out = ""
         for u in message.unicodeScalars {
-            if ("a"..."z").contains(u) || ("0"..."9").contains(u) { out.unicodeScalars.append(u) }
-            else if ("A"..."Z").contains(u) { out += String(u).lowercased() }
-            else if !out.isEmpty, !out.hasSuffix("-") { out += "-" }
+            if ("a"..."z").contains(u) || ("0"..."9").contains(u) {
+                out.unicodeScalars.append(u)
+            } else if ("A"..."Z").contains(u) {
+                out += String(u).lowercased()
+            } else if !out.isEmpty, !out.hasSuffix("-") {
+                out += "-"
+            }
             if out.count >= 48 { break }
         }
         while out.hasSuffix("-") { out.removeLast() }
@@ -207,7 +225,8 @@ public struct JournaldLogHandler: LogHandler {
     /// True when this process's standard output or error is a stream into the journal: systemd sets
     /// `JOURNAL_STREAM` to that stream's `device:inode` (systemd.exec(5)). Checked against the
     /// descriptors themselves, so a variable inherited by a shell or a test is not enough.
-    public static func outputGoesToJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+    public static func outputGoesToJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool
+    {
         guard let value = environment["JOURNAL_STREAM"] else { return false }
         let parts = value.split(separator: ":")
         guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]) else { return false }
@@ -220,9 +239,11 @@ public struct JournaldLogHandler: LogHandler {
 
     /// kioskd's log handler factory: under systemd (standard output or error connected to the
     /// journal, and journald's socket present) the journal; otherwise the log file.
-    public static func factory(fileFallback path: String, level: Logger.Level,
-                               socketPath: String = defaultSocketPath,
-                               environment: [String: String] = ProcessInfo.processInfo.environment) -> @Sendable (String) -> any LogHandler {
+    public static func factory(
+        fileFallback path: String, level: Logger.Level,
+        socketPath: String = defaultSocketPath,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> @Sendable (String) -> any LogHandler {
         if outputGoesToJournal(environment: environment), access(socketPath, W_OK) == 0 {
             return { label in JournaldLogHandler(label: label, level: level, socketPath: socketPath) }
         }

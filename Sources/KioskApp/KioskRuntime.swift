@@ -7,7 +7,7 @@ import KioskProtocols
 import KioskTerminal
 import Logging
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Everything kioskd runs, built from the config: devices (simulated or real), outbox, uploader.
@@ -42,12 +42,14 @@ public final class KioskServices: Sendable {
     public init(config: KioskConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        catalog = try Catalog.load(catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
+        catalog = try Catalog.load(
+            catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
         let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
         clock = StationClock(timeZone: config.timeZone)
-        stores = try OutboxStores(stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
-                                  stationId: config.station.id, casePrefix: config.station.casePrefix, clock: clock,
-                                  minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
+        stores = try OutboxStores(
+            stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
+            stationId: config.station.id, casePrefix: config.station.casePrefix, clock: clock,
+            minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
         certificateDesk = stores.certificateDesk(logger: logger)
         let up = try config.upstreamConfig()
         do { http = try config.upstreamTLS.makeHTTPClient() } catch { throw ConfigError("\(error)") }
@@ -60,12 +62,15 @@ public final class KioskServices: Sendable {
             let removeAfter = config.simulation?.removeCardAfterSeconds ?? 2
             let sim = SimulatedIDCardReader(removeAfterRead: .milliseconds(Int(removeAfter * 1000)))
             simulatedReader = sim
-            reader = IDCardReader(transport: SimulatorLink(model: sim, name: "id-card-reader"),
-                                  model: "simulated SAM reader", simulated: true, logger: logger)
+            reader = IDCardReader(
+                transport: SimulatorLink(model: sim, name: "id-card-reader"),
+                model: "simulated SAM reader", simulated: true, logger: logger)
             usb = nil
             readerConnector = nil
         case .none:
-            simulatedReader = nil; reader = nil; usb = nil
+            simulatedReader = nil
+            reader = nil
+            usb = nil
             readerConnector = nil
         case .usb, .serial, .hid, .auto:
             simulatedReader = nil
@@ -78,30 +83,38 @@ public final class KioskServices: Sendable {
             }
             usb = context
             let connector = SAMReaderConnector(
-                settings: ReaderConnectionSettings(mode: readerConfig.mode.rawValue, path: readerConfig.path,
-                                                   profileId: readerConfig.profile, baud: readerConfig.baud),
+                settings: ReaderConnectionSettings(
+                    mode: readerConfig.mode.rawValue, path: readerConfig.path,
+                    profileId: readerConfig.profile, baud: readerConfig.baud),
                 profiles: profiles, usb: context, logger: logger)
             readerConnector = connector
-            reader = IDCardReader(provider: connector, logger: logger,
-                                  options: ReaderOptions(readFingerprints: readerConfig.readFingerprints ?? false))
+            reader = IDCardReader(
+                provider: connector, logger: logger,
+                options: ReaderOptions(readFingerprints: readerConfig.readFingerprints ?? false))
         }
 
         let cam = config.devices.documentCamera
         switch cam.mode {
         case .simulated:
             let dir = config.resolve(cam.fixtures ?? "kiosk-config/fixtures/camera")
-            camera = DocumentCamera(source: try SimulatedFrameSource(fixtureDirectory: dir), logger: logger,
-                                    encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
+            camera = DocumentCamera(
+                source: try SimulatedFrameSource(fixtureDirectory: dir), logger: logger,
+                encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
         case .v4l2:
             let profile = try cam.profile.map { id -> DeviceProfile in
-                guard let p = try DeviceProfiles.load(directory: config.deviceProfilesPath).first(where: { $0.id == id }) else {
+                guard
+                    let p = try DeviceProfiles.load(directory: config.deviceProfilesPath).first(where: { $0.id == id })
+                else {
                     throw ConfigError("devices.documentCamera.profile \(id) is not in \(config.deviceProfilesPath)")
                 }
                 return p
             }
-            camera = DocumentCamera(source: V4L2FrameSource(device: LinuxV4L2Device(), settings: Self.v4l2Settings(path: cam.path ?? "/dev/video0", profile: profile)),
-                                    logger: logger, thresholds: profile?.camera?.quality ?? QualityThresholds(),
-                                    encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
+            camera = DocumentCamera(
+                source: V4L2FrameSource(
+                    device: LinuxV4L2Device(),
+                    settings: Self.v4l2Settings(path: cam.path ?? "/dev/video0", profile: profile)),
+                logger: logger, thresholds: profile?.camera?.quality ?? QualityThresholds(),
+                encoding: cam.upload ?? UploadEncoding(), checkQuality: cam.qualityCheck ?? true)
         case .none:
             camera = nil
         }
@@ -116,21 +129,35 @@ public final class KioskServices: Sendable {
     public static func v4l2Settings(path: String, profile: DeviceProfile?) -> V4L2Settings {
         let c = profile?.camera
         let size = c?.width.flatMap { w in c?.height.map { V4L2FrameSize(width: w, height: $0) } }
-        return V4L2Settings(path: path, size: size, buffers: c?.buffers ?? 4, settleFrames: c?.settleFrames ?? 2,
-                            settleMilliseconds: c?.settleMilliseconds ?? 1200, frameTimeoutMilliseconds: c?.frameTimeoutMilliseconds ?? 3000,
-                            powerLineHz: c?.powerLineHz == 0 ? nil : (c?.powerLineHz ?? 50))
+        return V4L2Settings(
+            path: path, size: size, buffers: c?.buffers ?? 4, settleFrames: c?.settleFrames ?? 2,
+            settleMilliseconds: c?.settleMilliseconds ?? 1200,
+            frameTimeoutMilliseconds: c?.frameTimeoutMilliseconds ?? 3000,
+            powerLineHz: c?.powerLineHz == 0 ? nil : (c?.powerLineHz ?? 50))
     }
 
     public func deviceStatuses() async -> [DeviceStatus] {
         var out: [DeviceStatus] = []
-        if let reader { out.append(await reader.status()) }
-        else { out.append(DeviceStatus(kind: .idCardReader, state: .noDevice, model: "-", simulated: false)) }
-        if let camera { out.append(await camera.status()) }
-        else { out.append(DeviceStatus(kind: .documentCamera, state: .noDevice, model: "-", simulated: false)) }
-        if let printer { out.append(await printer.refresh()) }
-        else { out.append(DeviceStatus(kind: .receiptPrinter, state: .noDevice, model: "-", simulated: false)) }
-        if let a4Printer { out.append(await a4Printer.refresh()) }
-        else if let simulatedA4 { out.append(simulatedA4.status()) }
+        if let reader {
+            out.append(await reader.status())
+        } else {
+            out.append(DeviceStatus(kind: .idCardReader, state: .noDevice, model: "-", simulated: false))
+        }
+        if let camera {
+            out.append(await camera.status())
+        } else {
+            out.append(DeviceStatus(kind: .documentCamera, state: .noDevice, model: "-", simulated: false))
+        }
+        if let printer {
+            out.append(await printer.refresh())
+        } else {
+            out.append(DeviceStatus(kind: .receiptPrinter, state: .noDevice, model: "-", simulated: false))
+        }
+        if let a4Printer {
+            out.append(await a4Printer.refresh())
+        } else if let simulatedA4 {
+            out.append(simulatedA4.status())
+        }
         return out
     }
 
@@ -183,17 +210,18 @@ public actor KioskRuntime {
     }
 
     static func settings(_ c: KioskConfig, simulated: Bool) -> FlowSettings {
-        FlowSettings(stationName: c.station.name,
-                     idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
-                     warningSeconds: c.session?.warningSeconds ?? 20,
-                     pageSize: c.session?.itemsPerPage ?? 6,
-                     simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil,
-                     timeZone: c.timeZone,
-                     language: c.accessibility?.language?.language ?? .zh,
-                     largeMode: c.accessibility?.largeMode ?? false,
-                     largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
-                     helpLocation: c.help?.location, helpPhone: c.help?.phone,
-                     voicePrompts: c.voice?.enabled ?? false)
+        FlowSettings(
+            stationName: c.station.name,
+            idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
+            warningSeconds: c.session?.warningSeconds ?? 20,
+            pageSize: c.session?.itemsPerPage ?? 6,
+            simulatedCards: simulated ? SyntheticCards.all.map(\.label) : nil,
+            timeZone: c.timeZone,
+            language: c.accessibility?.language?.language ?? .zh,
+            largeMode: c.accessibility?.largeMode ?? false,
+            largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
+            helpLocation: c.help?.location, helpPhone: c.help?.phone,
+            voicePrompts: c.voice?.enabled ?? false)
     }
 
     /// SIGHUP: re-reads the config's catalog, guides, station name and session settings, and applies
@@ -206,8 +234,9 @@ public actor KioskRuntime {
             let catalog = try Catalog.load(catalogFile: c.resolve(c.catalog), guidesDirectory: c.guides.map(c.resolve))
             let readerProfiles = try services.reloadProfiles(c)
             pendingReload = (catalog, Self.settings(c, simulated: services.simulatedReader != nil))
-            log.info("configuration reloaded; applied at the next home screen",
-                     metadata: ["items": "\(catalog.items.count)", "readerProfiles": "\(readerProfiles)"])
+            log.info(
+                "configuration reloaded; applied at the next home screen",
+                metadata: ["items": "\(catalog.items.count)", "readerProfiles": "\(readerProfiles)"])
             notifier.send("READY=1\nSTATUS=configuration reloaded; " + Self.statusLine(lastDevices))
             post(.tick(Date()))
         } catch {
@@ -227,7 +256,8 @@ public actor KioskRuntime {
         self.terminal = terminal
         let c = services.config
         voice = (c.voice?.enabled ?? false) ? VoicePrompter(c.voice!, resolve: c.resolve, logger: services.logger) : nil
-        machine = FlowMachine(catalog: services.catalog, settings: Self.settings(c, simulated: services.simulatedReader != nil))
+        machine = FlowMachine(
+            catalog: services.catalog, settings: Self.settings(c, simulated: services.simulatedReader != nil))
         let size = terminal.size()
         renderer = TerminalRenderer(width: size.width, height: size.height)
         (events, sink) = AsyncStream<FlowEvent>.makeStream(bufferingPolicy: .unbounded)
@@ -253,18 +283,24 @@ public actor KioskRuntime {
         if let n = lastServiceNotice { log.notice("starting out of service", metadata: ["notice": "\(n)"]) }
         draw()
         notifier.ready(status: "ready; " + Self.statusLine(lastDevices))
-        log.info("kiosk ready", metadata: ["station": "\(services.config.station.id)", "items": "\(services.catalog.items.count)"])
+        log.info(
+            "kiosk ready",
+            metadata: ["station": "\(services.config.station.id)", "items": "\(services.catalog.items.count)"])
 
         let svc = services
         await services.uploader.setDeviceSource {
-            await svc.deviceStatuses().map { DeviceReport(kind: $0.kind.rawValue, state: $0.state.rawValue, simulated: $0.simulated) }
+            await svc.deviceStatuses().map {
+                DeviceReport(kind: $0.kind.rawValue, state: $0.state.rawValue, simulated: $0.simulated)
+            }
         }
-        await services.uploader.setVersions(software: KioskVersion.string, bundle: KioskMetrics.bundleVersion(catalogFile: services.config.resolve(services.config.catalog)))
+        await services.uploader.setVersions(
+            software: KioskVersion.string,
+            bundle: KioskMetrics.bundleVersion(catalogFile: services.config.resolve(services.config.catalog)))
         await withTaskGroup(of: Void.self) { group in
             let keys = terminal.keys()
             group.addTask { [self] in
                 for await k in keys { post(.key(k)) }
-                sink.finish()      // input closed: the terminal is gone
+                sink.finish()  // input closed: the terminal is gone
             }
             let period = tickPeriod
             group.addTask { [self] in
@@ -317,7 +353,8 @@ public actor KioskRuntime {
         }
         let result: PINCheckResult
         do {
-            result = try await services.stores.pinGate.check(role: .technician, subject: DatabasePINGate.technicianSubject, pin: pin, against: hash)
+            result = try await services.stores.pinGate.check(
+                role: .technician, subject: DatabasePINGate.technicianSubject, pin: pin, against: hash)
         } catch {
             log.error("technician PIN not checked: the outbox database is unavailable", metadata: ["error": "\(error)"])
             return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
@@ -331,7 +368,9 @@ public actor KioskRuntime {
             let minutes = Int(until.timeIntervalSince(services.clock.now) / 60) + 1
             return .technicianPINChecked(ok: false, reason: "密码错误次数过多，请 \(minutes) 分钟后再试")
         case .lockedOut(_, true):
-            log.warning("technician PIN wrong", metadata: ["failures": "\(PINRole.technician.policy.maxFailures)", "lockout": "yes"])
+            log.warning(
+                "technician PIN wrong",
+                metadata: ["failures": "\(PINRole.technician.policy.maxFailures)", "lockout": "yes"])
             return .technicianPINChecked(ok: false, reason: "密码错误 / wrong PIN")
         case .wrong(let failures, _):
             log.warning("technician PIN wrong", metadata: ["failures": "\(failures)"])
@@ -348,7 +387,9 @@ public actor KioskRuntime {
             out.append(l)
             if let e = d.lastError { out.append("   \(e)") }
         }
-        if let o = s.outbox { out.append("outbox: queued \(o.queued), uploaded \(o.uploaded), quarantined \(o.quarantined)") }
+        if let o = s.outbox {
+            out.append("outbox: queued \(o.queued), uploaded \(o.uploaded), quarantined \(o.quarantined)")
+        }
         out.append("upstream: \(s.upstream.reachable ? "reachable" : "NOT reachable")")
         if let f = s.freeDiskBytes { out.append("free disk: \(f / 1_048_576) MiB") }
         return out
@@ -360,15 +401,20 @@ public actor KioskRuntime {
         if accepting != lastAccepting {
             lastAccepting = accepting
             post(.storage(accepting: accepting))
-            if !accepting { services.logger.error("disk below storage.minFreeMegabytes: new submissions paused") }
-            else { services.logger.notice("disk above storage.minFreeMegabytes again: taking submissions") }
+            if !accepting {
+                services.logger.error("disk below storage.minFreeMegabytes: new submissions paused")
+            } else {
+                services.logger.notice("disk above storage.minFreeMegabytes again: taking submissions")
+            }
         }
         let d = await services.deviceStatuses()
         if let metrics {
             metrics.observe(devices: d)
             if let c = try? services.stores.uploads.counts() {
-                metrics.observe(outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath),
-                                floorBytes: services.stores.database.minFreeBytes, keyAlarm: Uploader.keyAlarmCount(services.stores.uploads))
+                metrics.observe(
+                    outbox: c, freeDiskBytes: AdminService.freeDisk(services.config.stateDirectoryPath),
+                    floorBytes: services.stores.database.minFreeBytes,
+                    keyAlarm: Uploader.keyAlarmCount(services.stores.uploads))
             }
             metrics.observe(upload: await services.uploader.tusStats)
         }
@@ -435,8 +481,14 @@ public actor KioskRuntime {
         // A fresh task: the caller may already be cancelled, and Task.sleep would not wait then.
         let finished = await Task.detached { () -> Bool in
             await withTaskGroup(of: Bool.self) { g in
-                g.addTask { for t in running { await t.value }; return true }
-                g.addTask { try? await Task.sleep(for: timeout); return false }
+                g.addTask {
+                    for t in running { await t.value }
+                    return true
+                }
+                g.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return false
+                }
                 let first = await g.next() ?? false
                 g.cancelAll()
                 return first
@@ -479,24 +531,34 @@ public actor KioskRuntime {
             if let sim = s.simulatedReader, i < SyntheticCards.all.count { sim.place(SyntheticCards.all[i].card) }
         case .capturePhoto:
             spawn { [self] in
-                guard let camera = s.camera else { post(.photoFailed("高拍仪未连接")); return }
-                do { post(.photoCaptured(try await camera.capture())) }
-                catch let e as DeviceError { post(.photoFailed(e.residentMessage)) }
-                catch { post(.photoFailed("高拍仪暂时无法拍照")) }
+                guard let camera = s.camera else {
+                    post(.photoFailed("高拍仪未连接"))
+                    return
+                }
+                do { post(.photoCaptured(try await camera.capture())) } catch let e as DeviceError {
+                    post(.photoFailed(e.residentMessage))
+                } catch { post(.photoFailed("高拍仪暂时无法拍照")) }
             }
         case .seal(let req):
             spawn { [self] in
-                let sub = NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
-                                        attachments: zip(req.photoNames, req.photos).map {
-                                            NewAttachment(name: $0, contentType: "image/jpeg", data: $1) },
-                                        assistedBy: req.assistedBy)
+                let sub = NewSubmission(
+                    itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
+                    attachments: zip(req.photoNames, req.photos).map {
+                        NewAttachment(name: $0, contentType: "image/jpeg", data: $1)
+                    },
+                    assistedBy: req.assistedBy)
                 do {
                     let sealed = try await s.stores.submissions.seal(sub)
                     self.metrics?.submissionSealed()
-                    log.info("submission sealed", metadata: ["case": "\(sealed.caseNumber)", "item": "\(req.itemCode)",
-                                                             "attachments": "\(req.photos.count)", "assistedBy": "\(req.assistedBy ?? "-")"])
+                    log.info(
+                        "submission sealed",
+                        metadata: [
+                            "case": "\(sealed.caseNumber)", "item": "\(req.itemCode)",
+                            "attachments": "\(req.photos.count)", "assistedBy": "\(req.assistedBy ?? "-")",
+                        ])
                     if let agent = req.assistedBy {
-                        try? await s.stores.audit.append(actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
+                        try? await s.stores.audit.append(
+                            actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
                     }
                     s.uploader.kick()
                     post(.sealed(sealed))
@@ -510,7 +572,10 @@ public actor KioskRuntime {
             }
         case .printReceipt(let doc, let id):
             spawn { [self] in
-                guard let printer = s.printer else { post(.receiptFailed("回执打印机未连接")); return }
+                guard let printer = s.printer else {
+                    post(.receiptFailed("回执打印机未连接"))
+                    return
+                }
                 do {
                     try await printer.print(doc)
                     try? await s.stores.submissions.markReceiptPrinted(id: id)
@@ -525,10 +590,16 @@ public actor KioskRuntime {
             }
         case .printNotice(let doc):
             spawn { [self] in
-                guard let printer = s.printer else { post(.noticeFailed("打印机未连接")); return }
-                do { try await printer.print(doc); post(.noticePrinted) }
-                catch let e as DeviceError { post(.noticeFailed(e.residentMessage)) }
-                catch { post(.noticeFailed("打印机故障")) }
+                guard let printer = s.printer else {
+                    post(.noticeFailed("打印机未连接"))
+                    return
+                }
+                do {
+                    try await printer.print(doc)
+                    post(.noticePrinted)
+                } catch let e as DeviceError { post(.noticeFailed(e.residentMessage)) } catch {
+                    post(.noticeFailed("打印机故障"))
+                }
                 await refreshDevices()
             }
         case .verifyTechnicianPIN(let pin):
@@ -542,14 +613,19 @@ public actor KioskRuntime {
             Task {
                 let rs = await AdminService(services: s).selftest(nil, printTestReceipt: printTestReceipt)
                 log.info("technician self-test", metadata: ["passed": "\(rs.filter(\.passed).count)/\(rs.count)"])
-                post(.technicianReport(rs.map { "\($0.passed ? "通过 PASS" : "失败 FAIL")  \($0.device): \($0.reasons.joined(separator: "; "))" }))
+                post(
+                    .technicianReport(
+                        rs.map {
+                            "\($0.passed ? "通过 PASS" : "失败 FAIL")  \($0.device): \($0.reasons.joined(separator: "; "))"
+                        }))
                 await refreshDevices()
             }
         case .loadProgress(let idNumber):
-            do { post(.progressLoaded(try s.stores.submissions.submissions(forIDNumber: idNumber))) }
-            catch { post(.progressFailed("本机记录暂时无法读取")) }
+            do { post(.progressLoaded(try s.stores.submissions.submissions(forIDNumber: idNumber))) } catch {
+                post(.progressFailed("本机记录暂时无法读取"))
+            }
         case .identifyStaff, .verifyStaffPIN, .audit, .loadCertificates, .printCertificate, .printCertificateBatch,
-             .markCertificateCollected, .ledger, .setOutOfService, .callStaff:
+            .markCertificateCollected, .ledger, .setOutOfService, .callStaff:
             await performStaff(effect)
         case .speak(let text, let language):
             voice?.speak(text, language: language)

@@ -16,7 +16,9 @@ public struct KioskRuntimeService: Service {
     let terminal: TerminalIO
 
     public init(runtime: KioskRuntime, services: KioskServices, terminal: TerminalIO) {
-        self.runtime = runtime; self.services = services; self.terminal = terminal
+        self.runtime = runtime
+        self.services = services
+        self.terminal = terminal
     }
 
     public func run() async throws {
@@ -41,7 +43,9 @@ public struct ReloadService: Service {
     let logger: Logger
 
     public init(runtime: KioskRuntime, configPath: String, logger: Logger) {
-        self.runtime = runtime; self.configPath = configPath; self.logger = logger
+        self.runtime = runtime
+        self.configPath = configPath
+        self.logger = logger
     }
 
     public func run() async throws {
@@ -66,7 +70,10 @@ public struct AdminSocketService: Service {
     let server: AdminSocketServer
     let logger: Logger
 
-    public init(server: AdminSocketServer, logger: Logger) { self.server = server; self.logger = logger }
+    public init(server: AdminSocketServer, logger: Logger) {
+        self.server = server
+        self.logger = logger
+    }
 
     public func run() async throws {
         do { try server.start() } catch {
@@ -79,8 +86,10 @@ public struct AdminSocketService: Service {
 
 /// `GET /metrics` (Prometheus text format) on a loopback port, served by Hummingbird. Nothing else.
 public enum MetricsEndpoint {
-    public static func application(port: Int, metrics: KioskMetrics, logger: Logger,
-                                   onBound: @escaping @Sendable (Int) async -> Void = { _ in }) -> some Service {
+    public static func application(
+        port: Int, metrics: KioskMetrics, logger: Logger,
+        onBound: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some Service {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
@@ -89,9 +98,10 @@ public enum MetricsEndpoint {
         }
         var quiet = logger
         quiet.logLevel = .warning
-        return Application(router: router,
-                           configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "kioskd"),
-                           onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
-                           logger: quiet)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "kioskd"),
+            onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
+            logger: quiet)
     }
 }

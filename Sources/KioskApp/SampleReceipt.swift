@@ -11,8 +11,10 @@ public enum SampleReceipt {
     public static let caseNumber = "GH202612010001"
 
     /// An acceptance receipt (受理回执) laid out like the one the flow prints after sealing.
-    public static func acceptance(stationName: String = "襄垣县古韩镇综合便民服务中心", logo: Bool = true,
-                                  barcode: Bool = false, date: Date = Date(timeIntervalSince1970: 1_796_083_200)) -> ReceiptDocument {
+    public static func acceptance(
+        stationName: String = "襄垣县古韩镇综合便民服务中心", logo: Bool = true,
+        barcode: Bool = false, date: Date = Date(timeIntervalSince1970: 1_796_083_200)
+    ) -> ReceiptDocument {
         var e: [ReceiptElement] = []
         if logo { e.append(.logo(emblem(diameter: 96))) }
         e += [
@@ -67,7 +69,8 @@ public enum SampleReceipt {
     public static func emblem(diameter: Int) -> RasterImage {
         let w = max(8, diameter)
         var img = RasterImage(widthDots: w, heightDots: w)
-        let c = Double(w - 1) / 2, r = Double(w) / 2
+        let c = Double(w - 1) / 2
+        let r = Double(w) / 2
         for y in 0..<w {
             for x in 0..<w {
                 let d = ((Double(x) - c) * (Double(x) - c) + (Double(y) - c) * (Double(y) - c)).squareRoot()

@@ -23,7 +23,9 @@ extension KioskRuntime {
             // The slow KDF runs on the PIN gate's own queue, off the actor and the cooperative pool.
             Task.detached { [self] in
                 let r = (try? await stores.staff.signIn(staffId: staffId, pin: pin)) ?? .unknown
-                if case .signedIn = r, let h = try? stores.audit.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
+                if case .signedIn = r, let h = try? stores.audit.pendingHelpRequests() {
+                    post(.helpPending(count: h.count, last: h.last))
+                }
                 switch r {
                 case .signedIn: log.info("staff signed in", metadata: ["staff": "\(staffId)"])
                 case .lockedOut: log.warning("staff locked out after wrong PINs", metadata: ["staff": "\(staffId)"])
@@ -32,18 +34,25 @@ extension KioskRuntime {
                 post(.staffPINChecked(staffId: staffId, r))
             }
         case .audit(let actor, let action, let subject, let detail):
-            do { try await s.stores.audit.append(actor: actor, action: action, subject: subject, detail: detail) } catch {
+            do { try await s.stores.audit.append(actor: actor, action: action, subject: subject, detail: detail) } catch
+            {
                 log.error("audit entry not written", metadata: ["action": "\(action)", "error": "\(error)"])
             }
         case .loadCertificates(let idNumber):
             do {
-                let list = try idNumber.map { try s.certificateDesk.forPickup(idNumber: $0) } ?? s.certificateDesk.outstanding()
+                let list =
+                    try idNumber.map { try s.certificateDesk.forPickup(idNumber: $0) }
+                    ?? s.certificateDesk.outstanding()
                 post(.certificatesLoaded(list))
             } catch {
                 log.error("certificates unreadable", metadata: ["error": "\(error)"])
                 post(.certificatesLoaded([]))
-                if idNumber != nil { post(.progressFailed("本机记录暂时无法读取")) }     // the resident is told, in their language
-                else { post(.staffReport(lines: nil, message: "证照记录暂时无法读取，请联系运维人员")) }
+                if idNumber != nil {
+                    post(.progressFailed("本机记录暂时无法读取"))
+                }  // the resident is told, in their language
+                else {
+                    post(.staffReport(lines: nil, message: "证照记录暂时无法读取，请联系运维人员"))
+                }
             }
         case .printCertificate(let id, let by):
             spawn { [self] in
@@ -71,22 +80,35 @@ extension KioskRuntime {
             }
             let lines = ledger.lines(stationName: s.config.station.name)
             // Shown when asked for; a print keeps the screen busy until it reports back.
-            guard let printTo else { post(.staffReport(lines: Array(lines.dropFirst(2)), message: nil)); return }
+            guard let printTo else {
+                post(.staffReport(lines: Array(lines.dropFirst(2)), message: nil))
+                return
+            }
             spawn { [self] in
                 let msg: String
                 switch printTo {
                 case .receipt:
                     if let p = s.printer {
                         do {
-                            try await p.print(ledger.receipt(stationName: s.config.station.name, printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock)))
+                            try await p.print(
+                                ledger.receipt(
+                                    stationName: s.config.station.name,
+                                    printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock)))
                             msg = "台账已在回执打印机打印"
                         } catch let e as DeviceError { msg = "台账未能打印：\(e.residentMessage)" } catch { msg = "台账未能打印" }
-                    } else { msg = "回执打印机未连接" }
+                    } else {
+                        msg = "回执打印机未连接"
+                    }
                 case .a4:
-                    let r = await printA4(TextPDF.make(lines: lines + ["", "打印时间：\(SampleReceipt.timestamp(s.clock.now, clock: s.clock))"]), label: "ledger-" + period.label)
+                    let r = await printA4(
+                        TextPDF.make(
+                            lines: lines + ["", "打印时间：\(SampleReceipt.timestamp(s.clock.now, clock: s.clock))"]),
+                        label: "ledger-" + period.label)
                     msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
                 }
-                try? await s.stores.audit.append(actor: by, action: "ledger.printed", subject: period.label, detail: printTo == .a4 ? "a4" : "receipt")
+                try? await s.stores.audit.append(
+                    actor: by, action: "ledger.printed", subject: period.label,
+                    detail: printTo == .a4 ? "a4" : "receipt")
                 post(.staffReport(lines: nil, message: msg))
                 await refreshDevices()
             }
@@ -123,7 +145,9 @@ extension KioskRuntime {
         await Self.printA4(pdf, label: label, services: services)
     }
 
-    nonisolated static func printA4(_ pdf: Data, label: String, services: KioskServices) async -> (ok: Bool, message: String) {
+    nonisolated static func printA4(_ pdf: Data, label: String, services: KioskServices) async -> (
+        ok: Bool, message: String
+    ) {
         let s = services
         if let a4 = s.a4Printer {
             do {
@@ -136,7 +160,8 @@ extension KioskRuntime {
         }
         if let sim = s.simulatedA4 {
             do {
-                return try sim.printPDF(pdf, label: label) ? (true, "文件已打印，请在打印机出纸口取走")
+                return try sim.printPDF(pdf, label: label)
+                    ? (true, "文件已打印，请在打印机出纸口取走")
                     : (false, "A4打印机卡纸，未能打印。请联系工作人员处理后补打")
             } catch let e as DeviceError { return (false, e.residentMessage) } catch { return (false, "A4打印机未能打印") }
         }
@@ -149,8 +174,12 @@ extension KioskRuntime {
         for d in devices where !previous.contains(d) {
             let usable = d.state.usable && d.paper != .out && d.paper != .jammed
             try? await services.stores.devices.record(kind: d.kind.rawValue, state: d.state.rawValue, usable: usable)
-            services.logger.notice("device state", metadata: ["device": "\(d.kind.rawValue)", "state": "\(d.state.rawValue)",
-                                                              "usable": "\(usable)", "event": "device-state"])
+            services.logger.notice(
+                "device state",
+                metadata: [
+                    "device": "\(d.kind.rawValue)", "state": "\(d.state.rawValue)",
+                    "usable": "\(usable)", "event": "device-state",
+                ])
         }
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// sd_notify written directly: one datagram per message to $NOTIFY_SOCKET (a path, or an abstract
@@ -20,7 +20,8 @@ public struct SystemdNotifier: Sendable {
             ContinuousClock.now + .milliseconds(Int64(max(0, $0) * 1000))
         }
         if let usec = environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0,
-           environment["WATCHDOG_PID"].map({ Int32($0) == getpid() }) ?? true {
+            environment["WATCHDOG_PID"].map({ Int32($0) == getpid() }) ?? true
+        {
             watchdogInterval = .microseconds(Int64(usec / 2))
         } else {
             watchdogInterval = nil
@@ -36,7 +37,7 @@ public struct SystemdNotifier: Sendable {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         var bytes = Array(path.utf8)
-        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }     // abstract namespace
+        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }  // abstract namespace
         let capacity = MemoryLayout.size(ofValue: addr.sun_path)
         guard bytes.count < capacity else { return false }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in

@@ -28,13 +28,19 @@ public final class VoicePrompter: @unchecked Sendable {
         outputDirectory = c.outputDirectory.map(resolve)
         self.logger = logger
         command = c.command ?? Self.find("espeak-ng")
-        if let d = outputDirectory { try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
-        if command == nil { logger.warning("voice prompts enabled but espeak-ng was not found: install espeak-ng (scripts/deps.sh does)") }
+        if let d = outputDirectory {
+            try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        if command == nil {
+            logger.warning(
+                "voice prompts enabled but espeak-ng was not found: install espeak-ng (scripts/deps.sh does)")
+        }
     }
 
     static func find(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+        for dir in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"]
+        where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
             return "\(dir)/\(name)"
         }
         return nil
@@ -49,7 +55,10 @@ public final class VoicePrompter: @unchecked Sendable {
         guard let command else { return nil }
         let clean = text.replacingOccurrences(of: "【提示】", with: "")
         guard !clean.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        let n: Int = lock.withLock { counter += 1; return counter }
+        let n: Int = lock.withLock {
+            counter += 1
+            return counter
+        }
         var args = ["-v", language == .zh ? zhVoice : enVoice, "-s", String(rate), "-a", String(volume)]
         var file: String?
         if let d = outputDirectory {
@@ -64,7 +73,7 @@ public final class VoicePrompter: @unchecked Sendable {
 
     private func start(_ command: String, _ args: [String]) {
         lock.withLock {
-            if let p = current, p.isRunning, outputDirectory == nil { p.terminate() }   // one voice at a time
+            if let p = current, p.isRunning, outputDirectory == nil { p.terminate() }  // one voice at a time
             let p = Process()
             p.executableURL = URL(fileURLWithPath: command)
             p.arguments = args
@@ -75,7 +84,10 @@ public final class VoicePrompter: @unchecked Sendable {
                 try p.run()
                 current = p
             } catch {
-                if !warned { logger.warning("espeak-ng could not be started", metadata: ["error": "\(error)"]); warned = true }
+                if !warned {
+                    logger.warning("espeak-ng could not be started", metadata: ["error": "\(error)"])
+                    warned = true
+                }
             }
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import KioskProtocols
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Saved terminal state for the restore paths that cannot allocate (signal handlers).
@@ -57,7 +57,8 @@ public final class TerminalIO: Sendable {
     }
 
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1) {
-        self.inputFD = inputFD; self.outputFD = outputFD
+        self.inputFD = inputFD
+        self.outputFD = outputFD
     }
 
     public var isTTY: Bool { isatty(inputFD) == 1 }
@@ -84,7 +85,7 @@ public final class TerminalIO: Sendable {
             haveSavedTermios = true
             var raw = savedTermios
             raw.c_iflag &= ~tcflag_t(BRKINT | ICRNL | INPCK | ISTRIP | IXON)
-            raw.c_lflag &= ~tcflag_t(ECHO | ICANON | IEXTEN)   // ISIG stays: Ctrl-C is a clean SIGINT
+            raw.c_lflag &= ~tcflag_t(ECHO | ICANON | IEXTEN)  // ISIG stays: Ctrl-C is a clean SIGINT
             raw.c_cflag |= tcflag_t(CS8)
             withUnsafeMutableBytes(of: &raw.c_cc) { cc in
                 cc[Int(VMIN)] = 1
@@ -124,8 +125,11 @@ public final class TerminalIO: Sendable {
     /// the alternate screen. A few tries over about 2 s; false when the device is gone (a
     /// pseudo-terminal whose other end closed).
     public func reopenAfterHangup() -> Bool {
-        guard active.withLock({ $0 }), let (path, sameOutput, raw) = owned.withLock({ o in
-            o.ttyPath.map { ($0, o.outputIsTheTerminal, o.raw) } }) else { return false }
+        guard active.withLock({ $0 }),
+            let (path, sameOutput, raw) = owned.withLock({ o in
+                o.ttyPath.map { ($0, o.outputIsTheTerminal, o.raw) }
+            })
+        else { return false }
         for attempt in 0..<10 {
             if attempt > 0 { usleep(200_000) }
             let fd = open(path, O_RDWR | O_CLOEXEC)
@@ -133,7 +137,10 @@ public final class TerminalIO: Sendable {
                 if errno == ENOENT || errno == ENXIO || errno == ENODEV { return false }
                 continue
             }
-            guard dup2(fd, inputFD) >= 0 else { close(fd); continue }
+            guard dup2(fd, inputFD) >= 0 else {
+                close(fd)
+                continue
+            }
             if sameOutput { _ = dup2(fd, outputFD) }
             close(fd)
             if var raw { tcsetattr(inputFD, TCSAFLUSH, &raw) }
@@ -150,9 +157,10 @@ public final class TerminalIO: Sendable {
         guard active.withLock({ $0 }), var raw = owned.withLock({ $0.raw }) else { return false }
         var now = termios()
         guard tcgetattr(inputFD, &now) == 0 else { return false }
-        let lmask = tcflag_t(ECHO | ICANON | IEXTEN), imask = tcflag_t(ICRNL | IXON)
+        let lmask = tcflag_t(ECHO | ICANON | IEXTEN)
+        let imask = tcflag_t(ICRNL | IXON)
         if now.c_lflag & lmask == raw.c_lflag & lmask && now.c_iflag & imask == raw.c_iflag & imask { return false }
-        tcsetattr(inputFD, TCSANOW, &raw)   // keys typed meanwhile are kept
+        tcsetattr(inputFD, TCSANOW, &raw)  // keys typed meanwhile are kept
         write(Self.enterSequence)
         return true
     }
@@ -166,8 +174,13 @@ public final class TerminalIO: Sendable {
         var bytes = Array(s.utf8)
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeMutableBufferPointer { p in Glibc.write(outputFD, p.baseAddress! + off, p.count - off) }
-            if n < 0 { if errno == EINTR { continue }; return }
+            let n = bytes.withUnsafeMutableBufferPointer { p in
+                Glibc.write(outputFD, p.baseAddress! + off, p.count - off)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
             off += n
         }
     }
@@ -185,13 +198,17 @@ public final class TerminalIO: Sendable {
                     var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                     let timeout: Int32 = decoder.hasPending ? 50 : 500
                     let r = poll(&pfd, 1, timeout)
-                    if r < 0 { if errno == EINTR { continue }; break }
+                    if r < 0 {
+                        if errno == EINTR { continue }
+                        break
+                    }
                     if r == 0 {
                         for k in decoder.flush() { continuation.yield(k) }
                         if self.restoreRawModeIfReset() { self.onReopen?() }
                         continue
                     }
-                    let hungUp = pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0
+                    let hungUp =
+                        pfd.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && pfd.revents & Int16(POLLIN) == 0
                     let n = hungUp ? 0 : read(fd, &buf, buf.count)
                     if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                     if n <= 0 {

@@ -5,7 +5,7 @@
 import Foundation
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public enum ProxyFault: Sendable, Equatable {
@@ -63,10 +63,20 @@ public final class FaultProxy: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = Self.loopback(port: 0)
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 128) == 0 && getsockname(fd, $0, &len) == 0 } }
-        guard ok else { close(fd); throw ProxyError("bind/listen: \(String(cString: strerror(errno)))") }
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && listen(fd, 128) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        guard ok else {
+            close(fd)
+            throw ProxyError("bind/listen: \(String(cString: strerror(errno)))")
+        }
         let bound = Int(UInt16(bigEndian: addr.sin_port))
-        state.withLock { $0.port = bound; $0.listenFD = fd }
+        state.withLock {
+            $0.port = bound
+            $0.listenFD = fd
+        }
         let t = Thread { [self] in acceptLoop(fd) }
         t.start()
     }
@@ -78,10 +88,16 @@ public final class FaultProxy: Sendable {
             st.listenFD = -1
             return f
         }
-        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+        if fd >= 0 {
+            shutdown(fd, Int32(SHUT_RDWR))
+            close(fd)
+        }
     }
 
-    struct ProxyError: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
+    struct ProxyError: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
 
     static func loopback(port: Int) -> sockaddr_in {
         var a = sockaddr_in()
@@ -98,7 +114,10 @@ public final class FaultProxy: Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            if state.withLock({ $0.stopped }) { close(c); return }
+            if state.withLock({ $0.stopped }) {
+                close(c)
+                return
+            }
             let index: Int = state.withLock { st in
                 st.connections += 1
                 return st.connections - 1
@@ -127,18 +146,26 @@ public final class FaultProxy: Sendable {
         setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
         switch fault {
         case .serviceUnavailable:
-            answerFirstRequest(client, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n")
+            answerFirstRequest(
+                client,
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n"
+            )
             return
         case .captivePortal:
             let body = "<html><head><title>WiFi 登录</title></head><body>请先登录本村无线网络</body></html>"
-            answerFirstRequest(client, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+            answerFirstRequest(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+                    + body)
             return
         default: break
         }
         let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = Self.loopback(port: upstreamPort)
         let connected = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
         guard server >= 0, connected else {
             if server >= 0 { close(server) }
@@ -148,14 +175,24 @@ public final class FaultProxy: Sendable {
         setsockopt(server, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
         let pair = SocketPair(client: client, server: server)
         let up = Thread { [self] in
-            pump(from: client, to: server, pair: pair, limit: { switch fault { case .cutAfter(let n), .resetAfter(let n): n; case .slow(_, let l): l; default: nil } }(),
-                 reset: { if case .resetAfter = fault { true } else { false } }(), clientToServer: true, delayMs: 0, dropOnFirst: false)
+            pump(
+                from: client, to: server, pair: pair,
+                limit: {
+                    switch fault {
+                    case .cutAfter(let n), .resetAfter(let n): n
+                    case .slow(_, let l): l
+                    default: nil
+                    }
+                }(),
+                reset: { if case .resetAfter = fault { true } else { false } }(), clientToServer: true, delayMs: 0,
+                dropOnFirst: false)
         }
         up.start()
         var delay = 0
         if case .slow(let ms, _) = fault { delay = ms }
-        pump(from: server, to: client, pair: pair, limit: nil, reset: false, clientToServer: false, delayMs: delay,
-             dropOnFirst: fault == .loseReply)
+        pump(
+            from: server, to: client, pair: pair, limit: nil, reset: false, clientToServer: false, delayMs: delay,
+            dropOnFirst: fault == .loseReply)
     }
 
     /// Reads the first request head, writes a canned reply, closes.
@@ -180,7 +217,9 @@ public final class FaultProxy: Sendable {
 
     static func hasHeadEnd(_ b: [UInt8]) -> Bool {
         guard b.count >= 4 else { return false }
-        for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return true }
+        for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 {
+            return true
+        }
         return false
     }
 
@@ -189,7 +228,10 @@ public final class FaultProxy: Sendable {
         let server: Int32
         /// How many directions have finished, and whether the sockets were shut down.
         private let ends = Mutex((done: 0, broken: false))
-        init(client: Int32, server: Int32) { self.client = client; self.server = server }
+        init(client: Int32, server: Int32) {
+            self.client = client
+            self.server = server
+        }
         /// Ends both directions; the second caller closes the sockets.
         func finish(reset: Bool) {
             let client = client
@@ -210,11 +252,17 @@ public final class FaultProxy: Sendable {
                 e.done += 1
                 return e.done == 2
             }
-            if last { close(client); close(server) }
+            if last {
+                close(client)
+                close(server)
+            }
         }
     }
 
-    private func pump(from: Int32, to: Int32, pair: SocketPair, limit: Int?, reset: Bool, clientToServer: Bool, delayMs: Int, dropOnFirst: Bool) {
+    private func pump(
+        from: Int32, to: Int32, pair: SocketPair, limit: Int?, reset: Bool, clientToServer: Bool, delayMs: Int,
+        dropOnFirst: Bool
+    ) {
         var buf = [UInt8](repeating: 0, count: 65536)
         var forwarded = 0
         loop: while true {
@@ -224,7 +272,7 @@ public final class FaultProxy: Sendable {
             let n = read(from, &buf, want)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
-            if dropOnFirst { break }                      // the reply is lost
+            if dropOnFirst { break }  // the reply is lost
             if delayMs > 0 { usleep(UInt32(delayMs) * 1000) }
             var off = 0
             while off < n {

@@ -1,11 +1,12 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Test harness (a library only the test targets use): runs the real binaries, kiosk-intake as a
 // process and kioskd inside a private tmux server.
-public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 public func binary(_ name: String) -> String {
     if let dir = ProcessInfo.processInfo.environment["KIOSK_BIN_DIR"] { return dir + "/" + name }
@@ -16,7 +17,6 @@ public func binary(_ name: String) -> String {
     return packageRoot.appendingPathComponent(".build/debug/\(name)").path
 }
 
-
 /// The reference intake on loopback.
 public final class Intake {
     public let dir: String
@@ -25,14 +25,19 @@ public final class Intake {
     public var process: BackgroundProcess?
 
     public init(dir: String, port: Int, token: String) {
-        self.dir = dir; self.port = port; self.token = token
+        self.dir = dir
+        self.port = port
+        self.token = token
     }
 
     public func start() throws {
         let log = dir + ".log"
-        process = try BackgroundProcess(binary("kiosk-intake"),
-                                        ["serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001",
-                                         "--admin-token", adminToken], log: log)
+        process = try BackgroundProcess(
+            binary("kiosk-intake"),
+            [
+                "serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001",
+                "--admin-token", adminToken,
+            ], log: log)
         try waitUntil(20, "kiosk-intake to listen") {
             String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self).contains("listening")
         }
@@ -49,9 +54,13 @@ public final class Intake {
     /// As the township would: attaches a certificate file to a stored submission, moving it to
     /// certificateReady (POST /v1/admin/submissions/{id}/certificate, through curl).
     public func attachCertificate(submissionId: String, file: String, contentType: String = "application/pdf") throws {
-        let r = try run("/usr/bin/curl", ["-fsS", "-X", "POST", "-H", "Authorization: Bearer \(adminToken)",
-                                          "-H", "Content-Type: \(contentType)", "--data-binary", "@" + file,
-                                          "http://127.0.0.1:\(port)/v1/admin/submissions/\(submissionId)/certificate"])
+        let r = try run(
+            "/usr/bin/curl",
+            [
+                "-fsS", "-X", "POST", "-H", "Authorization: Bearer \(adminToken)",
+                "-H", "Content-Type: \(contentType)", "--data-binary", "@" + file,
+                "http://127.0.0.1:\(port)/v1/admin/submissions/\(submissionId)/certificate",
+            ])
         guard r.status == 0 else { throw HarnessError(description: "attaching the certificate failed: \(r.out)") }
     }
 
@@ -111,18 +120,21 @@ public final class KioskTerminal {
 
     /// Sends SIGKILL to the kioskd of this terminal.
     public func kill9() throws {
-        let pid = try tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = try tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         guard let p = Int32(pid) else { throw HarnessError(description: "no pane pid") }
         Glibc.kill(p, SIGKILL)
         try waitUntil(5, "kioskd to die") {
-            try tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+            try tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).trimmingCharacters(
+                in: .whitespacesAndNewlines) == "1"
         }
     }
 
     /// Ends kioskd first (SIGHUP, which kill-server sends, only makes it reload), then the server.
     public func stop() {
         if let out = try? tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]),
-           let pid = Int32(out.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
+            let pid = Int32(out.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+        {
             Glibc.kill(pid, SIGTERM)
             if (try? waitUntil(5, "kioskd to end") { Glibc.kill(pid, 0) != 0 }) == nil { Glibc.kill(pid, SIGKILL) }
         }
@@ -140,7 +152,10 @@ public struct Station {
 
     /// `reader` is the YAML flow mapping for devices.idCardReader.
     /// `extraYAML` is appended to the config (top-level sections such as `technician:`).
-    public init(name: String, reader: String = "{ mode: simulated }", a4Printer: String = "{ mode: none }", extraYAML: String = "") throws {
+    public init(
+        name: String, reader: String = "{ mode: simulated }", a4Printer: String = "{ mode: none }",
+        extraYAML: String = ""
+    ) throws {
         dir = NSTemporaryDirectory() + "kiosk-e2e-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let token = UUID().uuidString
@@ -153,50 +168,55 @@ public struct Station {
         config = dir + "/kiosk.yaml"
         let root = packageRoot.path
         let yaml = """
-        station:
-          id: XY-E2E-001
-          name: 端到端测试便民服务中心
-          casePrefix: GH
-        stateDirectory: \(dir)/state
-        catalog: \(root)/kiosk-config/catalog.json
-        guides: \(root)/kiosk-config/guides
-        deviceProfiles: \(root)/DeviceProfiles
-        encryption:
-          keyFile: \(key)
-        upstream:
-          url: http://127.0.0.1:\(intake.port)
-          token: \(token)
-          requestTimeoutSeconds: 5
-          initialBackoffSeconds: 0.3
-          maxBackoffSeconds: 1
-          statusSyncSeconds: 5
-          chunkBytes: 65536
-          heartbeatSeconds: 2
-        session:
-          idleTimeoutSeconds: 120
-          warningSeconds: 20
-        devices:
-          idCardReader:   \(reader)
-          documentCamera: { mode: simulated, fixtures: \(root)/kiosk-config/fixtures/camera }
-          receiptPrinter: { mode: simulated }
-          a4Printer:      \(a4Printer)
-        simulation:
-          outputDirectory: \(printerDir)
-          removeCardAfterSeconds: 1
-        admin:
-          socket: \(adminSocket)
-        metrics:
-          port: \(metricsPort)
-        \(extraYAML)
-        """
+            station:
+              id: XY-E2E-001
+              name: 端到端测试便民服务中心
+              casePrefix: GH
+            stateDirectory: \(dir)/state
+            catalog: \(root)/kiosk-config/catalog.json
+            guides: \(root)/kiosk-config/guides
+            deviceProfiles: \(root)/DeviceProfiles
+            encryption:
+              keyFile: \(key)
+            upstream:
+              url: http://127.0.0.1:\(intake.port)
+              token: \(token)
+              requestTimeoutSeconds: 5
+              initialBackoffSeconds: 0.3
+              maxBackoffSeconds: 1
+              statusSyncSeconds: 5
+              chunkBytes: 65536
+              heartbeatSeconds: 2
+            session:
+              idleTimeoutSeconds: 120
+              warningSeconds: 20
+            devices:
+              idCardReader:   \(reader)
+              documentCamera: { mode: simulated, fixtures: \(root)/kiosk-config/fixtures/camera }
+              receiptPrinter: { mode: simulated }
+              a4Printer:      \(a4Printer)
+            simulation:
+              outputDirectory: \(printerDir)
+              removeCardAfterSeconds: 1
+            admin:
+              socket: \(adminSocket)
+            metrics:
+              port: \(metricsPort)
+            \(extraYAML)
+            """
         FileManager.default.createFile(atPath: config, contents: Data(yaml.utf8))
     }
 
     /// Registers a staff member with `kioskctl staff add` (ID number and PIN on stdin). A low
     /// PBKDF2 iteration count keeps debug-build tests quick; production uses the default.
     public func addStaff(id staffId: String, name: String, role: String, idNumber: String, pin: String) throws {
-        let r = try run("/bin/sh", ["-c", "printf '%s\\n%s\\n' \"$1\" \"$2\" | \"$3\" staff add --config \"$4\" --staff-id \"$5\" --name \"$6\" --role \"$7\" --iterations 1000",
-                                    "sh", idNumber, pin, binary("kioskctl"), config, staffId, name, role])
+        let r = try run(
+            "/bin/sh",
+            [
+                "-c",
+                "printf '%s\\n%s\\n' \"$1\" \"$2\" | \"$3\" staff add --config \"$4\" --staff-id \"$5\" --name \"$6\" --role \"$7\" --iterations 1000",
+                "sh", idNumber, pin, binary("kioskctl"), config, staffId, name, role,
+            ])
         guard r.status == 0 else { throw HarnessError(description: "kioskctl staff add failed: \(r.out)") }
     }
 
@@ -243,27 +263,40 @@ public struct Station {
 /// Drives one application from the home screen to "提交成功"; returns the case number and photo count.
 /// `placeCard` puts the resident's card on the reader (default: the simulated card A).
 /// `from` is the screen it starts on: the home screen, or the staff menu (帮办代办: 1 is town items there too).
-public func applyOnce(_ t: KioskTerminal, from: String = "首页", placeCard: (() throws -> Void)? = nil) throws -> (caseNumber: String, photos: Int) {
+public func applyOnce(_ t: KioskTerminal, from: String = "首页", placeCard: (() throws -> Void)? = nil) throws -> (
+    caseNumber: String, photos: Int
+) {
     try t.waitFor(from)
-    try t.send("1"); try t.waitFor("请选择类别")
-    try t.send("1"); try t.waitFor("第 1/")
-    try t.send("1"); try t.waitFor("办事指南")
-    try t.send("2"); try t.waitFor("请放置身份证")
+    try t.send("1")
+    try t.waitFor("请选择类别")
+    try t.send("1")
+    try t.waitFor("第 1/")
+    try t.send("1")
+    try t.waitFor("办事指南")
+    try t.send("2")
+    try t.waitFor("请放置身份证")
     if let placeCard { try placeCard() } else { try t.send("a") }
     try t.waitFor("请核对您的身份信息")
-    try t.send("Enter"); try t.waitFor("拍摄申请材料")
+    try t.send("Enter")
+    try t.waitFor("拍摄申请材料")
     var photos = 0
     while try t.screen().contains("拍摄申请材料") {
         let before = try t.screen()
         let marker = before.split(separator: "\n").first { $0.contains("份：") }.map(String.init) ?? ""
-        try t.send("Enter"); try t.waitFor("状态：已拍摄")
+        try t.send("Enter")
+        try t.waitFor("状态：已拍摄")
         photos += 1
         try t.send("Enter")
-        try waitUntil(10, "next step") { let s = try t.screen(); return !s.contains(marker) || !s.contains("拍摄申请材料") }
+        try waitUntil(10, "next step") {
+            let s = try t.screen()
+            return !s.contains(marker) || !s.contains("拍摄申请材料")
+        }
     }
     try t.waitFor("请输入手机号码")
-    try t.send("13800000000", "Enter"); try t.waitFor("请确认申请信息")
-    try t.send("Enter"); try t.waitFor("提交成功")
+    try t.send("13800000000", "Enter")
+    try t.waitFor("请确认申请信息")
+    try t.send("Enter")
+    try t.waitFor("提交成功")
     let s = try t.screen()
     guard let r = s.range(of: "GH[0-9]{12}", options: .regularExpression) else {
         throw HarnessError(description: "no case number on screen:\n\(s)")
@@ -281,16 +314,22 @@ public final class NotifyListener: @unchecked Sendable {
 
     public init(abstract: Bool) throws {
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        name = abstract ? "@kiosk-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-                        : NSTemporaryDirectory() + "kiosk-notify-\(UUID().uuidString.prefix(8)).sock"
+        name =
+            abstract
+            ? "@kiosk-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            : NSTemporaryDirectory() + "kiosk-notify-\(UUID().uuidString.prefix(8)).sock"
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         var bytes = Array(name.utf8)
         if abstract { bytes[0] = 0 }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
         let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard rc == 0 else { throw HarnessError(description: "cannot bind notify socket \(name): \(String(cString: strerror(errno)))") }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        guard rc == 0 else {
+            throw HarnessError(description: "cannot bind notify socket \(name): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// The next datagram within `seconds`, or nil.
@@ -313,7 +352,8 @@ public final class NotifyListener: @unchecked Sendable {
             let left = (deadline - ContinuousClock.now) / .seconds(1)
             if let m = next(seconds: max(0.05, left)), match(m) { return m }
         }
-        throw HarnessError(description: "no \(what) on the notify socket within \(seconds) s; got: \(received.map(\.message))")
+        throw HarnessError(
+            description: "no \(what) on the notify socket within \(seconds) s; got: \(received.map(\.message))")
     }
 
     /// Everything that arrives during the next `seconds`.
@@ -322,5 +362,8 @@ public final class NotifyListener: @unchecked Sendable {
         while ContinuousClock.now < deadline { _ = next(seconds: 0.05) }
     }
 
-    deinit { close(fd); if !name.hasPrefix("@") { unlink(name) } }
+    deinit {
+        close(fd)
+        if !name.hasPrefix("@") { unlink(name) }
+    }
 }

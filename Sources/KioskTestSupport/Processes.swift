@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // The one way the tests run programs, find ports and wait: posix_spawn with output to a file
@@ -47,10 +47,12 @@ public func run(_ path: String, _ args: [String], env: [String: String] = [:], t
     let outPath = NSTemporaryDirectory() + "kiosk-run-\(UUID().uuidString)"
     defer { unlink(outPath) }
     let p = try BackgroundProcess(path, args, env: env, log: outPath)
-    let status = p.wait(timeout: timeout) ?? {
-        p.signal(SIGKILL)
-        return p.wait(timeout: 10) ?? 137
-    }()
+    let status =
+        p.wait(timeout: timeout)
+        ?? {
+            p.signal(SIGKILL)
+            return p.wait(timeout: 10) ?? 137
+        }()
     return (status, p.output)
 }
 
@@ -63,7 +65,9 @@ public final class BackgroundProcess: Sendable {
 
     public init(_ path: String, _ args: [String], env: [String: String] = [:], log: String? = nil) throws {
         logPath = log ?? (NSTemporaryDirectory() + "kiosk-proc-\(UUID().uuidString).log")
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) {
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
         pid = try spawn(path, args, env: env, outputPath: logPath)
     }
 
@@ -81,7 +85,9 @@ public final class BackgroundProcess: Sendable {
     public var isRunning: Bool { exitStatus == nil }
 
     /// Everything it wrote so far.
-    public var output: String { String(decoding: FileManager.default.contents(atPath: logPath) ?? Data(), as: UTF8.self) }
+    public var output: String {
+        String(decoding: FileManager.default.contents(atPath: logPath) ?? Data(), as: UTF8.self)
+    }
 
     public func signal(_ sig: Int32) { if isRunning { _ = kill(pid, sig) } }
 
@@ -119,8 +125,12 @@ public func freePort() -> Int {
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = 0
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+    }
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
@@ -136,7 +146,9 @@ public func waitUntil(_ seconds: Double, _ what: String, every: Double = 0.05, _
 }
 
 /// `waitUntil` for async tests: sleeps between checks without holding a thread.
-public func awaitCondition(_ seconds: Double, _ what: String, every: Double = 0.05, _ check: () async throws -> Bool) async throws {
+public func awaitCondition(_ seconds: Double, _ what: String, every: Double = 0.05, _ check: () async throws -> Bool)
+    async throws
+{
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if try await check() { return }

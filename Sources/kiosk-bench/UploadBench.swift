@@ -22,7 +22,10 @@ final class PortBox: Sendable {
 
 struct LCG: RandomNumberGenerator {
     var s: UInt64
-    mutating func next() -> UInt64 { s = s &* 6364136223846793005 &+ 1442695040888963407; return s }
+    mutating func next() -> UInt64 {
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        return s
+    }
 }
 
 enum UploadBench {
@@ -35,16 +38,23 @@ enum UploadBench {
         let size = 500_000
         let cut = 1_000_000
         let chunk = Int(env["KIOSK_BENCH_CHUNK"] ?? "") ?? 256 * 1024
-        var out: [String: Any] = ["upload_submissions": submissions, "upload_attachment_bytes": size, "upload_cut_bytes": cut,
-                                  "upload_chunk_bytes": chunk]
+        var out: [String: Any] = [
+            "upload_submissions": submissions, "upload_attachment_bytes": size, "upload_cut_bytes": cut,
+            "upload_chunk_bytes": chunk,
+        ]
         let payload = submissions * perSubmission * size
         out["upload_payload_bytes"] = payload
 
         let box = PortBox()
         let app = try buildIntakeApplication(
-            configuration: IntakeConfiguration(dataDirectory: dir + "/intake", port: 0, stationTokens: [token: "BENCH-001"],
-                                               maxAttachmentBytes: 4 << 20),
-            logger: { var l = Logger(label: "intake"); l.logLevel = .error; return l }(),
+            configuration: IntakeConfiguration(
+                dataDirectory: dir + "/intake", port: 0, stationTokens: [token: "BENCH-001"],
+                maxAttachmentBytes: 4 << 20),
+            logger: {
+                var l = Logger(label: "intake")
+                l.logLevel = .error
+                return l
+            }(),
             onServerRunning: { _, port in box.set(port) })
         let server = Task { try await app.runService(gracefulShutdownSignals: []) }
         defer { server.cancel() }
@@ -53,35 +63,49 @@ enum UploadBench {
 
         // Cuts every connection after about 1 MB (±10 %), at a deterministic per-connection length.
         func cutter() -> FaultProxy {
-            FaultProxy(upstreamPort: intakePort, plan: { i in
-                var g = LCG(s: UInt64(i) &+ 99)
-                return .cutAfter(Int.random(in: cut * 9 / 10...cut * 11 / 10, using: &g))
-            })
+            FaultProxy(
+                upstreamPort: intakePort,
+                plan: { i in
+                    var g = LCG(s: UInt64(i) &+ 99)
+                    return .cutAfter(Int.random(in: cut * 9 / 10...cut * 11 / 10, using: &g))
+                })
         }
 
         // 1. The kiosk: sealed backlog in an outbox, drained by the Uploader.
         do {
-            let outbox = try OutboxStores(stateDirectory: dir + "/kiosk", cipher: AtRestCipher(masterKey: .init(data: Data(repeating: 5, count: 32))),
-                                          stationId: "BENCH-001", casePrefix: "BN")
+            let outbox = try OutboxStores(
+                stateDirectory: dir + "/kiosk",
+                cipher: AtRestCipher(masterKey: .init(data: Data(repeating: 5, count: 32))),
+                stationId: "BENCH-001", casePrefix: "BN")
             var g = LCG(s: 1)
             for _ in 0..<submissions {
                 let atts = (1...perSubmission).map { n in
-                    NewAttachment(name: "material-\(n).jpg", contentType: "image/jpeg",
-                                  data: Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &g) }))
+                    NewAttachment(
+                        name: "material-\(n).jpg", contentType: "image/jpeg",
+                        data: Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &g) }))
                 }
-                _ = try await outbox.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "演练事项",
-                                                  applicant: ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000"),
-                                                  attachments: atts))
+                _ = try await outbox.submissions.seal(
+                    NewSubmission(
+                        itemCode: "XY-T-001", itemName: "演练事项",
+                        applicant: ApplicantData(
+                            idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000"),
+                        attachments: atts))
             }
             let proxy = cutter()
             try proxy.start()
-            let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(proxy.port)", token: token, requestTimeoutSeconds: 30,
-                                     initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.2, statusSyncSeconds: 3600, chunkSize: chunk)
-            var logger = Logger(label: "bench"); logger.logLevel = .error
-            let up = Uploader(database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: logger)
+            let cfg = UpstreamConfig(
+                baseURL: "http://127.0.0.1:\(proxy.port)", token: token, requestTimeoutSeconds: 30,
+                initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.2, statusSyncSeconds: 3600, chunkSize: chunk)
+            var logger = Logger(label: "bench")
+            logger.logLevel = .error
+            let up = Uploader(
+                database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg,
+                logger: logger)
             let t0 = ContinuousClock.now
             while try outbox.uploads.counts().queued > 0 {
-                if let wait = await up.runOnce(), wait > 0 { try await Task.sleep(for: .milliseconds(Int(min(wait, 0.2) * 1000))) }
+                if let wait = await up.runOnce(), wait > 0 {
+                    try await Task.sleep(for: .milliseconds(Int(min(wait, 0.2) * 1000)))
+                }
             }
             let secs = seconds(ContinuousClock.now - t0)
             proxy.stop()
@@ -93,7 +117,8 @@ enum UploadBench {
             out["kiosk_connections"] = proxy.connectionCount
             let resent = max(0, stats.bytesSent - payload)
             out["kiosk_resent_bytes"] = resent
-            out["kiosk_resent_chunks_per_interruption"] = stats.interruptions == 0 ? 0.0 : Double(resent) / Double(stats.interruptions) / Double(chunk)
+            out["kiosk_resent_chunks_per_interruption"] =
+                stats.interruptions == 0 ? 0.0 : Double(resent) / Double(stats.interruptions) / Double(chunk)
         }
 
         // The same files for the two other clients, under fresh submission ids.
@@ -109,7 +134,12 @@ enum UploadBench {
                 let path = dir + "/files/\(i).jpg"
                 try data.write(to: URL(fileURLWithPath: path))
                 files.append(["path": path, "submissionId": sid, "name": name, "sha256": sha256Hex(data)])
-                blobs.append((sid, AttachmentRef(name: name, contentType: "image/jpeg", size: data.count, sha256: sha256Hex(data)), data))
+                blobs.append(
+                    (
+                        sid,
+                        AttachmentRef(name: name, contentType: "image/jpeg", size: data.count, sha256: sha256Hex(data)),
+                        data
+                    ))
             }
         }
 
@@ -135,7 +165,8 @@ enum UploadBench {
                 out["tuspy_wire_per_payload"] = Double(proxy.bytesFromClient) / Double(payload)
                 out["tuspy_connections"] = proxy.connectionCount
             } else {
-                out["tuspy_error"] = "tuspy run failed (exit \(p.terminationStatus)): \(String(decoding: data, as: UTF8.self).prefix(200))"
+                out["tuspy_error"] =
+                    "tuspy run failed (exit \(p.terminationStatus)): \(String(decoding: data, as: UTF8.self).prefix(200))"
             }
         } else {
             out["tuspy_error"] = "no Python venv with tuspy (scripts/python-peers.sh)"

@@ -6,7 +6,7 @@ import KioskCore
 import KioskFlow
 import KioskProtocols
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 func now() -> Double {
@@ -15,7 +15,10 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s[s.count / 2]
+}
 
 /// Resident set size in KiB (VmRSS) and its peak (VmHWM).
 func rss() -> (current: Int, peak: Int) {
@@ -40,10 +43,14 @@ if args.count > 2 && args[1] == "upload" {
     let udir = args[2]
     try? FileManager.default.removeItem(atPath: udir)
     try FileManager.default.createDirectory(atPath: udir, withIntermediateDirectories: true)
-    let r = try await UploadBench.run(dir: udir, python: args.count > 3 ? args[3] : nil,
-                                      script: args.count > 4 ? args[4] : "bench/tuspy_drain.py")
+    let r = try await UploadBench.run(
+        dir: udir, python: args.count > 3 ? args[3] : nil,
+        script: args.count > 4 ? args[4] : "bench/tuspy_drain.py")
     try? FileManager.default.removeItem(atPath: udir)
-    print(String(decoding: try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+    print(
+        String(
+            decoding: try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted]),
+            as: UTF8.self))
     exit(0)
 }
 let dir = args.count > 1 ? args[1] : NSTemporaryDirectory() + "kiosk-bench-\(getpid())"
@@ -55,14 +62,20 @@ var results: [String: Double] = [:]
 
 // 1. Seal latency, 3 × 500 KB attachments, against writing + fsyncing the same bytes raw.
 do {
-    let outbox = try OutboxStores(stateDirectory: dir + "/seal", cipher: cipher, stationId: "BENCH", casePrefix: "BN").submissions
+    let outbox = try OutboxStores(stateDirectory: dir + "/seal", cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+        .submissions
     let blobs = (0..<3).map { i in Data((0..<500_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }) }
-    var seal: [Double] = [], raw: [Double] = []
+    var seal: [Double] = []
+    var raw: [Double] = []
     try FileManager.default.createDirectory(atPath: dir + "/raw", withIntermediateDirectories: true)
     for round in 0..<15 {
         let t0 = now()
-        _ = try await outbox.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
-                                          attachments: blobs.enumerated().map { NewAttachment(name: "m\($0.offset).jpg", contentType: "image/jpeg", data: $0.element) }))
+        _ = try await outbox.seal(
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: blobs.enumerated().map {
+                    NewAttachment(name: "m\($0.offset).jpg", contentType: "image/jpeg", data: $0.element)
+                }))
         seal.append(now() - t0)
         let t1 = now()
         for (i, b) in blobs.enumerated() { try DurableFile.write(b, to: dir + "/raw/\(round)-\(i)") }
@@ -75,7 +88,9 @@ do {
 
 // 2. Durable enqueue throughput: small sealed submissions per second (each one fsynced).
 do {
-    let outbox = try OutboxStores(stateDirectory: dir + "/enqueue", cipher: cipher, stationId: "BENCH", casePrefix: "BN").submissions
+    let outbox = try OutboxStores(
+        stateDirectory: dir + "/enqueue", cipher: cipher, stationId: "BENCH", casePrefix: "BN"
+    ).submissions
     let n = 300
     let t0 = now()
     for _ in 0..<n {
@@ -104,18 +119,23 @@ do {
 
 // 4. RSS after 1,000 complete simulated sessions against after the first (flow + seal + receipt).
 do {
-    let catalog = try Catalog.load(catalogFile: args.count > 2 ? args[2] : "kiosk-config/catalog.json",
-                                   guidesDirectory: args.count > 3 ? args[3] : "kiosk-config/guides")
-    let outbox = try OutboxStores(stateDirectory: dir + "/sessions", cipher: cipher, stationId: "BENCH", casePrefix: "BN").submissions
-    let card = IDCardIdentity(cardType: .resident, name: "测试一", sexCode: "1", birthDate: "20000101",
-                              idNumber: "110105200001010016", validFrom: .date("20200101"), validTo: .longTerm)
+    let catalog = try Catalog.load(
+        catalogFile: args.count > 2 ? args[2] : "kiosk-config/catalog.json",
+        guidesDirectory: args.count > 3 ? args[3] : "kiosk-config/guides")
+    let outbox = try OutboxStores(
+        stateDirectory: dir + "/sessions", cipher: cipher, stationId: "BENCH", casePrefix: "BN"
+    ).submissions
+    let card = IDCardIdentity(
+        cardType: .resident, name: "测试一", sexCode: "1", birthDate: "20000101",
+        idNumber: "110105200001010016", validFrom: .date("20200101"), validTo: .longTerm)
     let photo = Data(repeating: 0xAB, count: 50_000)
     var m = FlowMachine(catalog: catalog, settings: FlowSettings(stationName: "BENCH"))
-    _ = m.handle(.devices([
-        .init(kind: .idCardReader, state: .online, model: "sim", simulated: true),
-        .init(kind: .documentCamera, state: .online, model: "sim", simulated: true),
-        .init(kind: .receiptPrinter, state: .online, model: "sim", simulated: true),
-    ]))
+    _ = m.handle(
+        .devices([
+            .init(kind: .idCardReader, state: .online, model: "sim", simulated: true),
+            .init(kind: .documentCamera, state: .online, model: "sim", simulated: true),
+            .init(kind: .receiptPrinter, state: .online, model: "sim", simulated: true),
+        ]))
     let encoder = ESCPOSEncoder(profile: .mm80)
     func session() async throws {
         var effects: [FlowEffect] = []
@@ -123,18 +143,26 @@ do {
         effects += m.handle(.cardRead(card))
         effects += m.handle(.key(.enter))
         while m.route.name == "photo" {
-            effects += m.handle(.key(.enter)); effects += m.handle(.photoCaptured(photo)); effects += m.handle(.key(.enter))
+            effects += m.handle(.key(.enter))
+            effects += m.handle(.photoCaptured(photo))
+            effects += m.handle(.key(.enter))
         }
         for ch in "13800000000" { effects += m.handle(.key(.digit(Int(String(ch))!))) }
         effects += m.handle(.key(.enter))
         effects = m.handle(.key(.enter))
         guard case .seal(let req) = effects.last else { fatalError("flow did not seal") }
-        let s = try await outbox.seal(NewSubmission(itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
-                                             attachments: zip(req.photoNames, req.photos).map { NewAttachment(name: $0, contentType: "image/jpeg", data: $1) }))
+        let s = try await outbox.seal(
+            NewSubmission(
+                itemCode: req.itemCode, itemName: req.itemName, applicant: req.applicant,
+                attachments: zip(req.photoNames, req.photos).map {
+                    NewAttachment(name: $0, contentType: "image/jpeg", data: $1)
+                }))
         let e = m.handle(.sealed(s))
         if case .printReceipt(let doc, _) = e.last { _ = try encoder.encode(doc) }
         _ = m.handle(.receiptPrinted)
-        _ = m.handle(.key(.enter)); _ = m.handle(.key(.digit(1))); _ = m.handle(.key(.enter))
+        _ = m.handle(.key(.enter))
+        _ = m.handle(.key(.digit(1)))
+        _ = m.handle(.key(.enter))
         _ = m.frame(width: 80, height: 24)
     }
     try await session()

@@ -39,7 +39,8 @@ func fail(_ message: String) -> ExitCode {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the intake server.",
-        discussion: "Prints `listening on HOST:PORT` on stdout once the socket is bound (with --port 0 the port is the one picked). Logs go to stderr."
+        discussion:
+            "Prints `listening on HOST:PORT` on stdout once the socket is bound (with --port 0 the port is the one picked). Logs go to stderr."
     )
 
     @Option(help: "Port to listen on (0 picks a free port).")
@@ -55,11 +56,14 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .customLong("token"), parsing: .upToNextOption,
-        help: ArgumentHelp("Station token as TOKEN=STATION; repeatable. Without any, every bearer token is accepted.", valueName: "TOKEN=STATION"))
+        help: ArgumentHelp(
+            "Station token as TOKEN=STATION; repeatable. Without any, every bearer token is accepted.",
+            valueName: "TOKEN=STATION"))
     var tokens: [String] = []
 
-    @Option(name: .customLong("token-file"),
-            help: "File of station tokens, one TOKEN=STATION per line (# comments); for systemd's LoadCredential=.")
+    @Option(
+        name: .customLong("token-file"),
+        help: "File of station tokens, one TOKEN=STATION per line (# comments); for systemd's LoadCredential=.")
     var tokenFile: String?
 
     @Option(name: .customLong("admin-token"), help: "Bearer token enabling POST /v1/admin/submissions/{id}/state.")
@@ -80,8 +84,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
-    @Option(name: .customLong("demo-certify-after"),
-            help: "Demo only: this many seconds after a submission arrives, mark it certificateReady with a sample PDF certificate (示例证照).")
+    @Option(
+        name: .customLong("demo-certify-after"),
+        help:
+            "Demo only: this many seconds after a submission arrives, mark it certificateReady with a sample PDF certificate (示例证照)."
+    )
     var demoCertifyAfter: Double?
 
     func validate() throws {
@@ -96,7 +103,9 @@ struct Serve: AsyncParsableCommand {
         if let adminToken, adminToken.isEmpty { throw ValidationError("--admin-token must not be empty") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if clientCA != nil && tlsCert == nil { throw ValidationError("--client-ca needs --tls-cert and --tls-key") }
-        if let d = demoCertifyAfter, !(d >= 0) { throw ValidationError("--demo-certify-after must be a number of seconds >= 0") }
+        if let d = demoCertifyAfter, !(d >= 0) {
+            throw ValidationError("--demo-certify-after must be a number of seconds >= 0")
+        }
     }
 
     /// --token values plus the lines of --token-file.
@@ -149,8 +158,10 @@ struct Serve: AsyncParsableCommand {
             services.append(CertifierService(certifier: DemoCertifier(store: store, after: after, logger: logger)))
         }
         services.append(HTTPService(prepare: opened.migrate, app: app))
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
     }
 }
@@ -175,17 +186,27 @@ struct CertifierService: Service {
 
 /// Which engine holds the intake's records.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "Where records are kept: sqlite (one machine, DIR/intake.sqlite) or postgres (several nodes; files stay in DIR, shared).")
+    @Option(
+        help:
+            "Where records are kept: sqlite (one machine, DIR/intake.sqlite) or postgres (several nodes; files stay in DIR, shared)."
+    )
     var store: String = "sqlite"
 
-    @Option(help: "PostgreSQL URL for --store postgres: postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|prefer|require]. Prefer --postgres-file (a URL on the command line is visible to every user).")
+    @Option(
+        help:
+            "PostgreSQL URL for --store postgres: postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|prefer|require]. Prefer --postgres-file (a URL on the command line is visible to every user)."
+    )
     var postgres: String?
 
-    @Option(name: .customLong("postgres-file"), help: "File holding the PostgreSQL URL (first line), e.g. a systemd credential.")
+    @Option(
+        name: .customLong("postgres-file"),
+        help: "File holding the PostgreSQL URL (first line), e.g. a systemd credential.")
     var postgresFile: String?
 
     func validate() throws {
-        guard store == "sqlite" || store == "postgres" else { throw ValidationError("--store must be sqlite or postgres, not \(store)") }
+        guard store == "sqlite" || store == "postgres" else {
+            throw ValidationError("--store must be sqlite or postgres, not \(store)")
+        }
         if store == "postgres", postgres == nil, postgresFile == nil {
             throw ValidationError("--store postgres needs --postgres URL or --postgres-file FILE")
         }
@@ -204,9 +225,12 @@ struct StoreOptions: ParsableArguments {
         return line.trimmingCharacters(in: .whitespaces)
     }
 
-    func open(data: String, create: Bool, logger: Logger, waitForDatabase: Duration = .seconds(30)) throws -> OpenedStore {
+    func open(data: String, create: Bool, logger: Logger, waitForDatabase: Duration = .seconds(30)) throws
+        -> OpenedStore
+    {
         if store == "sqlite" {
-            return OpenedStore(store: try IntakeStore(dataDirectory: data, create: create, logger: logger), postgres: nil, migrate: {})
+            return OpenedStore(
+                store: try IntakeStore(dataDirectory: data, create: create, logger: logger), postgres: nil, migrate: {})
         }
         var config = try PostgresIntakeStore.configuration(url: try url())
         config.options.connectTimeout = .seconds(10)
@@ -217,13 +241,18 @@ struct StoreOptions: ParsableArguments {
 
     /// Runs `body` with the store open (for the one-shot commands), the PostgreSQL client running beside it.
     /// Only errors are logged (stdout carries the command's output).
-    func with<T: Sendable>(data: String, _ body: @escaping @Sendable (any IntakeStorage) async throws -> T) async throws -> T {
+    func with<T: Sendable>(data: String, _ body: @escaping @Sendable (any IntakeStorage) async throws -> T) async throws
+        -> T
+    {
         var quiet = Logger(label: "kiosk-intake")
         quiet.logLevel = .critical
         let opened = try open(data: data, create: false, logger: quiet, waitForDatabase: .seconds(10))
         guard let client = opened.postgres else { return try await body(opened.store) }
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { await client.run(); return nil }
+            group.addTask {
+                await client.run()
+                return nil
+            }
             group.addTask {
                 try await opened.migrate()
                 return try await body(opened.store)
@@ -267,7 +296,9 @@ struct List: AsyncParsableCommand {
             return
         }
         let header = ["SUBMISSION", "CASE", "ITEM", "STATE", "ATTACHMENTS"]
-        let table = [header] + rows.map { [$0.submissionId, $0.caseNumber, $0.itemCode, $0.state.rawValue, String($0.attachmentCount)] }
+        let table =
+            [header]
+            + rows.map { [$0.submissionId, $0.caseNumber, $0.itemCode, $0.state.rawValue, String($0.attachmentCount)] }
         var widths = Array(repeating: 0, count: header.count)
         for line in table { for (i, cell) in line.enumerated() { widths[i] = max(widths[i], cell.count) } }
         for line in table {
@@ -299,7 +330,9 @@ struct Count: AsyncParsableCommand {
 struct Stations: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The fleet: each station's last heartbeat, device states, queue, disk and versions.",
-        discussion: "Stations without a heartbeat for longer than --silent-after seconds (or never) are flagged `!` (SILENT); stations with a device down, a quarantined submission, a key alarm or a disk below its floor are flagged `*`. Exit code 0 either way; --json for scripts.")
+        discussion:
+            "Stations without a heartbeat for longer than --silent-after seconds (or never) are flagged `!` (SILENT); stations with a device down, a quarantined submission, a key alarm or a disk below its floor are flagged `*`. Exit code 0 either way; --json for scripts."
+    )
 
     @Option(help: "Data directory of the intake.")
     var data: String
@@ -309,7 +342,9 @@ struct Stations: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(name: .customLong("silent-after"), help: "Seconds without a heartbeat after which a station is flagged (default: 3 heartbeats of 300 s).")
+    @Option(
+        name: .customLong("silent-after"),
+        help: "Seconds without a heartbeat after which a station is flagged (default: 3 heartbeats of 300 s).")
     var silentAfter: Double = 900
 
     func validate() throws {
@@ -320,7 +355,9 @@ struct Stations: AsyncParsableCommand {
         let rows: [FleetStation]
         do {
             let silent = silentAfter
-            rows = try await storeOptions.with(data: data) { try await FleetView.stations(store: $0, silentAfter: silent) }
+            rows = try await storeOptions.with(data: data) {
+                try await FleetView.stations(store: $0, silentAfter: silent)
+            }
         } catch {
             throw fail("\(error)")
         }
@@ -330,7 +367,10 @@ struct Stations: AsyncParsableCommand {
             emit(String(decoding: try encoder.encode(rows), as: UTF8.self))
             return
         }
-        if rows.isEmpty { emit("no stations yet (no submission or heartbeat received)"); return }
+        if rows.isEmpty {
+            emit("no stations yet (no submission or heartbeat received)")
+            return
+        }
         for line in FleetView.table(rows) { emit(line) }
     }
 }
@@ -352,4 +392,3 @@ func runKioskIntake() async {
 }
 
 await runKioskIntake()
-

@@ -8,7 +8,9 @@ import KioskDevices
 struct CommissionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "commission",
-        abstract: "Write udev rules giving kioskd exactly the attached devices the config names (pinned by USB ids + serial or port), then reload udev.")
+        abstract:
+            "Write udev rules giving kioskd exactly the attached devices the config names (pinned by USB ids + serial or port), then reload udev."
+    )
     @OptionGroup var options: ConfigOption
     @Option(name: .long, help: "Where to write the rules.") var output: String = Commissioning.rulesPath
     @Flag(name: .long, help: "Print the rules instead of writing them.") var dryRun = false
@@ -40,26 +42,43 @@ struct CommissionCommand: ParsableCommand {
             print(plan.rules, terminator: "")
             return
         }
-        guard FileManager.default.createFile(atPath: output, contents: Data(plan.rules.utf8),
-                                             attributes: [.posixPermissions: 0o644]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: output, contents: Data(plan.rules.utf8),
+                attributes: [.posixPermissions: 0o644])
+        else {
             throw ValidationError("cannot write \(output) (run as root)")
         }
         for line in plan.pinned { print("pinned: \(line)") }
         print("wrote \(output)")
         if !noReload {
-            for args in [["control", "--reload"],
-                         ["trigger", "--action=change", "--subsystem-match=usb", "--subsystem-match=video4linux", "--subsystem-match=tty"]] {
+            for args in [
+                ["control", "--reload"],
+                [
+                    "trigger", "--action=change", "--subsystem-match=usb", "--subsystem-match=video4linux",
+                    "--subsystem-match=tty",
+                ],
+            ] {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: "/usr/bin/udevadm")
                 p.arguments = args
-                do { try p.run(); p.waitUntilExit() } catch {
-                    throw ValidationError("udevadm \(args.joined(separator: " ")) failed: \(error); run it yourself, then replug the devices")
+                do {
+                    try p.run()
+                    p.waitUntilExit()
+                } catch {
+                    throw ValidationError(
+                        "udevadm \(args.joined(separator: " ")) failed: \(error); run it yourself, then replug the devices"
+                    )
                 }
                 if p.terminationStatus != 0 {
-                    throw ValidationError("udevadm \(args.joined(separator: " ")) exited \(p.terminationStatus); run it yourself, then replug the devices")
+                    throw ValidationError(
+                        "udevadm \(args.joined(separator: " ")) exited \(p.terminationStatus); run it yourself, then replug the devices"
+                    )
                 }
             }
-            print("udev reloaded; the devices now belong to group kioskdev (check with `ls -l /dev/video* /dev/bus/usb/*/*`)")
+            print(
+                "udev reloaded; the devices now belong to group kioskdev (check with `ls -l /dev/video* /dev/bus/usb/*/*`)"
+            )
         }
     }
 }

@@ -8,10 +8,14 @@ struct Kioskctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
         abstract: "Tools for technicians and township staff. Never prints personal data.",
-        subcommands: [CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self, CameraCommand.self,
-                      StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self, TechnicianPINCommand.self,
-                      ReceiptCommand.self, EscposCommand.self, PrintCommand.self, PackagingCommand.self, CommissionCommand.self,
-                      StaffCommand.self, LedgerCommand.self, AuditCommand.self, ServiceCommand.self])
+        subcommands: [
+            CatalogCommand.self, OutboxCommand.self, KeygenCommand.self, IDCardCommand.self, DevicesCommand.self,
+            CameraCommand.self,
+            StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self,
+            TechnicianPINCommand.self,
+            ReceiptCommand.self, EscposCommand.self, PrintCommand.self, PackagingCommand.self, CommissionCommand.self,
+            StaffCommand.self, LedgerCommand.self, AuditCommand.self, ServiceCommand.self,
+        ])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -43,11 +47,13 @@ struct CatalogCommand: ParsableCommand {
             catalog = try Catalog.load(catalogFile: file, guidesDirectory: Self.guides(besides: file))
         } else if FileManager.default.fileExists(atPath: options.config) {
             let cfg = try options.load()
-            catalog = try Catalog.load(catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
+            catalog = try Catalog.load(
+                catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
         } else if let found = Self.shippedCatalog() {
             catalog = try Catalog.load(catalogFile: found, guidesDirectory: Self.guides(besides: found))
         } else {
-            throw ValidationError("no config at \(options.config) and no shipped catalog found; pass --config or --file")
+            throw ValidationError(
+                "no config at \(options.config) and no shipped catalog found; pass --config or --file")
         }
         if json {
             struct Row: Encodable {
@@ -56,7 +62,8 @@ struct CatalogCommand: ParsableCommand {
                 var sampleGuide: Bool
             }
             let rows = catalog.items.map {
-                Row(code: $0.code, name: $0.name, type: $0.type, level: $0.level.rawValue, handling: $0.handling,
+                Row(
+                    code: $0.code, name: $0.name, type: $0.type, level: $0.level.rawValue, handling: $0.handling,
                     category: $0.category, hasGuide: catalog.guide(for: $0.code) != nil,
                     sampleGuide: catalog.guide(for: $0.code)?.sample ?? false)
             }
@@ -95,7 +102,8 @@ extension CatalogCommand {
 }
 
 struct OutboxCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "outbox", abstract: "Queued and uploaded counts (no personal data).")
+    static let configuration = CommandConfiguration(
+        commandName: "outbox", abstract: "Queued and uploaded counts (no personal data).")
     @OptionGroup var options: ConfigOption
     @Flag(name: .long) var json = false
 
@@ -106,8 +114,10 @@ struct OutboxCommand: ParsableCommand {
             throw ValidationError("no outbox at \(dbPath) yet: kioskd creates it on its first start")
         }
         // Counting needs no decryption: open read-only with a throwaway key.
-        let outbox = try OutboxStores(stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
-                                      stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: StationClock(timeZone: cfg.timeZone), readOnly: true)
+        let outbox = try OutboxStores(
+            stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
+            stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: StationClock(timeZone: cfg.timeZone),
+            readOnly: true)
         let c = try outbox.uploads.counts()
         if json {
             let enc = JSONEncoder()
@@ -120,7 +130,9 @@ struct OutboxCommand: ParsableCommand {
             print("oldest queued: \(c.oldestQueuedSeconds.map { "\($0) s" } ?? "-")")
             print("evaluations:   \(c.evaluationsQueued) waiting for upload")
             let m = try outbox.messages.messageCounts()
-            print("messages:      \(m.queued) queued, \(m.sent) sent, \(m.quarantined) quarantined (evaluations, heartbeats)")
+            print(
+                "messages:      \(m.queued) queued, \(m.sent) sent, \(m.quarantined) quarantined (evaluations, heartbeats)"
+            )
             let disk = outbox.database.diskStatus()
             print("free disk:     \(disk.freeBytes == Int64.max ? "?" : "\(disk.freeBytes / 1_000_000) MB")")
             for q in try outbox.uploads.quarantined() {
@@ -131,11 +143,11 @@ struct OutboxCommand: ParsableCommand {
 }
 
 struct KeygenCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "keygen", abstract: "Create a new outbox encryption key file (mode 0600).")
+    static let configuration = CommandConfiguration(
+        commandName: "keygen", abstract: "Create a new outbox encryption key file (mode 0600).")
     @Argument(help: "Where to write the key (outside the state directory).") var path: String
     func run() throws {
         do { try AtRestCipher.generateKeyFile(path: path) } catch { throw ValidationError("\(error)") }
         print("wrote a new 256-bit key to \(path)")
     }
 }
-

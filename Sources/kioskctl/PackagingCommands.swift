@@ -37,17 +37,23 @@ struct PackagingCommand: ParsableCommand {
         @OptionGroup var options: Options
         @Option(name: .long, help: "Group that gets the devices.")
         var group: String = "kioskdev"
-        @Flag(name: .long, help: "The rules that run after the distribution's (brltty, ModemManager): 99-kioskd-late.rules.")
+        @Flag(
+            name: .long,
+            help: "The rules that run after the distribution's (brltty, ModemManager): 99-kioskd-late.rules.")
         var late = false
         func run() throws {
             let profiles = try options.load()
-            try options.emit(late ? DeviceAccessRules.lateUdevRules(profiles: profiles) : DeviceAccessRules.udevRules(profiles: profiles, group: group))
+            try options.emit(
+                late
+                    ? DeviceAccessRules.lateUdevRules(profiles: profiles)
+                    : DeviceAccessRules.udevRules(profiles: profiles, group: group))
         }
     }
 
     struct USBQuirks: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "usb-quirks", abstract: "CUPS usb-quirks lines blacklisting the receipt printers kioskd drives.")
+            commandName: "usb-quirks",
+            abstract: "CUPS usb-quirks lines blacklisting the receipt printers kioskd drives.")
         @OptionGroup var options: Options
         func run() throws { try options.emit(DeviceAccessRules.cupsUSBQuirks(profiles: try options.load())) }
     }

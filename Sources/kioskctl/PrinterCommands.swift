@@ -13,7 +13,9 @@ func loadReceiptProfile(_ id: String, profilesDir: String?) throws -> DeviceProf
     let catalog: DeviceProfileCatalog
     do { catalog = try DeviceProfileCatalog.load(directory: dir) } catch { throw ValidationError("\(error)") }
     guard let p = catalog.profile(id), p.isReceiptPrinter, p.receiptPrinterProfile != nil else {
-        throw ValidationError("no receipt printer profile \"\(id)\" in \(dir); known: \(catalog.receiptPrinters.map(\.id).joined(separator: ", "))")
+        throw ValidationError(
+            "no receipt printer profile \"\(id)\" in \(dir); known: \(catalog.receiptPrinters.map(\.id).joined(separator: ", "))"
+        )
     }
     return p
 }
@@ -26,7 +28,8 @@ struct ReceiptCommand: ParsableCommand {
 struct ReceiptSampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
-        abstract: "Write the ESC/POS bytes of a sample acceptance receipt (made-up applicant, masked) for a printer profile.")
+        abstract:
+            "Write the ESC/POS bytes of a sample acceptance receipt (made-up applicant, masked) for a printer profile.")
     @Option(name: .long, help: "Receipt printer profile id (e.g. generic-80, generic-58).") var profile: String
     @Option(name: .long, help: "Where to write the bytes.") var out: String
     @Option(name: .long, help: "DeviceProfiles folder (default: the shipped one).") var profiles: String?
@@ -38,7 +41,9 @@ struct ReceiptSampleCommand: ParsableCommand {
         let doc = SampleReceipt.acceptance(logo: !noLogo, barcode: barcode)
         let bytes: [UInt8]
         do {
-            bytes = try ESCPOSEncoder(profile: p.receiptPrinterProfile!, autoStatusBackMask: nil, endOfJobSentinel: true).encode(doc)
+            bytes = try ESCPOSEncoder(
+                profile: p.receiptPrinterProfile!, autoStatusBackMask: nil, endOfJobSentinel: true
+            ).encode(doc)
         } catch { throw ValidationError("cannot encode the sample for \(p.id): \(error)") }
         guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
             throw ValidationError("cannot write \(out): check the folder exists and is writable")
@@ -56,13 +61,15 @@ struct EscposCommand: ParsableCommand {
 struct EscposDecodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode",
-        abstract: "Print a readable view of an ESC/POS file: text (GB18030), alignment, sizes, QR payloads, images, cuts.")
+        abstract:
+            "Print a readable view of an ESC/POS file: text (GB18030), alignment, sizes, QR payloads, images, cuts.")
     @Argument(help: "File with ESC/POS bytes (- for standard input).") var file: String
 
     func run() throws {
         let data: Data
-        if file == "-" { data = FileHandle.standardInput.readDataToEndOfFile() }
-        else {
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
             guard let d = FileManager.default.contents(atPath: file) else {
                 throw ValidationError("cannot read \(file): check the path")
             }
@@ -74,13 +81,16 @@ struct EscposDecodeCommand: ParsableCommand {
 
 struct PrintCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "print", abstract: "Technician print tests.", subcommands: [PrintTestReceiptCommand.self, PrintTestA4Command.self])
+        commandName: "print", abstract: "Technician print tests.",
+        subcommands: [PrintTestReceiptCommand.self, PrintTestA4Command.self])
 }
 
 struct PrintTestReceiptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test-receipt",
-        abstract: "Print a test receipt (rulers, sizes, substitutions, QR, cut) on the configured receipt printer and show its status.")
+        abstract:
+            "Print a test receipt (rulers, sizes, substitutions, QR, cut) on the configured receipt printer and show its status."
+    )
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
@@ -90,9 +100,12 @@ struct PrintTestReceiptCommand: AsyncParsableCommand {
         do { setup = try DeviceFactory.receiptPrinter(cfg, logger: logger) } catch { throw ValidationError("\(error)") }
         guard let setup else { throw ValidationError("devices.receiptPrinter.mode is none: nothing to print on") }
         let before = await setup.printer.refresh()
-        print("printer: \(before.model) (\(setup.profileId)) state=\(before.state.rawValue) paper=\(before.paper?.rawValue ?? "unknown")")
+        print(
+            "printer: \(before.model) (\(setup.profileId)) state=\(before.state.rawValue) paper=\(before.paper?.rawValue ?? "unknown")"
+        )
         do {
-            try await setup.printer.print(SampleReceipt.testPage(profileName: setup.profileId, columns: setup.profile.columns))
+            try await setup.printer.print(
+                SampleReceipt.testPage(profileName: setup.profileId, columns: setup.profile.columns))
         } catch let e as DeviceError {
             throw ValidationError("test receipt not printed: \(e.description)")
         }
@@ -121,15 +134,20 @@ struct PrintTestA4Command: AsyncParsableCommand {
         } else {
             let cfg = try options.load()
             guard let s = cfg.a4PrinterSettings else {
-                throw ValidationError("devices.a4Printer is not in mode cups: set mode cups with queue or uri, or pass --queue / --uri")
+                throw ValidationError(
+                    "devices.a4Printer is not in mode cups: set mode cups with queue or uri, or pass --queue / --uri")
             }
             settings = s
         }
         settings.jobTimeout = .seconds(max(5, timeout))
         let printer = A4Printer(settings: settings, logger: Logger(label: "kioskctl"))
         let s = await printer.refresh()
-        print("A4 printer \(settings.target): state=\(s.state.rawValue) paper=\(s.paper?.rawValue ?? "unknown") toner=\(s.toner?.rawValue ?? "unknown") reasons=\((s.reasons ?? []).joined(separator: ","))")
-        let pdf = A4TestPage.pdf(lines: ["Kiosk A4 test page", "Target: \(settings.target)", "No personal data on this page."])
+        print(
+            "A4 printer \(settings.target): state=\(s.state.rawValue) paper=\(s.paper?.rawValue ?? "unknown") toner=\(s.toner?.rawValue ?? "unknown") reasons=\((s.reasons ?? []).joined(separator: ","))"
+        )
+        let pdf = A4TestPage.pdf(lines: [
+            "Kiosk A4 test page", "Target: \(settings.target)", "No personal data on this page.",
+        ])
         let r: A4JobResult
         do { r = try await printer.printPDF(pdf, label: "test-a4") } catch let e as DeviceError {
             throw ValidationError(e.description)

@@ -6,7 +6,7 @@ import KioskTerminal
 import Logging
 import ServiceLifecycle
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main
@@ -18,20 +18,29 @@ struct Kioskd: AsyncParsableCommand {
     @Option(name: .long, help: "Path of kiosk.yaml.")
     var config: String = "/etc/kioskd/kiosk.yaml"
 
-    @Option(name: .customLong("exercise-submissions"), help: ArgumentHelp("Headless: seal N made-up submissions while uploading (crash tests, load checks).", visibility: .hidden))
+    @Option(
+        name: .customLong("exercise-submissions"),
+        help: ArgumentHelp(
+            "Headless: seal N made-up submissions while uploading (crash tests, load checks).", visibility: .hidden))
     var exerciseSubmissions: Int?
-    @Option(name: .customLong("exercise-interval-ms"), help: ArgumentHelp("Pause between exercise seals.", visibility: .hidden))
+    @Option(
+        name: .customLong("exercise-interval-ms"),
+        help: ArgumentHelp("Pause between exercise seals.", visibility: .hidden))
     var exerciseInterval: Int = 100
-    @Option(name: .customLong("exercise-attachment-bytes"), help: ArgumentHelp("Size of each generated scan.", visibility: .hidden))
+    @Option(
+        name: .customLong("exercise-attachment-bytes"),
+        help: ArgumentHelp("Size of each generated scan.", visibility: .hidden))
     var exerciseBytes: Int = 200_000
-    @Flag(name: .customLong("exit-when-drained"), help: ArgumentHelp("With --exercise-submissions: exit once the outbox is empty.", visibility: .hidden))
+    @Flag(
+        name: .customLong("exit-when-drained"),
+        help: ArgumentHelp("With --exercise-submissions: exit once the outbox is empty.", visibility: .hidden))
     var exitWhenDrained = false
 
     func run() async throws {
         let cfg: KioskConfig
         do { cfg = try KioskConfig.load(path: config) } catch {
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
-            throw ExitCode(78)   // EX_CONFIG
+            throw ExitCode(78)  // EX_CONFIG
         }
         let logPath = cfg.logFilePath
         let level = cfg.logging?.level?.level ?? .info
@@ -46,17 +55,20 @@ struct Kioskd: AsyncParsableCommand {
             throw ExitCode(78)
         }
         if let n = exerciseSubmissions {
-            await HeadlessExercise.run(services: services, count: n, intervalMilliseconds: exerciseInterval,
-                                       attachmentBytes: exerciseBytes, exitWhenDrained: exitWhenDrained)
+            await HeadlessExercise.run(
+                services: services, count: n, intervalMilliseconds: exerciseInterval,
+                attachmentBytes: exerciseBytes, exitWhenDrained: exitWhenDrained)
             await services.shutdown()
             return
         }
         let metrics = KioskMetrics.shared
         let admin = AdminService(services: services)
-        let adminSocket = AdminSocketServer(path: cfg.adminSocketPath, group: cfg.adminGroup) { data, _ in await admin.handle(data) }
+        let adminSocket = AdminSocketServer(path: cfg.adminSocketPath, group: cfg.adminGroup) { data, _ in
+            await admin.handle(data)
+        }
         let terminal = TerminalIO()
         let runtime = KioskRuntime(services: services, terminal: terminal, metrics: metrics)
-        signal(SIGPIPE, SIG_IGN)   // a vanished peer (helper, socket) is an error to handle, not a reason to die
+        signal(SIGPIPE, SIG_IGN)  // a vanished peer (helper, socket) is an error to handle, not a reason to die
 
         // Shut down in reverse order: the resident flow first, then reloads, admin socket, metrics.
         var parts: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -69,11 +81,15 @@ struct Kioskd: AsyncParsableCommand {
         }
         parts.append(.init(service: AdminSocketService(server: adminSocket, logger: logger)))
         parts.append(.init(service: ReloadService(runtime: runtime, configPath: config, logger: logger)))
-        parts.append(.init(service: KioskRuntimeService(runtime: runtime, services: services, terminal: terminal),
-                           successTerminationBehavior: .gracefullyShutdownGroup,
-                           failureTerminationBehavior: .gracefullyShutdownGroup))
-        let group = ServiceGroup(configuration: .init(services: parts, gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      cancellationSignals: [], logger: logger))
+        parts.append(
+            .init(
+                service: KioskRuntimeService(runtime: runtime, services: services, terminal: terminal),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: parts, gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [], logger: logger))
         do { try await group.run() } catch {
             logger.error("kioskd stopped on an error", metadata: ["error": "\(error)"])
         }

@@ -2,12 +2,14 @@ import KioskTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Made-up residents the exercise mode seals (SyntheticCards): none of this may be readable at rest.
-let personalNeedles = ["110105200001010016", "110105195001010020", "810000199001010027", "911840198001010013",
-                       "测试一", "测试二", "测试三", "测试四", "13800000000"]
+let personalNeedles = [
+    "110105200001010016", "110105195001010020", "810000199001010027", "911840198001010013",
+    "测试一", "测试二", "测试三", "测试四", "13800000000",
+]
 
 /// Names every needle found in plain text in any of `files`.
 func plaintextHits(_ files: [String]) -> [String] {
@@ -30,11 +32,14 @@ func plaintextHits(_ files: [String]) -> [String] {
         var reported: [String] = []
         var killedMidUpload = 0
         for round in 0..<rounds {
-            let p = try BackgroundProcess(binary("kioskd"),
-                                          ["--config", st.config, "--exercise-submissions", "3",
-                                           "--exercise-interval-ms", String(Int.random(in: 0...60)),
-                                           "--exercise-attachment-bytes", "150000"],
-                                          log: st.dir + "/round-\(round).out")
+            let p = try BackgroundProcess(
+                binary("kioskd"),
+                [
+                    "--config", st.config, "--exercise-submissions", "3",
+                    "--exercise-interval-ms", String(Int.random(in: 0...60)),
+                    "--exercise-attachment-bytes", "150000",
+                ],
+                log: st.dir + "/round-\(round).out")
             // Start-up time varies with the machine's load: wait for the first seal (or 10 s), then
             // kill at a random moment (the randomness is the test, not a wait) while the next seals
             // and the uploads are under way.
@@ -48,8 +53,9 @@ func plaintextHits(_ files: [String]) -> [String] {
         }
 
         // A last run with the upstream reachable drains what is left.
-        let d = try BackgroundProcess(binary("kioskd"), ["--config", st.config, "--exercise-submissions", "0", "--exit-when-drained"],
-                                      log: st.dir + "/drain.out")
+        let d = try BackgroundProcess(
+            binary("kioskd"), ["--config", st.config, "--exercise-submissions", "0", "--exit-when-drained"],
+            log: st.dir + "/drain.out")
         if d.wait(timeout: 180) == nil { d.signal(SIGKILL) }
         d.wait(timeout: 10)
         let drained = d.output
@@ -57,7 +63,9 @@ func plaintextHits(_ files: [String]) -> [String] {
 
         let stored = try st.intake.list()
         let cases = stored.compactMap { $0["caseNumber"] as? String }
-        print("crash test: \(rounds) SIGKILL rounds, \(reported.count) seals reported, \(killedMidUpload) kills with uploads pending, \(cases.count) submissions upstream")
+        print(
+            "crash test: \(rounds) SIGKILL rounds, \(reported.count) seals reported, \(killedMidUpload) kills with uploads pending, \(cases.count) submissions upstream"
+        )
         #expect(reported.count >= rounds / 2, "too few seals happened to test anything: \(reported.count)")
         #expect(killedMidUpload > 0, "no kill landed while something was queued")
         // Nothing duplicated: each case number once upstream.

@@ -2,7 +2,7 @@ import KioskTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// kioskctl against a running kioskd with simulated devices, over the admin socket.
@@ -77,7 +77,9 @@ import Glibc
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         #expect(try run("/bin/tar", ["-xzf", archive, "-C", out]).status == 0)
         let files = try FileManager.default.subpathsOfDirectory(atPath: out + "/kiosk-diagnostics")
-        #expect(files.contains("status.json") && files.contains("events.log") && files.contains("kiosk.yaml") && files.contains("versions.txt"))
+        #expect(
+            files.contains("status.json") && files.contains("events.log") && files.contains("kiosk.yaml")
+                && files.contains("versions.txt"))
         var all = ""
         for f in files { all += (try? String(contentsOfFile: out + "/kiosk-diagnostics/" + f, encoding: .utf8)) ?? "" }
         #expect(all.contains(caseNumber), "the case number is there, to find the case")
@@ -128,7 +130,8 @@ import Glibc
         // The hash comes from kioskctl, as a technician would make it.
         let pinFile = NSTemporaryDirectory() + "pin-\(UUID().uuidString.prefix(6))"
         FileManager.default.createFile(atPath: pinFile, contents: Data("246810\n".utf8))
-        let hash = try run("/bin/sh", ["-c", "\(binary("kioskctl")) technician-pin < \(pinFile)"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let hash = try run("/bin/sh", ["-c", "\(binary("kioskctl")) technician-pin < \(pinFile)"]).out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(hash.hasPrefix("pbkdf2-sha256$"))
         let st = try Station(name: "tech", extraYAML: "technician:\n  pinHash: \"\(hash)\"")
         try st.intake.start()
@@ -137,16 +140,23 @@ import Glibc
         try t.start()
         defer { t.stop() }
         try t.waitFor("首页")
-        try t.send("#", "#", "#"); try t.waitFor("请输入维护密码")
-        try t.send("1", "1", "1", "1", "Enter"); try t.waitFor("密码错误")
-        try t.send("2", "4", "6", "8", "1", "0"); try t.waitFor("******_")
-        try t.send("Enter"); try t.waitFor("暂停服务：设备维护中")
+        try t.send("#", "#", "#")
+        try t.waitFor("请输入维护密码")
+        try t.send("1", "1", "1", "1", "Enter")
+        try t.waitFor("密码错误")
+        try t.send("2", "4", "6", "8", "1", "0")
+        try t.waitFor("******_")
+        try t.send("Enter")
+        try t.waitFor("暂停服务：设备维护中")
         try t.waitFor("upstream: reachable")
         #expect(try t.screen().contains("身份证阅读器 online"))
-        try t.send("2"); try t.waitFor("通过 PASS  reader")
-        try t.send("0"); try t.waitFor("首页")
+        try t.send("2")
+        try t.waitFor("通过 PASS  reader")
+        try t.send("0")
+        try t.waitFor("首页")
         // Three wrong PINs lock technician mode for a while.
-        try t.send("#", "#", "#"); try t.waitFor("请输入维护密码")
+        try t.send("#", "#", "#")
+        try t.waitFor("请输入维护密码")
         for attempt in 1...3 {
             try t.send("9", "9", "9", "9", "Enter")
             // Each wrong PIN is checked (slow hash) and logged before the next is typed.
@@ -154,7 +164,8 @@ import Glibc
                 st.logs().components(separatedBy: "technician PIN wrong").count - 1 >= attempt
             }
         }
-        try t.send("2", "4", "6", "8", "1", "0", "Enter"); try t.waitFor("密码错误次数过多")
+        try t.send("2", "4", "6", "8", "1", "0", "Enter")
+        try t.waitFor("密码错误次数过多")
         #expect(st.logs().contains("technician PIN wrong"))
         #expect(!st.logs().contains("246810"))
         // The lockout lives in the outbox database (the PIN gate): kioskd killed and started again keeps it.
@@ -163,8 +174,10 @@ import Glibc
         try again.start()
         defer { again.stop() }
         try again.waitFor("首页")
-        try again.send("#", "#", "#"); try again.waitFor("请输入维护密码")
-        try again.send("2", "4", "6", "8", "1", "0", "Enter"); try again.waitFor("密码错误次数过多")
+        try again.send("#", "#", "#")
+        try again.waitFor("请输入维护密码")
+        try again.send("2", "4", "6", "8", "1", "0", "Enter")
+        try again.waitFor("密码错误次数过多")
     }
 }
 
@@ -182,7 +195,9 @@ import Glibc
     }
 
     func tap(_ t: KioskTerminal, _ text: String) throws {
-        guard let (c, r) = cell(of: text, in: try t.screen()) else { throw HarnessError(description: "no \(text) on screen:\n\(try t.screen())") }
+        guard let (c, r) = cell(of: text, in: try t.screen()) else {
+            throw HarnessError(description: "no \(text) on screen:\n\(try t.screen())")
+        }
         _ = try t.tmux(["send-keys", "-t", "ui", "-l", "\u{1B}[<0;\(c);\(r)M\u{1B}[<0;\(c);\(r)m"])
     }
 
@@ -192,10 +207,14 @@ import Glibc
         try t.start()
         defer { t.stop() }
         try t.waitFor("首页")
-        try tap(t, "村级事项"); try t.waitFor("请选择类别")
-        try tap(t, "返回首页"); try t.waitFor("首页  请按数字键选择")
-        try tap(t, "进度查询"); try t.waitFor("请放置身份证")
-        try tap(t, "居民身份证 测试一"); try t.waitFor("进度查询")
+        try tap(t, "村级事项")
+        try t.waitFor("请选择类别")
+        try tap(t, "返回首页")
+        try t.waitFor("首页  请按数字键选择")
+        try tap(t, "进度查询")
+        try t.waitFor("请放置身份证")
+        try tap(t, "居民身份证 测试一")
+        try t.waitFor("进度查询")
     }
 }
 
@@ -203,28 +222,36 @@ import Glibc
 @Suite(.serialized) struct AccessibilityEndToEndTests {
     @Test func largeModeEnglishHelpAndVoiceOnTheRealBinary() throws {
         let voiceDir = NSTemporaryDirectory() + "kiosk-voice-" + UUID().uuidString
-        let st = try Station(name: "a11y", extraYAML: """
-            voice:
-              enabled: true
-              rate: 170
-              outputDirectory: \(voiceDir)
-            help:
-              location: 便民服务中心一楼2号窗口
-              phone: 0355-0000000
-            """)
+        let st = try Station(
+            name: "a11y",
+            extraYAML: """
+                voice:
+                  enabled: true
+                  rate: 170
+                  outputDirectory: \(voiceDir)
+                help:
+                  location: 便民服务中心一楼2号窗口
+                  phone: 0355-0000000
+                """)
         let t = KioskTerminal(configPath: st.config)
         try t.start()
         defer { t.stop() }
         try t.waitFor("首页")
-        try t.send("6"); try t.waitFor("标准模式（小字）")            // large mode from the home screen
+        try t.send("6")
+        try t.waitFor("标准模式（小字）")  // large mode from the home screen
         let large = try t.screen()
-        #expect(!large.contains("查看办事指南"))                       // short labels only
-        try t.send("l"); try t.waitFor("Welcome")                      // English
-        try TouchEndToEndTests().tap(t, "L 中文"); try t.waitFor("欢迎使用")   // and back, by a tap
-        try t.send("1"); try t.waitFor("请选择类别")
-        try t.send("h"); try t.waitFor("已通知工作人员")                // call staff from any screen
+        #expect(!large.contains("查看办事指南"))  // short labels only
+        try t.send("l")
+        try t.waitFor("Welcome")  // English
+        try TouchEndToEndTests().tap(t, "L 中文")
+        try t.waitFor("欢迎使用")  // and back, by a tap
+        try t.send("1")
+        try t.waitFor("请选择类别")
+        try t.send("h")
+        try t.waitFor("已通知工作人员")  // call staff from any screen
         #expect(try t.screen().contains("便民服务中心一楼2号窗口"))
-        try t.send("0"); try t.waitFor("请选择类别")
+        try t.send("0")
+        try t.waitFor("请选择类别")
         try waitUntil(10, "the help request in the audit trail") {
             try run(binary("kioskctl"), ["audit", "--config", st.config]).out.contains("help.requested")
         }
@@ -233,7 +260,8 @@ import Glibc
             let files = (try? FileManager.default.contentsOfDirectory(atPath: voiceDir)) ?? []
             return files.filter { $0.hasSuffix(".wav") }.count >= 4
         }
-        let files = try FileManager.default.contentsOfDirectory(atPath: voiceDir).filter { $0.hasSuffix(".wav") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: voiceDir).filter { $0.hasSuffix(".wav") }
+            .sorted()
         let first = try Data(contentsOf: URL(fileURLWithPath: voiceDir + "/" + files[0]))
         #expect(first.prefix(4) == Data("RIFF".utf8))
         #expect(first.count > 10_000)

@@ -6,7 +6,7 @@ import KioskProtocols
 import KioskDevices
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let fullID = "110105200001010016"
@@ -44,13 +44,18 @@ let fullID = "110105200001010016"
         #expect(receipt.contains("[QR] \(caseNumber)"))
 
         // Evaluation offered, then back home.
-        try t.send("Enter"); try t.waitFor("非常满意")
-        try t.send("2"); try t.waitFor("感谢")
-        try t.send("Enter"); try t.waitFor("首页")
+        try t.send("Enter")
+        try t.waitFor("非常满意")
+        try t.send("2")
+        try t.waitFor("感谢")
+        try t.send("Enter")
+        try t.waitFor("首页")
 
         // Progress query finds the resident's own submission.
-        try t.send("3"); try t.waitFor("请放置身份证")
-        try t.send("a"); try t.waitFor(caseNumber)
+        try t.send("3")
+        try t.waitFor("请放置身份证")
+        try t.send("a")
+        try t.waitFor(caseNumber)
 
         // kioskctl outbox: counts, no personal data.
         try waitUntil(10, "outbox uploaded count") { (try st.outboxCounts()["uploaded"] as? Int) == 1 }
@@ -102,15 +107,18 @@ let fullID = "110105200001010016"
         try t.waitFor("端到端测试便民服务中心")
         #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("1"))
         let yaml = String(decoding: FileManager.default.contents(atPath: st.config)!, as: UTF8.self)
-        FileManager.default.createFile(atPath: st.config, contents: Data(yaml.replacingOccurrences(of: "端到端测试便民服务中心", with: "重新加载后的服务点").utf8))
-        let pid = Int32(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        FileManager.default.createFile(
+            atPath: st.config, contents: Data(yaml.replacingOccurrences(of: "端到端测试便民服务中心", with: "重新加载后的服务点").utf8))
+        let pid = Int32(
+            try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(
+                in: .whitespacesAndNewlines))!
         kill(pid, SIGHUP)
         try t.waitFor("重新加载后的服务点")
         kill(pid, SIGTERM)
         try waitUntil(10, "kioskd to exit") {
             try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_dead}"]).hasPrefix("1")
         }
-        #expect(st.logs().contains("kiosk stopping"))          // the graceful path ran, not a kill
+        #expect(st.logs().contains("kiosk stopping"))  // the graceful path ran, not a kill
         #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"))
         #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{cursor_flag}"]).hasPrefix("1"))
     }
@@ -125,11 +133,16 @@ let fullID = "110105200001010016"
         let profiles = st.dir + "/profiles"
         _ = try run("/bin/cp", ["-r", packageRoot.path + "/DeviceProfiles", profiles])
         let yaml = String(decoding: FileManager.default.contents(atPath: st.config)!, as: UTF8.self)
-        FileManager.default.createFile(atPath: st.config, contents: Data(yaml.replacingOccurrences(
-            of: "deviceProfiles: \(packageRoot.path)/DeviceProfiles", with: "deviceProfiles: \(profiles)").utf8))
+        FileManager.default.createFile(
+            atPath: st.config,
+            contents: Data(
+                yaml.replacingOccurrences(
+                    of: "deviceProfiles: \(packageRoot.path)/DeviceProfiles", with: "deviceProfiles: \(profiles)"
+                ).utf8))
         let sock = try NotifyListener(abstract: true)
         let watchdogUsec = 2_000_000
-        let t = KioskTerminal(configPath: st.config, kioskdEnvironment: ["NOTIFY_SOCKET": sock.name, "WATCHDOG_USEC": "\(watchdogUsec)"])
+        let t = KioskTerminal(
+            configPath: st.config, kioskdEnvironment: ["NOTIFY_SOCKET": sock.name, "WATCHDOG_USEC": "\(watchdogUsec)"])
         try t.start()
         defer { t.stop() }
 
@@ -145,24 +158,32 @@ let fullID = "110105200001010016"
         sock.collect(seconds: 6)
         let pets = sock.received[start...].filter { $0.message == "WATCHDOG=1" }.map(\.at)
         let gaps = zip(pets.dropFirst(), pets).map { ($0 - $1) / .seconds(1) }
-        print("notify: \(pets.count) WATCHDOG=1 in 6 s, gaps \(gaps.map { String(format: "%.2f", $0) }.joined(separator: " ")) s (half of WATCHDOG_USEC = 1.00 s)")
+        print(
+            "notify: \(pets.count) WATCHDOG=1 in 6 s, gaps \(gaps.map { String(format: "%.2f", $0) }.joined(separator: " ")) s (half of WATCHDOG_USEC = 1.00 s)"
+        )
         #expect(pets.count >= 5, "pets at least every second")
         #expect(gaps.allSatisfy { $0 <= 1.4 }, "never much more than WATCHDOG_USEC/2 apart: \(gaps)")
         #expect(gaps.allSatisfy { $0 >= 0.5 }, "not flooding: \(gaps)")
 
         // SIGHUP: a new reader profile and a new station name.
-        let pid = Int32(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let pid = Int32(
+            try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(
+                in: .whitespacesAndNewlines))!
         let before = try DeviceProfiles.load(directory: profiles).filter { $0.kind == "idCardReader" }.count
-        FileManager.default.createFile(atPath: profiles + "/sam-serial-test.yaml", contents: Data("""
-            id: sam-serial-test
-            name: "Test reader behind a made-up bridge"
-            kind: idCardReader
-            transport: serial
-            usb: { vendorId: 0x1234, productId: 0x5678 }
-            protocol: sam
-            """.utf8))
+        FileManager.default.createFile(
+            atPath: profiles + "/sam-serial-test.yaml",
+            contents: Data(
+                """
+                id: sam-serial-test
+                name: "Test reader behind a made-up bridge"
+                kind: idCardReader
+                transport: serial
+                usb: { vendorId: 0x1234, productId: 0x5678 }
+                protocol: sam
+                """.utf8))
         let cfg = String(decoding: FileManager.default.contents(atPath: st.config)!, as: UTF8.self)
-        FileManager.default.createFile(atPath: st.config, contents: Data(cfg.replacingOccurrences(of: "端到端测试便民服务中心", with: "重新加载后的服务点").utf8))
+        FileManager.default.createFile(
+            atPath: st.config, contents: Data(cfg.replacingOccurrences(of: "端到端测试便民服务中心", with: "重新加载后的服务点").utf8))
         kill(pid, SIGHUP)
         try sock.waitFor("RELOADING=1", seconds: 10) { $0.hasPrefix("RELOADING=1") }
         let reloaded = try sock.waitFor("READY=1 after reload", seconds: 10) { $0.hasPrefix("READY=1") }
@@ -180,7 +201,8 @@ let fullID = "110105200001010016"
         #expect(logs.contains("outbox flushed and closed"))
         #expect(logs.hasSuffix("kioskd stopped\n"), "the whole shutdown path ran: \(logs.suffix(600))")
         #expect(OutboxDatabase.walSize(stateDirectory: st.dir + "/state") == 0, "WAL checkpointed into the database")
-        #expect(try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"), "terminal restored")
+        #expect(
+            try t.tmux(["display-message", "-p", "-t", "ui", "#{alternate_on}"]).hasPrefix("0"), "terminal restored")
     }
 
     /// SIGTERM while a submission is being sealed and printed: the step finishes (the submission is
@@ -191,14 +213,21 @@ let fullID = "110105200001010016"
         try t.start()
         defer { t.stop() }
         try t.waitFor("首页")
-        try t.send("1"); try t.waitFor("请选择类别")
-        try t.send("1"); try t.waitFor("第 1/")
-        try t.send("1"); try t.waitFor("办事指南")
-        try t.send("2"); try t.waitFor("请放置身份证")
-        try t.send("a"); try t.waitFor("请核对您的身份信息")
-        try t.send("Enter"); try t.waitFor("拍摄申请材料")
+        try t.send("1")
+        try t.waitFor("请选择类别")
+        try t.send("1")
+        try t.waitFor("第 1/")
+        try t.send("1")
+        try t.waitFor("办事指南")
+        try t.send("2")
+        try t.waitFor("请放置身份证")
+        try t.send("a")
+        try t.waitFor("请核对您的身份信息")
+        try t.send("Enter")
+        try t.waitFor("拍摄申请材料")
         while try t.screen().contains("拍摄申请材料") {
-            try t.send("Enter"); try t.waitFor("状态：已拍摄")
+            try t.send("Enter")
+            try t.waitFor("状态：已拍摄")
             try t.send("Enter")
             try waitUntil(15, "the next material or the phone number") {
                 let s = try t.screen()
@@ -206,8 +235,11 @@ let fullID = "110105200001010016"
             }
         }
         try t.waitFor("请输入手机号码")
-        try t.send("13800000000", "Enter"); try t.waitFor("请确认申请信息")
-        let pid = Int32(try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        try t.send("13800000000", "Enter")
+        try t.waitFor("请确认申请信息")
+        let pid = Int32(
+            try t.tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(
+                in: .whitespacesAndNewlines))!
         try t.send("Enter")
         kill(pid, SIGTERM)
         try waitUntil(15, "kioskd to exit") {
@@ -249,10 +281,11 @@ let fullID = "110105200001010016"
 }
 
 @Suite struct KioskctlIDCardTests {
-    let card = IDCardIdentity(cardType: .foreign2017, name: "", englishName: "TEST, SAMPLE PERSON", sexCode: "2",
-                              birthDate: "19800101", idNumber: "USA110080010111", issuingAuthority: "1100",
-                              validFrom: .date("20170101"), validTo: .date("20270101"), nationality: "USA", cardVersion: "01",
-                              photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 7, count: 1020))
+    let card = IDCardIdentity(
+        cardType: .foreign2017, name: "", englishName: "TEST, SAMPLE PERSON", sexCode: "2",
+        birthDate: "19800101", idNumber: "USA110080010111", issuingAuthority: "1100",
+        validFrom: .date("20170101"), validTo: .date("20270101"), nationality: "USA", cardVersion: "01",
+        photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 7, count: 1020))
 
     /// Written through an O_CLOEXEC descriptor: a helper script written with an inheritable fd can
     /// fail to exec with ETXTBSY when another test's thread spawns a process meanwhile.
@@ -267,7 +300,9 @@ let fullID = "110105200001010016"
     }
 
     var frame: [UInt8] {
-        SAMReply(status: 0x90, data: IDCardIdentity.encodeReadReplyData(text: card.encodeTextBlock(), photo: card.photo)).encoded()
+        SAMReply(
+            status: 0x90, data: IDCardIdentity.encodeReadReplyData(text: card.encodeTextBlock(), photo: card.photo)
+        ).encoded()
     }
 
     @Test func decodeHexAndRawFilesMaskedAndRevealed() throws {
@@ -294,8 +329,10 @@ let fullID = "110105200001010016"
     @Test func brokenRepliesExitNonZeroWithOneLine() throws {
         var bad = frame
         bad[bad.count - 1] ^= 0xFF
-        for (bytes, reason) in [(bad, "bad checksum"), (Array(frame.prefix(100)), "truncated"), ([0x01, 0x02], "no preamble"),
-                                (SAMReply(status: 0x41).encoded(), "status 41")] {
+        for (bytes, reason) in [
+            (bad, "bad checksum"), (Array(frame.prefix(100)), "truncated"), ([0x01, 0x02], "no preamble"),
+            (SAMReply(status: 0x41).encoded(), "status 41"),
+        ] {
             let r = try run(binary("kioskctl"), ["idcard", "decode", tempFile("bad", Data(bytes))])
             #expect(r.status != 0)
             #expect(r.out.contains(reason), "\(reason): \(r.out)")
@@ -305,12 +342,15 @@ let fullID = "110105200001010016"
 
     @Test func photoGoesThroughTheHelperProcessSeam() throws {
         // A stand-in for a licensed decoder: reads 1024 bytes, writes a 38862-byte BMP.
-        let script = tempFile("decoder.sh", Data("""
-        #!/bin/sh
-        head -c 1024 > /dev/null
-        printf 'BM'
-        head -c 38860 /dev/zero
-        """.utf8))
+        let script = tempFile(
+            "decoder.sh",
+            Data(
+                """
+                #!/bin/sh
+                head -c 1024 > /dev/null
+                printf 'BM'
+                head -c 38860 /dev/zero
+                """.utf8))
         chmod(script, 0o755)
         let f = tempFile("reply.bin", Data(frame))
         let out = NSTemporaryDirectory() + "photo-\(UUID().uuidString.prefix(6)).bmp"
@@ -340,9 +380,13 @@ let fullID = "110105200001010016"
         #expect(ok.status == 0)
         let o = try #require(try JSONSerialization.jsonObject(with: Data(ok.out.utf8)) as? [String: Any])
         #expect(o["verdict"] as? String == "ok")
-        for k in ["meanBrightness", "contrast", "clippedFraction", "sharpness", "width", "height"] { #expect(o[k] != nil, "\(k)") }
+        for k in ["meanBrightness", "contrast", "clippedFraction", "sharpness", "width", "height"] {
+            #expect(o[k] != nil, "\(k)")
+        }
         // A blank sheet: rejected, exit 2, the message asks for a retake.
-        let blank = try JPEG.encode(PixelImage(width: 800, height: 1100, channels: 1, pixels: [UInt8](repeating: 240, count: 800 * 1100)), quality: 85)
+        let blank = try JPEG.encode(
+            PixelImage(width: 800, height: 1100, channels: 1, pixels: [UInt8](repeating: 240, count: 800 * 1100)),
+            quality: 85)
         let f = NSTemporaryDirectory() + "blank-\(UUID().uuidString.prefix(6)).jpg"
         FileManager.default.createFile(atPath: f, contents: Data(blank))
         let b = try run(binary("kioskctl"), ["camera", "check", f])

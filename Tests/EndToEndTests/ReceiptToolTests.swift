@@ -17,13 +17,17 @@ import KioskTestSupport
         defer { unlink(out) }
         let r = try run(binary("kioskctl"), ["receipt", "sample", "--profile", profile, "--out", out, "--barcode"])
         #expect(r.status == 0, "\(r.out)")
-        let check = try run("/usr/bin/python3", [packageRoot.appendingPathComponent("scripts/check-escpos.py").path, out,
-                                                  "--columns", "\(p.columns)", "--dots", "\(p.dots)", "--cut", p.cut,
-                                                  "--expect-qr", "GH202612010001",
-                                                  "--expect-text", "受理回执", "--expect-text", "1101**********0016",
-                                                  "--expect-text", "测**", "--expect-text", "GH202612010001",
-                                                  "--expect-text", "￥0.00",
-                                                  "--forbid", "110105200001010016", "--forbid", "测试一", "--json"])
+        let check = try run(
+            "/usr/bin/python3",
+            [
+                packageRoot.appendingPathComponent("scripts/check-escpos.py").path, out,
+                "--columns", "\(p.columns)", "--dots", "\(p.dots)", "--cut", p.cut,
+                "--expect-qr", "GH202612010001",
+                "--expect-text", "受理回执", "--expect-text", "1101**********0016",
+                "--expect-text", "测**", "--expect-text", "GH202612010001",
+                "--expect-text", "￥0.00",
+                "--forbid", "110105200001010016", "--forbid", "测试一", "--json",
+            ])
         #expect(r.status == 0)
         #expect(check.status == 0, "\(check.out)")
         #expect(check.out.contains("\"ok\": true"))
@@ -32,7 +36,8 @@ import KioskTestSupport
     @Test func decodeShowsTextSizesAlignmentQRAndCut() throws {
         let out = NSTemporaryDirectory() + "sample-decode-\(UUID().uuidString).bin"
         defer { unlink(out) }
-        #expect(try run(binary("kioskctl"), ["receipt", "sample", "--profile", "generic-58", "--out", out]).status == 0)
+        #expect(
+            try run(binary("kioskctl"), ["receipt", "sample", "--profile", "generic-58", "--out", out]).status == 0)
         let r = try run(binary("kioskctl"), ["escpos", "decode", out])
         #expect(r.status == 0, "\(r.out)")
         #expect(r.out.contains("C 2x2   | 受理回执"))
@@ -50,18 +55,18 @@ import KioskTestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cfg = dir + "/kiosk.yaml"
         try """
-            station: { id: T-1, name: 测试, casePrefix: GH }
-            stateDirectory: state
-            catalog: catalog.json
-            deviceProfiles: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
-            encryption: { keyFile: key }
-            upstream: { url: "http://127.0.0.1:1", token: t }
-            devices:
-              idCardReader: { mode: none }
-              documentCamera: { mode: none }
-              receiptPrinter: { mode: simulated, profile: generic-58 }
-              a4Printer: { mode: cups, uri: "ipp://127.0.0.1:\(freePort())/ipp/print", jobTimeoutSeconds: 10 }
-            """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        station: { id: T-1, name: 测试, casePrefix: GH }
+        stateDirectory: state
+        catalog: catalog.json
+        deviceProfiles: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
+        encryption: { keyFile: key }
+        upstream: { url: "http://127.0.0.1:1", token: t }
+        devices:
+          idCardReader: { mode: none }
+          documentCamera: { mode: none }
+          receiptPrinter: { mode: simulated, profile: generic-58 }
+          a4Printer: { mode: cups, uri: "ipp://127.0.0.1:\(freePort())/ipp/print", jobTimeoutSeconds: 10 }
+        """.write(toFile: cfg, atomically: true, encoding: .utf8)
         let r = try run(binary("kioskctl"), ["print", "test-receipt", "--config", cfg])
         #expect(r.status == 0, "\(r.out)")
         #expect(r.out.contains("test receipt printed"))
@@ -75,7 +80,8 @@ import KioskTestSupport
     }
 
     @Test func toolsGiveClearErrorsForBadInput() throws {
-        let bad = try run(binary("kioskctl"), ["receipt", "sample", "--profile", "no-such-printer", "--out", "/tmp/x.bin"])
+        let bad = try run(
+            binary("kioskctl"), ["receipt", "sample", "--profile", "no-such-printer", "--out", "/tmp/x.bin"])
         #expect(bad.status != 0)
         #expect(bad.out.contains("generic-80"))
         let missing = try run(binary("kioskctl"), ["escpos", "decode", "/nonexistent/file.bin"])

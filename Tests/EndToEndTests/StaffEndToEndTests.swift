@@ -4,10 +4,12 @@ import Testing
 
 /// Township staff through the real binaries: kioskd in tmux, the reference intake, kioskctl.
 @Suite(.serialized) struct StaffEndToEndTests {
-    static let staffID = "110105198505050038"   // the simulated card E (工作人员 测试五), synthetic
+    static let staffID = "110105198505050038"  // the simulated card E (工作人员 测试五), synthetic
 
     func pdf(_ marker: String) -> Data {
-        Data("%PDF-1.4\n% certificate \(marker)\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".utf8)
+        Data(
+            "%PDF-1.4\n% certificate \(marker)\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+                .utf8)
     }
 
     /// The intake marks two submissions done with a certificate; the kiosk downloads both; the
@@ -24,12 +26,16 @@ import Testing
         defer { t.stop() }
 
         let (caseA, _) = try applyOnce(t)
-        try t.send("0"); try t.waitFor("首页")
+        try t.send("0")
+        try t.waitFor("首页")
         let (caseB, _) = try applyOnce(t, placeCard: { try t.send("b") })
-        try t.send("0"); try t.waitFor("首页")
+        try t.send("0")
+        try t.waitFor("首页")
         try waitUntil(30, "both uploads") { st.intake.count() == 2 }
         let rows = try st.intake.list()
-        func sid(_ c: String) -> String { rows.first { $0["caseNumber"] as? String == c }?["submissionId"] as? String ?? "" }
+        func sid(_ c: String) -> String {
+            rows.first { $0["caseNumber"] as? String == c }?["submissionId"] as? String ?? ""
+        }
 
         let dir = st.dir + "/certs"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -42,47 +48,70 @@ import Testing
         }
 
         // Resident A: self pick-up. The A4 printer jams on the first try; the reprint works.
-        try t.send("4"); try t.waitFor("请放置身份证")
-        try t.send("a"); try t.waitFor("以下证照已办好")
+        try t.send("4")
+        try t.waitFor("请放置身份证")
+        try t.send("a")
+        try t.waitFor("以下证照已办好")
         #expect(try t.screen().contains(caseA))
-        #expect(!(try t.screen().contains(caseB)))        // only the resident's own
+        #expect(!(try t.screen().contains(caseB)))  // only the resident's own
         #expect(try st.kioskctl("simulate", "a4", "jam").status == 0)
-        try t.send("1"); try t.waitFor("卡纸", seconds: 20)
+        try t.send("1")
+        try t.waitFor("卡纸", seconds: 20)
         #expect(st.a4Printed().isEmpty)
         #expect(try st.kioskctl("simulate", "a4", "clear").status == 0)
-        try t.send("1"); try t.waitFor("证照已打印", seconds: 20)
+        try t.send("1")
+        try t.waitFor("证照已打印", seconds: 20)
         #expect(st.a4Printed() == [pdf("A")])
-        try t.send("0"); try t.waitFor("首页")
+        try t.send("0")
+        try t.waitFor("首页")
 
         // Staff: card E, one wrong PIN, then the right one.
-        try t.send("*"); try t.waitFor("工作人员登录")
-        try t.send("e"); try t.waitFor("请输入工作人员密码")
-        try t.send("1111", "Enter"); try t.waitFor("还可以再试 4 次")
-        try t.send("2468", "Enter"); try t.waitFor("工作人员菜单")
-        try t.send("3"); try t.waitFor("待打印")
-        #expect(!(try t.screen().contains(caseA)))         // collected by the resident already
-        try t.send("8"); try t.waitFor("已打印 1 份证照", seconds: 20)
+        try t.send("*")
+        try t.waitFor("工作人员登录")
+        try t.send("e")
+        try t.waitFor("请输入工作人员密码")
+        try t.send("1111", "Enter")
+        try t.waitFor("还可以再试 4 次")
+        try t.send("2468", "Enter")
+        try t.waitFor("工作人员菜单")
+        try t.send("3")
+        try t.waitFor("待打印")
+        #expect(!(try t.screen().contains(caseA)))  // collected by the resident already
+        try t.send("8")
+        try t.waitFor("已打印 1 份证照", seconds: 20)
         #expect(st.a4Printed() == [pdf("A"), pdf("B")])
         try t.waitFor("已打印，待领取")
-        try t.send("1"); try t.waitFor(caseB)
-        try t.send("0"); try t.waitFor("证照出证")
-        try t.send("6"); try t.waitFor("批量登记领取")                // the batch: everything printed
-        try t.send("1"); try t.waitFor("已登记领取")
+        try t.send("1")
+        try t.waitFor(caseB)
+        try t.send("0")
+        try t.waitFor("证照出证")
+        try t.send("6")
+        try t.waitFor("批量登记领取")  // the batch: everything printed
+        try t.send("1")
+        try t.waitFor("已登记领取")
         try t.waitFor("没有待领取的证照")
-        try t.send("0"); try t.waitFor("工作人员菜单")
-        try t.send("4"); try t.waitFor("工作台账：今日")
+        try t.send("0")
+        try t.waitFor("工作人员菜单")
+        try t.send("4")
+        try t.waitFor("工作台账：今日")
         try t.waitFor("合计 2 件")
         // Printable: on the A4 printer (a PDF) and on the receipt printer.
-        try t.send("4"); try t.waitFor("台账已在A4打印机打印", seconds: 20)
+        try t.send("4")
+        try t.waitFor("台账已在A4打印机打印", seconds: 20)
         #expect(st.a4Printed().count == 3)
         #expect(st.a4Printed().last?.starts(with: Array("%PDF-".utf8)) == true)
-        try t.send("3"); try t.waitFor("台账已在回执打印机打印", seconds: 20)
+        try t.send("3")
+        try t.waitFor("台账已在回执打印机打印", seconds: 20)
         #expect(st.receipts().last?.contains("工作台账") == true)
-        try t.send("0"); try t.send("0"); try t.waitFor("首页")
+        try t.send("0")
+        try t.send("0")
+        try t.waitFor("首页")
 
         // The ledger of this month, as CSV.
         let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = TimeZone(identifier: "Asia/Shanghai"); f.dateFormat = "yyyy-MM"
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "Asia/Shanghai")
+        f.dateFormat = "yyyy-MM"
         let csv = try st.kioskctl("ledger", "--month", f.string(from: Date()), "--csv")
         #expect(csv.status == 0)
         #expect(csv.out.contains("submissions_total,,申请合计,,2"))
@@ -95,8 +124,10 @@ import Testing
 
         // The audit trail: every sign-in attempt and certificate step, chained, no personal data.
         let audit = try st.kioskctl("audit").out
-        for action in ["staff.signin.failed", "staff.signin", "certificate.print.failed", "certificate.printed",
-                       "certificate.collected", "certificate.batch", "ledger.printed", "staff.signout"] {
+        for action in [
+            "staff.signin.failed", "staff.signin", "certificate.print.failed", "certificate.printed",
+            "certificate.collected", "certificate.batch", "ledger.printed", "staff.signout",
+        ] {
             #expect(audit.contains(action), "audit lacks \(action)")
         }
         #expect(audit.contains("S001"))
@@ -123,7 +154,8 @@ import Testing
         #expect(try st.kioskctl("service", "status").out.contains("out of service"))
         #expect(try st.kioskctl("service", "on").status == 0)
         try waitUntil(20, "back in service") { !(try t.screen().contains("今日停电检修")) }
-        try t.send("1"); try t.waitFor("请选择类别")
+        try t.send("1")
+        try t.waitFor("请选择类别")
     }
 }
 
@@ -138,14 +170,19 @@ import Testing
         try t.start()
         defer { t.stop() }
         try t.waitFor("首页")
-        try t.send("*"); try t.waitFor("工作人员登录")
-        try t.send("e"); try t.waitFor("请输入工作人员密码")
-        try t.send("1357", "Enter"); try t.waitFor("工作人员菜单")
-        #expect(!(try t.screen().contains("证照出证")))          // agents: assisted submissions only
+        try t.send("*")
+        try t.waitFor("工作人员登录")
+        try t.send("e")
+        try t.waitFor("请输入工作人员密码")
+        try t.send("1357", "Enter")
+        try t.waitFor("工作人员菜单")
+        #expect(!(try t.screen().contains("证照出证")))  // agents: assisted submissions only
         let (caseNumber, _) = try applyOnce(t, from: "工作人员菜单")
-        try t.send("0"); try t.waitFor("工作人员菜单")             // back to the agent's menu, resident wiped
+        try t.send("0")
+        try t.waitFor("工作人员菜单")  // back to the agent's menu, resident wiped
         #expect(try t.screen().contains("A007"))
-        try t.send("0"); try t.waitFor("首页")
+        try t.send("0")
+        try t.waitFor("首页")
         #expect(st.receipts().last?.contains("帮办代办：由代办员 测**（工号 A007）代为办理") == true)
         #expect(st.receipts().last?.contains(caseNumber) == true)
         try waitUntil(30, "the upload") { st.intake.count() == 1 }

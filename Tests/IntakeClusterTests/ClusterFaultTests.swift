@@ -29,13 +29,13 @@ struct SplitMix: RandomNumberGenerator {
 @Sendable func countyLink(_ i: Int) -> ProxyFault {
     var g = SplitMix(state: UInt64(i) &* 7919 &+ 17)
     switch Int.random(in: 0..<100, using: &g) {
-    case 0..<40: return .cutAfter(Int.random(in: 2_000...15_000, using: &g))   // fine for a while, then cut mid-request
+    case 0..<40: return .cutAfter(Int.random(in: 2_000...15_000, using: &g))  // fine for a while, then cut mid-request
     case 40..<55: return .cutAfter(Int.random(in: 300...6000, using: &g))
     case 55..<65: return .resetAfter(Int.random(in: 200...4000, using: &g))
     case 65..<72: return .serviceUnavailable
     case 72..<77: return .slow(Int.random(in: 2...15, using: &g), limit: Int.random(in: 5000...30_000, using: &g))
     case 77..<85: return .loseReply
-    default: return .cutAfter(Int.random(in: 20_000...80_000, using: &g))   // no connection lives for ever
+    default: return .cutAfter(Int.random(in: 20_000...80_000, using: &g))  // no connection lives for ever
     }
 }
 
@@ -57,10 +57,16 @@ final class Flag: @unchecked Sendable {
         let stations = ["XY-FLEET-001", "XY-FLEET-002", "XY-FLEET-003"]
         let tokens = stations.enumerated().map { ("fleet-token-\($0.offset + 1)", $0.element) }
         let admin = "fleet-admin-token"
-        let nodeArgs = ["--data", shared, "--store", "postgres", "--postgres", dbURL, "--admin-token", admin, "--log-level", "notice"]
+        let nodeArgs =
+            [
+                "--data", shared, "--store", "postgres", "--postgres", dbURL, "--admin-token", admin, "--log-level",
+                "notice",
+            ]
             + tokens.flatMap { ["--token", "\($0.0)=\($0.1)"] }
-        let nodes = [IntakeNode(name: "node-a", port: freePort(), args: nodeArgs, logPath: work + "/node-a.log"),
-                     IntakeNode(name: "node-b", port: freePort(), args: nodeArgs, logPath: work + "/node-b.log")]
+        let nodes = [
+            IntakeNode(name: "node-a", port: freePort(), args: nodeArgs, logPath: work + "/node-a.log"),
+            IntakeNode(name: "node-b", port: freePort(), args: nodeArgs, logPath: work + "/node-b.log"),
+        ]
         for n in nodes { try n.start() }
         defer { nodes.forEach { $0.kill9() } }
         let nginx = try ThrowawayNginx(upstreams: nodes.map(\.port))
@@ -77,14 +83,20 @@ final class Flag: @unchecked Sendable {
         var sealedAttachments: [String: [(name: String, sha256: String)]] = [:]
         for (i, station) in stations.enumerated() {
             let dir = work + "/station-\(i + 1)"
-            let o = try OutboxStores(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: .init(data: Data(repeating: UInt8(i + 1), count: 32))),
-                                     stationId: station, casePrefix: "F\(i + 1)")
+            let o = try OutboxStores(
+                stateDirectory: dir + "/state",
+                cipher: AtRestCipher(masterKey: .init(data: Data(repeating: UInt8(i + 1), count: 32))),
+                stationId: station, casePrefix: "F\(i + 1)")
             for n in 0..<(i < 2 ? 67 : 66) {
                 let atts = (1...(n % 2 + 1)).map { k in
-                    NewAttachment(name: "material-\(k).jpg", contentType: "image/jpeg",
-                                  data: bytes(Int.random(in: 1500...7000, using: &g), seed: n * 7 + k + i * 1000))
+                    NewAttachment(
+                        name: "material-\(k).jpg", contentType: "image/jpeg",
+                        data: bytes(Int.random(in: 1500...7000, using: &g), seed: n * 7 + k + i * 1000))
                 }
-                let s = try await o.submissions.seal(NewSubmission(itemCode: "XY-T-00\(n % 9 + 1)", itemName: "测试事项", applicant: fixtureApplicant, attachments: atts))
+                let s = try await o.submissions.seal(
+                    NewSubmission(
+                        itemCode: "XY-T-00\(n % 9 + 1)", itemName: "测试事项", applicant: fixtureApplicant,
+                        attachments: atts))
                 sealed[s.id] = s
                 sealedAttachments[s.id] = atts.map { ($0.name, hex($0.data)) }
             }
@@ -94,10 +106,13 @@ final class Flag: @unchecked Sendable {
 
         let logger = Logger(label: "cluster-test")
         let uploaders: [Uploader] = zip(outboxes, tokens).map { o, t in
-            var cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(proxy.port)", token: t.0, requestTimeoutSeconds: 10,
-                                     initialBackoffSeconds: 0.02, maxBackoffSeconds: 0.2, statusSyncSeconds: 60, chunkSize: 2048)
+            var cfg = UpstreamConfig(
+                baseURL: "http://127.0.0.1:\(proxy.port)", token: t.0, requestTimeoutSeconds: 10,
+                initialBackoffSeconds: 0.02, maxBackoffSeconds: 0.2, statusSyncSeconds: 60, chunkSize: 2048)
             cfg.stationId = t.1
-            return Uploader(database: o.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: logger)
+            return Uploader(
+                database: o.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg,
+                logger: logger)
         }
 
         // The killer: SIGKILL node A once a third has arrived, back 2 s later; then node B at two thirds.
@@ -105,7 +120,9 @@ final class Flag: @unchecked Sendable {
         let kills = Counter()
         let killer = Task.detached { () throws -> Void in
             for (node, threshold) in [(nodes[0], 60), (nodes[1], 130)] {
-                while !done.isSet, Int((try? pg.psqlIn(dbURL, "SELECT COUNT(*) FROM submissions")) ?? "0") ?? 0 < threshold {
+                while !done.isSet,
+                    Int((try? pg.psqlIn(dbURL, "SELECT COUNT(*) FROM submissions")) ?? "0") ?? 0 < threshold
+                {
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 if done.isSet { return }
@@ -138,8 +155,10 @@ final class Flag: @unchecked Sendable {
             #expect(c.queued == 0, "\(station): \(c.queued) still queued")
             #expect(c.quarantined == 0, "\(station): \(c.quarantined) quarantined")
         }
-        let rows = try pg.psqlIn(dbURL, "SELECT id || '|' || station_id || '|' || case_number FROM submissions ORDER BY id")
-            .split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
+        let rows = try pg.psqlIn(
+            dbURL, "SELECT id || '|' || station_id || '|' || case_number FROM submissions ORDER BY id"
+        )
+        .split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
         let ids = rows.map { $0[0] }
         let duplicates = ids.count - Set(ids).count
         let lost = Set(sealed.keys).subtracting(ids).count
@@ -150,13 +169,16 @@ final class Flag: @unchecked Sendable {
             #expect(r[2] == s.caseNumber)
         }
         #expect(Set(rows.map { $0[1] + "/" + $0[2] }).count == 200, "case numbers unique per station")
-        let attachments = try pg.psqlIn(dbURL, "SELECT submission_id || '|' || name || '|' || sha256 || '|' || path FROM attachments")
-            .split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
+        let attachments = try pg.psqlIn(
+            dbURL, "SELECT submission_id || '|' || name || '|' || sha256 || '|' || path FROM attachments"
+        )
+        .split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
         var expectedCount = 0
         for (id, refs) in sealedAttachments {
             expectedCount += refs.count
             for ref in refs {
-                let row = try #require(attachments.first { $0[0] == id && $0[1] == ref.name }, "\(id)/\(ref.name) stored")
+                let row = try #require(
+                    attachments.first { $0[0] == id && $0[1] == ref.name }, "\(id)/\(ref.name) stored")
                 #expect(row[2] == ref.sha256)
                 #expect(hex(FileManager.default.contents(atPath: shared + "/" + row[3]) ?? Data()) == ref.sha256)
             }
@@ -175,14 +197,22 @@ final class Flag: @unchecked Sendable {
                 req.headers.add(name: "Authorization", value: "Bearer \(admin)")
                 req.headers.add(name: "Content-Type", value: type)
                 req.body = .bytes(body)
-                if let r = try? await client.execute(req, timeout: .seconds(10)), r.status.code < 500 { return Int(r.status.code) }
+                if let r = try? await client.execute(req, timeout: .seconds(10)), r.status.code < 500 {
+                    return Int(r.status.code)
+                }
                 try await Task.sleep(for: .milliseconds(200))
             }
             return 0
         }
         for (i, id) in reviewed.enumerated() {
-            if i == reviewed.count / 2 { nodes[0].kill9(); _ = kills.enter() }
-            #expect(try await adminPost("/v1/admin/submissions/\(id)/state", Data(#"{"state":"inReview"}"#.utf8), "application/json") == 200)
+            if i == reviewed.count / 2 {
+                nodes[0].kill9()
+                _ = kills.enter()
+            }
+            #expect(
+                try await adminPost(
+                    "/v1/admin/submissions/\(id)/state", Data(#"{"state":"inReview"}"#.utf8), "application/json") == 200
+            )
         }
         try nodes[0].start()
         var pdfs: [String: Data] = [:]
@@ -224,7 +254,9 @@ final class Flag: @unchecked Sendable {
 
         // The kiosks' own status sync pulls the same into their outboxes (it looks at the 50 oldest
         // open submissions of each station per pass) and fetches the certificates.
-        let covered: [(OutboxStores, [SubmissionSummary])] = try outboxes.map { ($0, Array(try $0.submissions.allSubmissions().prefix(50))) }
+        let covered: [(OutboxStores, [SubmissionSummary])] = try outboxes.map {
+            ($0, Array(try $0.submissions.allSubmissions().prefix(50)))
+        }
         var kioskMismatches = -1
         let syncDeadline = Date().addingTimeInterval(180)
         while kioskMismatches != 0 && Date() < syncDeadline {
@@ -233,7 +265,10 @@ final class Flag: @unchecked Sendable {
             for (o, subs) in covered {
                 for s in subs {
                     let now = try o.submissions.submission(id: s.id)
-                    if now?.upstreamState != want(s.id) { kioskMismatches += 1; continue }
+                    if now?.upstreamState != want(s.id) {
+                        kioskMismatches += 1
+                        continue
+                    }
                     if let pdf = pdfs[s.id] {
                         let cert = try o.certificates.certificate(submissionId: s.id)
                         if cert?.data != pdf || cert?.ref.sha256 != hex(pdf) { kioskMismatches += 1 }
@@ -245,13 +280,15 @@ final class Flag: @unchecked Sendable {
             if kioskMismatches != 0 { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(kioskMismatches == 0, "kiosk outboxes differ from the intake for \(kioskMismatches) submissions")
-        let dbStates = try pg.psqlIn(dbURL, "SELECT state || ':' || COUNT(*) FROM submissions GROUP BY state ORDER BY state")
+        let dbStates = try pg.psqlIn(
+            dbURL, "SELECT state || ':' || COUNT(*) FROM submissions GROUP BY state ORDER BY state")
         #expect(try pg.psqlIn(dbURL, "SELECT COUNT(*) FROM certificates") == String(certified.count))
         // Every node start was a real restart on the same port; the kills really happened.
         #expect(kills.max == 3 && nodes.map(\.starts).reduce(0, +) == 5)
 
         let faults = proxy.faultCounts
-        print("""
+        print(
+            """
             cluster: 200 submissions from 3 stations through the fault proxy → nginx → 2 kiosk-intake nodes (PostgreSQL \(pg.bin.split(separator: "/").dropLast().last ?? "?"))
             cluster: stored \(ids.count), duplicates \(duplicates), lost \(lost), attachments \(attachments.count)/\(expectedCount)
             cluster: node kills (SIGKILL) \(kills.max), node starts \(nodes.map(\.starts)), upload phase \(Int(uploadSeconds)) s, total \(Int(Date().timeIntervalSince(started))) s
@@ -268,8 +305,12 @@ extension ThrowawayPostgres {
     /// psql against the database of `url` (one of this server's).
     func psqlIn(_ url: String, _ sql: String) throws -> String {
         let db = URLComponents(string: url)?.path.dropFirst().description ?? "intake"
-        let r = try KioskTestSupport.run(bin + "/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", db,
-                                                   "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        let r = try KioskTestSupport.run(
+            bin + "/psql",
+            [
+                "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", db,
+                "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql,
+            ])
         guard r.status == 0 else { throw ServerError("psql failed: \(r.out)") }
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }

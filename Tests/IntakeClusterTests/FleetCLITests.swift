@@ -14,18 +14,24 @@ import Testing
     @Test func theKiosksHeartbeatCarriesVersionsQueueAgeFloorAndKeyAlarm() async throws {
         let dir = tempFolder("fleet-hb")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let outbox = try OutboxStores(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: .init(data: Data(repeating: 5, count: 32))),
-                                      stationId: "XY-C-001", casePrefix: "HB", minFreeBytes: 123_000_000)
-        _ = try await outbox.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "测试事项", applicant: fixtureApplicant, attachments: []))
+        let outbox = try OutboxStores(
+            stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: .init(data: Data(repeating: 5, count: 32))),
+            stationId: "XY-C-001", casePrefix: "HB", minFreeBytes: 123_000_000)
+        _ = try await outbox.submissions.seal(
+            NewSubmission(itemCode: "XY-T-001", itemName: "测试事项", applicant: fixtureApplicant, attachments: []))
         let store = try IntakeStore(dataDirectory: dir + "/intake")
-        let app = try buildIntakeApplication(configuration: IntakeConfiguration(dataDirectory: dir + "/intake", port: 0,
-                                                                                stationTokens: ["hb-token": "XY-C-001"]), store: store)
+        let app = try buildIntakeApplication(
+            configuration: IntakeConfiguration(
+                dataDirectory: dir + "/intake", port: 0,
+                stationTokens: ["hb-token": "XY-C-001"]), store: store)
         try await app.test(.live) { client in
             var cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(client.port ?? 0)", token: "hb-token")
             cfg.stationId = "XY-C-001"
-            let up = Uploader(database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "t"))
+            let up = Uploader(
+                database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg,
+                logger: Logger(label: "t"))
             await up.setVersions(software: "9.8.7", bundle: "0123456789ab")
-            try await Task.sleep(for: .milliseconds(1100))   // the queued submission is at least a second old
+            try await Task.sleep(for: .milliseconds(1100))  // the queued submission is at least a second old
             await up.queueHeartbeat()
             await up.sendMessages()
         }
@@ -41,16 +47,29 @@ import Testing
     @Test func stationsListsTheFleetAndServeShutsDownGracefully() throws {
         let dir = tempFolder("fleet-cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let node = IntakeNode(name: "intake", port: freePort(),
-                              args: ["--data", dir + "/intake", "--token", "t1=XY-C-001", "--token", "t2=XY-C-002"], logPath: dir + "/intake.log")
+        let node = IntakeNode(
+            name: "intake", port: freePort(),
+            args: ["--data", dir + "/intake", "--token", "t1=XY-C-001", "--token", "t2=XY-C-002"],
+            logPath: dir + "/intake.log")
         try node.start()
         func post(_ token: String, _ station: String, _ body: String) throws {
-            let r = try run("/usr/bin/curl", ["-fsS", "-X", "POST", "-H", "Authorization: Bearer \(token)", "-H", "Content-Type: application/json",
-                                              "--data-binary", body, "http://127.0.0.1:\(node.port)/v1/stations/\(station)/heartbeats"])
+            let r = try run(
+                "/usr/bin/curl",
+                [
+                    "-fsS", "-X", "POST", "-H", "Authorization: Bearer \(token)", "-H",
+                    "Content-Type: application/json",
+                    "--data-binary", body, "http://127.0.0.1:\(node.port)/v1/stations/\(station)/heartbeats",
+                ])
             #expect(r.status == 0, "\(r.out)")
         }
-        try post("t1", "XY-C-001", #"{"heartbeatId":"h1","stationId":"XY-C-001","sentAt":"2026-11-01T08:00:00Z","devices":[{"kind":"idCardReader","state":"online","simulated":false},{"kind":"receiptPrinter","state":"userError","simulated":false}],"queueDepth":4,"quarantined":0,"freeDiskBytes":900000000,"acceptingSubmissions":true,"oldestQueuedSeconds":4000,"softwareVersion":"0.4.0","bundleVersion":"abcdef012345","freeDiskFloorBytes":200000000,"keyAlarm":0}"#)
-        try post("t2", "XY-C-002", #"{"heartbeatId":"h2","stationId":"XY-C-002","sentAt":"2026-11-01T08:00:00Z","devices":[],"queueDepth":0,"quarantined":0,"freeDiskBytes":-1,"acceptingSubmissions":true}"#)
+        try post(
+            "t1", "XY-C-001",
+            #"{"heartbeatId":"h1","stationId":"XY-C-001","sentAt":"2026-11-01T08:00:00Z","devices":[{"kind":"idCardReader","state":"online","simulated":false},{"kind":"receiptPrinter","state":"userError","simulated":false}],"queueDepth":4,"quarantined":0,"freeDiskBytes":900000000,"acceptingSubmissions":true,"oldestQueuedSeconds":4000,"softwareVersion":"0.4.0","bundleVersion":"abcdef012345","freeDiskFloorBytes":200000000,"keyAlarm":0}"#
+        )
+        try post(
+            "t2", "XY-C-002",
+            #"{"heartbeatId":"h2","stationId":"XY-C-002","sentAt":"2026-11-01T08:00:00Z","devices":[],"queueDepth":0,"quarantined":0,"freeDiskBytes":-1,"acceptingSubmissions":true}"#
+        )
         // Graceful shutdown through the ServiceGroup: SIGTERM, exit 0.
         #expect(node.terminate() == 0, "\(node.log().suffix(1500))")
 
@@ -69,7 +88,9 @@ import Testing
         #expect(table.status == 0)
         let lines = table.out.split(separator: "\n")
         #expect(lines.count == 3)
-        #expect(lines[1].hasPrefix("!") && lines[1].contains("XY-C-001") && lines[1].contains("SILENT") && lines[1].contains("receiptPrinter=userError"))
+        #expect(
+            lines[1].hasPrefix("!") && lines[1].contains("XY-C-001") && lines[1].contains("SILENT")
+                && lines[1].contains("receiptPrinter=userError"))
         #expect(lines[2].hasPrefix("!") && lines[2].contains("XY-C-002"))
 
         let noPG = try run(binary("kiosk-intake"), ["stations", "--data", dir + "/intake", "--store", "postgres"])
@@ -81,9 +102,15 @@ import Testing
         // A PostgreSQL that is not there: a clear error and a non-zero exit, not a hang.
         let closed = freePort()
         let t0 = Date()
-        let noServer = try run(binary("kiosk-intake"), ["count", "--data", dir + "/shared", "--store", "postgres",
-                                                        "--postgres", "postgres://postgres@127.0.0.1:\(closed)/intake?sslmode=disable"])
-        #expect(noServer.status != 0 && noServer.out.contains("PostgreSQL database of --postgres cannot be used"), "\(noServer.out)")
+        let noServer = try run(
+            binary("kiosk-intake"),
+            [
+                "count", "--data", dir + "/shared", "--store", "postgres",
+                "--postgres", "postgres://postgres@127.0.0.1:\(closed)/intake?sslmode=disable",
+            ])
+        #expect(
+            noServer.status != 0 && noServer.out.contains("PostgreSQL database of --postgres cannot be used"),
+            "\(noServer.out)")
         #expect(Date().timeIntervalSince(t0) < 60)
     }
 }

@@ -5,7 +5,7 @@
 import KioskTestSupport
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct ServerError: Error, CustomStringConvertible {
@@ -19,13 +19,17 @@ enum Unprivileged {
     static let user = "nobody"
 
     static var runuser: String? {
-        ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     /// The command line that runs `path args` unprivileged.
     static func command(_ path: String, _ args: [String]) throws -> (String, [String]) {
         guard needed else { return (path, args) }
-        guard let runuser else { throw ServerError("running as root, and runuser (util-linux) is missing to drop to \(user)") }
+        guard let runuser else {
+            throw ServerError("running as root, and runuser (util-linux) is missing to drop to \(user)")
+        }
         return (runuser, ["-u", user, "--", path] + args)
     }
 
@@ -60,9 +64,15 @@ final class ThrowawayPostgres: @unchecked Sendable {
 
     static func findBin() throws -> String {
         let base = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }
-        for v in versions where FileManager.default.isExecutableFile(atPath: "\(base)/\(v)/bin/initdb") { return "\(base)/\(v)/bin" }
-        throw ServerError("no PostgreSQL server under \(base)/*/bin (initdb, pg_ctl): install Debian's postgresql (scripts/deps.sh test does)")
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).sorted {
+            (Int($0) ?? 0) > (Int($1) ?? 0)
+        }
+        for v in versions where FileManager.default.isExecutableFile(atPath: "\(base)/\(v)/bin/initdb") {
+            return "\(base)/\(v)/bin"
+        }
+        throw ServerError(
+            "no PostgreSQL server under \(base)/*/bin (initdb, pg_ctl): install Debian's postgresql (scripts/deps.sh test does)"
+        )
     }
 
     init() throws {
@@ -74,25 +84,35 @@ final class ThrowawayPostgres: @unchecked Sendable {
     func start() throws {
         try FileManager.default.createDirectory(atPath: root + "/sock", withIntermediateDirectories: true)
         try Unprivileged.own(root)
-        var r = try Unprivileged.run(bin + "/initdb", ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+        var r = try Unprivileged.run(
+            bin + "/initdb", ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
         guard r.status == 0 else { throw ServerError("initdb failed: \(r.out)") }
-        r = try Unprivileged.run(bin + "/pg_ctl", [
-            "-D", data, "-l", root + "/postgres.log", "-w", "-t", "60",
-            "-o", "-p \(port) -k \(root)/sock -c listen_addresses=127.0.0.1 -c max_connections=100", "start",
-        ])
+        r = try Unprivileged.run(
+            bin + "/pg_ctl",
+            [
+                "-D", data, "-l", root + "/postgres.log", "-w", "-t", "60",
+                "-o", "-p \(port) -k \(root)/sock -c listen_addresses=127.0.0.1 -c max_connections=100", "start",
+            ])
         guard r.status == 0 else { throw ServerError("pg_ctl start failed: \(r.out)\n\(log())") }
-        r = try Unprivileged.run(bin + "/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "intake"])
+        r = try Unprivileged.run(
+            bin + "/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "intake"])
         guard r.status == 0 else { throw ServerError("createdb failed: \(r.out)") }
     }
 
     var url: String { "postgres://postgres@127.0.0.1:\(port)/intake?sslmode=disable" }
 
-    func log() -> String { String(decoding: FileManager.default.contents(atPath: root + "/postgres.log") ?? Data(), as: UTF8.self) }
+    func log() -> String {
+        String(decoding: FileManager.default.contents(atPath: root + "/postgres.log") ?? Data(), as: UTF8.self)
+    }
 
     /// Runs SQL through psql (for checks independent of the code under test).
     func psql(_ sql: String) throws -> String {
-        let r = try KioskTestSupport.run(bin + "/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "intake",
-                                                   "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        let r = try KioskTestSupport.run(
+            bin + "/psql",
+            [
+                "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "intake",
+                "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql,
+            ])
         guard r.status == 0 else { throw ServerError("psql failed: \(r.out)") }
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -122,11 +142,14 @@ final class ThrowawayNginx: @unchecked Sendable {
     }
 
     func start() throws {
-        guard let nginx = Self.binary else { throw ServerError("nginx is not installed: install Debian's nginx-light (scripts/deps.sh test does)") }
+        guard let nginx = Self.binary else {
+            throw ServerError("nginx is not installed: install Debian's nginx-light (scripts/deps.sh test does)")
+        }
         for d in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             try FileManager.default.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true)
         }
-        let servers = upstreams.map { "    server 127.0.0.1:\($0) max_fails=1 fail_timeout=2s;" }.joined(separator: "\n")
+        let servers = upstreams.map { "    server 127.0.0.1:\($0) max_fails=1 fail_timeout=2s;" }.joined(
+            separator: "\n")
         let conf = """
             worker_processes 1;
             daemon off;
@@ -163,9 +186,11 @@ final class ThrowawayNginx: @unchecked Sendable {
             """
         try conf.write(toFile: root + "/nginx.conf", atomically: true, encoding: .utf8)
         try Unprivileged.own(root)
-        let test = try Unprivileged.run(nginx, ["-t", "-q", "-p", root, "-e", root + "/error.log", "-c", root + "/nginx.conf"])
+        let test = try Unprivileged.run(
+            nginx, ["-t", "-q", "-p", root, "-e", root + "/error.log", "-c", root + "/nginx.conf"])
         guard test.status == 0 else { throw ServerError("nginx -t: \(test.out)") }
-        let (path, args) = try Unprivileged.command(nginx, ["-p", root, "-e", root + "/error.log", "-c", root + "/nginx.conf"])
+        let (path, args) = try Unprivileged.command(
+            nginx, ["-p", root, "-e", root + "/error.log", "-c", root + "/nginx.conf"])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
@@ -178,7 +203,8 @@ final class ThrowawayNginx: @unchecked Sendable {
 
     func stop() {
         if let pidText = try? String(contentsOfFile: root + "/nginx.pid", encoding: .utf8),
-           let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             kill(pid, SIGQUIT)
         }
         process?.waitUntilExit()
@@ -196,7 +222,9 @@ func canConnect(_ port: Int) -> Bool {
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = UInt16(port).bigEndian
     return withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
     }
 }
 
@@ -211,21 +239,29 @@ final class IntakeNode: @unchecked Sendable {
     private(set) var starts = 0
 
     init(name: String, port: Int, args: [String], logPath: String) {
-        self.name = name; self.port = port; self.args = args; self.logPath = logPath
+        self.name = name
+        self.port = port
+        self.args = args
+        self.logPath = logPath
     }
 
     func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary("kiosk-intake"))
         p.arguments = ["serve", "--port", String(port)] + args
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) {
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         h.seekToEndOfFile()
         p.standardOutput = h
         p.standardError = h
         let before = log().components(separatedBy: "listening on").count
         try p.run()
-        lock.withLock { process = p; starts += 1 }
+        lock.withLock {
+            process = p
+            starts += 1
+        }
         try waitUntil(30, "\(name) to listen") {
             guard p.isRunning else { throw ServerError("\(name) exited: \(self.log().suffix(2000))") }
             return self.log().components(separatedBy: "listening on").count > before
@@ -234,7 +270,11 @@ final class IntakeNode: @unchecked Sendable {
 
     /// SIGKILL: no graceful shutdown, requests in flight are cut.
     func kill9() {
-        let p: Process? = lock.withLock { let p = process; process = nil; return p }
+        let p: Process? = lock.withLock {
+            let p = process
+            process = nil
+            return p
+        }
         guard let p else { return }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
@@ -243,7 +283,11 @@ final class IntakeNode: @unchecked Sendable {
     /// SIGTERM and wait: the ServiceGroup's graceful shutdown. Returns the exit status.
     @discardableResult
     func terminate() -> Int32 {
-        let p: Process? = lock.withLock { let p = process; process = nil; return p }
+        let p: Process? = lock.withLock {
+            let p = process
+            process = nil
+            return p
+        }
         guard let p else { return -1 }
         p.terminate()
         p.waitUntilExit()

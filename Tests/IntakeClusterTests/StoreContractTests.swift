@@ -13,17 +13,22 @@ import Testing
 
 // MARK: Fixtures (made-up people only)
 
-let fixtureApplicant = ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
+let fixtureApplicant = ApplicantData(
+    idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
 
 func bytes(_ n: Int, seed: Int = 1) -> Data { Data((0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) }) }
 
 func hex(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%02x", $0) }.joined() }
 
-func manifest(_ id: String, station: String = "XY-C-001", caseNumber: String, attachments: [(String, Data)]) -> SubmissionManifest {
+func manifest(_ id: String, station: String = "XY-C-001", caseNumber: String, attachments: [(String, Data)])
+    -> SubmissionManifest
+{
     SubmissionManifest(
         submissionId: id, caseNumber: caseNumber, stationId: station, itemCode: "XY-T-001", itemName: "测试事项",
         submittedAt: "2026-11-01T08:00:00Z", applicant: fixtureApplicant,
-        attachments: attachments.map { AttachmentRef(name: $0.0, contentType: "image/jpeg", size: $0.1.count, sha256: hex($0.1)) })
+        attachments: attachments.map {
+            AttachmentRef(name: $0.0, contentType: "image/jpeg", size: $0.1.count, sha256: hex($0.1))
+        })
 }
 
 func tempFolder(_ prefix: String = "intake-contract") -> String {
@@ -66,12 +71,19 @@ func newDatabase() throws -> String {
 }
 
 /// Runs `body` with a PostgresIntakeStore whose client runs beside it.
-func withPostgresStore<T: Sendable>(url: String, dir: String, lockWait: Duration = .seconds(60),
-                                    _ body: @escaping @Sendable (PostgresIntakeStore) async throws -> T) async throws -> T {
-    let client = PostgresClient(configuration: try PostgresIntakeStore.configuration(url: url), backgroundLogger: Logger(label: "pg"))
-    let store = try PostgresIntakeStore(client: client, dataDirectory: dir, logger: Logger(label: "store"), uploadLockWait: lockWait)
+func withPostgresStore<T: Sendable>(
+    url: String, dir: String, lockWait: Duration = .seconds(60),
+    _ body: @escaping @Sendable (PostgresIntakeStore) async throws -> T
+) async throws -> T {
+    let client = PostgresClient(
+        configuration: try PostgresIntakeStore.configuration(url: url), backgroundLogger: Logger(label: "pg"))
+    let store = try PostgresIntakeStore(
+        client: client, dataDirectory: dir, logger: Logger(label: "store"), uploadLockWait: lockWait)
     return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { await client.run(); return nil }
+        group.addTask {
+            await client.run()
+            return nil
+        }
         group.addTask {
             try await store.migrate()
             return try await body(store)
@@ -83,7 +95,9 @@ func withPostgresStore<T: Sendable>(url: String, dir: String, lockWait: Duration
 }
 
 /// Runs `body` on a fresh store of the named engine.
-func withStore<T: Sendable>(_ engine: String, _ body: @escaping @Sendable (any IntakeStorage, String) async throws -> T) async throws -> T {
+func withStore<T: Sendable>(_ engine: String, _ body: @escaping @Sendable (any IntakeStorage, String) async throws -> T)
+    async throws -> T
+{
     let dir = tempFolder()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     if engine == "sqlite" {
@@ -100,29 +114,44 @@ let engines = ["sqlite", "postgres"]
     @Test(arguments: engines) func attachmentsAreStoredOnceAndNeverChange(engine: String) async throws {
         try await withStore(engine) { store, dir in
             let a = bytes(3000)
-            let first = try await store.commitAttachment(submissionId: "sub-1", name: "material-1.jpg", file: try stage(store, a),
-                                                         discard: {}, size: a.count, sha256: hex(a))
-            #expect(first == .created(AttachmentReceipt(submissionId: "sub-1", name: "material-1.jpg", size: 3000, sha256: hex(a))))
+            let first = try await store.commitAttachment(
+                submissionId: "sub-1", name: "material-1.jpg", file: try stage(store, a),
+                discard: {}, size: a.count, sha256: hex(a))
+            #expect(
+                first
+                    == .created(
+                        AttachmentReceipt(submissionId: "sub-1", name: "material-1.jpg", size: 3000, sha256: hex(a))))
             let again = try stage(store, a)
-            #expect(try await store.commitAttachment(submissionId: "sub-1", name: "material-1.jpg", file: again,
-                                                     discard: { DurableFile.remove(again) }, size: a.count, sha256: hex(a))
-                    == .identical(AttachmentReceipt(submissionId: "sub-1", name: "material-1.jpg", size: 3000, sha256: hex(a))))
+            #expect(
+                try await store.commitAttachment(
+                    submissionId: "sub-1", name: "material-1.jpg", file: again,
+                    discard: { DurableFile.remove(again) }, size: a.count, sha256: hex(a))
+                    == .identical(
+                        AttachmentReceipt(submissionId: "sub-1", name: "material-1.jpg", size: 3000, sha256: hex(a))))
             #expect(!FileManager.default.fileExists(atPath: again), "a repeat's file is discarded")
             let b = bytes(3000, seed: 9)
             let other = try stage(store, b)
-            guard case .conflict = try await store.commitAttachment(submissionId: "sub-1", name: "material-1.jpg", file: other,
-                                                                    discard: { DurableFile.remove(other) }, size: b.count, sha256: hex(b))
-            else { Issue.record("different bytes under the same name must conflict"); return }
+            guard
+                case .conflict = try await store.commitAttachment(
+                    submissionId: "sub-1", name: "material-1.jpg", file: other,
+                    discard: { DurableFile.remove(other) }, size: b.count, sha256: hex(b))
+            else {
+                Issue.record("different bytes under the same name must conflict")
+                return
+            }
             let path = try #require(try await store.attachmentPath(submissionId: "sub-1", name: "material-1.jpg"))
             #expect(path.hasPrefix(dir + "/files/sub-1/"))
             #expect(FileManager.default.contents(atPath: path) == a)
             #expect(try await store.attachments(submissionId: "sub-1").map(\.name) == ["material-1.jpg"])
 
             // Once the manifest is accepted, a name it does not list is refused.
-            _ = try await store.putManifest(manifest("sub-1", caseNumber: "C-1", attachments: [("material-1.jpg", a)]), now: Date())
+            _ = try await store.putManifest(
+                manifest("sub-1", caseNumber: "C-1", attachments: [("material-1.jpg", a)]), now: Date())
             let late = try stage(store, b)
-            #expect(try await store.commitAttachment(submissionId: "sub-1", name: "material-2.jpg", file: late,
-                                                     discard: { DurableFile.remove(late) }, size: b.count, sha256: hex(b)) == .submissionClosed)
+            #expect(
+                try await store.commitAttachment(
+                    submissionId: "sub-1", name: "material-2.jpg", file: late,
+                    discard: { DurableFile.remove(late) }, size: b.count, sha256: hex(b)) == .submissionClosed)
         }
     }
 
@@ -131,12 +160,17 @@ let engines = ["sqlite", "postgres"]
             let a = bytes(1200)
             let m = manifest("sub-a", caseNumber: "GH-20261101-0001", attachments: [("material-1.jpg", a)])
             guard case .missingAttachments(let missing) = try await store.putManifest(m, now: Date()) else {
-                Issue.record("a manifest before its attachment must be refused"); return
+                Issue.record("a manifest before its attachment must be refused")
+                return
             }
             #expect(missing == [AttachmentProblem(name: "material-1.jpg", reason: "not-uploaded")])
-            _ = try await store.commitAttachment(submissionId: "sub-a", name: "material-1.jpg", file: try stage(store, a), discard: {},
-                                                 size: a.count, sha256: hex(a))
-            guard case .created(let receipt) = try await store.putManifest(m, now: Date()) else { Issue.record("not created"); return }
+            _ = try await store.commitAttachment(
+                submissionId: "sub-a", name: "material-1.jpg", file: try stage(store, a), discard: {},
+                size: a.count, sha256: hex(a))
+            guard case .created(let receipt) = try await store.putManifest(m, now: Date()) else {
+                Issue.record("not created")
+                return
+            }
             #expect(try await store.putManifest(m, now: Date().addingTimeInterval(60)) == .identical(receipt))
             var changed = m
             changed.itemCode = "XY-T-002"
@@ -144,9 +178,14 @@ let engines = ["sqlite", "postgres"]
 
             // Another id with the same case number at the same station: refused. At another station: fine.
             let same = manifest("sub-b", caseNumber: "GH-20261101-0001", attachments: [])
-            #expect(try await store.putManifest(same, now: Date()) == .caseNumberTaken(caseNumber: "GH-20261101-0001", submissionId: "sub-a"))
+            #expect(
+                try await store.putManifest(same, now: Date())
+                    == .caseNumberTaken(caseNumber: "GH-20261101-0001", submissionId: "sub-a"))
             let elsewhere = manifest("sub-c", station: "XY-C-002", caseNumber: "GH-20261101-0001", attachments: [])
-            guard case .created = try await store.putManifest(elsewhere, now: Date()) else { Issue.record("other station refused"); return }
+            guard case .created = try await store.putManifest(elsewhere, now: Date()) else {
+                Issue.record("other station refused")
+                return
+            }
 
             #expect(try await store.count() == 2)
             #expect(try await store.submissionExists("sub-a"))
@@ -154,7 +193,8 @@ let engines = ["sqlite", "postgres"]
             #expect(try await store.stationId(submissionId: "sub-c") == "XY-C-002")
             #expect(try await store.manifest(submissionId: "sub-a") == m)
             #expect(try await store.list(stationId: "XY-C-001").map(\.submissionId) == ["sub-a"])
-            let moved = try #require(try await store.setState(submissionId: "sub-a", state: .inReview, note: "审核中", now: Date()))
+            let moved = try #require(
+                try await store.setState(submissionId: "sub-a", state: .inReview, note: "审核中", now: Date()))
             #expect(moved.state == .inReview && moved.note == "审核中")
             #expect(try await store.setState(submissionId: "nope", state: .inReview, note: nil, now: Date()) == nil)
             #expect(try await store.summaries().map(\.attachmentCount).sorted() == [0, 1])
@@ -163,9 +203,10 @@ let engines = ["sqlite", "postgres"]
 
     @Test(arguments: engines) func tusStateLivesInTheStore(engine: String) async throws {
         try await withStore(engine) { store, _ in
-            let up = try await store.createUpload(length: 100, metadata: "name bWF0ZXJpYWwtMS5qcGc=", submissionId: "sub-t", name: "material-1.jpg",
-                                                  sha256: nil, stationId: "XY-C-001", expiresAt: Date().addingTimeInterval(3600),
-                                                  alreadyComplete: false)
+            let up = try await store.createUpload(
+                length: 100, metadata: "name bWF0ZXJpYWwtMS5qcGc=", submissionId: "sub-t", name: "material-1.jpg",
+                sha256: nil, stationId: "XY-C-001", expiresAt: Date().addingTimeInterval(3600),
+                alreadyComplete: false)
             #expect(FileManager.default.fileExists(atPath: store.uploadPath(up.id)))
             var stored = try #require(try await store.tusUpload(id: up.id))
             #expect(abs(stored.expiresAt.timeIntervalSince(up.expiresAt)) < 0.001)
@@ -176,8 +217,9 @@ let engines = ["sqlite", "postgres"]
             #expect(try await store.openUploadCount() == 1)
             try await store.setUploadOffset(id: up.id, offset: 100, completed: true)
             #expect(try await store.openUploadCount() == 0)
-            let old = try await store.createUpload(length: 5, metadata: "", submissionId: nil, name: nil, sha256: nil, stationId: nil,
-                                                   expiresAt: Date().addingTimeInterval(-1), alreadyComplete: false)
+            let old = try await store.createUpload(
+                length: 5, metadata: "", submissionId: nil, name: nil, sha256: nil, stationId: nil,
+                expiresAt: Date().addingTimeInterval(-1), alreadyComplete: false)
             #expect(try await store.purgeExpired() == 1)
             #expect(try await store.tusUpload(id: old.id) == nil)
             #expect(!FileManager.default.fileExists(atPath: store.uploadPath(old.id)))
@@ -188,23 +230,45 @@ let engines = ["sqlite", "postgres"]
     @Test(arguments: engines) func heartbeatsCertificatesAndTheFleetView(engine: String) async throws {
         try await withStore(engine) { store, dir in
             func hb(_ id: String, _ station: String, queue: Int, software: String? = nil) -> StationHeartbeat {
-                StationHeartbeat(heartbeatId: id, stationId: station, sentAt: "2026-11-01T08:00:00Z",
-                                 devices: [DeviceReport(kind: "receiptPrinter", state: queue > 1 ? "hardwareError" : "online", simulated: true)],
-                                 queueDepth: queue, quarantined: 0, freeDiskBytes: 5_000_000_000, acceptingSubmissions: true,
-                                 oldestQueuedSeconds: queue > 0 ? 120 : nil, softwareVersion: software, bundleVersion: software.map { _ in "abcdef012345" },
-                                 freeDiskFloorBytes: 200_000_000, keyAlarm: 0)
+                StationHeartbeat(
+                    heartbeatId: id, stationId: station, sentAt: "2026-11-01T08:00:00Z",
+                    devices: [
+                        DeviceReport(
+                            kind: "receiptPrinter", state: queue > 1 ? "hardwareError" : "online", simulated: true)
+                    ],
+                    queueDepth: queue, quarantined: 0, freeDiskBytes: 5_000_000_000, acceptingSubmissions: true,
+                    oldestQueuedSeconds: queue > 0 ? 120 : nil, softwareVersion: software,
+                    bundleVersion: software.map { _ in "abcdef012345" },
+                    freeDiskFloorBytes: 200_000_000, keyAlarm: 0)
             }
-            guard case .created = try await store.putHeartbeat(hb("hb-1", "XY-C-001", queue: 0, software: "0.4.0")) else { Issue.record("hb-1"); return }
+            guard case .created = try await store.putHeartbeat(hb("hb-1", "XY-C-001", queue: 0, software: "0.4.0"))
+            else {
+                Issue.record("hb-1")
+                return
+            }
             try await Task.sleep(for: .milliseconds(5))
-            guard case .created = try await store.putHeartbeat(hb("hb-2", "XY-C-001", queue: 3, software: "0.4.0")) else { Issue.record("hb-2"); return }
-            guard case .identical = try await store.putHeartbeat(hb("hb-2", "XY-C-001", queue: 3, software: "0.4.0")) else { Issue.record("repeat"); return }
+            guard case .created = try await store.putHeartbeat(hb("hb-2", "XY-C-001", queue: 3, software: "0.4.0"))
+            else {
+                Issue.record("hb-2")
+                return
+            }
+            guard case .identical = try await store.putHeartbeat(hb("hb-2", "XY-C-001", queue: 3, software: "0.4.0"))
+            else {
+                Issue.record("repeat")
+                return
+            }
             #expect(try await store.putHeartbeat(hb("hb-2", "XY-C-001", queue: 4)) == .conflict)
             // An older kiosk's heartbeat, without the optional fields, still decodes.
-            let oldJSON = #"{"heartbeatId":"hb-old","stationId":"XY-C-002","sentAt":"2026-11-01T08:00:00Z","devices":[],"queueDepth":0,"quarantined":1,"freeDiskBytes":-1,"acceptingSubmissions":true}"#
+            let oldJSON =
+                #"{"heartbeatId":"hb-old","stationId":"XY-C-002","sentAt":"2026-11-01T08:00:00Z","devices":[],"queueDepth":0,"quarantined":1,"freeDiskBytes":-1,"acceptingSubmissions":true}"#
             let old = try JSONDecoder().decode(StationHeartbeat.self, from: Data(oldJSON.utf8))
             #expect(old.softwareVersion == nil && old.oldestQueuedSeconds == nil)
-            guard case .created = try await store.putHeartbeat(old) else { Issue.record("old"); return }
-            _ = try await store.putManifest(manifest("sub-x", station: "XY-C-003", caseNumber: "C-9", attachments: []), now: Date())
+            guard case .created = try await store.putHeartbeat(old) else {
+                Issue.record("old")
+                return
+            }
+            _ = try await store.putManifest(
+                manifest("sub-x", station: "XY-C-003", caseNumber: "C-9", attachments: []), now: Date())
 
             let latest = try await store.latestHeartbeats()
             #expect(latest.map(\.stationId) == ["XY-C-001", "XY-C-002"])
@@ -218,7 +282,8 @@ let engines = ["sqlite", "postgres"]
             #expect(fleet[0].softwareVersion == "0.4.0" && fleet[0].bundleVersion == "abcdef012345")
             #expect(fleet[1].freeDiskBytes == nil && fleet[1].softwareVersion == nil && fleet[1].quarantined == 1)
             #expect(fleet[2].silent && fleet[2].lastHeartbeatAt == nil && fleet[2].submissions == 1)
-            let later = try await FleetView.stations(store: store, now: Date().addingTimeInterval(1000), silentAfter: 900)
+            let later = try await FleetView.stations(
+                store: store, now: Date().addingTimeInterval(1000), silentAfter: 900)
             let allSilent = later.allSatisfy { $0.silent }
             #expect(allSilent)
             let table = FleetView.table(fleet)
@@ -228,7 +293,9 @@ let engines = ["sqlite", "postgres"]
 
             // Certificates: the file on the shared directory, the state moves, the reference is found.
             let pdf = Data("%PDF-1.4 示例".utf8)
-            let st = try #require(try await store.issueCertificate(submissionId: "sub-x", data: pdf, contentType: "application/pdf", note: "请到窗口领取"))
+            let st = try #require(
+                try await store.issueCertificate(
+                    submissionId: "sub-x", data: pdf, contentType: "application/pdf", note: "请到窗口领取"))
             #expect(st.state == .certificateReady)
             let ref = try #require(st.certificate)
             #expect(ref.sha256 == hex(pdf) && ref.size == pdf.count)
@@ -268,7 +335,10 @@ let engines = ["sqlite", "postgres"]
                     }
                     // A different upload does not wait; a held lock times out as 423 for the waiter.
                     let gate = AsyncGate()
-                    async let holder: Int = nodeA.withUploadLock(id: "u2") { await gate.wait(); return 0 }
+                    async let holder: Int = nodeA.withUploadLock(id: "u2") {
+                        await gate.wait()
+                        return 0
+                    }
                     try await Task.sleep(for: .milliseconds(100))
                     #expect(try await nodeB.withUploadLock(id: "u3") { 7 } == 7)
                     do {
@@ -308,14 +378,16 @@ let engines = ["sqlite", "postgres"]
                 let location: String = try await appA.test(.router) { a in
                     var create = h
                     create[named: "Upload-Length"] = String(data.count)
-                    create[named: "Upload-Metadata"] = "submissionId \(Data("sub-resume".utf8).base64EncodedString()),name \(Data("material-1.jpg".utf8).base64EncodedString()),sha256 \(Data(hex(data).utf8).base64EncodedString())"
+                    create[named: "Upload-Metadata"] =
+                        "submissionId \(Data("sub-resume".utf8).base64EncodedString()),name \(Data("material-1.jpg".utf8).base64EncodedString()),sha256 \(Data(hex(data).utf8).base64EncodedString())"
                     let r = try await a.execute(uri: "/v1/uploads", method: .post, headers: create)
                     #expect(r.status == .created)
                     let location = try #require(r.headers[.location])
                     var patch = h
                     patch[.contentType] = "application/offset+octet-stream"
                     patch[named: "Upload-Offset"] = "0"
-                    let p = try await a.execute(uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.prefix(4000)))
+                    let p = try await a.execute(
+                        uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.prefix(4000)))
                     #expect(p.status == .noContent)
                     return location
                 }
@@ -325,19 +397,23 @@ let engines = ["sqlite", "postgres"]
                     var patch = h
                     patch[.contentType] = "application/offset+octet-stream"
                     patch[named: "Upload-Offset"] = "0"
-                    let stale = try await b.execute(uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.prefix(10)))
+                    let stale = try await b.execute(
+                        uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.prefix(10)))
                     #expect(stale.status == .conflict, "a PATCH at an old offset is refused on the other node too")
                     patch[named: "Upload-Offset"] = "4000"
-                    let rest = try await b.execute(uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.dropFirst(4000)))
+                    let rest = try await b.execute(
+                        uri: location, method: .patch, headers: patch, body: ByteBuffer(bytes: data.dropFirst(4000)))
                     #expect(rest.status == .noContent)
                     #expect(rest.headers[named: "Upload-Offset"] == String(data.count))
                     var put = h
                     put[.contentType] = "application/json"
-                    let r = try await b.execute(uri: "/v1/submissions/sub-resume", method: .put, headers: put,
-                                                body: ByteBuffer(bytes: try JSONEncoder().encode(m)))
+                    let r = try await b.execute(
+                        uri: "/v1/submissions/sub-resume", method: .put, headers: put,
+                        body: ByteBuffer(bytes: try JSONEncoder().encode(m)))
                     #expect(r.status == .created)
                 }
-                let path = try #require(try await storeA.attachmentPath(submissionId: "sub-resume", name: "material-1.jpg"))
+                let path = try #require(
+                    try await storeA.attachmentPath(submissionId: "sub-resume", name: "material-1.jpg"))
                 #expect(FileManager.default.contents(atPath: path) == data)
                 return 0
             }
@@ -361,7 +437,13 @@ final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var now = 0
     private(set) var max = 0
-    func enter() -> Int { lock.withLock { now += 1; max = Swift.max(max, now); return now } }
+    func enter() -> Int {
+        lock.withLock {
+            now += 1
+            max = Swift.max(max, now)
+            return now
+        }
+    }
     func leave() { lock.withLock { now -= 1 } }
 }
 

@@ -30,7 +30,8 @@ func configuration(
     admin: String? = adminToken, maxAttachmentBytes: Int = 20 * 1024 * 1024
 ) -> IntakeConfiguration {
     IntakeConfiguration(
-        dataDirectory: dir.path, port: 0, stationTokens: tokens, maxAttachmentBytes: maxAttachmentBytes, adminToken: admin)
+        dataDirectory: dir.path, port: 0, stationTokens: tokens, maxAttachmentBytes: maxAttachmentBytes,
+        adminToken: admin)
 }
 
 func headers(token: String? = stationToken, sha256: String? = nil, contentType: String? = nil) -> HTTPFields {
@@ -69,7 +70,10 @@ func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T 
 
 /// Asserts an ErrorReply JSON with the given status and code; returns it.
 @discardableResult
-func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: String, sourceLocation: SourceLocation = #_sourceLocation)
+func expectError(
+    _ response: TestResponse, _ status: HTTPResponse.Status, _ code: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+)
     throws -> ErrorReply
 {
     #expect(response.status == status, sourceLocation: sourceLocation)
@@ -109,7 +113,8 @@ extension TestClientProtocol {
             #expect(response.status == .ok)
             #expect(response.headers[.init("Kiosk-Intake-Protocol")!] == "1")
             #expect(response.headers[.contentType] == "application/json")
-            #expect(try decode(HealthReply.self, response) == HealthReply(service: "kiosk-intake", protocolVersion: "1"))
+            #expect(
+                try decode(HealthReply.self, response) == HealthReply(service: "kiosk-intake", protocolVersion: "1"))
 
             let probe = try await client.execute(uri: "/v1/health", method: .head)
             #expect(probe.status == .noContent)
@@ -129,7 +134,11 @@ extension TestClientProtocol {
             #expect(first.status == .created)
             #expect(first.headers[.contentType] == "application/json")
             let receipt = try decode(AttachmentReceipt.self, first)
-            #expect(receipt == AttachmentReceipt(submissionId: id, name: "material-1.jpg", size: scanBytes.count, sha256: IntakeDigest.sha256Hex(scanBytes)))
+            #expect(
+                receipt
+                    == AttachmentReceipt(
+                        submissionId: id, name: "material-1.jpg", size: scanBytes.count,
+                        sha256: IntakeDigest.sha256Hex(scanBytes)))
 
             // The bytes are on disk under files/<id>/<name>.
             let stored = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/files/\(id)/material-1.jpg"))
@@ -159,7 +168,8 @@ extension TestClientProtocol {
                 uri: "/v1/submissions/\(id)", method: .put, headers: headers(), body: ByteBuffer(bytes: reordered))
             #expect(third.status == .ok)
 
-            let list = try await client.execute(uri: "/v1/submissions?station=\(stationId)", method: .get, headers: headers())
+            let list = try await client.execute(
+                uri: "/v1/submissions?station=\(stationId)", method: .get, headers: headers())
             #expect(list.status == .ok)
             #expect(try decode(SubmissionList.self, list).submissions.map(\.submissionId) == [id])
         }
@@ -203,15 +213,23 @@ extension TestClientProtocol {
         let id = "sub-missing-1"
         try await app.test(.router) { client in
             #expect(try await client.putAttachment(id, "material-1.jpg", scanBytes).status == .created)
-            let manifest = makeManifest(id: id, attachments: [attachmentRef(), attachmentRef("material-2.jpg", otherBytes)])
-            let reply = try expectError(try await client.putManifest(manifest), .unprocessableContent, "missing-attachment")
+            let manifest = makeManifest(
+                id: id, attachments: [attachmentRef(), attachmentRef("material-2.jpg", otherBytes)])
+            let reply = try expectError(
+                try await client.putManifest(manifest), .unprocessableContent, "missing-attachment")
             #expect(reply.message.contains("material-2.jpg"))
             #expect(!reply.message.contains("material-1.jpg"))
 
             // Listed with another checksum than the stored bytes: also refused.
-            let wrong = makeManifest(id: id, attachments: [AttachmentRef(
-                name: "material-1.jpg", contentType: "image/jpeg", size: otherBytes.count, sha256: IntakeDigest.sha256Hex(otherBytes))])
-            let wrongReply = try expectError(try await client.putManifest(wrong), .unprocessableContent, "missing-attachment")
+            let wrong = makeManifest(
+                id: id,
+                attachments: [
+                    AttachmentRef(
+                        name: "material-1.jpg", contentType: "image/jpeg", size: otherBytes.count,
+                        sha256: IntakeDigest.sha256Hex(otherBytes))
+                ])
+            let wrongReply = try expectError(
+                try await client.putManifest(wrong), .unprocessableContent, "missing-attachment")
             #expect(wrongReply.message.contains("sha256-differs"))
 
             // After uploading the missing one, the manifest goes through.
@@ -250,7 +268,8 @@ extension TestClientProtocol {
         let app = try buildIntakeApplication(configuration: configuration(dir))
         try await app.test(.router) { client in
             #expect(try await client.putAttachment("sub-att-1", "material-1.jpg", scanBytes).status == .created)
-            try expectError(try await client.putAttachment("sub-att-1", "material-1.jpg", otherBytes), .conflict, "conflict")
+            try expectError(
+                try await client.putAttachment("sub-att-1", "material-1.jpg", otherBytes), .conflict, "conflict")
             // The original bytes are kept.
             let stored = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/files/sub-att-1/material-1.jpg"))
             #expect(stored == scanBytes)
@@ -265,7 +284,8 @@ extension TestClientProtocol {
         try await app.test(.router) { client in
             #expect(try await client.putAttachment("sub-closed-1", "material-1.jpg", scanBytes).status == .created)
             #expect(try await client.putManifest(manifest).status == .created)
-            try expectError(try await client.putAttachment("sub-closed-1", "late.jpg", otherBytes), .conflict, "conflict")
+            try expectError(
+                try await client.putAttachment("sub-closed-1", "late.jpg", otherBytes), .conflict, "conflict")
             // A repeat of a listed attachment is still fine.
             #expect(try await client.putAttachment("sub-closed-1", "material-1.jpg", scanBytes).status == .ok)
         }
@@ -276,7 +296,8 @@ extension TestClientProtocol {
         defer { dir.remove() }
         let app = try buildIntakeApplication(configuration: configuration(dir, maxAttachmentBytes: 1000))
         _ = try await app.test(.router) { client in
-            try expectError(try await client.putAttachment("sub-big-1", "material-1.jpg", scanBytes), .contentTooLarge, "too-large")
+            try expectError(
+                try await client.putAttachment("sub-big-1", "material-1.jpg", scanBytes), .contentTooLarge, "too-large")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
     }
@@ -288,16 +309,21 @@ extension TestClientProtocol {
         try await app.test(.router) { client in
             let none = try await client.execute(uri: "/v1/submissions/sub-1", method: .get)
             try expectError(none, .unauthorized, "unauthorized")
-            let wrong = try await client.execute(uri: "/v1/submissions/sub-1", method: .get, headers: headers(token: "guess"))
+            let wrong = try await client.execute(
+                uri: "/v1/submissions/sub-1", method: .get, headers: headers(token: "guess"))
             try expectError(wrong, .unauthorized, "unauthorized")
             var basic = HTTPFields()
             basic[.authorization] = "Basic \(stationToken)"
-            try expectError(try await client.execute(uri: "/v1/submissions/sub-1", method: .get, headers: basic), .unauthorized, "unauthorized")
             try expectError(
-                try await client.putAttachment("sub-1", "material-1.jpg", scanBytes, token: "guess"), .unauthorized, "unauthorized")
+                try await client.execute(uri: "/v1/submissions/sub-1", method: .get, headers: basic), .unauthorized,
+                "unauthorized")
+            try expectError(
+                try await client.putAttachment("sub-1", "material-1.jpg", scanBytes, token: "guess"), .unauthorized,
+                "unauthorized")
             try expectError(try await client.putManifest(makeManifest(), token: nil), .unauthorized, "unauthorized")
             // A known token passes.
-            let ok = try await client.execute(uri: "/v1/submissions?station=\(stationId)", method: .get, headers: headers())
+            let ok = try await client.execute(
+                uri: "/v1/submissions?station=\(stationId)", method: .get, headers: headers())
             #expect(ok.status == .ok)
         }
     }
@@ -307,10 +333,14 @@ extension TestClientProtocol {
         defer { dir.remove() }
         let app = try buildIntakeApplication(configuration: configuration(dir, tokens: [:]))
         try await app.test(.router) { client in
-            let ok = try await client.execute(uri: "/v1/submissions?station=x", method: .get, headers: headers(token: "anything"))
+            let ok = try await client.execute(
+                uri: "/v1/submissions?station=x", method: .get, headers: headers(token: "anything"))
             #expect(ok.status == .ok)
-            try expectError(try await client.execute(uri: "/v1/submissions?station=x", method: .get), .unauthorized, "unauthorized")
-            try expectError(try await client.execute(uri: "/v1/submissions", method: .get, headers: headers(token: "anything")), .badRequest, "missing-station")
+            try expectError(
+                try await client.execute(uri: "/v1/submissions?station=x", method: .get), .unauthorized, "unauthorized")
+            try expectError(
+                try await client.execute(uri: "/v1/submissions", method: .get, headers: headers(token: "anything")),
+                .badRequest, "missing-station")
         }
     }
 
@@ -321,11 +351,14 @@ extension TestClientProtocol {
         let manifest = makeManifest(id: "sub-station-1")
         try await app.test(.router) { client in
             #expect(try await client.putAttachment("sub-station-1", "material-1.jpg", scanBytes).status == .created)
-            try expectError(try await client.putManifest(manifest, token: otherStationToken), .forbidden, "wrong-station")
+            try expectError(
+                try await client.putManifest(manifest, token: otherStationToken), .forbidden, "wrong-station")
             #expect(try await client.putManifest(manifest).status == .created)
-            let other = try await client.execute(uri: "/v1/submissions/sub-station-1", method: .get, headers: headers(token: otherStationToken))
+            let other = try await client.execute(
+                uri: "/v1/submissions/sub-station-1", method: .get, headers: headers(token: otherStationToken))
             try expectError(other, .notFound, "not-found")
-            let otherList = try await client.execute(uri: "/v1/submissions?station=\(stationId)", method: .get, headers: headers(token: otherStationToken))
+            let otherList = try await client.execute(
+                uri: "/v1/submissions?station=\(stationId)", method: .get, headers: headers(token: otherStationToken))
             try expectError(otherList, .forbidden, "wrong-station")
             // Without ?station= the token's own station is listed.
             let own = try await client.execute(uri: "/v1/submissions", method: .get, headers: headers())
@@ -339,7 +372,8 @@ extension TestClientProtocol {
         let app = try buildIntakeApplication(configuration: configuration(dir))
         let manifest = makeManifest(id: "sub-status-1")
         try await app.test(.router) { client in
-            let unknown = try await client.execute(uri: "/v1/submissions/sub-status-1", method: .get, headers: headers())
+            let unknown = try await client.execute(
+                uri: "/v1/submissions/sub-status-1", method: .get, headers: headers())
             try expectError(unknown, .notFound, "not-found")
 
             #expect(try await client.putAttachment("sub-status-1", "material-1.jpg", scanBytes).status == .created)
@@ -349,8 +383,11 @@ extension TestClientProtocol {
             #expect(known.status == .ok)
             #expect(known.headers[.contentType] == "application/json")
             let status = try decode(SubmissionStatusReply.self, known)
-            #expect(status == SubmissionStatusReply(
-                submissionId: "sub-status-1", caseNumber: manifest.caseNumber, state: .received, updatedAt: receipt.receivedAt, note: nil))
+            #expect(
+                status
+                    == SubmissionStatusReply(
+                        submissionId: "sub-status-1", caseNumber: manifest.caseNumber, state: .received,
+                        updatedAt: receipt.receivedAt, note: nil))
         }
     }
 
@@ -365,16 +402,22 @@ extension TestClientProtocol {
             #expect(try await client.putManifest(manifest).status == .created)
 
             let change = try json(AdminStateChange(state: .certificateReady, note: "证照已制作，请到窗口领取"))
-            try expectError(try await client.execute(uri: route, method: .post, headers: headers(), body: change), .unauthorized, "unauthorized")
-            try expectError(try await client.execute(uri: route, method: .post, body: change), .unauthorized, "unauthorized")
+            try expectError(
+                try await client.execute(uri: route, method: .post, headers: headers(), body: change), .unauthorized,
+                "unauthorized")
+            try expectError(
+                try await client.execute(uri: route, method: .post, body: change), .unauthorized, "unauthorized")
 
-            let moved = try await client.execute(uri: route, method: .post, headers: headers(token: adminToken), body: change)
+            let moved = try await client.execute(
+                uri: route, method: .post, headers: headers(token: adminToken), body: change)
             #expect(moved.status == .ok)
             let movedStatus = try decode(SubmissionStatusReply.self, moved)
             #expect(movedStatus.state == .certificateReady)
             #expect(movedStatus.note == "证照已制作，请到窗口领取")
 
-            let seen = try decode(SubmissionStatusReply.self, try await client.execute(uri: "/v1/submissions/sub-admin-1", method: .get, headers: headers()))
+            let seen = try decode(
+                SubmissionStatusReply.self,
+                try await client.execute(uri: "/v1/submissions/sub-admin-1", method: .get, headers: headers()))
             #expect(seen == movedStatus)
 
             // The receipt of a repeated manifest stays the original one.
@@ -383,9 +426,12 @@ extension TestClientProtocol {
             #expect(try decode(SubmissionReceipt.self, repeated).state == .received)
 
             let bogus = ByteBuffer(string: #"{"state":"teleported"}"#)
-            try expectError(try await client.execute(uri: route, method: .post, headers: headers(token: adminToken), body: bogus), .badRequest, "invalid-state")
+            try expectError(
+                try await client.execute(uri: route, method: .post, headers: headers(token: adminToken), body: bogus),
+                .badRequest, "invalid-state")
             let unknown = try await client.execute(
-                uri: "/v1/admin/submissions/sub-nope/state", method: .post, headers: headers(token: adminToken), body: change)
+                uri: "/v1/admin/submissions/sub-nope/state", method: .post, headers: headers(token: adminToken),
+                body: change)
             try expectError(unknown, .notFound, "not-found")
         }
     }
@@ -408,7 +454,10 @@ extension TestClientProtocol {
         let store = try IntakeStore(dataDirectory: dir.path)
         let app = try buildIntakeApplication(configuration: configuration(dir), store: store)
         try await app.test(.router) { client in
-            for name in ["..", ".", "..%2F..%2Fintake.sqlite", "%2E%2E", "a%20b", "%E5%90%8D.jpg", String(repeating: "a", count: 65)] {
+            for name in [
+                "..", ".", "..%2F..%2Fintake.sqlite", "%2E%2E", "a%20b", "%E5%90%8D.jpg",
+                String(repeating: "a", count: 65),
+            ] {
                 let response = try await client.putAttachment("sub-trav-1", name, scanBytes)
                 try expectError(response, .badRequest, "invalid-name")
             }
@@ -421,8 +470,13 @@ extension TestClientProtocol {
             #expect(nested.status == .notFound || nested.status == .badRequest)
 
             // A manifest cannot smuggle a bad name either.
-            let manifest = makeManifest(id: "sub-trav-2", attachments: [AttachmentRef(
-                name: "../../intake.sqlite", contentType: "image/jpeg", size: 1, sha256: IntakeDigest.sha256Hex(Data([1])))])
+            let manifest = makeManifest(
+                id: "sub-trav-2",
+                attachments: [
+                    AttachmentRef(
+                        name: "../../intake.sqlite", contentType: "image/jpeg", size: 1,
+                        sha256: IntakeDigest.sha256Hex(Data([1])))
+                ])
             try expectError(try await client.putManifest(manifest), .badRequest, "invalid-manifest")
         }
         #expect(try store.count() == 0)
@@ -435,16 +489,19 @@ extension TestClientProtocol {
         let app = try buildIntakeApplication(configuration: configuration(dir))
         try await app.test(.router) { client in
             let notJSON = try await client.execute(
-                uri: "/v1/submissions/sub-bad-1", method: .put, headers: headers(), body: ByteBuffer(string: "<html>login</html>"))
+                uri: "/v1/submissions/sub-bad-1", method: .put, headers: headers(),
+                body: ByteBuffer(string: "<html>login</html>"))
             try expectError(notJSON, .badRequest, "invalid-manifest")
 
             let incomplete = try await client.execute(
-                uri: "/v1/submissions/sub-bad-1", method: .put, headers: headers(), body: ByteBuffer(string: #"{"submissionId":"sub-bad-1"}"#))
+                uri: "/v1/submissions/sub-bad-1", method: .put, headers: headers(),
+                body: ByteBuffer(string: #"{"submissionId":"sub-bad-1"}"#))
             let reply = try expectError(incomplete, .badRequest, "invalid-manifest")
             #expect(reply.message.contains("missing"))
 
             let mismatch = try await client.execute(
-                uri: "/v1/submissions/sub-bad-1", method: .put, headers: headers(), body: try json(makeManifest(id: "sub-bad-2", attachments: [])))
+                uri: "/v1/submissions/sub-bad-1", method: .put, headers: headers(),
+                body: try json(makeManifest(id: "sub-bad-2", attachments: [])))
             try expectError(mismatch, .badRequest, "id-mismatch")
         }
     }
@@ -506,8 +563,16 @@ extension TestClientProtocol {
 final class PortBox: @unchecked Sendable {
     private let lock = NSLock()
     private var port: Int?
-    func set(_ value: Int) { lock.lock(); port = value; lock.unlock() }
-    func get() -> Int? { lock.lock(); defer { lock.unlock() }; return port }
+    func set(_ value: Int) {
+        lock.lock()
+        port = value
+        lock.unlock()
+    }
+    func get() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return port
+    }
 }
 
 @Suite struct DemoCertifierTests {
@@ -526,7 +591,7 @@ final class PortBox: @unchecked Sendable {
             #expect(m.status == .created)
         }
         let certifier = DemoCertifier(store: store, after: 60, logger: .init(label: "test"))
-        #expect(await certifier.runOnce(now: Date()).isEmpty)                       // too young
+        #expect(await certifier.runOnce(now: Date()).isEmpty)  // too young
         #expect(await certifier.runOnce(now: Date().addingTimeInterval(61)) == [manifest.caseNumber])
         let st = try #require(try store.status(submissionId: manifest.submissionId))
         #expect(st.state == .certificateReady)

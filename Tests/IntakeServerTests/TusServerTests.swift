@@ -22,14 +22,18 @@ func chunkChecksum(_ d: Data) -> String { "sha256 " + Data(SHA256.hash(data: d))
 
 extension TestClientProtocol {
     func tusCreate(length: Int, metadata: String, token: String? = stationToken) async throws -> TestResponse {
-        try await execute(uri: "/v1/uploads", method: .post,
-                          headers: tusHeaders(["Upload-Length": String(length), "Upload-Metadata": metadata], token: token))
+        try await execute(
+            uri: "/v1/uploads", method: .post,
+            headers: tusHeaders(["Upload-Length": String(length), "Upload-Metadata": metadata], token: token))
     }
 
-    func tusPatch(_ location: String, offset: Int, _ data: Data, checksum: String? = nil, token: String? = stationToken) async throws -> TestResponse {
+    func tusPatch(_ location: String, offset: Int, _ data: Data, checksum: String? = nil, token: String? = stationToken)
+        async throws -> TestResponse
+    {
         var extra = ["Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream"]
         if let checksum { extra["Upload-Checksum"] = checksum }
-        return try await execute(uri: location, method: .patch, headers: tusHeaders(extra, token: token), body: ByteBuffer(bytes: data))
+        return try await execute(
+            uri: location, method: .patch, headers: tusHeaders(extra, token: token), body: ByteBuffer(bytes: data))
     }
 
     func tusHead(_ location: String, token: String? = stationToken) async throws -> TestResponse {
@@ -45,11 +49,15 @@ extension TestResponse {
     let id = "3f2b6c1e-8a4d-4c2e-9b1a-0d5e7f9a1b2c"
 
     func attachmentMeta(_ name: String = "material-1.jpg", _ data: Data = scanBytes) -> String {
-        meta([("submissionId", id), ("name", name), ("sha256", IntakeDigest.sha256Hex(data)), ("filename", name), ("filetype", "image/jpeg")])
+        meta([
+            ("submissionId", id), ("name", name), ("sha256", IntakeDigest.sha256Hex(data)), ("filename", name),
+            ("filetype", "image/jpeg"),
+        ])
     }
 
     @Test func optionsAdvertisesVersionExtensionsAndSha256() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         try await buildIntakeApplication(configuration: configuration(dir)).test(.router) { client in
             let r = try await client.execute(uri: "/v1/uploads", method: .options)
             #expect(r.status == .noContent)
@@ -63,7 +71,8 @@ extension TestResponse {
     }
 
     @Test func chunkedUploadBecomesTheAttachmentAndTheManifestIsAccepted() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         let store = try IntakeStore(dataDirectory: dir.path)
         try await buildIntakeApplication(configuration: configuration(dir), store: store).test(.router) { client in
             let created = try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta())
@@ -103,11 +112,15 @@ extension TestResponse {
     }
 
     @Test func offsetMismatchChecksumMismatchAndVersionAreRefused() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         try await buildIntakeApplication(configuration: configuration(dir)).test(.router) { client in
-            let loc = try #require(try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta()).header("Location"))
+            let loc = try #require(
+                try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta()).header("Location"))
             let first = scanBytes.prefix(1000)
-            #expect(try await client.tusPatch(loc, offset: 0, Data(first), checksum: chunkChecksum(Data(first))).status == .noContent)
+            #expect(
+                try await client.tusPatch(loc, offset: 0, Data(first), checksum: chunkChecksum(Data(first))).status
+                    == .noContent)
 
             // Wrong offset: 409, nothing appended.
             let wrong = try await client.tusPatch(loc, offset: 0, Data(first))
@@ -121,7 +134,9 @@ extension TestResponse {
             #expect(try await client.tusHead(loc).header("Upload-Offset") == "1000")
 
             // Unsupported checksum algorithm: 400.
-            try expectError(try await client.tusPatch(loc, offset: 1000, next, checksum: "md5 AAAA"), .badRequest, "checksum-algorithm")
+            try expectError(
+                try await client.tusPatch(loc, offset: 1000, next, checksum: "md5 AAAA"), .badRequest,
+                "checksum-algorithm")
 
             // Missing Tus-Resumable: 412 with Tus-Version.
             let noVersion = try await client.execute(uri: loc, method: .head, headers: tusHeaders(tus: nil))
@@ -129,8 +144,10 @@ extension TestResponse {
             #expect(noVersion.header("Tus-Version") == "1.0.0")
 
             // Wrong content type on PATCH: 415.
-            let ct = try await client.execute(uri: loc, method: .patch,
-                                              headers: tusHeaders(["Upload-Offset": "1000", "Content-Type": "image/jpeg"]), body: ByteBuffer(bytes: next))
+            let ct = try await client.execute(
+                uri: loc, method: .patch,
+                headers: tusHeaders(["Upload-Offset": "1000", "Content-Type": "image/jpeg"]),
+                body: ByteBuffer(bytes: next))
             #expect(ct.status == .unsupportedMediaType)
 
             // Past the end: 400, nothing appended.
@@ -148,11 +165,13 @@ extension TestResponse {
     }
 
     @Test func wholeFileDigestMismatchDiscardsTheUpload() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         let store = try IntakeStore(dataDirectory: dir.path)
         try await buildIntakeApplication(configuration: configuration(dir), store: store).test(.router) { client in
             // Metadata promises scanBytes' digest; other bytes of the same length arrive.
-            let loc = try #require(try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta()).header("Location"))
+            let loc = try #require(
+                try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta()).header("Location"))
             let r = try await client.tusPatch(loc, offset: 0, Data(repeating: 1, count: scanBytes.count))
             #expect(r.status.code == 460)
             #expect(try await client.tusHead(loc).status == .notFound)
@@ -161,36 +180,50 @@ extension TestResponse {
     }
 
     @Test func creationConflictsAndBadHeaders() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
-        try await buildIntakeApplication(configuration: configuration(dir, maxAttachmentBytes: 10_000)).test(.router) { client in
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        try await buildIntakeApplication(configuration: configuration(dir, maxAttachmentBytes: 10_000)).test(.router) {
+            client in
             #expect(try await client.putAttachment(id, "material-1.jpg", scanBytes).status == .created)
             // Different bytes under a stored name: 409 conflict at creation.
-            try expectError(try await client.tusCreate(length: 17, metadata: attachmentMeta("material-1.jpg", otherBytes)), .conflict, "conflict")
+            try expectError(
+                try await client.tusCreate(length: 17, metadata: attachmentMeta("material-1.jpg", otherBytes)),
+                .conflict, "conflict")
             try expectError(try await client.tusCreate(length: 20_000, metadata: ""), .contentTooLarge, "too-large")
-            try expectError(try await client.execute(uri: "/v1/uploads", method: .post, headers: tusHeaders()), .badRequest, "missing-length")
-            try expectError(try await client.tusCreate(length: 5, metadata: "name !!notbase64"), .badRequest, "invalid-metadata")
-            try expectError(try await client.tusCreate(length: 5, metadata: meta([("submissionId", "../x"), ("name", "a")])), .badRequest, "invalid-name")
+            try expectError(
+                try await client.execute(uri: "/v1/uploads", method: .post, headers: tusHeaders()), .badRequest,
+                "missing-length")
+            try expectError(
+                try await client.tusCreate(length: 5, metadata: "name !!notbase64"), .badRequest, "invalid-metadata")
+            try expectError(
+                try await client.tusCreate(length: 5, metadata: meta([("submissionId", "../x"), ("name", "a")])),
+                .badRequest, "invalid-name")
             // After the manifest, an unlisted name cannot be added.
             #expect(try await client.putManifest(makeManifest()).status == .created)
-            try expectError(try await client.tusCreate(length: 5, metadata: attachmentMeta("material-9.jpg", Data("hello".utf8))), .conflict, "conflict")
+            try expectError(
+                try await client.tusCreate(length: 5, metadata: attachmentMeta("material-9.jpg", Data("hello".utf8))),
+                .conflict, "conflict")
         }
     }
 
     @Test func expiredUploadsAnswer410AndAreDeleted() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         var config = configuration(dir)
-        config.uploadExpirySeconds = -1   // expired the moment it is created
+        config.uploadExpirySeconds = -1  // expired the moment it is created
         let store = try IntakeStore(dataDirectory: dir.path)
         try await buildIntakeApplication(configuration: config, store: store).test(.router) { client in
-            let loc = try #require(try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta()).header("Location"))
+            let loc = try #require(
+                try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta()).header("Location"))
             #expect(try await client.tusHead(loc).status == .gone)
-            #expect(try await client.tusHead(loc).status == .notFound)     // gone for good
+            #expect(try await client.tusHead(loc).status == .notFound)  // gone for good
         }
         #expect(try store.openUploadCount() == 0)
     }
 
     @Test func terminationDeletesAnUnfinishedUpload() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         try await buildIntakeApplication(configuration: configuration(dir)).test(.router) { client in
             let loc = try #require(try await client.tusCreate(length: 10, metadata: "").header("Location"))
             #expect(try await client.execute(uri: loc, method: .delete, headers: tusHeaders()).status == .noContent)
@@ -199,26 +232,35 @@ extension TestResponse {
     }
 
     @Test func evaluationsAndHeartbeatsAreIdempotentByTheirIds() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         let store = try IntakeStore(dataDirectory: dir.path)
         try await buildIntakeApplication(configuration: configuration(dir), store: store).test(.router) { client in
-            let e = EvaluationReport(evaluationId: "ev-1", stationId: stationId, caseNumber: "GH202612010001", level: 2,
-                                     reason: "等候时间长", createdAt: "2026-12-01T08:00:00Z")
+            let e = EvaluationReport(
+                evaluationId: "ev-1", stationId: stationId, caseNumber: "GH202612010001", level: 2,
+                reason: "等候时间长", createdAt: "2026-12-01T08:00:00Z")
             let post = { (v: EvaluationReport) in
-                try await client.execute(uri: "/v1/evaluations", method: .post, headers: headers(contentType: "application/json"), body: try json(v))
+                try await client.execute(
+                    uri: "/v1/evaluations", method: .post, headers: headers(contentType: "application/json"),
+                    body: try json(v))
             }
             #expect(try await post(e).status == .created)
             #expect(try await post(e).status == .ok)
-            var changed = e; changed.level = 5
+            var changed = e
+            changed.level = 5
             try expectError(try await post(changed), .conflict, "conflict")
-            var other = e; other.stationId = "station-02"; other.evaluationId = "ev-2"
+            var other = e
+            other.stationId = "station-02"
+            other.evaluationId = "ev-2"
             try expectError(try await post(other), .forbidden, "wrong-station")
 
-            let hb = StationHeartbeat(heartbeatId: "hb-1", stationId: stationId, sentAt: "2026-12-01T08:00:00Z",
-                                      devices: [DeviceReport(kind: "receiptPrinter", state: "paperOut", simulated: true)],
-                                      queueDepth: 3, quarantined: 1, freeDiskBytes: 5_000_000_000, acceptingSubmissions: true)
-            let r = try await client.execute(uri: "/v1/stations/\(stationId)/heartbeats", method: .post,
-                                             headers: headers(contentType: "application/json"), body: try json(hb))
+            let hb = StationHeartbeat(
+                heartbeatId: "hb-1", stationId: stationId, sentAt: "2026-12-01T08:00:00Z",
+                devices: [DeviceReport(kind: "receiptPrinter", state: "paperOut", simulated: true)],
+                queueDepth: 3, quarantined: 1, freeDiskBytes: 5_000_000_000, acceptingSubmissions: true)
+            let r = try await client.execute(
+                uri: "/v1/stations/\(stationId)/heartbeats", method: .post,
+                headers: headers(contentType: "application/json"), body: try json(hb))
             #expect(r.status == .created)
             #expect(try decode(MessageReceipt.self, r).id == "hb-1")
         }
@@ -227,15 +269,19 @@ extension TestResponse {
     }
 
     @Test func certificateReadyCarriesADownloadReference() async throws {
-        let dir = try TempDirectory(); defer { dir.remove() }
+        let dir = try TempDirectory()
+        defer { dir.remove() }
         try await buildIntakeApplication(configuration: configuration(dir)).test(.router) { client in
             #expect(try await client.putAttachment(id, "material-1.jpg", scanBytes).status == .created)
             #expect(try await client.putManifest(makeManifest()).status == .created)
             let pdf = Data("%PDF-1.4 示例证照\n%%EOF\n".utf8)
-            let attach = try await client.execute(uri: "/v1/admin/submissions/\(id)/certificate", method: .post,
-                                                  headers: headers(token: adminToken, contentType: "application/pdf"), body: ByteBuffer(bytes: pdf))
+            let attach = try await client.execute(
+                uri: "/v1/admin/submissions/\(id)/certificate", method: .post,
+                headers: headers(token: adminToken, contentType: "application/pdf"), body: ByteBuffer(bytes: pdf))
             #expect(attach.status == .ok)
-            let st = try decode(SubmissionStatusReply.self, try await client.execute(uri: "/v1/submissions/\(id)", method: .get, headers: headers()))
+            let st = try decode(
+                SubmissionStatusReply.self,
+                try await client.execute(uri: "/v1/submissions/\(id)", method: .get, headers: headers()))
             #expect(st.state == .certificateReady)
             let cert = try #require(st.certificate)
             #expect(cert.sha256 == IntakeDigest.sha256Hex(pdf))
@@ -243,7 +289,10 @@ extension TestResponse {
             #expect(dl.status == .ok)
             #expect(dl.headers[.contentType] == "application/pdf")
             #expect(Data(dl.body.readableBytesView) == pdf)
-            #expect(try await client.execute(uri: "/v1/certificates/\(cert.ref)", method: .get, headers: headers(token: otherStationToken)).status == .notFound)
+            #expect(
+                try await client.execute(
+                    uri: "/v1/certificates/\(cert.ref)", method: .get, headers: headers(token: otherStationToken)
+                ).status == .notFound)
         }
     }
 }

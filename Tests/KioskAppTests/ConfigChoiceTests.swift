@@ -29,10 +29,22 @@ import Testing
     }
 
     @Test(arguments: [
-        ("idCardReader:   { mode: simulated }", "idCardReader:   { mode: usbb }", "devices.idCardReader.mode", "usb, serial, hid, auto, simulated, none"),
-        ("documentCamera: { mode: simulated,", "documentCamera: { mode: uvc,", "devices.documentCamera.mode", "v4l2, simulated, none"),
-        ("receiptPrinter: { mode: simulated,", "receiptPrinter: { mode: serial,", "devices.receiptPrinter.mode", "usb, simulated, none"),
-        ("a4Printer:      { mode: none }", "a4Printer:      { mode: ipp }", "devices.a4Printer.mode", "cups, simulated, none"),
+        (
+            "idCardReader:   { mode: simulated }", "idCardReader:   { mode: usbb }", "devices.idCardReader.mode",
+            "usb, serial, hid, auto, simulated, none"
+        ),
+        (
+            "documentCamera: { mode: simulated,", "documentCamera: { mode: uvc,", "devices.documentCamera.mode",
+            "v4l2, simulated, none"
+        ),
+        (
+            "receiptPrinter: { mode: simulated,", "receiptPrinter: { mode: serial,", "devices.receiptPrinter.mode",
+            "usb, simulated, none"
+        ),
+        (
+            "a4Printer:      { mode: none }", "a4Printer:      { mode: ipp }", "devices.a4Printer.mode",
+            "cups, simulated, none"
+        ),
         ("  language: zh ", "  language: fr ", "accessibility.language", "zh, en"),
     ])
     func anUnknownValueNamesTheKeyAndTheChoices(_ from: String, _ to: String, _ key: String, _ choices: String) throws {
@@ -42,12 +54,18 @@ import Testing
     }
 
     @Test func logLevelAndTimeZoneAreChecked() throws {
-        let bad = try error { $0.replacingOccurrences(of: "  casePrefix: GH ", with: "  casePrefix: GH\n  timeZone: Mars/Olympus ") }
+        let bad = try error {
+            $0.replacingOccurrences(of: "  casePrefix: GH ", with: "  casePrefix: GH\n  timeZone: Mars/Olympus ")
+        }
         #expect(bad?.contains("station.timeZone") == true, "\(bad ?? "accepted")")
-        let urumqi = try load { $0.replacingOccurrences(of: "  casePrefix: GH ", with: "  casePrefix: GH\n  timeZone: Asia/Urumqi ") }.get()
+        let urumqi = try load {
+            $0.replacingOccurrences(of: "  casePrefix: GH ", with: "  casePrefix: GH\n  timeZone: Asia/Urumqi ")
+        }.get()
         #expect(urumqi.timeZone.identifier == "Asia/Urumqi")
         let level = try error { $0.replacingOccurrences(of: "  level: info ", with: "  level: loud ") }
         #expect(level?.contains("`logging.level`") == true, "\(level ?? "accepted")")
-        #expect(try load { $0.replacingOccurrences(of: "  level: info ", with: "  level: debug ") }.get().logging?.level == .debug)
+        #expect(
+            try load { $0.replacingOccurrences(of: "  level: info ", with: "  level: debug ") }.get().logging?.level
+                == .debug)
     }
 }

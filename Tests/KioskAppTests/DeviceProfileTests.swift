@@ -35,25 +35,33 @@ import Testing
             transport: usb-printer
             protocol: escpos
             """
-        #expect(throws: DeviceProfileError.self) { try DeviceProfiles.parse(yaml: base, name: "t.yaml") }   // no receipt
+        #expect(throws: DeviceProfileError.self) { try DeviceProfiles.parse(yaml: base, name: "t.yaml") }  // no receipt
         do {
-            _ = try DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 570, columns: 48 }", name: "t.yaml")
+            _ = try DeviceProfiles.parse(
+                yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 570, columns: 48 }", name: "t.yaml")
             Issue.record("dots 570 accepted")
         } catch { #expect("\(error)".contains("receipt.dots")) }
         do {
-            _ = try DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, chunkBytes: 65536 }", name: "t.yaml")
+            _ = try DeviceProfiles.parse(
+                yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, chunkBytes: 65536 }",
+                name: "t.yaml")
             Issue.record("chunk 65536 accepted")
         } catch { #expect("\(error)".contains("chunkBytes")) }
         do {
-            _ = try DeviceProfiles.parse(yaml: base + "\nusb: { interfaceClass: 0xFF }\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48 }", name: "t.yaml")
+            _ = try DeviceProfiles.parse(
+                yaml: base + "\nusb: { interfaceClass: 0xFF }\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48 }",
+                name: "t.yaml")
             Issue.record("class FF on usb-printer accepted")
         } catch { #expect("\(error)".contains("usb-vendor")) }
         do {
-            _ = try DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, encoding: UTF-8 }", name: "t.yaml")
+            _ = try DeviceProfiles.parse(
+                yaml: base + "\nreceipt: { paperWidthMM: 80, dots: 576, columns: 48, encoding: UTF-8 }", name: "t.yaml")
             Issue.record("UTF-8 accepted")
         } catch { #expect("\(error)".contains("GB18030")) }
         #expect(throws: DeviceProfileError.self) { try DeviceProfiles.parse(yaml: "::: not yaml", name: "t.yaml") }
-        let ok = try? DeviceProfiles.parse(yaml: base + "\nreceipt: { paperWidthMM: 58, dots: 384, columns: 32, status: none, cut: none }", name: "t.yaml")
+        let ok = try? DeviceProfiles.parse(
+            yaml: base + "\nreceipt: { paperWidthMM: 58, dots: 384, columns: 32, status: none, cut: none }",
+            name: "t.yaml")
         #expect(ok?.statusSupport == DeviceProfile.StatusSupport.none)
         #expect(ok?.receiptPrinterProfile?.supportsCut == false)
     }
@@ -78,20 +86,39 @@ import Testing
 
     func loadError(_ devices: String) throws -> String? {
         let f = try config(devices)
-        do { _ = try KioskConfig.load(path: f.path); return nil } catch { return "\(error)" }
+        do {
+            _ = try KioskConfig.load(path: f.path)
+            return nil
+        } catch { return "\(error)" }
     }
 
     @Test func receiptPrinterAndA4ModesAreValidated() throws {
         let common = "  idCardReader: { mode: simulated }\n  documentCamera: { mode: simulated }\n"
-        #expect(try loadError(common + "  receiptPrinter: { mode: usb, profile: generic-58 }\n  a4Printer: { mode: cups, queue: cert_a4 }") == nil)
+        #expect(
+            try loadError(
+                common
+                    + "  receiptPrinter: { mode: usb, profile: generic-58 }\n  a4Printer: { mode: cups, queue: cert_a4 }"
+            ) == nil)
         #expect(try loadError(common + "  receiptPrinter: { mode: usb }")?.contains("profile") == true)
-        #expect(try loadError(common + "  receiptPrinter: { mode: usb, profile: no-such }")?.contains("generic-80") == true)
-        #expect(try loadError(common + "  receiptPrinter: { mode: usb, profile: simulated-escpos-80mm }")?.contains("transport") == true)
-        #expect(try loadError(common + "  receiptPrinter: { mode: usb, profile: generic-80, chunkBytes: 10000 }")?.contains("chunkBytes") == true)
+        #expect(
+            try loadError(common + "  receiptPrinter: { mode: usb, profile: no-such }")?.contains("generic-80") == true)
+        #expect(
+            try loadError(common + "  receiptPrinter: { mode: usb, profile: simulated-escpos-80mm }")?.contains(
+                "transport") == true)
+        #expect(
+            try loadError(common + "  receiptPrinter: { mode: usb, profile: generic-80, chunkBytes: 10000 }")?.contains(
+                "chunkBytes") == true)
         #expect(try loadError(common + "  receiptPrinter: { mode: serial }")?.contains("usb") == true)
-        #expect(try loadError(common + "  receiptPrinter: { mode: none }\n  a4Printer: { mode: cups }")?.contains("queue") == true)
-        #expect(try loadError(common + "  receiptPrinter: { mode: none }\n  a4Printer: { mode: cups, uri: \"http://x\" }")?.contains("ipp://") == true)
-        let f = try config(common + "  receiptPrinter: { mode: none }\n  a4Printer: { mode: cups, uri: \"ipp://127.0.0.1:8631/ipp/print\", jobTimeoutSeconds: 30 }")
+        #expect(
+            try loadError(common + "  receiptPrinter: { mode: none }\n  a4Printer: { mode: cups }")?.contains("queue")
+                == true)
+        #expect(
+            try loadError(common + "  receiptPrinter: { mode: none }\n  a4Printer: { mode: cups, uri: \"http://x\" }")?
+                .contains("ipp://") == true)
+        let f = try config(
+            common
+                + "  receiptPrinter: { mode: none }\n  a4Printer: { mode: cups, uri: \"ipp://127.0.0.1:8631/ipp/print\", jobTimeoutSeconds: 30 }"
+        )
         let cfg = try KioskConfig.load(path: f.path)
         #expect(cfg.a4PrinterSettings?.uri == "ipp://127.0.0.1:8631/ipp/print")
         #expect(cfg.a4PrinterSettings?.jobTimeout == .seconds(30))

@@ -5,7 +5,7 @@ import Logging
 import Testing
 @testable import KioskApp
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The admin socket's peer check: a member of the admin group is let in wherever the group stands
@@ -38,7 +38,10 @@ import Glibc
     @Test func peerGroupsComeFromTheKernel() throws {
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
         let n = getgroups(0, nil)
         var own = [gid_t](repeating: 0, count: Int(max(n, 1)))
         let count = getgroups(n, &own)
@@ -71,12 +74,19 @@ import Glibc
             var addr = sockaddr_un()
             addr.sun_family = sa_family_t(AF_UNIX)
             withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
             guard rc == 0 else { throw CocoaError(.fileWriteUnknown) }
             var tv = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         }
-        deinit { close(fd); unlink(path) }
+        deinit {
+            close(fd)
+            unlink(path)
+        }
 
         /// One entry, decoded the way journald does (both the text and the binary field form).
         func receive() -> [String: String]? {
@@ -100,7 +110,8 @@ import Glibc
                     guard nl + 9 <= b.count else { return nil }
                     var len: UInt64 = 0
                     for k in 0..<8 { len |= UInt64(b[nl + 1 + k]) << (8 * UInt64(k)) }
-                    let start = nl + 9, end = start + Int(len)
+                    let start = nl + 9
+                    let end = start + Int(len)
                     guard end < b.count, b[end] == 0x0A else { return nil }
                     out[name] = String(decoding: b[start..<end], as: UTF8.self)
                     i = end + 1
@@ -112,7 +123,9 @@ import Glibc
 
     @Test func entryCarriesPriorityMessageAndStructuredFields() throws {
         let j = try FakeJournal()
-        var log = Logger(label: "kioskd") { JournaldLogHandler(label: $0, level: .info, socketPath: j.path, identifier: "kioskd") }
+        var log = Logger(label: "kioskd") {
+            JournaldLogHandler(label: $0, level: .info, socketPath: j.path, identifier: "kioskd")
+        }
         log[metadataKey: "station"] = "XY-GH-001"
         log.info("submission sealed", metadata: ["case": "GH202612070001", "item": "XY-T-001", "attachments": "2"])
         let e = try #require(j.receive())
@@ -125,7 +138,8 @@ import Glibc
         #expect(e["KIOSK_STATION"] == "XY-GH-001")
         #expect(e["CODE_FUNC"] != nil && e["CODE_LINE"] != nil)
 
-        log.warning("device state", metadata: ["device": "receiptPrinter", "state": "noDevice", "event": "device-state"])
+        log.warning(
+            "device state", metadata: ["device": "receiptPrinter", "state": "noDevice", "event": "device-state"])
         let d = try #require(j.receive())
         #expect(d["PRIORITY"] == "4")
         #expect(d["KIOSK_DEVICE"] == "receiptPrinter")
@@ -136,14 +150,18 @@ import Glibc
         #expect(j.receive()?["PRIORITY"] == "2")
         log.debug("below the level")
         log.error("after the debug line")
-        #expect(j.receive()?["MESSAGE"] == "after the debug line station=XY-GH-001", "debug is below the configured level")
+        #expect(
+            j.receive()?["MESSAGE"] == "after the debug line station=XY-GH-001", "debug is below the configured level")
     }
 
     @Test func idNumbersAreMaskedAndNewlinesUseTheBinaryForm() throws {
         let j = try FakeJournal()
-        let log = Logger(label: "kioskd") { JournaldLogHandler(label: $0, level: .info, socketPath: j.path, identifier: "kioskd") }
+        let log = Logger(label: "kioskd") {
+            JournaldLogHandler(label: $0, level: .info, socketPath: j.path, identifier: "kioskd")
+        }
         // Made-up number of the shape of a resident ID: never reaches the journal whole.
-        log.error("upstream said: bad request\nfor 11010519491231002X", metadata: ["error": "rejected 11010519491231002X"])
+        log.error(
+            "upstream said: bad request\nfor 11010519491231002X", metadata: ["error": "rejected 11010519491231002X"])
         let e = try #require(j.receive())
         let message = try #require(e["MESSAGE"])
         #expect(message.hasPrefix("upstream said: bad request\nfor "))
@@ -168,7 +186,8 @@ import Glibc
         defer { unlink(file) }
         // Not under systemd, or a JOURNAL_STREAM inherited from elsewhere: the log file.
         for env in [[:], ["JOURNAL_STREAM": "8:12345"], ["JOURNAL_STREAM": "garbage"], ["INVOCATION_ID": "abc"]] {
-            let h = JournaldLogHandler.factory(fileFallback: file, level: .info, socketPath: j.path, environment: env)("kioskd")
+            let h = JournaldLogHandler.factory(fileFallback: file, level: .info, socketPath: j.path, environment: env)(
+                "kioskd")
             #expect(h is FileLogHandler, "\(env)")
         }
         // Standard error is the stream JOURNAL_STREAM names: the journal.
@@ -176,23 +195,31 @@ import Glibc
         #expect(fstat(2, &st) == 0)
         let env = ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]
         #expect(JournaldLogHandler.outputGoesToJournal(environment: env))
-        #expect(JournaldLogHandler.factory(fileFallback: file, level: .info, socketPath: j.path, environment: env)("kioskd") is JournaldLogHandler)
+        #expect(
+            JournaldLogHandler.factory(fileFallback: file, level: .info, socketPath: j.path, environment: env)("kioskd")
+                is JournaldLogHandler)
         // ... unless journald's socket is not there.
-        #expect(JournaldLogHandler.factory(fileFallback: file, level: .info, socketPath: j.path + ".missing", environment: env)("kioskd") is FileLogHandler)
+        #expect(
+            JournaldLogHandler.factory(
+                fileFallback: file, level: .info, socketPath: j.path + ".missing", environment: env)("kioskd")
+                is FileLogHandler)
     }
 }
 
 /// SIGHUP: a process's kill is a reload request; the kernel's (terminal hangup) is not.
 @Suite(.serialized) struct HangupSignalTests {
     @Test func signalCodesAreClassified() {
-        #expect(HangupSignal.origin(signalCode: 0) == .reloadRequest)        // SI_USER: kill(2)
-        #expect(HangupSignal.origin(signalCode: -1) == .reloadRequest)       // SI_QUEUE
-        #expect(HangupSignal.origin(signalCode: -6) == .reloadRequest)       // SI_TKILL
-        #expect(HangupSignal.origin(signalCode: 0x80) == .terminalHangup)    // SI_KERNEL: tty hangup
+        #expect(HangupSignal.origin(signalCode: 0) == .reloadRequest)  // SI_USER: kill(2)
+        #expect(HangupSignal.origin(signalCode: -1) == .reloadRequest)  // SI_QUEUE
+        #expect(HangupSignal.origin(signalCode: -6) == .reloadRequest)  // SI_TKILL
+        #expect(HangupSignal.origin(signalCode: 0x80) == .terminalHangup)  // SI_KERNEL: tty hangup
     }
 
     @Test func killIsAReloadRequest() throws {
-        final class Seen: @unchecked Sendable { let lock = NSLock(); var origins: [HangupSignal.Origin] = [] }
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var origins: [HangupSignal.Origin] = []
+        }
         let seen = Seen()
         try HangupSignal.install { o in seen.lock.withLock { seen.origins.append(o) } }
         kill(getpid(), SIGHUP)
@@ -212,18 +239,29 @@ import Glibc
         defer { close(master) }
         var unlock: Int32 = 0
         var number: UInt32 = 0
-        #expect(ioctl(master, UInt(0x4004_5431), &unlock) == 0)   // TIOCSPTLCK
-        #expect(ioctl(master, UInt(0x8004_5430), &number) == 0)   // TIOCGPTN
+        #expect(ioctl(master, UInt(0x4004_5431), &unlock) == 0)  // TIOCSPTLCK
+        #expect(ioctl(master, UInt(0x8004_5430), &number) == 0)  // TIOCGPTN
         let name = "/dev/pts/\(number)"
         let slave = open(name, O_RDWR | O_NOCTTY)
         #expect(slave >= 0)
         let terminal = TerminalIO(inputFD: slave, outputFD: dup(slave))
         terminal.enter()
-        defer { terminal.restore(); close(terminal.outputFD); close(terminal.inputFD) }
-        final class Reopened: @unchecked Sendable { let lock = NSLock(); var count = 0 }
+        defer {
+            terminal.restore()
+            close(terminal.outputFD)
+            close(terminal.inputFD)
+        }
+        final class Reopened: @unchecked Sendable {
+            let lock = NSLock()
+            var count = 0
+        }
         let reopened = Reopened()
         terminal.onReopen = { reopened.lock.withLock { reopened.count += 1 } }
-        final class Keys: @unchecked Sendable { let lock = NSLock(); var keys: [Key] = []; var ended = false }
+        final class Keys: @unchecked Sendable {
+            let lock = NSLock()
+            var keys: [Key] = []
+            var ended = false
+        }
         let got = Keys()
         let stream = terminal.keys()
         let reader = Task {
@@ -231,18 +269,29 @@ import Glibc
             got.lock.withLock { got.ended = true }
         }
         defer { reader.cancel() }
-        var shown: [UInt8] = []   // what the terminal received
-        func drain() { var b = [UInt8](repeating: 0, count: 4096); var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            while poll(&p, 1, 50) > 0 { let n = read(master, &b, b.count); if n <= 0 { break }; shown += b[0..<n] } }
+        var shown: [UInt8] = []  // what the terminal received
+        func drain() {
+            var b = [UInt8](repeating: 0, count: 4096)
+            var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            while poll(&p, 1, 50) > 0 {
+                let n = read(master, &b, b.count)
+                if n <= 0 { break }
+                shown += b[0..<n]
+            }
+        }
         func waitFor(_ what: String, _ cond: () -> Bool) {
             let deadline = Date().addingTimeInterval(5)
-            while !cond() && Date() < deadline { drain(); usleep(20_000) }
+            while !cond() && Date() < deadline {
+                drain()
+                usleep(20_000)
+            }
             #expect(cond(), "\(what)")
         }
         _ = Glibc.write(master, "1", 1)
         waitFor("the first key") { got.lock.withLock { got.keys.count == 1 } }
         // The hangup: the old descriptors go dead (read returns 0), the device stays.
-        drain(); shown = []
+        drain()
+        shown = []
         #expect(ioctl(slave, UInt(TIOCVHANGUP), 0) == 0, "TIOCVHANGUP: \(String(cString: strerror(errno)))")
         waitFor("the terminal reopened") { reopened.lock.withLock { reopened.count == 1 } }
         // The output was reopened too: the alternate screen is entered again and writes arrive.
@@ -260,7 +309,8 @@ import Glibc
         sane.c_lflag |= tcflag_t(ECHO | ICANON)
         #expect(tcsetattr(slave, TCSANOW, &sane) == 0)
         waitFor("raw mode restored") {
-            var now = termios(); _ = tcgetattr(slave, &now)
+            var now = termios()
+            _ = tcgetattr(slave, &now)
             return now.c_lflag & tcflag_t(ECHO | ICANON) == 0 && reopened.lock.withLock { reopened.count == 2 }
         }
         _ = Glibc.write(master, "3", 1)

@@ -46,21 +46,31 @@ func villageLink(_ i: Int) -> ProxyFault {
         var sealed: [SubmissionSummary] = []
         for i in 0..<200 {
             let atts = (1...2).map { n in
-                NewAttachment(name: "material-\(n).jpg", contentType: "image/jpeg", data: jpeg(Int.random(in: 2000...9000, using: &g) + i))
+                NewAttachment(
+                    name: "material-\(n).jpg", contentType: "image/jpeg",
+                    data: jpeg(Int.random(in: 2000...9000, using: &g) + i))
             }
-            sealed.append(try await outbox.submissions.seal(NewSubmission(itemCode: "XY-T-00\(i % 9 + 1)", itemName: "测试事项", applicant: applicant, attachments: atts)))
+            sealed.append(
+                try await outbox.submissions.seal(
+                    NewSubmission(
+                        itemCode: "XY-T-00\(i % 9 + 1)", itemName: "测试事项", applicant: applicant, attachments: atts)))
         }
         let store = try IntakeStore(dataDirectory: dir + "/intake")
-        let app = try buildIntakeApplication(configuration: IntakeConfiguration(dataDirectory: dir + "/intake", port: 0,
-                                                                                stationTokens: [token: "XY-TEST-001"]), store: store)
+        let app = try buildIntakeApplication(
+            configuration: IntakeConfiguration(
+                dataDirectory: dir + "/intake", port: 0,
+                stationTokens: [token: "XY-TEST-001"]), store: store)
         let faultBox = Box<[String: Int]>([:])
         try await app.test(.live) { client in
             let proxy = FaultProxy(upstreamPort: try #require(client.port), plan: villageLink)
             try proxy.start()
             defer { proxy.stop() }
-            let cfg = UpstreamConfig(baseURL: "http://127.0.0.1:\(proxy.port)", token: token, requestTimeoutSeconds: 5,
-                                     initialBackoffSeconds: 0.005, maxBackoffSeconds: 0.03, statusSyncSeconds: 60, chunkSize: 2048)
-            let up = Uploader(database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg, logger: Logger(label: "test"))
+            let cfg = UpstreamConfig(
+                baseURL: "http://127.0.0.1:\(proxy.port)", token: token, requestTimeoutSeconds: 5,
+                initialBackoffSeconds: 0.005, maxBackoffSeconds: 0.03, statusSyncSeconds: 60, chunkSize: 2048)
+            let up = Uploader(
+                database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg,
+                logger: Logger(label: "test"))
             let deadline = Date().addingTimeInterval(300)
             while try outbox.uploads.counts().queued > 0 && Date() < deadline {
                 let wait = await up.runOnce() ?? 0

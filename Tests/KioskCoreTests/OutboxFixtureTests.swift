@@ -28,22 +28,26 @@ enum OutboxFixture {
 
     // 2025-11-05 09:00:00 +08:00 and the times the generator advanced its clock to.
     static let t0 = 1_762_304_400.0
-    static let later = 1_765_763_670.0          // 40 days and 3270 s after t0: retention, case GH202512150001
-    static let end = 1_765_764_120.0            // the last write (out of service)
+    static let later = 1_765_763_670.0  // 40 days and 3270 s after t0: retention, case GH202512150001
+    static let end = 1_765_764_120.0  // the last write (out of service)
 }
 
 @Suite struct OutboxFixtureTests {
     func open(at t: Double = OutboxFixture.end + 60) throws -> (OutboxStores, String) {
         let (state, key) = try OutboxFixture.copy()
         let clock = StationClock.fixed { Date(timeIntervalSince1970: t) }
-        let stores = try OutboxStores(stateDirectory: state, cipher: AtRestCipher(masterKey: key), stationId: "XY-FIXTURE-001",
-                                      casePrefix: "GH", clock: clock)
+        let stores = try OutboxStores(
+            stateDirectory: state, cipher: AtRestCipher(masterKey: key), stationId: "XY-FIXTURE-001",
+            casePrefix: "GH", clock: clock)
         return (stores, state)
     }
 
     @Test func migratesTheDatabaseOfTheOldOutbox() throws {
         let (s, state) = try open()
-        #expect(try s.database.appliedMigrations() == ["v1", "v2-tus-messages-retention", "v3-staff-audit-ledger", "v4-pin-gate"])
+        #expect(
+            try s.database.appliedMigrations() == [
+                "v1", "v2-tus-messages-retention", "v3-staff-audit-ledger", "v4-pin-gate",
+            ])
         #expect(try s.database.synchronousLevel() == 2)
         // Nothing was removed as an orphan: every attachment folder of an unpurged submission is there.
         let folders = Set(try FileManager.default.contentsOfDirectory(atPath: state + "/attachments"))
@@ -52,39 +56,58 @@ enum OutboxFixture {
         #expect(folders.isSuperset(of: [a.id, g.id]))
         try s.database.close()
         // Opened again (already migrated), it reads the same.
-        let again = try OutboxStores(stateDirectory: state, cipher: AtRestCipher(masterKey: try OutboxFixture.copy().key),
-                                     stationId: "XY-FIXTURE-001", casePrefix: "GH")
+        let again = try OutboxStores(
+            stateDirectory: state, cipher: AtRestCipher(masterKey: try OutboxFixture.copy().key),
+            stationId: "XY-FIXTURE-001", casePrefix: "GH")
         #expect(try again.submissions.allSubmissions().count == 7)
     }
 
     @Test func submissionsReadBack() async throws {
         let (s, _) = try open()
         let all = try s.submissions.allSubmissions()
-        #expect(all.map(\.caseNumber) == ["GH202511050001", "GH202511050002", "GH202511050003", "GH202511050004",
-                                          "GH202511050005", "GH202511050006", "GH202512150001"])
+        #expect(
+            all.map(\.caseNumber) == [
+                "GH202511050001", "GH202511050002", "GH202511050003", "GH202511050004",
+                "GH202511050005", "GH202511050006", "GH202512150001",
+            ])
         #expect(all.map(\.state) == [.sealed, .uploaded, .quarantined, .uploaded, .uploaded, .uploaded, .sealed])
         #expect(all.map(\.upstreamState) == [nil, .certificateReady, nil, .certificateReady, .inReview, .done, nil])
-        #expect(all.map(\.itemCode) == ["XY-T-001", "XY-T-002", "XY-V-003", "XY-T-001", "XY-T-002", "XY-V-004", "XY-T-001"])
+        #expect(
+            all.map(\.itemCode) == ["XY-T-001", "XY-T-002", "XY-V-003", "XY-T-001", "XY-T-002", "XY-V-004", "XY-T-001"])
         #expect(all[1].itemName == "残疾人两项补贴申请")
         #expect(all[0].sealedAt == Date(timeIntervalSince1970: OutboxFixture.t0))
         #expect(all[6].sealedAt == Date(timeIntervalSince1970: OutboxFixture.later))
         #expect(all[0].attempts == 1 && all[0].lastError == "upstream unreachable (fixture)")
         #expect(all[2].attempts == 1 && all[2].lastError == "manifest: rejected with HTTP 400 (fixture)")
-        #expect(try s.uploads.quarantined() == [QuarantinedSubmission(caseNumber: "GH202511050003", itemCode: "XY-V-003",
-                                                                          reason: "manifest: rejected with HTTP 400 (fixture)")])
+        #expect(
+            try s.uploads.quarantined() == [
+                QuarantinedSubmission(
+                    caseNumber: "GH202511050003", itemCode: "XY-V-003",
+                    reason: "manifest: rejected with HTTP 400 (fixture)")
+            ])
         // Retention purged b, d and f (confirmed, certificates collected); e keeps its uncollected certificate.
-        #expect(try all.map { try s.submissions.isPurged(id: $0.id) } == [false, true, false, true, false, true, false])
+        #expect(
+            try all.map { try s.submissions.isPurged(id: $0.id) } == [false, true, false, true, false, true, false])
         // The resident's own list comes from the keyed digest of the ID number.
-        #expect(try s.submissions.submissions(forIDNumber: "110105200001010016").map(\.caseNumber) == ["GH202511050004", "GH202511050001"])
-        #expect(try s.submissions.submissions(forIDNumber: "110105195001010020").map(\.caseNumber) == ["GH202512150001", "GH202511050006", "GH202511050002"])
+        #expect(
+            try s.submissions.submissions(forIDNumber: "110105200001010016").map(\.caseNumber) == [
+                "GH202511050004", "GH202511050001",
+            ])
+        #expect(
+            try s.submissions.submissions(forIDNumber: "110105195001010020").map(\.caseNumber) == [
+                "GH202512150001", "GH202511050006", "GH202511050002",
+            ])
         let c = try s.uploads.counts()
         #expect(c.queued == 2 && c.uploaded == 4 && c.quarantined == 1)
-        #expect(c.attachmentsQueued == 2)       // a's material-2 and g's material-1
+        #expect(c.attachmentsQueued == 2)  // a's material-2 and g's material-1
         #expect(c.evaluationsQueued == 2)
         // Case numbers continue from the stored counter of the day.
-        let next = try await s.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放",
-            applicant: ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000001"),
-            attachments: []))
+        let next = try await s.submissions.seal(
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放",
+                applicant: ApplicantData(
+                    idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000001"),
+                attachments: []))
         #expect(next.caseNumber == "GH202512150002")
     }
 
@@ -93,7 +116,10 @@ enum OutboxFixture {
         let due = try await s.uploads.nextDue()
         let p = try #require(due.due)
         #expect(p.summary.caseNumber == "GH202511050001")
-        #expect(p.manifest.applicant == ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000001"))
+        #expect(
+            p.manifest.applicant
+                == ApplicantData(
+                    idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000001"))
         #expect(p.manifest.stationId == "XY-FIXTURE-001")
         #expect(p.manifest.submittedAt == "2025-11-05T01:00:00Z")
         #expect(p.manifest.assistedBy == nil)
@@ -109,29 +135,41 @@ enum OutboxFixture {
         #expect(g.summary.caseNumber == "GH202512150001")
         #expect(g.manifest.applicant.name == "测试二")
         #expect(try s.uploads.attachmentData(g.attachments[0]) == OutboxFixture.bytes(1000, 5))
-        #expect(try s.uploads.openUploaded().map(\.caseNumber) == ["GH202511050001", "GH202511050002", "GH202511050004", "GH202511050005"])
+        #expect(
+            try s.uploads.openUploaded().map(\.caseNumber) == [
+                "GH202511050001", "GH202511050002", "GH202511050004", "GH202511050005",
+            ])
     }
 
     @Test func certificatesReadBackWithTypedActors() throws {
         let (s, _) = try open()
         let all = try s.submissions.allSubmissions()
-        let b = all[1], d = all[3], e = all[4]
+        let b = all[1]
+        let d = all[3]
+        let e = all[4]
         let rb = try #require(try s.certificates.certificateRecord(submissionId: b.id))
-        #expect(rb.printCount == 2 && rb.printedBy == .staff("S001") && rb.collectedBy == .staff("S001") && rb.collector == .proxy)
+        #expect(
+            rb.printCount == 2 && rb.printedBy == .staff("S001") && rb.collectedBy == .staff("S001")
+                && rb.collector == .proxy)
         #expect(rb.readyAt == Date(timeIntervalSince1970: OutboxFixture.t0 + 600))
         #expect(rb.printedAt == Date(timeIntervalSince1970: OutboxFixture.t0 + 780))
         #expect(rb.collectedAt == Date(timeIntervalSince1970: OutboxFixture.t0 + 840))
         #expect(rb.lastError == "A4打印机卡纸")
-        #expect(!rb.downloaded)                  // purged by retention
+        #expect(!rb.downloaded)  // purged by retention
         #expect(try s.certificates.certificate(submissionId: b.id) == nil)
         let rd = try #require(try s.certificates.certificateRecord(submissionId: d.id))
-        #expect(rd.printCount == 1 && rd.printedBy == .resident && rd.collectedBy == .resident && rd.collector == .applicant)
+        #expect(
+            rd.printCount == 1 && rd.printedBy == .resident && rd.collectedBy == .resident && rd.collector == .applicant
+        )
         #expect(try s.certificates.certificatesOutstanding().map(\.caseNumber) == [e.caseNumber])
         let todo = try s.certificates.certificatesToDownload()
         #expect(todo.map(\.submissionId) == [e.id])
-        #expect(todo.first?.ref == CertificateRef(ref: "cert-fixture-e", contentType: "application/pdf", size: 1234,
-                                                  sha256: String(repeating: "ab", count: 32)))
-        #expect(try s.certificates.certificatesForPickup(idNumber: "810000199001010027").isEmpty)   // not downloaded
+        #expect(
+            todo.first?.ref
+                == CertificateRef(
+                    ref: "cert-fixture-e", contentType: "application/pdf", size: 1234,
+                    sha256: String(repeating: "ab", count: 32)))
+        #expect(try s.certificates.certificatesForPickup(idNumber: "810000199001010027").isEmpty)  // not downloaded
     }
 
     @Test func evaluationsAndMessagesReadBack() async throws {
@@ -170,9 +208,15 @@ enum OutboxFixture {
         #expect(try s.staff.member(forIDNumber: "110105198505050038")?.staffId == "S001")
         #expect(try s.staff.member(forIDNumber: "110105200001010016") == nil)
         // A002 is still locked out at the fixture's end; S001's two wrong PINs count on.
-        guard case .lockedOut = try await s.staff.signIn(staffId: "A002", pin: "1357") else { Issue.record("A002 not locked out"); return }
+        guard case .lockedOut = try await s.staff.signIn(staffId: "A002", pin: "1357") else {
+            Issue.record("A002 not locked out")
+            return
+        }
         #expect(try await s.staff.signIn(staffId: "S001", pin: "1111") == .wrongPIN(attemptsLeft: 2))
-        guard case .signedIn(let m) = try await s.staff.signIn(staffId: "S001", pin: "2468") else { Issue.record("S001 refused"); return }
+        guard case .signedIn(let m) = try await s.staff.signIn(staffId: "S001", pin: "2468") else {
+            Issue.record("S001 refused")
+            return
+        }
         #expect(m.staffId == "S001" && m.role == .window)
         #expect(try await s.staff.signIn(staffId: "S003", pin: "9999") == .inactive)
     }
@@ -182,7 +226,9 @@ enum OutboxFixture {
         let entries = try s.audit.entries()
         #expect(entries.count == 23)
         #expect(try s.audit.verify() == nil)
-        #expect(entries.first?.action == "certificate.print.failed" && entries.first?.actor == "S001" && entries.first?.subject == "GH202511050002")
+        #expect(
+            entries.first?.action == "certificate.print.failed" && entries.first?.actor == "S001"
+                && entries.first?.subject == "GH202511050002")
         #expect(entries.map(\.action).filter { $0.hasPrefix("staff.") }.count == 12)
         #expect(entries.last?.action == "service.suspended" && entries.last?.detail == "今日停电检修，请到窗口办理。")
         let help = try s.audit.pendingHelpRequests()
@@ -202,7 +248,9 @@ enum OutboxFixture {
         let dec = try s.ledger.ledger(try LedgerPeriod.month("2025-12", clock: clock))
         #expect(dec.submissionsTotal == 1)
         #expect(dec.evaluations == [5: 1, 2: 1, 4: 1])
-        #expect(dec.downtime.first { $0.device == "receiptPrinter" } == Ledger.DeviceDowntime(device: "receiptPrinter", seconds: 300, outages: 1))
+        #expect(
+            dec.downtime.first { $0.device == "receiptPrinter" }
+                == Ledger.DeviceDowntime(device: "receiptPrinter", seconds: 300, outages: 1))
         #expect(dec.outOfServiceSeconds == 60)
     }
 }

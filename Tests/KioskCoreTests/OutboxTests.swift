@@ -12,8 +12,12 @@ func tempDir() -> String {
     return d
 }
 
-func makeOutbox(_ dir: String, key: SymmetricKey = SymmetricKey(data: Data(repeating: 7, count: 32))) throws -> OutboxStores {
-    try OutboxStores(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: key), stationId: "XY-TEST-001", casePrefix: "GH")
+func makeOutbox(_ dir: String, key: SymmetricKey = SymmetricKey(data: Data(repeating: 7, count: 32))) throws
+    -> OutboxStores
+{
+    try OutboxStores(
+        stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: key), stationId: "XY-TEST-001", casePrefix: "GH"
+    )
 }
 
 func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 % 251) }) + Data([0xFF, 0xD9]) }
@@ -21,20 +25,23 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
 @Suite struct OutboxTests {
     @Test func walWithSynchronousFullVerifiedByQuery() async throws {
         let o = try makeOutbox(tempDir())
-        #expect(try o.database.synchronousLevel() == 2)       // 2 = FULL (GRDB would leave NORMAL = 1)
+        #expect(try o.database.synchronousLevel() == 2)  // 2 = FULL (GRDB would leave NORMAL = 1)
         #expect(try o.database.journalMode() == "wal")
     }
 
     @Test func sealCommitsRowsAndEncryptedFsyncedAttachments() async throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
-        let s = try await o.submissions.seal(NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
-                                         attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(5000))]))
+        let s = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(5000))]))
         #expect(s.caseNumber.hasPrefix("GH"))
         #expect(s.caseNumber.count == 14)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + s.id)
         #expect(files == ["material-1.jpg.enc"])
-        let stored = try #require(FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/material-1.jpg.enc"))
+        let stored = try #require(
+            FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/material-1.jpg.enc"))
         #expect(stored != jpeg(5000))
         #expect(stored.prefix(2) != Data([0xFF, 0xD8]))
         let c = try o.uploads.counts()
@@ -51,15 +58,18 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
 
     @Test func caseNumbersAreUniqueAndSequentialPerDay() async throws {
         let o = try makeOutbox(tempDir())
-        let a = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        let b = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let a = try await o.submissions.seal(
+            NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let b = try await o.submissions.seal(
+            NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
         #expect(a.caseNumber != b.caseNumber)
         #expect(Int(b.caseNumber.suffix(4))! == Int(a.caseNumber.suffix(4))! + 1)
     }
 
     @Test func residentFindsOwnSubmissionsOnly() async throws {
         let o = try makeOutbox(tempDir())
-        _ = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "临时救助", applicant: applicant, attachments: []))
+        _ = try await o.submissions.seal(
+            NewSubmission(itemCode: "c", itemName: "临时救助", applicant: applicant, attachments: []))
         #expect(try o.submissions.submissions(forIDNumber: "110105200001010016").count == 1)
         #expect(try o.submissions.submissions(forIDNumber: "110105200001010016".lowercased()).count == 1)
         #expect(try o.submissions.submissions(forIDNumber: "810000199001010027").isEmpty)
@@ -68,8 +78,10 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
     @Test func pendingUploadDecryptsWithTheRightKeyOnly() async throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
-        _ = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
-                                     attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
+        _ = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "c", itemName: "n", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
         let p = try #require(try await o.uploads.nextDue().due)
         #expect(p.manifest.applicant == applicant)
         #expect(try o.uploads.attachmentData(p.attachments[0]) == jpeg(100))
@@ -92,7 +104,8 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
 
     @Test func failuresBackOffAndQuarantineKeepsTheRow() async throws {
         let o = try makeOutbox(tempDir())
-        let s = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let s = try await o.submissions.seal(
+            NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
         try await o.uploads.recordFailure(id: s.id, error: "down", retryAt: Date().addingTimeInterval(60))
         let n = try await o.uploads.nextDue()
         #expect(n.due == nil)
@@ -104,15 +117,19 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
 
     @Test func aRetryTimeFarInTheFutureCountsAsDue() async throws {
         let o = try makeOutbox(tempDir())
-        let s = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        try await o.uploads.recordFailure(id: s.id, error: "clock was years ahead", retryAt: Date().addingTimeInterval(86400 * 400))
+        let s = try await o.submissions.seal(
+            NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        try await o.uploads.recordFailure(
+            id: s.id, error: "clock was years ahead", retryAt: Date().addingTimeInterval(86400 * 400))
         #expect(try await o.uploads.nextDue(maxDelay: 600).due?.summary.id == s.id)
     }
 
     @Test func evaluationsAreRecordedAndValidated() async throws {
         let o = try makeOutbox(tempDir())
         try await o.messages.recordEvaluation(caseNumber: "GH1", level: 5, reason: nil)
-        await #expect(throws: OutboxError.self) { try await o.messages.recordEvaluation(caseNumber: "GH1", level: 9, reason: nil) }
+        await #expect(throws: OutboxError.self) {
+            try await o.messages.recordEvaluation(caseNumber: "GH1", level: 9, reason: nil)
+        }
         #expect(try o.messages.evaluations().count == 1)
     }
 
@@ -127,11 +144,13 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
 }
 
 @Suite struct CatalogTests {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test func catalogHasAllSeedItems() async throws {
-        let c = try Catalog.load(catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
-                                 guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
+        let c = try Catalog.load(
+            catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
+            guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
         #expect(c.items(level: .town).count == 99)
         #expect(c.items(level: .village).count == 43)
         #expect(Set(c.items.map(\.code)).count == 142)
@@ -144,7 +163,9 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
     @Test func malformedCatalogGivesAClearError() async throws {
         let dir = tempDir()
         _ = FileManager.default.createFile(atPath: dir + "/c.json", contents: Data("{\"items\": 3}".utf8))
-        do { _ = try Catalog.load(catalogFile: dir + "/c.json", guidesDirectory: nil); Issue.record("should fail") }
-        catch let e as CatalogError { #expect(e.description.contains("build-catalog")) }
+        do {
+            _ = try Catalog.load(catalogFile: dir + "/c.json", guidesDirectory: nil)
+            Issue.record("should fail")
+        } catch let e as CatalogError { #expect(e.description.contains("build-catalog")) }
     }
 }

@@ -17,26 +17,35 @@ final class HandClock: @unchecked Sendable {
     var station: StationClock { StationClock.fixed { self.now } }
 }
 
-let staffID = "110105198505050038"      // synthetic: 测试五, valid check digit
+let staffID = "110105198505050038"  // synthetic: 测试五, valid check digit
 
 func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
-    try OutboxStores(stateDirectory: dir + "/state", cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))), stationId: "XY-TEST-001", casePrefix: "GH",
-                     clock: clock.station)
+    try OutboxStores(
+        stateDirectory: dir + "/state",
+        cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))), stationId: "XY-TEST-001",
+        casePrefix: "GH",
+        clock: clock.station)
 }
 
 @Suite struct StaffRegistryTests {
     @Test func signInWithTheRightPINAndNothingPersonalStored() async throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
-        try await o.staff.add(staffId: "S001", name: "测试五", role: .window, idNumber: staffID, pinHash: PINHash.make(pin: "2468", iterations: 1000))
+        try await o.staff.add(
+            staffId: "S001", name: "测试五", role: .window, idNumber: staffID,
+            pinHash: PINHash.make(pin: "2468", iterations: 1000))
         let m = try #require(try o.staff.member(forIDNumber: staffID))
         #expect(m.staffId == "S001")
         #expect(m.displayName == "测**")
         #expect(try o.staff.member(forIDNumber: "110105200001010016") == nil)
-        guard case .signedIn(let who) = try await o.staff.signIn(staffId: "S001", pin: "2468") else { Issue.record("not signed in"); return }
+        guard case .signedIn(let who) = try await o.staff.signIn(staffId: "S001", pin: "2468") else {
+            Issue.record("not signed in")
+            return
+        }
         #expect(who.role == .window)
         // The registry holds neither the ID number nor the name nor the PIN.
-        let db = try Data(contentsOf: URL(fileURLWithPath: dir + "/state/outbox.sqlite"))
+        let db =
+            try Data(contentsOf: URL(fileURLWithPath: dir + "/state/outbox.sqlite"))
             + ((try? Data(contentsOf: URL(fileURLWithPath: dir + "/state/outbox.sqlite-wal"))) ?? Data())
         #expect(db.range(of: Data(staffID.utf8)) == nil)
         #expect(db.range(of: Data("测试五".utf8)) == nil)
@@ -49,7 +58,9 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         let dir = tempDir()
         let clock = HandClock("2026-11-05T02:00:00Z")
         var o = try clockedOutbox(dir, clock)
-        try await o.staff.add(staffId: "S002", name: "测试六", role: .agent, idNumber: staffID, pinHash: PINHash.make(pin: "1357", iterations: 1000))
+        try await o.staff.add(
+            staffId: "S002", name: "测试六", role: .agent, idNumber: staffID,
+            pinHash: PINHash.make(pin: "1357", iterations: 1000))
         for left in [4, 3, 2] {
             #expect(try await o.staff.signIn(staffId: "S002", pin: "0000") == .wrongPIN(attemptsLeft: left))
         }
@@ -57,13 +68,22 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         try o.database.close()
         o = try clockedOutbox(dir, clock)
         #expect(try await o.staff.signIn(staffId: "S002", pin: "0000") == .wrongPIN(attemptsLeft: 1))
-        guard case .lockedOut(let until) = try await o.staff.signIn(staffId: "S002", pin: "0000") else { Issue.record("no lockout"); return }
+        guard case .lockedOut(let until) = try await o.staff.signIn(staffId: "S002", pin: "0000") else {
+            Issue.record("no lockout")
+            return
+        }
         #expect(abs(until.timeIntervalSince(clock.now) - PINRole.staff.policy.lockoutSeconds) < 1)
         // Locked: even the right PIN is refused, without checking it.
-        guard case .lockedOut = try await o.staff.signIn(staffId: "S002", pin: "1357") else { Issue.record("right PIN let in while locked"); return }
+        guard case .lockedOut = try await o.staff.signIn(staffId: "S002", pin: "1357") else {
+            Issue.record("right PIN let in while locked")
+            return
+        }
         // After the lockout the right PIN works again, and the count starts afresh.
         clock.advance(PINRole.staff.policy.lockoutSeconds + 1)
-        guard case .signedIn = try await o.staff.signIn(staffId: "S002", pin: "1357") else { Issue.record("not signed in after lockout"); return }
+        guard case .signedIn = try await o.staff.signIn(staffId: "S002", pin: "1357") else {
+            Issue.record("not signed in after lockout")
+            return
+        }
         #expect(try await o.staff.signIn(staffId: "S002", pin: "9999") == .wrongPIN(attemptsLeft: 4))
         let actions = try o.audit.entries().map(\.action)
         #expect(actions.filter { $0 == "staff.signin.failed" }.count == 5)
@@ -73,16 +93,31 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
 
     @Test func unlockDisableAndUnknown() async throws {
         let o = try makeOutbox(tempDir())
-        try await o.staff.add(staffId: "S003", name: "测试七", role: .window, idNumber: staffID, pinHash: PINHash.make(pin: "1111", iterations: 1000))
+        try await o.staff.add(
+            staffId: "S003", name: "测试七", role: .window, idNumber: staffID,
+            pinHash: PINHash.make(pin: "1111", iterations: 1000))
         for _ in 0..<5 { _ = try await o.staff.signIn(staffId: "S003", pin: "2222") }
-        guard case .lockedOut = try await o.staff.signIn(staffId: "S003", pin: "1111") else { Issue.record("not locked"); return }
+        guard case .lockedOut = try await o.staff.signIn(staffId: "S003", pin: "1111") else {
+            Issue.record("not locked")
+            return
+        }
         #expect(try await o.staff.unlock("S003"))
-        guard case .signedIn = try await o.staff.signIn(staffId: "S003", pin: "1111") else { Issue.record("unlock failed"); return }
+        guard case .signedIn = try await o.staff.signIn(staffId: "S003", pin: "1111") else {
+            Issue.record("unlock failed")
+            return
+        }
         #expect(try await o.staff.setActive("S003", false))
         #expect(try await o.staff.signIn(staffId: "S003", pin: "1111") == .inactive)
         #expect(try await o.staff.signIn(staffId: "NOPE", pin: "1111") == .unknown)
-        await #expect(throws: StaffError.self) { try await o.staff.add(staffId: "S004", name: "某", role: .agent, idNumber: staffID, pinHash: PINHash.make(pin: "1111", iterations: 1000)) }
-        await #expect(throws: StaffError.self) { try await o.staff.add(staffId: "bad id!", name: "某", role: .agent, idNumber: "110105200001010016", pinHash: "x") }
+        await #expect(throws: StaffError.self) {
+            try await o.staff.add(
+                staffId: "S004", name: "某", role: .agent, idNumber: staffID,
+                pinHash: PINHash.make(pin: "1111", iterations: 1000))
+        }
+        await #expect(throws: StaffError.self) {
+            try await o.staff.add(
+                staffId: "bad id!", name: "某", role: .agent, idNumber: "110105200001010016", pinHash: "x")
+        }
     }
 
     @Test func aToolOpeningTheOutboxBesideKioskdLeavesSealsInFlightAlone() async throws {
@@ -90,17 +125,21 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         _ = try makeOutbox(dir)
         let inFlight = dir + "/state/attachments/seal-being-committed"
         try FileManager.default.createDirectory(atPath: inFlight, withIntermediateDirectories: true)
-        _ = try OutboxStores(stateDirectory: dir + "/state", cipher: .ephemeral(), stationId: "XY-TEST-001", casePrefix: "GH", cleanOrphans: false)
+        _ = try OutboxStores(
+            stateDirectory: dir + "/state", cipher: .ephemeral(), stationId: "XY-TEST-001", casePrefix: "GH",
+            cleanOrphans: false)
         #expect(FileManager.default.fileExists(atPath: inFlight))
-        _ = try makeOutbox(dir)          // the daemon's own start removes leftovers of a crash
+        _ = try makeOutbox(dir)  // the daemon's own start removes leftovers of a crash
         #expect(!FileManager.default.fileExists(atPath: inFlight))
     }
 
     @Test func anAssistedSubmissionCarriesTheAgentUpstream() async throws {
         let o = try makeOutbox(tempDir())
-        _ = try await o.submissions.seal(NewSubmission(itemCode: "XY-V-001", itemName: "示例事项", applicant: applicant,
-                                     attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))],
-                                     assistedBy: "A007"))
+        _ = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "XY-V-001", itemName: "示例事项", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))],
+                assistedBy: "A007"))
         let due = try #require(try await o.uploads.nextDue().due)
         #expect(due.manifest.assistedBy == "A007")
         #expect(try o.ledger.ledger(LedgerPeriod.containing(Date(), month: true, clock: .system)).assisted == 1)
@@ -110,7 +149,8 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         let dir = tempDir()
         let o = try makeOutbox(dir)
         try await o.audit.append(actor: "S001", action: "certificate.printed", subject: "GH202611050001")
-        try await o.audit.append(actor: "S001", action: "certificate.collected", subject: "GH202611050001", detail: "applicant")
+        try await o.audit.append(
+            actor: "S001", action: "certificate.collected", subject: "GH202611050001", detail: "applicant")
         #expect(try o.audit.verify() == nil)
         let q = try DatabaseQueue(path: dir + "/state/outbox.sqlite")
         try await q.write { db in try db.execute(sql: "UPDATE audit SET actor = 'S999' WHERE id = 1") }
@@ -127,19 +167,21 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         let clock = HandClock("2026-11-03T01:00:00Z")
         let o = try clockedOutbox(dir, clock)
         func seal(_ code: String, _ name: String, assisted: String? = nil) async throws -> SubmissionSummary {
-            try await o.submissions.seal(NewSubmission(itemCode: code, itemName: name, applicant: applicant,
-                                     attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))],
-                                     assistedBy: assisted))
+            try await o.submissions.seal(
+                NewSubmission(
+                    itemCode: code, itemName: name, applicant: applicant,
+                    attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))],
+                    assistedBy: assisted))
         }
         // October: must not count.
-        clock.set("2026-10-31T15:59:00Z")      // 23:59 Beijing time, 31 October
+        clock.set("2026-10-31T15:59:00Z")  // 23:59 Beijing time, 31 October
         _ = try await seal("A1", "老年人高龄补贴发放")
-        clock.set("2026-10-31T16:00:00Z")      // 00:00 Beijing time, 1 November: counts
+        clock.set("2026-10-31T16:00:00Z")  // 00:00 Beijing time, 1 November: counts
         let a = try await seal("A1", "老年人高龄补贴发放")
         clock.set("2026-11-03T01:00:00Z")
         let b = try await seal("A1", "老年人高龄补贴发放", assisted: "S001")
         let c = try await seal("B2", "残疾人两项补贴")
-        _ = try await seal("B2", "残疾人两项补贴")    // stays sealed (not uploaded)
+        _ = try await seal("B2", "残疾人两项补贴")  // stays sealed (not uploaded)
         try await o.uploads.markUploaded(id: a.id, upstreamState: .received)
         try await o.uploads.updateUpstreamState(id: a.id, state: .certificateReady)
         try await o.uploads.markUploaded(id: b.id, upstreamState: .received)
@@ -152,8 +194,11 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
 
         let pdf = Data("%PDF-1.4 test".utf8)
         for s in [a, c] {
-            try await o.certificates.noteCertificate(submissionId: s.id, ref: CertificateRef(ref: "ref-" + s.id.prefix(8), contentType: "application/pdf",
-                                                                        size: pdf.count, sha256: sha256Hex(pdf)))
+            try await o.certificates.noteCertificate(
+                submissionId: s.id,
+                ref: CertificateRef(
+                    ref: "ref-" + s.id.prefix(8), contentType: "application/pdf",
+                    size: pdf.count, sha256: sha256Hex(pdf)))
             try await o.certificates.storeCertificate(submissionId: s.id, data: pdf)
         }
         #expect(try o.certificates.certificatesForPickup(idNumber: applicant.idNumber).count == 2)
@@ -162,16 +207,28 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         try await o.certificates.markCertificateCollected(submissionId: a.id, by: .resident, collector: .applicant)
         try await o.certificates.markCertificatePrinted(submissionId: c.id, by: .staff("S001"))
         try await o.certificates.recordCertificatePrintFailure(submissionId: c.id, by: .staff("S001"), reason: "jam")
-        try await o.certificates.markCertificatePrinted(submissionId: c.id, by: .staff("S001"))      // reprint after the jam
+        // reprint after the jam
+        try await o.certificates.markCertificatePrinted(submissionId: c.id, by: .staff("S001"))
         #expect(try o.certificates.certificatesOutstanding().map(\.submissionId) == [c.id])
         #expect(try o.certificates.certificatesOutstanding().first?.printCount == 2)
-        await #expect(throws: StaffError.self) { try await o.certificates.markCertificateCollected(submissionId: a.id, by: .staff("S001"), collector: .applicant) }
+        await #expect(throws: StaffError.self) {
+            try await o.certificates.markCertificateCollected(
+                submissionId: a.id, by: .staff("S001"), collector: .applicant)
+        }
 
         // Reader down 02:00–02:30 UTC on the 4th; out of service 03:00–04:00.
-        try await o.devices.record(kind: "idCardReader", state: "online", usable: true, at: ISO8601DateFormatter().date(from: "2026-11-01T00:00:00Z"))
-        try await o.devices.record(kind: "idCardReader", state: "powerOff", usable: false, at: ISO8601DateFormatter().date(from: "2026-11-04T02:00:00Z"))
-        try await o.devices.record(kind: "idCardReader", state: "powerOff", usable: false, at: ISO8601DateFormatter().date(from: "2026-11-04T02:10:00Z"))  // repeat: ignored
-        try await o.devices.record(kind: "idCardReader", state: "online", usable: true, at: ISO8601DateFormatter().date(from: "2026-11-04T02:30:00Z"))
+        try await o.devices.record(
+            kind: "idCardReader", state: "online", usable: true,
+            at: ISO8601DateFormatter().date(from: "2026-11-01T00:00:00Z"))
+        try await o.devices.record(
+            kind: "idCardReader", state: "powerOff", usable: false,
+            at: ISO8601DateFormatter().date(from: "2026-11-04T02:00:00Z"))
+        try await o.devices.record(
+            kind: "idCardReader", state: "powerOff", usable: false,
+            at: ISO8601DateFormatter().date(from: "2026-11-04T02:10:00Z"))  // repeat: ignored
+        try await o.devices.record(
+            kind: "idCardReader", state: "online", usable: true,
+            at: ISO8601DateFormatter().date(from: "2026-11-04T02:30:00Z"))
         clock.set("2026-11-04T03:00:00Z")
         try await o.service.setOutOfService(notice: "设备维护中", by: "S001")
         #expect(try o.service.outOfServiceNotice() == "设备维护中")
@@ -226,18 +283,22 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         let dir = tempDir()
         let clock = HandClock("2026-11-28T02:00:00Z")
         let o = try clockedOutbox(dir, clock)
-        let s = try await o.submissions.seal(NewSubmission(itemCode: "A1", itemName: "老年人高龄补贴发放", applicant: applicant,
-                                         attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
+        let s = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "A1", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
         try await o.uploads.markUploaded(id: s.id, upstreamState: .certificateReady)
         let pdf = Data("%PDF-1.4 test".utf8)
-        try await o.certificates.noteCertificate(submissionId: s.id, ref: CertificateRef(ref: "ref-1", contentType: "application/pdf", size: pdf.count, sha256: sha256Hex(pdf)))
+        try await o.certificates.noteCertificate(
+            submissionId: s.id,
+            ref: CertificateRef(ref: "ref-1", contentType: "application/pdf", size: pdf.count, sha256: sha256Hex(pdf)))
         try await o.certificates.storeCertificate(submissionId: s.id, data: pdf)
         try await o.certificates.markCertificatePrinted(submissionId: s.id, by: .staff("S001"))
         clock.set("2026-12-02T02:00:00Z")
         try await o.certificates.markCertificatePrinted(submissionId: s.id, by: .staff("S001"))
         #expect(try o.ledger.ledger(try LedgerPeriod.month("2026-11", clock: .system)).certificatesWaiting == 1)
         clock.set("2027-03-01T02:00:00Z")
-        #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 0)          // still waiting to be collected
+        #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 0)  // still waiting to be collected
         #expect(try o.certificates.certificate(submissionId: s.id) != nil)
         try await o.certificates.markCertificateCollected(submissionId: s.id, by: .staff("S001"), collector: .applicant)
         #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 1)
@@ -248,9 +309,9 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         let pdf = TextPDF.make(lines: ["工作台账 2026-11", "申请合计 4"] + (0..<80).map { "第\($0)行" })
         let s = String(decoding: pdf, as: UTF8.self)
         #expect(s.hasPrefix("%PDF-1.4"))
-        #expect(s.contains("/Count 2"))                       // 82 lines: two pages
+        #expect(s.contains("/Count 2"))  // 82 lines: two pages
         #expect(s.contains("/UniGB-UCS2-H"))
-        #expect(s.contains("<5DE54F5C53F08D26"))               // 工作台账 in UCS-2
+        #expect(s.contains("<5DE54F5C53F08D26"))  // 工作台账 in UCS-2
         #expect(s.hasSuffix("%%EOF\n"))
     }
 }

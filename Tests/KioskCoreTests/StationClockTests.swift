@@ -41,7 +41,7 @@ final class SettableClock: @unchecked Sendable {
     }
 
     @Test func dayKeysAreInTheStationTimeZone() throws {
-        let d = Date(timeIntervalSince1970: 1_762_300_800 - 60)      // 2025-11-04T23:59:00Z = 07:59 on the 5th in Beijing
+        let d = Date(timeIntervalSince1970: 1_762_300_800 - 60)  // 2025-11-04T23:59:00Z = 07:59 on the 5th in Beijing
         #expect(StationClock.fixed { d }.dayKey(d) == "20251105")
         #expect(try StationClock(timeZoneIdentifier: "UTC").dayKey(d) == "20251104")
     }
@@ -49,25 +49,30 @@ final class SettableClock: @unchecked Sendable {
     /// A kiosk whose clock reset to 1970, or runs far ahead: sealing, case numbers, both ledgers
     /// and retention work and give that date's keys.
     @Test(arguments: [
-        (0.0, "19700101", "1970-01-01", "1970-01"),                          // 1970-01-01 08:00 in Beijing
-        (-8 * 3600.0, "19700101", "1970-01-01", "1970-01"),                  // 1970-01-01 00:00 in Beijing (before the epoch in UTC)
-        (4_133_951_999.0 - 8 * 3600, "21001231", "2100-12-31", "2100-12"),   // 2100-12-31 23:59:59 in Beijing
+        (0.0, "19700101", "1970-01-01", "1970-01"),  // 1970-01-01 08:00 in Beijing
+        (-8 * 3600.0, "19700101", "1970-01-01", "1970-01"),  // 1970-01-01 00:00 in Beijing (before the epoch in UTC)
+        (4_133_951_999.0 - 8 * 3600, "21001231", "2100-12-31", "2100-12"),  // 2100-12-31 23:59:59 in Beijing
     ])
     func clocksAt1970And2100CrashNothing(_ t: Double, _ key: String, _ day: String, _ month: String) async throws {
         let now = Date(timeIntervalSince1970: t)
         let hand = SettableClock(now)
         let clock = StationClock.fixed { hand.now }
-        let o = try OutboxStores(stateDirectory: tempDir() + "/state", cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))),
-                                 stationId: "XY-TEST-001", casePrefix: "GH", clock: clock)
-        let a = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant,
-                                                           attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(10))]))
-        let b = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        let o = try OutboxStores(
+            stateDirectory: tempDir() + "/state",
+            cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))),
+            stationId: "XY-TEST-001", casePrefix: "GH", clock: clock)
+        let a = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "c", itemName: "n", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(10))]))
+        let b = try await o.submissions.seal(
+            NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
         #expect(a.caseNumber == "GH" + key + "0001")
         #expect(b.caseNumber == "GH" + key + "0002")
         try await o.uploads.markUploaded(id: a.id, upstreamState: .done)
         try await o.messages.recordEvaluation(caseNumber: a.caseNumber, level: 4, reason: nil)
         try await o.devices.record(kind: "receiptPrinter", state: "paperOut", usable: false)
-        hand.set(now.addingTimeInterval(1))          // one second of paper out, inside the day even at 23:59:59
+        hand.set(now.addingTimeInterval(1))  // one second of paper out, inside the day even at 23:59:59
 
         let dayPeriod = LedgerPeriod.containing(now, month: false, clock: clock)
         let monthPeriod = LedgerPeriod.containing(now, month: true, clock: clock)
@@ -107,24 +112,34 @@ final class SettableClock: @unchecked Sendable {
         let subject = DatabasePINGate.technicianSubject
         #expect(PINRole.technician.policy == PINPolicy(maxFailures: 3, lockoutSeconds: 300))
         #expect(PINRole.staff.policy == PINPolicy(maxFailures: 5, lockoutSeconds: 900))
-        #expect(try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash) == .wrong(failures: 1, attemptsLeft: 2))
-        #expect(try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash) == .wrong(failures: 2, attemptsLeft: 1))
+        #expect(
+            try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash)
+                == .wrong(failures: 1, attemptsLeft: 2))
+        #expect(
+            try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash)
+                == .wrong(failures: 2, attemptsLeft: 1))
         let until = clock.now.addingTimeInterval(300)
-        #expect(try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash)
+        #expect(
+            try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash)
                 == .lockedOut(until: until, byThisAttempt: true))
         // kioskd restarts: the lockout is still there, even for the right PIN.
         try o.database.close()
         o = try clockedOutbox(dir, clock)
         #expect(try o.pinGate.lockedUntil(role: .technician, subject: subject) == until)
-        #expect(try await o.pinGate.check(role: .technician, subject: subject, pin: "8642", against: technicianHash)
+        #expect(
+            try await o.pinGate.check(role: .technician, subject: subject, pin: "8642", against: technicianHash)
                 == .lockedOut(until: until, byThisAttempt: false))
         // A technician lockout is not a staff lockout (and the other way round).
         #expect(try o.pinGate.lockedUntil(role: .staff, subject: subject) == nil)
         clock.advance(301)
-        #expect(try await o.pinGate.check(role: .technician, subject: subject, pin: "8642", against: technicianHash) == .accepted)
+        #expect(
+            try await o.pinGate.check(role: .technician, subject: subject, pin: "8642", against: technicianHash)
+                == .accepted)
         #expect(try o.pinGate.lockedUntil(role: .technician, subject: subject) == nil)
         // After a success the count starts afresh.
-        #expect(try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash) == .wrong(failures: 1, attemptsLeft: 2))
+        #expect(
+            try await o.pinGate.check(role: .technician, subject: subject, pin: "0000", against: technicianHash)
+                == .wrong(failures: 1, attemptsLeft: 2))
     }
 
     @Test func attemptsTypedWhileOthersAreHashedCannotPassTheLimit() async throws {
@@ -135,7 +150,9 @@ final class SettableClock: @unchecked Sendable {
         let gate = o.pinGate
         let hash = technicianHash
         let results = try await withThrowingTaskGroup(of: PINCheckResult.self) { g in
-            for _ in 0..<10 { g.addTask { try await gate.check(role: .technician, subject: subject, pin: "0000", against: hash) } }
+            for _ in 0..<10 {
+                g.addTask { try await gate.check(role: .technician, subject: subject, pin: "0000", against: hash) }
+            }
             var all: [PINCheckResult] = []
             for try await r in g { all.append(r) }
             return all
@@ -146,23 +163,36 @@ final class SettableClock: @unchecked Sendable {
             return false
         }
         #expect(counted.count == 3, "\(results)")
-        guard case .lockedOut(_, false) = try await gate.check(role: .technician, subject: subject, pin: "8642", against: hash) else {
-            Issue.record("the right PIN got past the lockout"); return
+        guard
+            case .lockedOut(_, false) = try await gate.check(
+                role: .technician, subject: subject, pin: "8642", against: hash)
+        else {
+            Issue.record("the right PIN got past the lockout")
+            return
         }
     }
 
     @Test func staffAndTechnicianShareTheGateButNotTheirCounters() async throws {
         let o = try makeOutbox(tempDir())
-        try await o.staff.add(staffId: "S001", name: "测试五", role: .window, idNumber: staffID, pinHash: PINHash.make(pin: "2468", iterations: 1000))
-        for _ in 0..<2 { _ = try await o.pinGate.check(role: .technician, subject: DatabasePINGate.technicianSubject, pin: "1", against: technicianHash) }
+        try await o.staff.add(
+            staffId: "S001", name: "测试五", role: .window, idNumber: staffID,
+            pinHash: PINHash.make(pin: "2468", iterations: 1000))
+        for _ in 0..<2 {
+            _ = try await o.pinGate.check(
+                role: .technician, subject: DatabasePINGate.technicianSubject, pin: "1", against: technicianHash)
+        }
         #expect(try await o.staff.signIn(staffId: "S001", pin: "0000") == .wrongPIN(attemptsLeft: 4))
         #expect(try o.staff.list().first?.failures == 1)
         #expect(try await o.staff.unlock("S001"))
         #expect(try o.staff.list().first?.failures == 0)
         // The technician's two failures are untouched by the staff unlock.
-        guard case .lockedOut(_, true) = try await o.pinGate.check(role: .technician, subject: DatabasePINGate.technicianSubject, pin: "1",
-                                                                  against: technicianHash) else {
-            Issue.record("the third wrong technician PIN did not lock"); return
+        guard
+            case .lockedOut(_, true) = try await o.pinGate.check(
+                role: .technician, subject: DatabasePINGate.technicianSubject, pin: "1",
+                against: technicianHash)
+        else {
+            Issue.record("the third wrong technician PIN did not lock")
+            return
         }
         #expect(try o.staff.list().first?.lockedUntil == nil)
     }
@@ -173,10 +203,13 @@ final class SettableClock: @unchecked Sendable {
         let o = try makeOutbox(tempDir())
         var subs: [SubmissionSummary] = []
         for (i, type) in ["application/pdf", "application/pdf", "image/png"].enumerated() {
-            let s = try await o.submissions.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+            let s = try await o.submissions.seal(
+                NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
             try await o.uploads.markUploaded(id: s.id, upstreamState: .certificateReady)
             let data = Data("%PDF-1.4 \(i)".utf8)
-            try await o.certificates.noteCertificate(submissionId: s.id, ref: CertificateRef(ref: "r\(i)", contentType: type, size: data.count, sha256: sha256Hex(data)))
+            try await o.certificates.noteCertificate(
+                submissionId: s.id,
+                ref: CertificateRef(ref: "r\(i)", contentType: type, size: data.count, sha256: sha256Hex(data)))
             try await o.certificates.storeCertificate(submissionId: s.id, data: data)
             subs.append(s)
         }
@@ -190,16 +223,23 @@ final class SettableClock: @unchecked Sendable {
         #expect(!jam.ok && jam.message.contains("卡纸"))
         var r = try #require(try o.certificates.certificateRecord(submissionId: s[0].id))
         #expect(r.printCount == 0 && r.printedBy == nil && r.lastError?.contains("卡纸") == true)
-        #expect(CertificatePolicy.residentMayPrint(r) && CertificatePolicy.inBatch(r) && !CertificatePolicy.mayCollect(r))
+        #expect(
+            CertificatePolicy.residentMayPrint(r) && CertificatePolicy.inBatch(r) && !CertificatePolicy.mayCollect(r))
         let again = await desk.print(submissionId: s[0].id, by: .staff("S001"), on: prints.printer)
         #expect(again == CertificatePrintOutcome(ok: true, message: "已打印：\(s[0].caseNumber)"))
         r = try #require(try o.certificates.certificateRecord(submissionId: s[0].id))
         #expect(r.printCount == 1 && r.printedBy == .staff("S001") && r.collectedAt == nil)
-        #expect(!CertificatePolicy.residentMayPrint(r) && CertificatePolicy.mayCollect(r) && CertificatePolicy.staffMayPrint(r))
-        #expect(await desk.collect(submissionIds: [s[0].id], by: "S001", collector: .proxy) == "已登记领取：\(s[0].caseNumber)（代领）")
+        #expect(
+            !CertificatePolicy.residentMayPrint(r) && CertificatePolicy.mayCollect(r)
+                && CertificatePolicy.staffMayPrint(r))
+        #expect(
+            await desk.collect(submissionIds: [s[0].id], by: "S001", collector: .proxy)
+                == "已登记领取：\(s[0].caseNumber)（代领）")
         r = try #require(try o.certificates.certificateRecord(submissionId: s[0].id))
         #expect(r.collectedBy == .staff("S001") && r.collector == .proxy)
-        #expect(await desk.collect(submissionIds: [s[0].id], by: "S001", collector: .applicant) == "已登记领取 0 份，1 份未能登记（已领取或未打印）")
+        #expect(
+            await desk.collect(submissionIds: [s[0].id], by: "S001", collector: .applicant)
+                == "已登记领取 0 份，1 份未能登记（已领取或未打印）")
         let actions = try o.audit.entries().map(\.action)
         #expect(actions == ["certificate.print.failed", "certificate.printed", "certificate.collected"])
     }
@@ -221,7 +261,9 @@ final class SettableClock: @unchecked Sendable {
 
     @Test func aBatchStopsAtTheFirstJam() async throws {
         let (o, desk, s) = try await setUp()
-        let prints = Prints([CertificatePrintOutcome(ok: true, message: "ok"), CertificatePrintOutcome(ok: false, message: "卡纸")])
+        let prints = Prints([
+            CertificatePrintOutcome(ok: true, message: "ok"), CertificatePrintOutcome(ok: false, message: "卡纸"),
+        ])
         #expect(await desk.printBatch(by: "S001", on: prints.printer) == "已打印 1 份，其余未打印：卡纸")
         #expect(try o.certificates.certificateRecord(submissionId: s[0].id)?.printCount == 1)
         #expect(try o.certificates.certificateRecord(submissionId: s[1].id)?.printCount == 0)

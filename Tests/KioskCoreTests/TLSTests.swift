@@ -23,19 +23,21 @@ struct TestPKI {
         dir = tempDir() + "/pki"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let script = """
-        set -e
-        cd '\(dir)'
-        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=kiosk test CA' 2>/dev/null
-        openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.pem -days 2 -subj '/CN=other CA' 2>/dev/null
-        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
-        printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null
-        openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj '/CN=XY-TEST-001' 2>/dev/null
-        printf 'extendedKeyUsage=clientAuth\\n' > client.ext
-        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null
-        """
+            set -e
+            cd '\(dir)'
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=kiosk test CA' 2>/dev/null
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.pem -days 2 -subj '/CN=other CA' 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj '/CN=XY-TEST-001' 2>/dev/null
+            printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null
+            """
         let r = try run("/bin/sh", ["-c", script])
-        guard r.status == 0 else { throw InteropError("openssl could not make the test certificates (is openssl installed?)") }
+        guard r.status == 0 else {
+            throw InteropError("openssl could not make the test certificates (is openssl installed?)")
+        }
     }
 }
 
@@ -57,16 +59,27 @@ struct TestPKI {
         func health(_ tls: UpstreamTLS) async throws -> UploadFailure? {
             let http = try tls.makeHTTPClient()
             defer { _ = http.shutdown() }
-            do { try await IntakeClient(http: http, config: up).health(); return nil } catch { return error }
+            do {
+                try await IntakeClient(http: http, config: up).health()
+                return nil
+            } catch { return error }
         }
         // CA + client certificate: accepted.
-        #expect(try await health(UpstreamTLS(caFile: pki.ca, clientCertificateFile: pki.clientCert, clientKeyFile: pki.clientKey)) == nil)
+        #expect(
+            try await health(
+                UpstreamTLS(caFile: pki.ca, clientCertificateFile: pki.clientCert, clientKeyFile: pki.clientKey)) == nil
+        )
         // No client certificate: the intake refuses the handshake.
         #expect(try await health(UpstreamTLS(caFile: pki.ca)) != nil)
         // A CA that did not sign the intake: the kiosk refuses it.
-        #expect(try await health(UpstreamTLS(caFile: pki.otherCA, clientCertificateFile: pki.clientCert, clientKeyFile: pki.clientKey)) != nil)
+        #expect(
+            try await health(
+                UpstreamTLS(caFile: pki.otherCA, clientCertificateFile: pki.clientCert, clientKeyFile: pki.clientKey))
+                != nil)
         // Half a client identity is a configuration error naming the setting.
-        #expect(throws: UpstreamTLS.Problem.self) { _ = try UpstreamTLS(clientCertificateFile: pki.clientCert).configuration() }
+        #expect(throws: UpstreamTLS.Problem.self) {
+            _ = try UpstreamTLS(clientCertificateFile: pki.clientCert).configuration()
+        }
         #expect(throws: UpstreamTLS.Problem.self) { _ = try UpstreamTLS(caFile: dir + "/missing.pem").configuration() }
     }
 }

@@ -7,15 +7,21 @@ import Testing
 
 @Suite struct PrinterStateReasonTests {
     @Test func severitySuffixIsStripped() {
-        #expect(PrinterStateReason(parsing: "media-empty-error") == PrinterStateReason(keyword: "media-empty", severity: .error))
-        #expect(PrinterStateReason(parsing: "toner-low-warning") == PrinterStateReason(keyword: "toner-low", severity: .warning))
-        #expect(PrinterStateReason(parsing: "offline-report") == PrinterStateReason(keyword: "offline", severity: .report))
+        #expect(
+            PrinterStateReason(parsing: "media-empty-error")
+                == PrinterStateReason(keyword: "media-empty", severity: .error))
+        #expect(
+            PrinterStateReason(parsing: "toner-low-warning")
+                == PrinterStateReason(keyword: "toner-low", severity: .warning))
+        #expect(
+            PrinterStateReason(parsing: "offline-report") == PrinterStateReason(keyword: "offline", severity: .report))
         #expect(PrinterStateReason(parsing: "media-jam") == PrinterStateReason(keyword: "media-jam", severity: .none))
         #expect(PrinterStateReason(parsing: "paused") == PrinterStateReason(keyword: "paused", severity: .none))
     }
 
     @Test func reasonsMapToDeviceStatus() {
-        let empty = A4PrinterCondition.from(reasons: ["media-empty-warning", "media-needed-warning"], printerState: 4, acceptingJobs: true)
+        let empty = A4PrinterCondition.from(
+            reasons: ["media-empty-warning", "media-needed-warning"], printerState: 4, acceptingJobs: true)
         #expect(empty.paper == .out && empty.state == .userError && empty.action == .clear)
         #expect(empty.reasons == ["media-empty", "media-needed"])
         let jam = A4PrinterCondition.from(reasons: ["media-jam-report"], printerState: 3, acceptingJobs: true)
@@ -96,8 +102,11 @@ import Testing
     }
 
     @Test func pwgRasterSettingsFollowWhatThePrinterOffers() {
-        #expect(PWGRasterRenderer.choose(resolutions: [300, 600], types: ["black_1", "sgray_8"]) == .init(dpi: 300, type: "sgray_8"))
-        #expect(PWGRasterRenderer.choose(resolutions: [600, 1200], types: ["srgb_8"]) == .init(dpi: 600, type: "srgb_8"))
+        #expect(
+            PWGRasterRenderer.choose(resolutions: [300, 600], types: ["black_1", "sgray_8"])
+                == .init(dpi: 300, type: "sgray_8"))
+        #expect(
+            PWGRasterRenderer.choose(resolutions: [600, 1200], types: ["srgb_8"]) == .init(dpi: 600, type: "srgb_8"))
         #expect(PWGRasterRenderer.choose(resolutions: [], types: ["sgray_8"]) == nil)
         #expect(PWGRasterRenderer.choose(resolutions: [300], types: ["adobe-rgb_16"]) == nil)
     }
@@ -112,7 +121,10 @@ import Testing
         let end = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < end {
             let s = await printer.status()
-            if s.paper == .out && s.state == .userError && (s.reasons ?? []).contains("media-empty") { seen = true; break }
+            if s.paper == .out && s.state == .userError && (s.reasons ?? []).contains("media-empty") {
+                seen = true
+                break
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(seen, "status never showed media-empty while the job waited")
@@ -152,17 +164,22 @@ import Testing
         let fx = try CupsdFixture()
         defer { fx.stop() }
         try "media-empty-error".write(toFile: fx.faultFile, atomically: true, encoding: .utf8)
-        let printer = A4Printer(settings: fast(A4PrinterSettings(queue: fx.queue, server: fx.server), timeout: .seconds(30)), logger: logger)
+        let printer = A4Printer(
+            settings: fast(A4PrinterSettings(queue: fx.queue, server: fx.server), timeout: .seconds(30)), logger: logger
+        )
         let job = Task { try await printer.printPDF(testPDF(), label: "held") }
         var seen = false
         let end = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < end {
             let s = await printer.status()
-            if s.paper == .out && (s.reasons ?? []).contains("media-empty") { seen = true; break }
+            if s.paper == .out && (s.reasons ?? []).contains("media-empty") {
+                seen = true
+                break
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(seen, "status never showed media-empty while cupsd held the job")
-        try FileManager.default.removeItem(atPath: fx.faultFile)   // staff loads paper
+        try FileManager.default.removeItem(atPath: fx.faultFile)  // staff loads paper
         let r = try await job.value
         #expect(r.outcome == .completed)
         #expect(await printer.status().paper == .full)
@@ -175,19 +192,24 @@ import Testing
         let printer = A4Printer(settings: fast(A4PrinterSettings(queue: fx.queue, server: fx.server)), logger: logger)
         let r = try await printer.printPDF(testPDF(), label: "jam")
         #expect(r.outcome == .aborted)
-        #expect((r.jobReasons + (await printer.status().reasons ?? [])).contains { $0.hasPrefix("media-jam") || $0.contains("aborted") })
+        #expect(
+            (r.jobReasons + (await printer.status().reasons ?? [])).contains {
+                $0.hasPrefix("media-jam") || $0.contains("aborted")
+            })
     }
 
     @Test func unknownQueueAndDeadServerGiveClearErrors() async throws {
         let fx = try CupsdFixture()
         defer { fx.stop() }
-        let missing = A4Printer(settings: fast(A4PrinterSettings(queue: "no_such_queue", server: fx.server)), logger: logger)
+        let missing = A4Printer(
+            settings: fast(A4PrinterSettings(queue: "no_such_queue", server: fx.server)), logger: logger)
         let s = await missing.refresh()
         #expect(s.state == .hardwareError)
         #expect(s.lastError?.contains("lpadmin") == true)
         await #expect(throws: DeviceError.self) { _ = try await missing.printPDF(testPDF(), label: "x") }
 
-        let dead = A4Printer(settings: fast(A4PrinterSettings(uri: "ipp://127.0.0.1:\(freePort())/ipp/print")), logger: logger)
+        let dead = A4Printer(
+            settings: fast(A4PrinterSettings(uri: "ipp://127.0.0.1:\(freePort())/ipp/print")), logger: logger)
         #expect(await dead.refresh().state == .powerOff)
         await #expect(throws: DeviceError.self) { _ = try await dead.printPDF(testPDF(), label: "x") }
         // Personal data never goes into a job title.

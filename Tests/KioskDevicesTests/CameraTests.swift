@@ -4,7 +4,7 @@ import Logging
 import Testing
 @testable import KioskDevices
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Synthetic document images: a page of "text" (dark strokes in lines on near-white paper),
@@ -20,7 +20,7 @@ enum TestPages {
             var x = margin
             while x < width - margin {
                 let word = Int(rng.next() % 6 + 2)
-                for _ in 0..<word {   // glyphs: a few strokes each
+                for _ in 0..<word {  // glyphs: a few strokes each
                     let gw = lineHeight * 2 / 3
                     for s in 0..<3 {
                         let vertical = rng.next() % 2 == 0
@@ -47,7 +47,8 @@ enum TestPages {
     static func blurred(_ img: PixelImage, radius: Int) -> PixelImage {
         // Separable box blur, applied twice (close to a Gaussian).
         var cur = img.pixels
-        let w = img.width, h = img.height
+        let w = img.width
+        let h = img.height
         for _ in 0..<2 {
             var tmp = cur
             for y in 0..<h {
@@ -71,12 +72,16 @@ enum TestPages {
     }
 
     static func mapped(_ img: PixelImage, _ f: (Int) -> Int) -> PixelImage {
-        PixelImage(width: img.width, height: img.height, channels: 1, pixels: img.pixels.map { UInt8(min(255, max(0, f(Int($0))))) })
+        PixelImage(
+            width: img.width, height: img.height, channels: 1,
+            pixels: img.pixels.map { UInt8(min(255, max(0, f(Int($0))))) })
     }
 
     static func blank(width: Int = 1240, height: Int = 1754) -> PixelImage {
         var rng = SplitMix(seed: 7)
-        return PixelImage(width: width, height: height, channels: 1, pixels: (0..<(width * height)).map { _ in UInt8(236 + Int(rng.next() % 5)) })
+        return PixelImage(
+            width: width, height: height, channels: 1,
+            pixels: (0..<(width * height)).map { _ in UInt8(236 + Int(rng.next() % 5)) })
     }
 
     static func jpeg(_ img: PixelImage, quality: Int = 85) throws -> [UInt8] { try JPEG.encode(img, quality: quality) }
@@ -128,19 +133,22 @@ struct SplitMix {
     @Test func thresholdsComeFromTheProfile() throws {
         let strict = QualityThresholds(minSharpness: 1_000_000)
         #expect(try CaptureQuality.check(jpeg: TestPages.jpeg(page), thresholds: strict).verdict == .blurred)
-        let p = try DeviceProfiles.parse(yaml: """
-            id: cam
-            name: cam
-            kind: documentCamera
-            transport: v4l2
-            camera: { width: 2592, height: 1944, quality: { minSharpness: 50, minMeanBrightness: 40 } }
-            """, name: "cam.yaml")
+        let p = try DeviceProfiles.parse(
+            yaml: """
+                id: cam
+                name: cam
+                kind: documentCamera
+                transport: v4l2
+                camera: { width: 2592, height: 1944, quality: { minSharpness: 50, minMeanBrightness: 40 } }
+                """, name: "cam.yaml")
         #expect(p.camera?.quality?.minSharpness == 50)
         #expect(p.camera?.width == 2592)
     }
 
     @Test func shippedDemoFixturesPass() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../kiosk-config/fixtures/camera").standardizedFileURL.path
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../kiosk-config/fixtures/camera"
+        ).standardizedFileURL.path
         for f in try FileManager.default.contentsOfDirectory(atPath: dir) where f.hasSuffix(".jpg") {
             let data = try #require(FileManager.default.contents(atPath: dir + "/" + f))
             let r = try CaptureQuality.check(jpeg: [UInt8](data))
@@ -161,7 +169,9 @@ struct SplitMix {
         var rgb = [UInt8](repeating: 0, count: g.width * g.height * 3)
         for i in 0..<(g.width * g.height) {
             let v = g.pixels[i]
-            rgb[3 * i] = v; rgb[3 * i + 1] = v &- (v > 200 ? 8 : 0); rgb[3 * i + 2] = v &- (v > 200 ? 20 : 0)
+            rgb[3 * i] = v
+            rgb[3 * i + 1] = v &- (v > 200 ? 8 : 0)
+            rgb[3 * i + 2] = v &- (v > 200 ? 20 : 0)
         }
         return try! JPEG.encode(PixelImage(width: g.width, height: g.height, channels: 3, pixels: rgb), quality: 92)
     }()
@@ -198,7 +208,10 @@ struct SplitMix {
 class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     let lock = NSLock()
     var frames: [[UInt8]]
-    var sizes = [V4L2FrameSize(width: 640, height: 480), V4L2FrameSize(width: 2592, height: 1944), V4L2FrameSize(width: 1920, height: 1080)]
+    var sizes = [
+        V4L2FrameSize(width: 640, height: 480), V4L2FrameSize(width: 2592, height: 1944),
+        V4L2FrameSize(width: 1920, height: 1080),
+    ]
     var formatsOffered = [FourCC.code("YUYV"), FourCC.mjpeg]
     var calls: [String] = []
     var queued: [Int] = []
@@ -227,31 +240,69 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     func open(path: String) throws {
         try lock.withLock {
             if unplugged { throw V4L2Error(operation: "open \(path)", code: ENOENT) }
-            log("open \(path)"); open = true
+            log("open \(path)")
+            open = true
         }
     }
-    func queryCapabilities() throws -> (card: String, capture: Bool, streaming: Bool) { lock.withLock { log("QUERYCAP"); return ("Test Document Camera", true, true) } }
-    func formats() throws -> [UInt32] { lock.withLock { log("ENUM_FMT"); return formatsOffered } }
-    func frameSizes(_ fourcc: UInt32) throws -> [V4L2FrameSize] { lock.withLock { log("ENUM_FRAMESIZES \(FourCC.name(fourcc))"); return sizes } }
-    func setFormat(_ fourcc: UInt32, _ size: V4L2FrameSize) throws -> (size: V4L2FrameSize, sizeImage: Int) {
-        lock.withLock { log("S_FMT \(FourCC.name(fourcc)) \(size.width)x\(size.height)"); return (size, size.width * size.height) }
+    func queryCapabilities() throws -> (card: String, capture: Bool, streaming: Bool) {
+        lock.withLock {
+            log("QUERYCAP")
+            return ("Test Document Camera", true, true)
+        }
     }
-    func requestBuffers(_ count: Int) throws -> Int { lock.withLock { log("REQBUFS \(count)"); if count == 0 { queued = [] }; return count } }
-    func mapBuffer(_ index: Int) throws -> Int { lock.withLock { log("QUERYBUF+mmap \(index)"); mapped.insert(index); return 1 << 20 } }
+    func formats() throws -> [UInt32] {
+        lock.withLock {
+            log("ENUM_FMT")
+            return formatsOffered
+        }
+    }
+    func frameSizes(_ fourcc: UInt32) throws -> [V4L2FrameSize] {
+        lock.withLock {
+            log("ENUM_FRAMESIZES \(FourCC.name(fourcc))")
+            return sizes
+        }
+    }
+    func setFormat(_ fourcc: UInt32, _ size: V4L2FrameSize) throws -> (size: V4L2FrameSize, sizeImage: Int) {
+        lock.withLock {
+            log("S_FMT \(FourCC.name(fourcc)) \(size.width)x\(size.height)")
+            return (size, size.width * size.height)
+        }
+    }
+    func requestBuffers(_ count: Int) throws -> Int {
+        lock.withLock {
+            log("REQBUFS \(count)")
+            if count == 0 { queued = [] }
+            return count
+        }
+    }
+    func mapBuffer(_ index: Int) throws -> Int {
+        lock.withLock {
+            log("QUERYBUF+mmap \(index)")
+            mapped.insert(index)
+            return 1 << 20
+        }
+    }
     func queueBuffer(_ index: Int) throws {
         try lock.withLock {
             if unplugged { throw V4L2Error(operation: "QBUF", code: ENODEV) }
             precondition(mapped.contains(index), "QBUF of an unmapped buffer")
             precondition(!queued.contains(index), "buffer \(index) queued twice")
-            log("QBUF \(index)"); queued.append(index)
+            log("QBUF \(index)")
+            queued.append(index)
         }
     }
     func streamOn() throws { lock.withLock { log("STREAMON") } }
     func streamOff() throws { lock.withLock { log("STREAMOFF") } }
     func waitForFrame(timeoutMilliseconds: Int) throws -> Bool {
         try lock.withLock {
-            if let u = unplugAfter, delivered >= u { unplugged = true; throw V4L2Error(operation: "poll", code: ENODEV) }
-            if let s = silentAfter, delivered >= s { log("poll timeout"); return false }
+            if let u = unplugAfter, delivered >= u {
+                unplugged = true
+                throw V4L2Error(operation: "poll", code: ENODEV)
+            }
+            if let s = silentAfter, delivered >= s {
+                log("poll timeout")
+                return false
+            }
             return !queued.isEmpty
         }
     }
@@ -261,19 +312,35 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
             let i = queued.removeFirst()
             delivered += 1
             log("DQBUF \(i)")
-            return V4L2DequeuedBuffer(index: i, bytesUsed: frames[(delivered - 1) % frames.count].count, flags: flagsAt[delivered] ?? 0,
-                                      timestamp: .seconds(100) + .milliseconds(delivered * frameIntervalMilliseconds))
+            return V4L2DequeuedBuffer(
+                index: i, bytesUsed: frames[(delivered - 1) % frames.count].count, flags: flagsAt[delivered] ?? 0,
+                timestamp: .seconds(100) + .milliseconds(delivered * frameIntervalMilliseconds))
         }
     }
     func setControl(_ id: UInt32, value: Int32) throws -> Bool {
         lock.withLock {
-            guard controls.contains(id) else { log("QUERYCTRL \(String(id, radix: 16)) EINVAL"); return false }
-            log("S_CTRL \(String(id, radix: 16))=\(value)"); controlValues[id] = value; return true
+            guard controls.contains(id) else {
+                log("QUERYCTRL \(String(id, radix: 16)) EINVAL")
+                return false
+            }
+            log("S_CTRL \(String(id, radix: 16))=\(value)")
+            controlValues[id] = value
+            return true
         }
     }
     func bytes(ofBuffer index: Int, count: Int) -> [UInt8] { lock.withLock { frames[(delivered - 1) % frames.count] } }
-    func unmapAll() { lock.withLock { if !mapped.isEmpty { log("munmap") }; mapped = [] } }
-    func close() { lock.withLock { if open { log("close") }; open = false } }
+    func unmapAll() {
+        lock.withLock {
+            if !mapped.isEmpty { log("munmap") }
+            mapped = []
+        }
+    }
+    func close() {
+        lock.withLock {
+            if open { log("close") }
+            open = false
+        }
+    }
 }
 
 @Suite struct V4L2CaptureTests {
@@ -281,14 +348,19 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
 
     @Test func ioctlSequenceAndBufferCycling() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
-        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", buffers: 4, settleFrames: 2, settleMilliseconds: 0))
+        let src = V4L2FrameSource(
+            device: dev, settings: V4L2Settings(path: "/dev/video0", buffers: 4, settleFrames: 2, settleMilliseconds: 0)
+        )
         try await src.start()
         #expect(src.captureSize == V4L2FrameSize(width: 2592, height: 1944), "largest MJPEG size")
         for _ in 0..<3 { _ = try await src.nextJPEG() }
         await src.stop()
         let calls = dev.call("")
-        #expect(Array(calls.prefix(7)) == ["open /dev/video0", "QUERYCAP", "ENUM_FMT", "ENUM_FRAMESIZES MJPG", "S_FMT MJPG 2592x1944",
-                                           "S_CTRL 980918=1", "REQBUFS 4"], "power-line frequency 50 Hz before the buffers")
+        #expect(
+            Array(calls.prefix(7)) == [
+                "open /dev/video0", "QUERYCAP", "ENUM_FMT", "ENUM_FRAMESIZES MJPG", "S_FMT MJPG 2592x1944",
+                "S_CTRL 980918=1", "REQBUFS 4",
+            ], "power-line frequency 50 Hz before the buffers")
         #expect(calls.contains("STREAMON"))
         let dq = calls.filter { $0.hasPrefix("DQBUF") }
         #expect(dq.count == 2 + 3, "2 settle frames dropped before the first capture, then one per capture")
@@ -301,7 +373,8 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
 
     @Test func profileSizeWinsOverTheLargest() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
-        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video2", size: V4L2FrameSize(width: 1920, height: 1080)))
+        let src = V4L2FrameSource(
+            device: dev, settings: V4L2Settings(path: "/dev/video2", size: V4L2FrameSize(width: 1920, height: 1080)))
         try await src.start()
         await src.stop()
         #expect(dev.call("").contains("S_FMT MJPG 1920x1080"))
@@ -311,7 +384,10 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
         let dev = RecordedV4L2Device(frames: [Self.frame])
         dev.formatsOffered = [FourCC.code("YUYV")]
         let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0"))
-        do { try await src.start(); Issue.record("started without MJPEG") } catch let e as DeviceError {
+        do {
+            try await src.start()
+            Issue.record("started without MJPEG")
+        } catch let e as DeviceError {
             #expect(e.description.contains("no MJPEG"))
         }
         #expect(dev.call("").last == "close")
@@ -320,10 +396,17 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func timeoutGivesARetakeAndTheNextCaptureWorks() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
         dev.silentAfter = 1
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0, frameTimeoutMilliseconds: 100)),
-                                 logger: Logger(label: "cam"), checkQuality: false)
+        let cam = DocumentCamera(
+            source: V4L2FrameSource(
+                device: dev,
+                settings: V4L2Settings(
+                    path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0, frameTimeoutMilliseconds: 100)),
+            logger: Logger(label: "cam"), checkQuality: false)
         _ = try await cam.capture()
-        do { _ = try await cam.capture(); Issue.record("no timeout") } catch let e as DeviceError {
+        do {
+            _ = try await cam.capture()
+            Issue.record("no timeout")
+        } catch let e as DeviceError {
             #expect(e.description.contains("no frame within 100 ms"))
             #expect(e.residentMessage.contains("重拍"))
         }
@@ -336,13 +419,18 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func unplugIsReportedAndTheCameraIsReopenedWhenBack() async throws {
         let dev = RecordedV4L2Device(frames: [Self.frame])
         dev.unplugAfter = 1
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
-                                 logger: Logger(label: "cam"), checkQuality: false)
+        let cam = DocumentCamera(
+            source: V4L2FrameSource(
+                device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
+            logger: Logger(label: "cam"), checkQuality: false)
         _ = try await cam.capture()
         await #expect(throws: DeviceError.self) { try await cam.capture() }
         #expect(await cam.status().state == .powerOff)
-        await #expect(throws: DeviceError.self) { try await cam.capture() }   // still unplugged: open fails
-        dev.lock.withLock { dev.unplugged = false; dev.unplugAfter = nil }   // plugged back in
+        await #expect(throws: DeviceError.self) { try await cam.capture() }  // still unplugged: open fails
+        dev.lock.withLock {
+            dev.unplugged = false
+            dev.unplugAfter = nil
+        }  // plugged back in
         _ = try await cam.capture()
         #expect(await cam.status().state == .online)
         #expect(dev.call("").filter { $0 == "open /dev/video0" }.count >= 3, "reopened")
@@ -351,10 +439,20 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func qualityCheckRejectsABlurredCaptureThroughTheCamera() async throws {
         let blurred = try TestPages.jpeg(TestPages.blurred(TestPages.textPage(), radius: 6))
         let dev = RecordedV4L2Device(frames: [blurred])
-        let cam = DocumentCamera(source: V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
-                                 logger: Logger(label: "cam"))
-        do { _ = try await cam.capture(); Issue.record("blurred capture accepted") } catch let e as DeviceError {
-            #expect(e.residentMessage == QualityReport(verdict: .blurred, width: 0, height: 0, meanBrightness: 0, contrast: 0, clippedFraction: 0, sharpness: 0).residentMessage)
+        let cam = DocumentCamera(
+            source: V4L2FrameSource(
+                device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0)),
+            logger: Logger(label: "cam"))
+        do {
+            _ = try await cam.capture()
+            Issue.record("blurred capture accepted")
+        } catch let e as DeviceError {
+            #expect(
+                e.residentMessage
+                    == QualityReport(
+                        verdict: .blurred, width: 0, height: 0, meanBrightness: 0, contrast: 0, clippedFraction: 0,
+                        sharpness: 0
+                    ).residentMessage)
         }
         #expect(await cam.status().counters["rejected"] == 1)
     }
@@ -372,7 +470,8 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
         let other = try TestPages.jpeg(TestPages.textPage(width: 640, height: 480, seed: 7))
         let dev = RecordedV4L2Device(frames: [other, torn, [0x00, 0x00, 0x01, 0x02, 0x03, 0x04], Self.bright])
         dev.flagsAt = [1: V4L2DequeuedBuffer.flagError]
-        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
+        let src = V4L2FrameSource(
+            device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
         try await src.start()
         let got = try await src.nextJPEG()
         await src.stop()
@@ -390,9 +489,13 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func onlyUnusableFramesGiveARetakeWithTheCause() async throws {
         let torn = Array(Self.bright.prefix(200))
         let dev = RecordedV4L2Device(frames: [torn])
-        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
+        let src = V4L2FrameSource(
+            device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 0, settleMilliseconds: 0))
         try await src.start()
-        do { _ = try await src.nextJPEG(); Issue.record("a torn frame was accepted") } catch let e as DeviceError {
+        do {
+            _ = try await src.nextJPEG()
+            Issue.record("a torn frame was accepted")
+        } catch let e as DeviceError {
             #expect(e.description.contains("no JPEG end-of-image marker"))
             #expect(e.description.contains("USB cable"))
             #expect(e.residentMessage.contains("重拍"))
@@ -405,8 +508,9 @@ class RecordedV4L2Device: V4L2Device, @unchecked Sendable {
     @Test func exposureSettlesByTimeNotByFrameCount() async throws {
         let frames = [[UInt8]](repeating: Self.dark, count: 24) + [[UInt8]](repeating: Self.bright, count: 8)
         let dev = RecordedV4L2Device(frames: frames)
-        dev.frameIntervalMilliseconds = 40    // 25 fps: the 24 dark frames span 0.96 s
-        let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 3, settleMilliseconds: 1000))
+        dev.frameIntervalMilliseconds = 40  // 25 fps: the 24 dark frames span 0.96 s
+        let src = V4L2FrameSource(
+            device: dev, settings: V4L2Settings(path: "/dev/video0", settleFrames: 3, settleMilliseconds: 1000))
         try await src.start()
         let got = try await src.nextJPEG()
         await src.stop()
@@ -442,18 +546,26 @@ final class RecordedFormatsV4L2Device: RecordedV4L2Device, @unchecked Sendable {
         formatsOffered = record.formats.map(FourCC.code)
     }
     override func queryCapabilities() throws -> (card: String, capture: Bool, streaming: Bool) {
-        lock.withLock { log("QUERYCAP"); return (record.card, record.capture, record.streaming) }
+        lock.withLock {
+            log("QUERYCAP")
+            return (record.card, record.capture, record.streaming)
+        }
     }
     override func frameSizes(_ fourcc: UInt32) throws -> [V4L2FrameSize] {
-        lock.withLock { log("ENUM_FRAMESIZES \(FourCC.name(fourcc))"); return (record.sizes[FourCC.name(fourcc)] ?? []).compactMap(FieldRecording.size) }
+        lock.withLock {
+            log("ENUM_FRAMESIZES \(FourCC.name(fourcc))")
+            return (record.sizes[FourCC.name(fourcc)] ?? []).compactMap(FieldRecording.size)
+        }
     }
 }
 
 @Suite struct RecordedCameraTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
 
     @Test func aRecordedCameraIsDrivenAtItsLargestMJPEGSizeAndItsMetadataNodeIsRefused() async throws {
-        let rec = try FieldRecording.load(Data(contentsOf: URL(fileURLWithPath: Self.root + "/DeviceProfiles/recordings/example-bench.json")))
+        let rec = try FieldRecording.load(
+            Data(contentsOf: URL(fileURLWithPath: Self.root + "/DeviceProfiles/recordings/example-bench.json")))
         let capture = try #require(rec.v4l2.first { $0.capture })
         let dev = RecordedFormatsV4L2Device(capture, frames: [V4L2FieldFrameTests.bright])
         let src = V4L2FrameSource(device: dev, settings: V4L2Settings(path: capture.path, settleMilliseconds: 0))
@@ -464,8 +576,12 @@ final class RecordedFormatsV4L2Device: RecordedV4L2Device, @unchecked Sendable {
         #expect(src.model == capture.card)
         // The second node uvcvideo creates (metadata) cannot capture: a clear refusal.
         let meta = try #require(rec.v4l2.first { !$0.capture })
-        let src2 = V4L2FrameSource(device: RecordedFormatsV4L2Device(meta, frames: []), settings: V4L2Settings(path: meta.path))
-        do { try await src2.start(); Issue.record("a metadata node was started") } catch let e as DeviceError {
+        let src2 = V4L2FrameSource(
+            device: RecordedFormatsV4L2Device(meta, frames: []), settings: V4L2Settings(path: meta.path))
+        do {
+            try await src2.start()
+            Issue.record("a metadata node was started")
+        } catch let e as DeviceError {
             #expect(e.description.contains("cannot stream video capture"))
         }
     }

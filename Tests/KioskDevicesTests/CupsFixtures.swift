@@ -7,7 +7,7 @@ import KioskDevices
 import KioskTestSupport
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 enum FixtureError: Error, CustomStringConvertible {
@@ -15,14 +15,17 @@ enum FixtureError: Error, CustomStringConvertible {
     case notReady(String)
     var description: String {
         switch self {
-        case .missing(let t): return "\(t) not found: run scripts/deps.sh test (installs cups-daemon, cups-client, cups-ipp-utils, dbus-daemon)"
+        case .missing(let t):
+            return
+                "\(t) not found: run scripts/deps.sh test (installs cups-daemon, cups-client, cups-ipp-utils, dbus-daemon)"
         case .notReady(let t): return "fixture not ready: \(t)"
         }
     }
 }
 
 func findTool(_ name: String) throws -> String {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
         return "\(dir)/\(name)"
     }
     throw FixtureError.missing(name)
@@ -71,13 +74,17 @@ final class IPPEveFixture: @unchecked Sendable {
 
     /// `formats`: document-format-supported (ippeveprinter -f), e.g. only "image/pwg-raster".
     init(paper: Bool = true, formats: String = "application/pdf,image/pwg-raster") throws {
-        let ippeve = try findTool("ippeveprinter"), dbus = try findTool("dbus-daemon"), curl = try findTool("curl")
+        let ippeve = try findTool("ippeveprinter")
+        let dbus = try findTool("dbus-daemon")
+        let curl = try findTool("curl")
         work = try makeWorkDirectory()
         port = freePort()
         outDir = work + "/out"
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: work + "/spool", withIntermediateDirectories: true)
-        try writeExecutable(work + "/printcmd.sh", """
+        try writeExecutable(
+            work + "/printcmd.sh",
+            """
             #!/bin/sh
             # ippeveprinter print command: keep the document; a jam file makes the job fail with media-jam.
             cp "$1" "\(outDir)/job-$$.pdf"
@@ -93,10 +100,14 @@ final class IPPEveFixture: @unchecked Sendable {
                 throw FixtureError.notReady("dbus-daemon printed no address: \(bus.output)")
             }
             let address = String(bus.output.split(separator: "\n").first ?? "")
-            _ = try procs.start(ippeve, ["-p", "\(port)", "-n", "localhost", "-r", "off", "-d", work + "/spool",
-                                         "-c", work + "/printcmd.sh", "-f", formats, "KioskA4"],
-                                env: ["DBUS_SYSTEM_BUS_ADDRESS": address, "DBUS_SESSION_BUS_ADDRESS": address],
-                                log: work + "/ippeveprinter.log")
+            _ = try procs.start(
+                ippeve,
+                [
+                    "-p", "\(port)", "-n", "localhost", "-r", "off", "-d", work + "/spool",
+                    "-c", work + "/printcmd.sh", "-f", formats, "KioskA4",
+                ],
+                env: ["DBUS_SYSTEM_BUS_ADDRESS": address, "DBUS_SESSION_BUS_ADDRESS": address],
+                log: work + "/ippeveprinter.log")
             let ipptool = try findTool("ipptool")
             do {
                 try waitUntil(20, "ippeveprinter to answer") {
@@ -106,8 +117,12 @@ final class IPPEveFixture: @unchecked Sendable {
                 throw FixtureError.notReady("ippeveprinter on port \(port) did not answer")
             }
             let level = paper ? 250 : 0
-            let (st, out) = try run(curl, ["-fsS", "-o", "/dev/null",
-                "http://localhost:\(port)/media?size1=iso_a4_210x297mm&type1=stationery&level1=\(level)&size3=iso_a4_210x297mm&type3=stationery&level3=\(paper ? 25 : 0)"])
+            let (st, out) = try run(
+                curl,
+                [
+                    "-fsS", "-o", "/dev/null",
+                    "http://localhost:\(port)/media?size1=iso_a4_210x297mm&type1=stationery&level1=\(level)&size3=iso_a4_210x297mm&type3=stationery&level3=\(paper ? 25 : 0)",
+                ])
             guard st == 0 else { throw FixtureError.notReady("loading media failed: \(out)") }
         } catch {
             stop()
@@ -117,8 +132,12 @@ final class IPPEveFixture: @unchecked Sendable {
 
     /// Loads paper into tray 1 (after starting with empty trays).
     func loadPaper() throws {
-        let (st, out) = try run(try findTool("curl"), ["-fsS", "-o", "/dev/null",
-            "http://localhost:\(port)/media?size1=iso_a4_210x297mm&type1=stationery&level1=250&size3=iso_a4_210x297mm&type3=stationery&level3=25"])
+        let (st, out) = try run(
+            try findTool("curl"),
+            [
+                "-fsS", "-o", "/dev/null",
+                "http://localhost:\(port)/media?size1=iso_a4_210x297mm&type1=stationery&level1=250&size3=iso_a4_210x297mm&type3=stationery&level3=25",
+            ])
         guard st == 0 else { throw FixtureError.notReady("loading media failed: \(out)") }
     }
 
@@ -147,9 +166,10 @@ final class CupsdFixture: @unchecked Sendable {
     var jamFile: String { outDir + "/jam" }
 
     init() throws {
-        let cupsd = try findTool("cupsd"), lpadmin = try findTool("lpadmin")
+        let cupsd = try findTool("cupsd")
+        let lpadmin = try findTool("lpadmin")
         work = try makeWorkDirectory()
-        chmod(work, 0o755)   // the backend runs as lp
+        chmod(work, 0o755)  // the backend runs as lp
         port = freePort()
         outDir = work + "/out"
         let fm = FileManager.default
@@ -158,12 +178,16 @@ final class CupsdFixture: @unchecked Sendable {
         }
         chmod(work + "/tmp", 0o1777)
         chmod(outDir, 0o777)
-        for (link, target) in [("daemon", "/usr/lib/cups/daemon"), ("notifier", "/usr/lib/cups/notifier"),
-                               ("filter", "/usr/lib/cups/filter"), ("backend/ipp", "/usr/lib/cups/backend/ipp")]
-            where fm.fileExists(atPath: target) {
+        for (link, target) in [
+            ("daemon", "/usr/lib/cups/daemon"), ("notifier", "/usr/lib/cups/notifier"),
+            ("filter", "/usr/lib/cups/filter"), ("backend/ipp", "/usr/lib/cups/backend/ipp"),
+        ]
+        where fm.fileExists(atPath: target) {
             try fm.createSymbolicLink(atPath: work + "/sb/" + link, withDestinationPath: target)
         }
-        try writeExecutable(work + "/sb/backend/kiosktest", """
+        try writeExecutable(
+            work + "/sb/backend/kiosktest",
+            """
             #!/bin/sh
             # Test backend: DEVICE_URI=kiosktest:/dir. Writes the job to /dir/job-<id>.prn.
             if [ $# -eq 0 ]; then echo 'direct kiosktest "Unknown" "Kiosk test backend"'; exit 0; fi
@@ -181,48 +205,55 @@ final class CupsdFixture: @unchecked Sendable {
             exit 0
             """)
         try """
-            LogLevel warn
-            Listen 127.0.0.1:\(port)
-            Listen \(work)/cups.sock
-            Browsing Off
-            BrowseLocalProtocols none
-            DefaultAuthType None
-            WebInterface No
-            <Location />
-              Order allow,deny
-              Allow all
-            </Location>
-            <Location /admin>
-              Order allow,deny
-              Allow all
-            </Location>
-            """.write(toFile: work + "/root/cupsd.conf", atomically: true, encoding: .utf8)
+        LogLevel warn
+        Listen 127.0.0.1:\(port)
+        Listen \(work)/cups.sock
+        Browsing Off
+        BrowseLocalProtocols none
+        DefaultAuthType None
+        WebInterface No
+        <Location />
+          Order allow,deny
+          Allow all
+        </Location>
+        <Location /admin>
+          Order allow,deny
+          Allow all
+        </Location>
+        """.write(toFile: work + "/root/cupsd.conf", atomically: true, encoding: .utf8)
         try """
-            SystemGroup root
-            User lp
-            Group lp
-            ServerRoot \(work)/root
-            RequestRoot \(work)/spool
-            TempDir \(work)/tmp
-            CacheDir \(work)/cache
-            StateDir \(work)/state
-            AccessLog \(work)/log/access_log
-            ErrorLog \(work)/log/error_log
-            PageLog \(work)/log/page_log
-            ServerBin \(work)/sb
-            DataDir /usr/share/cups
-            FileDevice Yes
-            """.write(toFile: work + "/root/cups-files.conf", atomically: true, encoding: .utf8)
+        SystemGroup root
+        User lp
+        Group lp
+        ServerRoot \(work)/root
+        RequestRoot \(work)/spool
+        TempDir \(work)/tmp
+        CacheDir \(work)/cache
+        StateDir \(work)/state
+        AccessLog \(work)/log/access_log
+        ErrorLog \(work)/log/error_log
+        PageLog \(work)/log/page_log
+        ServerBin \(work)/sb
+        DataDir /usr/share/cups
+        FileDevice Yes
+        """.write(toFile: work + "/root/cups-files.conf", atomically: true, encoding: .utf8)
         do {
-            _ = try procs.start(cupsd, ["-f", "-c", work + "/root/cupsd.conf", "-s", work + "/root/cups-files.conf"],
-                                log: work + "/cupsd.out")
+            _ = try procs.start(
+                cupsd, ["-f", "-c", work + "/root/cupsd.conf", "-s", work + "/root/cups-files.conf"],
+                log: work + "/cupsd.out")
             let lpstat = try findTool("lpstat")
-            let ready = (try? waitUntil(20, "cupsd to run") {
-                try run(lpstat, ["-r"], env: ["CUPS_SERVER": server]).out.contains("is running")
-            }) != nil
-            guard ready else { throw FixtureError.notReady("cupsd on port \(port) did not start: \((try? String(contentsOfFile: work + "/log/error_log", encoding: .utf8)) ?? "")") }
-            let (st, out) = try run(lpadmin, ["-p", queue, "-E", "-v", "kiosktest:\(outDir)", "-o", "printer-error-policy=abort-job"],
-                                        env: ["CUPS_SERVER": server])
+            let ready =
+                (try? waitUntil(20, "cupsd to run") {
+                    try run(lpstat, ["-r"], env: ["CUPS_SERVER": server]).out.contains("is running")
+                }) != nil
+            guard ready else {
+                throw FixtureError.notReady(
+                    "cupsd on port \(port) did not start: \((try? String(contentsOfFile: work + "/log/error_log", encoding: .utf8)) ?? "")"
+                )
+            }
+            let (st, out) = try run(
+                lpadmin, ["-p", queue, "-E", "-v", "kiosktest:\(outDir)", "-o", "printer-error-policy=abort-job"],
+                env: ["CUPS_SERVER": server])
             guard st == 0 else { throw FixtureError.notReady("lpadmin failed: \(out)") }
         } catch {
             stop()
@@ -231,7 +262,8 @@ final class CupsdFixture: @unchecked Sendable {
     }
 
     var printedFiles: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: outDir)) ?? []).filter { $0.hasSuffix(".prn") }.sorted().map { outDir + "/" + $0 }
+        ((try? FileManager.default.contentsOfDirectory(atPath: outDir)) ?? []).filter { $0.hasSuffix(".prn") }.sorted()
+            .map { outDir + "/" + $0 }
     }
 
     func stop() {

@@ -4,12 +4,15 @@ import Logging
 import Testing
 @testable import KioskDevices
 
-let testCard = IDCardIdentity(cardType: .resident, name: "测试一", sexCode: "1", nationCode: "01", birthDate: "20000101",
-                              address: "示例县演示路1号", idNumber: "110105200001010016", issuingAuthority: "示例县公安局",
-                              validFrom: .date("20200101"), validTo: .longTerm,
-                              photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 0, count: 1020))
+let testCard = IDCardIdentity(
+    cardType: .resident, name: "测试一", sexCode: "1", nationCode: "01", birthDate: "20000101",
+    address: "示例县演示路1号", idNumber: "110105200001010016", issuingAuthority: "示例县公安局",
+    validFrom: .date("20200101"), validTo: .longTerm,
+    photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 0, count: 1020))
 
-func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (CardReaderEvent) -> Bool) async -> CardReaderEvent? {
+func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (CardReaderEvent) -> Bool) async
+    -> CardReaderEvent?
+{
     while let e = await it.next() {
         if match(e) { return e }
     }
@@ -19,26 +22,41 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (
 @Suite struct ReaderTests {
     @Test func probeRecognisesReaderBySAMStatus() async {
         let sim = SimulatedIDCardReader()
-        let reader = IDCardReader(transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
+        let reader = IDCardReader(
+            transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
         #expect(await reader.probe())
         #expect(await reader.status().state == .online)
     }
 
     @Test func readsOncePerPlacementAndDetectsRemoval() async throws {
         let sim = SimulatedIDCardReader()
-        let reader = IDCardReader(transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
+        let reader = IDCardReader(
+            transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
         var it = reader.events.makeAsyncIterator()
         await reader.startReading()
         sim.place(testCard)
-        let read = await nextEvent(&it) { if case .cardRead = $0 { return true }; return false }
-        guard case .cardRead(let id) = read else { Issue.record("no card read"); return }
+        let read = await nextEvent(&it) {
+            if case .cardRead = $0 { return true }
+            return false
+        }
+        guard case .cardRead(let id) = read else {
+            Issue.record("no card read")
+            return
+        }
         #expect(id.idNumber == "110105200001010016")
         #expect(id.name == "测试一")
         #expect(id.validTo == .longTerm)
         #expect(id.photo.count == 1024)
         sim.remove()
-        let removed = await nextEvent(&it) { if case .cardRemoved = $0 { return true }; if case .cardRead = $0 { return true }; return false }
-        guard case .cardRemoved = removed else { Issue.record("expected removal, got \(String(describing: removed))"); return }
+        let removed = await nextEvent(&it) {
+            if case .cardRemoved = $0 { return true }
+            if case .cardRead = $0 { return true }
+            return false
+        }
+        guard case .cardRemoved = removed else {
+            Issue.record("expected removal, got \(String(describing: removed))")
+            return
+        }
         #expect(await reader.status().counters["reads"] == 1)
         await reader.stopReading()
     }
@@ -57,31 +75,52 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (
         #expect(try await link.read(maxBytes: 64, timeout: .milliseconds(50)).isEmpty)
         await reader.startReading()
         sim.place(testCard)
-        let e = await nextEvent(&it) { if case .cardRead = $0 { return true }; return false }
-        guard case .cardRead = e else { Issue.record("no read after restart"); return }
+        let e = await nextEvent(&it) {
+            if case .cardRead = $0 { return true }
+            return false
+        }
+        guard case .cardRead = e else {
+            Issue.record("no read after restart")
+            return
+        }
         await reader.stopReading()
     }
 
     @Test func cardMovedDuringReadAsksToPlaceAgain() async {
         let sim = SimulatedIDCardReader()
-        let reader = IDCardReader(transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
+        let reader = IDCardReader(
+            transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
         var it = reader.events.makeAsyncIterator()
         sim.failNextRead(status: 0x41)
         await reader.startReading()
         sim.place(testCard)
-        let e = await nextEvent(&it) { if case .problem = $0 { return true }; if case .cardRead = $0 { return true }; return false }
-        guard case .problem(let resident, _) = e else { Issue.record("expected a problem event"); return }
+        let e = await nextEvent(&it) {
+            if case .problem = $0 { return true }
+            if case .cardRead = $0 { return true }
+            return false
+        }
+        guard case .problem(let resident, _) = e else {
+            Issue.record("expected a problem event")
+            return
+        }
         #expect(resident.contains("移动"))
         // The card is still there: the next poll reads it.
-        let again = await nextEvent(&it) { if case .cardRead = $0 { return true }; return false }
-        guard case .cardRead = again else { Issue.record("expected a read after retry"); return }
+        let again = await nextEvent(&it) {
+            if case .cardRead = $0 { return true }
+            return false
+        }
+        guard case .cardRead = again else {
+            Issue.record("expected a read after retry")
+            return
+        }
         await reader.stopReading()
     }
 
     @Test func unpluggedReaderReportsPowerOff() async {
         let sim = SimulatedIDCardReader()
         sim.unplug()
-        let reader = IDCardReader(transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
+        let reader = IDCardReader(
+            transport: SimulatorLink(model: sim, name: "r"), model: "sim", simulated: true, logger: Logger(label: "t"))
         #expect(await reader.probe() == false)
         let s = await reader.status()
         #expect(s.state == .powerOff)
@@ -93,14 +132,17 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (
 
 @Suite struct PrinterTests {
     func receipt(_ caseNumber: String) -> ReceiptDocument {
-        ReceiptDocument([.title("受理回执"), .keyValue("办件编号", caseNumber), .keyValue("证件号码", Mask.idNumber("110105200001010016")),
-                         .qr(caseNumber, size: 6), .cut(partial: true)])
+        ReceiptDocument([
+            .title("受理回执"), .keyValue("办件编号", caseNumber), .keyValue("证件号码", Mask.idNumber("110105200001010016")),
+            .qr(caseNumber, size: 6), .cut(partial: true),
+        ])
     }
 
     @Test func printsThroughESCPOSAndTheSimulatorDecodesIt() async throws {
         let sim = SimulatedReceiptPrinter(outputDirectory: nil)
-        let p = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
-                               bidirectional: true, logger: Logger(label: "t"))
+        let p = ReceiptPrinter(
+            transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
+            bidirectional: true, logger: Logger(label: "t"))
         #expect(await p.refresh().state == .online)
         try await p.print(receipt("GH202611230001"))
         let r = sim.receipts
@@ -114,8 +156,9 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (
     @Test func paperOutRefusesAndIsPublished() async {
         let sim = SimulatedReceiptPrinter(outputDirectory: nil)
         sim.setPaperOut(true)
-        let p = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
-                               bidirectional: true, logger: Logger(label: "t"))
+        let p = ReceiptPrinter(
+            transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
+            bidirectional: true, logger: Logger(label: "t"))
         await #expect(throws: DeviceError.self) { try await p.print(receipt("GH1")) }
         let s = await p.status()
         #expect(s.paper == .out)
@@ -127,8 +170,9 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (
     @Test func paperRunningOutMidReceiptIsReported() async {
         let sim = SimulatedReceiptPrinter(outputDirectory: nil)
         sim.setPaperRemaining(lines: 1)
-        let p = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
-                               bidirectional: true, logger: Logger(label: "t"))
+        let p = ReceiptPrinter(
+            transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
+            bidirectional: true, logger: Logger(label: "t"))
         do {
             try await p.print(receipt("GH2"))
             Issue.record("expected a paper-out error")
@@ -148,7 +192,10 @@ final class ASBOnlyPrinter: SimulatedDeviceModel, @unchecked Sendable {
         var clean: [UInt8] = []
         var i = 0
         while i < bytes.count {
-            if bytes[i] == 0x10, i + 1 < bytes.count, bytes[i + 1] == 0x04 { i += 3; continue }
+            if bytes[i] == 0x10, i + 1 < bytes.count, bytes[i + 1] == 0x04 {
+                i += 3
+                continue
+            }
             clean.append(bytes[i])
             i += 1
         }
@@ -160,11 +207,15 @@ final class ASBOnlyPrinter: SimulatedDeviceModel, @unchecked Sendable {
     @Test func automaticStatusBackReportsPaperOutMidReceipt() async {
         let sim = SimulatedReceiptPrinter(outputDirectory: nil)
         sim.setPaperRemaining(lines: 2)
-        let p = ReceiptPrinter(transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
-                               bidirectional: true, logger: Logger(label: "t"), autoStatusBack: true)
+        let p = ReceiptPrinter(
+            transport: SimulatorLink(model: sim, name: "p"), profile: .mm80, model: "sim", simulated: true,
+            bidirectional: true, logger: Logger(label: "t"), autoStatusBack: true)
         do {
-            try await p.print(ReceiptDocument([.title("受理回执"), .keyValue("办件编号", "GH1"), .text("一"), .text("二"), .text("三"),
-                                               .cut(partial: true)]))
+            try await p.print(
+                ReceiptDocument([
+                    .title("受理回执"), .keyValue("办件编号", "GH1"), .text("一"), .text("二"), .text("三"),
+                    .cut(partial: true),
+                ]))
             Issue.record("expected paper out")
         } catch let e as DeviceError {
             #expect(e.residentMessage.contains("纸"))
@@ -174,8 +225,9 @@ final class ASBOnlyPrinter: SimulatedDeviceModel, @unchecked Sendable {
 
     @Test func asbAloneIsEnoughWhenDLEEOTIsNotAnswered() async {
         let model = ASBOnlyPrinter()
-        let p = ReceiptPrinter(transport: SimulatorLink(model: model, name: "p"), profile: .mm80, model: "sim", simulated: true,
-                               bidirectional: true, logger: Logger(label: "t"), autoStatusBack: true)
+        let p = ReceiptPrinter(
+            transport: SimulatorLink(model: model, name: "p"), profile: .mm80, model: "sim", simulated: true,
+            bidirectional: true, logger: Logger(label: "t"), autoStatusBack: true)
         // DLE EOT gets no answer, so the printer is told to send ASB (GS a): its block says ready.
         let s = await p.refresh()
         #expect(s.state == .online, "\(s)")
@@ -191,7 +243,8 @@ final class ASBOnlyPrinter: SimulatedDeviceModel, @unchecked Sendable {
 
 @Suite struct CameraTests {
     @Test func simulatedCameraReturnsJPEGFixtures() async throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("kiosk-config/fixtures/camera").path
         let cam = DocumentCamera(source: try SimulatedFrameSource(fixtureDirectory: dir), logger: Logger(label: "t"))
         let jpeg = try await cam.capture()

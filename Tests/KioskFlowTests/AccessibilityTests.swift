@@ -7,10 +7,15 @@ import Testing
 
 /// Every resident screen, each with the catalog data it shows (item and guide text, names):
 /// data is published in Chinese and may appear on English screens.
-func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) -> [(name: String, m: FlowMachine, data: [String])] {
-    var base = FlowMachine(catalog: catalog, settings: FlowSettings(stationName: "测试便民服务中心", simulatedCards: ["居民身份证 测试一"],
-                                                                     helpLocation: "服务大厅1号窗口", helpPhone: "0355-0000000"),
-                           now: Date(timeIntervalSince1970: 1_795_000_000))
+func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) -> [(
+    name: String, m: FlowMachine, data: [String]
+)] {
+    var base = FlowMachine(
+        catalog: catalog,
+        settings: FlowSettings(
+            stationName: "测试便民服务中心", simulatedCards: ["居民身份证 测试一"],
+            helpLocation: "服务大厅1号窗口", helpPhone: "0355-0000000"),
+        now: Date(timeIntervalSince1970: 1_795_000_000))
     _ = base.handle(.devices(devicesWithA4))
     base.largeMode = large
     base.language = language
@@ -24,7 +29,8 @@ func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) ->
     func guideData(_ item: CatalogItem) -> [String] {
         var d = [item.name, item.type, item.handling, item.category]
         if let g = catalog.guide(for: item.code) {
-            d += [g.sampleNotice, g.shortVersion, g.promisedTimeLimit, g.fee, g.location, g.hours, g.consultPhone].compactMap { $0 }
+            d += [g.sampleNotice, g.shortVersion, g.promisedTimeLimit, g.fee, g.location, g.hours, g.consultPhone]
+                .compactMap { $0 }
             d += g.materials.flatMap { ["\($0.name)（\($0.form) \($0.copies)份）", $0.name, $0.requirements] }
         }
         return d
@@ -36,7 +42,10 @@ func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) ->
     for level in ItemLevel.allCases {
         let cats = catalog.categories(level: level)
         for p in 0..<((cats.count + 4) / 5) {
-            add("categories \(level) page \(p)") { m in m.route = .categories(level); m.categoryPage = p }
+            add("categories \(level) page \(p)") { m in
+                m.route = .categories(level)
+                m.categoryPage = p
+            }
         }
         for c in cats {
             let items = catalog.items(level: level, category: c)
@@ -48,12 +57,20 @@ func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) ->
     for it in catalog.items {
         var probe = base
         probe.session.item = it
-        for p in 0..<Pager(count: probe.guideLines(it, width: 80).count, perPage: probe.guideLinesPerPage, page: 0).pages {
-            add("guide \(it.code) page \(p)", guideData(it)) { m in m.session.item = it; m.route = .guide(code: it.code, page: p) }
+        for p
+            in 0..<Pager(count: probe.guideLines(it, width: 80).count, perPage: probe.guideLinesPerPage, page: 0).pages
+        {
+            add("guide \(it.code) page \(p)", guideData(it)) { m in
+                m.session.item = it
+                m.route = .guide(code: it.code, page: p)
+            }
         }
     }
     for purpose in [FlowMachine.Purpose.apply, .progress, .pickup] {
-        add("place card \(purpose)", [item.name]) { m in m.session.item = item; m.route = .placeCard(purpose) }
+        add("place card \(purpose)", [item.name]) { m in
+            m.session.item = item
+            m.route = .placeCard(purpose)
+        }
     }
     func applying(_ m: inout FlowMachine) {
         m.session.item = item
@@ -61,36 +78,86 @@ func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) ->
         m.session.photos = [Data([1]), nil, nil]
         m.session.phone = "13800000000"
     }
-    add("identity", guideData(item)) { m in applying(&m); m.route = .identity }
-    for i in 0..<3 { add("photo \(i)", guideData(item)) { m in applying(&m); m.route = .photo(index: i) } }
-    add("phone") { m in applying(&m); m.route = .phone }
-    add("review", [item.name]) { m in applying(&m); m.route = .review }
-    add("submitting") { m in applying(&m); m.route = .submitting }
-    let sealed = SubmissionSummary(id: "x", caseNumber: "GH202611050001", itemCode: item.code, itemName: item.name,
-                                   sealedAt: Date(timeIntervalSince1970: 1_795_000_000), state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)
-    add("printing") { m in applying(&m); m.session.sealed = sealed; m.route = .printing }
-    add("done") { m in applying(&m); m.session.sealed = sealed; m.route = .done(receiptOK: true, problem: nil) }
-    add("done, no receipt") { m in applying(&m); m.session.sealed = sealed; m.route = .done(receiptOK: false, problem: "回执打印机缺纸") }
+    add("identity", guideData(item)) { m in
+        applying(&m)
+        m.route = .identity
+    }
+    for i in 0..<3 {
+        add("photo \(i)", guideData(item)) { m in
+            applying(&m)
+            m.route = .photo(index: i)
+        }
+    }
+    add("phone") { m in
+        applying(&m)
+        m.route = .phone
+    }
+    add("review", [item.name]) { m in
+        applying(&m)
+        m.route = .review
+    }
+    add("submitting") { m in
+        applying(&m)
+        m.route = .submitting
+    }
+    let sealed = SubmissionSummary(
+        id: "x", caseNumber: "GH202611050001", itemCode: item.code, itemName: item.name,
+        sealedAt: Date(timeIntervalSince1970: 1_795_000_000), state: .sealed, upstreamState: nil, attempts: 0,
+        lastError: nil)
+    add("printing") { m in
+        applying(&m)
+        m.session.sealed = sealed
+        m.route = .printing
+    }
+    add("done") { m in
+        applying(&m)
+        m.session.sealed = sealed
+        m.route = .done(receiptOK: true, problem: nil)
+    }
+    add("done, no receipt") { m in
+        applying(&m)
+        m.session.sealed = sealed
+        m.route = .done(receiptOK: false, problem: "回执打印机缺纸")
+    }
     add("evaluate") { m in m.route = .evaluate }
     add("evaluation reason") { m in m.route = .evaluationReason(level: 2) }
     add("thanks") { m in m.route = .thanks }
-    add("progress, none") { m in m.session.identity = card; m.session.progressLoaded = true; m.route = .progressList }
-    let items = catalog.items(level: .village)
-    add("progress, six", items.prefix(6).map(\.name)) { m in
-        m.session.identity = card; m.session.progressLoaded = true
-        m.session.progress = items.prefix(6).map { SubmissionSummary(id: $0.code, caseNumber: "GH202611050002", itemCode: $0.code, itemName: $0.name,
-                                                                      sealedAt: Date(timeIntervalSince1970: 1_795_000_000), state: .uploaded,
-                                                                      upstreamState: .inReview, attempts: 1, lastError: nil) }
+    add("progress, none") { m in
+        m.session.identity = card
+        m.session.progressLoaded = true
         m.route = .progressList
     }
-    add("pickup, none") { m in m.session.identity = card; m.session.certificatesLoaded = true; m.route = .pickupList }
+    let items = catalog.items(level: .village)
+    add("progress, six", items.prefix(6).map(\.name)) { m in
+        m.session.identity = card
+        m.session.progressLoaded = true
+        m.session.progress = items.prefix(6).map {
+            SubmissionSummary(
+                id: $0.code, caseNumber: "GH202611050002", itemCode: $0.code, itemName: $0.name,
+                sealedAt: Date(timeIntervalSince1970: 1_795_000_000), state: .uploaded,
+                upstreamState: .inReview, attempts: 1, lastError: nil)
+        }
+        m.route = .progressList
+    }
+    add("pickup, none") { m in
+        m.session.identity = card
+        m.session.certificatesLoaded = true
+        m.route = .pickupList
+    }
     add("pickup, two", [certificate("s1").itemName]) { m in
-        m.session.identity = card; m.session.certificatesLoaded = true
+        m.session.identity = card
+        m.session.certificatesLoaded = true
         m.session.certificates = [certificate("s1"), certificate("s2")]
         m.route = .pickupList
     }
-    add("message", []) { m in m.route = .phone; m.message = m.L("手机号码应为11位数字，以1开头，请检查后重新输入") }
-    add("countdown") { m in m.route = .phone; m.lastActivity = m.now.addingTimeInterval(-Double(m.idleTimeout - 5)) }
+    add("message", []) { m in
+        m.route = .phone
+        m.message = m.L("手机号码应为11位数字，以1开头，请检查后重新输入")
+    }
+    add("countdown") { m in
+        m.route = .phone
+        m.lastActivity = m.now.addingTimeInterval(-Double(m.idleTimeout - 5))
+    }
     return out
 }
 
@@ -113,13 +180,19 @@ func isCJK(_ u: Unicode.Scalar) -> Bool {
             let optionRows = body.lines.filter { $0.text.range(of: "^  [0-9]  ", options: .regularExpression) != nil }
             #expect(optionRows.count <= 6, "\(name): \(optionRows.count) options")
             // One option per line, with a blank line between options (line spacing).
-            let idx = body.lines.indices.filter { body.lines[$0].text.range(of: "^  [0-9]  ", options: .regularExpression) != nil }
+            let idx = body.lines.indices.filter {
+                body.lines[$0].text.range(of: "^  [0-9]  ", options: .regularExpression) != nil
+            }
             for (a, b) in zip(idx, idx.dropFirst()) { #expect(b - a >= 2, "\(name): options not spaced") }
             // No line cut off with an ellipsis except data (item names in lists are data).
             for (a, b) in zip(body.lines, body.lines.dropFirst()) {
-                let ta = a.text, tb = b.text.trimmingCharacters(in: .whitespaces)
-                guard DisplayWidth.of(ta) >= 78, let last = ta.unicodeScalars.last, let first = tb.unicodeScalars.first else { continue }
-                let letterOrIdeograph: (Unicode.Scalar) -> Bool = { ($0.properties.isAlphabetic || (0x4E00...0x9FFF).contains($0.value)) && !isCJKPunct($0) }
+                let ta = a.text
+                let tb = b.text.trimmingCharacters(in: .whitespaces)
+                guard DisplayWidth.of(ta) >= 78, let last = ta.unicodeScalars.last, let first = tb.unicodeScalars.first
+                else { continue }
+                let letterOrIdeograph: (Unicode.Scalar) -> Bool = {
+                    ($0.properties.isAlphabetic || (0x4E00...0x9FFF).contains($0.value)) && !isCJKPunct($0)
+                }
                 if letterOrIdeograph(last) && letterOrIdeograph(first) && !(last.isASCII && first.isASCII) {
                     Issue.record("\(name): a word is broken across lines:\n\(ta)\n\(b.text)")
                 }
@@ -134,23 +207,26 @@ func isCJK(_ u: Unicode.Scalar) -> Bool {
         #expect(d.m.largeMode)
         #expect(d.screen.contains("标准模式"))
         d.keys(.digit(1))
-        #expect(d.screen.contains("第 1/2 页"))          // categories paged, five at a time
+        #expect(d.screen.contains("第 1/2 页"))  // categories paged, five at a time
         d.keys(.digit(9))
         #expect(d.screen.contains("第 2/2 页"))
         d.advance(61)
-        #expect(d.m.route != .home)                       // twice the idle time in large mode
+        #expect(d.m.route != .home)  // twice the idle time in large mode
         d.advance(60)
         #expect(d.m.route == .home)
-        #expect(!d.m.largeMode)                           // the next resident starts with the default
+        #expect(!d.m.largeMode)  // the next resident starts with the default
         // The default comes from the config.
-        let m = FlowMachine(catalog: try loadCatalog(), settings: FlowSettings(stationName: "x", largeMode: true, largeIdleTimeoutSeconds: 300))
+        let m = FlowMachine(
+            catalog: try loadCatalog(),
+            settings: FlowSettings(stationName: "x", largeMode: true, largeIdleTimeoutSeconds: 300))
         #expect(m.largeMode)
         #expect(m.idleTimeout == 300)
     }
 }
 
 func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
-    (0x3000...0x303F).contains(u.value) || (0xFF00...0xFF0F).contains(u.value) || (0xFF1A...0xFF20).contains(u.value) || "，。；：、）（！？".unicodeScalars.contains(u)
+    (0x3000...0x303F).contains(u.value) || (0xFF00...0xFF0F).contains(u.value) || (0xFF1A...0xFF20).contains(u.value)
+        || "，。；：、）（！？".unicodeScalars.contains(u)
 }
 
 @Suite struct StringTableTests {
@@ -168,7 +244,9 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         for f in files {
             let s = try String(contentsOfFile: f, encoding: .utf8)
             for m in re.matches(in: s, range: NSRange(s.startIndex..., in: s)) {
-                if let r = Range(m.range(at: 1), in: s) { out.insert(String(s[r]).replacingOccurrences(of: "\\\"", with: "\"")) }
+                if let r = Range(m.range(at: 1), in: s) {
+                    out.insert(String(s[r]).replacingOccurrences(of: "\\\"", with: "\""))
+                }
             }
         }
         return out
@@ -176,14 +254,19 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
 
     static func placeholders(_ s: String) -> [String] {
         let re = try! NSRegularExpression(pattern: "\\{[0-9]\\}")
-        return re.matches(in: s, range: NSRange(s.startIndex..., in: s)).compactMap { Range($0.range, in: s).map { String(s[$0]) } }.sorted()
+        return re.matches(in: s, range: NSRange(s.startIndex..., in: s)).compactMap {
+            Range($0.range, in: s).map { String(s[$0]) }
+        }.sorted()
     }
 
     @Test func everyTextTheFlowShowsIsInTheTableInBothLanguages() throws {
         let keys = try Self.literals(#"\bL\("((?:[^"\\]|\\.)*)""#, in: Self.swiftFiles("KioskFlow"))
         #expect(keys.count > 150)
         for k in keys.sorted() {
-            guard let en = Strings.english[k] else { Issue.record("not in the string table: \(k)"); continue }
+            guard let en = Strings.english[k] else {
+                Issue.record("not in the string table: \(k)")
+                continue
+            }
             #expect(!en.isEmpty, "empty English for \(k)")
             #expect(!en.unicodeScalars.contains(where: isCJK), "English of \(k) has Chinese in it: \(en)")
             #expect(Self.placeholders(k) == Self.placeholders(en), "placeholders differ: \(k) / \(en)")
@@ -198,13 +281,18 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
     @Test func everyDeviceAndRuntimeMessageForResidentsIsInTheTable() throws {
         var messages = try Self.literals(#"resident: "([^"\\]+)""#, in: Self.swiftFiles("."))
         messages.formUnion(try Self.literals(#"post\(\.\w+\("([^"\\]+)"\)\)"#, in: Self.swiftFiles("KioskApp")))
-        messages.formUnion(try Self.literals(#"return \((?:false|true), "([^"\\]+)"\)"#, in: Self.swiftFiles("KioskApp")))
+        messages.formUnion(
+            try Self.literals(#"return \((?:false|true), "([^"\\]+)"\)"#, in: Self.swiftFiles("KioskApp")))
         // The residentMessage properties (camera quality, SAM status, ID numbers, A4 jobs): their
         // Chinese literals (technician texts are English with at most a Chinese term in brackets).
-        let files = ["KioskDevices/Camera/CaptureQuality.swift", "KioskProtocols/IDCard/SAMStatus.swift",
-                     "KioskProtocols/IDCard/IDNumber.swift", "KioskDevices/A4/A4Printer.swift"].map { Self.sources.appendingPathComponent($0).path }
+        let files = [
+            "KioskDevices/Camera/CaptureQuality.swift", "KioskProtocols/IDCard/SAMStatus.swift",
+            "KioskProtocols/IDCard/IDNumber.swift", "KioskDevices/A4/A4Printer.swift",
+        ].map { Self.sources.appendingPathComponent($0).path }
         for l in try Self.literals(#""([^"\\\n]+)""#, in: files)
-        where l.unicodeScalars.contains(where: isCJK) && l.unicodeScalars.filter({ $0.isASCII && $0.properties.isAlphabetic }).count <= 2 {
+        where l.unicodeScalars.contains(where: isCJK)
+            && l.unicodeScalars.filter({ $0.isASCII && $0.properties.isAlphabetic }).count <= 2
+        {
             messages.insert(l)
         }
         messages.insert(DiskFloorError.residentMessage)
@@ -227,10 +315,15 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
                 for r in m.frame(width: 80, height: 24).rows {
                     var run = ""
                     for u in (r.text + " ").unicodeScalars {
-                        if isCJK(u) { run.unicodeScalars.append(u); continue }
+                        if isCJK(u) {
+                            run.unicodeScalars.append(u)
+                            continue
+                        }
                         if !run.isEmpty {
                             let core = run.trimmingCharacters(in: CharacterSet(charactersIn: "（）：，。、…"))
-                            if !core.isEmpty && !corpus.contains(core) { Issue.record("\(name): Chinese on an English screen: \(run) in \(r.text)") }
+                            if !core.isEmpty && !corpus.contains(core) {
+                                Issue.record("\(name): Chinese on an English screen: \(run) in \(r.text)")
+                            }
                             run = ""
                         }
                     }
@@ -271,14 +364,20 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         d.keys(.digit(1), .digit(1), .digit(1), .digit(2))
         d.send(.cardRead(card))
         d.keys(.enter)
-        guard d.m.route.is(PhotoScreen.self) else { Issue.record("not at the photo step"); return }
+        guard d.m.route.is(PhotoScreen.self) else {
+            Issue.record("not at the photo step")
+            return
+        }
         d.keys(.char("h"))
         #expect(d.m.route == .help)
         #expect(d.effects.contains(.callStaff(screen: "photo")))
         #expect(d.screen.contains("已通知工作人员"))
         #expect(d.screen.contains("请到服务大厅的窗口找工作人员"))
         d.keys(.digit(0))
-        guard d.m.route.is(PhotoScreen.self) else { Issue.record("help did not return to the photo step"); return }
+        guard d.m.route.is(PhotoScreen.self) else {
+            Issue.record("help did not return to the photo step")
+            return
+        }
         #expect(d.m.session.identity != nil)
         // From home, 5 is the numbered option.
         d.keys(.escape, .escape)
@@ -293,7 +392,9 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         h.send(.helpPending(count: 1, last: h.t))
         #expect(h.screen.contains("居民求助 1 次未处理"))
         h.keys(.digit(6))
-        #expect(h.effects.contains(.audit(actor: "S001", action: "help.acknowledged", subject: nil, detail: "1 request(s)")))
+        #expect(
+            h.effects.contains(.audit(actor: "S001", action: "help.acknowledged", subject: nil, detail: "1 request(s)"))
+        )
     }
 
     @Test func errorsSayWhatToDoInWordsNotByColourAlone() throws {
@@ -303,13 +404,16 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         let f = d.m.frame(width: 80, height: 24)
         let alert = try #require(f.rows.last)
         #expect(alert.style == .alert)
-        #expect(alert.text.hasPrefix("【提示】"))                  // a text marker, not only the colour
-        #expect(alert.text.contains("请到窗口查询进度"))            // and the next step in words
+        #expect(alert.text.hasPrefix("【提示】"))  // a text marker, not only the colour
+        #expect(alert.text.contains("请到窗口查询进度"))  // and the next step in words
         d.keys(.char("l"), .digit(3))
         #expect(d.m.frame(width: 80, height: 24).rows.last?.text.hasPrefix("[!] ") == true)
         // Every resident message in the table tells the resident what to do, or what is going on.
         for (zh, en) in Strings.english where zh.contains("，请") || zh.contains("。请") {
-            let verbs = ["please", "press", "ask", "try", "retake", "keep", "put", "lay", "avoid", "collect", "staff", "place", "use", "check", "go "]
+            let verbs = [
+                "please", "press", "ask", "try", "retake", "keep", "put", "lay", "avoid", "collect", "staff", "place",
+                "use", "check", "go ",
+            ]
             #expect(verbs.contains { en.lowercased().contains($0) }, "\(zh) → \(en) does not say what to do")
         }
     }
@@ -320,27 +424,36 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         d.keys(.digit(1))
         #expect(d.effects.last == .speak("镇级事项：请选择类别", .zh))
         d.effects = []
-        d.keys(.backspace)          // does nothing here: nothing changes, nothing is said
+        d.keys(.backspace)  // does nothing here: nothing changes, nothing is said
         d.advance(1)
-        #expect(!d.effects.contains { if case .speak = $0 { return true }; return false })
+        #expect(
+            !d.effects.contains {
+                if case .speak = $0 { return true }
+                return false
+            })
         d.keys(.char("l"))
         #expect(d.effects.last == .speak("Town services: choose a category", .en))
         d.keys(.digit(0))
         d.send(.devices([DeviceStatus(kind: .idCardReader, state: .powerOff, model: "sim", simulated: true)]))
         d.keys(.char("l"), .char("l"))
         d.keys(.digit(3))
-        #expect(d.effects.last == .speak("The ID card reader is not available. Please ask at the service window about progress.", .en))
+        #expect(
+            d.effects.last
+                == .speak("The ID card reader is not available. Please ask at the service window about progress.", .en))
     }
 
     /// espeak-ng writes each prompt to a WAV file; speaking returns at once.
     @Test func espeakNGWritesMandarinAndEnglishAudio() throws {
         let dir = NSTemporaryDirectory() + "voice-" + UUID().uuidString
         var c = KioskConfig.Voice()
-        c.enabled = true; c.outputDirectory = dir; c.rate = 160; c.volume = 80
+        c.enabled = true
+        c.outputDirectory = dir
+        c.rate = 160
+        c.volume = 80
         let v = VoicePrompter(c, resolve: { $0 }, logger: .init(label: "test"))
         let started = Date()
         let zh = try #require(v.speak("请将身份证平放在读卡区域", language: .zh))
-        #expect(Date().timeIntervalSince(started) < 2)       // not waiting for the speech
+        #expect(Date().timeIntervalSince(started) < 2)  // not waiting for the speech
         v.wait()
         let en = try #require(v.speak("Place your ID card on the reader", language: .en))
         v.wait()

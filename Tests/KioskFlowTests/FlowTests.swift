@@ -4,15 +4,18 @@ import KioskProtocols
 import Testing
 @testable import KioskFlow
 
-let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 func loadCatalog() throws -> Catalog {
-    try Catalog.load(catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
-                     guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
+    try Catalog.load(
+        catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
+        guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
 }
 
-let card = IDCardIdentity(cardType: .resident, name: "测试一", sexCode: "1", birthDate: "20000101",
-                          idNumber: "110105200001010016", validFrom: .date("20200101"), validTo: .longTerm)
+let card = IDCardIdentity(
+    cardType: .resident, name: "测试一", sexCode: "1", birthDate: "20000101",
+    idNumber: "110105200001010016", validFrom: .date("20200101"), validTo: .longTerm)
 
 let readyDevices: [DeviceStatus] = [
     DeviceStatus(kind: .idCardReader, state: .online, model: "sim", simulated: true),
@@ -26,13 +29,19 @@ struct Driver {
     var effects: [FlowEffect] = []
 
     init(catalog: Catalog, idle: Int = 60) {
-        m = FlowMachine(catalog: catalog, settings: FlowSettings(stationName: "测试便民服务中心", idleTimeoutSeconds: idle,
-                                                                  warningSeconds: 10, simulatedCards: ["测试一"]), now: t)
+        m = FlowMachine(
+            catalog: catalog,
+            settings: FlowSettings(
+                stationName: "测试便民服务中心", idleTimeoutSeconds: idle,
+                warningSeconds: 10, simulatedCards: ["测试一"]), now: t)
         _ = m.handle(.devices(readyDevices))
     }
     mutating func send(_ e: FlowEvent) { effects += m.handle(e) }
     mutating func keys(_ ks: Key...) { for k in ks { send(.key(k)) } }
-    mutating func advance(_ s: Double) { t += s; send(.tick(t)) }
+    mutating func advance(_ s: Double) {
+        t += s
+        send(.tick(t))
+    }
     var screen: String { m.frame(width: 80, height: 24).plainText }
 }
 
@@ -48,16 +57,20 @@ struct Driver {
         var d = Driver(catalog: try loadCatalog())
         d.keys(.digit(1))
         #expect(d.screen.contains("社会救助"))
-        d.keys(.digit(1))                      // first category
+        d.keys(.digit(1))  // first category
         #expect(d.screen.contains("第 1/"))
         d.keys(.digit(9))
         #expect(d.screen.contains("第 2/"))
-        d.keys(.digit(7), .digit(1))           // back to page 1, first item
+        d.keys(.digit(7), .digit(1))  // back to page 1, first item
         #expect(d.screen.contains("办事指南"))
         let item = try #require(d.m.session.item)
         if d.m.catalog.guide(for: item.code)?.sample == true { #expect(d.screen.contains("示例")) }
         d.keys(.digit(1))
-        #expect(d.effects.contains { if case .printNotice = $0 { return true }; return false })
+        #expect(
+            d.effects.contains {
+                if case .printNotice = $0 { return true }
+                return false
+            })
     }
 
     @Test func itemWithoutGuideSaysSo() throws {
@@ -105,13 +118,20 @@ struct Driver {
         var d = Driver(catalog: try loadCatalog())
         var s = self
         try s.applyThrough(&d)
-        guard case .seal(let req) = d.effects.last else { Issue.record("no seal effect"); return }
+        guard case .seal(let req) = d.effects.last else {
+            Issue.record("no seal effect")
+            return
+        }
         #expect(req.applicant.idNumber == "110105200001010016")
         #expect(req.photos.count >= 1)
-        let summary = SubmissionSummary(id: "x", caseNumber: "GH202611230001", itemCode: req.itemCode, itemName: req.itemName,
-                                        sealedAt: d.t, state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)
+        let summary = SubmissionSummary(
+            id: "x", caseNumber: "GH202611230001", itemCode: req.itemCode, itemName: req.itemName,
+            sealedAt: d.t, state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)
         d.send(.sealed(summary))
-        guard case .printReceipt(let doc, _) = d.effects.last else { Issue.record("no receipt after seal"); return }
+        guard case .printReceipt(let doc, _) = d.effects.last else {
+            Issue.record("no receipt after seal")
+            return
+        }
         #expect(doc.elements.contains(.qr("GH202611230001", size: 6)))
         #expect(doc.elements.contains(.keyValue("证件号码", "1101**********0016")))
         d.send(.receiptPrinted)
@@ -119,10 +139,11 @@ struct Driver {
         #expect(d.screen.contains("提交成功"))
         d.keys(.enter)
         #expect(d.screen.contains("非常满意"))
-        d.keys(.digit(4))                        // 不满意 asks for a reason
+        d.keys(.digit(4))  // 不满意 asks for a reason
         #expect(d.screen.contains("原因"))
         d.keys(.digit(1))
-        #expect(d.effects.contains(.recordEvaluation(caseNumber: "GH202611230001", level: 2, reason: evaluationReasons[0])))
+        #expect(
+            d.effects.contains(.recordEvaluation(caseNumber: "GH202611230001", level: 2, reason: evaluationReasons[0])))
         d.keys(.enter)
         #expect(d.m.route == .home)
         #expect(d.effects.last == .wipeTerminal)
@@ -132,20 +153,30 @@ struct Driver {
         var d = Driver(catalog: try loadCatalog())
         var s = self
         try s.applyThrough(&d)
-        d.send(.sealed(SubmissionSummary(id: "x", caseNumber: "GH1", itemCode: "c", itemName: "n", sealedAt: d.t,
-                                         state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        d.send(
+            .sealed(
+                SubmissionSummary(
+                    id: "x", caseNumber: "GH1", itemCode: "c", itemName: "n", sealedAt: d.t,
+                    state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
         d.send(.receiptPrinted)
         d.keys(.enter, .digit(0))
         #expect(d.m.route == .thanks)
-        #expect(!d.effects.contains { if case .recordEvaluation = $0 { return true }; return false })
+        #expect(
+            !d.effects.contains {
+                if case .recordEvaluation = $0 { return true }
+                return false
+            })
     }
 
     @Test func paperOutMidReceiptTellsTheResidentTheSubmissionIsSafe() throws {
         var d = Driver(catalog: try loadCatalog())
         var s = self
         try s.applyThrough(&d)
-        d.send(.sealed(SubmissionSummary(id: "x", caseNumber: "GH9", itemCode: "c", itemName: "n", sealedAt: d.t,
-                                         state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        d.send(
+            .sealed(
+                SubmissionSummary(
+                    id: "x", caseNumber: "GH9", itemCode: "c", itemName: "n", sealedAt: d.t,
+                    state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
         d.send(.receiptFailed("打印中纸张用完"))
         #expect(d.screen.contains("GH9"))
         #expect(d.screen.contains("已安全保存"))
@@ -156,22 +187,30 @@ struct Driver {
         var d = Driver(catalog: try loadCatalog())
         var s = self
         try s.applyThrough(&d)
-        d.send(.sealed(SubmissionSummary(id: "sub-1", caseNumber: "GH10", itemCode: "c", itemName: "n", sealedAt: d.t,
-                                         state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        d.send(
+            .sealed(
+                SubmissionSummary(
+                    id: "sub-1", caseNumber: "GH10", itemCode: "c", itemName: "n", sealedAt: d.t,
+                    state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
         d.send(.receiptFailed("打印中纸张用完"))
-        let paperOut = [readyDevices[0], readyDevices[1],
-                        DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out)]
+        let paperOut = [
+            readyDevices[0], readyDevices[1],
+            DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out),
+        ]
         d.send(.devices(paperOut))
         #expect(d.screen.contains("加纸后按 2 重新打印"))
         #expect(d.screen.contains("缺纸"))
         let before = d.effects.count
-        d.keys(.digit(2))                                    // still out of paper: refused, told where to go
+        d.keys(.digit(2))  // still out of paper: refused, told where to go
         #expect(d.effects.count == before)
         #expect(d.screen.contains("窗口"))
-        d.send(.devices(readyDevices))                       // staff loaded paper
+        d.send(.devices(readyDevices))  // staff loaded paper
         #expect(d.screen.contains("现在可按 2 重新打印"))
         d.keys(.digit(2))
-        guard case .printReceipt(let doc, let id) = d.effects.last else { Issue.record("no reprint"); return }
+        guard case .printReceipt(let doc, let id) = d.effects.last else {
+            Issue.record("no reprint")
+            return
+        }
         #expect(id == "sub-1")
         #expect(doc.elements.contains(.keyValue("办件编号", "GH10")))
         d.send(.receiptPrinted)
@@ -180,18 +219,29 @@ struct Driver {
 
     @Test func printOnlyActionsAreRefusedWhileThePrinterIsOutOfPaper() throws {
         var d = Driver(catalog: try loadCatalog())
-        d.send(.devices([readyDevices[0], readyDevices[1],
-                         DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out)]))
-        #expect(d.screen.contains("设备状态："))               // not "设备就绪" while the printer has no paper
+        d.send(
+            .devices([
+                readyDevices[0], readyDevices[1],
+                DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out),
+            ]))
+        #expect(d.screen.contains("设备状态："))  // not "设备就绪" while the printer has no paper
         #expect(d.screen.contains("回执打印机 缺纸"))
-        d.keys(.digit(1), .digit(1), .digit(1))              // a guide
+        d.keys(.digit(1), .digit(1), .digit(1))  // a guide
         #expect(d.screen.contains("办事指南"))
-        d.keys(.digit(1))                                    // print the one-time notice
-        #expect(!d.effects.contains { if case .printNotice = $0 { return true }; return false })
+        d.keys(.digit(1))  // print the one-time notice
+        #expect(
+            !d.effects.contains {
+                if case .printNotice = $0 { return true }
+                return false
+            })
         #expect(d.screen.contains("暂不可用"))
         d.send(.devices(readyDevices))
         d.keys(.digit(1))
-        #expect(d.effects.contains { if case .printNotice = $0 { return true }; return false })
+        #expect(
+            d.effects.contains {
+                if case .printNotice = $0 { return true }
+                return false
+            })
     }
 
     @Test func idleTimeoutWarnsThenExtendsThenWipes() throws {
@@ -202,9 +252,9 @@ struct Driver {
         d.advance(7)
         #expect(d.m.countdown == 8)
         #expect(d.screen.contains("8 秒后将返回首页"))
-        d.keys(.digit(5))                          // extends, does nothing else
+        d.keys(.digit(5))  // extends, does nothing else
         #expect(d.m.countdown == nil)
-        if d.m.route.is(ItemsScreen.self) { } else { Issue.record("the extending key must not act") }
+        if d.m.route.is(ItemsScreen.self) {} else { Issue.record("the extending key must not act") }
         d.advance(31)
         #expect(d.m.route == .home)
         #expect(d.effects.last == .wipeTerminal)
@@ -236,8 +286,12 @@ struct Driver {
         d.keys(.digit(3))
         d.send(.cardRead(card))
         #expect(d.effects.contains(.loadProgress(idNumber: "110105200001010016")))
-        d.send(.progressLoaded([SubmissionSummary(id: "x", caseNumber: "GH202611230007", itemCode: "c", itemName: "临时救助",
-                                                  sealedAt: d.t, state: .uploaded, upstreamState: .inReview, attempts: 0, lastError: nil)]))
+        d.send(
+            .progressLoaded([
+                SubmissionSummary(
+                    id: "x", caseNumber: "GH202611230007", itemCode: "c", itemName: "临时救助",
+                    sealedAt: d.t, state: .uploaded, upstreamState: .inReview, attempts: 0, lastError: nil)
+            ]))
         #expect(d.screen.contains("GH202611230007"))
         #expect(d.screen.contains("审核中"))
         #expect(!d.screen.contains("110105200001010016"))
@@ -245,13 +299,13 @@ struct Driver {
 
     @Test func aPictureLandsOnlyInTheSlotItWasTakenFor() throws {
         var d = Driver(catalog: try loadCatalog())
-        d.keys(.digit(1), .digit(1), .digit(1), .digit(2))     // XY-T-001: two materials to photograph
+        d.keys(.digit(1), .digit(1), .digit(1), .digit(2))  // XY-T-001: two materials to photograph
         d.send(.cardRead(card))
-        d.keys(.enter, .enter)                                  // photo 1: capture
+        d.keys(.enter, .enter)  // photo 1: capture
         d.send(.photoCaptured(Data([1])))
-        d.keys(.enter)                                          // to photo 2
-        d.keys(.enter)                                          // capture photo 2 in flight
-        d.keys(.digit(0))                                       // back is refused while capturing
+        d.keys(.enter)  // to photo 2
+        d.keys(.enter)  // capture photo 2 in flight
+        d.keys(.digit(0))  // back is refused while capturing
         #expect(d.m.route == .photo(index: 1))
         d.send(.photoCaptured(Data([2])))
         #expect(d.m.session.photos == [Data([1]), Data([2])])
@@ -260,8 +314,10 @@ struct Driver {
     @Test func guidePagingStopsAtTheLastPage() throws {
         var d = Driver(catalog: try loadCatalog())
         // The first item whose guide needs several pages.
-        let item = try #require(d.m.catalog.items.first { d.m.guideLines($0, width: 80).count > FlowMachine.guideLinesPerPage })
-        let pages = Pager(count: d.m.guideLines(item, width: 80).count, perPage: FlowMachine.guideLinesPerPage, page: 0).pages
+        let item = try #require(
+            d.m.catalog.items.first { d.m.guideLines($0, width: 80).count > FlowMachine.guideLinesPerPage })
+        let pages = Pager(count: d.m.guideLines(item, width: 80).count, perPage: FlowMachine.guideLinesPerPage, page: 0)
+            .pages
         d.m.route = .guide(code: item.code, page: 0)
         for expected in 1..<pages {
             d.keys(.digit(9))
@@ -287,15 +343,19 @@ struct Driver {
         var d = Driver(catalog: try loadCatalog())
         var frames: [Frame] = [d.m.frame(width: 80, height: 24)]
         for k: Key in [.digit(1), .digit(2), .digit(1), .digit(9), .digit(1), .digit(9)] {
-            d.keys(k); frames.append(d.m.frame(width: 80, height: 24))
+            d.keys(k)
+            frames.append(d.m.frame(width: 80, height: 24))
         }
-        d.keys(.digit(2)); d.send(.cardRead(card)); frames.append(d.m.frame(width: 80, height: 24))
+        d.keys(.digit(2))
+        d.send(.cardRead(card))
+        frames.append(d.m.frame(width: 80, height: 24))
         for f in frames {
             #expect(f.rows.count <= 24)
             for row in f.rows {
                 #expect(DisplayWidth.of(row.text) <= 80, "row too wide: \(row.text)")
                 for ch in row.text.unicodeScalars {
-                    #expect(!(0x2500...0x257F).contains(ch.value) && ch.value != 0x25CF, "ambiguous glyph in \(row.text)")
+                    #expect(
+                        !(0x2500...0x257F).contains(ch.value) && ch.value != 0x25CF, "ambiguous glyph in \(row.text)")
                 }
             }
         }
@@ -307,7 +367,7 @@ struct Driver {
         var k = KeyDecoder()
         #expect(k.feed(Array("12\r".utf8)) == [.digit(1), .digit(2), .enter])
         #expect(k.feed([0x7F]) == [.backspace])
-        #expect(k.feed([0x1B, 0x5B]) == [])           // incomplete sequence waits
+        #expect(k.feed([0x1B, 0x5B]) == [])  // incomplete sequence waits
         #expect(k.feed([0x41]) == [.up])
         #expect(k.feed([0x1B]) == [])
         #expect(k.flush() == [.escape])
@@ -339,8 +399,9 @@ struct Driver {
 
     @Test func tapsPickTheOptionUnderTheFinger() throws {
         // Targets come from the screens' typed options and hints, not from the drawn text.
-        var m = FlowMachine(catalog: try loadCatalog(),
-                            settings: FlowSettings(stationName: "测试", simulatedCards: ["居民身份证 测试一", "居民身份证 测试二"]))
+        var m = FlowMachine(
+            catalog: try loadCatalog(),
+            settings: FlowSettings(stationName: "测试", simulatedCards: ["居民身份证 测试一", "居民身份证 测试二"]))
         m.route = .technician
         var f = m.frame(width: 80, height: 24)
         let hintRow = try #require(f.rows.firstIndex { $0.text.hasPrefix("1 状态") }) + 1
@@ -366,8 +427,10 @@ struct Driver {
     }
 
     @Test func everyHomeScreenOptionCanBeTapped() throws {
-        let m = FlowMachine(catalog: try loadCatalog(),
-                            settings: FlowSettings(stationName: "测试", idleTimeoutSeconds: 90, warningSeconds: 20, pageSize: 6, simulatedCards: nil))
+        let m = FlowMachine(
+            catalog: try loadCatalog(),
+            settings: FlowSettings(
+                stationName: "测试", idleTimeoutSeconds: 90, warningSeconds: 20, pageSize: 6, simulatedCards: nil))
         let f = m.frame(width: 80, height: 24)
         var found: Set<Int> = []
         for (i, r) in f.rows.enumerated() {

@@ -10,7 +10,8 @@ struct NoticeBoardScreen: Screen {
     var name: String { "notice-board" }
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
-        var b = ScreenBody(title: "公告栏", lines: m.wrapped(notice, w), hints: m.hints("1 知道了  0 返回首页", .digit(1), .digit(0)))
+        var b = ScreenBody(
+            title: "公告栏", lines: m.wrapped(notice, w), hints: m.hints("1 知道了  0 返回首页", .digit(1), .digit(0)))
         b.lines.append(ScreenLine(""))
         b.options = [ScreenOption(.digit(1), "知道了，继续浏览") { _ in .go(.categories(.town)) }]
         b.lines += m.optionLines(b.options, width: w)

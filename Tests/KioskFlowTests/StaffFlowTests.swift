@@ -4,10 +4,13 @@ import KioskProtocols
 import Testing
 @testable import KioskFlow
 
-let staffCard = IDCardIdentity(cardType: .resident, name: "测试五", sexCode: "1", birthDate: "19850505",
-                               idNumber: "110105198505050038", validFrom: .date("20200101"), validTo: .longTerm)
-let windowStaff = StaffMember(staffId: "S001", displayName: "测**", role: .window, active: true, failures: 0, lockedUntil: nil)
-let agentStaff = StaffMember(staffId: "A007", displayName: "测**", role: .agent, active: true, failures: 0, lockedUntil: nil)
+let staffCard = IDCardIdentity(
+    cardType: .resident, name: "测试五", sexCode: "1", birthDate: "19850505",
+    idNumber: "110105198505050038", validFrom: .date("20200101"), validTo: .longTerm)
+let windowStaff = StaffMember(
+    staffId: "S001", displayName: "测**", role: .window, active: true, failures: 0, lockedUntil: nil)
+let agentStaff = StaffMember(
+    staffId: "A007", displayName: "测**", role: .agent, active: true, failures: 0, lockedUntil: nil)
 
 let devicesWithA4 = readyDevices + [DeviceStatus(kind: .a4Printer, state: .online, model: "sim", simulated: true)]
 
@@ -23,9 +26,11 @@ extension Driver {
 }
 
 func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> CertificateRecord {
-    CertificateRecord(submissionId: id, caseNumber: "GH20261105000\(id.suffix(1))", itemName: "老年人高龄补贴发放", contentType: "application/pdf",
-                      readyAt: nil, downloaded: downloaded, printedAt: nil, printCount: printed, printedBy: nil,
-                      collectedAt: nil, collectedBy: nil, collector: nil)
+    CertificateRecord(
+        submissionId: id, caseNumber: "GH20261105000\(id.suffix(1))", itemName: "老年人高龄补贴发放",
+        contentType: "application/pdf",
+        readyAt: nil, downloaded: downloaded, printedAt: nil, printCount: printed, printedBy: nil,
+        collectedAt: nil, collectedBy: nil, collector: nil)
 }
 
 @Suite struct StaffFlowTests {
@@ -60,7 +65,9 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.send(.cardRead(card))
         d.send(.staffIdentified(nil))
         #expect(d.screen.contains("未登记为工作人员"))
-        #expect(d.effects.contains(.audit(actor: "unknown", action: "staff.signin.unknown-card", subject: nil, detail: nil)))
+        #expect(
+            d.effects.contains(.audit(actor: "unknown", action: "staff.signin.unknown-card", subject: nil, detail: nil))
+        )
         d.send(.cardRead(staffCard))
         d.send(.staffIdentified(windowStaff))
         d.keys(.digit(1), .digit(1), .digit(1), .digit(1), .enter)
@@ -81,10 +88,10 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
     @Test func staffNeverStaySignedInBehindAResidentAndLateAnswersAreDropped() throws {
         var d = Driver(catalog: try loadCatalog())
         d.signIn(windowStaff)
-        d.keys(.digit(1), .digit(0))            // 帮办代办 started, then back: the staff menu, not home
+        d.keys(.digit(1), .digit(0))  // 帮办代办 started, then back: the staff menu, not home
         #expect(d.m.route == .staffMenu)
         #expect(d.m.staff != nil)
-        d.keys(.digit(0))                        // sign out
+        d.keys(.digit(0))  // sign out
         #expect(d.m.staff == nil)
         // A PIN answer arriving after Esc is not applied to whoever is at the kiosk now.
         d.keys(.char("*"))
@@ -99,7 +106,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.send(.cardRead(staffCard))
         d.send(.staffIdentified(agentStaff))
         d.send(.staffPINChecked(staffId: "S001", .signedIn(windowStaff)))
-        #expect(d.m.staff == nil)                // someone else's answer
+        #expect(d.m.staff == nil)  // someone else's answer
         // Staff results are not shown to the next resident.
         d.keys(.escape)
         d.send(.staffReport(lines: nil, message: "已登记领取：GH202611050001（本人领取）"))
@@ -113,7 +120,11 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.effects = []
         d.m.route = .home
         d.signIn(windowStaff)
-        #expect(!d.effects.contains { if case .speak(let t, _) = $0 { return t.contains("测**") }; return false })
+        #expect(
+            !d.effects.contains {
+                if case .speak(let t, _) = $0 { return t.contains("测**") }
+                return false
+            })
     }
 
     @Test func staffSessionTimesOutLikeAResidentsAndIsAudited() throws {
@@ -130,9 +141,9 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
     @Test func assistedSubmissionRecordsTheAgentAndTheReceiptSaysSo() throws {
         var d = Driver(catalog: try loadCatalog())
         d.signIn(agentStaff)
-        d.keys(.digit(3))                      // certificates: not for village agents
+        d.keys(.digit(3))  // certificates: not for village agents
         #expect(d.screen.contains("代办员只能办理帮办代办"))
-        d.keys(.digit(1))                      // 帮办代办：镇级事项
+        d.keys(.digit(1))  // 帮办代办：镇级事项
         #expect(d.screen.contains("请选择类别"))
         d.keys(.digit(1), .digit(1), .digit(2))
         #expect(d.screen.contains("帮办代办"))
@@ -145,11 +156,20 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         }
         for ch in "13800000000" { d.keys(.digit(Int(String(ch))!)) }
         d.keys(.enter, .enter)
-        guard case .seal(let req) = d.effects.last else { Issue.record("no seal"); return }
+        guard case .seal(let req) = d.effects.last else {
+            Issue.record("no seal")
+            return
+        }
         #expect(req.assistedBy == "A007")
-        d.send(.sealed(SubmissionSummary(id: "x", caseNumber: "GH202611050009", itemCode: req.itemCode, itemName: req.itemName,
-                                         sealedAt: d.t, state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
-        guard case .printReceipt(let doc, _) = d.effects.last else { Issue.record("no receipt"); return }
+        d.send(
+            .sealed(
+                SubmissionSummary(
+                    id: "x", caseNumber: "GH202611050009", itemCode: req.itemCode, itemName: req.itemName,
+                    sealedAt: d.t, state: .sealed, upstreamState: nil, attempts: 0, lastError: nil)))
+        guard case .printReceipt(let doc, _) = d.effects.last else {
+            Issue.record("no receipt")
+            return
+        }
         #expect(doc.elements.contains(.text("帮办代办：由代办员 测**（工号 A007）代为办理", bold: true)))
         d.send(.receiptPrinted)
         d.keys(.digit(0))
@@ -169,7 +189,10 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.signIn(windowStaff)
         d.keys(.digit(3))
         #expect(d.effects.last == .loadCertificates(idNumber: nil))
-        d.send(.certificatesLoaded([certificate("s1"), certificate("s2", printed: 1), certificate("s3", downloaded: false)]))
+        d.send(
+            .certificatesLoaded([
+                certificate("s1"), certificate("s2", printed: 1), certificate("s3", downloaded: false),
+            ]))
         #expect(d.screen.contains("待打印"))
         #expect(d.screen.contains("已打印，待领取"))
         #expect(d.screen.contains("待下载"))
@@ -177,21 +200,31 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         d.keys(.digit(8))
         #expect(d.effects.last == .printCertificateBatch(by: "S001"))
         d.send(.staffReport(lines: nil, message: "已打印 1 份证照，请整理后等待领取"))
-        d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s2", printed: 1), certificate("s3", downloaded: false)]))
-        d.keys(.digit(2))                      // s2
+        d.send(
+            .certificatesLoaded([
+                certificate("s1", printed: 1), certificate("s2", printed: 1), certificate("s3", downloaded: false),
+            ]))
+        d.keys(.digit(2))  // s2
         #expect(d.screen.contains("重新打印"))
-        d.keys(.digit(1))                      // reprint after a jam
+        d.keys(.digit(1))  // reprint after a jam
         #expect(d.effects.last == .printCertificate(submissionId: "s2", by: .staff("S001")))
         d.send(.certificatePrinted(submissionId: "s2", ok: true, message: "已打印：GH202611050002"))
-        d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s2", printed: 2), certificate("s3", downloaded: false)]))
-        d.keys(.digit(3))                      // handed to a proxy
+        d.send(
+            .certificatesLoaded([
+                certificate("s1", printed: 1), certificate("s2", printed: 2), certificate("s3", downloaded: false),
+            ]))
+        d.keys(.digit(3))  // handed to a proxy
         #expect(d.effects.contains(.markCertificateCollected(submissionIds: ["s2"], by: "S001", collector: .proxy)))
         // A batch: every printed one handed to a village agent.
-        d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s4", printed: 1), certificate("s3", downloaded: false)]))
+        d.send(
+            .certificatesLoaded([
+                certificate("s1", printed: 1), certificate("s4", printed: 1), certificate("s3", downloaded: false),
+            ]))
         d.keys(.digit(6))
         #expect(d.screen.contains("以下 2 份已打印的证照将登记为已领取"))
         d.keys(.digit(2))
-        #expect(d.effects.last == .markCertificateCollected(submissionIds: ["s1", "s4"], by: "S001", collector: .proxy))
+        #expect(
+            d.effects.last == .markCertificateCollected(submissionIds: ["s1", "s4"], by: "S001", collector: .proxy))
         // A certificate not yet downloaded cannot be printed, with the reason in words.
         d.send(.certificatesLoaded([certificate("s3", downloaded: false)]))
         d.keys(.digit(1), .digit(1))
@@ -201,7 +234,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
     @Test func selfPickupPrintsTheResidentsOwnCertificate() throws {
         var d = Driver(catalog: try loadCatalog())
         d.keys(.digit(4))
-        #expect(d.screen.contains("证照打印机暂不可用"))   // no A4 printer: told to go to the window
+        #expect(d.screen.contains("证照打印机暂不可用"))  // no A4 printer: told to go to the window
         d.send(.devices(devicesWithA4))
         d.keys(.digit(4))
         #expect(d.screen.contains("请放置身份证"))
@@ -209,7 +242,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.effects.last == .loadCertificates(idNumber: card.idNumber))
         d.send(.certificatesLoaded([certificate("s1"), certificate("s2", printed: 1)]))
         #expect(d.screen.contains("GH202611050001"))
-        #expect(d.screen.contains("已由工作人员打印，请到窗口领取：GH202611050002"))   // printed once is enough
+        #expect(d.screen.contains("已由工作人员打印，请到窗口领取：GH202611050002"))  // printed once is enough
         #expect(!d.screen.contains("2  老年人"))
         d.keys(.digit(1))
         #expect(d.effects.last == .printCertificate(submissionId: "s1", by: .resident))
@@ -248,7 +281,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.screen.contains("暂停服务"))
         #expect(d.screen.contains(outOfServiceNotices[0]))
         d.keys(.digit(1))
-        #expect(d.m.route == .home)            // residents cannot start anything
+        #expect(d.m.route == .home)  // residents cannot start anything
         // kioskctl service on → the runtime posts the new state.
         d.send(.serviceState(notice: nil))
         d.keys(.digit(1))

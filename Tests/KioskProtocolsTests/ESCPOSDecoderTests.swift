@@ -87,28 +87,30 @@ import Testing
     @Test func commandsAndParametersAreSkipped() {
         var d = ESCPOSDecoder()
         let bytes: [UInt8] = [
-            0x1B, 0x40,                   // ESC @
-            0x1B, 0x61, 0x01,             // ESC a 1
-            0x1B, 0x45, 0x0A,             // ESC E with a parameter that looks like LF
-            0x1D, 0x21, 0x0A,             // GS ! n
-            0x1C, 0x21, 0x0A,             // FS ! n
-            0x1C, 0x53, 0x0A, 0x0A,       // FS S n1 n2
+            0x1B, 0x40,  // ESC @
+            0x1B, 0x61, 0x01,  // ESC a 1
+            0x1B, 0x45, 0x0A,  // ESC E with a parameter that looks like LF
+            0x1D, 0x21, 0x0A,  // GS ! n
+            0x1C, 0x21, 0x0A,  // FS ! n
+            0x1C, 0x53, 0x0A, 0x0A,  // FS S n1 n2
             0x41, 0x42,
-            0x1B, 0x64, 0x03,             // ESC d 3: prints "AB" and feeds two more lines
-            0x10, 0x04, 0x02,             // DLE EOT 2
-            0x1D, 0x61, 0x4F,             // GS a
-            0x1D, 0x56, 0x00,             // GS V 0 (full)
-            0x1D, 0x56, 0x31,             // GS V 49 (partial)
-            0x1D, 0x56, 0x42, 0x0A,       // GS V 66 n
-            0x1D, 0x72, 0x01,             // GS r 1
-            0x00, 0x00, 0x00,             // NUL padding is ignored
-            0x1B, 0x7E,                   // unknown
+            0x1B, 0x64, 0x03,  // ESC d 3: prints "AB" and feeds two more lines
+            0x10, 0x04, 0x02,  // DLE EOT 2
+            0x1D, 0x61, 0x4F,  // GS a
+            0x1D, 0x56, 0x00,  // GS V 0 (full)
+            0x1D, 0x56, 0x31,  // GS V 49 (partial)
+            0x1D, 0x56, 0x42, 0x0A,  // GS V 66 n
+            0x1D, 0x72, 0x01,  // GS r 1
+            0x00, 0x00, 0x00,  // NUL padding is ignored
+            0x1B, 0x7E,  // unknown
         ]
         let events = d.feed(bytes)
-        #expect(events == [
-            .initialize, .line("AB"), .line(""), .line(""), .statusRequest(2), .autoStatusBack(0x4F),
-            .cut(partial: false), .cut(partial: true), .cut(partial: true), .endOfJobSentinel, .unknown([0x1B, 0x7E]),
-        ])
+        #expect(
+            events == [
+                .initialize, .line("AB"), .line(""), .line(""), .statusRequest(2), .autoStatusBack(0x4F),
+                .cut(partial: false), .cut(partial: true), .cut(partial: true), .endOfJobSentinel,
+                .unknown([0x1B, 0x7E]),
+            ])
     }
 
     @Test func initializeDiscardsUnprintedText() {

@@ -29,7 +29,8 @@ private func printerColumns(_ s: String) -> Int {
         var ascii = ReceiptPrinterProfile.mm58
         ascii.chineseMode = false
         let enc = ESCPOSEncoder(profile: ascii, autoStatusBackMask: 0x4F, endOfJobSentinel: false)
-        #expect(try enc.encode(ReceiptDocument()) == [0x1B, 0x40, 0x1D, 0x61, 0x4F, 0x1C, 0x2E, 0x1C, 0x53, 0x00, 0x00])
+        #expect(
+            try enc.encode(ReceiptDocument()) == [0x1B, 0x40, 0x1D, 0x61, 0x4F, 0x1C, 0x2E, 0x1C, 0x53, 0x00, 0x00])
     }
 
     @Test func qrMatchesDevicesDocExample() throws {
@@ -50,7 +51,8 @@ private func printerColumns(_ s: String) -> Int {
         let payload = "https://example.invalid/查询?id=ZW20240001"  // 2 Chinese characters = 6 UTF-8 bytes
         let bytes = try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.qr(payload)]))
         let k = payload.utf8.count + 3
-        #expect(contains(bytes, [0x1D, 0x28, 0x6B, UInt8(k & 0xFF), UInt8(k >> 8), 0x31, 0x50, 0x30] + Array(payload.utf8)))
+        #expect(
+            contains(bytes, [0x1D, 0x28, 0x6B, UInt8(k & 0xFF), UInt8(k >> 8), 0x31, 0x50, 0x30] + Array(payload.utf8)))
     }
 
     @Test func qrSizeIsCappedAndShrunkToFitPaper() throws {
@@ -131,7 +133,10 @@ private func printerColumns(_ s: String) -> Int {
         let end = bytes.lastIndex(of: 0x0A)!
         var i = start
         while i < end {
-            if bytes[i] < 0x80 { i += 1; continue }
+            if bytes[i] < 0x80 {
+                i += 1
+                continue
+            }
             #expect(bytes[i] >= 0x81 && bytes[i] <= 0xFE)
             #expect(bytes[i + 1] >= 0x40 && bytes[i + 1] != 0x7F)
             i += 2
@@ -140,7 +145,8 @@ private func printerColumns(_ s: String) -> Int {
 
     @Test(arguments: [ReceiptPrinterProfile.mm58, ReceiptPrinterProfile.mm80])
     func wrapsChineseTextAtProfileColumns(profile: ReceiptPrinterProfile) throws {
-        let long = "您的申请材料已经提交成功，请保管好本回执。办理进度可在自助终端查询，也可以拨打服务电话：12345。"
+        let long =
+            "您的申请材料已经提交成功，请保管好本回执。办理进度可在自助终端查询，也可以拨打服务电话：12345。"
             + "如需补充材料，工作人员会与您联系！Please keep this receipt for your records."
         let enc = ESCPOSEncoder(profile: profile)
         let lines = enc.layoutLines(ReceiptDocument([.text(long)]))
@@ -154,17 +160,21 @@ private func printerColumns(_ s: String) -> Int {
         for line in title { #expect(printerColumns(line) <= profile.columns / 2, "\(line)") }
         // Double size is switched on before and off after.
         let bytes = try enc.encode(ReceiptDocument([.title("回执")]))
-        #expect(contains(bytes, [0x1B, 0x61, 0x01, 0x1D, 0x21, 0x11, 0xBB, 0xD8, 0xD6, 0xB4, 0x0A, 0x1D, 0x21, 0x00, 0x1B, 0x61, 0x00]))
+        #expect(
+            contains(
+                bytes,
+                [0x1B, 0x61, 0x01, 0x1D, 0x21, 0x11, 0xBB, 0xD8, 0xD6, 0xB4, 0x0A, 0x1D, 0x21, 0x00, 0x1B, 0x61, 0x00]))
     }
 
     @Test func keyValueRows() {
         let enc = ESCPOSEncoder(profile: .mm58)
-        let lines = enc.layoutLines(ReceiptDocument([
-            .keyValue("受理编号", "ZW20240001"),
-            .keyValue("事项", "城乡居民基本医疗保险参保登记及信息变更"),
-            .keyValue("申请人", ""),
-            .separator,
-        ]))
+        let lines = enc.layoutLines(
+            ReceiptDocument([
+                .keyValue("受理编号", "ZW20240001"),
+                .keyValue("事项", "城乡居民基本医疗保险参保登记及信息变更"),
+                .keyValue("申请人", ""),
+                .separator,
+            ]))
         #expect(lines[0] == "受理编号" + String(repeating: " ", count: 32 - 8 - 10) + "ZW20240001")
         #expect(lines.dropLast().allSatisfy { printerColumns($0) <= 32 })
         // The long value wraps, right-aligned, with the key on the first line.
@@ -200,7 +210,7 @@ private func printerColumns(_ s: String) -> Int {
         let bytes = try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.logo(image)]))
         let first = firstRange(of: [0x1D, 0x76, 0x30, 0x00, 72, 0, 0x00, 0x01], in: bytes)  // 256 rows
         #expect(first != nil)
-        #expect(contains(bytes, [0x1D, 0x76, 0x30, 0x00, 72, 0, 44, 0]))                    // 44 rows
+        #expect(contains(bytes, [0x1D, 0x76, 0x30, 0x00, 72, 0, 44, 0]))  // 44 rows
         #expect(!contains(bytes, [0x10, 0x04]))
         #expect(bytes[first! + 8 + 10] == 0x11)
 
@@ -211,7 +221,8 @@ private func printerColumns(_ s: String) -> Int {
         #expect(contains(b58, [0x1D, 0x76, 0x30, 0x00, 48, 0, 44, 0]))
 
         #expect(throws: ESCPOSError.imageTooWide(widthDots: 600, paperDots: 576)) {
-            try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.logo(RasterImage(widthDots: 600, heightDots: 8))]))
+            try ESCPOSEncoder(profile: .mm80).encode(
+                ReceiptDocument([.logo(RasterImage(widthDots: 600, heightDots: 8))]))
         }
         #expect(throws: ESCPOSError.self) {
             try ESCPOSEncoder(profile: .mm80).encode(
@@ -223,9 +234,12 @@ private func printerColumns(_ s: String) -> Int {
         let bytes = try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.barcode("ZW{2024}")]))
         let data = Array("{BZW{{2024}".utf8)
         #expect(contains(bytes, [0x1D, 0x6B, 0x49, UInt8(data.count)] + data))
-        #expect(throws: ESCPOSError.self) { try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.barcode("中文")])) }
         #expect(throws: ESCPOSError.self) {
-            try ESCPOSEncoder(profile: .mm58).encode(ReceiptDocument([.barcode(String(repeating: "9", count: 40) + "X")]))
+            try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([.barcode("中文")]))
+        }
+        #expect(throws: ESCPOSError.self) {
+            try ESCPOSEncoder(profile: .mm58).encode(
+                ReceiptDocument([.barcode(String(repeating: "9", count: 40) + "X")]))
         }
         // Digit runs at the end use code set C: a case number fits 58 mm.
         let c = try ESCPOSEncoder(profile: .mm58).encode(ReceiptDocument([.barcode("GH202612010001")]))
@@ -238,11 +252,13 @@ private func printerColumns(_ s: String) -> Int {
     }
 
     @Test func feedAndAlignment() throws {
-        let bytes = try ESCPOSEncoder(profile: .mm80).encode(ReceiptDocument([
-            .feed(3), .text("右", align: .right, bold: true),
-        ]))
+        let bytes = try ESCPOSEncoder(profile: .mm80).encode(
+            ReceiptDocument([
+                .feed(3), .text("右", align: .right, bold: true),
+            ]))
         #expect(contains(bytes, [0x1B, 0x64, 0x03]))
-        #expect(contains(bytes, [0x1B, 0x61, 0x02, 0x1B, 0x45, 0x01, 0xD3, 0xD2, 0x0A, 0x1B, 0x45, 0x00, 0x1B, 0x61, 0x00]))
+        #expect(
+            contains(bytes, [0x1B, 0x61, 0x02, 0x1B, 0x45, 0x01, 0xD3, 0xD2, 0x0A, 0x1B, 0x45, 0x00, 0x1B, 0x61, 0x00]))
     }
 
     @Test func profilesRoundTripThroughCodable() throws {

@@ -21,7 +21,7 @@ private func body(_ bytes: [UInt8]) -> [UInt8] {
         #expect(ESCPOSEncoder(profile: p58).layoutLines(ReceiptDocument([.text(s16)])) == [s16])
         let s24 = String(repeating: "中", count: 24)
         #expect(ESCPOSEncoder(profile: p80).layoutLines(ReceiptDocument([.text(s24)])) == [s24])
-        let mixed = String(repeating: "中", count: 15) + "AB"       // 30 + 2 = 32
+        let mixed = String(repeating: "中", count: 15) + "AB"  // 30 + 2 = 32
         #expect(ESCPOSEncoder(profile: p58).layoutLines(ReceiptDocument([.text(mixed)])) == [mixed])
     }
 
@@ -34,7 +34,7 @@ private func body(_ bytes: [UInt8]) -> [UInt8] {
         #expect(lines.count == 2)
         #expect(lines[1].hasSuffix("中文"))
         // Odd leftovers between CJK runs at 80 mm.
-        let t = "编号" + String(repeating: "9", count: 43) + "号码"   // 4 + 43 = 47, then 2 does not fit
+        let t = "编号" + String(repeating: "9", count: 43) + "号码"  // 4 + 43 = 47, then 2 does not fit
         let l80 = ESCPOSEncoder(profile: p80).layoutLines(ReceiptDocument([.text(t)]))
         #expect(l80.allSatisfy { cols($0) <= 48 })
         #expect(l80.joined() == t)
@@ -73,7 +73,8 @@ private func body(_ bytes: [UInt8]) -> [UInt8] {
 
     @Test func tripleWidthRoundsTheColumnsDown() {
         // 32 / 3 = 10 columns: five CJK characters or ten ASCII per line.
-        let lines = ESCPOSEncoder(profile: p58).layoutLines(ReceiptDocument([.scaled(String(repeating: "中", count: 11), width: 3, height: 3)]))
+        let lines = ESCPOSEncoder(profile: p58).layoutLines(
+            ReceiptDocument([.scaled(String(repeating: "中", count: 11), width: 3, height: 3)]))
         #expect(lines == [String(repeating: "中", count: 5), String(repeating: "中", count: 5), "中"])
     }
 
@@ -86,19 +87,31 @@ private func body(_ bytes: [UInt8]) -> [UInt8] {
     @Test func scaledTextByteVector() throws {
         let bytes = try ESCPOSEncoder(profile: p58).encode(ReceiptDocument([.scaled("中A", width: 2, height: 1)]))
         #expect(body(bytes) == [0x1D, 0x21, 0x10, 0xD6, 0xD0, 0x41, 0x0A, 0x1D, 0x21, 0x00])
-        let centred = try ESCPOSEncoder(profile: p80).encode(ReceiptDocument([.scaled("回执", width: 3, height: 2, align: .center, bold: true)]))
-        #expect(body(centred) == [0x1B, 0x61, 0x01, 0x1B, 0x45, 0x01, 0x1D, 0x21, 0x21, 0xBB, 0xD8, 0xD6, 0xB4, 0x0A,
-                                  0x1D, 0x21, 0x00, 0x1B, 0x45, 0x00, 0x1B, 0x61, 0x00])
+        let centred = try ESCPOSEncoder(profile: p80).encode(
+            ReceiptDocument([.scaled("回执", width: 3, height: 2, align: .center, bold: true)]))
+        #expect(
+            body(centred) == [
+                0x1B, 0x61, 0x01, 0x1B, 0x45, 0x01, 0x1D, 0x21, 0x21, 0xBB, 0xD8, 0xD6, 0xB4, 0x0A,
+                0x1D, 0x21, 0x00, 0x1B, 0x45, 0x00, 0x1B, 0x61, 0x00,
+            ])
         // Size 1x1 sends no size command; out-of-range factors are clamped to 1…8.
-        #expect(body(try ESCPOSEncoder(profile: p58).encode(ReceiptDocument([.scaled("A", width: 1, height: 1)]))) == [0x41, 0x0A])
-        #expect(body(try ESCPOSEncoder(profile: p58).encode(ReceiptDocument([.scaled("A", width: 0, height: 9)]))) ==
-                [0x1D, 0x21, 0x07, 0x41, 0x0A, 0x1D, 0x21, 0x00])
+        #expect(
+            body(try ESCPOSEncoder(profile: p58).encode(ReceiptDocument([.scaled("A", width: 1, height: 1)]))) == [
+                0x41, 0x0A,
+            ])
+        #expect(
+            body(try ESCPOSEncoder(profile: p58).encode(ReceiptDocument([.scaled("A", width: 0, height: 9)]))) == [
+                0x1D, 0x21, 0x07, 0x41, 0x0A, 0x1D, 0x21, 0x00,
+            ])
     }
 
     @Test func substitutionsAreCountedAtTheirPrintedWidth() {
         // ¥ becomes ￥ (two columns): 15 × 2 + 2 = 32 fits 58 mm exactly; one more character wraps.
         let s = String(repeating: "中", count: 15) + "¥"
-        #expect(ESCPOSEncoder(profile: p58).layoutLines(ReceiptDocument([.text(s)])) == [String(repeating: "中", count: 15) + "￥"])
+        #expect(
+            ESCPOSEncoder(profile: p58).layoutLines(ReceiptDocument([.text(s)])) == [
+                String(repeating: "中", count: 15) + "￥"
+            ])
         let lines = ESCPOSEncoder(profile: p58).layoutLines(ReceiptDocument([.text(s + "1")]))
         #expect(lines.count == 2 && lines.allSatisfy { cols($0) <= 32 })
         // An unprintable character is replaced visibly by a two-column ？, never dropped.
@@ -108,7 +121,8 @@ private func body(_ bytes: [UInt8]) -> [UInt8] {
 
     @Test func keyValueWithCJKValueAtBothWidths() {
         for p in [p58, p80] {
-            let lines = ESCPOSEncoder(profile: p).layoutLines(ReceiptDocument([.keyValue("事项", String(repeating: "居民身份证换领", count: 4))]))
+            let lines = ESCPOSEncoder(profile: p).layoutLines(
+                ReceiptDocument([.keyValue("事项", String(repeating: "居民身份证换领", count: 4))]))
             #expect(lines.count >= 2)
             #expect(lines.allSatisfy { cols($0) <= p.columns }, "\(lines)")
             #expect(lines[0].hasPrefix("事项 "))

@@ -4,7 +4,8 @@ import Testing
 
 // Made-up people only. ID numbers are synthetic with valid check characters.
 
-fileprivate let fakePhoto: [UInt8] = [0x57, 0x4C, 0x66, 0x00, 0x7E, 0x00, 0x32, 0x00, 0x00, 0xFF, 0x85]
+fileprivate let fakePhoto: [UInt8] =
+    [0x57, 0x4C, 0x66, 0x00, 0x7E, 0x00, 0x32, 0x00, 0x00, 0xFF, 0x85]
     + (11..<1024).map { UInt8(truncatingIfNeeded: $0 * 13) }
 
 fileprivate let residentPerson = IDCardIdentity(
@@ -33,10 +34,14 @@ fileprivate let foreign2023Person = IDCardIdentity(
 
 /// Compares the decoded fields (not the raw bytes) of two identities.
 fileprivate func sameFields(_ a: IDCardIdentity, _ b: IDCardIdentity) -> Bool {
-    var a = a, b = b
-    a.textBlock = []; b.textBlock = []
-    a.photo = []; b.photo = []
-    a.fingerprint = nil; b.fingerprint = nil
+    var a = a
+    var b = b
+    a.textBlock = []
+    b.textBlock = []
+    a.photo = []
+    b.photo = []
+    a.fingerprint = nil
+    b.fingerprint = nil
     return a == b
 }
 
@@ -69,7 +74,8 @@ fileprivate func utf16le(_ s: String) -> [UInt8] {
     @Test func residentLayout() throws {
         let block = residentPerson.encodeTextBlock()
         #expect(Array(block[0..<6]) == utf16le("测试一"))
-        #expect(Array(block[6..<30]) == [UInt8](repeating: 0, count: 24).enumerated().map { $0.offset % 2 == 0 ? 0x20 : 0 })
+        #expect(
+            Array(block[6..<30]) == [UInt8](repeating: 0, count: 24).enumerated().map { $0.offset % 2 == 0 ? 0x20 : 0 })
         #expect(Array(block[30..<32]) == utf16le("1"))
         #expect(Array(block[32..<36]) == utf16le("01"))
         #expect(Array(block[36..<52]) == utf16le("20000101"))
@@ -110,8 +116,12 @@ fileprivate func utf16le(_ s: String) -> [UInt8] {
     @Test func zeroPaddingAndZeroFlag() throws {
         var block = residentPerson.encodeTextBlock()
         // Pad the name with U+0000 instead of spaces, and clear the flag.
-        for i in stride(from: 6, to: 30, by: 2) { block[i] = 0; block[i + 1] = 0 }
-        block[248] = 0; block[249] = 0
+        for i in stride(from: 6, to: 30, by: 2) {
+            block[i] = 0
+            block[i + 1] = 0
+        }
+        block[248] = 0
+        block[249] = 0
         let p = try IDCardIdentity.decode(textBlock: block)
         #expect(p.cardType == .resident)
         #expect(p.name == "测试一")
@@ -179,7 +189,8 @@ fileprivate func utf16le(_ s: String) -> [UInt8] {
     @Test(arguments: [(1024, 2321, [UInt8]([0x09, 0x0A])), (512, 1809, [0x07, 0x0A]), (0, 1297, [0x05, 0x0A])])
     func readReply3010(_ fpLength: Int, _ frameSize: Int, _ len: [UInt8]) throws {
         let fp = (0..<fpLength).map { UInt8(truncatingIfNeeded: $0 * 3 + 1) }
-        let data = IDCardIdentity.encodeReadReplyData(text: foreign2023Person.encodeTextBlock(), photo: fakePhoto, fingerprint: fp)
+        let data = IDCardIdentity.encodeReadReplyData(
+            text: foreign2023Person.encodeTextBlock(), photo: fakePhoto, fingerprint: fp)
         let frame = SAMReply(status: 0x90, data: data).encoded()
         #expect(frame.count == frameSize)
         #expect(Array(frame[5...6]) == len)
@@ -208,8 +219,10 @@ fileprivate func utf16le(_ s: String) -> [UInt8] {
         #expect(throws: IDCardDataError.lengthMismatch(declared: 1284, actual: 1290)) {
             try IDCardIdentity.decodeReadReply(data + [0, 0, 0, 0, 0, 0])
         }
-        for e in [IDCardDataError.wrongTextBlockSize(1), .readReplyTooShort(1), .unexpectedTextLength(1),
-                  .lengthMismatch(declared: 1, actual: 2)] {
+        for e in [
+            IDCardDataError.wrongTextBlockSize(1), .readReplyTooShort(1), .unexpectedTextLength(1),
+            .lengthMismatch(declared: 1, actual: 2),
+        ] {
             #expect(!e.description.isEmpty)
         }
     }
@@ -236,7 +249,9 @@ fileprivate func utf16le(_ s: String) -> [UInt8] {
     @Test func additionalAddress() {
         let data = utf16le("测试路3号") + [UInt8](repeating: 0, count: 70 - 10)
         #expect(IDCardIdentity.decodeAdditionalAddress(data) == "测试路3号")
-        #expect(IDCardIdentity.decodeAdditionalAddress([UInt8](repeating: 0x20, count: 70).enumerated().map { $0.offset % 2 == 0 ? 0x20 : 0 }) == nil)
+        #expect(
+            IDCardIdentity.decodeAdditionalAddress(
+                [UInt8](repeating: 0x20, count: 70).enumerated().map { $0.offset % 2 == 0 ? 0x20 : 0 }) == nil)
     }
 
     @Test func maskedOutputDoesNotLeak() {

@@ -4,8 +4,10 @@ import Testing
 // Synthetic numbers only (devices.md §1.8 plus others with valid check characters).
 
 @Suite struct IDNumberTests {
-    @Test(arguments: ["110105200001010016", "810000199001010027", "911840198001010013",
-                      "820000199001010010", "11010520000101018X", "11010520000101018x", " 110105200002290021 "])
+    @Test(arguments: [
+        "110105200001010016", "810000199001010027", "911840198001010013",
+        "820000199001010010", "11010520000101018X", "11010520000101018x", " 110105200002290021 ",
+    ])
     func validEighteen(_ number: String) {
         #expect(IDNumber.validate18(number, today: "20250101") == nil)
     }
@@ -36,7 +38,8 @@ import Testing
         #expect(IDNumber.validate18("11010520000101001", today: today) == .wrongLength(expected: 18, actual: 17))
         #expect(IDNumber.validate18("1101052000010100A6", today: today) == .invalidCharacter(position: 17))
         #expect(IDNumber.validate18("11010520000101001Y", today: today) == .invalidCharacter(position: 18))
-        #expect(IDNumber.validate18("110105200001010017", today: today) == .badCheckCharacter(expected: "6", found: "7"))
+        #expect(
+            IDNumber.validate18("110105200001010017", today: today) == .badCheckCharacter(expected: "6", found: "7"))
         #expect(IDNumber.validate18("000105200001010010", today: today) == .unknownProvince("00"))
         #expect(IDNumber.validate18("110105202302300016", today: today) == .impossibleBirthDate)
         #expect(IDNumber.validate18("110105190002290017", today: today) == .impossibleBirthDate)
@@ -70,9 +73,12 @@ import Testing
         #expect(IDNumber.sexCode(fromNumber18: "110105200001010016") == "1")
         #expect(IDNumber.sexCode(fromNumber18: "810000199001010027") == "2")
         #expect(IDNumber.crossCheck(number18: "110105200001010016", birthDate: "20000101", sexCode: "1") == nil)
-        #expect(IDNumber.crossCheck(number18: "110105200001010016", birthDate: "20000101", sexCode: "2") == .sexMismatch)
+        #expect(
+            IDNumber.crossCheck(number18: "110105200001010016", birthDate: "20000101", sexCode: "2") == .sexMismatch)
         #expect(IDNumber.crossCheck(number18: "110105200001010016", birthDate: "20000101", sexCode: "9") == nil)
-        #expect(IDNumber.crossCheck(number18: "110105200001010016", birthDate: "20000102", sexCode: "1") == .birthDateMismatch)
+        #expect(
+            IDNumber.crossCheck(number18: "110105200001010016", birthDate: "20000102", sexCode: "1")
+                == .birthDateMismatch)
         #expect(IDNumber.isRealDate("20000229"))
         #expect(!IDNumber.isRealDate("21000229"))
         #expect(!IDNumber.isRealDate("20001301"))
@@ -80,9 +86,11 @@ import Testing
     }
 
     @Test func messagesNeverContainTheNumber() {
-        let problems: [IDNumberProblem] = [.empty, .wrongLength(expected: 18, actual: 3), .invalidCharacter(position: 2),
-                                           .badCheckCharacter(expected: "1", found: "2"), .unknownProvince("00"),
-                                           .impossibleBirthDate, .birthDateInFuture, .birthDateMismatch, .sexMismatch]
+        let problems: [IDNumberProblem] = [
+            .empty, .wrongLength(expected: 18, actual: 3), .invalidCharacter(position: 2),
+            .badCheckCharacter(expected: "1", found: "2"), .unknownProvince("00"),
+            .impossibleBirthDate, .birthDateInFuture, .birthDateMismatch, .sexMismatch,
+        ]
         for p in problems {
             #expect(!p.description.isEmpty)
             #expect(!p.residentMessage.isEmpty)

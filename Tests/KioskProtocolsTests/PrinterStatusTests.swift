@@ -6,11 +6,18 @@ import Foundation
 
     @Test func decodesDLEEOTExamplesFromDevicesDoc() throws {
         #expect(ReceiptPrinterStatus.decodeDLEEOT(n: 1, byte: 0x12) == ReceiptPrinterStatus(online: true))
-        #expect(ReceiptPrinterStatus.decodeDLEEOT(n: 1, byte: 0x16) == ReceiptPrinterStatus(online: true))  // drawer pin high
+        // drawer pin high
+        #expect(ReceiptPrinterStatus.decodeDLEEOT(n: 1, byte: 0x16) == ReceiptPrinterStatus(online: true))
         #expect(ReceiptPrinterStatus.decodeDLEEOT(n: 1, byte: 0x1A) == ReceiptPrinterStatus(online: false))
-        #expect(ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: 0x72) == ReceiptPrinterStatus(paperNearEnd: false, paperOut: true))
-        #expect(ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: 0x1E) == ReceiptPrinterStatus(paperNearEnd: true, paperOut: false))
-        #expect(ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: 0x12) == ReceiptPrinterStatus(paperNearEnd: false, paperOut: false))
+        #expect(
+            ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: 0x72)
+                == ReceiptPrinterStatus(paperNearEnd: false, paperOut: true))
+        #expect(
+            ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: 0x1E)
+                == ReceiptPrinterStatus(paperNearEnd: true, paperOut: false))
+        #expect(
+            ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: 0x12)
+                == ReceiptPrinterStatus(paperNearEnd: false, paperOut: false))
         let cover = try #require(ReceiptPrinterStatus.decodeDLEEOT(n: 2, byte: 0x16))
         #expect(cover.coverOpen == true && cover.paperOut == false && cover.errorOccurred == false)
         let errors = try #require(ReceiptPrinterStatus.decodeDLEEOT(n: 3, byte: 0x12 | 0x08 | 0x40))
@@ -38,9 +45,12 @@ import Foundation
             let ok = s.applyDLEEOT(n: n, byte: byte)
             #expect(ok)
         }
-        #expect(s == ReceiptPrinterStatus(online: true, coverOpen: false, paperNearEnd: true, paperOut: false,
-                                          cutterError: false, unrecoverableError: false, autoRecoverableError: false,
-                                          errorOccurred: false))
+        #expect(
+            s
+                == ReceiptPrinterStatus(
+                    online: true, coverOpen: false, paperNearEnd: true, paperOut: false,
+                    cutterError: false, unrecoverableError: false, autoRecoverableError: false,
+                    errorOccurred: false))
         // A later reply overrides only what it reports.
         let later = s.merging(ReceiptPrinterStatus.decodeDLEEOT(n: 1, byte: 0x1A)!)
         #expect(later.online == false && later.paperNearEnd == true)
@@ -58,8 +68,10 @@ import Foundation
         var out: [ReceiptPrinterStatus] = []
         for mask in 0..<(1 << 7) {
             func b(_ k: Int) -> Bool { mask & (1 << k) != 0 }
-            out.append(ReceiptPrinterStatus(online: b(0), coverOpen: b(1), paperNearEnd: b(2), paperOut: b(3),
-                                            cutterError: b(4), unrecoverableError: b(5), autoRecoverableError: b(6)))
+            out.append(
+                ReceiptPrinterStatus(
+                    online: b(0), coverOpen: b(1), paperNearEnd: b(2), paperOut: b(3),
+                    cutterError: b(4), unrecoverableError: b(5), autoRecoverableError: b(6)))
         }
         return out
     }
@@ -94,7 +106,7 @@ import Foundation
             #expect(d.paperOut == s.paperOut && d.cutterError == s.cutterError)
             #expect(d.unrecoverableError == s.unrecoverableError && d.autoRecoverableError == s.autoRecoverableError)
         }
-        #expect(ReceiptPrinterStatus.decodeASB([0x12, 0, 0, 0]) == nil)   // a DLE EOT byte, not ASB
+        #expect(ReceiptPrinterStatus.decodeASB([0x12, 0, 0, 0]) == nil)  // a DLE EOT byte, not ASB
         #expect(ReceiptPrinterStatus.decodeASB([0x10, 0x10, 0, 0]) == nil)
         #expect(ReceiptPrinterStatus.decodeASB([0x10, 0, 0]) == nil)
         let paperOut = try #require(ReceiptPrinterStatus.decodeASB([0x18, 0x00, 0x0F, 0x00]))

@@ -28,7 +28,8 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
         cardType: .resident, name: "测试一", sexCode: "1", nationCode: "01", birthDate: "20000101",
         address: "测试省测试市示例路1号", idNumber: "110105200001010016", issuingAuthority: "测试市公安局",
         validFrom: .date("20200101"), validTo: .date("20400101"))
-    let photo = [0x57, 0x4C, 0x66, 0x00, 0x7E, 0x00, 0x32, 0x00, 0x00, 0xFF, 0x85]
+    let photo =
+        [0x57, 0x4C, 0x66, 0x00, 0x7E, 0x00, 0x32, 0x00, 0x00, 0xFF, 0x85]
         + (11..<1024).map { UInt8(truncatingIfNeeded: $0 * 7) }
     let data = IDCardIdentity.encodeReadReplyData(text: person.encodeTextBlock(), photo: photo)
     return SAMReply(status: 0x90, data: data).encoded()
@@ -95,7 +96,8 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
         #expect(reply.outcome == outcome)
         #expect(reply.encoded() == hex(frame))
         guard case let .frame(body)? = parseAll(hex(frame), chunk: 1).first else {
-            Issue.record("not parsed"); return
+            Issue.record("not parsed")
+            return
         }
         #expect(try SAMReply(body: body) == reply)
     }
@@ -114,10 +116,12 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
 
     @Test func samIDReply() throws {
         // 12 FF: LEN 00 14, 27 bytes, u16 LE, u16 LE, u32 LE ×3.
-        let data: [UInt8] = [0x05, 0x00, 0x01, 0x00,
-                             0x39, 0x30, 0x00, 0x00,   // 12345
-                             0x15, 0xCD, 0x5B, 0x07,   // 123456789
-                             0x01, 0x00, 0x00, 0x00]
+        let data: [UInt8] = [
+            0x05, 0x00, 0x01, 0x00,
+            0x39, 0x30, 0x00, 0x00,  // 12345
+            0x15, 0xCD, 0x5B, 0x07,  // 123456789
+            0x01, 0x00, 0x00, 0x00,
+        ]
         let frame = SAMReply(status: 0x90, data: data).encoded()
         #expect(frame.count == 27)
         #expect(Array(frame[5...6]) == [0x00, 0x14])
@@ -174,7 +178,8 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
         }
         // Noise and an extra AA before a whole preamble.
         var parser = SAMFrameParser()
-        #expect(parseAll(hex("FF 13 AA AA AA AA 96 69 00 04 00 00 80 84"), chunk: 2, parser: &parser)
+        #expect(
+            parseAll(hex("FF 13 AA AA AA AA 96 69 00 04 00 00 80 84"), chunk: 2, parser: &parser)
                 == [.frame(body: [0, 0, 0x80])])
         #expect(parser.skippedByteCount == 3)
     }
@@ -183,7 +188,10 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
         let frame = syntheticReadReplyFrame()
         let parsed = parseAll(frame, chunk: 64)
         #expect(parsed.count == 1)
-        guard case let .frame(body)? = parsed.first else { Issue.record("no frame"); return }
+        guard case let .frame(body)? = parsed.first else {
+            Issue.record("no frame")
+            return
+        }
         #expect(body == Array(frame[7..<1294]))
         let reply = try SAMReply(body: body)
         #expect(try IDCardIdentity.decodeReadReply(reply.data).idNumber == "110105200001010016")
@@ -218,7 +226,8 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
             let parsed = parseAll(bad + good, chunk: chunk)
             #expect(parsed.count == 2)
             guard case .corrupt(.badChecksum)? = parsed.first else {
-                Issue.record("expected badChecksum, got \(String(describing: parsed.first))"); continue
+                Issue.record("expected badChecksum, got \(String(describing: parsed.first))")
+                continue
             }
             #expect(parsed.last == .frame(body: [0, 0, 0x80]))
         }
@@ -247,7 +256,8 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
         let good = hex("AA AA AA 96 69 00 04 00 00 90 94")
         for chunk in [1, 7, 64] {
             var parser = SAMFrameParser()
-            #expect(parseAll(oem + good + oem + oem + good, chunk: chunk, parser: &parser)
+            #expect(
+                parseAll(oem + good + oem + oem + good, chunk: chunk, parser: &parser)
                     == [.frame(body: [0, 0, 0x90]), .frame(body: [0, 0, 0x90])])
             #expect(parser.ignoredForeignFrameCount == 3)
         }
@@ -310,7 +320,8 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
         var expected: [[UInt8]] = []
         for i in 0..<300 {
             for _ in 0..<rnd(40) { stream.append([0xAA, 0x96, 0x69, 0x00, UInt8(rnd(256))][rnd(5)]) }
-            let reply = SAMReply(status: UInt8(truncatingIfNeeded: i), data: (0..<rnd(300)).map { _ in UInt8(rnd(256)) })
+            let reply = SAMReply(
+                status: UInt8(truncatingIfNeeded: i), data: (0..<rnd(300)).map { _ in UInt8(rnd(256)) })
             stream += reply.encoded()
             expected.append([0, 0] + [reply.status] + reply.data)
         }
@@ -330,7 +341,10 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
         var found = 0
         for e in expected {
             while let f = it.next() {
-                if f == e { found += 1; break }
+                if f == e {
+                    found += 1
+                    break
+                }
             }
         }
         #expect(found == expected.count)
@@ -342,10 +356,12 @@ fileprivate func syntheticReadReplyFrame() -> [UInt8] {
     }
 
     @Test func errorDescriptionsSayWhatToDo() {
-        let errors: [SAMFrameError] = [.badChecksum(computed: 1, received: 2), .badLength(2),
-                                       .badStatusWords(sw1: 1, sw2: 0), .truncated(expected: 11, received: 5),
-                                       .lengthMismatch(declared: 11, actual: 12), .badPreamble,
-                                       .bufferOverflow(droppedBytes: 3)]
+        let errors: [SAMFrameError] = [
+            .badChecksum(computed: 1, received: 2), .badLength(2),
+            .badStatusWords(sw1: 1, sw2: 0), .truncated(expected: 11, received: 5),
+            .lengthMismatch(declared: 11, actual: 12), .badPreamble,
+            .bufferOverflow(droppedBytes: 3),
+        ]
         for e in errors { #expect(!e.description.isEmpty) }
         #expect(SAMFrameError.badChecksum(computed: 0x0A, received: 0xF0).description.contains("0A"))
     }

@@ -19,7 +19,9 @@ final class RecordedUSBDevice: USBDeviceModel, @unchecked Sendable {
 
     init(_ record: FieldRecording.USBRecord) {
         self.record = record
-        if let x = record.samStatus, let q = FieldRecording.bytes(x.request), let r = FieldRecording.bytes(x.reply) { exchanges.append((q, r)) }
+        if let x = record.samStatus, let q = FieldRecording.bytes(x.request), let r = FieldRecording.bytes(x.reply) {
+            exchanges.append((q, r))
+        }
         for (n, reply) in record.dleEOT ?? [:] {
             if let k = UInt8(n), let r = FieldRecording.bytes(reply) { exchanges.append(([0x10, 0x04, k], r)) }
         }
@@ -43,7 +45,10 @@ final class RecordedUSBDevice: USBDeviceModel, @unchecked Sendable {
                     }
                 }
             }
-            if pendingOut.count > 4096 { unrecognised.append(pendingOut); pendingOut = [] }
+            if pendingOut.count > 4096 {
+                unrecognised.append(pendingOut)
+                pendingOut = []
+            }
             return .accept
         }
     }
@@ -74,16 +79,19 @@ final class RecordedUSBDevice: USBDeviceModel, @unchecked Sendable {
     func description(devnum: Int, port: String) throws -> UMockUSBDescription {
         let d = record.device
         guard let iface = d.interfaces.first(where: { $0.number == (record.interface ?? 0) }) ?? d.interfaces.first,
-              let out = iface.bulkOut?.address, let inEP = iface.endpoints.first(where: { $0.isIn })?.address else {
+            let out = iface.bulkOut?.address, let inEP = iface.endpoints.first(where: { $0.isIn })?.address
+        else {
             throw TransportTestError("recorded device \(d.usbId) has no bulk OUT and IN endpoint to emulate")
         }
-        return UMockUSBDescription(vendorId: d.vendorId, productId: d.productId, interfaceClass: iface.interfaceClass,
-                                   interfaceSubclass: iface.interfaceSubclass, interfaceProtocol: iface.interfaceProtocol,
-                                   outEndpoint: out, inEndpoint: inEP, bus: 1, devnum: devnum, port: port)
+        return UMockUSBDescription(
+            vendorId: d.vendorId, productId: d.productId, interfaceClass: iface.interfaceClass,
+            interfaceSubclass: iface.interfaceSubclass, interfaceProtocol: iface.interfaceProtocol,
+            outEndpoint: out, inEndpoint: inEP, bus: 1, devnum: devnum, port: port)
     }
 }
 
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
 
 func loadRecording(_ name: String) throws -> FieldRecording {
     try FieldRecording.load(Data(contentsOf: URL(fileURLWithPath: repoRoot + "/DeviceProfiles/recordings/" + name)))
@@ -94,14 +102,18 @@ func loadRecording(_ name: String) throws -> FieldRecording {
 
     @Test func aRecordedReaderIsFoundByTheRealConnector() async throws {
         let rec = try loadRecording("example-bench.json")
-        guard let r = rec.usb.first(where: { $0.samStatus != nil }) else { Issue.record("no reader in the recording"); return }
+        guard let r = rec.usb.first(where: { $0.samStatus != nil }) else {
+            Issue.record("no reader in the recording")
+            return
+        }
         let tb = UMockTestbed()
         defer { tb.close() }
         let model = RecordedUSBDevice(r)
         try tb.add(try model.description(devnum: 2, port: "1-1"), model: model)
         let profiles = try DeviceProfiles.load(directory: repoRoot + "/DeviceProfiles")
         let usb = try LibUSBContext()
-        let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: profiles, usb: usb, logger: logger)
+        let connector = SAMReaderConnector(
+            settings: ReaderConnectionSettings(mode: "usb"), profiles: profiles, usb: usb, logger: logger)
         let (link, problem) = await connector.connect()
         #expect(link != nil, "\(problem ?? "-")")
         #expect(link?.profileId == r.profile)
@@ -111,14 +123,19 @@ func loadRecording(_ name: String) throws -> FieldRecording {
 
     @Test func aRecordedPrinterReportsItsRecordedStatus() async throws {
         let rec = try loadRecording("example-bench.json")
-        guard let p = rec.usb.first(where: { $0.deviceID != nil }), let pid = p.profile else { Issue.record("no printer in the recording"); return }
+        guard let p = rec.usb.first(where: { $0.deviceID != nil }), let pid = p.profile else {
+            Issue.record("no printer in the recording")
+            return
+        }
         let tb = UMockTestbed()
         defer { tb.close() }
         let model = RecordedUSBDevice(p)
         try tb.add(try model.description(devnum: 3, port: "1-2"), model: model)
-        let profile = try #require(try DeviceProfiles.load(directory: repoRoot + "/DeviceProfiles").first { $0.id == pid })
+        let profile = try #require(
+            try DeviceProfiles.load(directory: repoRoot + "/DeviceProfiles").first { $0.id == pid })
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: profile, writeOptions: testWriteOptions(), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: profile, writeOptions: testWriteOptions(), logger: logger)
         let st = await printer.refresh()
         #expect(st.state == .online, "\(st)")
         #expect(st.paper == .full)
@@ -143,11 +160,17 @@ func loadRecording(_ name: String) throws -> FieldRecording {
         let readerDev = try tb.add(readerDescription, model: reader)
         let printer = PrinterOverUSB()
         var xp58 = printerDescription
-        xp58.vendorId = 0x0416; xp58.productId = 0x5011; xp58.devnum = 3; xp58.port = "1-2"
+        xp58.vendorId = 0x0416
+        xp58.productId = 0x5011
+        xp58.devnum = 3
+        xp58.port = "1-2"
         let printerDev = try tb.add(xp58, model: printer)
         let stranger = PrinterOverUSB()
         var a4 = printerDescription
-        a4.vendorId = 0x04F3; a4.productId = 0x0042; a4.devnum = 4; a4.port = "1-3"
+        a4.vendorId = 0x04F3
+        a4.productId = 0x0042
+        a4.devnum = 4
+        a4.port = "1-3"
         let strangerDev = try tb.add(a4, model: stranger)
         let profiles = try DeviceProfiles.load(directory: repoRoot + "/DeviceProfiles")
         let usb = try LibUSBContext()
@@ -165,7 +188,9 @@ func loadRecording(_ name: String) throws -> FieldRecording {
         #expect(!containsRun(printerDev.bytesReceived(), [0x1B, 0x40]), "nothing printed")
         let s = try #require(records.first { $0.device.vendorId == 0x04F3 })
         #expect(s.note?.contains("descriptors only") == true)
-        #expect(strangerDev.bytesReceived().isEmpty && !strangerDev.events().contains("CLAIM"), "an unprofiled printer is not touched")
+        #expect(
+            strangerDev.bytesReceived().isEmpty && !strangerDev.events().contains("CLAIM"),
+            "an unprofiled printer is not touched")
         // What was recorded loads back (JSON) and replays as a reader the connector accepts.
         let file = try FieldRecording.load(try FieldRecording(recordedAt: "test", usb: records, v4l2: []).encoded())
         let replayed = RecordedUSBDevice(try #require(file.usb.first { $0.samStatus != nil }))
@@ -173,7 +198,9 @@ func loadRecording(_ name: String) throws -> FieldRecording {
         let tb2 = UMockTestbed()
         defer { tb2.close() }
         try tb2.add(try replayed.description(devnum: 2, port: "1-1"), model: replayed)
-        let c = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: profiles, usb: try LibUSBContext(), logger: logger)
+        let c = SAMReaderConnector(
+            settings: ReaderConnectionSettings(mode: "usb"), profiles: profiles, usb: try LibUSBContext(),
+            logger: logger)
         let (link, problem) = await c.connect()
         #expect(link != nil, "\(problem ?? "-")")
         await link?.transport.close()

@@ -17,8 +17,9 @@ import Testing
         let st = try Station(name: "usb-reader", reader: "{ mode: usb }")
         try st.intake.start()
         defer { st.intake.stop() }
-        let t = KioskTerminal(configPath: st.config,
-                              kioskdEnvironment: ["UMOCKDEV_DIR": tb.rootDir, "LD_PRELOAD": "libumockdev-preload.so.0"])
+        let t = KioskTerminal(
+            configPath: st.config,
+            kioskdEnvironment: ["UMOCKDEV_DIR": tb.rootDir, "LD_PRELOAD": "libumockdev-preload.so.0"])
         try t.start()
         defer { t.stop() }
         try t.waitFor("身份证阅读器 就绪", seconds: 30)

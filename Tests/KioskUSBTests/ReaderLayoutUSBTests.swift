@@ -23,7 +23,12 @@ final class SplitSAMOverUSB: USBDeviceModel, @unchecked Sendable {
     func bulkOut(endpoint: UInt8, _ bytes: [UInt8]) -> USBOutResult {
         lock.withLock {
             if endpoint == 0x01 {
-                if bytes.count == 7, Array(bytes.prefix(5)) == preamble { header = bytes } else { header = nil; notUnderstood += 1 }
+                if bytes.count == 7, Array(bytes.prefix(5)) == preamble {
+                    header = bytes
+                } else {
+                    header = nil
+                    notUnderstood += 1
+                }
             } else if endpoint == 0x02, let h = header {
                 header = nil
                 var reply = sam.receive(h + bytes)
@@ -61,7 +66,10 @@ final class InterruptSAMOverUSB: USBDeviceModel, @unchecked Sendable {
     private let lock = NSLock()
     private var inbound: [UInt8] = []
     func bulkOut(endpoint: UInt8, _ bytes: [UInt8]) -> USBOutResult {
-        lock.withLock { inbound += sam.receive(bytes); return .accept }
+        lock.withLock {
+            inbound += sam.receive(bytes)
+            return .accept
+        }
     }
     func bulkIn(endpoint: UInt8, max: Int) -> [UInt8]? {
         lock.withLock {
@@ -95,14 +103,15 @@ final class LastPairSAMOverUSB: USBDeviceModel, @unchecked Sendable {
 }
 
 func layoutProfile(_ layouts: [String]) -> DeviceProfile {
-    try! DeviceProfiles.parse(yaml: """
-        id: test-layout-reader
-        name: "test layout reader"
-        kind: idCardReader
-        transport: usb-bulk
-        usb: { vendorId: 0x0400, productId: 0xC35A, interfaceClass: 0xFF, layouts: [\(layouts.joined(separator: ", "))] }
-        protocol: sam
-        """, name: "test")
+    try! DeviceProfiles.parse(
+        yaml: """
+            id: test-layout-reader
+            name: "test layout reader"
+            kind: idCardReader
+            transport: usb-bulk
+            usb: { vendorId: 0x0400, productId: 0xC35A, interfaceClass: 0xFF, layouts: [\(layouts.joined(separator: ", "))] }
+            protocol: sam
+            """, name: "test")
 }
 
 let allLayouts = ["single", "split", "interrupt", "last-pair"]
@@ -112,7 +121,8 @@ let allLayouts = ["single", "split", "interrupt", "last-pair"]
 
     func connect(_ profile: DeviceProfile) async throws -> (ReaderLink?, String?) {
         let usb = try LibUSBContext()
-        let c = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [profile], usb: usb, logger: logger)
+        let c = SAMReaderConnector(
+            settings: ReaderConnectionSettings(mode: "usb"), profiles: [profile], usb: usb, logger: logger)
         return await c.connect()
     }
 
@@ -130,15 +140,23 @@ let allLayouts = ["single", "split", "interrupt", "last-pair"]
         #expect(model.notUnderstood > 0)
         // The shipped candidates include split: found, and a whole card (1295 bytes) reads.
         let usb = try LibUSBContext()
-        let c = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [layoutProfile(allLayouts)], usb: usb, logger: logger)
-        let reader = IDCardReader(provider: c, logger: logger, options: ReaderOptions(presenceInterval: .milliseconds(200), idleCheckInterval: .seconds(30)))
+        let c = SAMReaderConnector(
+            settings: ReaderConnectionSettings(mode: "usb"), profiles: [layoutProfile(allLayouts)], usb: usb,
+            logger: logger)
+        let reader = IDCardReader(
+            provider: c, logger: logger,
+            options: ReaderOptions(presenceInterval: .milliseconds(200), idleCheckInterval: .seconds(30)))
         var it = reader.events.makeAsyncIterator()
         #expect(await reader.probe())
         #expect(await reader.status().connection?.contains("split") == true)
         #expect(await reader.status().identity != nil, "SAM id (12 FF, 16 data bytes) over the split layout")
         await reader.startReading()
         model.sam.place(usbCard)
-        guard case .cardRead(let id)? = await nextEvent(&it, where: isRead) else { Issue.record("no card read over the split layout"); await reader.shutdown(); return }
+        guard case .cardRead(let id)? = await nextEvent(&it, where: isRead) else {
+            Issue.record("no card read over the split layout")
+            await reader.shutdown()
+            return
+        }
         #expect(id.idNumber == "110105200001010016")
         #expect(id.photo.count == 1024)
         await reader.shutdown()
@@ -148,7 +166,8 @@ let allLayouts = ["single", "split", "interrupt", "last-pair"]
         let tb = UMockTestbed()
         defer { tb.close() }
         var desc = readerDescription
-        desc.outType = 3; desc.inType = 3
+        desc.outType = 3
+        desc.inType = 3
         try tb.add(desc, model: InterruptSAMOverUSB())
         let (none, _) = try await connect(layoutProfile(["single"]))
         #expect(none == nil, "no bulk OUT: the single layout cannot carry it")
@@ -190,7 +209,8 @@ let allLayouts = ["single", "split", "interrupt", "last-pair"]
         let usb = try LibUSBContext()
         let events = Events()
         guard usb.startEvents(onHotplug: { e, d in events.lock.withLock { events.seen.append((e, d)) } }) else {
-            Issue.record("no hot-plug in this libusb build"); return
+            Issue.record("no hot-plug in this libusb build")
+            return
         }
         defer { usb.stopEvents() }
         try tb.add(readerDescription, model: SAMOverUSB(), announce: true)

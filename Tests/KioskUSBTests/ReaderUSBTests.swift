@@ -28,7 +28,10 @@ final class SAMOverUSB: USBDeviceModel, @unchecked Sendable {
             commands.append(bytes)
             guard !silent else { return .accept }
             var reply = sam.receive(bytes)
-            if corruptNextReply, !reply.isEmpty { reply[reply.count - 1] ^= 0x5A; corruptNextReply = false }
+            if corruptNextReply, !reply.isEmpty {
+                reply[reply.count - 1] ^= 0x5A
+                corruptNextReply = false
+            }
             inbound += strayPrefix + reply
             strayPrefix = []
             return .accept
@@ -37,7 +40,10 @@ final class SAMOverUSB: USBDeviceModel, @unchecked Sendable {
 
     func bulkIn(endpoint: UInt8, max: Int) -> [UInt8]? {
         lock.withLock {
-            if stallNextIn { stallNextIn = false; return nil }
+            if stallNextIn {
+                stallNextIn = false
+                return nil
+            }
             let n = Swift.min(max, splitReplies ? 64 : 4096, inbound.count)
             let out = Array(inbound.prefix(n))
             inbound.removeFirst(n)
@@ -48,19 +54,21 @@ final class SAMOverUSB: USBDeviceModel, @unchecked Sendable {
 
 let readerDescription = UMockUSBDescription(vendorId: 0x0400, productId: 0xC35A, interfaceClass: 0xFF)
 
-let readerProfile = try! DeviceProfiles.parse(yaml: """
-    id: test-vendor-reader
-    name: "test vendor reader"
-    kind: idCardReader
-    transport: usb-bulk
-    usb: { vendorId: 0x0400, productId: 0xC35A, interfaceClass: 0xFF }
-    protocol: sam
-    """, name: "test")
+let readerProfile = try! DeviceProfiles.parse(
+    yaml: """
+        id: test-vendor-reader
+        name: "test vendor reader"
+        kind: idCardReader
+        transport: usb-bulk
+        usb: { vendorId: 0x0400, productId: 0xC35A, interfaceClass: 0xFF }
+        protocol: sam
+        """, name: "test")
 
-let usbCard = IDCardIdentity(cardType: .resident, name: "测试一", sexCode: "1", nationCode: "01", birthDate: "20000101",
-                             address: "示例县演示路1号", idNumber: "110105200001010016", issuingAuthority: "示例县公安局",
-                             validFrom: .date("20200101"), validTo: .longTerm,
-                             photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 0x11, count: 1020))
+let usbCard = IDCardIdentity(
+    cardType: .resident, name: "测试一", sexCode: "1", nationCode: "01", birthDate: "20000101",
+    address: "示例县演示路1号", idNumber: "110105200001010016", issuingAuthority: "示例县公安局",
+    validFrom: .date("20200101"), validTo: .longTerm,
+    photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 0x11, count: 1020))
 
 func waitFor(_ what: String, timeout: Duration = .seconds(10), _ cond: () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
@@ -72,8 +80,10 @@ func waitFor(_ what: String, timeout: Duration = .seconds(10), _ cond: () async 
     return false
 }
 
-func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, timeout: Duration = .seconds(10),
-               where match: @escaping (CardReaderEvent) -> Bool) async -> CardReaderEvent? {
+func nextEvent(
+    _ it: inout AsyncStream<CardReaderEvent>.Iterator, timeout: Duration = .seconds(10),
+    where match: @escaping (CardReaderEvent) -> Bool
+) async -> CardReaderEvent? {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         guard let e = await it.next() else { return nil }
@@ -82,13 +92,20 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, timeout: Durat
     return nil
 }
 
-func isRead(_ e: CardReaderEvent) -> Bool { if case .cardRead = e { return true }; return false }
-func isRemoved(_ e: CardReaderEvent) -> Bool { if case .cardRemoved = e { return true }; return false }
+func isRead(_ e: CardReaderEvent) -> Bool {
+    if case .cardRead = e { return true }
+    return false
+}
+func isRemoved(_ e: CardReaderEvent) -> Bool {
+    if case .cardRemoved = e { return true }
+    return false
+}
 
 /// A reader found through the connector on a fresh libusb context (after the testbed exists).
 func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader {
     let usb = try LibUSBContext()
-    let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
+    let connector = SAMReaderConnector(
+        settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
     return IDCardReader(provider: connector, logger: logger, options: options)
 }
 
@@ -116,9 +133,10 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         let tb = UMockTestbed()
         defer { tb.close() }
         let model = SAMOverUSB()
-        model.set { $0.splitReplies = true }   // 1295-byte reply in 64-byte packets
+        model.set { $0.splitReplies = true }  // 1295-byte reply in 64-byte packets
         let dev = try tb.add(readerDescription, model: model)
-        let reader = try usbReader(ReaderOptions(presenceInterval: .milliseconds(200), idleCheckInterval: .seconds(30)), logger: logger)
+        let reader = try usbReader(
+            ReaderOptions(presenceInterval: .milliseconds(200), idleCheckInterval: .seconds(30)), logger: logger)
         var it = reader.events.makeAsyncIterator()
         #expect(await reader.probe())
         let st = await reader.status()
@@ -128,7 +146,10 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         #expect(dev.events().contains("CLAIM"))
         await reader.startReading()
         model.sam.place(usbCard)
-        guard case .cardRead(let id)? = await nextEvent(&it, where: isRead) else { Issue.record("no card read over USB"); return }
+        guard case .cardRead(let id)? = await nextEvent(&it, where: isRead) else {
+            Issue.record("no card read over USB")
+            return
+        }
         #expect(id.idNumber == "110105200001010016")
         #expect(id.name == "测试一")
         #expect(id.photo.count == 1024)
@@ -148,7 +169,8 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         model.set { $0.silent = true }
         try tb.add(readerDescription, model: model)
         let usb = try LibUSBContext()
-        let connector = SAMReaderConnector(settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
+        let connector = SAMReaderConnector(
+            settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
         let (link, problem) = await connector.connect()
         #expect(link == nil)
         #expect(problem?.contains("does not answer the SAM status command") == true)
@@ -180,7 +202,7 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         model.set { $0.strayPrefix = [0xAA, 0x00, 0x13] }
         #expect(await reader.probe(), "stray bytes before the preamble are skipped")
         var it = reader.events.makeAsyncIterator()
-        model.set { $0.corruptNextReply = true }   // the next find-card reply has a bad XOR
+        model.set { $0.corruptNextReply = true }  // the next find-card reply has a bad XOR
         await reader.startReading()
         model.sam.place(usbCard)
         #expect(await nextEvent(&it, where: isRead) != nil)
@@ -192,12 +214,16 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         defer { tb.close() }
         let model = SAMOverUSB()
         let dev = try tb.add(readerDescription, model: model)
-        let reader = try usbReader(ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(200)), logger: logger)
+        let reader = try usbReader(
+            ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(200)), logger: logger)
         #expect(await reader.probe())
         model.set { $0.silent = true }
         await reader.startReading()
         // 3 find-card timeouts (1 s each): the link is closed and re-opened.
-        #expect(await waitFor("hardwareError after 3 timeouts", timeout: .seconds(20)) { await reader.status().state == .hardwareError })
+        #expect(
+            await waitFor("hardwareError after 3 timeouts", timeout: .seconds(20)) {
+                await reader.status().state == .hardwareError
+            })
         #expect(dev.events().contains("DISCARD"), "libusb cancels the timed-out IN transfer")
         model.set { $0.silent = false }
         #expect(await waitFor("back online", timeout: .seconds(20)) { await reader.status().state == .online })
@@ -210,12 +236,13 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         defer { tb.close() }
         let model = SAMOverUSB()
         try tb.add(readerDescription, model: model)
-        let reader = try usbReader(ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(300)), logger: logger)
+        let reader = try usbReader(
+            ReaderOptions(idleCheckInterval: .seconds(30), rescanInterval: .milliseconds(300)), logger: logger)
         #expect(await reader.probe())
         await reader.startReading()
-        model.set { $0.silent = true }    // a read in flight that never answers…
+        model.set { $0.silent = true }  // a read in flight that never answers…
         try await Task.sleep(for: .milliseconds(150))
-        tb.unplug(readerDescription)      // …when the cable is pulled
+        tb.unplug(readerDescription)  // …when the cable is pulled
         #expect(await waitFor("powerOff after unplug") { await reader.status().state == .powerOff })
         #expect(await reader.status().lastError?.contains("USB") == true)
 
@@ -237,7 +264,7 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
             func bulkOut(endpoint: UInt8, _ bytes: [UInt8]) -> USBOutResult {
                 lock.withLock {
                     calls += 1
-                    return calls == 2 ? .acceptPartial(1000) : .accept   // second chunk: 1000 bytes, then NAK
+                    return calls == 2 ? .acceptPartial(1000) : .accept  // second chunk: 1000 bytes, then NAK
                 }
             }
             func bulkIn(endpoint: UInt8, max: Int) -> [UInt8]? { [] }
@@ -248,8 +275,9 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         let dev = try tb.add(readerDescription, model: sink)
         let usb = try LibUSBContext()
         let d = try #require(usb.devices().first { $0.vendorId == 0x0400 })
-        let t = try USBBulkTransport(context: usb, device: d, interface: 0,
-                                     writeOptions: USBWriteOptions(chunkBytes: 4096, chunkTimeoutMilliseconds: 200, deadline: .seconds(5)))
+        let t = try USBBulkTransport(
+            context: usb, device: d, interface: 0,
+            writeOptions: USBWriteOptions(chunkBytes: 4096, chunkTimeoutMilliseconds: 200, deadline: .seconds(5)))
         let payload = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let sent = try await t.writeReportingProgress(payload)
         #expect(sent == payload.count)

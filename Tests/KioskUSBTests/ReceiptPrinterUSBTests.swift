@@ -68,11 +68,11 @@ final class PrinterOverUSB: USBDeviceModel, @unchecked Sendable {
         }
         guard setup[0] == 0xA1 else { return nil }
         switch setup[1] {
-        case 0:   // GET_DEVICE_ID: 2-byte big-endian length (including itself), then the id
+        case 0:  // GET_DEVICE_ID: 2-byte big-endian length (including itself), then the id
             let id = Array(Self.deviceID.utf8)
             let len = id.count + 2
             return [UInt8(len >> 8), UInt8(len & 0xFF)] + id
-        case 1:   // GET_PORT_STATUS: 0x20 paper empty, 0x10 selected, 0x08 not error
+        case 1:  // GET_PORT_STATUS: 0x20 paper empty, 0x10 selected, 0x08 not error
             return [printer.paperOut || portStatusAlwaysPaperEmpty ? 0x30 : 0x18]
         default:
             return nil
@@ -80,24 +80,27 @@ final class PrinterOverUSB: USBDeviceModel, @unchecked Sendable {
     }
 }
 
-let printerDescription = UMockUSBDescription(vendorId: 0x1234, productId: 0x5679, interfaceClass: 7, interfaceSubclass: 1,
-                                             interfaceProtocol: 2, outEndpoint: 0x01, inEndpoint: 0x82,
-                                             bus: 1, devnum: 3, port: "1-2")
+let printerDescription = UMockUSBDescription(
+    vendorId: 0x1234, productId: 0x5679, interfaceClass: 7, interfaceSubclass: 1,
+    interfaceProtocol: 2, outEndpoint: 0x01, inEndpoint: 0x82,
+    bus: 1, devnum: 3, port: "1-2")
 
-let generic80 = try! DeviceProfiles.parse(yaml: """
-    id: generic-80
-    name: "Generic 80 mm ESC/POS printer (USB printer class)"
-    kind: receiptPrinter
-    transport: usb-printer
-    usb: { interfaceClass: 0x07 }
-    protocol: escpos
-    receipt: { paperWidthMM: 80, dots: 576, columns: 48, chineseMode: true, encoding: GB18030, supportsQR: true,
-               maxQRSize: 8, cut: partial, status: dle-eot, chunkBytes: 4096, rasterBandRows: 256 }
-    """, name: "test")
+let generic80 = try! DeviceProfiles.parse(
+    yaml: """
+        id: generic-80
+        name: "Generic 80 mm ESC/POS printer (USB printer class)"
+        kind: receiptPrinter
+        transport: usb-printer
+        usb: { interfaceClass: 0x07 }
+        protocol: escpos
+        receipt: { paperWidthMM: 80, dots: 576, columns: 48, chineseMode: true, encoding: GB18030, supportsQR: true,
+                   maxQRSize: 8, cut: partial, status: dle-eot, chunkBytes: 4096, rasterBandRows: 256 }
+        """, name: "test")
 
 /// Short timeouts so fault tests stay quick; libusb busy-polls emulated nodes (test-harness.md §4).
 func testWriteOptions(chunk: Int = 256) -> USBWriteOptions {
-    USBWriteOptions(chunkBytes: chunk, pause: .milliseconds(1), chunkTimeoutMilliseconds: 200, deadline: .milliseconds(900))
+    USBWriteOptions(
+        chunkBytes: chunk, pause: .milliseconds(1), chunkTimeoutMilliseconds: 200, deadline: .milliseconds(900))
 }
 
 func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
@@ -120,7 +123,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let model = PrinterOverUSB()
         let dev = try tb.add(printerDescription, model: model)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 512), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 512), logger: logger)
         let before = await printer.refresh()
         #expect(before.state == .online)
         #expect(before.paper == .full)
@@ -137,7 +141,7 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         // The job went out in ≤ 512-byte URBs and arrived exactly once, in order.
         let job = try ESCPOSEncoder(profile: generic80.receiptPrinterProfile!).encode(doc)
         let received = dev.bytesReceived()
-        #expect(received.count > job.count)       // plus the DLE EOT status queries
+        #expect(received.count > job.count)  // plus the DLE EOT status queries
         #expect(containsRun(received, job))
         #expect(await printer.status().counters["receiptsPrinted"] == 1)
     }
@@ -151,8 +155,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let selection = try USBPrinterSelection(profile: profile, writeOptions: testWriteOptions(chunk: 256))
         let link = USBPrinterLink(context: usb, selection: selection)
         let job = try ESCPOSEncoder(profile: profile.receiptPrinterProfile!).encode(acceptanceReceipt("GH202612010008"))
-        #expect(job.count > 400)         // the partial URB is in the middle of the job
-        model.set { $0.partialOnceAt = 300 }       // the second 256-byte URB moves 44 bytes, then times out
+        #expect(job.count > 400)  // the partial URB is in the middle of the job
+        model.set { $0.partialOnceAt = 300 }  // the second 256-byte URB moves 44 bytes, then times out
         try await link.write(job)
         #expect(dev.events().contains("DISCARD"), "the timed-out URB was discarded")
         #expect(dev.bytesReceived() == job, "bytes after the timeout resumed at the transferred count")
@@ -165,9 +169,10 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let model = PrinterOverUSB()
         let dev = try tb.add(printerDescription, model: model)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
         #expect(await printer.refresh().state == .online)
-        model.printer.setPaperRemaining(lines: 3)   // the roll ends three lines into the receipt
+        model.printer.setPaperRemaining(lines: 3)  // the roll ends three lines into the receipt
         do {
             try await printer.print(acceptanceReceipt("GH202612010009"))
             Issue.record("expected paper out")
@@ -178,7 +183,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         #expect(st.paper == .out)
         #expect(st.state == .userError && st.action == .clear)
         // Nothing was sent twice: what the printer took is a prefix of the job (after the status queries).
-        let job = try ESCPOSEncoder(profile: generic80.receiptPrinterProfile!).encode(acceptanceReceipt("GH202612010009"))
+        let job = try ESCPOSEncoder(profile: generic80.receiptPrinterProfile!).encode(
+            acceptanceReceipt("GH202612010009"))
         let got = dev.bytesReceived()
         #expect(got.count < job.count + 64, "the rest of the job was not pushed after paper out")
         // Refused while out of paper, without sending anything.
@@ -203,7 +209,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let model = PrinterOverUSB()
         let dev = try tb.add(printerDescription, model: model)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
         #expect(await printer.refresh().state == .online)
         model.printer.setPaperRemaining(lines: 3)
         await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010021")) }
@@ -226,8 +233,9 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let after = Array(model.printer.receipts.dropFirst(printedBefore))
         #expect(after.count == 1)
         #expect(after.first?.qrCodes == ["GH202612010022"])
-        #expect(!after.contains { $0.qrCodes.contains("GH202612010021") || $0.lines.joined().contains("GH202612010021") },
-                "no part of A's receipt after the paper was reloaded")
+        #expect(
+            !after.contains { $0.qrCodes.contains("GH202612010021") || $0.lines.joined().contains("GH202612010021") },
+            "no part of A's receipt after the paper was reloaded")
         await printer.shutdown()
     }
 
@@ -239,13 +247,14 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         model.softResetAccepts = []
         _ = try tb.add(printerDescription, model: model)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 128), logger: logger)
         model.printer.setPaperRemaining(lines: 3)
         await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010023")) }
         #expect(model.lock.withLock { model.softResets } == [0x23, 0x21], "both SOFT_RESET forms tried")
         #expect(model.printer.heldEventCount > 0)
         #expect(await printer.holdsInterruptedJob)
-        model.printer.clearBuffer()   // the technician power-cycles it
+        model.printer.clearBuffer()  // the technician power-cycles it
         model.printer.setPaperOut(false)
         model.printer.setPaperRemaining(lines: nil)
         #expect(await printer.clearInterruptedJob().contains("power-cycle"))
@@ -260,18 +269,23 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let a4 = PrinterOverUSB()
         let r = try tb.add(printerDescription, model: receipt)
         var a4Desc = printerDescription
-        a4Desc.vendorId = 0x04F9; a4Desc.productId = 0x0042; a4Desc.devnum = 4; a4Desc.port = "1-3"
+        a4Desc.vendorId = 0x04F9
+        a4Desc.productId = 0x0042
+        a4Desc.devnum = 4
+        a4Desc.port = "1-3"
         let a = try tb.add(a4Desc, model: a4)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
         let st = await printer.refresh()
         #expect(st.state != .online)
         #expect(st.lastError?.contains("could be the A4 printer") == true, "\(st.lastError ?? "-")")
         await #expect(throws: DeviceError.self) { try await printer.print(acceptanceReceipt("GH202612010031")) }
         #expect(r.bytesReceived().isEmpty && a.bytesReceived().isEmpty, "nothing sent to either printer")
         // Pinned by ids, the receipt printer is used and the A4 printer is left alone.
-        let pinned = try ReceiptPrinter.overUSB(context: usb, profile: generic80, vendorId: 0x1234, productId: 0x5679,
-                                                writeOptions: testWriteOptions(), logger: logger)
+        let pinned = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, vendorId: 0x1234, productId: 0x5679,
+            writeOptions: testWriteOptions(), logger: logger)
         try await pinned.print(acceptanceReceipt("GH202612010032"))
         #expect(receipt.printer.receipts.last?.qrCodes == ["GH202612010032"])
         #expect(a.bytesReceived().isEmpty)
@@ -287,7 +301,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         model.set { $0.portStatusAlwaysPaperEmpty = true }
         let dev = try tb.add(printerDescription, model: model)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
         let st = await printer.refresh()
         #expect(st.state == .online && st.paper != .out, "\(st)")
         #expect(containsRun(dev.bytesReceived(), [0x10, 0x04, 0x04]), "DLE EOT 4 asked")
@@ -302,7 +317,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let model = PrinterOverUSB()
         try tb.add(printerDescription, model: model)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
         #expect(await printer.refresh().state == .online)
         tb.unplug(printerDescription)
         let st = await printer.refresh()
@@ -314,11 +330,12 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
     @Test func aOneWayPrinterPrintsWithStatusUnknown() async throws {
         let tb = UMockTestbed()
         var desc = printerDescription
-        desc.interfaceProtocol = 1                 // unidirectional printer class
+        desc.interfaceProtocol = 1  // unidirectional printer class
         let model = PrinterOverUSB()
         let dev = try tb.add(desc, model: model)
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 4096), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(chunk: 4096), logger: logger)
         let st = await printer.refresh()
         #expect(st.state == .online)
         #expect(st.paper == .unknown)
@@ -337,7 +354,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let usb = try LibUSBContext()
         var asbProfile = generic80
         asbProfile.receipt?.status = "asb"
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: asbProfile, writeOptions: testWriteOptions(chunk: 4096), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: asbProfile, writeOptions: testWriteOptions(chunk: 4096), logger: logger)
         #expect(await printer.refresh().state == .online)
         try await printer.print(acceptanceReceipt("GH202612010013"))
         #expect(containsRun(dev.bytesReceived(), [0x1B, 0x40, 0x1D, 0x61, 0x4F]), "ASB enabled with the job")
@@ -355,7 +373,8 @@ func acceptanceReceipt(_ caseNumber: String) -> ReceiptDocument {
         let tb = UMockTestbed()
         _ = tb
         let usb = try LibUSBContext()
-        let printer = try ReceiptPrinter.overUSB(context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
+        let printer = try ReceiptPrinter.overUSB(
+            context: usb, profile: generic80, writeOptions: testWriteOptions(), logger: logger)
         let st = await printer.refresh()
         #expect(st.state == .powerOff)
         #expect(st.lastError?.contains("plugged in") == true)

@@ -1,7 +1,7 @@
 import CUMockdev
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // An in-process USB device emulator for umockdev: the kiosk's real libusb code opens
@@ -58,35 +58,40 @@ struct UMockUSBDescription {
 
     var descriptorHex: String {
         func le16(_ v: UInt16) -> String { String(format: "%02X%02X", v & 0xFF, v >> 8) }
-        let dev = "12010002000000 40".replacingOccurrences(of: " ", with: "") + le16(vendorId) + le16(productId) + "0001010203" + "01"
+        let dev =
+            "12010002000000 40".replacingOccurrences(of: " ", with: "") + le16(vendorId) + le16(productId)
+            + "0001010203" + "01"
         let eps = [(outEndpoint, outType), (inEndpoint, inType)] + extraEndpoints.map { ($0.address, $0.type) }
         let total = 9 + 9 + 7 * eps.count
         let cfg = "0902" + String(format: "%02X%02X", total & 0xFF, total >> 8) + "01010080" + "32"
-        let iface = "09040000" + String(format: "%02X", eps.count) + String(format: "%02X%02X%02X", interfaceClass, interfaceSubclass, interfaceProtocol) + "00"
-        let epHex = eps.map { "0705" + String(format: "%02X%02X", $0.0, $0.1) + "4000" + ($0.1 == 3 ? "01" : "00") }.joined()
+        let iface =
+            "09040000" + String(format: "%02X", eps.count)
+            + String(format: "%02X%02X%02X", interfaceClass, interfaceSubclass, interfaceProtocol) + "00"
+        let epHex = eps.map { "0705" + String(format: "%02X%02X", $0.0, $0.1) + "4000" + ($0.1 == 3 ? "01" : "00") }
+            .joined()
         return dev + cfg + iface + epHex
     }
 
     var umockdevText: String {
         let hex = descriptorHex
         return """
-        P: \(syspath.replacingOccurrences(of: "/sys", with: ""))
-        N: \(String(devnode.dropFirst(5)))=\(hex)
-        E: BUSNUM=\(String(format: "%03d", bus))
-        E: DEVNAME=\(devnode)
-        E: DEVNUM=\(String(format: "%03d", devnum))
-        E: DEVTYPE=usb_device
-        E: SUBSYSTEM=usb
-        E: PRODUCT=\(String(vendorId, radix: 16))/\(String(productId, radix: 16))/100
-        A: bConfigurationValue=1\\n
-        A: busnum=\(bus)\\n
-        A: devnum=\(devnum)\\n
-        A: idVendor=\(String(format: "%04x", vendorId))\\n
-        A: idProduct=\(String(format: "%04x", productId))\\n
-        A: speed=12\\n
-        H: descriptors=\(hex)
+            P: \(syspath.replacingOccurrences(of: "/sys", with: ""))
+            N: \(String(devnode.dropFirst(5)))=\(hex)
+            E: BUSNUM=\(String(format: "%03d", bus))
+            E: DEVNAME=\(devnode)
+            E: DEVNUM=\(String(format: "%03d", devnum))
+            E: DEVTYPE=usb_device
+            E: SUBSYSTEM=usb
+            E: PRODUCT=\(String(vendorId, radix: 16))/\(String(productId, radix: 16))/100
+            A: bConfigurationValue=1\\n
+            A: busnum=\(bus)\\n
+            A: devnum=\(devnum)\\n
+            A: idVendor=\(String(format: "%04x", vendorId))\\n
+            A: idProduct=\(String(format: "%04x", productId))\\n
+            A: speed=12\\n
+            H: descriptors=\(hex)
 
-        """
+            """
     }
 }
 
@@ -177,8 +182,15 @@ final class UMockUSBDevice: @unchecked Sendable {
         var status: Int32 = 0
         var actual = 0
         var inData: [UInt8] = []
-        init(urb: UnsafeMutablePointer<UMockdevIoctlData>, buffer: UnsafeMutablePointer<UMockdevIoctlData>?, type: UInt8, endpoint: UInt8, length: Int) {
-            self.urb = urb; self.buffer = buffer; self.type = type; self.endpoint = endpoint; self.length = length
+        init(
+            urb: UnsafeMutablePointer<UMockdevIoctlData>, buffer: UnsafeMutablePointer<UMockdevIoctlData>?, type: UInt8,
+            endpoint: UInt8, length: Int
+        ) {
+            self.urb = urb
+            self.buffer = buffer
+            self.type = type
+            self.endpoint = endpoint
+            self.length = length
         }
         var isIn: Bool { endpoint & 0x80 != 0 }
         var clientAddress: UInt { UInt(urb.pointee.client_addr) }
@@ -218,7 +230,10 @@ final class UMockUSBDevice: @unchecked Sendable {
     /// Stops umockdev from calling into this object.
     func disconnect() {
         lock.withLock {
-            if handlerId != 0 { g_signal_handler_disconnect(base, handlerId); handlerId = 0 }
+            if handlerId != 0 {
+                g_signal_handler_disconnect(base, handlerId)
+                handlerId = 0
+            }
         }
     }
 
@@ -233,21 +248,28 @@ final class UMockUSBDevice: @unchecked Sendable {
         if let b = u.buffer { g_object_unref(b) }
     }
 
-    private func resolve(_ d: UnsafeMutablePointer<UMockdevIoctlData>, _ offset: Int, _ len: Int) -> UnsafeMutablePointer<UMockdevIoctlData>? {
+    private func resolve(_ d: UnsafeMutablePointer<UMockdevIoctlData>, _ offset: Int, _ len: Int)
+        -> UnsafeMutablePointer<UMockdevIoctlData>?
+    {
         var err: UnsafeMutablePointer<GError>?
         return umockdev_ioctl_data_resolve(d, gsize(offset), gsize(len), &err)
     }
 
     private func update(_ d: UnsafeMutablePointer<UMockdevIoctlData>, _ offset: Int, _ bytes: [UInt8]) {
         var b = bytes
-        b.withUnsafeMutableBufferPointer { umockdev_ioctl_data_update(d, gsize(offset), $0.baseAddress, Int32($0.count)) }
+        b.withUnsafeMutableBufferPointer {
+            umockdev_ioctl_data_update(d, gsize(offset), $0.baseAddress, Int32($0.count))
+        }
     }
 
     private func int32Bytes(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 
     func handle(_ client: UnsafeMutablePointer<UMockdevIoctlClient>) {
         let req = umockdev_ioctl_client_get_request(client)
-        guard let arg = umockdev_ioctl_client_get_arg(client) else { umockdev_ioctl_client_complete(client, -1, EINVAL); return }
+        guard let arg = umockdev_ioctl_client_get_arg(client) else {
+            umockdev_ioctl_client_complete(client, -1, EINVAL)
+            return
+        }
         lock.lock()
         defer { lock.unlock() }
         let gone = _unplugged
@@ -257,9 +279,14 @@ final class UMockUSBDevice: @unchecked Sendable {
             if let d = resolve(arg, 0, 4) { update(d, 0, int32Bytes(0x0F)) }
             umockdev_ioctl_client_complete(client, 0, 0)
         case kiosk_usbdevfs_claiminterface(), kiosk_usbdevfs_releaseinterface(), kiosk_usbdevfs_disconnect_claim(),
-             kiosk_usbdevfs_setinterface(), kiosk_usbdevfs_setconfiguration(), kiosk_usbdevfs_reset(), kiosk_usbdevfs_resetep():
+            kiosk_usbdevfs_setinterface(), kiosk_usbdevfs_setconfiguration(), kiosk_usbdevfs_reset(),
+            kiosk_usbdevfs_resetep():
             log.append(name(req))
-            if gone { umockdev_ioctl_client_complete(client, -1, ENODEV) } else { umockdev_ioctl_client_complete(client, 0, 0) }
+            if gone {
+                umockdev_ioctl_client_complete(client, -1, ENODEV)
+            } else {
+                umockdev_ioctl_client_complete(client, 0, 0)
+            }
         case kiosk_usbdevfs_clear_halt():
             log.append("CLEAR_HALT")
             umockdev_ioctl_client_complete(client, gone ? -1 : 0, gone ? ENODEV : 0)
@@ -281,7 +308,10 @@ final class UMockUSBDevice: @unchecked Sendable {
         case kiosk_usbdevfs_reapurb(), kiosk_usbdevfs_reapurbndelay():
             if gone {
                 // Everything in flight ends with ENODEV/ESHUTDOWN, then reaping fails.
-                for u in pending { u.status = -ENODEV; reapable.append(u) }
+                for u in pending {
+                    u.status = -ENODEV
+                    reapable.append(u)
+                }
                 pending.removeAll()
             } else {
                 serviceInURBs()
@@ -291,7 +321,10 @@ final class UMockUSBDevice: @unchecked Sendable {
                 return
             }
             let u = reapable.removeFirst()
-            guard let d = resolve(arg, 0, MemoryLayout<UInt>.size) else { umockdev_ioctl_client_complete(client, -1, EFAULT); return }
+            guard let d = resolve(arg, 0, MemoryLayout<UInt>.size) else {
+                umockdev_ioctl_client_complete(client, -1, EFAULT)
+                return
+            }
             if u.isIn || u.type == 2, let b = u.buffer, !u.inData.isEmpty {
                 update(b, u.type == 2 ? 8 : 0, u.inData)
             }
@@ -318,13 +351,24 @@ final class UMockUSBDevice: @unchecked Sendable {
         }
     }
 
-    private func submit(_ client: UnsafeMutablePointer<UMockdevIoctlClient>, _ arg: UnsafeMutablePointer<UMockdevIoctlData>, gone: Bool) {
-        if gone { umockdev_ioctl_client_complete(client, -1, ENODEV); return }
-        guard let urbData = resolve(arg, 0, kiosk_urb_size()) else { umockdev_ioctl_client_complete(client, -1, EFAULT); return }
+    private func submit(
+        _ client: UnsafeMutablePointer<UMockdevIoctlClient>, _ arg: UnsafeMutablePointer<UMockdevIoctlData>, gone: Bool
+    ) {
+        if gone {
+            umockdev_ioctl_client_complete(client, -1, ENODEV)
+            return
+        }
+        guard let urbData = resolve(arg, 0, kiosk_urb_size()) else {
+            umockdev_ioctl_client_complete(client, -1, EFAULT)
+            return
+        }
         let raw = UnsafeRawPointer(urbData.pointee.data!)
-        let type = kiosk_urb_type(raw), ep = kiosk_urb_endpoint(raw), len = Int(kiosk_urb_buffer_length(raw))
-        guard type == 2 || type == 3 || type == 1 else {   // control, bulk, interrupt
-            umockdev_ioctl_client_complete(client, -1, ENOTTY); return
+        let type = kiosk_urb_type(raw)
+        let ep = kiosk_urb_endpoint(raw)
+        let len = Int(kiosk_urb_buffer_length(raw))
+        guard type == 2 || type == 3 || type == 1 else {  // control, bulk, interrupt
+            umockdev_ioctl_client_complete(client, -1, ENOTTY)
+            return
         }
         let buf = len > 0 ? resolve(urbData, kiosk_urb_buffer_offset(), len) : nil
         g_object_ref(urbData)
@@ -356,7 +400,7 @@ final class UMockUSBDevice: @unchecked Sendable {
             case .acceptPartial(let n):
                 received += bytes.prefix(n)
                 u.actual = min(n, len)
-                pending.append(u)   // completes (as ENOENT, with `actual`) when the host discards it
+                pending.append(u)  // completes (as ENOENT, with `actual`) when the host discards it
             case .nak:
                 pending.append(u)
             case .stall:
@@ -371,13 +415,19 @@ final class UMockUSBDevice: @unchecked Sendable {
     private func serviceInURBs() {
         var still: [URB] = []
         for u in pending {
-            guard u.isIn else { still.append(u); continue }
+            guard u.isIn else {
+                still.append(u)
+                continue
+            }
             guard let bytes = model.bulkIn(endpoint: u.endpoint, max: u.length) else {
                 u.status = -EPIPE
                 reapable.append(u)
                 continue
             }
-            if bytes.isEmpty { still.append(u); continue }
+            if bytes.isEmpty {
+                still.append(u)
+                continue
+            }
             u.inData = Array(bytes.prefix(u.length))
             u.actual = u.inData.count
             reapable.append(u)

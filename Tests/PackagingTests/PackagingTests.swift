@@ -4,7 +4,7 @@ import KioskApp
 import KioskDevices
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // The kiosk-terminal .deb, built once from the already-built debug binaries (scripts/build-deb.sh
@@ -16,9 +16,12 @@ import Glibc
 /// Runs a tool that must exist; a missing one is a failure that says what to install.
 @discardableResult
 func tool(_ name: String, _ args: [String], package: String) throws -> (status: Int32, out: String) {
-    let path = ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    let path = ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + name }.first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
     guard let path else {
-        throw HarnessError(description: "\(name) is not installed: apt-get install \(package) (scripts/deps.sh test installs it)")
+        throw HarnessError(
+            description: "\(name) is not installed: apt-get install \(package) (scripts/deps.sh test installs it)")
     }
     return try run(path, args)
 }
@@ -33,8 +36,9 @@ final class BuiltPackage: Sendable {
     let listing: String
 
     static let shared: Result<BuiltPackage, HarnessError> = {
-        do { return .success(try BuiltPackage()) } catch let e as HarnessError { return .failure(e) }
-        catch { return .failure(HarnessError(description: "\(error)")) }
+        do { return .success(try BuiltPackage()) } catch let e as HarnessError { return .failure(e) } catch {
+            return .failure(HarnessError(description: "\(error)"))
+        }
     }()
 
     static func get() throws -> BuiltPackage { try shared.get() }
@@ -45,17 +49,22 @@ final class BuiltPackage: Sendable {
         scratchToRemove = dir
         atexit { if let d = scratchToRemove { try? FileManager.default.removeItem(atPath: d) } }
         let binDir = (binary("kioskd") as NSString).deletingLastPathComponent
-        for b in ["kioskd", "kioskctl", "kiosk-intake"] where !FileManager.default.isExecutableFile(atPath: binDir + "/" + b) {
+        for b in ["kioskd", "kioskctl", "kiosk-intake"]
+        where !FileManager.default.isExecutableFile(atPath: binDir + "/" + b) {
             throw HarnessError(description: "\(binDir)/\(b) is missing: run `swift build --build-tests` first")
         }
         _ = try tool("dpkg-deb", ["--version"], package: "dpkg")
-        let r = try run(packageRoot.path + "/scripts/build-deb.sh", ["--bin-dir", binDir, "--out", dir + "/out", "--version", "0.0.1~test"],
-                        env: ["KIOSK_DEB_COMPRESSION": "none"])
+        let r = try run(
+            packageRoot.path + "/scripts/build-deb.sh",
+            ["--bin-dir", binDir, "--out", dir + "/out", "--version", "0.0.1~test"],
+            env: ["KIOSK_DEB_COMPRESSION": "none"])
         guard r.status == 0, let last = r.out.split(separator: "\n").last, last.hasSuffix(".deb") else {
             throw HarnessError(description: "scripts/build-deb.sh failed (\(r.status)):\n\(r.out)")
         }
         deb = String(last)
-        print("packaging: built \(deb) (\(((try? FileManager.default.attributesOfItem(atPath: deb)[.size] as? Int) ?? 0) / 1024) KiB)")
+        print(
+            "packaging: built \(deb) (\(((try? FileManager.default.attributesOfItem(atPath: deb)[.size] as? Int) ?? 0) / 1024) KiB)"
+        )
         listing = try tool("dpkg-deb", ["-c", deb], package: "dpkg").out
         root = dir + "/root"
         let x = try tool("dpkg-deb", ["-x", deb, root], package: "dpkg")
@@ -97,8 +106,12 @@ func profiles() throws -> [DeviceProfile] {
     @Test func debContainsBinariesUnitsRulesConfigAndProfiles() throws {
         let p = try BuiltPackage.get()
         let lines = p.listing.split(separator: "\n")
-        let shown = lines.filter { !$0.contains("/usr/share/kioskd/guides/") && !$0.contains("/usr/share/kioskd/fixtures/camera/") }
-        print("packaging: dpkg-deb -c (\(lines.count) entries; guide and camera-fixture files not shown)\n" + shown.joined(separator: "\n"))
+        let shown = lines.filter {
+            !$0.contains("/usr/share/kioskd/guides/") && !$0.contains("/usr/share/kioskd/fixtures/camera/")
+        }
+        print(
+            "packaging: dpkg-deb -c (\(lines.count) entries; guide and camera-fixture files not shown)\n"
+                + shown.joined(separator: "\n"))
         let e = p.entries
         var expected = [
             "/usr/bin/kioskd", "/usr/bin/kioskctl", "/usr/bin/kiosk-intake",
@@ -109,12 +122,18 @@ func profiles() throws -> [DeviceProfile] {
             "/usr/share/kioskd/catalog.json", "/usr/share/kioskd/guides", "/usr/share/kioskd/fixtures/camera",
             "/usr/share/doc/kiosk-terminal/README.md",
         ]
-        expected += ["kiosk-alerts.yml", "kiosk-alerts.test.yml", "kiosk-fleet-dashboard.json"].map { "/usr/share/kioskd/monitoring/" + $0 }
-        for prof in try profiles() { expected.append("/usr/share/kioskd/DeviceProfiles/" + ((prof.file ?? "") as NSString).lastPathComponent) }
+        expected += ["kiosk-alerts.yml", "kiosk-alerts.test.yml", "kiosk-fleet-dashboard.json"].map {
+            "/usr/share/kioskd/monitoring/" + $0
+        }
+        for prof in try profiles() {
+            expected.append("/usr/share/kioskd/DeviceProfiles/" + ((prof.file ?? "") as NSString).lastPathComponent)
+        }
         for path in expected { #expect(e[path] != nil, "\(path) is in the package") }
         for b in ["kioskd", "kioskctl", "kiosk-intake"] { #expect(e["/usr/bin/" + b]?.mode == "-rwxr-xr-x") }
         #expect(e.values.allSatisfy { $0.owner == "root/root" }, "every file is owned by root")
-        #expect(!e.keys.contains { $0.hasPrefix("/etc/kioskd/outbox.key") || $0.hasSuffix("upstream-token") }, "no secrets shipped")
+        #expect(
+            !e.keys.contains { $0.hasPrefix("/etc/kioskd/outbox.key") || $0.hasSuffix("upstream-token") },
+            "no secrets shipped")
         #expect(e.keys.filter { $0.hasPrefix("/var") }.isEmpty, "no state shipped")
 
         let control = try tool("dpkg-deb", ["-f", p.deb], package: "dpkg").out
@@ -123,14 +142,19 @@ func profiles() throws -> [DeviceProfile] {
         #expect(control.range(of: "Depends:.*libusb-1.0-0", options: .regularExpression) != nil, "\(control)")
         let info = p.root + "/DEBIAN-info"
         _ = try tool("dpkg-deb", ["-e", p.deb, info], package: "dpkg")
-        let conffiles = String(decoding: FileManager.default.contents(atPath: info + "/conffiles") ?? Data(), as: UTF8.self)
+        let conffiles = String(
+            decoding: FileManager.default.contents(atPath: info + "/conffiles") ?? Data(), as: UTF8.self)
         #expect(conffiles.contains("/etc/kioskd/kiosk.yaml"))
         for s in ["postinst", "prerm", "postrm"] {
             #expect(FileManager.default.isExecutableFile(atPath: info + "/" + s), "\(s) is executable")
             #expect(try run("/bin/sh", ["-n", info + "/" + s]).status == 0, "\(s) parses")
         }
-        let postinst = String(decoding: FileManager.default.contents(atPath: info + "/postinst") ?? Data(), as: UTF8.self)
-        for needed in ["systemd-sysusers", "adduser", "udevadm control --reload", "udevadm trigger", "systemctl daemon-reload", "kioskctl keygen"] {
+        let postinst = String(
+            decoding: FileManager.default.contents(atPath: info + "/postinst") ?? Data(), as: UTF8.self)
+        for needed in [
+            "systemd-sysusers", "adduser", "udevadm control --reload", "udevadm trigger", "systemctl daemon-reload",
+            "kioskctl keygen",
+        ] {
             #expect(postinst.contains(needed), "postinst runs \(needed)")
         }
         for never in ["systemctl enable", "systemctl start", "deb-systemd-helper enable"] {
@@ -144,7 +168,9 @@ func profiles() throws -> [DeviceProfile] {
         #expect(cfg.stateDirectory == "/var/lib/kioskd")
         #expect(cfg.encryption.keyFile == "/run/credentials/kioskd.service/outbox-key")
         #expect(cfg.upstream.tokenFile == "/run/credentials/kioskd.service/upstream-token")
-        for path in [cfg.catalog, cfg.guides ?? "", cfg.deviceProfiles ?? "", cfg.devices.documentCamera.fixtures ?? ""] {
+        for path in [
+            cfg.catalog, cfg.guides ?? "", cfg.deviceProfiles ?? "", cfg.devices.documentCamera.fixtures ?? "",
+        ] {
             #expect(path.hasPrefix("/usr/share/kioskd/"), "\(path) is an installed path")
             #expect(FileManager.default.fileExists(atPath: p.root + path), "\(path) is in the package")
         }
@@ -157,7 +183,8 @@ func profiles() throws -> [DeviceProfile] {
         let p = try BuiltPackage.get()
         let rules = p.text("/lib/udev/rules.d/60-kioskd.rules")
         // What the package ships is what the profiles in the tree generate.
-        let fresh = try run(binary("kioskctl"), ["packaging", "udev-rules", "--profiles", packageRoot.path + "/DeviceProfiles"])
+        let fresh = try run(
+            binary("kioskctl"), ["packaging", "udev-rules", "--profiles", packageRoot.path + "/DeviceProfiles"])
         #expect(fresh.status == 0)
         #expect(fresh.out == rules)
         let lines = rules.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") && !$0.isEmpty }
@@ -169,7 +196,9 @@ func profiles() throws -> [DeviceProfile] {
             expectedLines += 1
             let vid = String(format: "%04x", v)
             let pid = prof.usb?.productId.map { String(format: "%04x", $0) }
-            let mine = lines.filter { $0.contains("{idVendor}==\"\(vid)\"") && (pid == nil || $0.contains("{idProduct}==\"\(pid!)\"")) }
+            let mine = lines.filter {
+                $0.contains("{idVendor}==\"\(vid)\"") && (pid == nil || $0.contains("{idProduct}==\"\(pid!)\""))
+            }
             #expect(mine.count == 1, "one rule for \(prof.id)")
             guard let rule = mine.first else { continue }
             switch prof.transport {
@@ -195,42 +224,58 @@ func profiles() throws -> [DeviceProfile] {
         // flow through without code changes, so try two made-up ones beside the shipped profiles.
         let dir = NSTemporaryDirectory() + "kiosk-profiles-\(UUID().uuidString.prefix(8))"
         _ = try run("/bin/cp", ["-r", packageRoot.path + "/DeviceProfiles", dir])
-        FileManager.default.createFile(atPath: dir + "/test-printer-a.yaml", contents: Data("""
-            id: test-printer-a
-            name: "Test receipt printer (0FE6:811E)"
-            kind: receiptPrinter
-            transport: usb-printer
-            usb: { vendorId: 0x0FE6, productId: 0x811E, interfaceClass: 0x07 }
-            protocol: escpos
-            receipt: { paperWidthMM: 80, dots: 576, columns: 48 }
-            """.utf8))
-        FileManager.default.createFile(atPath: dir + "/test-printer-b.yaml", contents: Data("""
-            id: test-printer-b
-            name: "Test vendor-class receipt printer, any product of 0x0519"
-            kind: receiptPrinter
-            transport: usb-vendor
-            usb:
-              vendorId: 0x0519
-            protocol: escpos
-            receipt: { paperWidthMM: 58, dots: 384, columns: 32 }
-            """.utf8))
+        FileManager.default.createFile(
+            atPath: dir + "/test-printer-a.yaml",
+            contents: Data(
+                """
+                id: test-printer-a
+                name: "Test receipt printer (0FE6:811E)"
+                kind: receiptPrinter
+                transport: usb-printer
+                usb: { vendorId: 0x0FE6, productId: 0x811E, interfaceClass: 0x07 }
+                protocol: escpos
+                receipt: { paperWidthMM: 80, dots: 576, columns: 48 }
+                """.utf8))
+        FileManager.default.createFile(
+            atPath: dir + "/test-printer-b.yaml",
+            contents: Data(
+                """
+                id: test-printer-b
+                name: "Test vendor-class receipt printer, any product of 0x0519"
+                kind: receiptPrinter
+                transport: usb-vendor
+                usb:
+                  vendorId: 0x0519
+                protocol: escpos
+                receipt: { paperWidthMM: 58, dots: 384, columns: 32 }
+                """.utf8))
         let quirks = try run(binary("kioskctl"), ["packaging", "usb-quirks", "--profiles", dir])
         #expect(quirks.status == 0, "\(quirks.out)")
         let q = quirks.out.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
         // The shipped receipt printers plus the two made-up ones, one line each, in profile-id order.
         #expect(q.contains("0x0fe6 0x811e blacklist") && q.contains("0x0519 blacklist"))
-        let shippedPrinters = try profiles().filter { $0.kind == "receiptPrinter" && $0.usb?.vendorId != nil && $0.transport != "simulator" }
+        let shippedPrinters = try profiles().filter {
+            $0.kind == "receiptPrinter" && $0.usb?.vendorId != nil && $0.transport != "simulator"
+        }
         #expect(q.count == shippedPrinters.count + 2, "\(q)")
         let rules = try run(binary("kioskctl"), ["packaging", "udev-rules", "--profiles", dir]).out
-        #expect(rules.contains("SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", ATTR{idVendor}==\"0fe6\", ATTR{idProduct}==\"811e\", GROUP=\"kioskdev\", MODE=\"0660\""))
+        #expect(
+            rules.contains(
+                "SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", ATTR{idVendor}==\"0fe6\", ATTR{idProduct}==\"811e\", GROUP=\"kioskdev\", MODE=\"0660\""
+            ))
         #expect(rules.contains("ATTR{idVendor}==\"0519\", GROUP=\"kioskdev\", MODE=\"0660\""))
 
         // The shipped quirks file has one blacklist line per shipped USB receipt printer (readers never).
         let shipped = try BuiltPackage.get().text("/usr/share/cups/usb/kiosk.usb-quirks")
-        let printers = try profiles().filter { $0.kind == "receiptPrinter" && $0.usb?.vendorId != nil && $0.transport != "simulator" }
+        let printers = try profiles().filter {
+            $0.kind == "receiptPrinter" && $0.usb?.vendorId != nil && $0.transport != "simulator"
+        }
         let lines = shipped.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
         #expect(lines.count == printers.count)
-        #expect(lines.allSatisfy { $0.range(of: "^0x[0-9a-f]{4}( 0x[0-9a-f]{4})? blacklist$", options: .regularExpression) != nil })
+        #expect(
+            lines.allSatisfy {
+                $0.range(of: "^0x[0-9a-f]{4}( 0x[0-9a-f]{4})? blacklist$", options: .regularExpression) != nil
+            })
     }
 
     @Test func unitsPassSystemdAnalyzeVerify() throws {
@@ -242,8 +287,11 @@ func profiles() throws -> [DeviceProfile] {
         #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "no warnings: \(r.out)")
         // A broken line is reported (the check can fail).
         let broken = p.root + "/lib/systemd/system/kiosk-broken.service"
-        try Data(p.text("/lib/systemd/system/kioskd.service").replacingOccurrences(of: "Type=notify", with: "Type=notifyy").utf8)
-            .write(to: URL(fileURLWithPath: broken))
+        try Data(
+            p.text("/lib/systemd/system/kioskd.service").replacingOccurrences(of: "Type=notify", with: "Type=notifyy")
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: broken))
         defer { unlink(broken) }
         let b = try tool("systemd-analyze", ["verify", "--man=no", "--root=" + p.root, broken], package: "systemd")
         #expect(b.out.contains("Failed to parse service type"))
@@ -252,9 +300,13 @@ func profiles() throws -> [DeviceProfile] {
     @Test func kioskdExposureIsAtMostThree() throws {
         let p = try BuiltPackage.get()
         for (unit, limit) in [("kioskd.service", 3.0), ("kiosk-intake.service", 3.0)] {
-            let r = try tool("systemd-analyze", ["security", "--offline=yes", "--root=" + p.root, "--no-pager", unit], package: "systemd")
-            guard let m = r.out.range(of: "Overall exposure level for \(unit): [0-9.]+", options: .regularExpression) else {
-                Issue.record("no exposure figure for \(unit):\n\(r.out)"); continue
+            let r = try tool(
+                "systemd-analyze", ["security", "--offline=yes", "--root=" + p.root, "--no-pager", unit],
+                package: "systemd")
+            guard let m = r.out.range(of: "Overall exposure level for \(unit): [0-9.]+", options: .regularExpression)
+            else {
+                Issue.record("no exposure figure for \(unit):\n\(r.out)")
+                continue
             }
             let figure = Double(r.out[m].split(separator: " ").last ?? "") ?? 99
             print("packaging: systemd-analyze security --offline=yes \(unit): exposure \(figure)")
@@ -262,16 +314,21 @@ func profiles() throws -> [DeviceProfile] {
         }
         // The sandbox keeps what the devices and CUPS need.
         let unit = p.text("/lib/systemd/system/kioskd.service")
-        for line in ["Type=notify", "WatchdogSec=", "Restart=always", "User=kioskd", "SupplementaryGroups=kioskdev",
-                     "TTYPath=/dev/tty1", "TTYReset=yes", "TTYVTDisallocate=yes", "StateDirectory=kioskd", "RuntimeDirectory=kioskd",
-                     "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes",
-                     "DevicePolicy=closed", "DeviceAllow=char-usb_device rw", "DeviceAllow=char-hidraw rw",
-                     "DeviceAllow=char-ttyUSB rw", "DeviceAllow=/dev/tty1 rw", "SystemCallFilter=@system-service"] {
+        for line in [
+            "Type=notify", "WatchdogSec=", "Restart=always", "User=kioskd", "SupplementaryGroups=kioskdev",
+            "TTYPath=/dev/tty1", "TTYReset=yes", "TTYVTDisallocate=yes", "StateDirectory=kioskd",
+            "RuntimeDirectory=kioskd",
+            "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes",
+            "DevicePolicy=closed", "DeviceAllow=char-usb_device rw", "DeviceAllow=char-hidraw rw",
+            "DeviceAllow=char-ttyUSB rw", "DeviceAllow=/dev/tty1 rw", "SystemCallFilter=@system-service",
+        ] {
             #expect(unit.contains("\n" + line), "kioskd.service has \(line)")
         }
         #expect(!unit.contains("\nPrivateDevices=yes"), "PrivateDevices= would hide /dev/bus/usb")
         let families = unit.split(separator: "\n").first { $0.hasPrefix("RestrictAddressFamilies=") } ?? ""
-        for f in ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"] { #expect(families.contains(f), "\(f) allowed (CUPS, upstream, hot-plug)") }
+        for f in ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"] {
+            #expect(families.contains(f), "\(f) allowed (CUPS, upstream, hot-plug)")
+        }
         #expect(!unit.contains("InaccessiblePaths=/run"), "the CUPS socket stays reachable")
     }
 
@@ -279,15 +336,28 @@ func profiles() throws -> [DeviceProfile] {
         let p = try BuiltPackage.get()
         let scratch = p.root + "-sysroot-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: scratch + "/etc", withIntermediateDirectories: true)
-        let s = try tool("systemd-sysusers", ["--root=" + scratch, p.root + "/usr/lib/sysusers.d/kioskd.conf"], package: "systemd")
+        let s = try tool(
+            "systemd-sysusers", ["--root=" + scratch, p.root + "/usr/lib/sysusers.d/kioskd.conf"], package: "systemd")
         #expect(s.status == 0, "\(s.out)")
-        let passwd = String(decoding: FileManager.default.contents(atPath: scratch + "/etc/passwd") ?? Data(), as: UTF8.self)
-        let group = String(decoding: FileManager.default.contents(atPath: scratch + "/etc/group") ?? Data(), as: UTF8.self)
-        #expect(passwd.split(separator: "\n").contains { $0.hasPrefix("kioskd:x:") && $0.hasSuffix(":/var/lib/kioskd:/usr/sbin/nologin") }, "\(passwd)")
-        #expect(group.split(separator: "\n").contains { $0.hasPrefix("kioskdev:x:") && $0.hasSuffix(":kioskd") }, "\(group)")
-        let t = try tool("systemd-tmpfiles", ["--root=" + scratch, "--create", p.root + "/usr/lib/tmpfiles.d/kioskd.conf"], package: "systemd")
+        let passwd = String(
+            decoding: FileManager.default.contents(atPath: scratch + "/etc/passwd") ?? Data(), as: UTF8.self)
+        let group = String(
+            decoding: FileManager.default.contents(atPath: scratch + "/etc/group") ?? Data(), as: UTF8.self)
+        #expect(
+            passwd.split(separator: "\n").contains {
+                $0.hasPrefix("kioskd:x:") && $0.hasSuffix(":/var/lib/kioskd:/usr/sbin/nologin")
+            }, "\(passwd)")
+        #expect(
+            group.split(separator: "\n").contains { $0.hasPrefix("kioskdev:x:") && $0.hasSuffix(":kioskd") }, "\(group)"
+        )
+        let t = try tool(
+            "systemd-tmpfiles", ["--root=" + scratch, "--create", p.root + "/usr/lib/tmpfiles.d/kioskd.conf"],
+            package: "systemd")
         #expect(t.status == 0, "\(t.out)")
-        let uid = passwd.split(separator: "\n").first { $0.hasPrefix("kioskd:") }.map { Int($0.split(separator: ":")[2]) ?? -1 } ?? -1
+        let uid =
+            passwd.split(separator: "\n").first { $0.hasPrefix("kioskd:") }.map {
+                Int($0.split(separator: ":")[2]) ?? -1
+            } ?? -1
         for (dir, mode) in [("/var/lib/kioskd", 0o700), ("/var/lib/kioskd/logs", 0o700), ("/run/kioskd", 0o750)] {
             let a = try FileManager.default.attributesOfItem(atPath: scratch + dir)
             #expect((a[.posixPermissions] as? Int) == mode, "\(dir) mode")

@@ -4,7 +4,7 @@ import KioskDevices
 import KioskProtocols
 import Logging
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public enum KioskVersion {
@@ -23,8 +23,14 @@ public struct AdminRequest: Codable, Sendable {
     public var lines: Int?
     /// simulate (simulated devices only): unplug | plug | paperOut | paperIn | jam | clear
     public var action: String?
-    public init(cmd: String, device: String? = nil, printTestReceipt: Bool? = nil, lines: Int? = nil, action: String? = nil) {
-        self.cmd = cmd; self.device = device; self.printTestReceipt = printTestReceipt; self.lines = lines; self.action = action
+    public init(
+        cmd: String, device: String? = nil, printTestReceipt: Bool? = nil, lines: Int? = nil, action: String? = nil
+    ) {
+        self.cmd = cmd
+        self.device = device
+        self.printTestReceipt = printTestReceipt
+        self.lines = lines
+        self.action = action
     }
 }
 
@@ -91,7 +97,10 @@ public final class AdminService: Sendable {
         case "selftest": return Self.reply(await selftest(req.device, printTestReceipt: req.printTestReceipt ?? false))
         case "logs": return Self.reply(RecentEvents.shared.last(min(500, max(1, req.lines ?? 100))).map(Self.scrub))
         case "simulate":
-            do { try simulate(req.device ?? "", req.action ?? ""); return Self.reply("done") } catch { return Self.failure("\(error)") }
+            do {
+                try simulate(req.device ?? "", req.action ?? "")
+                return Self.reply("done")
+            } catch { return Self.failure("\(error)") }
         default:
             return Self.failure("unknown command \(req.cmd); known: status, selftest, logs")
         }
@@ -124,11 +133,12 @@ public final class AdminService: Sendable {
         } catch {
             up = UpstreamLinkStatus(url: services.config.upstream.url, reachable: false, detail: "\(error)")
         }
-        return StatusReport(version: KioskVersion.string, station: services.config.station.id,
-                            uptimeSeconds: Int(Date().timeIntervalSince(started)), devices: devices, outbox: counts,
-                            outboxError: outboxError, upstream: up,
-                            freeDiskBytes: Self.freeDisk(services.config.stateDirectoryPath),
-                            stateDirectory: services.config.stateDirectoryPath)
+        return StatusReport(
+            version: KioskVersion.string, station: services.config.station.id,
+            uptimeSeconds: Int(Date().timeIntervalSince(started)), devices: devices, outbox: counts,
+            outboxError: outboxError, upstream: up,
+            freeDiskBytes: Self.freeDisk(services.config.stateDirectoryPath),
+            stateDirectory: services.config.stateDirectoryPath)
     }
 
     public func selftest(_ device: String?, printTestReceipt: Bool) async -> [SelftestResult] {
@@ -141,9 +151,15 @@ public final class AdminService: Sendable {
                 var details: [String: String] = ["state": st.state.rawValue]
                 if let c = st.connection { details["connection"] = c }
                 if ok, let id = try? await r.samID() { details["samID"] = id }
-                out.append(SelftestResult(device: "reader", passed: ok, reasons: ok ? ["SAM status 90"] : [st.lastError ?? "no answer to 11 FF"], details: details))
+                out.append(
+                    SelftestResult(
+                        device: "reader", passed: ok,
+                        reasons: ok ? ["SAM status 90"] : [st.lastError ?? "no answer to 11 FF"], details: details))
             } else {
-                out.append(SelftestResult(device: "reader", passed: false, reasons: ["not configured (devices.idCardReader.mode: none)"], details: [:]))
+                out.append(
+                    SelftestResult(
+                        device: "reader", passed: false, reasons: ["not configured (devices.idCardReader.mode: none)"],
+                        details: [:]))
             }
         }
         if all || device == "printer" {
@@ -155,19 +171,31 @@ public final class AdminService: Sendable {
                 let st = await p.refresh()
                 var reasons: [String] = released.map { [$0] } ?? []
                 var passed = st.state == .online && st.paper != .out
-                if !passed { reasons.append(st.lastError ?? "printer \(st.state.rawValue), paper \(st.paper?.rawValue ?? "unknown")") }
+                if !passed {
+                    reasons.append(
+                        st.lastError ?? "printer \(st.state.rawValue), paper \(st.paper?.rawValue ?? "unknown")")
+                }
                 if printTestReceipt && passed {
                     let doc = ReceiptDocument([
                         .title("打印机自检"), .text("技术人员测试回执 / printer self-test"), .separator,
                         .keyValue("时间", ISO8601DateFormatter().string(from: Date())),
-                        .keyValue("站点", services.config.station.id), .feed(2), .cut(partial: true)])
-                    do { try await p.print(doc); reasons.append("test receipt printed") } catch {
+                        .keyValue("站点", services.config.station.id), .feed(2), .cut(partial: true),
+                    ])
+                    do {
+                        try await p.print(doc)
+                        reasons.append("test receipt printed")
+                    } catch {
                         passed = false
                         reasons.append("test receipt failed: \(error)")
                     }
                 }
-                if passed && reasons.isEmpty { reasons.append("status online, paper \(st.paper?.rawValue ?? "unknown")") }
-                out.append(SelftestResult(device: "printer", passed: passed, reasons: reasons, details: ["state": st.state.rawValue, "paper": st.paper?.rawValue ?? "unknown"]))
+                if passed && reasons.isEmpty {
+                    reasons.append("status online, paper \(st.paper?.rawValue ?? "unknown")")
+                }
+                out.append(
+                    SelftestResult(
+                        device: "printer", passed: passed, reasons: reasons,
+                        details: ["state": st.state.rawValue, "paper": st.paper?.rawValue ?? "unknown"]))
             } else {
                 out.append(SelftestResult(device: "printer", passed: false, reasons: ["not configured"], details: [:]))
             }
@@ -177,9 +205,17 @@ public final class AdminService: Sendable {
                 do {
                     let raw = try await c.captureRaw()
                     let q = try CaptureQuality.check(jpeg: [UInt8](raw), thresholds: c.thresholds)
-                    out.append(SelftestResult(device: "camera", passed: true,
-                                              reasons: ["captured \(q.width)×\(q.height)", "quality \(q.verdict.rawValue) (an empty stage reads as blank)"],
-                                              details: ["verdict": q.verdict.rawValue, "sharpness": "\(q.sharpness)", "meanBrightness": "\(q.meanBrightness)"]))
+                    out.append(
+                        SelftestResult(
+                            device: "camera", passed: true,
+                            reasons: [
+                                "captured \(q.width)×\(q.height)",
+                                "quality \(q.verdict.rawValue) (an empty stage reads as blank)",
+                            ],
+                            details: [
+                                "verdict": q.verdict.rawValue, "sharpness": "\(q.sharpness)",
+                                "meanBrightness": "\(q.meanBrightness)",
+                            ]))
                 } catch {
                     out.append(SelftestResult(device: "camera", passed: false, reasons: ["\(error)"], details: [:]))
                 }
@@ -193,10 +229,15 @@ public final class AdminService: Sendable {
                 let passed = st.state == .online
                 var reasons = ["queue \(st.state.rawValue)"]
                 if let e = st.lastError, !passed { reasons.append(e) }
-                out.append(SelftestResult(device: "a4", passed: passed, reasons: reasons,
-                                          details: ["state": st.state.rawValue, "paper": st.paper?.rawValue ?? "unknown"]))
+                out.append(
+                    SelftestResult(
+                        device: "a4", passed: passed, reasons: reasons,
+                        details: ["state": st.state.rawValue, "paper": st.paper?.rawValue ?? "unknown"]))
             } else if device == "a4" {
-                out.append(SelftestResult(device: "a4", passed: false, reasons: ["not configured (devices.a4Printer.mode: none)"], details: [:]))
+                out.append(
+                    SelftestResult(
+                        device: "a4", passed: false, reasons: ["not configured (devices.a4Printer.mode: none)"],
+                        details: [:]))
             }
         }
         return out
@@ -208,16 +249,24 @@ public final class AdminService: Sendable {
     func simulate(_ device: String, _ action: String) throws {
         switch (device, action) {
         case ("reader", "unplug"):
-            guard let s = services.simulatedReader else { throw SimulateError(description: "the reader is not simulated") }
+            guard let s = services.simulatedReader else {
+                throw SimulateError(description: "the reader is not simulated")
+            }
             s.unplug()
         case ("reader", "plug"):
-            guard let s = services.simulatedReader else { throw SimulateError(description: "the reader is not simulated") }
+            guard let s = services.simulatedReader else {
+                throw SimulateError(description: "the reader is not simulated")
+            }
             s.plug()
         case ("printer", "paperOut"), ("printer", "paperIn"):
-            guard let s = services.simulatedPrinter else { throw SimulateError(description: "the printer is not simulated") }
+            guard let s = services.simulatedPrinter else {
+                throw SimulateError(description: "the printer is not simulated")
+            }
             s.setPaperOut(action == "paperOut")
         case ("a4", "jam"), ("a4", "clear"):
-            guard let s = services.simulatedA4 else { throw SimulateError(description: "the A4 printer is not simulated") }
+            guard let s = services.simulatedA4 else {
+                throw SimulateError(description: "the A4 printer is not simulated")
+            }
             s.setJammed(action == "jam")
         default:
             throw SimulateError(description: "unknown simulation \(device) \(action)")

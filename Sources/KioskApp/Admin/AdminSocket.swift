@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The admin socket: a Unix stream socket under the runtime directory, mode 0660 and owned by the
@@ -25,12 +25,17 @@ public final class AdminSocketServer: @unchecked Sendable {
         public var groups: [UInt32]
 
         public init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = []) {
-            self.pid = pid; self.uid = uid; self.gid = gid; self.groups = groups
+            self.pid = pid
+            self.uid = uid
+            self.gid = gid
+            self.groups = groups
         }
     }
 
     public init(path: String, group: String?, handler: @escaping @Sendable (Data, PeerCredentials) async -> Data) {
-        self.path = path; self.group = group; self.handler = handler
+        self.path = path
+        self.group = group
+        self.handler = handler
     }
 
     public struct AdminError: Error, CustomStringConvertible { public var description: String }
@@ -39,7 +44,9 @@ public final class AdminSocketServer: @unchecked Sendable {
     public func start() throws {
         let dir = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        guard path.utf8.count < 100 else { throw AdminError(description: "admin socket path \(path) is too long for a Unix socket (max 107 bytes)") }
+        guard path.utf8.count < 100 else {
+            throw AdminError(description: "admin socket path \(path) is too long for a Unix socket (max 107 bytes)")
+        }
         unlink(path)
         let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw AdminError(description: "admin socket: \(String(cString: strerror(errno)))") }
@@ -51,12 +58,19 @@ public final class AdminSocketServer: @unchecked Sendable {
             p[b.count] = 0
         }
         let old = umask(0o117)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         umask(old)
         guard rc == 0, listen(s, 8) == 0 else {
             let e = errno
             Glibc.close(s)
-            throw AdminError(description: "admin socket \(path) cannot be bound: \(String(cString: strerror(e))); check admin.socket and the runtime directory")
+            throw AdminError(
+                description:
+                    "admin socket \(path) cannot be bound: \(String(cString: strerror(e))); check admin.socket and the runtime directory"
+            )
         }
         chmod(path, 0o660)
         // The socket belongs to the admin group. Under systemd that is kioskd's primary group
@@ -65,7 +79,10 @@ public final class AdminSocketServer: @unchecked Sendable {
             let gid = g.pointee.gr_gid
             var st = stat()
             if stat(path, &st) == 0, st.st_gid != gid, chown(path, getuid(), gid) != 0 {
-                FileHandle.standardError.write(Data("kioskd: admin socket \(path) stays group \(st.st_gid), not \(group): \(String(cString: strerror(errno))); only root and kioskd's user can use kioskctl status\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "kioskd: admin socket \(path) stays group \(st.st_gid), not \(group): \(String(cString: strerror(errno))); only root and kioskd's user can use kioskctl status\n"
+                            .utf8))
             }
         }
         fd = s
@@ -77,7 +94,11 @@ public final class AdminSocketServer: @unchecked Sendable {
 
     public func stop() {
         lock.withLock { stopped = true }
-        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)); Glibc.close(fd); fd = -1 }
+        if fd >= 0 {
+            shutdown(fd, Int32(SHUT_RDWR))
+            Glibc.close(fd)
+            fd = -1
+        }
         unlink(path)
     }
 
@@ -96,10 +117,14 @@ public final class AdminSocketServer: @unchecked Sendable {
 
     func credentials(_ c: Int32) -> PeerCredentials? {
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE in C; laid out by hand)
-        struct UCred { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
+        struct UCred {
+            var pid: Int32 = 0
+            var uid: UInt32 = 0
+            var gid: UInt32 = 0
+        }
         var cred = UCred()
         var len = socklen_t(MemoryLayout<UCred>.size)
-        let soPeerCred: Int32 = 17   // SO_PEERCRED on Linux
+        let soPeerCred: Int32 = 17  // SO_PEERCRED on Linux
         guard getsockopt(c, SOL_SOCKET, soPeerCred, &cred, &len) == 0 else { return nil }
         // The kernel's record of the peer's groups at connect(): no /proc lookup (hidden from us by
         // ProtectProc=invisible, and racy against pid reuse). Older kernels: the group database.
@@ -110,7 +135,7 @@ public final class AdminSocketServer: @unchecked Sendable {
     /// SO_PEERGROUPS (Linux 4.13+): the supplementary groups of the process that connected, as they
     /// were at connect(). Nil when the kernel does not offer it.
     static func peerGroups(_ c: Int32) -> [UInt32]? {
-        let soPeerGroups: Int32 = 59   // SO_PEERGROUPS on Linux
+        let soPeerGroups: Int32 = 59  // SO_PEERGROUPS on Linux
         var capacity = 64
         for _ in 0..<8 {
             var buf = [UInt32](repeating: 0, count: capacity)
@@ -130,7 +155,9 @@ public final class AdminSocketServer: @unchecked Sendable {
         var pw = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var strings = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &pw, &strings, strings.count, &result) == 0, result != nil, let name = pw.pw_name else { return nil }
+        guard getpwuid_r(uid, &pw, &strings, strings.count, &result) == 0, result != nil, let name = pw.pw_name else {
+            return nil
+        }
         var count: Int32 = 64
         for _ in 0..<8 {
             var buf = [gid_t](repeating: 0, count: Int(count))
@@ -161,7 +188,11 @@ public final class AdminSocketServer: @unchecked Sendable {
         setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         guard let peer = credentials(c) else { return }
         guard allowed(peer) else {
-            writeAll(c, Data("{\"ok\":false,\"error\":\"permission denied: join the \(group ?? "kioskd") group to use kioskctl\"}\n".utf8))
+            writeAll(
+                c,
+                Data(
+                    "{\"ok\":false,\"error\":\"permission denied: join the \(group ?? "kioskd") group to use kioskctl\"}\n"
+                        .utf8))
             return
         }
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -212,7 +243,9 @@ public final class AdminSocketServer: @unchecked Sendable {
 public enum AdminClient {
     public static func request(socket path: String, _ body: Data, timeoutSeconds: Int = 70) throws -> Data {
         let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard s >= 0 else { throw AdminSocketServer.AdminError(description: "socket: \(String(cString: strerror(errno)))") }
+        guard s >= 0 else {
+            throw AdminSocketServer.AdminError(description: "socket: \(String(cString: strerror(errno)))")
+        }
         defer { Glibc.close(s) }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -221,11 +254,18 @@ public enum AdminClient {
             for i in 0..<b.count { p[i] = b[i] }
             p[b.count] = 0
         }
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         guard rc == 0 else {
             let e = errno
-            let why = e == ENOENT || e == ECONNREFUSED ? "kioskd is not running (no admin socket at \(path))"
-                : e == EACCES ? "permission denied on \(path): join the kioskd admin group" : String(cString: strerror(e))
+            let why =
+                e == ENOENT || e == ECONNREFUSED
+                ? "kioskd is not running (no admin socket at \(path))"
+                : e == EACCES
+                    ? "permission denied on \(path): join the kioskd admin group" : String(cString: strerror(e))
             throw AdminSocketServer.AdminError(description: why)
         }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
@@ -240,7 +280,9 @@ public enum AdminClient {
             if n <= 0 { break }
             out.append(contentsOf: buf[0..<n])
         }
-        guard !out.isEmpty else { throw AdminSocketServer.AdminError(description: "kioskd closed the admin connection without answering") }
+        guard !out.isEmpty else {
+            throw AdminSocketServer.AdminError(description: "kioskd closed the admin connection without answering")
+        }
         return out
     }
 }

@@ -60,7 +60,7 @@ public final class KioskMetrics: Sendable {
             let prev = st.last[key]
             st.last[key] = value
             guard let prev else { return value }
-            return value >= prev ? value - prev : value   // a device restart resets its counters
+            return value >= prev ? value - prev : value  // a device restart resets its counters
         }
         if delta > 0 { counter.increment(by: delta) }
     }
@@ -76,11 +76,14 @@ public final class KioskMetrics: Sendable {
     /// One gauge per device and state: 1 for the current state, 0 for the others.
     public func observe(devices: [DeviceStatus]) {
         for d in devices {
-            for s in [DeviceState.online, .offline, .powerOff, .noDevice, .hardwareError, .userError, .deviceBusy, .starting] {
+            for s in [
+                DeviceState.online, .offline, .powerOff, .noDevice, .hardwareError, .userError, .deviceBusy, .starting,
+            ] {
                 let key = d.kind.rawValue + "/" + s.rawValue
                 let g: Metrics.Gauge = state.withLock { st in
                     if let g = st.stateGauges[key] { return g }
-                    let g = Metrics.Gauge(label: "kiosk_device_state", dimensions: [("device", d.kind.rawValue), ("state", s.rawValue)])
+                    let g = Metrics.Gauge(
+                        label: "kiosk_device_state", dimensions: [("device", d.kind.rawValue), ("state", s.rawValue)])
                     st.stateGauges[key] = g
                     return g
                 }

@@ -26,24 +26,35 @@ public struct CatalogItem: Codable, Sendable, Equatable, Identifiable {
 
     public var id: String { code }
 
-    public init(code: String, name: String, type: String, level: ItemLevel, handling: String,
-                category: String, department: String? = nil, seq: Int? = nil) {
-        self.code = code; self.name = name; self.type = type; self.level = level
-        self.handling = handling; self.category = category; self.department = department; self.seq = seq
+    public init(
+        code: String, name: String, type: String, level: ItemLevel, handling: String,
+        category: String, department: String? = nil, seq: Int? = nil
+    ) {
+        self.code = code
+        self.name = name
+        self.type = type
+        self.level = level
+        self.handling = handling
+        self.category = category
+        self.department = department
+        self.seq = seq
     }
 }
 
 /// One required material (申请材料) of a guide.
 public struct GuideMaterial: Codable, Sendable, Equatable {
     public var name: String
-    public var form: String          // 原件 / 复印件 / 电子件
+    public var form: String  // 原件 / 复印件 / 电子件
     public var copies: Int
     public var requirements: String
-    public var photograph: Bool      // the kiosk asks the resident to photograph it
+    public var photograph: Bool  // the kiosk asks the resident to photograph it
 
     public init(name: String, form: String, copies: Int, requirements: String, photograph: Bool) {
-        self.name = name; self.form = form; self.copies = copies
-        self.requirements = requirements; self.photograph = photograph
+        self.name = name
+        self.form = form
+        self.copies = copies
+        self.requirements = requirements
+        self.photograph = photograph
     }
 }
 
@@ -59,26 +70,26 @@ public struct ServiceGuide: Codable, Sendable, Equatable {
     public var sample: Bool
     public var sampleNotice: String?
     public var type: String?
-    public var implementer: String?        // 实施主体/办理机构
-    public var legalBasis: String?         // 设定依据
-    public var conditions: String?         // 受理条件
+    public var implementer: String?  // 实施主体/办理机构
+    public var legalBasis: String?  // 设定依据
+    public var conditions: String?  // 受理条件
     public var materials: [GuideMaterial]  // 申请材料
-    public var process: [String]           // 办理流程
-    public var legalTimeLimit: String?     // 法定办结时限
+    public var process: [String]  // 办理流程
+    public var legalTimeLimit: String?  // 法定办结时限
     public var promisedTimeLimit: String?  // 承诺办结时限
-    public var fee: String?                // 收费标准
-    public var feeBasis: String?           // 收费依据
-    public var location: String?           // 办理地点
-    public var hours: String?              // 办理时间
-    public var visits: Int?                // 到现场次数
-    public var onlineURL: String?          // 网办地址
-    public var resultName: String?         // 结果名称
-    public var delivery: String?           // 送达方式
-    public var consultPhone: String?       // 咨询电话
-    public var complaint: String?          // 监督投诉方式
-    public var faq: [GuideFAQ]             // 常见问题
-    public var shortVersion: String?       // 简版
-    public var plainVersion: String?       // 白话版
+    public var fee: String?  // 收费标准
+    public var feeBasis: String?  // 收费依据
+    public var location: String?  // 办理地点
+    public var hours: String?  // 办理时间
+    public var visits: Int?  // 到现场次数
+    public var onlineURL: String?  // 网办地址
+    public var resultName: String?  // 结果名称
+    public var delivery: String?  // 送达方式
+    public var consultPhone: String?  // 咨询电话
+    public var complaint: String?  // 监督投诉方式
+    public var faq: [GuideFAQ]  // 常见问题
+    public var shortVersion: String?  // 简版
+    public var plainVersion: String?  // 白话版
 
     enum CodingKeys: String, CodingKey {
         case code, name, sample, sampleNotice, type, implementer, legalBasis, conditions, materials, process
@@ -115,10 +126,17 @@ public struct ServiceGuide: Codable, Sendable, Equatable {
         plainVersion = try c.decodeIfPresent(String.self, forKey: .plainVersion)
     }
 
-    public init(code: String, name: String, sample: Bool, materials: [GuideMaterial], process: [String] = [],
-                shortVersion: String? = nil) {
-        self.code = code; self.name = name; self.sample = sample; self.materials = materials
-        self.process = process; self.shortVersion = shortVersion; self.faq = []
+    public init(
+        code: String, name: String, sample: Bool, materials: [GuideMaterial], process: [String] = [],
+        shortVersion: String? = nil
+    ) {
+        self.code = code
+        self.name = name
+        self.sample = sample
+        self.materials = materials
+        self.process = process
+        self.shortVersion = shortVersion
+        self.faq = []
     }
 
     /// Materials the kiosk asks the resident to photograph.
@@ -138,8 +156,13 @@ public struct Catalog: Sendable {
     /// Preferred order of categories on screen (from the catalog file); others follow in first-seen order.
     public var categoryOrder: [String]
 
-    public init(items: [CatalogItem], guides: [String: ServiceGuide] = [:], source: String? = nil, categoryOrder: [String] = []) {
-        self.items = items; self.guides = guides; self.source = source; self.categoryOrder = categoryOrder
+    public init(
+        items: [CatalogItem], guides: [String: ServiceGuide] = [:], source: String? = nil, categoryOrder: [String] = []
+    ) {
+        self.items = items
+        self.guides = guides
+        self.source = source
+        self.categoryOrder = categoryOrder
     }
 
     private struct File: Decodable {
@@ -158,12 +181,15 @@ public struct Catalog: Sendable {
         do {
             file = try JSONDecoder().decode(File.self, from: data)
         } catch {
-            throw CatalogError("catalog file \(catalogFile) is not valid catalog JSON (\(error)); regenerate it with scripts/build-catalog.py")
+            throw CatalogError(
+                "catalog file \(catalogFile) is not valid catalog JSON (\(error)); regenerate it with scripts/build-catalog.py"
+            )
         }
         var seen = Set<String>()
         for item in file.items {
             guard seen.insert(item.code).inserted else {
-                throw CatalogError("catalog file \(catalogFile) lists item code \(item.code) twice; codes must be unique")
+                throw CatalogError(
+                    "catalog file \(catalogFile) lists item code \(item.code) twice; codes must be unique")
             }
         }
         var guides: [String: ServiceGuide] = [:]
@@ -184,7 +210,9 @@ public struct Catalog: Sendable {
                 }
             }
         }
-        return Catalog(items: file.items, guides: guides, source: file.source, categoryOrder: ((file.categories?["town"] ?? []) + (file.categories?["village"] ?? [])).map(\.name))
+        return Catalog(
+            items: file.items, guides: guides, source: file.source,
+            categoryOrder: ((file.categories?["town"] ?? []) + (file.categories?["village"] ?? [])).map(\.name))
     }
 
     public func item(code: String) -> CatalogItem? { items.first { $0.code == code } }

@@ -41,8 +41,10 @@ public final class OutboxDatabase: Sendable {
     /// Opens (and, unless `readOnly`, creates and migrates) the outbox in `stateDirectory`.
     /// `cleanOrphans`: only the daemon may; a tool opening the database beside a running kioskd
     /// would otherwise delete the files of a seal that is being committed right now.
-    public init(stateDirectory: String, cipher: AtRestCipher, clock: StationClock = .system,
-                readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true) throws {
+    public init(
+        stateDirectory: String, cipher: AtRestCipher, clock: StationClock = .system,
+        readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true
+    ) throws {
         self.stateDirectory = stateDirectory
         self.cipher = cipher
         self.clock = clock
@@ -60,7 +62,9 @@ public final class OutboxDatabase: Sendable {
         do {
             pool = try DatabasePool(path: stateDirectory + "/" + Self.fileName, configuration: config)
         } catch {
-            throw OutboxError("cannot open the outbox database in \(stateDirectory) (\(error)); check the state directory and its permissions")
+            throw OutboxError(
+                "cannot open the outbox database in \(stateDirectory) (\(error)); check the state directory and its permissions"
+            )
         }
         if !readOnly {
             // GRDB sets synchronous=NORMAL for WAL pools; a receipt must never outlive its row.
@@ -80,7 +84,8 @@ public final class OutboxDatabase: Sendable {
 
     /// Size of the WAL file in bytes (0 after `close`), for tests.
     public static func walSize(stateDirectory: String) -> Int {
-        (try? FileManager.default.attributesOfItem(atPath: stateDirectory + "/" + fileName + "-wal")[.size] as? Int) ?? 0
+        (try? FileManager.default.attributesOfItem(atPath: stateDirectory + "/" + fileName + "-wal")[.size] as? Int)
+            ?? 0
     }
 
     /// Reads back the writer connection's synchronous level (2 = FULL).
@@ -113,9 +118,13 @@ public final class OutboxDatabase: Sendable {
 
     /// Attachment folders without a committed row are leftovers of a crash in the middle of a seal.
     func removeOrphanAttachments() throws {
-        let known = Set(try pool.read { db in
-            try String.fetchAll(db, SubmissionRecord.select(SubmissionRecord.Columns.id).filter(SubmissionRecord.Columns.purgedAt == nil))
-        })
+        let known = Set(
+            try pool.read { db in
+                try String.fetchAll(
+                    db,
+                    SubmissionRecord.select(SubmissionRecord.Columns.id).filter(
+                        SubmissionRecord.Columns.purgedAt == nil))
+            })
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: attachmentsDirectory)) ?? []
         for e in entries where !known.contains(e) {
             try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + e)
@@ -125,7 +134,9 @@ public final class OutboxDatabase: Sendable {
     /// Case number of a submission (its id when unknown), for audit entries.
     func caseNumber(_ submissionId: String) throws -> String {
         try pool.read { db in
-            try String.fetchOne(db, SubmissionRecord.select(SubmissionRecord.Columns.caseNumber).filter(key: submissionId)) ?? submissionId
+            try String.fetchOne(
+                db, SubmissionRecord.select(SubmissionRecord.Columns.caseNumber).filter(key: submissionId))
+                ?? submissionId
         }
     }
 }
@@ -141,7 +152,8 @@ public enum FileSync {
         try await run(on: files, work)
     }
 
-    static func run<T: Sendable>(on queue: DispatchQueue, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+    static func run<T: Sendable>(on queue: DispatchQueue, _ work: @escaping @Sendable () throws -> T) async throws -> T
+    {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
             queue.async { c.resume(with: Result { try work() }) }
         }
@@ -159,132 +171,136 @@ enum OutboxSchema {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-            CREATE TABLE submission (
-              id TEXT PRIMARY KEY NOT NULL,
-              case_number TEXT NOT NULL UNIQUE,
-              item_code TEXT NOT NULL,
-              item_name TEXT NOT NULL,
-              station_id TEXT NOT NULL,
-              sealed_at REAL NOT NULL,
-              state TEXT NOT NULL,
-              upstream_state TEXT,
-              attempts INTEGER NOT NULL DEFAULT 0,
-              next_attempt_at REAL NOT NULL,
-              last_error TEXT,
-              uploaded_at REAL,
-              id_lookup TEXT NOT NULL,
-              personal BLOB NOT NULL,
-              assisted_by TEXT,
-              receipt_printed_at REAL
-            );
-            CREATE INDEX submission_due ON submission(state, next_attempt_at);
-            CREATE INDEX submission_lookup ON submission(id_lookup);
-            CREATE TABLE attachment (
-              submission_id TEXT NOT NULL REFERENCES submission(id) ON DELETE CASCADE,
-              name TEXT NOT NULL,
-              content_type TEXT NOT NULL,
-              size INTEGER NOT NULL,
-              sha256 TEXT NOT NULL,
-              file TEXT NOT NULL,
-              uploaded INTEGER NOT NULL DEFAULT 0,
-              PRIMARY KEY (submission_id, name)
-            );
-            CREATE TABLE case_counter (day TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL);
-            CREATE TABLE evaluation (
-              id INTEGER PRIMARY KEY AUTOINCREMENT,
-              case_number TEXT NOT NULL,
-              level INTEGER NOT NULL,
-              reason TEXT,
-              created_at REAL NOT NULL,
-              uploaded INTEGER NOT NULL DEFAULT 0
-            );
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE submission (
+                      id TEXT PRIMARY KEY NOT NULL,
+                      case_number TEXT NOT NULL UNIQUE,
+                      item_code TEXT NOT NULL,
+                      item_name TEXT NOT NULL,
+                      station_id TEXT NOT NULL,
+                      sealed_at REAL NOT NULL,
+                      state TEXT NOT NULL,
+                      upstream_state TEXT,
+                      attempts INTEGER NOT NULL DEFAULT 0,
+                      next_attempt_at REAL NOT NULL,
+                      last_error TEXT,
+                      uploaded_at REAL,
+                      id_lookup TEXT NOT NULL,
+                      personal BLOB NOT NULL,
+                      assisted_by TEXT,
+                      receipt_printed_at REAL
+                    );
+                    CREATE INDEX submission_due ON submission(state, next_attempt_at);
+                    CREATE INDEX submission_lookup ON submission(id_lookup);
+                    CREATE TABLE attachment (
+                      submission_id TEXT NOT NULL REFERENCES submission(id) ON DELETE CASCADE,
+                      name TEXT NOT NULL,
+                      content_type TEXT NOT NULL,
+                      size INTEGER NOT NULL,
+                      sha256 TEXT NOT NULL,
+                      file TEXT NOT NULL,
+                      uploaded INTEGER NOT NULL DEFAULT 0,
+                      PRIMARY KEY (submission_id, name)
+                    );
+                    CREATE TABLE case_counter (day TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL);
+                    CREATE TABLE evaluation (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      case_number TEXT NOT NULL,
+                      level INTEGER NOT NULL,
+                      reason TEXT,
+                      created_at REAL NOT NULL,
+                      uploaded INTEGER NOT NULL DEFAULT 0
+                    );
+                    """)
         }
         m.registerMigration("v2-tus-messages-retention") { db in
-            try db.execute(sql: """
-            ALTER TABLE attachment ADD COLUMN upload_url TEXT;
-            ALTER TABLE submission ADD COLUMN purged_at REAL;
-            CREATE TABLE message (
-              id TEXT PRIMARY KEY NOT NULL,
-              kind TEXT NOT NULL,
-              body BLOB NOT NULL,
-              created_at REAL NOT NULL,
-              state TEXT NOT NULL DEFAULT 'queued',
-              attempts INTEGER NOT NULL DEFAULT 0,
-              next_attempt_at REAL NOT NULL,
-              last_error TEXT,
-              sent_at REAL
-            );
-            CREATE INDEX message_due ON message(state, next_attempt_at);
-            CREATE TABLE certificate (
-              submission_id TEXT PRIMARY KEY NOT NULL REFERENCES submission(id) ON DELETE CASCADE,
-              ref TEXT NOT NULL,
-              content_type TEXT NOT NULL,
-              size INTEGER NOT NULL,
-              sha256 TEXT NOT NULL,
-              file TEXT,
-              downloaded_at REAL,
-              printed_at REAL,
-              last_error TEXT
-            );
-            """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE attachment ADD COLUMN upload_url TEXT;
+                    ALTER TABLE submission ADD COLUMN purged_at REAL;
+                    CREATE TABLE message (
+                      id TEXT PRIMARY KEY NOT NULL,
+                      kind TEXT NOT NULL,
+                      body BLOB NOT NULL,
+                      created_at REAL NOT NULL,
+                      state TEXT NOT NULL DEFAULT 'queued',
+                      attempts INTEGER NOT NULL DEFAULT 0,
+                      next_attempt_at REAL NOT NULL,
+                      last_error TEXT,
+                      sent_at REAL
+                    );
+                    CREATE INDEX message_due ON message(state, next_attempt_at);
+                    CREATE TABLE certificate (
+                      submission_id TEXT PRIMARY KEY NOT NULL REFERENCES submission(id) ON DELETE CASCADE,
+                      ref TEXT NOT NULL,
+                      content_type TEXT NOT NULL,
+                      size INTEGER NOT NULL,
+                      sha256 TEXT NOT NULL,
+                      file TEXT,
+                      downloaded_at REAL,
+                      printed_at REAL,
+                      last_error TEXT
+                    );
+                    """)
         }
         m.registerMigration("v3-staff-audit-ledger") { db in
-            try db.execute(sql: """
-            CREATE TABLE staff (
-              staff_id TEXT PRIMARY KEY NOT NULL,
-              display_name TEXT NOT NULL,
-              role TEXT NOT NULL,
-              id_digest TEXT NOT NULL UNIQUE,
-              pin_hash TEXT NOT NULL,
-              failures INTEGER NOT NULL DEFAULT 0,
-              locked_until REAL,
-              active INTEGER NOT NULL DEFAULT 1,
-              created_at REAL NOT NULL
-            );
-            CREATE TABLE audit (
-              id INTEGER PRIMARY KEY AUTOINCREMENT,
-              at REAL NOT NULL,
-              actor TEXT NOT NULL,
-              action TEXT NOT NULL,
-              subject TEXT,
-              detail TEXT,
-              chain TEXT NOT NULL
-            );
-            CREATE INDEX audit_at ON audit(at);
-            CREATE TABLE device_event (
-              id INTEGER PRIMARY KEY AUTOINCREMENT,
-              kind TEXT NOT NULL,
-              state TEXT NOT NULL,
-              usable INTEGER NOT NULL,
-              at REAL NOT NULL
-            );
-            CREATE INDEX device_event_at ON device_event(kind, at);
-            CREATE TABLE kiosk_setting (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL);
-            ALTER TABLE certificate ADD COLUMN print_count INTEGER NOT NULL DEFAULT 0;
-            ALTER TABLE certificate ADD COLUMN first_printed_at REAL;
-            ALTER TABLE certificate ADD COLUMN printed_by TEXT;
-            ALTER TABLE certificate ADD COLUMN collected_at REAL;
-            ALTER TABLE certificate ADD COLUMN collected_by TEXT;
-            ALTER TABLE certificate ADD COLUMN collector TEXT;
-            ALTER TABLE certificate ADD COLUMN ready_at REAL;
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE staff (
+                      staff_id TEXT PRIMARY KEY NOT NULL,
+                      display_name TEXT NOT NULL,
+                      role TEXT NOT NULL,
+                      id_digest TEXT NOT NULL UNIQUE,
+                      pin_hash TEXT NOT NULL,
+                      failures INTEGER NOT NULL DEFAULT 0,
+                      locked_until REAL,
+                      active INTEGER NOT NULL DEFAULT 1,
+                      created_at REAL NOT NULL
+                    );
+                    CREATE TABLE audit (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      at REAL NOT NULL,
+                      actor TEXT NOT NULL,
+                      action TEXT NOT NULL,
+                      subject TEXT,
+                      detail TEXT,
+                      chain TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_at ON audit(at);
+                    CREATE TABLE device_event (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      kind TEXT NOT NULL,
+                      state TEXT NOT NULL,
+                      usable INTEGER NOT NULL,
+                      at REAL NOT NULL
+                    );
+                    CREATE INDEX device_event_at ON device_event(kind, at);
+                    CREATE TABLE kiosk_setting (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL);
+                    ALTER TABLE certificate ADD COLUMN print_count INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE certificate ADD COLUMN first_printed_at REAL;
+                    ALTER TABLE certificate ADD COLUMN printed_by TEXT;
+                    ALTER TABLE certificate ADD COLUMN collected_at REAL;
+                    ALTER TABLE certificate ADD COLUMN collected_by TEXT;
+                    ALTER TABLE certificate ADD COLUMN collector TEXT;
+                    ALTER TABLE certificate ADD COLUMN ready_at REAL;
+                    """)
         }
         // One PIN gate for staff and the technician: failures and lockouts per (role, subject).
         // Staff counters move here from the staff table (whose columns stay, unused).
         m.registerMigration("v4-pin-gate") { db in
-            try db.execute(sql: """
-            CREATE TABLE pin_lockout (
-              role TEXT NOT NULL,
-              subject TEXT NOT NULL,
-              failures INTEGER NOT NULL DEFAULT 0,
-              locked_until REAL,
-              PRIMARY KEY (role, subject)
-            );
-            INSERT INTO pin_lockout(role, subject, failures, locked_until)
-              SELECT 'staff', staff_id, failures, locked_until FROM staff WHERE failures > 0 OR locked_until IS NOT NULL;
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE pin_lockout (
+                      role TEXT NOT NULL,
+                      subject TEXT NOT NULL,
+                      failures INTEGER NOT NULL DEFAULT 0,
+                      locked_until REAL,
+                      PRIMARY KEY (role, subject)
+                    );
+                    INSERT INTO pin_lockout(role, subject, failures, locked_until)
+                      SELECT 'staff', staff_id, failures, locked_until FROM staff WHERE failures > 0 OR locked_until IS NOT NULL;
+                    """)
         }
         return m
     }

@@ -33,13 +33,20 @@ public struct OutboxStores: Sendable {
     }
 
     /// Opens the database in `stateDirectory` and builds its stores.
-    public init(stateDirectory: String, cipher: AtRestCipher, stationId: String, casePrefix: String, clock: StationClock = .system,
-                readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true) throws {
-        self.init(database: try OutboxDatabase(stateDirectory: stateDirectory, cipher: cipher, clock: clock, readOnly: readOnly,
-                                               minFreeBytes: minFreeBytes, cleanOrphans: cleanOrphans),
-                  stationId: stationId, casePrefix: casePrefix)
+    public init(
+        stateDirectory: String, cipher: AtRestCipher, stationId: String, casePrefix: String,
+        clock: StationClock = .system,
+        readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true
+    ) throws {
+        self.init(
+            database: try OutboxDatabase(
+                stateDirectory: stateDirectory, cipher: cipher, clock: clock, readOnly: readOnly,
+                minFreeBytes: minFreeBytes, cleanOrphans: cleanOrphans),
+            stationId: stationId, casePrefix: casePrefix)
     }
 
     /// The certificate desk over these stores.
-    public func certificateDesk(logger: Logger) -> StoreCertificateDesk { StoreCertificateDesk(database: database, logger: logger) }
+    public func certificateDesk(logger: Logger) -> StoreCertificateDesk {
+        StoreCertificateDesk(database: database, logger: logger)
+    }
 }

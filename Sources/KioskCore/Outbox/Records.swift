@@ -9,15 +9,19 @@ import KioskProtocols
 protocol OutboxRecord: Codable, FetchableRecord, PersistableRecord {}
 
 extension OutboxRecord {
-    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .timeIntervalSince1970 }
-    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .timeIntervalSince1970 }
+    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy {
+        .timeIntervalSince1970
+    }
+    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy {
+        .timeIntervalSince1970
+    }
 }
 
 /// Local state of a submission in the outbox.
 public enum OutboxState: String, Codable, Sendable {
-    case sealed        // committed locally, waiting for upload
-    case uploaded      // the upstream acknowledged it
-    case quarantined   // permanently rejected: kept aside, reported
+    case sealed  // committed locally, waiting for upload
+    case uploaded  // the upstream acknowledged it
+    case quarantined  // permanently rejected: kept aside, reported
 }
 
 /// Row of `submission`: one sealed submission; `personal` is the encrypted applicant.
@@ -44,8 +48,10 @@ struct SubmissionRecord: OutboxRecord, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case id, caseNumber = "case_number", itemCode = "item_code", itemName = "item_name", stationId = "station_id"
-        case sealedAt = "sealed_at", state, upstreamState = "upstream_state", attempts, nextAttemptAt = "next_attempt_at"
-        case lastError = "last_error", uploadedAt = "uploaded_at", idLookup = "id_lookup", personal, assistedBy = "assisted_by"
+        case sealedAt = "sealed_at", state, upstreamState = "upstream_state", attempts, nextAttemptAt =
+            "next_attempt_at"
+        case lastError = "last_error", uploadedAt = "uploaded_at", idLookup = "id_lookup", personal, assistedBy =
+            "assisted_by"
         case receiptPrintedAt = "receipt_printed_at", purgedAt = "purged_at"
     }
     enum Columns {
@@ -67,8 +73,10 @@ struct SubmissionRecord: OutboxRecord, Sendable {
     }
 
     var summary: SubmissionSummary {
-        SubmissionSummary(id: id, caseNumber: caseNumber, itemCode: itemCode, itemName: itemName, sealedAt: sealedAt, state: state,
-                          upstreamState: upstreamState.flatMap(UpstreamState.init(rawValue:)), attempts: attempts, lastError: lastError)
+        SubmissionSummary(
+            id: id, caseNumber: caseNumber, itemCode: itemCode, itemName: itemName, sealedAt: sealedAt, state: state,
+            upstreamState: upstreamState.flatMap(UpstreamState.init(rawValue:)), attempts: attempts,
+            lastError: lastError)
     }
 }
 
@@ -86,7 +94,8 @@ struct AttachmentRecord: OutboxRecord, Sendable {
     var uploadURL: String?
 
     enum CodingKeys: String, CodingKey {
-        case submissionId = "submission_id", name, contentType = "content_type", size, sha256, file, uploaded, uploadURL = "upload_url"
+        case submissionId = "submission_id", name, contentType = "content_type", size, sha256, file, uploaded,
+            uploadURL = "upload_url"
     }
     enum Columns {
         static let submissionId = Column(CodingKeys.submissionId)
@@ -113,7 +122,9 @@ struct EvaluationRecord: OutboxRecord, Sendable {
     var createdAt: Date
     var uploaded: Bool
 
-    enum CodingKeys: String, CodingKey { case id, caseNumber = "case_number", level, reason, createdAt = "created_at", uploaded }
+    enum CodingKeys: String, CodingKey {
+        case id, caseNumber = "case_number", level, reason, createdAt = "created_at", uploaded
+    }
     enum Columns {
         static let id = Column(CodingKeys.id)
         static let level = Column(CodingKeys.level)
@@ -140,7 +151,8 @@ struct MessageRecord: OutboxRecord, Sendable {
     var sentAt: Date?
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, body, createdAt = "created_at", state, attempts, nextAttemptAt = "next_attempt_at", lastError = "last_error", sentAt = "sent_at"
+        case id, kind, body, createdAt = "created_at", state, attempts, nextAttemptAt = "next_attempt_at", lastError =
+            "last_error", sentAt = "sent_at"
     }
     enum Columns {
         static let id = Column(CodingKeys.id)
@@ -175,9 +187,12 @@ struct CertificateFileRecord: OutboxRecord, Sendable {
     var readyAt: Date?
 
     enum CodingKeys: String, CodingKey {
-        case submissionId = "submission_id", ref, contentType = "content_type", size, sha256, file, downloadedAt = "downloaded_at"
-        case printedAt = "printed_at", lastError = "last_error", printCount = "print_count", firstPrintedAt = "first_printed_at"
-        case printedBy = "printed_by", collectedAt = "collected_at", collectedBy = "collected_by", collector, readyAt = "ready_at"
+        case submissionId = "submission_id", ref, contentType = "content_type", size, sha256, file, downloadedAt =
+            "downloaded_at"
+        case printedAt = "printed_at", lastError = "last_error", printCount = "print_count", firstPrintedAt =
+            "first_printed_at"
+        case printedBy = "printed_by", collectedAt = "collected_at", collectedBy = "collected_by", collector, readyAt =
+            "ready_at"
     }
     enum Columns {
         static let submissionId = Column(CodingKeys.submissionId)
@@ -204,7 +219,8 @@ struct StaffRecord: OutboxRecord, Sendable {
     var createdAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case staffId = "staff_id", displayName = "display_name", role, idDigest = "id_digest", pinHash = "pin_hash", active, createdAt = "created_at"
+        case staffId = "staff_id", displayName = "display_name", role, idDigest = "id_digest", pinHash = "pin_hash",
+            active, createdAt = "created_at"
     }
     enum Columns {
         static let staffId = Column(CodingKeys.staffId)

@@ -16,18 +16,22 @@ public struct Retention: Sendable {
         let now = database.clock.now
         let cutoff = now.addingTimeInterval(-days * 86_400)
         let ids = try await pool.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT id FROM submission WHERE state = 'uploaded' AND purged_at IS NULL AND uploaded_at IS NOT NULL AND uploaded_at <= ?
-                AND id NOT IN (SELECT submission_id FROM certificate WHERE collected_at IS NULL)
-                """, arguments: [cutoff.timeIntervalSince1970])
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM submission WHERE state = 'uploaded' AND purged_at IS NULL AND uploaded_at IS NOT NULL AND uploaded_at <= ?
+                    AND id NOT IN (SELECT submission_id FROM certificate WHERE collected_at IS NULL)
+                    """, arguments: [cutoff.timeIntervalSince1970])
         }
-        let attachments = database.attachmentsDirectory, certificates = database.certificatesDirectory
+        let attachments = database.attachmentsDirectory
+        let certificates = database.certificatesDirectory
         for id in ids {
             // Rows first (the blob is what holds the data), then files; a crash in between leaves
             // only files of a purged row, removed on the next pass.
             try await pool.write { db in
-                try SubmissionRecord.filter(key: id).updateAll(db, SubmissionRecord.Columns.personal.set(to: Data()),
-                                                               SubmissionRecord.Columns.purgedAt.set(to: now.timeIntervalSince1970))
+                try SubmissionRecord.filter(key: id).updateAll(
+                    db, SubmissionRecord.Columns.personal.set(to: Data()),
+                    SubmissionRecord.Columns.purgedAt.set(to: now.timeIntervalSince1970))
                 try CertificateFileRecord.filter(key: id).updateAll(db, CertificateFileRecord.Columns.file.set(to: nil))
             }
             try await FileSync.run {
@@ -35,7 +39,9 @@ public struct Retention: Sendable {
                 try? FileManager.default.removeItem(atPath: certificates + "/" + id + ".enc")
             }
         }
-        if !ids.isEmpty { try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") } }
+        if !ids.isEmpty {
+            try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        }
         return ids.count
     }
 }

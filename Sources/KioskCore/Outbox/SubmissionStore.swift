@@ -11,7 +11,9 @@ public struct NewAttachment: Sendable {
     public var contentType: String
     public var data: Data
     public init(name: String, contentType: String, data: Data) {
-        self.name = name; self.contentType = contentType; self.data = data
+        self.name = name
+        self.contentType = contentType
+        self.data = data
     }
 }
 
@@ -21,9 +23,15 @@ public struct NewSubmission: Sendable {
     public var applicant: ApplicantData
     public var attachments: [NewAttachment]
     public var assistedBy: String?
-    public init(itemCode: String, itemName: String, applicant: ApplicantData, attachments: [NewAttachment], assistedBy: String? = nil) {
-        self.itemCode = itemCode; self.itemName = itemName; self.applicant = applicant
-        self.attachments = attachments; self.assistedBy = assistedBy
+    public init(
+        itemCode: String, itemName: String, applicant: ApplicantData, attachments: [NewAttachment],
+        assistedBy: String? = nil
+    ) {
+        self.itemCode = itemCode
+        self.itemName = itemName
+        self.applicant = applicant
+        self.attachments = attachments
+        self.assistedBy = assistedBy
     }
 }
 
@@ -39,11 +47,19 @@ public struct SubmissionSummary: Sendable, Equatable {
     public var attempts: Int
     public var lastError: String?
 
-    public init(id: String, caseNumber: String, itemCode: String, itemName: String, sealedAt: Date, state: OutboxState,
-                upstreamState: UpstreamState?, attempts: Int, lastError: String?) {
-        self.id = id; self.caseNumber = caseNumber; self.itemCode = itemCode; self.itemName = itemName
-        self.sealedAt = sealedAt; self.state = state; self.upstreamState = upstreamState
-        self.attempts = attempts; self.lastError = lastError
+    public init(
+        id: String, caseNumber: String, itemCode: String, itemName: String, sealedAt: Date, state: OutboxState,
+        upstreamState: UpstreamState?, attempts: Int, lastError: String?
+    ) {
+        self.id = id
+        self.caseNumber = caseNumber
+        self.itemCode = itemCode
+        self.itemName = itemName
+        self.sealedAt = sealedAt
+        self.state = state
+        self.upstreamState = upstreamState
+        self.attempts = attempts
+        self.lastError = lastError
     }
 }
 
@@ -71,13 +87,17 @@ public struct SubmissionStore: Sendable {
     let casePrefix: String
 
     public init(database: OutboxDatabase, stationId: String, casePrefix: String) {
-        self.database = database; self.stationId = stationId; self.casePrefix = casePrefix
+        self.database = database
+        self.stationId = stationId
+        self.casePrefix = casePrefix
     }
 
     var pool: DatabasePool { database.pool }
     var cipher: AtRestCipher { database.cipher }
 
-    static func validName(_ n: String) -> Bool { n.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil }
+    static func validName(_ n: String) -> Bool {
+        n.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil
+    }
 
     /// Seals a submission: attachment files written and fsynced (on `FileSync`'s queue), then rows
     /// committed in one transaction (on GRDB's writer queue). Only after this returns may a receipt be printed.
@@ -100,8 +120,10 @@ public struct SubmissionStore: Sendable {
                 for a in s.attachments {
                     let file = id + "/" + a.name + ".enc"
                     try DurableFile.write(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
-                    out.append(AttachmentRecord(submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
-                                                sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
+                    out.append(
+                        AttachmentRecord(
+                            submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
+                            sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
                 }
                 return out
             }
@@ -113,10 +135,11 @@ public struct SubmissionStore: Sendable {
         let lookup = cipher.lookupToken(IDNumber.normalise(s.applicant.idNumber))
         let sealedAt = database.clock.now
         let day = database.clock.dayKey(sealedAt)
-        let record0 = SubmissionRecord(id: id, caseNumber: "", itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
-                                       sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
-                                       lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
-                                       receiptPrintedAt: nil, purgedAt: nil)
+        let record0 = SubmissionRecord(
+            id: id, caseNumber: "", itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
+            sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
+            lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
+            receiptPrintedAt: nil, purgedAt: nil)
         let prefix = casePrefix
         do {
             return try await pool.write { db -> SubmissionSummary in
@@ -131,14 +154,16 @@ public struct SubmissionStore: Sendable {
             }
         } catch {
             try? FileManager.default.removeItem(atPath: dir)
-            throw OutboxError("the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
+            throw OutboxError(
+                "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
         }
     }
 
     public func markReceiptPrinted(id: String) async throws {
         let t = database.clock.now
         _ = try await pool.write { db in
-            try SubmissionRecord.filter(key: id).updateAll(db, SubmissionRecord.Columns.receiptPrintedAt.set(to: t.timeIntervalSince1970))
+            try SubmissionRecord.filter(key: id).updateAll(
+                db, SubmissionRecord.Columns.receiptPrintedAt.set(to: t.timeIntervalSince1970))
         }
     }
 
@@ -156,7 +181,8 @@ public struct SubmissionStore: Sendable {
     }
 
     public func allSubmissions() throws -> [SubmissionSummary] {
-        try pool.read { db in try SubmissionRecord.order(SubmissionRecord.Columns.sealedAt).fetchAll(db).map(\.summary) }
+        try pool.read { db in try SubmissionRecord.order(SubmissionRecord.Columns.sealedAt).fetchAll(db).map(\.summary)
+        }
     }
 
     public func isPurged(id: String) throws -> Bool {

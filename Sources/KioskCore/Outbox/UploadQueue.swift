@@ -47,7 +47,8 @@ public struct UploadQueue: Sendable {
         let t = database.clock.now.timeIntervalSince1970
         while true {
             let record = try await pool.read { db in
-                try SubmissionRecord.filter(S.state == OutboxState.sealed).order(S.nextAttemptAt, S.sealedAt).fetchOne(db)
+                try SubmissionRecord.filter(S.state == OutboxState.sealed).order(S.nextAttemptAt, S.sealedAt).fetchOne(
+                    db)
             }
             guard let record else { return (nil, nil) }
             let next = record.nextAttemptAt.timeIntervalSince1970
@@ -55,7 +56,10 @@ public struct UploadQueue: Sendable {
             do {
                 return (try pending(record), nil)
             } catch {
-                try await quarantine(id: record.id, reason: Uploader.keyAlarmReasonPrefix + " (\(error)); check encryption.keyFile is the key it was written with")
+                try await quarantine(
+                    id: record.id,
+                    reason: Uploader.keyAlarmReasonPrefix
+                        + " (\(error)); check encryption.keyFile is the key it was written with")
             }
         }
     }
@@ -66,13 +70,15 @@ public struct UploadQueue: Sendable {
         let atts = try pool.read { db in
             try AttachmentRecord.filter(A.submissionId == record.id).order(A.name).fetchAll(db)
         }.map { r in
-            PendingAttachment(ref: AttachmentRef(name: r.name, contentType: r.contentType, size: r.size, sha256: r.sha256),
-                              uploaded: r.uploaded, file: r.file, uploadURL: r.uploadURL)
+            PendingAttachment(
+                ref: AttachmentRef(name: r.name, contentType: r.contentType, size: r.size, sha256: r.sha256),
+                uploaded: r.uploaded, file: r.file, uploadURL: r.uploadURL)
         }
-        let manifest = SubmissionManifest(submissionId: record.id, caseNumber: record.caseNumber, stationId: record.stationId,
-                                          itemCode: record.itemCode, itemName: record.itemName,
-                                          submittedAt: Self.isoString(record.sealedAt), applicant: applicant,
-                                          attachments: atts.map(\.ref), assistedBy: record.assistedBy)
+        let manifest = SubmissionManifest(
+            submissionId: record.id, caseNumber: record.caseNumber, stationId: record.stationId,
+            itemCode: record.itemCode, itemName: record.itemName,
+            submittedAt: Self.isoString(record.sealedAt), applicant: applicant,
+            attachments: atts.map(\.ref), assistedBy: record.assistedBy)
         return PendingUpload(summary: summary, manifest: manifest, attachments: atts)
     }
 
@@ -82,7 +88,9 @@ public struct UploadQueue: Sendable {
             throw OutboxError("attachment file \(a.file) is missing from the state directory")
         }
         let data = try database.cipher.open(enc)
-        guard sha256Hex(data) == a.ref.sha256 else { throw OutboxError("attachment file \(a.file) does not match its recorded digest") }
+        guard sha256Hex(data) == a.ref.sha256 else {
+            throw OutboxError("attachment file \(a.file) does not match its recorded digest")
+        }
         return data
     }
 
@@ -96,34 +104,39 @@ public struct UploadQueue: Sendable {
     /// Records (durably, synchronous=FULL) the tus upload URL of an attachment before bytes go to it.
     public func setUploadURL(submissionId: String, name: String, url: String?) async throws {
         _ = try await pool.write { db in
-            try AttachmentRecord.filter(A.submissionId == submissionId && A.name == name).updateAll(db, A.uploadURL.set(to: url))
+            try AttachmentRecord.filter(A.submissionId == submissionId && A.name == name).updateAll(
+                db, A.uploadURL.set(to: url))
         }
     }
 
     public func resetAttachments(submissionId: String) async throws {
         _ = try await pool.write { db in
-            try AttachmentRecord.filter(A.submissionId == submissionId).updateAll(db, A.uploaded.set(to: false), A.uploadURL.set(to: nil))
+            try AttachmentRecord.filter(A.submissionId == submissionId).updateAll(
+                db, A.uploaded.set(to: false), A.uploadURL.set(to: nil))
         }
     }
 
     public func markUploaded(id: String, upstreamState: UpstreamState) async throws {
         let t = database.clock.now.timeIntervalSince1970
         _ = try await pool.write { db in
-            try SubmissionRecord.filter(key: id).updateAll(db, S.state.set(to: OutboxState.uploaded), S.upstreamState.set(to: upstreamState.rawValue),
-                                                           S.uploadedAt.set(to: t), S.lastError.set(to: nil))
+            try SubmissionRecord.filter(key: id).updateAll(
+                db, S.state.set(to: OutboxState.uploaded), S.upstreamState.set(to: upstreamState.rawValue),
+                S.uploadedAt.set(to: t), S.lastError.set(to: nil))
         }
     }
 
     public func recordFailure(id: String, error: String, retryAt: Date) async throws {
         _ = try await pool.write { db in
-            try SubmissionRecord.filter(key: id).updateAll(db, S.attempts += 1, S.lastError.set(to: error),
-                                                           S.nextAttemptAt.set(to: retryAt.timeIntervalSince1970))
+            try SubmissionRecord.filter(key: id).updateAll(
+                db, S.attempts += 1, S.lastError.set(to: error),
+                S.nextAttemptAt.set(to: retryAt.timeIntervalSince1970))
         }
     }
 
     public func quarantine(id: String, reason: String) async throws {
         _ = try await pool.write { db in
-            try SubmissionRecord.filter(key: id).updateAll(db, S.state.set(to: OutboxState.quarantined), S.lastError.set(to: reason), S.attempts += 1)
+            try SubmissionRecord.filter(key: id).updateAll(
+                db, S.state.set(to: OutboxState.quarantined), S.lastError.set(to: reason), S.attempts += 1)
         }
     }
 
@@ -137,7 +150,10 @@ public struct UploadQueue: Sendable {
     public func openUploaded(limit: Int = 50) throws -> [SubmissionSummary] {
         try pool.read { db in
             try SubmissionRecord.filter(S.state == OutboxState.uploaded)
-                .filter(S.upstreamState == nil || ![UpstreamState.done.rawValue, UpstreamState.rejected.rawValue].contains(S.upstreamState))
+                .filter(
+                    S.upstreamState == nil
+                        || ![UpstreamState.done.rawValue, UpstreamState.rejected.rawValue].contains(S.upstreamState)
+                )
                 .order(S.sealedAt).limit(limit).fetchAll(db).map(\.summary)
         }
     }
@@ -150,24 +166,30 @@ public struct UploadQueue: Sendable {
             let q = try SubmissionRecord.filter(C.state == OutboxState.sealed).fetchCount(db)
             let u = try SubmissionRecord.filter(C.state == OutboxState.uploaded).fetchCount(db)
             let qu = try SubmissionRecord.filter(C.state == OutboxState.quarantined).fetchCount(db)
-            let a = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM attachment JOIN submission ON submission.id = attachment.submission_id
-                WHERE submission.state = 'sealed' AND attachment.uploaded = 0
-                """) ?? 0
-            let oldest = try Double.fetchOne(db, SubmissionRecord.select(min(C.sealedAt)).filter(C.state == OutboxState.sealed))
+            let a =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM attachment JOIN submission ON submission.id = attachment.submission_id
+                        WHERE submission.state = 'sealed' AND attachment.uploaded = 0
+                        """) ?? 0
+            let oldest = try Double.fetchOne(
+                db, SubmissionRecord.select(min(C.sealedAt)).filter(C.state == OutboxState.sealed))
             let ev = try EvaluationRecord.filter(EvaluationRecord.Columns.uploaded == false).fetchCount(db)
-            return OutboxCounts(queued: q, uploaded: u, quarantined: qu, attachmentsQueued: a,
-                                oldestQueuedSeconds: oldest.map { max(0, Int(t - $0)) }, evaluationsQueued: ev)
+            return OutboxCounts(
+                queued: q, uploaded: u, quarantined: qu, attachmentsQueued: a,
+                oldestQueuedSeconds: oldest.map { max(0, Int(t - $0)) }, evaluationsQueued: ev)
         }
     }
-
 
     /// Quarantined submissions for staff and technicians: case number, item, why (never personal data).
     public func quarantined() throws -> [QuarantinedSubmission] {
         try pool.read { db in
             try SubmissionRecord.filter(SubmissionRecord.Columns.state == OutboxState.quarantined)
                 .order(SubmissionRecord.Columns.sealedAt).fetchAll(db)
-                .map { QuarantinedSubmission(caseNumber: $0.caseNumber, itemCode: $0.itemCode, reason: $0.lastError ?? "") }
+                .map {
+                    QuarantinedSubmission(caseNumber: $0.caseNumber, itemCode: $0.itemCode, reason: $0.lastError ?? "")
+                }
         }
     }
 }

@@ -17,12 +17,16 @@ public struct AtRestCipher: Sendable {
 
     public init(masterKey: SymmetricKey) {
         let salt = Data("kiosk-outbox-v1".utf8)
-        dataKeyBytes = HKDF<SHA256>.deriveKey(inputKeyMaterial: masterKey, salt: salt,
-                                              info: Data("data-encryption".utf8), outputByteCount: 32)
-            .withUnsafeBytes { Array($0) }
-        lookupKeyBytes = HKDF<SHA256>.deriveKey(inputKeyMaterial: masterKey, salt: salt,
-                                                info: Data("id-lookup".utf8), outputByteCount: 32)
-            .withUnsafeBytes { Array($0) }
+        dataKeyBytes = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: masterKey, salt: salt,
+            info: Data("data-encryption".utf8), outputByteCount: 32
+        )
+        .withUnsafeBytes { Array($0) }
+        lookupKeyBytes = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: masterKey, salt: salt,
+            info: Data("id-lookup".utf8), outputByteCount: 32
+        )
+        .withUnsafeBytes { Array($0) }
     }
 
     /// A cipher with a random key, for tools that only count rows and never decrypt.
@@ -31,25 +35,36 @@ public struct AtRestCipher: Sendable {
     /// Reads a key file: 32 raw bytes, or 64 hex characters, or base64 of 32 bytes (whitespace ignored).
     public static func loadKey(path: String) throws -> SymmetricKey {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw KeyError(description: "encryption key file \(path) cannot be read: create it with `kioskctl keygen \(path)` (or point `encryption.keyFile` at the systemd credential) and make it readable by the daemon only")
+            throw KeyError(
+                description:
+                    "encryption key file \(path) cannot be read: create it with `kioskctl keygen \(path)` (or point `encryption.keyFile` at the systemd credential) and make it readable by the daemon only"
+            )
         }
         if data.count == 32 { return SymmetricKey(data: data) }
         let text = String(decoding: data, as: UTF8.self).filter { !$0.isWhitespace }
         if text.count == 64, let bytes = hexBytes(text) { return SymmetricKey(data: bytes) }
         if let b = Data(base64Encoded: text), b.count == 32 { return SymmetricKey(data: b) }
-        throw KeyError(description: "encryption key file \(path) must hold 32 bytes (raw, 64 hex characters or base64); regenerate it with `kioskctl keygen \(path)`")
+        throw KeyError(
+            description:
+                "encryption key file \(path) must hold 32 bytes (raw, 64 hex characters or base64); regenerate it with `kioskctl keygen \(path)`"
+        )
     }
 
     /// Writes a fresh random key as hex, mode 0600. Refuses to overwrite an existing key.
     public static func generateKeyFile(path: String) throws {
         if FileManager.default.fileExists(atPath: path) {
-            throw KeyError(description: "\(path) already exists; refusing to overwrite a key (data encrypted with it would be lost)")
+            throw KeyError(
+                description:
+                    "\(path) already exists; refusing to overwrite a key (data encrypted with it would be lost)")
         }
         let key = SymmetricKey(size: .bits256)
         let hex = key.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() } + "\n"
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw KeyError(description: "cannot write key file \(path): check the directory exists and is writable")
         }
     }
@@ -64,7 +79,10 @@ public struct AtRestCipher: Sendable {
         do {
             return try AES.GCM.open(AES.GCM.SealedBox(combined: ciphertext), using: dataKey)
         } catch {
-            throw KeyError(description: "stored data cannot be decrypted: the encryption key differs from the one it was written with, or the data is damaged")
+            throw KeyError(
+                description:
+                    "stored data cannot be decrypted: the encryption key differs from the one it was written with, or the data is damaged"
+            )
         }
     }
 

@@ -19,7 +19,9 @@ public enum PINHash {
     public static func verify(pin: String, against stored: String) -> Bool {
         let parts = stored.split(separator: "$")
         guard parts.count == 4, parts[0] == "pbkdf2-sha256", let it = Int(parts[1]), it >= 1000, it <= 10_000_000,
-              let salt = Data(base64Encoded: String(parts[2])), let want = Data(base64Encoded: String(parts[3])), want.count == 32 else { return false }
+            let salt = Data(base64Encoded: String(parts[2])), let want = Data(base64Encoded: String(parts[3])),
+            want.count == 32
+        else { return false }
         let got = derive(pin: pin, salt: [UInt8](salt), iterations: it)
         var diff: UInt8 = 0
         for (a, b) in zip(got, want) { diff |= a ^ b }

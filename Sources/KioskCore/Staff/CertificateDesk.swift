@@ -5,7 +5,10 @@ import Logging
 public struct CertificatePrintOutcome: Sendable, Equatable {
     public var ok: Bool
     public var message: String
-    public init(ok: Bool, message: String) { self.ok = ok; self.message = message }
+    public init(ok: Bool, message: String) {
+        self.ok = ok
+        self.message = message
+    }
 }
 
 /// Sends a PDF to the A4 printer: (ok, what to tell the person in front of it). The device side
@@ -20,7 +23,8 @@ public protocol CertificateDesk: Sendable {
     /// Every certificate not yet collected, for staff.
     func outstanding() throws -> [CertificateRecord]
     /// Prints one certificate and records the outcome.
-    func print(submissionId: String, by: CertificateActor, on printer: CertificatePrinter) async -> CertificatePrintOutcome
+    func print(submissionId: String, by: CertificateActor, on printer: CertificatePrinter) async
+        -> CertificatePrintOutcome
     /// Prints every downloaded certificate never printed; a failure stops the batch. Returns what staff read.
     func printBatch(by staffId: String, on printer: CertificatePrinter) async -> String
     /// Records hand-over of printed certificates by a staff member. Returns what staff read.
@@ -68,10 +72,14 @@ public struct StoreCertificateDesk: CertificateDesk {
         self.logger = logger
     }
 
-    public func forPickup(idNumber: String) throws -> [CertificateRecord] { try store.certificatesForPickup(idNumber: idNumber) }
+    public func forPickup(idNumber: String) throws -> [CertificateRecord] {
+        try store.certificatesForPickup(idNumber: idNumber)
+    }
     public func outstanding() throws -> [CertificateRecord] { try store.certificatesOutstanding() }
 
-    public func print(submissionId id: String, by: CertificateActor, on printer: CertificatePrinter) async -> CertificatePrintOutcome {
+    public func print(submissionId id: String, by: CertificateActor, on printer: CertificatePrinter) async
+        -> CertificatePrintOutcome
+    {
         let record = try? store.certificateRecord(submissionId: id)
         let caseNumber = record?.caseNumber ?? "cert"
         let data: Data
@@ -80,7 +88,8 @@ public struct StoreCertificateDesk: CertificateDesk {
                 return CertificatePrintOutcome(ok: false, message: "证照文件还没有下载到本机，请稍后再试或到窗口领取")
             }
             guard c.ref.contentType == CertificatePolicy.printableContentType else {
-                try? await store.recordCertificatePrintFailure(submissionId: id, by: by, reason: "not a PDF (\(c.ref.contentType))")
+                try? await store.recordCertificatePrintFailure(
+                    submissionId: id, by: by, reason: "not a PDF (\(c.ref.contentType))")
                 return CertificatePrintOutcome(ok: false, message: "此证照不能在本机打印，请到窗口领取")
             }
             data = c.data
@@ -98,10 +107,12 @@ public struct StoreCertificateDesk: CertificateDesk {
                     try await store.markCertificateCollected(submissionId: id, by: by, collector: collector)
                 }
             } catch {
-                logger.error("certificate print not recorded", metadata: ["case": "\(caseNumber)", "error": "\(error)"])
+                logger.error(
+                    "certificate print not recorded", metadata: ["case": "\(caseNumber)", "error": "\(error)"])
             }
             logger.info("certificate printed", metadata: ["case": "\(caseNumber)", "by": "\(by)"])
-            return CertificatePrintOutcome(ok: true, message: by == .resident ? "证照已打印，请在A4打印机出纸口取走" : "已打印：\(caseNumber)")
+            return CertificatePrintOutcome(
+                ok: true, message: by == .resident ? "证照已打印，请在A4打印机出纸口取走" : "已打印：\(caseNumber)")
         }
         // The jam rule: nothing is marked printed; the reason is kept for the reprint.
         try? await store.recordCertificatePrintFailure(submissionId: id, by: by, reason: r.message)
@@ -115,7 +126,12 @@ public struct StoreCertificateDesk: CertificateDesk {
         var failure: String?
         for c in todo {
             let r = await print(submissionId: c.submissionId, by: .staff(staffId), on: printer)
-            if r.ok { printed += 1 } else { failure = r.message; break }   // a jam stops the batch
+            if r.ok {
+                printed += 1
+            } else {
+                failure = r.message
+                break
+            }  // a jam stops the batch
         }
         try? await audit.append(actor: staffId, action: "certificate.batch", detail: "\(printed)/\(todo.count) printed")
         if todo.isEmpty { return "没有待打印的证照" }
@@ -123,7 +139,9 @@ public struct StoreCertificateDesk: CertificateDesk {
         return "已打印 \(printed) 份证照，请整理后等待领取"
     }
 
-    public func collect(submissionIds ids: [String], by staffId: String, collector: CertificateCollector) async -> String {
+    public func collect(submissionIds ids: [String], by staffId: String, collector: CertificateCollector) async
+        -> String
+    {
         var done: [String] = []
         var failed = 0
         for id in ids {
@@ -131,10 +149,15 @@ public struct StoreCertificateDesk: CertificateDesk {
                 try await store.markCertificateCollected(submissionId: id, by: .staff(staffId), collector: collector)
                 let c = try store.certificateRecord(submissionId: id)
                 done.append(c?.caseNumber ?? id)
-                logger.info("certificate collected", metadata: ["case": "\(c?.caseNumber ?? id)", "staff": "\(staffId)", "collector": "\(collector.rawValue)"])
+                logger.info(
+                    "certificate collected",
+                    metadata: [
+                        "case": "\(c?.caseNumber ?? id)", "staff": "\(staffId)", "collector": "\(collector.rawValue)",
+                    ])
             } catch {
                 failed += 1
-                logger.warning("certificate not marked collected", metadata: ["submission": "\(id)", "error": "\(error)"])
+                logger.warning(
+                    "certificate not marked collected", metadata: ["submission": "\(id)", "error": "\(error)"])
             }
         }
         let what = done.count == 1 ? done[0] : "\(done.count) 份"

@@ -51,15 +51,20 @@ public struct DatabasePINGate: PINGate {
 
     public func lockedUntil(role: PINRole, subject: String) throws -> Date? {
         let now = database.clock.now
-        let r = try database.pool.read { db in try PINLockoutRecord.fetchOne(db, key: ["role": role.rawValue, "subject": subject]) }
+        let r = try database.pool.read { db in
+            try PINLockoutRecord.fetchOne(db, key: ["role": role.rawValue, "subject": subject])
+        }
         guard let until = r?.lockedUntil, until > now else { return nil }
         return until
     }
 
-    public func check(role: PINRole, subject: String, pin: String, against hash: String) async throws -> PINCheckResult {
+    public func check(role: PINRole, subject: String, pin: String, against hash: String) async throws -> PINCheckResult
+    {
         let policy = role.policy
         let now = database.clock.now
-        if let until = try lockedUntil(role: role, subject: subject) { return .lockedOut(until: until, byThisAttempt: false) }
+        if let until = try lockedUntil(role: role, subject: subject) {
+            return .lockedOut(until: until, byThisAttempt: false)
+        }
         let ok = await FileSync.compute(on: FileSync.kdf) { PINHash.verify(pin: pin, against: hash) }
         return try await database.pool.write { db -> PINCheckResult in
             let current = try PINLockoutRecord.fetchOne(db, key: ["role": role.rawValue, "subject": subject])

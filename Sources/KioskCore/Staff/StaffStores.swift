@@ -28,9 +28,16 @@ public struct StaffMember: Sendable, Equatable, Codable {
     public var failures: Int
     public var lockedUntil: Date?
 
-    public init(staffId: String, displayName: String, role: StaffRole, active: Bool = true, failures: Int = 0, lockedUntil: Date? = nil) {
-        self.staffId = staffId; self.displayName = displayName; self.role = role; self.active = active
-        self.failures = failures; self.lockedUntil = lockedUntil
+    public init(
+        staffId: String, displayName: String, role: StaffRole, active: Bool = true, failures: Int = 0,
+        lockedUntil: Date? = nil
+    ) {
+        self.staffId = staffId
+        self.displayName = displayName
+        self.role = role
+        self.active = active
+        self.failures = failures
+        self.lockedUntil = lockedUntil
     }
 }
 
@@ -72,27 +79,40 @@ public struct AuditTrail: Sendable {
     /// so an edited or deleted row shows up in `verify`.
     public func append(actor: String, action: String, subject: String? = nil, detail: String? = nil) async throws {
         let t = database.clock.now.timeIntervalSince1970
-        try await pool.write { db in try Self.append(db, at: t, actor: actor, action: action, subject: subject, detail: detail) }
+        try await pool.write { db in
+            try Self.append(db, at: t, actor: actor, action: action, subject: subject, detail: detail)
+        }
     }
 
     /// Appends inside a transaction the caller already holds.
-    static func append(_ db: Database, at t: Double, actor: String, action: String, subject: String?, detail: String?) throws {
+    static func append(_ db: Database, at t: Double, actor: String, action: String, subject: String?, detail: String?)
+        throws
+    {
         let prev = try String.fetchOne(db, AuditRecord.select(A.chain).order(A.id.desc).limit(1)) ?? ""
-        let entry = AuditRecord(id: nil, at: t, actor: actor, action: action, subject: subject, detail: detail,
-                                chain: chain(prev: prev, at: t, actor: actor, action: action, subject: subject, detail: detail))
+        let entry = AuditRecord(
+            id: nil, at: t, actor: actor, action: action, subject: subject, detail: detail,
+            chain: chain(prev: prev, at: t, actor: actor, action: action, subject: subject, detail: detail))
         try entry.insert(db)
     }
 
-    static func chain(prev: String, at: Double, actor: String, action: String, subject: String?, detail: String?) -> String {
-        sha256Hex(Data([prev, String(format: "%.6f", at), actor, action, subject ?? "", detail ?? ""].joined(separator: "\u{1F}").utf8))
+    static func chain(prev: String, at: Double, actor: String, action: String, subject: String?, detail: String?)
+        -> String
+    {
+        sha256Hex(
+            Data(
+                [prev, String(format: "%.6f", at), actor, action, subject ?? "", detail ?? ""].joined(
+                    separator: "\u{1F}"
+                ).utf8))
     }
 
     public func entries(from: Date? = nil, to: Date? = nil, limit: Int = 10_000) throws -> [AuditEntry] {
-        let lo = from?.timeIntervalSince1970 ?? 0, hi = to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
+        let lo = from?.timeIntervalSince1970 ?? 0
+        let hi = to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
         return try pool.read { db in
             try AuditRecord.filter(A.at >= lo && A.at < hi).order(A.id).limit(limit).fetchAll(db).map {
-                AuditEntry(id: Int($0.id ?? 0), at: Date(timeIntervalSince1970: $0.at), actor: $0.actor, action: $0.action,
-                           subject: $0.subject, detail: $0.detail)
+                AuditEntry(
+                    id: Int($0.id ?? 0), at: Date(timeIntervalSince1970: $0.at), actor: $0.actor, action: $0.action,
+                    subject: $0.subject, detail: $0.detail)
             }
         }
     }
@@ -102,7 +122,8 @@ public struct AuditTrail: Sendable {
         try pool.read { db in
             var prev = ""
             for r in try AuditRecord.order(A.id).fetchAll(db) {
-                let want = Self.chain(prev: prev, at: r.at, actor: r.actor, action: r.action, subject: r.subject, detail: r.detail)
+                let want = Self.chain(
+                    prev: prev, at: r.at, actor: r.actor, action: r.action, subject: r.subject, detail: r.detail)
                 if want != r.chain { return Int(r.id ?? 0) }
                 prev = r.chain
             }
@@ -113,7 +134,8 @@ public struct AuditTrail: Sendable {
     /// Help requests (呼叫工作人员) residents made since staff last acknowledged them.
     public func pendingHelpRequests() throws -> (count: Int, last: Date?) {
         try pool.read { db in
-            let ack = try Double.fetchOne(db, AuditRecord.select(max(A.at)).filter(A.action == "help.acknowledged")) ?? 0
+            let ack =
+                try Double.fetchOne(db, AuditRecord.select(max(A.at)).filter(A.action == "help.acknowledged")) ?? 0
             let pending = AuditRecord.filter(A.action == "help.requested" && A.at > ack)
             let n = try pending.fetchCount(db)
             let last = try Double.fetchOne(db, pending.select(max(A.at)))
@@ -144,16 +166,21 @@ public struct StaffRegistry: Sendable {
 
     func member(_ r: StaffRecord, _ db: Database) throws -> StaffMember {
         let lock = try PINLockoutRecord.fetchOne(db, key: ["role": PINRole.staff.rawValue, "subject": r.staffId])
-        return StaffMember(staffId: r.staffId, displayName: r.displayName, role: r.role, active: r.active,
-                           failures: lock?.failures ?? 0, lockedUntil: lock?.lockedUntil)
+        return StaffMember(
+            staffId: r.staffId, displayName: r.displayName, role: r.role, active: r.active,
+            failures: lock?.failures ?? 0, lockedUntil: lock?.lockedUntil)
     }
 
     /// Adds (or replaces, same staff id) a staff member. `pinHash` comes from PINHash.make.
     public func add(staffId: String, name: String, role: StaffRole, idNumber: String, pinHash: String) async throws {
         guard staffId.range(of: "^[A-Za-z0-9-]{1,20}$", options: .regularExpression) != nil else {
-            throw StaffError("staff id \(staffId) is not allowed: use 1–20 letters, digits or '-' (a work number, never an ID number)")
+            throw StaffError(
+                "staff id \(staffId) is not allowed: use 1–20 letters, digits or '-' (a work number, never an ID number)"
+            )
         }
-        guard IDNumber.normalise(idNumber).count >= 15 else { throw StaffError("the staff member's ID number looks incomplete") }
+        guard IDNumber.normalise(idNumber).count >= 15 else {
+            throw StaffError("the staff member's ID number looks incomplete")
+        }
         guard PINHash.isWellFormed(pinHash) else { throw StaffError("not a PIN hash") }
         let masked = Mask.name(name)
         let digest = Self.digest(database.cipher, idNumber)
@@ -162,12 +189,21 @@ public struct StaffRegistry: Sendable {
             if let other = try StaffRecord.filter(S.idDigest == digest && S.staffId != staffId).fetchOne(db) {
                 throw StaffError("this ID card is already registered as staff \(other.staffId)")
             }
-            var r = try StaffRecord.fetchOne(db, key: staffId)
-                ?? StaffRecord(staffId: staffId, displayName: masked, role: role, idDigest: digest, pinHash: pinHash, active: true, createdAt: now)
-            r.displayName = masked; r.role = role; r.idDigest = digest; r.pinHash = pinHash; r.active = true
+            var r =
+                try StaffRecord.fetchOne(db, key: staffId)
+                ?? StaffRecord(
+                    staffId: staffId, displayName: masked, role: role, idDigest: digest, pinHash: pinHash, active: true,
+                    createdAt: now)
+            r.displayName = masked
+            r.role = role
+            r.idDigest = digest
+            r.pinHash = pinHash
+            r.active = true
             try r.save(db)
             try PINLockoutRecord.filter(key: ["role": PINRole.staff.rawValue, "subject": staffId]).deleteAll(db)
-            try AuditTrail.append(db, at: now.timeIntervalSince1970, actor: "system", action: "staff.registered", subject: staffId, detail: role.rawValue)
+            try AuditTrail.append(
+                db, at: now.timeIntervalSince1970, actor: "system", action: "staff.registered", subject: staffId,
+                detail: role.rawValue)
         }
     }
 
@@ -181,7 +217,11 @@ public struct StaffRegistry: Sendable {
         let t = database.clock.now.timeIntervalSince1970
         return try await pool.write { db -> Bool in
             let changed = try StaffRecord.filter(key: staffId).updateAll(db, S.active.set(to: active)) > 0
-            if changed { try AuditTrail.append(db, at: t, actor: "system", action: active ? "staff.enabled" : "staff.disabled", subject: staffId, detail: nil) }
+            if changed {
+                try AuditTrail.append(
+                    db, at: t, actor: "system", action: active ? "staff.enabled" : "staff.disabled", subject: staffId,
+                    detail: nil)
+            }
             return changed
         }
     }
@@ -199,7 +239,9 @@ public struct StaffRegistry: Sendable {
     /// The staff member whose ID card this is (nil for anyone else).
     public func member(forIDNumber idNumber: String) throws -> StaffMember? {
         let digest = Self.digest(database.cipher, idNumber)
-        return try pool.read { db in try StaffRecord.filter(S.idDigest == digest).fetchOne(db).map { try member($0, db) } }
+        return try pool.read { db in
+            try StaffRecord.filter(S.idDigest == digest).fetchOne(db).map { try member($0, db) }
+        }
     }
 
     /// Checks a staff PIN through the PIN gate (the slow KDF runs on its own queue). Failures are
@@ -217,13 +259,19 @@ public struct StaffRegistry: Sendable {
         switch try await gate.check(role: .staff, subject: staffId, pin: pin, against: r.pinHash) {
         case .accepted:
             try await audit.append(actor: staffId, action: "staff.signin")
-            return .signedIn(StaffMember(staffId: r.staffId, displayName: r.displayName, role: r.role, active: r.active))
+            return .signedIn(
+                StaffMember(staffId: r.staffId, displayName: r.displayName, role: r.role, active: r.active))
         case .lockedOut(let until, let byThisAttempt):
-            if byThisAttempt { try await audit.append(actor: staffId, action: "staff.lockout", detail: "\(policy.maxFailures) wrong PINs") }
-            else { try await audit.append(actor: staffId, action: "staff.signin.refused", detail: "locked out") }
+            if byThisAttempt {
+                try await audit.append(
+                    actor: staffId, action: "staff.lockout", detail: "\(policy.maxFailures) wrong PINs")
+            } else {
+                try await audit.append(actor: staffId, action: "staff.signin.refused", detail: "locked out")
+            }
             return .lockedOut(until: until)
         case .wrong(let failures, let attemptsLeft):
-            try await audit.append(actor: staffId, action: "staff.signin.failed", detail: "wrong PIN \(failures)/\(policy.maxFailures)")
+            try await audit.append(
+                actor: staffId, action: "staff.signin.failed", detail: "wrong PIN \(failures)/\(policy.maxFailures)")
             return .wrongPIN(attemptsLeft: attemptsLeft)
         }
     }
@@ -246,8 +294,10 @@ public struct ServiceStateStore: Sendable {
             } else {
                 _ = try SettingRecord.deleteOne(db, key: Self.outOfServiceKey)
             }
-            try AuditTrail.append(db, at: now.timeIntervalSince1970, actor: actor, action: notice == nil ? "service.resumed" : "service.suspended",
-                                  subject: nil, detail: notice)
+            try AuditTrail.append(
+                db, at: now.timeIntervalSince1970, actor: actor,
+                action: notice == nil ? "service.resumed" : "service.suspended",
+                subject: nil, detail: notice)
         }
     }
 
@@ -279,7 +329,9 @@ public struct DeviceHistory: Sendable {
     /// Every recorded event of a device, oldest first.
     public func events(kind: String) throws -> [(state: String, usable: Bool, at: Date)] {
         try database.pool.read { db in
-            try DeviceEventRecord.filter(D.kind == kind).order(D.at, D.id).fetchAll(db).map { ($0.state, $0.usable, $0.at) }
+            try DeviceEventRecord.filter(D.kind == kind).order(D.at, D.id).fetchAll(db).map {
+                ($0.state, $0.usable, $0.at)
+            }
         }
     }
 }

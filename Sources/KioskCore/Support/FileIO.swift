@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct FileIOError: Error, CustomStringConvertible, Sendable {
@@ -12,25 +12,41 @@ public enum DurableFile {
     public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw FileIOError(description: "cannot create \(tmp): \(String(cString: strerror(errno))); check the state directory is writable and not full") }
+        guard fd >= 0 else {
+            throw FileIOError(
+                description:
+                    "cannot create \(tmp): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+            )
+        }
         var ok = true
         var err: Int32 = 0
         data.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; ok = false; err = errno; return }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    ok = false
+                    err = errno
+                    return
+                }
                 off += n
             }
         }
-        if ok && fsync(fd) != 0 { ok = false; err = errno }
+        if ok && fsync(fd) != 0 {
+            ok = false
+            err = errno
+        }
         close(fd)
         guard ok else {
             unlink(tmp)
-            throw FileIOError(description: "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
+            throw FileIOError(
+                description:
+                    "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
         }
         guard rename(tmp, path) == 0 else {
-            let e = errno; unlink(tmp)
+            let e = errno
+            unlink(tmp)
             throw FileIOError(description: "cannot rename \(tmp): \(String(cString: strerror(e)))")
         }
         try syncDirectory((path as NSString).deletingLastPathComponent)
@@ -40,13 +56,16 @@ public enum DurableFile {
         let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileIOError(description: "cannot open directory \(dir) to sync it") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw FileIOError(description: "cannot sync directory \(dir): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else {
+            throw FileIOError(description: "cannot sync directory \(dir): \(String(cString: strerror(errno)))")
+        }
     }
 
     public static func makeDirectory(_ path: String) throws {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
             throw FileIOError(description: "cannot create directory \(path): \(error.localizedDescription)")
         }

@@ -37,7 +37,7 @@ public struct TusCapabilities: Sendable, Equatable {
 /// sent again. Success is only what tus defines: the status code plus the headers it requires.
 public struct TusClient: Sendable {
     public struct Stats: Sendable, Equatable {
-        public var bytesSent = 0        // payload bytes put on the wire in PATCH bodies
+        public var bytesSent = 0  // payload bytes put on the wire in PATCH bodies
         public var requests = 0
         public var interruptions = 0
         public var recreated = 0
@@ -53,12 +53,19 @@ public struct TusClient: Sendable {
     let resumesPerCall: Int
     let now: @Sendable () -> Date
 
-    public init(http: HTTPClient, creationURL: String, headers: [(String, String)] = [], chunkSize: Int = 256 * 1024,
-                timeoutSeconds: Int64 = 30, limiter: BandwidthLimiter = BandwidthLimiter(bytesPerSecond: nil),
-                resumesPerCall: Int = 4, now: @escaping @Sendable () -> Date = { Date() }) {
-        self.http = http; self.creationURL = creationURL; self.extraHeaders = headers
-        self.chunkSize = max(1, chunkSize); self.timeoutSeconds = timeoutSeconds; self.limiter = limiter
-        self.resumesPerCall = resumesPerCall; self.now = now
+    public init(
+        http: HTTPClient, creationURL: String, headers: [(String, String)] = [], chunkSize: Int = 256 * 1024,
+        timeoutSeconds: Int64 = 30, limiter: BandwidthLimiter = BandwidthLimiter(bytesPerSecond: nil),
+        resumesPerCall: Int = 4, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.http = http
+        self.creationURL = creationURL
+        self.extraHeaders = headers
+        self.chunkSize = max(1, chunkSize)
+        self.timeoutSeconds = timeoutSeconds
+        self.limiter = limiter
+        self.resumesPerCall = resumesPerCall
+        self.now = now
     }
 
     struct Reply {
@@ -67,7 +74,9 @@ public struct TusClient: Sendable {
         var body: Data
     }
 
-    func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: Data? = nil, stats: inout Stats) async throws(UploadFailure) -> Reply {
+    func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: Data? = nil, stats: inout Stats)
+        async throws(UploadFailure) -> Reply
+    {
         var req = HTTPClientRequest(url: url)
         req.method = method
         req.headers.add(name: Tus.resumable, value: Tus.version)
@@ -84,21 +93,29 @@ public struct TusClient: Sendable {
             let buf = try await resp.body.collect(upTo: 1 << 20)
             return Reply(status: Int(resp.status.code), headers: resp.headers, body: Data(buf.readableBytesView))
         } catch {
-            throw .transient("tus \(method) failed: upstream unreachable or the connection broke (\(String(describing: error).prefix(100)))", retryAfter: nil)
+            throw .transient(
+                "tus \(method) failed: upstream unreachable or the connection broke (\(String(describing: error).prefix(100)))",
+                retryAfter: nil)
         }
     }
 
     /// A reply that is not the tus reply we asked for: why, and whether to retry later or give up.
     func failure(_ r: Reply, _ what: String) -> UploadFailure {
         let retryAfter = Tus.retryAfterSeconds(r.headers.first(name: "Retry-After"), now: now())
-        let detail = (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" } ?? "HTTP \(r.status)"
+        let detail =
+            (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" }
+            ?? "HTTP \(r.status)"
         switch r.status {
         case 408, 423, 429, 500...599:
             return .transient("\(what): upstream busy or failing (\(detail))", retryAfter: retryAfter)
         case 401, 403:
-            return .transient("\(what): upstream refused the station's credentials (\(detail)); check upstream.token / tokenFile", retryAfter: retryAfter)
+            return .transient(
+                "\(what): upstream refused the station's credentials (\(detail)); check upstream.token / tokenFile",
+                retryAfter: retryAfter)
         case 200...299:
-            return .transient("\(what): HTTP \(r.status) without the tus headers it must carry (captive portal or proxy in the way?)", retryAfter: nil)
+            return .transient(
+                "\(what): HTTP \(r.status) without the tus headers it must carry (captive portal or proxy in the way?)",
+                retryAfter: nil)
         case 409 where (try? JSONDecoder().decode(ErrorReply.self, from: r.body))?.error == "conflict":
             return .permanent("\(what): conflict, the upstream holds different content for this attachment (\(detail))")
         case 413:
@@ -118,26 +135,31 @@ public struct TusClient: Sendable {
         let tusReply = r.headers.first(name: Tus.versionHeader) != nil || isTus(r)
         if !ok || !tusReply {
             switch r.status {
-            case 200...299, 401, 403, 408, 429, 500...599: throw failure(r, "tus OPTIONS")   // portal, auth, busy
-            default: return TusCapabilities(extensions: ["creation"], checksumAlgorithms: [], maxSize: nil)  // no OPTIONS support
+            case 200...299, 401, 403, 408, 429, 500...599: throw failure(r, "tus OPTIONS")  // portal, auth, busy
+            // no OPTIONS support
+            default: return TusCapabilities(extensions: ["creation"], checksumAlgorithms: [], maxSize: nil)
             }
         }
         let versions = Tus.list(r.headers.first(name: Tus.versionHeader))
         guard versions.isEmpty || versions.contains(Tus.version) else {
             throw .permanent("tus: the upstream speaks tus \(versions.joined(separator: ", ")), not \(Tus.version)")
         }
-        return TusCapabilities(extensions: Tus.list(r.headers.first(name: Tus.extensionHeader)),
-                               checksumAlgorithms: Tus.list(r.headers.first(name: Tus.checksumAlgorithm)),
-                               maxSize: Tus.parseOffset(r.headers.first(name: Tus.maxSize)))
+        return TusCapabilities(
+            extensions: Tus.list(r.headers.first(name: Tus.extensionHeader)),
+            checksumAlgorithms: Tus.list(r.headers.first(name: Tus.checksumAlgorithm)),
+            maxSize: Tus.parseOffset(r.headers.first(name: Tus.maxSize)))
     }
 
     /// POST: a new upload of `length` bytes. Returns its URL.
-    public func create(length: Int, metadata: [(String, String)], stats: inout Stats) async throws(UploadFailure) -> String {
+    public func create(length: Int, metadata: [(String, String)], stats: inout Stats) async throws(UploadFailure)
+        -> String
+    {
         var h = [(Tus.uploadLength, String(length))]
         if !metadata.isEmpty { h.append((Tus.uploadMetadata, Tus.encodeMetadata(metadata))) }
         let r = try await send(.POST, creationURL, headers: h, stats: &stats)
         guard r.status == 201, isTus(r), let loc = r.headers.first(name: "Location"),
-              let url = Tus.resolveLocation(loc, against: creationURL) else { throw failure(r, "tus creation") }
+            let url = Tus.resolveLocation(loc, against: creationURL)
+        else { throw failure(r, "tus creation") }
         return url
     }
 
@@ -147,17 +169,22 @@ public struct TusClient: Sendable {
     func head(_ url: String, length: Int, stats: inout Stats) async throws(UploadFailure) -> HeadResult {
         let r = try await send(.HEAD, url, headers: [], stats: &stats)
         if r.status == 404 || r.status == 410 { return .gone }
-        guard r.status == 200 || r.status == 204, isTus(r), let off = Tus.parseOffset(r.headers.first(name: Tus.uploadOffset)) else {
+        guard r.status == 200 || r.status == 204, isTus(r),
+            let off = Tus.parseOffset(r.headers.first(name: Tus.uploadOffset))
+        else {
             throw failure(r, "tus HEAD")
         }
-        if let l = r.headers.first(name: Tus.uploadLength), Tus.parseOffset(l) != length { return .gone }   // not our file
-        guard off <= length else { return .gone }   // a server that claims more than the file holds: start over
+        // not our file
+        if let l = r.headers.first(name: Tus.uploadLength), Tus.parseOffset(l) != length { return .gone }
+        guard off <= length else { return .gone }  // a server that claims more than the file holds: start over
         return .offset(off)
     }
 
     enum PatchResult { case offset(Int), mismatch, checksumRejected, gone }
 
-    func patch(_ url: String, offset: Int, chunk: Data, checksum: Bool, length: Int, stats: inout Stats) async throws(UploadFailure) -> PatchResult {
+    func patch(_ url: String, offset: Int, chunk: Data, checksum: Bool, length: Int, stats: inout Stats)
+        async throws(UploadFailure) -> PatchResult
+    {
         var h = [("Content-Type", Tus.offsetContentType), (Tus.uploadOffset, String(offset))]
         if checksum {
             h.append((Tus.uploadChecksum, "sha256 " + Data(SHA256.hash(data: chunk)).base64EncodedString()))
@@ -166,15 +193,22 @@ public struct TusClient: Sendable {
         let r = try await send(.PATCH, url, headers: h, body: chunk, stats: &stats)
         switch r.status {
         case 204, 200:
-            guard isTus(r), let n = Tus.acceptPatchOffset(Tus.parseOffset(r.headers.first(name: Tus.uploadOffset)),
-                                                           sent: offset, count: chunk.count, length: length) else {
+            guard isTus(r),
+                let n = Tus.acceptPatchOffset(
+                    Tus.parseOffset(r.headers.first(name: Tus.uploadOffset)),
+                    sent: offset, count: chunk.count, length: length)
+            else {
                 throw r.status == 204 && isTus(r)
-                    ? .transient("tus PATCH: the upstream answered an impossible Upload-Offset; will ask it again", retryAfter: nil)
+                    ? .transient(
+                        "tus PATCH: the upstream answered an impossible Upload-Offset; will ask it again",
+                        retryAfter: nil)
                     : failure(r, "tus PATCH")
             }
             return .offset(n)
         case 409:
-            if (try? JSONDecoder().decode(ErrorReply.self, from: r.body))?.error == "conflict" { throw failure(r, "tus PATCH") }
+            if (try? JSONDecoder().decode(ErrorReply.self, from: r.body))?.error == "conflict" {
+                throw failure(r, "tus PATCH")
+            }
             return .mismatch
         case Tus.checksumMismatchStatus: return .checksumRejected
         case 404, 410: return .gone
@@ -186,8 +220,10 @@ public struct TusClient: Sendable {
     /// (and must make the URL durable) before any byte is sent to a new upload, and with nil when
     /// the upstream forgot an upload. Throws `.transient` after `resumesPerCall` interruptions in
     /// one call; the next call continues from the server's offset.
-    public func upload(data: Data, existingURL: String?, metadata: [(String, String)], stats: inout Stats,
-                       saveURL: (String?) async throws -> Void) async throws(UploadFailure) -> String {
+    public func upload(
+        data: Data, existingURL: String?, metadata: [(String, String)], stats: inout Stats,
+        saveURL: (String?) async throws -> Void
+    ) async throws(UploadFailure) -> String {
         var caps: TusCapabilities?
         var url = existingURL
         var interruptions = 0
@@ -207,13 +243,20 @@ public struct TusClient: Sendable {
             do throws(UploadFailure) {
                 if caps == nil { caps = try await capabilities(stats: &stats) }
                 if let max = caps?.maxSize, data.count > max {
-                    throw UploadFailure.permanent("tus: the file (\(data.count) bytes) is larger than the upstream's Tus-Max-Size \(max)")
+                    throw UploadFailure.permanent(
+                        "tus: the file (\(data.count) bytes) is larger than the upstream's Tus-Max-Size \(max)")
                 }
                 if url == nil {
                     recreations += 1
-                    if recreations > 3 { throw UploadFailure.transient("tus: the upstream keeps losing this upload; will try later", retryAfter: nil) }
+                    if recreations > 3 {
+                        throw UploadFailure.transient(
+                            "tus: the upstream keeps losing this upload; will try later", retryAfter: nil)
+                    }
                     let u = try await create(length: data.count, metadata: metadata, stats: &stats)
-                    do { try await saveURL(u) } catch { throw UploadFailure.transient("cannot record the upload URL in the outbox: \(error)", retryAfter: nil) }
+                    do { try await saveURL(u) } catch {
+                        throw UploadFailure.transient(
+                            "cannot record the upload URL in the outbox: \(error)", retryAfter: nil)
+                    }
                     if existingURL != nil || recreations > 1 { stats.recreated += 1 }
                     url = u
                 }
@@ -222,7 +265,9 @@ public struct TusClient: Sendable {
                 switch try await head(u, length: data.count, stats: &stats) {
                 case .gone:
                     url = nil
-                    do { try await saveURL(nil) } catch { throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil) }
+                    do { try await saveURL(nil) } catch {
+                        throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil)
+                    }
                     continue
                 case .offset(let o): offset = o
                 }
@@ -230,18 +275,23 @@ public struct TusClient: Sendable {
                 while offset < data.count && !restart {
                     let end = min(offset + chunkSize, data.count)
                     let chunk = data.subdata(in: offset..<end)
-                    switch try await patch(u, offset: offset, chunk: chunk, checksum: caps?.sha256Checksums ?? false,
-                                           length: data.count, stats: &stats) {
+                    switch try await patch(
+                        u, offset: offset, chunk: chunk, checksum: caps?.sha256Checksums ?? false,
+                        length: data.count, stats: &stats)
+                    {
                     case .offset(let n): offset = n
-                    case .mismatch:                                                 // ask HEAD where it really is
+                    case .mismatch:  // ask HEAD where it really is
                         try await interrupted(.transient("tus: the upstream's offset moved under us", retryAfter: nil))
                         restart = true
                     case .checksumRejected:
-                        try await interrupted(.transient("tus: a chunk arrived damaged (checksum mismatch)", retryAfter: nil))
+                        try await interrupted(
+                            .transient("tus: a chunk arrived damaged (checksum mismatch)", retryAfter: nil))
                         restart = true
                     case .gone:
                         url = nil
-                        do { try await saveURL(nil) } catch { throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil) }
+                        do { try await saveURL(nil) } catch {
+                            throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil)
+                        }
                         restart = true
                     }
                 }

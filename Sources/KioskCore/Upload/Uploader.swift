@@ -25,16 +25,23 @@ public struct UpstreamConfig: Sendable {
     public var retentionDays: Double
     /// Station id, for heartbeats.
     public var stationId: String = ""
-    public init(baseURL: String, token: String, requestTimeoutSeconds: Int64 = 30, initialBackoffSeconds: Double = 2,
-                maxBackoffSeconds: Double = 300, statusSyncSeconds: Double = 60, chunkSize: Int = 256 * 1024,
-                maxBytesPerSecond: Double? = nil, tusPath: String = "/v1/uploads", heartbeatSeconds: Double = 300,
-                retentionDays: Double = 30) {
-        self.heartbeatSeconds = heartbeatSeconds; self.retentionDays = retentionDays
+    public init(
+        baseURL: String, token: String, requestTimeoutSeconds: Int64 = 30, initialBackoffSeconds: Double = 2,
+        maxBackoffSeconds: Double = 300, statusSyncSeconds: Double = 60, chunkSize: Int = 256 * 1024,
+        maxBytesPerSecond: Double? = nil, tusPath: String = "/v1/uploads", heartbeatSeconds: Double = 300,
+        retentionDays: Double = 30
+    ) {
+        self.heartbeatSeconds = heartbeatSeconds
+        self.retentionDays = retentionDays
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.token = token; self.requestTimeoutSeconds = requestTimeoutSeconds
-        self.initialBackoffSeconds = initialBackoffSeconds; self.maxBackoffSeconds = maxBackoffSeconds
+        self.token = token
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.initialBackoffSeconds = initialBackoffSeconds
+        self.maxBackoffSeconds = maxBackoffSeconds
         self.statusSyncSeconds = statusSyncSeconds
-        self.chunkSize = chunkSize; self.maxBytesPerSecond = maxBytesPerSecond; self.tusPath = tusPath
+        self.chunkSize = chunkSize
+        self.maxBytesPerSecond = maxBytesPerSecond
+        self.tusPath = tusPath
     }
 
     public var tusCreationURL: String {
@@ -44,9 +51,9 @@ public struct UpstreamConfig: Sendable {
 
 /// How one upload attempt ended.
 public enum UploadFailure: Error, CustomStringConvertible, Sendable {
-    case transient(String, retryAfter: Double?)   // network down, 5xx, 429, captive portal: try again later
-    case permanent(String)                         // the upstream refuses this submission: quarantine
-    case missingAttachments(String)                // upstream lost attachments: upload them again
+    case transient(String, retryAfter: Double?)  // network down, 5xx, 429, captive portal: try again later
+    case permanent(String)  // the upstream refuses this submission: quarantine
+    case missingAttachments(String)  // upstream lost attachments: upload them again
 
     public var description: String {
         switch self {
@@ -64,13 +71,18 @@ public struct IntakeClient: Sendable {
     public let tus: TusClient
 
     public init(http: HTTPClient, config: UpstreamConfig, clock: StationClock = .system) {
-        self.http = http; self.config = config; self.clock = clock
-        tus = TusClient(http: http, creationURL: config.tusCreationURL, headers: [("Authorization", "Bearer \(config.token)")],
-                        chunkSize: config.chunkSize, timeoutSeconds: config.requestTimeoutSeconds,
-                        limiter: BandwidthLimiter(bytesPerSecond: config.maxBytesPerSecond), now: { clock.now })
+        self.http = http
+        self.config = config
+        self.clock = clock
+        tus = TusClient(
+            http: http, creationURL: config.tusCreationURL, headers: [("Authorization", "Bearer \(config.token)")],
+            chunkSize: config.chunkSize, timeoutSeconds: config.requestTimeoutSeconds,
+            limiter: BandwidthLimiter(bytesPerSecond: config.maxBytesPerSecond), now: { clock.now })
     }
 
-    func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers extra: [(String, String)] = []) async throws(UploadFailure) -> (status: Int, headers: HTTPHeaders, body: Data) {
+    func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers extra: [(String, String)] = [])
+        async throws(UploadFailure) -> (status: Int, headers: HTTPHeaders, body: Data)
+    {
         var req = HTTPClientRequest(url: config.baseURL + path)
         req.method = method
         req.headers.add(name: "Authorization", value: "Bearer \(config.token)")
@@ -87,24 +99,33 @@ public struct IntakeClient: Sendable {
         }
     }
 
-    func decode<T: Decodable>(_ type: T.Type, _ r: (status: Int, headers: HTTPHeaders, body: Data), what: String) throws(UploadFailure) -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ r: (status: Int, headers: HTTPHeaders, body: Data), what: String)
+        throws(UploadFailure) -> T
+    {
         let ct = r.headers.first(name: "Content-Type") ?? ""
         guard ct.lowercased().hasPrefix(IntakeAPI.jsonContentType) else {
-            throw .transient("\(what): reply is \(ct.isEmpty ? "untyped" : ct), not JSON (captive portal or proxy in the way?)", retryAfter: nil)
+            throw .transient(
+                "\(what): reply is \(ct.isEmpty ? "untyped" : ct), not JSON (captive portal or proxy in the way?)",
+                retryAfter: nil)
         }
         do { return try JSONDecoder().decode(T.self, from: r.body) } catch {
-            throw .transient("\(what): reply body is not a valid \(T.self) (truncated or not the intake protocol)", retryAfter: nil)
+            throw .transient(
+                "\(what): reply body is not a valid \(T.self) (truncated or not the intake protocol)", retryAfter: nil)
         }
     }
 
     func failure(_ r: (status: Int, headers: HTTPHeaders, body: Data), what: String) -> UploadFailure {
         let retryAfter = Tus.retryAfterSeconds(r.headers.first(name: "Retry-After"), now: clock.now)
-        let message = (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" } ?? "HTTP \(r.status)"
+        let message =
+            (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" }
+            ?? "HTTP \(r.status)"
         switch r.status {
         case 408, 429, 500...599:
             return .transient("\(what): upstream busy or failing (\(message))", retryAfter: retryAfter)
         case 401, 403:
-            return .transient("\(what): upstream refused the station token (\(message)); check upstream.tokenFile", retryAfter: retryAfter)
+            return .transient(
+                "\(what): upstream refused the station token (\(message)); check upstream.tokenFile",
+                retryAfter: retryAfter)
         case 422:
             return .missingAttachments("\(what): \(message)")
         case 409:
@@ -119,28 +140,35 @@ public struct IntakeClient: Sendable {
         let r = try await request(.GET, "/v1/health")
         guard r.status == 200 else { throw failure(r, what: "health") }
         guard r.headers.first(name: IntakeAPI.protocolHeader) == IntakeAPI.protocolVersion else {
-            throw .transient("health: reply lacks the \(IntakeAPI.protocolHeader) header (captive portal or wrong URL?)", retryAfter: nil)
+            throw .transient(
+                "health: reply lacks the \(IntakeAPI.protocolHeader) header (captive portal or wrong URL?)",
+                retryAfter: nil)
         }
         let h = try decode(HealthReply.self, r, what: "health")
-        guard h.service == "kiosk-intake" else { throw .transient("health: unexpected service \(h.service)", retryAfter: nil) }
+        guard h.service == "kiosk-intake" else {
+            throw .transient("health: unexpected service \(h.service)", retryAfter: nil)
+        }
     }
 
     /// Whole-file upload (kept for upstreams without tus, and as the benchmark's from-scratch baseline).
     public func putAttachment(submissionId: String, ref: AttachmentRef, data: Data) async throws(UploadFailure) {
-        let r = try await request(.PUT, "/v1/submissions/\(submissionId)/attachments/\(ref.name)", body: data,
-                                  headers: [("Content-Type", ref.contentType), (IntakeAPI.sha256Header, ref.sha256)])
+        let r = try await request(
+            .PUT, "/v1/submissions/\(submissionId)/attachments/\(ref.name)", body: data,
+            headers: [("Content-Type", ref.contentType), (IntakeAPI.sha256Header, ref.sha256)])
         guard r.status == 200 || r.status == 201 else { throw failure(r, what: "attachment \(ref.name)") }
         let receipt = try decode(AttachmentReceipt.self, r, what: "attachment \(ref.name)")
         guard receipt.sha256 == ref.sha256, receipt.size == ref.size else {
-            throw .transient("attachment \(ref.name): upstream stored different bytes than sent; will retry", retryAfter: nil)
+            throw .transient(
+                "attachment \(ref.name): upstream stored different bytes than sent; will retry", retryAfter: nil)
         }
     }
 
     public func putManifest(_ m: SubmissionManifest) async throws(UploadFailure) -> SubmissionReceipt {
         let body: Data
         do { body = try JSONEncoder().encode(m) } catch { throw .permanent("manifest cannot be encoded: \(error)") }
-        let r = try await request(.PUT, "/v1/submissions/\(m.submissionId)", body: body,
-                                  headers: [("Content-Type", IntakeAPI.jsonContentType)])
+        let r = try await request(
+            .PUT, "/v1/submissions/\(m.submissionId)", body: body,
+            headers: [("Content-Type", IntakeAPI.jsonContentType)])
         guard r.status == 200 || r.status == 201 else { throw failure(r, what: "manifest") }
         let receipt = try decode(SubmissionReceipt.self, r, what: "manifest")
         guard receipt.submissionId == m.submissionId else {
@@ -150,7 +178,9 @@ public struct IntakeClient: Sendable {
     }
 
     /// POST /v1/evaluations or /v1/stations/{id}/heartbeats: 201 first time, 200 identical repeat.
-    public func postMessage(kind: MessageKind, body: Data, stationId: String) async throws(UploadFailure) -> MessageReceipt {
+    public func postMessage(kind: MessageKind, body: Data, stationId: String) async throws(UploadFailure)
+        -> MessageReceipt
+    {
         let path = kind == .evaluation ? "/v1/evaluations" : "/v1/stations/\(stationId)/heartbeats"
         let r = try await request(.POST, path, body: body, headers: [("Content-Type", IntakeAPI.jsonContentType)])
         guard r.status == 200 || r.status == 201 else { throw failure(r, what: kind.rawValue) }
@@ -163,10 +193,14 @@ public struct IntakeClient: Sendable {
         guard r.status == 200 else { throw failure(r, what: "certificate") }
         let ct = (r.headers.first(name: "Content-Type") ?? "").lowercased()
         guard ct.hasPrefix(ref.contentType.lowercased()) else {
-            throw .transient("certificate: reply is \(ct.isEmpty ? "untyped" : ct), not \(ref.contentType) (captive portal or proxy in the way?)", retryAfter: nil)
+            throw .transient(
+                "certificate: reply is \(ct.isEmpty ? "untyped" : ct), not \(ref.contentType) (captive portal or proxy in the way?)",
+                retryAfter: nil)
         }
         guard r.body.count == ref.size, sha256Hex(r.body) == ref.sha256 else {
-            throw .transient("certificate: downloaded bytes do not match the announced size and SHA-256 (truncated or damaged); will retry", retryAfter: nil)
+            throw .transient(
+                "certificate: downloaded bytes do not match the announced size and SHA-256 (truncated or damaged); will retry",
+                retryAfter: nil)
         }
         return r.body
     }
@@ -202,13 +236,17 @@ public actor Uploader {
     public private(set) var tusStats = TusClient.Stats()
 
     public init(database: OutboxDatabase, client: IntakeClient, config: UpstreamConfig, logger: Logger) {
-        self.database = database; self.client = client; self.config = config; self.logger = logger
+        self.database = database
+        self.client = client
+        self.config = config
+        self.logger = logger
         queue = UploadQueue(database: database)
         messages = MessageQueue(database: database, stationId: config.stationId)
         certificates = CertificateStore(database: database)
         retention = Retention(database: database)
         let (s, c) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        wakeStream = s; wake = c
+        wakeStream = s
+        wake = c
     }
 
     /// Called after a seal: try now instead of waiting for the next due time.
@@ -245,22 +283,32 @@ public actor Uploader {
                 case .transient(let msg, let retryAfter):
                     reachable = false
                     let delay = backoff(attempts: p.summary.attempts, retryAfter: retryAfter)
-                    logger.warning("upload deferred", metadata: ["case": "\(p.summary.caseNumber)", "retryIn": "\(Int(delay))s", "reason": "\(msg)"])
-                    try? await queue.recordFailure(id: p.summary.id, error: msg, retryAt: database.clock.now.addingTimeInterval(delay))
+                    logger.warning(
+                        "upload deferred",
+                        metadata: ["case": "\(p.summary.caseNumber)", "retryIn": "\(Int(delay))s", "reason": "\(msg)"])
+                    try? await queue.recordFailure(
+                        id: p.summary.id, error: msg, retryAt: database.clock.now.addingTimeInterval(delay))
                     // The link is down or refusing: the others would fail the same way. End the pass.
                     return delay
                 case .missingAttachments(let msg):
                     reachable = true
                     try? await queue.resetAttachments(submissionId: p.summary.id)
-                    try? await queue.recordFailure(id: p.summary.id, error: msg, retryAt: database.clock.now.addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
+                    try? await queue.recordFailure(
+                        id: p.summary.id, error: msg,
+                        retryAt: database.clock.now.addingTimeInterval(
+                            backoff(attempts: p.summary.attempts, retryAfter: nil)))
                 case .permanent(let msg):
                     reachable = true
-                    logger.error("submission quarantined", metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(msg)"])
+                    logger.error(
+                        "submission quarantined", metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(msg)"])
                     try? await queue.quarantine(id: p.summary.id, reason: msg)
                 }
             } catch {
                 lastError = "\(error)"
-                try? await queue.recordFailure(id: p.summary.id, error: "\(error)", retryAt: database.clock.now.addingTimeInterval(backoff(attempts: p.summary.attempts, retryAfter: nil)))
+                try? await queue.recordFailure(
+                    id: p.summary.id, error: "\(error)",
+                    retryAt: database.clock.now.addingTimeInterval(
+                        backoff(attempts: p.summary.attempts, retryAfter: nil)))
             }
         }
         return nil
@@ -273,19 +321,28 @@ public actor Uploader {
         for a in p.attachments where !a.uploaded {
             let data = try queue.attachmentData(a)
             // filename/filetype: what generic tus servers (tusd, tuspyserver) expect; the intake uses the rest.
-            let meta = [("submissionId", id), ("name", a.ref.name), ("sha256", a.ref.sha256),
-                        ("filename", a.ref.name), ("filetype", a.ref.contentType)]
+            let meta = [
+                ("submissionId", id), ("name", a.ref.name), ("sha256", a.ref.sha256),
+                ("filename", a.ref.name), ("filetype", a.ref.contentType),
+            ]
             var stats = TusClient.Stats()
-            defer { tusStats.bytesSent += stats.bytesSent; tusStats.requests += stats.requests
-                    tusStats.interruptions += stats.interruptions; tusStats.recreated += stats.recreated }
-            _ = try await client.tus.upload(data: data, existingURL: a.uploadURL, metadata: meta, stats: &stats) { url in
+            defer {
+                tusStats.bytesSent += stats.bytesSent
+                tusStats.requests += stats.requests
+                tusStats.interruptions += stats.interruptions
+                tusStats.recreated += stats.recreated
+            }
+            _ = try await client.tus.upload(data: data, existingURL: a.uploadURL, metadata: meta, stats: &stats) {
+                url in
                 try await queue.setUploadURL(submissionId: id, name: a.ref.name, url: url)
             }
             try await queue.markAttachmentUploaded(submissionId: id, name: a.ref.name)
         }
         let receipt = try await client.putManifest(p.manifest)
         try await queue.markUploaded(id: p.summary.id, upstreamState: receipt.state)
-        logger.info("submission uploaded", metadata: ["case": "\(p.summary.caseNumber)", "attachments": "\(p.attachments.count)"])
+        logger.info(
+            "submission uploaded",
+            metadata: ["case": "\(p.summary.caseNumber)", "attachments": "\(p.attachments.count)"])
     }
 
     /// Pulls the upstream state of uploaded submissions that are not final yet.
@@ -296,12 +353,14 @@ public actor Uploader {
                 let st = try await client.status(submissionId: s.id)
                 if st.state != s.upstreamState {
                     try? await queue.updateUpstreamState(id: s.id, state: st.state)
-                    logger.info("upstream state changed", metadata: ["case": "\(s.caseNumber)", "state": "\(st.state.rawValue)"])
+                    logger.info(
+                        "upstream state changed",
+                        metadata: ["case": "\(s.caseNumber)", "state": "\(st.state.rawValue)"])
                 }
                 if let c = st.certificate { try? await certificates.noteCertificate(submissionId: s.id, ref: c) }
                 reachable = true
             } catch {
-                if case .permanent = error { continue }   // e.g. 404: nothing to learn about this one now
+                if case .permanent = error { continue }  // e.g. 404: nothing to learn about this one now
                 reachable = false
                 return
             }
@@ -338,7 +397,8 @@ public actor Uploader {
                     try? await messages.quarantineMessage(id: m.id, reason: msg)
                 default:
                     let delay = backoff(attempts: m.attempts, retryAfter: nil)
-                    try? await messages.recordMessageFailure(id: m.id, error: error.description, retryAt: database.clock.now.addingTimeInterval(delay))
+                    try? await messages.recordMessageFailure(
+                        id: m.id, error: error.description, retryAt: database.clock.now.addingTimeInterval(delay))
                     return
                 }
             }
@@ -366,20 +426,27 @@ public actor Uploader {
         let devices = await deviceSource?() ?? []
         let counts = try? queue.counts()
         let disk = database.diskStatus()
-        let hb = StationHeartbeat(heartbeatId: UUID().uuidString.lowercased(), stationId: config.stationId,
-                                  sentAt: UploadQueue.isoString(database.clock.now), devices: devices,
-                                  queueDepth: counts?.queued ?? 0, quarantined: counts?.quarantined ?? 0,
-                                  freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
-                                  acceptingSubmissions: disk.accepting, oldestQueuedSeconds: counts?.oldestQueuedSeconds,
-                                  softwareVersion: stationVersions.software, bundleVersion: stationVersions.bundle,
-                                  freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue))
-        do { try await messages.queueHeartbeat(hb) } catch { logger.warning("heartbeat not queued", metadata: ["error": "\(error)"]) }
+        let hb = StationHeartbeat(
+            heartbeatId: UUID().uuidString.lowercased(), stationId: config.stationId,
+            sentAt: UploadQueue.isoString(database.clock.now), devices: devices,
+            queueDepth: counts?.queued ?? 0, quarantined: counts?.quarantined ?? 0,
+            freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
+            acceptingSubmissions: disk.accepting, oldestQueuedSeconds: counts?.oldestQueuedSeconds,
+            softwareVersion: stationVersions.software, bundleVersion: stationVersions.bundle,
+            freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue))
+        do { try await messages.queueHeartbeat(hb) } catch {
+            logger.warning("heartbeat not queued", metadata: ["error": "\(error)"])
+        }
     }
 
     public func purgeExpired() async {
         do {
             let n = try await retention.purgeConfirmed(olderThanDays: config.retentionDays)
-            if n > 0 { logger.info("retention: personal data deleted", metadata: ["submissions": "\(n)", "days": "\(config.retentionDays)"]) }
+            if n > 0 {
+                logger.info(
+                    "retention: personal data deleted",
+                    metadata: ["submissions": "\(n)", "days": "\(config.retentionDays)"])
+            }
         } catch {
             logger.error("retention pass failed", metadata: ["error": "\(error)"])
         }

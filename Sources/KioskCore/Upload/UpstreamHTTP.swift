@@ -9,7 +9,9 @@ public struct UpstreamTLS: Sendable, Equatable {
     public var clientCertificateFile: String?
     public var clientKeyFile: String?
     public init(caFile: String? = nil, clientCertificateFile: String? = nil, clientKeyFile: String? = nil) {
-        self.caFile = caFile; self.clientCertificateFile = clientCertificateFile; self.clientKeyFile = clientKeyFile
+        self.caFile = caFile
+        self.clientCertificateFile = clientCertificateFile
+        self.clientKeyFile = clientKeyFile
     }
 
     public struct Problem: Error, CustomStringConvertible, Sendable { public var description: String }
@@ -20,7 +22,8 @@ public struct UpstreamTLS: Sendable, Equatable {
         tls.minimumTLSVersion = .tlsv12
         if let caFile {
             do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) } catch {
-                throw Problem(description: "upstream.tls.caFile \(caFile) is not a readable PEM certificate file (\(error))")
+                throw Problem(
+                    description: "upstream.tls.caFile \(caFile) is not a readable PEM certificate file (\(error))")
             }
         }
         switch (clientCertificateFile, clientKeyFile) {
@@ -28,12 +31,19 @@ public struct UpstreamTLS: Sendable, Equatable {
         case (let cert?, let key?):
             do {
                 tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
-            } catch { throw Problem(description: "upstream.tls.clientCertificateFile \(cert) is not a readable PEM certificate (\(error))") }
+            } catch {
+                throw Problem(
+                    description:
+                        "upstream.tls.clientCertificateFile \(cert) is not a readable PEM certificate (\(error))")
+            }
             do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)) } catch {
-                throw Problem(description: "upstream.tls.clientKeyFile \(key) is not a readable PEM private key (\(error))")
+                throw Problem(
+                    description: "upstream.tls.clientKeyFile \(key) is not a readable PEM private key (\(error))")
             }
         default:
-            throw Problem(description: "upstream.tls needs both clientCertificateFile and clientKeyFile for mutual TLS (or neither)")
+            throw Problem(
+                description:
+                    "upstream.tls needs both clientCertificateFile and clientKeyFile for mutual TLS (or neither)")
         }
         return tls
     }

@@ -19,11 +19,18 @@ public struct A4PrinterSettings: Sendable, Equatable {
     public var requestTimeout: Duration
     public var media: String
 
-    public init(queue: String? = nil, uri: String? = nil, server: String? = nil, jobTimeout: Duration = .seconds(120),
-                pollInterval: Duration = .seconds(1), requestTimeout: Duration = .seconds(10),
-                media: String = "iso_a4_210x297mm") {
-        self.queue = queue; self.uri = uri; self.server = server; self.jobTimeout = jobTimeout
-        self.pollInterval = pollInterval; self.requestTimeout = requestTimeout; self.media = media
+    public init(
+        queue: String? = nil, uri: String? = nil, server: String? = nil, jobTimeout: Duration = .seconds(120),
+        pollInterval: Duration = .seconds(1), requestTimeout: Duration = .seconds(10),
+        media: String = "iso_a4_210x297mm"
+    ) {
+        self.queue = queue
+        self.uri = uri
+        self.server = server
+        self.jobTimeout = jobTimeout
+        self.pollInterval = pollInterval
+        self.requestTimeout = requestTimeout
+        self.media = media
     }
 
     public var target: String { uri ?? "queue \(queue ?? "?")" + (server.map { " on \($0)" } ?? "") }
@@ -78,8 +85,9 @@ public actor A4Printer {
     public init(settings: A4PrinterSettings, model: String = "CUPS A4 printer", logger: Logger) {
         self.settings = settings
         self.logger = logger
-        current = DeviceStatus(kind: .a4Printer, state: .starting, model: model, simulated: false, paper: .unknown,
-                               toner: .unknown)
+        current = DeviceStatus(
+            kind: .a4Printer, state: .starting, model: model, simulated: false, paper: .unknown,
+            toner: .unknown)
     }
 
     public func status() -> DeviceStatus {
@@ -94,7 +102,7 @@ public actor A4Printer {
     public func refresh() async -> DeviceStatus {
         if jobActive { return status() }
         var quick = self.settings
-        quick.requestTimeout = min(quick.requestTimeout, .seconds(2))   // a status poll must stay short
+        quick.requestTimeout = min(quick.requestTimeout, .seconds(2))  // a status poll must stay short
         let settings = quick
         do {
             let snap = try await worker.run { try CupsSession.open(settings).printerSnapshot() }
@@ -131,8 +139,9 @@ public actor A4Printer {
     /// Throws DeviceError (with a resident message) when the job could not be started.
     public func printPDF(_ pdf: Data, label: String) async throws -> A4JobResult {
         guard label.range(of: "^[A-Za-z0-9-]{1,40}$", options: .regularExpression) != nil else {
-            throw DeviceError("A4 job label \"\(label.prefix(8))…\" rejected: use letters, digits and '-' only (no personal data in job titles)",
-                              resident: "打印任务无效，请联系工作人员")
+            throw DeviceError(
+                "A4 job label \"\(label.prefix(8))…\" rejected: use letters, digits and '-' only (no personal data in job titles)",
+                resident: "打印任务无效，请联系工作人员")
         }
         guard pdf.starts(with: Array("%PDF-".utf8)) else {
             throw DeviceError("A4 document is not a PDF (it must start with %PDF-)", resident: "文件格式无法打印，请联系工作人员")
@@ -166,21 +175,31 @@ public actor A4Printer {
                 if !caps.formats.isEmpty && !caps.formats.contains("application/pdf") {
                     guard caps.formats.contains("image/pwg-raster") else {
                         failed += 1
-                        throw DeviceError("A4 printer \(settings.target) takes neither PDF nor PWG raster (document-format-supported: \(caps.formats.joined(separator: ", "))); use a CUPS queue for it (devices.a4Printer.queue)",
-                                          resident: "A4打印机暂不可用，请联系工作人员")
+                        throw DeviceError(
+                            "A4 printer \(settings.target) takes neither PDF nor PWG raster (document-format-supported: \(caps.formats.joined(separator: ", "))); use a CUPS queue for it (devices.a4Printer.queue)",
+                            resident: "A4打印机暂不可用，请联系工作人员")
                     }
                     guard let choice = PWGRasterRenderer.choose(resolutions: caps.resolutions, types: caps.types) else {
                         failed += 1
-                        throw DeviceError("A4 printer offers PWG raster without a usable resolution/type (\(caps.resolutions) dpi, \(caps.types)); use a CUPS queue for it",
-                                          resident: "A4打印机暂不可用，请联系工作人员")
+                        throw DeviceError(
+                            "A4 printer offers PWG raster without a usable resolution/type (\(caps.resolutions) dpi, \(caps.types)); use a CUPS queue for it",
+                            resident: "A4打印机暂不可用，请联系工作人员")
                     }
-                    do { document = try await PWGRasterRenderer.render(pdf: pdf, choice: choice) } catch { failed += 1; throw error }
+                    do { document = try await PWGRasterRenderer.render(pdf: pdf, choice: choice) } catch {
+                        failed += 1
+                        throw error
+                    }
                     format = "image/pwg-raster"
-                    logger.info("A4 document rendered to PWG raster", metadata: ["dpi": "\(choice.dpi)", "type": "\(choice.type)", "bytes": "\(document.count)"])
+                    logger.info(
+                        "A4 document rendered to PWG raster",
+                        metadata: ["dpi": "\(choice.dpi)", "type": "\(choice.type)", "bytes": "\(document.count)"])
                 }
             }
-            let doc = document, fmt = format
-            jobId = try await worker.run { try session.submit(document: doc, format: fmt, title: title, media: settings.media) }
+            let doc = document
+            let fmt = format
+            jobId = try await worker.run {
+                try session.submit(document: doc, format: fmt, title: title, media: settings.media)
+            }
         } catch let e as A4PrintError {
             failed += 1
             applyFailure(e)
@@ -217,12 +236,19 @@ public actor A4Printer {
         }
         if let snap = try? await worker.run({ try session.printerSnapshot() }) { apply(snap) }
         worker.close(session)
-        let result = A4JobResult(jobId: jobId, outcome: outcome ?? .timedOut, jobReasons: jobReasons,
-                                 condition: A4PrinterCondition.from(reasons: current.reasons ?? [], printerState: nil, acceptingJobs: nil))
-        if result.outcome == .completed { printed += 1 } else {
+        let result = A4JobResult(
+            jobId: jobId, outcome: outcome ?? .timedOut, jobReasons: jobReasons,
+            condition: A4PrinterCondition.from(reasons: current.reasons ?? [], printerState: nil, acceptingJobs: nil))
+        if result.outcome == .completed {
+            printed += 1
+        } else {
             failed += 1
-            logger.warning("A4 job not completed", metadata: ["job": "\(jobId)", "outcome": "\(result.outcome)",
-                                                             "reasons": "\((current.reasons ?? []).joined(separator: ","))"])
+            logger.warning(
+                "A4 job not completed",
+                metadata: [
+                    "job": "\(jobId)", "outcome": "\(result.outcome)",
+                    "reasons": "\((current.reasons ?? []).joined(separator: ","))",
+                ])
         }
         return result
     }
@@ -287,15 +313,21 @@ final class CupsSession: @unchecked Sendable {
     /// at its device URI, so every call first pins the setting to this server.
     let server: String?
 
-    private init(http: OpaquePointer, dest: UnsafeMutablePointer<cups_dest_t>, printerURI: String, resource: String,
-                 timeoutMS: Int32, server: String? = nil) {
-        self.http = http; self.dest = dest; self.printerURI = printerURI; self.resource = resource; self.timeoutMS = timeoutMS
+    private init(
+        http: OpaquePointer, dest: UnsafeMutablePointer<cups_dest_t>, printerURI: String, resource: String,
+        timeoutMS: Int32, server: String? = nil
+    ) {
+        self.http = http
+        self.dest = dest
+        self.printerURI = printerURI
+        self.resource = resource
+        self.timeoutMS = timeoutMS
         self.server = server
         pinServer()
     }
 
     func pinServer() {
-        cupsSetServer(server)   // nil: back to the default (CUPS_SERVER, client.conf)
+        cupsSetServer(server)  // nil: back to the default (CUPS_SERVER, client.conf)
     }
 
     deinit { close() }
@@ -304,7 +336,9 @@ final class CupsSession: @unchecked Sendable {
         if let info { cupsFreeDestInfo(info) }
         if let dest { cupsFreeDests(1, dest) }
         if let http { httpClose(http) }
-        info = nil; dest = nil; http = nil
+        info = nil
+        dest = nil
+        http = nil
     }
 
     static func lastError() -> String {
@@ -312,11 +346,16 @@ final class CupsSession: @unchecked Sendable {
     }
 
     static func open(_ s: A4PrinterSettings) throws -> CupsSession {
-        let ms = Int32(max(100, s.requestTimeout.components.seconds * 1000 + s.requestTimeout.components.attoseconds / 1_000_000_000_000_000))
+        let ms = Int32(
+            max(
+                100,
+                s.requestTimeout.components.seconds * 1000 + s.requestTimeout.components.attoseconds
+                    / 1_000_000_000_000_000))
         if let uri = s.uri {
             let (host, port, resource) = try split(uri: uri)
             guard let http = httpConnect2(host, port, nil, AF_UNSPEC, HTTP_ENCRYPTION_IF_REQUESTED, 1, ms, nil) else {
-                throw A4PrintError.connect("cannot connect to \(host):\(port) for \(uri): check the printer's power and network")
+                throw A4PrintError.connect(
+                    "cannot connect to \(host):\(port) for \(uri): check the printer's power and network")
             }
             httpSetTimeout(http, Double(ms) / 1000, nil, nil)
             guard let dest = cupsGetDestWithURI(nil, uri) else {
@@ -337,23 +376,30 @@ final class CupsSession: @unchecked Sendable {
             port = ippPort()
         }
         guard let http = httpConnect2(host, port, nil, AF_UNSPEC, HTTP_ENCRYPTION_IF_REQUESTED, 1, ms, nil) else {
-            throw A4PrintError.connect("cannot connect to cupsd at \(host)\(host.hasPrefix("/") ? "" : ":\(port)"): is cups-daemon running?")
+            throw A4PrintError.connect(
+                "cannot connect to cupsd at \(host)\(host.hasPrefix("/") ? "" : ":\(port)"): is cups-daemon running?")
         }
         httpSetTimeout(http, Double(ms) / 1000, nil, nil)
         if let server = s.server, !server.isEmpty { cupsSetServer(port == 0 ? host : "\(host):\(port)") }
         guard let dest = cupsGetNamedDest(http, queue, nil) else {
             httpClose(http)
-            throw A4PrintError.config("CUPS queue \"\(queue)\" not found on \(host): create it with `lpadmin -p \(queue) -E -v <device-uri>` or fix devices.a4Printer.queue")
+            throw A4PrintError.config(
+                "CUPS queue \"\(queue)\" not found on \(host): create it with `lpadmin -p \(queue) -E -v <device-uri>` or fix devices.a4Printer.queue"
+            )
         }
-        let uri = cupsGetOption("printer-uri-supported", dest.pointee.num_options, dest.pointee.options)
+        let uri =
+            cupsGetOption("printer-uri-supported", dest.pointee.num_options, dest.pointee.options)
             .map { String(cString: $0) } ?? "ipp://localhost/printers/\(queue)"
-        return CupsSession(http: http, dest: dest, printerURI: uri, resource: "/printers/\(queue)", timeoutMS: ms,
-                           server: s.server.flatMap { $0.isEmpty ? nil : (port == 0 ? host : "\(host):\(port)") })
+        return CupsSession(
+            http: http, dest: dest, printerURI: uri, resource: "/printers/\(queue)", timeoutMS: ms,
+            server: s.server.flatMap { $0.isEmpty ? nil : (port == 0 ? host : "\(host):\(port)") })
     }
 
     static func split(uri: String) throws -> (String, Int32, String) {
-        var scheme = [CChar](repeating: 0, count: 32), user = [CChar](repeating: 0, count: 256)
-        var host = [CChar](repeating: 0, count: 256), resource = [CChar](repeating: 0, count: 1024)
+        var scheme = [CChar](repeating: 0, count: 32)
+        var user = [CChar](repeating: 0, count: 256)
+        var host = [CChar](repeating: 0, count: 256)
+        var resource = [CChar](repeating: 0, count: 1024)
         var port: Int32 = 0
         let st = httpSeparateURI(HTTP_URI_CODING_ALL, uri, &scheme, 32, &user, 256, &host, 256, &port, &resource, 1024)
         let sch = String(cString: scheme)
@@ -373,7 +419,9 @@ final class CupsSession: @unchecked Sendable {
 
     func printerSnapshot() throws -> PrinterSnapshot {
         pinServer()
-        guard let req = ippNewRequest(IPP_OP_GET_PRINTER_ATTRIBUTES) else { throw A4PrintError(description: "out of memory") }
+        guard let req = ippNewRequest(IPP_OP_GET_PRINTER_ATTRIBUTES) else {
+            throw A4PrintError(description: "out of memory")
+        }
         ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, printerURI)
         Self.requested(req, ["printer-state", "printer-state-reasons", "printer-is-accepting-jobs"])
         guard let resp = cupsDoRequest(http, req, resource) else {
@@ -385,14 +433,18 @@ final class CupsSession: @unchecked Sendable {
         }
         var snap = PrinterSnapshot(state: nil, reasons: [], accepting: nil)
         if let a = ippFindAttribute(resp, "printer-state", IPP_TAG_ENUM) { snap.state = Int(ippGetInteger(a, 0)) }
-        if let a = ippFindAttribute(resp, "printer-is-accepting-jobs", IPP_TAG_BOOLEAN) { snap.accepting = ippGetBoolean(a, 0) != 0 }
+        if let a = ippFindAttribute(resp, "printer-is-accepting-jobs", IPP_TAG_BOOLEAN) {
+            snap.accepting = ippGetBoolean(a, 0) != 0
+        }
         snap.reasons = Self.strings(ippFindAttribute(resp, "printer-state-reasons", IPP_TAG_KEYWORD))
         return snap
     }
 
     func jobSnapshot(jobId: Int) throws -> JobSnapshot {
         pinServer()
-        guard let req = ippNewRequest(IPP_OP_GET_JOB_ATTRIBUTES) else { throw A4PrintError(description: "out of memory") }
+        guard let req = ippNewRequest(IPP_OP_GET_JOB_ATTRIBUTES) else {
+            throw A4PrintError(description: "out of memory")
+        }
         ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, printerURI)
         ippAddInteger(req, IPP_TAG_OPERATION, IPP_TAG_INTEGER, "job-id", Int32(jobId))
         Self.requested(req, ["job-state", "job-state-reasons"])
@@ -401,7 +453,9 @@ final class CupsSession: @unchecked Sendable {
         }
         defer { ippDelete(resp) }
         var snap = JobSnapshot(state: nil, reasons: [])
-        if let a = ippFindAttribute(resp, "job-state", IPP_TAG_ENUM) { snap.state = IPPJobState(rawValue: Int(ippGetInteger(a, 0))) }
+        if let a = ippFindAttribute(resp, "job-state", IPP_TAG_ENUM) {
+            snap.state = IPPJobState(rawValue: Int(ippGetInteger(a, 0)))
+        }
         snap.reasons = Self.strings(ippFindAttribute(resp, "job-state-reasons", IPP_TAG_KEYWORD))
         return snap
     }
@@ -410,9 +464,16 @@ final class CupsSession: @unchecked Sendable {
     /// (dpi) and types (sgray_8, srgb_8, black_1).
     func documentCapabilities() throws -> (formats: [String], resolutions: [Int], types: [String]) {
         pinServer()
-        guard let req = ippNewRequest(IPP_OP_GET_PRINTER_ATTRIBUTES) else { throw A4PrintError(description: "out of memory") }
+        guard let req = ippNewRequest(IPP_OP_GET_PRINTER_ATTRIBUTES) else {
+            throw A4PrintError(description: "out of memory")
+        }
         ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, printerURI)
-        Self.requested(req, ["document-format-supported", "pwg-raster-document-resolution-supported", "pwg-raster-document-type-supported"])
+        Self.requested(
+            req,
+            [
+                "document-format-supported", "pwg-raster-document-resolution-supported",
+                "pwg-raster-document-type-supported",
+            ])
         guard let resp = cupsDoRequest(http, req, resource) else {
             throw A4PrintError.connect("Get-Printer-Attributes failed: \(Self.lastError())")
         }

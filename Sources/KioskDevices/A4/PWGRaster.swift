@@ -25,21 +25,25 @@ public enum PWGRasterRenderer {
     }
 
     static func arguments(_ c: Choice) -> [String] {
-        let (space, bits): (Int, Int) = switch c.type {
-        case "srgb_8": (19, 8)      // CUPS_CSPACE_SRGB
-        case "black_1": (3, 1)      // CUPS_CSPACE_K
-        default: (18, 8)            // CUPS_CSPACE_SW (sGray)
-        }
-        return ["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pwgraster", "-r\(c.dpi)",
-                "-dcupsColorSpace=\(space)", "-dcupsBitsPerColor=\(bits)", "-sPAPERSIZE=a4", "-dFIXEDMEDIA", "-dPDFFitPage",
-                "-sOutputFile=%stdout", "-"]
+        let (space, bits): (Int, Int) =
+            switch c.type {
+            case "srgb_8": (19, 8)  // CUPS_CSPACE_SRGB
+            case "black_1": (3, 1)  // CUPS_CSPACE_K
+            default: (18, 8)  // CUPS_CSPACE_SW (sGray)
+            }
+        return [
+            "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pwgraster", "-r\(c.dpi)",
+            "-dcupsColorSpace=\(space)", "-dcupsBitsPerColor=\(bits)", "-sPAPERSIZE=a4", "-dFIXEDMEDIA", "-dPDFFitPage",
+            "-sOutputFile=%stdout", "-",
+        ]
     }
 
     /// Runs Ghostscript; killed after `timeout`. The result starts with the PWG sync word `RaS2`.
     public static func render(pdf: Data, choice: Choice, timeout: Duration = .seconds(60)) async throws -> Data {
         guard let gs = ghostscriptCandidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw DeviceError("the A4 printer takes no PDF and Ghostscript is missing to render PWG raster: install it (apt-get install ghostscript)",
-                              resident: "A4打印机暂不可用，请联系工作人员")
+            throw DeviceError(
+                "the A4 printer takes no PDF and Ghostscript is missing to render PWG raster: install it (apt-get install ghostscript)",
+                resident: "A4打印机暂不可用，请联系工作人员")
         }
         let args = arguments(choice)
         // A renderer that exits early must not take kioskd down with SIGPIPE.
@@ -48,7 +52,9 @@ public enum PWGRasterRenderer {
         p.executableURL = URL(fileURLWithPath: gs)
         p.arguments = args
         p.environment = ["PATH": "/usr/bin:/bin"]
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
         p.standardInput = stdin
         p.standardOutput = stdout
         p.standardError = stderr
@@ -70,13 +76,15 @@ public enum PWGRasterRenderer {
         _ = await writer.value
         p.waitUntilExit()
         if p.terminationReason == .uncaughtSignal {
-            throw DeviceError("rendering the document to PWG raster did not finish within \(timeout) and was stopped",
-                              resident: "A4打印机未能完成打印，请联系工作人员补打")
+            throw DeviceError(
+                "rendering the document to PWG raster did not finish within \(timeout) and was stopped",
+                resident: "A4打印机未能完成打印，请联系工作人员补打")
         }
         guard p.terminationStatus == 0, out.starts(with: Array("RaS2".utf8)) else {
             let why = String(decoding: err.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw DeviceError("Ghostscript could not render the PDF to PWG raster (exit \(p.terminationStatus)): \(why)",
-                              resident: "文件格式无法打印，请联系工作人员")
+            throw DeviceError(
+                "Ghostscript could not render the PDF to PWG raster (exit \(p.terminationStatus)): \(why)",
+                resident: "文件格式无法打印，请联系工作人员")
         }
         return out
     }

@@ -9,7 +9,8 @@ public struct PrinterStateReason: Sendable, Equatable, Hashable {
     public var severity: Severity
 
     public init(keyword: String, severity: Severity) {
-        self.keyword = keyword; self.severity = severity
+        self.keyword = keyword
+        self.severity = severity
     }
 
     /// "media-empty-error" -> (media-empty, error); "paused" -> (paused, none).
@@ -41,8 +42,9 @@ public struct A4PrinterCondition: Sendable, Equatable {
         let keys = Set(parsed.map(\.keyword))
         func has(_ k: String...) -> Bool { k.contains { keys.contains($0) } }
 
-        var c = A4PrinterCondition(state: .online, paper: .full, toner: .full, action: nil, problem: nil,
-                                   reasons: keys.sorted())
+        var c = A4PrinterCondition(
+            state: .online, paper: .full, toner: .full, action: nil, problem: nil,
+            reasons: keys.sorted())
         if has("toner-low", "marker-supply-low", "marker-waste-almost-full") { c.toner = .low }
         if has("toner-empty", "marker-supply-empty") { c.toner = .out }
         if has("media-low") { c.paper = .low }
@@ -51,32 +53,42 @@ public struct A4PrinterCondition: Sendable, Equatable {
 
         // Most severe condition first.
         if has("offline", "shutdown", "timed-out") {
-            c.state = .powerOff; c.action = .maintenance
-            c.problem = "A4 printer is offline (\(keys.filter { ["offline", "shutdown", "timed-out"].contains($0) }.sorted().joined(separator: ", "))): check its power and network/USB cable"
+            c.state = .powerOff
+            c.action = .maintenance
+            c.problem =
+                "A4 printer is offline (\(keys.filter { ["offline", "shutdown", "timed-out"].contains($0) }.sorted().joined(separator: ", "))): check its power and network/USB cable"
         } else if has("media-jam") {
-            c.state = .userError; c.action = .clear
+            c.state = .userError
+            c.action = .clear
             c.problem = "A4 printer paper jam (卡纸): open the printer, remove the jammed sheet, close it"
         } else if has("media-empty", "media-needed") {
-            c.state = .userError; c.action = .clear
+            c.state = .userError
+            c.action = .clear
             c.problem = "A4 printer out of paper (缺纸): load A4 paper into the tray"
         } else if has("cover-open", "door-open", "interlock-open") {
-            c.state = .userError; c.action = .clear
+            c.state = .userError
+            c.action = .clear
             c.problem = "A4 printer cover open: close the printer's cover/door"
         } else if has("toner-empty", "marker-supply-empty") {
-            c.state = .userError; c.action = .clear
+            c.state = .userError
+            c.action = .clear
             c.problem = "A4 printer toner empty (墨粉用完): replace the toner cartridge"
         } else if printerState == 5 || has("paused") || acceptingJobs == false {
-            c.state = .offline; c.action = .configuration
+            c.state = .offline
+            c.action = .configuration
             c.problem = "A4 queue is stopped or not accepting jobs: run `cupsenable <queue>` and `cupsaccept <queue>`"
         } else if let e = parsed.first(where: { $0.severity == .error && !Self.informational.contains($0.keyword) }) {
-            c.state = .hardwareError; c.action = .maintenance
+            c.state = .hardwareError
+            c.action = .maintenance
             c.problem = "A4 printer reports \(e.keyword)-error: see the printer's panel, then `kioskctl print test-a4`"
         }
         return c
     }
 
     /// Keywords that describe progress rather than a fault.
-    static let informational: Set<String> = ["connecting-to-device", "moving-to-paused", "other", "cups-waiting-for-job-completed"]
+    static let informational: Set<String> = [
+        "connecting-to-device", "moving-to-paused", "other", "cups-waiting-for-job-completed",
+    ]
 }
 
 /// IPP job-state values (RFC 8011 §5.3.7).

@@ -14,10 +14,15 @@ public struct QualityThresholds: Sendable, Equatable, Codable {
     /// Variance of the Laplacian below this is blurred.
     public var minSharpness: Double?
 
-    public init(analysisLongSide: Int? = nil, minMeanBrightness: Double? = nil, maxClippedFraction: Double? = nil,
-                minContrast: Double? = nil, minSharpness: Double? = nil) {
-        self.analysisLongSide = analysisLongSide; self.minMeanBrightness = minMeanBrightness
-        self.maxClippedFraction = maxClippedFraction; self.minContrast = minContrast; self.minSharpness = minSharpness
+    public init(
+        analysisLongSide: Int? = nil, minMeanBrightness: Double? = nil, maxClippedFraction: Double? = nil,
+        minContrast: Double? = nil, minSharpness: Double? = nil
+    ) {
+        self.analysisLongSide = analysisLongSide
+        self.minMeanBrightness = minMeanBrightness
+        self.maxClippedFraction = maxClippedFraction
+        self.minContrast = minContrast
+        self.minSharpness = minSharpness
     }
 
     var longSide: Int { analysisLongSide ?? 640 }
@@ -56,7 +61,9 @@ public struct QualityReport: Sendable, Equatable, Codable {
 /// standard deviation of brightness, the fraction of clipped pixels, and the variance of a
 /// 4-neighbour Laplacian (low when edges are soft).
 public enum CaptureQuality {
-    public static func check(jpeg: [UInt8], thresholds t: QualityThresholds = QualityThresholds()) throws -> QualityReport {
+    public static func check(jpeg: [UInt8], thresholds t: QualityThresholds = QualityThresholds()) throws
+        -> QualityReport
+    {
         let (w, h) = try JPEG.size(of: jpeg)
         let grey = try JPEG.decode(jpeg, grey: true, minLongSide: t.longSide).downscaled(toLongSide: t.longSide)
         var r = analyse(grey)
@@ -66,7 +73,8 @@ public enum CaptureQuality {
         return r
     }
 
-    public static func check(image: PixelImage, thresholds t: QualityThresholds = QualityThresholds()) -> QualityReport {
+    public static func check(image: PixelImage, thresholds t: QualityThresholds = QualityThresholds()) -> QualityReport
+    {
         var r = analyse(image.grey().downscaled(toLongSide: t.longSide))
         r.width = image.width
         r.height = image.height
@@ -84,8 +92,12 @@ public enum CaptureQuality {
 
     static func analyse(_ g: PixelImage) -> QualityReport {
         let n = g.width * g.height
-        var sum = 0, sumSq = 0, clipped = 0
-        var lapSum = 0.0, lapSq = 0.0, lapN = 0
+        var sum = 0
+        var sumSq = 0
+        var clipped = 0
+        var lapSum = 0.0
+        var lapSq = 0.0
+        var lapN = 0
         g.pixels.withUnsafeBufferPointer { p in
             for i in 0..<n {
                 let v = Int(p[i])
@@ -98,7 +110,8 @@ public enum CaptureQuality {
                     let row = y * g.width
                     for x in 1..<(g.width - 1) {
                         let i = row + x
-                        let l = Int(p[i - 1]) + Int(p[i + 1]) + Int(p[i - g.width]) + Int(p[i + g.width]) - 4 * Int(p[i])
+                        let l =
+                            Int(p[i - 1]) + Int(p[i + 1]) + Int(p[i - g.width]) + Int(p[i + g.width]) - 4 * Int(p[i])
                         lapSum += Double(l)
                         lapSq += Double(l * l)
                         lapN += 1
@@ -110,9 +123,10 @@ public enum CaptureQuality {
         let variance = n > 0 ? max(0, Double(sumSq) / Double(n) - mean * mean) : 0
         let lapMean = lapN > 0 ? lapSum / Double(lapN) : 0
         let lapVar = lapN > 0 ? max(0, lapSq / Double(lapN) - lapMean * lapMean) : 0
-        return QualityReport(verdict: .ok, width: g.width, height: g.height,
-                             meanBrightness: (mean * 10).rounded() / 10, contrast: (variance.squareRoot() * 10).rounded() / 10,
-                             clippedFraction: n > 0 ? (Double(clipped) / Double(n) * 1000).rounded() / 1000 : 0,
-                             sharpness: (lapVar * 10).rounded() / 10)
+        return QualityReport(
+            verdict: .ok, width: g.width, height: g.height,
+            meanBrightness: (mean * 10).rounded() / 10, contrast: (variance.squareRoot() * 10).rounded() / 10,
+            clippedFraction: n > 0 ? (Double(clipped) / Double(n) * 1000).rounded() / 1000 : 0,
+            sharpness: (lapVar * 10).rounded() / 10)
     }
 }

@@ -25,8 +25,9 @@ public actor SimulatedFrameSource: FrameSource {
         files = names.filter { $0.lowercased().hasSuffix(".jpg") || $0.lowercased().hasSuffix(".jpeg") }.sorted()
             .map { fixtureDirectory + "/" + $0 }
         guard !files.isEmpty else {
-            throw DeviceError("no JPEG fixtures in \(fixtureDirectory); set devices.documentCamera.fixtures to a folder of .jpg files",
-                              resident: "高拍仪暂不可用")
+            throw DeviceError(
+                "no JPEG fixtures in \(fixtureDirectory); set devices.documentCamera.fixtures to a folder of .jpg files",
+                resident: "高拍仪暂不可用")
         }
     }
 
@@ -35,7 +36,10 @@ public actor SimulatedFrameSource: FrameSource {
     public func setFailNext(_ m: String?) { failNext = m }
 
     public func nextJPEG() async throws -> Data {
-        if let f = failNext { failNext = nil; throw DeviceError(f, resident: "拍照失败，请重试") }
+        if let f = failNext {
+            failNext = nil
+            throw DeviceError(f, resident: "拍照失败，请重试")
+        }
         let path = files[index % files.count]
         index += 1
         guard let d = FileManager.default.contents(atPath: path), d.count > 4, d[0] == 0xFF, d[1] == 0xD8 else {
@@ -61,9 +65,14 @@ public actor DocumentCamera {
     private var rejected = 0
     public private(set) var lastReport: QualityReport?
 
-    public init(source: any FrameSource, logger: Logger, thresholds: QualityThresholds = QualityThresholds(),
-                encoding: UploadEncoding = UploadEncoding(), checkQuality: Bool = true) {
-        self.source = source; self.logger = logger; self.thresholds = thresholds; self.encoding = encoding
+    public init(
+        source: any FrameSource, logger: Logger, thresholds: QualityThresholds = QualityThresholds(),
+        encoding: UploadEncoding = UploadEncoding(), checkQuality: Bool = true
+    ) {
+        self.source = source
+        self.logger = logger
+        self.thresholds = thresholds
+        self.encoding = encoding
         self.checkQuality = checkQuality
         current = DeviceStatus(kind: .documentCamera, state: .online, model: source.model, simulated: source.simulated)
     }
@@ -90,7 +99,10 @@ public actor DocumentCamera {
             await source.stop()
             failures += 1
             current.lastError = e.description
-            if e.description.contains("not connected") { current.state = .powerOff; current.action = .maintenance }
+            if e.description.contains("not connected") {
+                current.state = .powerOff
+                current.action = .maintenance
+            }
             throw e
         } catch {
             await source.stop()
@@ -115,8 +127,12 @@ public actor DocumentCamera {
             lastReport = report
             guard report.accepted else {
                 rejected += 1
-                logger.info("capture rejected", metadata: ["verdict": "\(report.verdict.rawValue)", "mean": "\(report.meanBrightness)",
-                                                          "contrast": "\(report.contrast)", "sharpness": "\(report.sharpness)"])
+                logger.info(
+                    "capture rejected",
+                    metadata: [
+                        "verdict": "\(report.verdict.rawValue)", "mean": "\(report.meanBrightness)",
+                        "contrast": "\(report.contrast)", "sharpness": "\(report.sharpness)",
+                    ])
                 throw DeviceError("capture rejected: \(report.verdict.rawValue)", resident: report.residentMessage)
             }
         }

@@ -9,7 +9,10 @@ public struct PixelImage: Sendable, Equatable {
     public var pixels: [UInt8]
 
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
-        self.width = width; self.height = height; self.channels = channels; self.pixels = pixels
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.pixels = pixels
     }
 
     public var longSide: Int { max(width, height) }
@@ -29,7 +32,8 @@ public struct PixelImage: Sendable, Equatable {
         var out = [UInt8](repeating: 0, count: w * h * channels)
         let c = channels
         // Precompute column spans.
-        var x0s = [Int](repeating: 0, count: w), x1s = [Int](repeating: 0, count: w)
+        var x0s = [Int](repeating: 0, count: w)
+        var x1s = [Int](repeating: 0, count: w)
         for x in 0..<w {
             x0s[x] = x * width / w
             x1s[x] = max(x0s[x] + 1, (x + 1) * width / w)
@@ -41,7 +45,8 @@ public struct PixelImage: Sendable, Equatable {
                 let y1 = max(y0 + 1, (y + 1) * height / h)
                 for x in 0..<w {
                     for k in 0..<c { acc[k] = 0 }
-                    let xa = x0s[x], xb = x1s[x]
+                    let xa = x0s[x]
+                    let xb = x1s[x]
                     for sy in y0..<y1 {
                         var i = (sy * width + xa) * c
                         for _ in xa..<xb {
@@ -64,7 +69,9 @@ public struct PixelImage: Sendable, Equatable {
         var out = [UInt8](repeating: 0, count: width * height)
         pixels.withUnsafeBufferPointer { p in
             for i in 0..<(width * height) {
-                let r = Int(p[3 * i]), g = Int(p[3 * i + 1]), b = Int(p[3 * i + 2])
+                let r = Int(p[3 * i])
+                let g = Int(p[3 * i + 1])
+                let b = Int(p[3 * i + 2])
                 out[i] = UInt8((299 * r + 587 * g + 114 * b + 500) / 1000)
             }
         }
@@ -88,8 +95,13 @@ public enum JPEG {
     public static func size(of jpeg: [UInt8]) throws -> (width: Int, height: Int) {
         guard let h = tjInitDecompress() else { throw JPEGError(description: "TurboJPEG could not start") }
         defer { tjDestroy(h) }
-        var w: Int32 = 0, ht: Int32 = 0, sub: Int32 = 0, cs: Int32 = 0
-        let rc = jpeg.withUnsafeBufferPointer { tjDecompressHeader3(h, $0.baseAddress, UInt($0.count), &w, &ht, &sub, &cs) }
+        var w: Int32 = 0
+        var ht: Int32 = 0
+        var sub: Int32 = 0
+        var cs: Int32 = 0
+        let rc = jpeg.withUnsafeBufferPointer {
+            tjDecompressHeader3(h, $0.baseAddress, UInt($0.count), &w, &ht, &sub, &cs)
+        }
         guard rc == 0, w > 0, ht > 0 else { throw JPEGError(description: "not a JPEG image: \(lastError(h))") }
         return (Int(w), Int(ht))
     }
@@ -97,18 +109,33 @@ public enum JPEG {
     /// Decodes, letting the decoder scale down by the largest factor that keeps the long side at
     /// least `minLongSide` (0 = full size).
     public static func decode(_ jpeg: [UInt8], grey: Bool, minLongSide: Int = 0) throws -> PixelImage {
-        guard jpeg.count > 4, jpeg[0] == 0xFF, jpeg[1] == 0xD8 else { throw JPEGError(description: "not a JPEG image (no SOI marker)") }
+        guard jpeg.count > 4, jpeg[0] == 0xFF, jpeg[1] == 0xD8 else {
+            throw JPEGError(description: "not a JPEG image (no SOI marker)")
+        }
         guard let h = tjInitDecompress() else { throw JPEGError(description: "TurboJPEG could not start") }
         defer { tjDestroy(h) }
-        var w: Int32 = 0, ht: Int32 = 0, sub: Int32 = 0, cs: Int32 = 0
-        let hr = jpeg.withUnsafeBufferPointer { tjDecompressHeader3(h, $0.baseAddress, UInt($0.count), &w, &ht, &sub, &cs) }
+        var w: Int32 = 0
+        var ht: Int32 = 0
+        var sub: Int32 = 0
+        var cs: Int32 = 0
+        let hr = jpeg.withUnsafeBufferPointer {
+            tjDecompressHeader3(h, $0.baseAddress, UInt($0.count), &w, &ht, &sub, &cs)
+        }
         guard hr == 0, w > 0, ht > 0 else { throw JPEGError(description: "not a JPEG image: \(lastError(h))") }
-        guard Int(w) * Int(ht) <= 64_000_000 else { throw JPEGError(description: "JPEG is \(w)×\(ht): larger than any document camera makes") }
-        var outW = Int(w), outH = Int(ht)
+        guard Int(w) * Int(ht) <= 64_000_000 else {
+            throw JPEGError(description: "JPEG is \(w)×\(ht): larger than any document camera makes")
+        }
+        var outW = Int(w)
+        var outH = Int(ht)
         if minLongSide > 0 {
             for denom in [8, 4, 2] {
-                let sw = (Int(w) + denom - 1) / denom, sh = (Int(ht) + denom - 1) / denom
-                if max(sw, sh) >= minLongSide { outW = sw; outH = sh; break }
+                let sw = (Int(w) + denom - 1) / denom
+                let sh = (Int(ht) + denom - 1) / denom
+                if max(sw, sh) >= minLongSide {
+                    outW = sw
+                    outH = sh
+                    break
+                }
             }
         }
         let channels = grey ? 1 : 3
@@ -137,8 +164,9 @@ public enum JPEG {
         let pf = img.channels == 1 ? Int32(TJPF_GRAY.rawValue) : Int32(TJPF_RGB.rawValue)
         let sub = img.channels == 1 ? Int32(TJSAMP_GRAY.rawValue) : Int32(TJSAMP_420.rawValue)
         let rc = img.pixels.withUnsafeBufferPointer {
-            tjCompress2(h, $0.baseAddress, Int32(img.width), 0, Int32(img.height), pf, &buf, &size, sub,
-                        Int32(min(100, max(1, quality))), Int32(TJFLAG_FASTDCT))
+            tjCompress2(
+                h, $0.baseAddress, Int32(img.width), 0, Int32(img.height), pf, &buf, &size, sub,
+                Int32(min(100, max(1, quality))), Int32(TJFLAG_FASTDCT))
         }
         defer { if let buf { tjFree(buf) } }
         guard rc == 0, let buf else { throw JPEGError(description: "JPEG encoding failed: \(lastError(h))") }
@@ -157,8 +185,14 @@ public struct UploadEncoding: Sendable, Equatable, Codable {
     /// Upload the camera's original JPEG unchanged instead (larger; off by default).
     public var keepOriginal: Bool?
 
-    public init(longSide: Int? = nil, dpi: Int? = nil, greyscale: Bool? = nil, quality: Int? = nil, keepOriginal: Bool? = nil) {
-        self.longSide = longSide; self.dpi = dpi; self.greyscale = greyscale; self.quality = quality; self.keepOriginal = keepOriginal
+    public init(
+        longSide: Int? = nil, dpi: Int? = nil, greyscale: Bool? = nil, quality: Int? = nil, keepOriginal: Bool? = nil
+    ) {
+        self.longSide = longSide
+        self.dpi = dpi
+        self.greyscale = greyscale
+        self.quality = quality
+        self.keepOriginal = keepOriginal
     }
 
     public static let a4LongSideInches = 297.0 / 25.4

@@ -2,7 +2,7 @@ import CV4L2
 import Foundation
 import KioskProtocols
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A V4L2 failure; `errno` ENODEV/ENXIO/ENOENT mean the camera is gone.
@@ -11,13 +11,21 @@ public struct V4L2Error: Error, CustomStringConvertible, Sendable {
     public var code: Int32
     /// The node, for open failures (EPERM/EACCES advice names it).
     public var path: String?
-    public init(operation: String, code: Int32, path: String? = nil) { self.operation = operation; self.code = code; self.path = path }
+    public init(operation: String, code: Int32, path: String? = nil) {
+        self.operation = operation
+        self.code = code
+        self.path = path
+    }
     public var unplugged: Bool { code == ENODEV || code == ENXIO || code == ENOENT || code == EIO }
     public var description: String {
-        let advice = unplugged ? "the camera is not connected; check its USB cable (it is reopened when it comes back)"
-            : (code == EACCES || code == EPERM) ? DeviceAccess.advice(errno: code, path: path ?? "/dev/video*") ?? "no permission on the video device"
-            : code == EBUSY ? "another program is using the camera"
-            : "check the camera and its profile"
+        let advice =
+            unplugged
+            ? "the camera is not connected; check its USB cable (it is reopened when it comes back)"
+            : (code == EACCES || code == EPERM)
+                ? DeviceAccess.advice(errno: code, path: path ?? "/dev/video*") ?? "no permission on the video device"
+                : code == EBUSY
+                    ? "another program is using the camera"
+                    : "check the camera and its profile"
         return "V4L2 \(operation) failed: \(String(cString: strerror(code))) — \(advice)"
     }
 }
@@ -25,7 +33,10 @@ public struct V4L2Error: Error, CustomStringConvertible, Sendable {
 public struct V4L2FrameSize: Sendable, Equatable {
     public var width: Int
     public var height: Int
-    public init(width: Int, height: Int) { self.width = width; self.height = height }
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
 }
 
 /// The V4L2 calls the capture logic needs, one method per ioctl (or mmap/poll). The real one
@@ -68,9 +79,12 @@ public struct V4L2DequeuedBuffer: Sendable, Equatable {
     /// The buffer's timestamp (monotonic for uvcvideo); zero when the driver gave none.
     public var timestamp: Duration
     public init(index: Int, bytesUsed: Int, flags: UInt32 = 0, timestamp: Duration = .zero) {
-        self.index = index; self.bytesUsed = bytesUsed; self.flags = flags; self.timestamp = timestamp
+        self.index = index
+        self.bytesUsed = bytesUsed
+        self.flags = flags
+        self.timestamp = timestamp
     }
-    public static let flagError: UInt32 = 0x40          // V4L2_BUF_FLAG_ERROR
+    public static let flagError: UInt32 = 0x40  // V4L2_BUF_FLAG_ERROR
     /// V4L2_CID_POWER_LINE_FREQUENCY and its 50 Hz menu value.
     public static let powerLineFrequencyControl: UInt32 = 0x0098_0918
     public static let powerLine50Hz: Int32 = 1
@@ -96,7 +110,9 @@ public enum FourCC {
         return UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
     }
     public static func name(_ c: UInt32) -> String {
-        String(decoding: [UInt8(c & 0xFF), UInt8(c >> 8 & 0xFF), UInt8(c >> 16 & 0xFF), UInt8(c >> 24 & 0xFF)], as: UTF8.self)
+        String(
+            decoding: [UInt8(c & 0xFF), UInt8(c >> 8 & 0xFF), UInt8(c >> 16 & 0xFF), UInt8(c >> 24 & 0xFF)],
+            as: UTF8.self)
     }
     public static let mjpeg = code("MJPG")
     public static let jpeg = code("JPEG")
@@ -118,9 +134,15 @@ public struct V4L2Settings: Sendable, Equatable {
     /// Power-line frequency for anti-banding (50 Hz in China); nil leaves the camera's setting.
     public var powerLineHz: Int?
 
-    public init(path: String, size: V4L2FrameSize? = nil, buffers: Int = 4, settleFrames: Int = 2, settleMilliseconds: Int = 1200,
-                frameTimeoutMilliseconds: Int = 3000, powerLineHz: Int? = 50) {
-        self.path = path; self.size = size; self.buffers = max(2, buffers); self.settleFrames = max(0, settleFrames)
+    public init(
+        path: String, size: V4L2FrameSize? = nil, buffers: Int = 4, settleFrames: Int = 2,
+        settleMilliseconds: Int = 1200,
+        frameTimeoutMilliseconds: Int = 3000, powerLineHz: Int? = 50
+    ) {
+        self.path = path
+        self.size = size
+        self.buffers = max(2, buffers)
+        self.settleFrames = max(0, settleFrames)
         self.settleMilliseconds = max(0, settleMilliseconds)
         self.frameTimeoutMilliseconds = max(100, frameTimeoutMilliseconds)
         self.powerLineHz = powerLineHz
@@ -150,7 +172,8 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
     public let simulated = false
 
     public init(device: any V4L2Device, settings: V4L2Settings) {
-        self.device = device; self.settings = settings
+        self.device = device
+        self.settings = settings
     }
 
     /// The size the driver agreed to at the last start.
@@ -174,18 +197,22 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
         try device.open(path: settings.path)
         let cap = try device.queryCapabilities()
         guard cap.capture, cap.streaming else {
-            throw DeviceError("\(settings.path) (\(cap.card)) cannot stream video capture; is it the camera's capture node? check devices.documentCamera.path",
-                              resident: "高拍仪暂不可用，请联系工作人员")
+            throw DeviceError(
+                "\(settings.path) (\(cap.card)) cannot stream video capture; is it the camera's capture node? check devices.documentCamera.path",
+                resident: "高拍仪暂不可用，请联系工作人员")
         }
         cardName = cap.card
         let fmts = try device.formats()
         let fourcc = fmts.contains(FourCC.mjpeg) ? FourCC.mjpeg : fmts.contains(FourCC.jpeg) ? FourCC.jpeg : nil
         guard let fourcc else {
-            throw DeviceError("camera \(cap.card) offers no MJPEG (formats: \(fmts.map(FourCC.name).joined(separator: ", "))); YUYV at document sizes is too slow over USB 2.0",
-                              resident: "高拍仪暂不可用，请联系工作人员")
+            throw DeviceError(
+                "camera \(cap.card) offers no MJPEG (formats: \(fmts.map(FourCC.name).joined(separator: ", "))); YUYV at document sizes is too slow over USB 2.0",
+                resident: "高拍仪暂不可用，请联系工作人员")
         }
         let sizes = try device.frameSizes(fourcc)
-        let want = settings.size ?? sizes.max(by: { $0.width * $0.height < $1.width * $1.height }) ?? V4L2FrameSize(width: 1920, height: 1080)
+        let want =
+            settings.size ?? sizes.max(by: { $0.width * $0.height < $1.width * $1.height })
+            ?? V4L2FrameSize(width: 1920, height: 1080)
         let (got, _) = try device.setFormat(fourcc, want)
         negotiated = got
         if let hz = settings.powerLineHz {
@@ -194,7 +221,9 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
             powerLineSet = (try? device.setControl(V4L2DequeuedBuffer.powerLineFrequencyControl, value: value)) ?? false
         }
         let n = try device.requestBuffers(settings.buffers)
-        guard n >= 2 else { throw DeviceError("camera granted \(n) buffers; at least 2 are needed", resident: "高拍仪暂不可用，请联系工作人员") }
+        guard n >= 2 else {
+            throw DeviceError("camera granted \(n) buffers; at least 2 are needed", resident: "高拍仪暂不可用，请联系工作人员")
+        }
         for i in 0..<n {
             _ = try device.mapBuffer(i)
             try device.queueBuffer(i)
@@ -224,33 +253,43 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
         while true {
             do {
                 guard try device.waitForFrame(timeoutMilliseconds: settings.frameTimeoutMilliseconds) else {
-                    throw DeviceError("camera sent no frame within \(settings.frameTimeoutMilliseconds) ms (lamp or USB bandwidth?); retry, then replug the camera",
-                                      resident: "高拍仪没有响应，请稍后重拍")
+                    throw DeviceError(
+                        "camera sent no frame within \(settings.frameTimeoutMilliseconds) ms (lamp or USB bandwidth?); retry, then replug the camera",
+                        resident: "高拍仪没有响应，请稍后重拍")
                 }
                 let buf = try device.dequeueBuffer()
                 let frame = device.bytes(ofBuffer: buf.index, count: buf.bytesUsed)
-                try device.queueBuffer(buf.index)   // give it back at once: buffers keep cycling
+                try device.queueBuffer(buf.index)  // give it back at once: buffers keep cycling
                 framesSinceStart += 1
                 let at = buf.timestamp > .zero ? buf.timestamp : ContinuousClock.now - Self.hostClockOrigin
                 if !settled {
                     let first = firstFrameAt ?? at
                     firstFrameAt = first
                     // Exposure still settling after STREAMON: by time, and at least settleFrames.
-                    if framesSinceStart <= settings.settleFrames || at - first < .milliseconds(settings.settleMilliseconds) { continue }
+                    if framesSinceStart <= settings.settleFrames
+                        || at - first < .milliseconds(settings.settleMilliseconds)
+                    {
+                        continue
+                    }
                     settled = true
                 }
                 // uvcvideo hands over frames whose payload was cut short (USB bandwidth, a lost
                 // packet) flagged ERROR, or unflagged without the JPEG end: never pass them on.
-                let why: String? = buf.flags & V4L2DequeuedBuffer.flagError != 0 ? "flagged V4L2_BUF_FLAG_ERROR"
-                    : !isCompleteJPEG(frame) ? (frame.count > 1 && frame[0] == 0xFF && frame[1] == 0xD8 ? "torn (no JPEG end-of-image marker)" : "not JPEG")
-                    : nil
+                let why: String? =
+                    buf.flags & V4L2DequeuedBuffer.flagError != 0
+                    ? "flagged V4L2_BUF_FLAG_ERROR"
+                    : !isCompleteJPEG(frame)
+                        ? (frame.count > 1 && frame[0] == 0xFF && frame[1] == 0xD8
+                            ? "torn (no JPEG end-of-image marker)" : "not JPEG")
+                        : nil
                 if let why {
                     bad += 1
                     droppedFrames += 1
                     badKinds.insert(why)
-                    if bad < 8 { continue }   // take the next one
-                    throw DeviceError("camera delivered \(bad) unusable frames in a row (\(badKinds.sorted().joined(separator: ", "))); check the USB cable and that the camera is not on a shared hub, then replug it",
-                                      resident: "拍照失败，请重拍")
+                    if bad < 8 { continue }  // take the next one
+                    throw DeviceError(
+                        "camera delivered \(bad) unusable frames in a row (\(badKinds.sorted().joined(separator: ", "))); check the USB cable and that the camera is not on a shared hub, then replug it",
+                        resident: "拍照失败，请重拍")
                 }
                 return Data(frame)
             } catch let e as V4L2Error {
@@ -280,7 +319,10 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
     private let type = Int32(V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue)
 
     public init() {}
-    deinit { unmapAll(); close() }
+    deinit {
+        unmapAll()
+        close()
+    }
 
     private func check(_ rc: Int32, _ op: String) throws {
         if rc < 0 { throw V4L2Error(operation: op, code: errno) }
@@ -368,7 +410,8 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
         try xioctl("QUERYBUF") { kiosk_v4l2_querybuf(fd, &b) }
         let len = Int(b.length)
         guard let p = mmap(nil, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(kiosk_v4l2_buffer_offset(&b))),
-              p != kiosk_map_failed() else { throw V4L2Error(operation: "mmap buffer \(index)", code: errno) }
+            p != kiosk_map_failed()
+        else { throw V4L2Error(operation: "mmap buffer \(index)", code: errno) }
         while maps.count <= index { maps.append((UnsafeMutableRawPointer(bitPattern: 1)!, 0)) }
         maps[index] = (p, len)
         return len
@@ -385,7 +428,10 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
     public func waitForFrame(timeoutMilliseconds: Int) throws -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let r = poll(&p, 1, Int32(timeoutMilliseconds))
-        if r < 0 { if errno == EINTR { return false }; throw V4L2Error(operation: "poll", code: errno) }
+        if r < 0 {
+            if errno == EINTR { return false }
+            throw V4L2Error(operation: "poll", code: errno)
+        }
         if p.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { throw V4L2Error(operation: "poll", code: ENODEV) }
         return r > 0
     }
@@ -401,7 +447,7 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
         var q = v4l2_queryctrl()
         q.id = id
         if kiosk_v4l2_queryctrl(fd, &q) < 0 {
-            if errno == EINVAL { return false }   // the camera has no such control
+            if errno == EINVAL { return false }  // the camera has no such control
             throw V4L2Error(operation: "QUERYCTRL", code: errno)
         }
         if q.flags & UInt32(V4L2_CTRL_FLAG_DISABLED) != 0 { return false }
@@ -423,6 +469,9 @@ public final class LinuxV4L2Device: V4L2Device, @unchecked Sendable {
     }
 
     public func close() {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
     }
 }

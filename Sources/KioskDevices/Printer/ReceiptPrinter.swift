@@ -33,7 +33,10 @@ public actor ReceiptPrinter {
     let crossCheckPaper: Bool
 
     private func acquire() async {
-        if !busy { busy = true; return }
+        if !busy {
+            busy = true
+            return
+        }
         await withCheckedContinuation { queue.append($0) }
     }
 
@@ -41,15 +44,22 @@ public actor ReceiptPrinter {
         if queue.isEmpty { busy = false } else { queue.removeFirst().resume() }
     }
 
-    public init(transport: any ByteTransport, profile: ReceiptPrinterProfile, model: String, simulated: Bool,
-                bidirectional: Bool, logger: Logger, chunkSize: Int = 4096, autoStatusBack: Bool = false,
-                bufferClearCommand: [UInt8]? = nil, crossCheckPaper: Bool = true) {
-        self.transport = transport; self.profile = profile; self.bidirectional = bidirectional
-        self.bufferClearCommand = bufferClearCommand; self.crossCheckPaper = crossCheckPaper
+    public init(
+        transport: any ByteTransport, profile: ReceiptPrinterProfile, model: String, simulated: Bool,
+        bidirectional: Bool, logger: Logger, chunkSize: Int = 4096, autoStatusBack: Bool = false,
+        bufferClearCommand: [UInt8]? = nil, crossCheckPaper: Bool = true
+    ) {
+        self.transport = transport
+        self.profile = profile
+        self.bidirectional = bidirectional
+        self.bufferClearCommand = bufferClearCommand
+        self.crossCheckPaper = crossCheckPaper
         self.autoStatusBack = autoStatusBack && bidirectional
-        self.logger = logger; self.chunkSize = max(64, min(chunkSize, 4096))
-        current = DeviceStatus(kind: .receiptPrinter, state: bidirectional ? .starting : .online, model: model,
-                               simulated: simulated, paper: .unknown)
+        self.logger = logger
+        self.chunkSize = max(64, min(chunkSize, 4096))
+        current = DeviceStatus(
+            kind: .receiptPrinter, state: bidirectional ? .starting : .online, model: model,
+            simulated: simulated, paper: .unknown)
     }
 
     public func status() -> DeviceStatus {
@@ -60,7 +70,7 @@ public actor ReceiptPrinter {
 
     /// Asks DLE EOT n and returns the byte, or nil when the printer did not answer.
     func query(_ n: UInt8) async throws -> UInt8? {
-        await drainInput()      // stale replies must not be mistaken for this one
+        await drainInput()  // stale replies must not be mistaken for this one
         try await writeBriefly([0x10, 0x04, n])
         let deadline = ContinuousClock.now + .milliseconds(500)
         while ContinuousClock.now < deadline {
@@ -76,7 +86,9 @@ public actor ReceiptPrinter {
     /// the job's deadline, so a printer whose data pipe is blocked (paper out) is not waited on.
     func writeBriefly(_ bytes: [UInt8]) async throws {
         if let link = transport as? USBPrinterLink {
-            try await link.write(bytes, options: USBWriteOptions(chunkBytes: 64, chunkTimeoutMilliseconds: 500, deadline: .milliseconds(500)))
+            try await link.write(
+                bytes,
+                options: USBWriteOptions(chunkBytes: 64, chunkTimeoutMilliseconds: 500, deadline: .milliseconds(500)))
         } else {
             try await transport.write(bytes)
         }
@@ -84,9 +96,14 @@ public actor ReceiptPrinter {
 
     /// Drops stale bytes from the IN pipe, keeping what ASB blocks among them say.
     func drainInput() async {
-        guard autoStatusBack else { await transport.flushInput(); return }
+        guard autoStatusBack else {
+            await transport.flushInput()
+            return
+        }
         for _ in 0..<8 {
-            guard let b = try? await transport.read(maxBytes: 64, timeout: .milliseconds(15)), !b.isEmpty else { return }
+            guard let b = try? await transport.read(maxBytes: 64, timeout: .milliseconds(15)), !b.isEmpty else {
+                return
+            }
             noteASB(b)
         }
         await transport.flushInput()
@@ -97,7 +114,9 @@ public actor ReceiptPrinter {
         guard autoStatusBack, bytes.count >= 4 else { return }
         var i = 0
         while i + 4 <= bytes.count {
-            if ReceiptPrinterStatus.isASBFirstByte(bytes[i]), let st = ReceiptPrinterStatus.decodeASB(Array(bytes[i..<(i + 4)])) {
+            if ReceiptPrinterStatus.isASBFirstByte(bytes[i]),
+                let st = ReceiptPrinterStatus.decodeASB(Array(bytes[i..<(i + 4)]))
+            {
                 asbLatest = st
                 i += 4
             } else {
@@ -133,12 +152,18 @@ public actor ReceiptPrinter {
                     // The port-status paper bit is not meaningful on every model: where the data
                     // pipe still answers, DLE EOT 4 (the roll sensor) has the last word.
                     var roll: ReceiptPrinterStatus?
-                    if crossCheckPaper, let b = try? await query(4) { roll = ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: b) }
+                    if crossCheckPaper, let b = try? await query(4) {
+                        roll = ReceiptPrinterStatus.decodeDLEEOT(n: 4, byte: b)
+                    }
                     if let roll, roll.paperOut == false {
-                        logger.warning("printer: GET_PORT_STATUS says paper empty but DLE EOT 4 sees paper; trusting DLE EOT (set the profile's quirks if this repeats)")
+                        logger.warning(
+                            "printer: GET_PORT_STATUS says paper empty but DLE EOT 4 sees paper; trusting DLE EOT (set the profile's quirks if this repeats)"
+                        )
                     } else {
                         printerStatus.paperOut = true
-                        apply(state: .userError, error: "paper out: load a new roll (纸卷) and close the cover", action: .clear, paper: .out)
+                        apply(
+                            state: .userError, error: "paper out: load a new roll (纸卷) and close the cover",
+                            action: .clear, paper: .out)
                         return status()
                     }
                 }
@@ -168,26 +193,38 @@ public actor ReceiptPrinter {
                 asbLatest = nil
             }
             guard answered else {
-                apply(state: .hardwareError, error: "printer does not answer DLE EOT; check power and cable, then `kioskctl selftest printer`",
-                      action: .reset, paper: .unknown)
+                apply(
+                    state: .hardwareError,
+                    error: "printer does not answer DLE EOT; check power and cable, then `kioskctl selftest printer`",
+                    action: .reset, paper: .unknown)
                 return status()
             }
             printerStatus = s
             if s.paperOut == true {
-                apply(state: .userError, error: "paper out: load a new roll (纸卷) and close the cover", action: .clear, paper: .out)
+                apply(
+                    state: .userError, error: "paper out: load a new roll (纸卷) and close the cover", action: .clear,
+                    paper: .out)
             } else if s.coverOpen == true {
-                apply(state: .userError, error: "cover open: close the printer cover", action: .clear, paper: current.paper ?? .unknown)
+                apply(
+                    state: .userError, error: "cover open: close the printer cover", action: .clear,
+                    paper: current.paper ?? .unknown)
             } else if s.cutterError == true || s.unrecoverableError == true {
-                apply(state: .hardwareError, error: "cutter or mechanism error: open the cover, clear any jam, power-cycle the printer",
-                      action: .maintenance, paper: .jammed)
+                apply(
+                    state: .hardwareError,
+                    error: "cutter or mechanism error: open the cover, clear any jam, power-cycle the printer",
+                    action: .maintenance, paper: .jammed)
             } else if s.online == false {
-                apply(state: .offline, error: "printer offline: check the paper and cover", action: .clear, paper: current.paper ?? .unknown)
+                apply(
+                    state: .offline, error: "printer offline: check the paper and cover", action: .clear,
+                    paper: current.paper ?? .unknown)
             } else {
                 apply(state: .online, error: nil, action: nil, paper: s.paperNearEnd == true ? .low : .full)
             }
         } catch let e as TransportError {
             if e.disconnected { current.connection = nil }
-            apply(state: e.disconnected ? .powerOff : .hardwareError, error: "printer link failed: \(e.description)", action: .maintenance, paper: .unknown)
+            apply(
+                state: e.disconnected ? .powerOff : .hardwareError, error: "printer link failed: \(e.description)",
+                action: .maintenance, paper: .unknown)
         } catch {
             apply(state: .hardwareError, error: "\(error)", action: .reset, paper: .unknown)
         }
@@ -201,7 +238,8 @@ public actor ReceiptPrinter {
             let kv = part.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             if kv.count == 2 { fields[kv[0].uppercased()] = kv[1] }
         }
-        let mfg = fields["MFG"] ?? fields["MANUFACTURER"], mdl = fields["MDL"] ?? fields["MODEL"]
+        let mfg = fields["MFG"] ?? fields["MANUFACTURER"]
+        let mdl = fields["MDL"] ?? fields["MODEL"]
         let s = [mfg, mdl].compactMap { $0 }.joined(separator: " ")
         return s.isEmpty ? String(id.prefix(64)) : s
     }
@@ -211,7 +249,9 @@ public actor ReceiptPrinter {
         guard let port = transport as? PrinterStatusPort else { return status() }
         if let link = transport as? USBPrinterLink {
             do { try await link.connect() } catch let e as TransportError {
-                apply(state: .powerOff, error: "printer link failed: \(e.description)", action: .maintenance, paper: .unknown)
+                apply(
+                    state: .powerOff, error: "printer link failed: \(e.description)", action: .maintenance,
+                    paper: .unknown)
                 current.connection = nil
                 return status()
             } catch {}
@@ -231,7 +271,8 @@ public actor ReceiptPrinter {
             // Ready as far as the printer knows, but the end of an earlier receipt may still be in it.
             current.state = .userError
             current.action = .clear
-            current.lastError = "a receipt stopped part-way (\(why)); remove any partial receipt, check the paper, then clear the printer with `kioskctl selftest printer --print`"
+            current.lastError =
+                "a receipt stopped part-way (\(why)); remove any partial receipt, check the paper, then clear the printer with `kioskctl selftest printer --print`"
         }
     }
 
@@ -245,7 +286,10 @@ public actor ReceiptPrinter {
         var done: [String] = []
         if let port = transport as? PrinterSoftReset, await port.softReset() { done.append("SOFT_RESET") }
         if done.isEmpty, let cmd = bufferClearCommand, !cmd.isEmpty {
-            do { try await writeBriefly(cmd); done.append("buffer-clear command") } catch {
+            do {
+                try await writeBriefly(cmd)
+                done.append("buffer-clear command")
+            } catch {
                 logger.info("printer buffer-clear command not taken", metadata: ["error": "\(error)"])
             }
         }
@@ -258,7 +302,11 @@ public actor ReceiptPrinter {
     private func markInterrupted(_ why: String) async {
         interrupted = why
         let cleared = await clearPrinterBuffer()
-        logger.warning("receipt interrupted; printer held for staff", metadata: ["why": "\(why)", "cleared": "\(cleared ?? "nothing: no SOFT_RESET and no buffer-clear command")"])
+        logger.warning(
+            "receipt interrupted; printer held for staff",
+            metadata: [
+                "why": "\(why)", "cleared": "\(cleared ?? "nothing: no SOFT_RESET and no buffer-clear command")",
+            ])
     }
 
     /// Staff took the partial receipt and checked the printer: clear its buffer again and put it
@@ -271,7 +319,8 @@ public actor ReceiptPrinter {
         let cleared = await clearPrinterBuffer()
         interrupted = nil
         if bidirectional { _ = await queryStatus() } else { _ = await refreshOneWay() }
-        return cleared.map { "printer buffer cleared (\($0))" } ?? "no way to clear the printer's buffer on this model: power-cycle the printer"
+        return cleared.map { "printer buffer cleared (\($0))" }
+            ?? "no way to clear the printer's buffer on this model: power-cycle the printer"
     }
 
     /// Waits for a print in progress (a receipt is never cut off half-way), then closes the link.
@@ -287,8 +336,9 @@ public actor ReceiptPrinter {
         defer { release() }
         if let why = interrupted {
             failed += 1
-            throw DeviceError("print refused: the printer is held after an interrupted receipt (\(why)); staff clear it with `kioskctl selftest printer --print`",
-                              resident: "回执打印机暂不可用")
+            throw DeviceError(
+                "print refused: the printer is held after an interrupted receipt (\(why)); staff clear it with `kioskctl selftest printer --print`",
+                resident: "回执打印机暂不可用")
         }
         if bidirectional {
             let before = await queryStatus()
@@ -303,8 +353,10 @@ public actor ReceiptPrinter {
         }
         let bytes: [UInt8]
         do {
-            bytes = try ESCPOSEncoder(profile: profile, autoStatusBackMask: autoStatusBack ? 0x4F : nil,
-                                      endOfJobSentinel: true).encode(doc)
+            bytes = try ESCPOSEncoder(
+                profile: profile, autoStatusBackMask: autoStatusBack ? 0x4F : nil,
+                endOfJobSentinel: true
+            ).encode(doc)
         } catch {
             failed += 1
             throw DeviceError("receipt could not be encoded: \(error)", resident: "回执内容无法打印")
@@ -315,7 +367,8 @@ public actor ReceiptPrinter {
                 let end = min(offset + chunkSize, bytes.count)
                 try await transport.write(Array(bytes[offset..<end]))
                 offset = end
-                if offset < bytes.count { try await Task.sleep(for: .milliseconds(10)) }   // pace for small printer buffers
+                // pace for small printer buffers
+                if offset < bytes.count { try await Task.sleep(for: .milliseconds(10)) }
             }
         } catch {
             failed += 1
@@ -324,7 +377,8 @@ public actor ReceiptPrinter {
             if bidirectional == false, (error as? TransportError)?.disconnected == true {
                 apply(state: .powerOff, error: "printer link failed: \(error)", action: .maintenance, paper: .unknown)
             }
-            logger.warning("receipt write failed", metadata: ["error": "\(error)", "printerState": "\(current.state.rawValue)"])
+            logger.warning(
+                "receipt write failed", metadata: ["error": "\(error)", "printerState": "\(current.state.rawValue)"])
             if after.paper == .out {
                 throw DeviceError("paper ran out during the receipt (\(error))", resident: "打印中纸张用完")
             }

@@ -24,24 +24,35 @@ public struct USBPrinterSelection: Sendable {
     public var inEndpoint: UInt8?
     public var writeOptions: USBWriteOptions
 
-    public init(vendorId: UInt16? = nil, productId: UInt16? = nil, interfaceClass: UInt8 = 7, interface: Int? = nil,
-                outEndpoint: UInt8? = nil, inEndpoint: UInt8? = nil, writeOptions: USBWriteOptions = USBWriteOptions()) {
-        self.vendorId = vendorId; self.productId = productId; self.interfaceClass = interfaceClass
-        self.interface = interface; self.outEndpoint = outEndpoint; self.inEndpoint = inEndpoint
+    public init(
+        vendorId: UInt16? = nil, productId: UInt16? = nil, interfaceClass: UInt8 = 7, interface: Int? = nil,
+        outEndpoint: UInt8? = nil, inEndpoint: UInt8? = nil, writeOptions: USBWriteOptions = USBWriteOptions()
+    ) {
+        self.vendorId = vendorId
+        self.productId = productId
+        self.interfaceClass = interfaceClass
+        self.interface = interface
+        self.outEndpoint = outEndpoint
+        self.inEndpoint = inEndpoint
         self.writeOptions = writeOptions
     }
 
     /// From a usb-printer / usb-vendor profile. Vendor-class printers need a vendor id: class FF
     /// alone would also match the ID-card reader.
-    public init(profile: DeviceProfile, vendorId: UInt16? = nil, productId: UInt16? = nil, writeOptions: USBWriteOptions) throws {
+    public init(
+        profile: DeviceProfile, vendorId: UInt16? = nil, productId: UInt16? = nil, writeOptions: USBWriteOptions
+    ) throws {
         let cls: UInt8 = profile.usb?.interfaceClass ?? (profile.transport == "usb-vendor" ? 0xFF : 7)
         let v = vendorId ?? profile.usb?.vendorId
         if cls != 7 && v == nil {
-            throw TransportError("profile \(profile.id) is vendor class (0x\(String(cls, radix: 16))) but names no vendorId; set usb.vendorId in the profile or devices.receiptPrinter.vendorId")
+            throw TransportError(
+                "profile \(profile.id) is vendor class (0x\(String(cls, radix: 16))) but names no vendorId; set usb.vendorId in the profile or devices.receiptPrinter.vendorId"
+            )
         }
-        self.init(vendorId: v, productId: productId ?? (vendorId == nil ? profile.usb?.productId : nil), interfaceClass: cls,
-                  interface: profile.usb?.interface, outEndpoint: profile.usb?.endpoints?.out,
-                  inEndpoint: profile.usb?.endpoints?.in, writeOptions: writeOptions)
+        self.init(
+            vendorId: v, productId: productId ?? (vendorId == nil ? profile.usb?.productId : nil), interfaceClass: cls,
+            interface: profile.usb?.interface, outEndpoint: profile.usb?.endpoints?.out,
+            inEndpoint: profile.usb?.endpoints?.in, writeOptions: writeOptions)
     }
 
     /// The first enumerated device and interface that match.
@@ -56,7 +67,8 @@ public struct USBPrinterSelection: Sendable {
             if let v = vendorId, d.vendorId != v { continue }
             if let p = productId, d.productId != p { continue }
             if let iface = d.interfaces.first(where: {
-                $0.alternate == 0 && $0.interfaceClass == interfaceClass && $0.bulkOut != nil && (interface == nil || $0.number == interface)
+                $0.alternate == 0 && $0.interfaceClass == interfaceClass && $0.bulkOut != nil
+                    && (interface == nil || $0.number == interface)
             }) {
                 out.append((d, iface))
             }
@@ -65,7 +77,9 @@ public struct USBPrinterSelection: Sendable {
     }
 
     public var describe: String {
-        let ids = vendorId.map { String(format: "%04x", $0) + ":" + (productId.map { String(format: "%04x", $0) } ?? "*") } ?? "any"
+        let ids =
+            vendorId.map { String(format: "%04x", $0) + ":" + (productId.map { String(format: "%04x", $0) } ?? "*") }
+            ?? "any"
         return "USB printer \(ids) interface class 0x\(String(format: "%02X", interfaceClass))"
     }
 }
@@ -93,23 +107,28 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset 
     @discardableResult
     public func connect() async throws -> USBBulkTransport {
         if let t = transport { return t }
-        let ctx = context, sel = selection
+        let ctx = context
+        let sel = selection
         let all = await onControl { sel.findAll(in: ctx.devices()) }
         if sel.vendorId == nil, all.count > 1 {
             // A generic profile with no ids: one of these may be the A4 printer. Claiming it would
             // detach usblp, take it from CUPS and print ESC/POS garbage on A4. Never guess.
             let list = all.map { "\($0.0.usbId) at \($0.0.location)" }.joined(separator: "; ")
-            throw TransportError("\(all.count) printer-class USB devices are attached (\(list)) and the receipt printer profile names no USB ids: kioskd will not guess which is the receipt printer (it could be the A4 printer). Set devices.receiptPrinter.vendorId and productId (from `lsusb`), then run `kioskctl commission`")
+            throw TransportError(
+                "\(all.count) printer-class USB devices are attached (\(list)) and the receipt printer profile names no USB ids: kioskd will not guess which is the receipt printer (it could be the A4 printer). Set devices.receiptPrinter.vendorId and productId (from `lsusb`), then run `kioskctl commission`"
+            )
         }
         guard let f = all.first else {
-            throw TransportError("no \(sel.describe) is plugged in: check the printer's power and USB cable", disconnected: true)
+            throw TransportError(
+                "no \(sel.describe) is plugged in: check the printer's power and USB cable", disconnected: true)
         }
         let (dev, iface) = f
         let t: USBBulkTransport
         do {
             t = try await onControlThrowing {
-                try USBBulkTransport(context: ctx, device: dev, interface: iface.number, outEndpoint: sel.outEndpoint,
-                                     inEndpoint: sel.inEndpoint, writeOptions: sel.writeOptions)
+                try USBBulkTransport(
+                    context: ctx, device: dev, interface: iface.number, outEndpoint: sel.outEndpoint,
+                    inEndpoint: sel.inEndpoint, writeOptions: sel.writeOptions)
             }
         } catch let e as USBError {
             throw TransportError(e.description, disconnected: e.disconnected)
@@ -129,7 +148,9 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset 
     }
 
     private func dropIfGone(_ error: Error) async {
-        let gone = (error as? TransportError)?.disconnected == true || (error as? USBWriteIncomplete)?.cause.disconnected == true
+        let gone =
+            (error as? TransportError)?.disconnected == true
+            || (error as? USBWriteIncomplete)?.cause.disconnected == true
         if gone, let t = transport {
             transport = nil
             await t.close()
@@ -146,8 +167,9 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset 
         do { _ = try await t.writeReportingProgress(bytes, options: options) } catch {
             await dropIfGone(error)
             if let w = error as? USBWriteIncomplete {
-                throw TransportError("printer took \(w.transferred) of \(w.total) bytes, then \(w.cause.description)",
-                                     disconnected: w.cause.disconnected)
+                throw TransportError(
+                    "printer took \(w.transferred) of \(w.total) bytes, then \(w.cause.description)",
+                    disconnected: w.cause.disconnected)
             }
             throw error
         }
@@ -166,15 +188,21 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset 
     }
 
     public func close() async {
-        if let t = transport { transport = nil; await t.close() }
+        if let t = transport {
+            transport = nil
+            await t.close()
+        }
     }
 
     // MARK: PrinterStatusPort
 
     public func portStatus() async -> UInt8? {
         guard let t = try? await connect() else { return nil }
-        let h = t.handle, iface = UInt16(t.interface.number)
-        let r = await onControl { try? h.control(requestType: 0xA1, request: 1, value: 0, index: iface, length: 1, timeoutMilliseconds: 500) }
+        let h = t.handle
+        let iface = UInt16(t.interface.number)
+        let r = await onControl {
+            try? h.control(requestType: 0xA1, request: 1, value: 0, index: iface, length: 1, timeoutMilliseconds: 500)
+        }
         guard let byte = r?.first else {
             if !h.isOpen { transport = nil }
             return nil
@@ -196,10 +224,15 @@ public actor USBPrinterLink: ByteTransport, PrinterStatusPort, PrinterSoftReset 
     /// printer refuses that, 0x21 (class, interface, as the class spec says); wIndex = interface.
     public func softReset() async -> Bool {
         guard let t = try? await connect() else { return false }
-        let h = t.handle, iface = UInt16(t.interface.number)
+        let h = t.handle
+        let iface = UInt16(t.interface.number)
         return await onControl {
             for type: UInt8 in [0x23, 0x21] {
-                if (try? h.control(requestType: type, request: 2, value: 0, index: iface, timeoutMilliseconds: 1000)) != nil { return true }
+                if (try? h.control(requestType: type, request: 2, value: 0, index: iface, timeoutMilliseconds: 1000))
+                    != nil
+                {
+                    return true
+                }
             }
             return false
         }
@@ -215,21 +248,30 @@ extension ReceiptPrinter {
     /// A receipt printer on USB for a usb-printer / usb-vendor profile. A printer that is not
     /// plugged in yet shows as powerOff and is claimed when it appears. A one-way printer
     /// (printer-class protocol 1, or no IN endpoint) prints with status "unknown".
-    public static func overUSB(context: LibUSBContext, profile: DeviceProfile, vendorId: UInt16? = nil, productId: UInt16? = nil,
-                               writeOptions: USBWriteOptions, logger: Logger) throws -> ReceiptPrinter {
-        let selection = try USBPrinterSelection(profile: profile, vendorId: vendorId, productId: productId, writeOptions: writeOptions)
+    public static func overUSB(
+        context: LibUSBContext, profile: DeviceProfile, vendorId: UInt16? = nil, productId: UInt16? = nil,
+        writeOptions: USBWriteOptions, logger: Logger
+    ) throws -> ReceiptPrinter {
+        let selection = try USBPrinterSelection(
+            profile: profile, vendorId: vendorId, productId: productId, writeOptions: writeOptions)
         guard let encoderProfile = profile.receiptPrinterProfile else {
-            throw TransportError("profile \(profile.id) has an incomplete receipt section (paperWidthMM, dots, columns)")
+            throw TransportError(
+                "profile \(profile.id) has an incomplete receipt section (paperWidthMM, dots, columns)")
         }
         var bidirectional = profile.statusSupport != .none
         if let found = selection.find(in: context.devices()), found.1.interfaceProtocol == 1 || found.1.bulkIn == nil {
             bidirectional = false
         }
-        logger.info("receipt printer over USB", metadata: ["profile": "\(profile.id)", "selection": "\(selection.describe)",
-                                                            "status": "\(bidirectional ? profile.statusSupport.rawValue : "none")"])
-        return ReceiptPrinter(transport: USBPrinterLink(context: context, selection: selection), profile: encoderProfile,
-                              model: profile.name, simulated: false, bidirectional: bidirectional, logger: logger,
-                              chunkSize: writeOptions.chunkBytes, autoStatusBack: profile.statusSupport == .asb,
-                              bufferClearCommand: profile.bufferClearBytes)
+        logger.info(
+            "receipt printer over USB",
+            metadata: [
+                "profile": "\(profile.id)", "selection": "\(selection.describe)",
+                "status": "\(bidirectional ? profile.statusSupport.rawValue : "none")",
+            ])
+        return ReceiptPrinter(
+            transport: USBPrinterLink(context: context, selection: selection), profile: encoderProfile,
+            model: profile.name, simulated: false, bidirectional: bidirectional, logger: logger,
+            chunkSize: writeOptions.chunkBytes, autoStatusBack: profile.statusSupport == .asb,
+            bufferClearCommand: profile.bufferClearBytes)
     }
 }

@@ -33,11 +33,17 @@ public enum Commissioning {
         public var cameraPath: String?
         /// A serial reader's tty (/dev/serial/by-path/… or /dev/ttyUSBn).
         public var serialReaderPath: String?
-        public init(receiptPrinterProfile: DeviceProfile? = nil, receiptPrinterVendorId: UInt16? = nil, receiptPrinterProductId: UInt16? = nil,
-                    receiptPrinterPort: String? = nil, cameraPath: String? = nil, serialReaderPath: String? = nil) {
-            self.receiptPrinterProfile = receiptPrinterProfile; self.receiptPrinterVendorId = receiptPrinterVendorId
-            self.receiptPrinterProductId = receiptPrinterProductId; self.receiptPrinterPort = receiptPrinterPort
-            self.cameraPath = cameraPath; self.serialReaderPath = serialReaderPath
+        public init(
+            receiptPrinterProfile: DeviceProfile? = nil, receiptPrinterVendorId: UInt16? = nil,
+            receiptPrinterProductId: UInt16? = nil,
+            receiptPrinterPort: String? = nil, cameraPath: String? = nil, serialReaderPath: String? = nil
+        ) {
+            self.receiptPrinterProfile = receiptPrinterProfile
+            self.receiptPrinterVendorId = receiptPrinterVendorId
+            self.receiptPrinterProductId = receiptPrinterProductId
+            self.receiptPrinterPort = receiptPrinterPort
+            self.cameraPath = cameraPath
+            self.serialReaderPath = serialReaderPath
         }
     }
 
@@ -69,11 +75,16 @@ public enum Commissioning {
         for n in names.sorted() where !n.contains(":") && !n.hasPrefix("usb") {
             let d = dir + "/" + n
             guard let v = read(d + "/idVendor").flatMap({ UInt16($0, radix: 16) }),
-                  let p = read(d + "/idProduct").flatMap({ UInt16($0, radix: 16) }) else { continue }
-            let ifaces = ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasPrefix(n + ":") }.sorted()
+                let p = read(d + "/idProduct").flatMap({ UInt16($0, radix: 16) })
+            else { continue }
+            let ifaces = ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter {
+                $0.hasPrefix(n + ":")
+            }.sorted()
             let classes = ifaces.compactMap { read(d + "/" + $0 + "/bInterfaceClass").flatMap { UInt8($0, radix: 16) } }
-            out.append(USBDevice(port: n, vendorId: v, productId: p, serial: read(d + "/serial"), product: read(d + "/product"),
-                                 interfaceClasses: classes))
+            out.append(
+                USBDevice(
+                    port: n, vendorId: v, productId: p, serial: read(d + "/serial"), product: read(d + "/product"),
+                    interfaceClasses: classes))
         }
         return out
     }
@@ -82,10 +93,13 @@ public enum Commissioning {
     /// /sys/class/<cls>/<name>/device up to the directory with idVendor.
     public static func usbParent(ofNode node: String, sysClass: String, sysRoot: String = "/sys") -> String? {
         var name = (node as NSString).lastPathComponent
-        if let dest = try? FileManager.default.destinationOfSymbolicLink(atPath: node) { name = (dest as NSString).lastPathComponent }
+        if let dest = try? FileManager.default.destinationOfSymbolicLink(atPath: node) {
+            name = (dest as NSString).lastPathComponent
+        }
         let link = sysRoot + "/class/" + sysClass + "/" + name + "/device"
         guard let dest = try? FileManager.default.destinationOfSymbolicLink(atPath: link) else { return nil }
-        var dir = URL(fileURLWithPath: (link as NSString).deletingLastPathComponent).appendingPathComponent(dest).standardizedFileURL.path
+        var dir = URL(fileURLWithPath: (link as NSString).deletingLastPathComponent).appendingPathComponent(dest)
+            .standardizedFileURL.path
         for _ in 0..<5 {
             if read(dir + "/idVendor") != nil { return (dir as NSString).lastPathComponent }
             dir = (dir as NSString).deletingLastPathComponent
@@ -98,7 +112,9 @@ public enum Commissioning {
     /// A serial number worth pinning to: present, printable, not a placeholder many units share.
     static func usableSerial(_ s: String?) -> String? {
         guard let s, s.count >= 4, s.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "\"" }) else { return nil }
-        let placeholders: Set<String> = ["0000", "00000000", "0123456789", "123456789", "1234567890", "ffffffff", "FFFFFFFF"]
+        let placeholders: Set<String> = [
+            "0000", "00000000", "0123456789", "123456789", "1234567890", "ffffffff", "FFFFFFFF",
+        ]
         if placeholders.contains(s) || Set(s).count == 1 { return nil }
         return s
     }
@@ -115,7 +131,9 @@ public enum Commissioning {
         return (s, "USB port \(d.port) (no usable serial number: keep it in this port)")
     }
 
-    public static func plan(_ req: Request, devices: [USBDevice], sysRoot: String = "/sys", group: String = "kioskdev") throws -> Plan {
+    public static func plan(_ req: Request, devices: [USBDevice], sysRoot: String = "/sys", group: String = "kioskdev")
+        throws -> Plan
+    {
         var body = ""
         var pinned: [String] = []
         let access = "GROUP=\"\(group)\", MODE=\"0660\""
@@ -128,8 +146,12 @@ public enum Commissioning {
         }
         if let cam = req.cameraPath {
             guard let port = usbParent(ofNode: cam, sysClass: "video4linux", sysRoot: sysRoot),
-                  let d = devices.first(where: { $0.port == port }) else {
-                throw Refusal(description: "the camera \(cam) is not attached (or not a USB camera): plug it in, check devices.documentCamera.path (`v4l2-ctl --list-devices`), then run `kioskctl commission` again")
+                let d = devices.first(where: { $0.port == port })
+            else {
+                throw Refusal(
+                    description:
+                        "the camera \(cam) is not attached (or not a USB camera): plug it in, check devices.documentCamera.path (`v4l2-ctl --list-devices`), then run `kioskctl commission` again"
+                )
             }
             let p = pin(d, parent: true)
             body += "\n# document camera \(cam): \(d.label), pinned by \(p.how)\n"
@@ -138,23 +160,30 @@ public enum Commissioning {
         }
         if let tty = req.serialReaderPath {
             guard let port = usbParent(ofNode: tty, sysClass: "tty", sysRoot: sysRoot),
-                  let d = devices.first(where: { $0.port == port }) else {
-                throw Refusal(description: "the reader's port \(tty) is not attached: plug the reader in, check devices.idCardReader.path (`ls -l /dev/serial/by-path/`), then run `kioskctl commission` again")
+                let d = devices.first(where: { $0.port == port })
+            else {
+                throw Refusal(
+                    description:
+                        "the reader's port \(tty) is not attached: plug the reader in, check devices.idCardReader.path (`ls -l /dev/serial/by-path/`), then run `kioskctl commission` again"
+                )
             }
             let p = pin(d, parent: true)
             body += "\n# ID-card reader \(tty): \(d.label), pinned by \(p.how); hidden from ModemManager\n"
-            body += "SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", \(p.match), \(access), ENV{ID_MM_DEVICE_IGNORE}=\"1\"\n"
+            body +=
+                "SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", \(p.match), \(access), ENV{ID_MM_DEVICE_IGNORE}=\"1\"\n"
             pinned.append("ID-card reader \(tty): \(d.label), pinned by \(p.how)")
         }
         guard !pinned.isEmpty else {
-            throw Refusal(description: "nothing to commission: the config names no USB receipt printer, V4L2 camera or serial reader")
+            throw Refusal(
+                description:
+                    "nothing to commission: the config names no USB receipt printer, V4L2 camera or serial reader")
         }
         let header = """
-        # Written by `kioskctl commission` for the devices attached to this kiosk; run it again after
-        # replacing a device. Gives group \(group) (kioskd's SupplementaryGroups=) mode 0660 on exactly
-        # these devices; the packaged 60-kioskd.rules covers profiles with USB ids.
+            # Written by `kioskctl commission` for the devices attached to this kiosk; run it again after
+            # replacing a device. Gives group \(group) (kioskd's SupplementaryGroups=) mode 0660 on exactly
+            # these devices; the packaged 60-kioskd.rules covers profiles with USB ids.
 
-        """
+            """
         return Plan(rules: header + body, pinned: pinned)
     }
 
@@ -164,7 +193,9 @@ public enum Commissioning {
     /// garbage on A4.
     static func receiptPrinter(_ req: Request, profile: DeviceProfile, devices: [USBDevice]) throws -> USBDevice {
         let vid = req.receiptPrinterVendorId ?? profile.usb?.vendorId
-        let pid = req.receiptPrinterVendorId == nil ? (req.receiptPrinterProductId ?? profile.usb?.productId) : req.receiptPrinterProductId
+        let pid =
+            req.receiptPrinterVendorId == nil
+            ? (req.receiptPrinterProductId ?? profile.usb?.productId) : req.receiptPrinterProductId
         let cls: UInt8 = profile.usb?.interfaceClass ?? (profile.transport == "usb-vendor" ? 0xFF : 7)
         var cands = devices.filter { d in
             (vid == nil || d.vendorId == vid) && (pid == nil || d.productId == pid) && d.interfaceClasses.contains(cls)
@@ -172,12 +203,18 @@ public enum Commissioning {
         if let port = req.receiptPrinterPort { cands = cands.filter { $0.port == port } }
         if cands.isEmpty {
             let printers = devices.filter(\.isPrinterClass).map(\.label)
-            throw Refusal(description: "no attached USB device matches receipt printer profile \(profile.id)"
-                + (printers.isEmpty ? " (no printer-class device is attached: check the printer's power and cable)" : "; printer-class devices attached: \(printers.joined(separator: "; "))"))
+            throw Refusal(
+                description: "no attached USB device matches receipt printer profile \(profile.id)"
+                    + (printers.isEmpty
+                        ? " (no printer-class device is attached: check the printer's power and cable)"
+                        : "; printer-class devices attached: \(printers.joined(separator: "; "))"))
         }
         if cands.count > 1 {
             let list = cands.map(\.label).joined(separator: "; ")
-            throw Refusal(description: "\(cands.count) devices match receipt printer profile \(profile.id): \(list). kioskd must never claim the A4 printer: set devices.receiptPrinter.vendorId and productId (from `lsusb`) or devices.receiptPrinter.path to the receipt printer's USB port, then run `kioskctl commission` again")
+            throw Refusal(
+                description:
+                    "\(cands.count) devices match receipt printer profile \(profile.id): \(list). kioskd must never claim the A4 printer: set devices.receiptPrinter.vendorId and productId (from `lsusb`) or devices.receiptPrinter.path to the receipt printer's USB port, then run `kioskctl commission` again"
+            )
         }
         return cands[0]
     }

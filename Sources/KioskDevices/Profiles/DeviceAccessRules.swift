@@ -36,11 +36,11 @@ public enum DeviceAccessRules {
     /// v4l2: the video node. Serial and vendor-class readers are also hidden from ModemManager.
     public static func udevRules(profiles: [DeviceProfile], group: String = "kioskdev") -> String {
         var out = """
-        # Generated from DeviceProfiles/ by `kioskctl packaging udev-rules` at package build time; do not edit.
-        # Gives group \(group) (kioskd's SupplementaryGroups=) read/write access to exactly the devices
-        # the device profiles name, mode 0660. Nothing here is world-accessible.
+            # Generated from DeviceProfiles/ by `kioskctl packaging udev-rules` at package build time; do not edit.
+            # Gives group \(group) (kioskd's SupplementaryGroups=) read/write access to exactly the devices
+            # the device profiles name, mode 0660. Nothing here is world-accessible.
 
-        """
+            """
         let access = "GROUP=\"\(group)\", MODE=\"0660\""
         for m in matches(profiles) {
             out += "\n# \(m.profileId) (\(m.transport))\n"
@@ -50,7 +50,8 @@ public enum DeviceAccessRules {
                 if m.transport == "usb-bulk" { out += ", ENV{ID_MM_DEVICE_IGNORE}=\"1\"" }
                 out += "\n"
             case "serial":
-                out += "SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", \(ids(m, parent: true)), \(access), ENV{ID_MM_DEVICE_IGNORE}=\"1\"\n"
+                out +=
+                    "SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", \(ids(m, parent: true)), \(access), ENV{ID_MM_DEVICE_IGNORE}=\"1\"\n"
             case "hid-a", "hid-b":
                 out += "SUBSYSTEM==\"hidraw\", KERNEL==\"hidraw*\", \(ids(m, parent: true)), \(access)\n"
             case "v4l2":
@@ -69,17 +70,19 @@ public enum DeviceAccessRules {
     /// serial reader profiles are touched; the kiosk has no braille display on those ids.
     public static func lateUdevRules(profiles: [DeviceProfile]) -> String {
         var out = """
-        # Generated from DeviceProfiles/ by `kioskctl packaging udev-rules --late`; do not edit.
-        # Runs after brltty's and ModemManager's rules: the USB-serial bridges of ID-card reader
-        # profiles are neither braille displays nor modems.
+            # Generated from DeviceProfiles/ by `kioskctl packaging udev-rules --late`; do not edit.
+            # Runs after brltty's and ModemManager's rules: the USB-serial bridges of ID-card reader
+            # profiles are neither braille displays nor modems.
 
-        """
+            """
         let readers = matches(profiles.filter { $0.kind == "idCardReader" && $0.transport == "serial" })
         if readers.isEmpty { out += "# (no serial reader profile has USB ids)\n" }
         for m in readers {
             out += "\n# \(m.profileId)\n"
-            out += "ACTION!=\"remove\", SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", \(ids(m, parent: false)), ENV{BRLTTY_BRAILLE_DRIVER}=\"\", ENV{SYSTEMD_WANTS}=\"\", ENV{ID_MM_DEVICE_IGNORE}=\"1\"\n"
-            out += "ACTION!=\"remove\", SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", \(ids(m, parent: true)), ENV{ID_MM_DEVICE_IGNORE}=\"1\", ENV{ID_MM_PORT_IGNORE}=\"1\"\n"
+            out +=
+                "ACTION!=\"remove\", SUBSYSTEM==\"usb\", ENV{DEVTYPE}==\"usb_device\", \(ids(m, parent: false)), ENV{BRLTTY_BRAILLE_DRIVER}=\"\", ENV{SYSTEMD_WANTS}=\"\", ENV{ID_MM_DEVICE_IGNORE}=\"1\"\n"
+            out +=
+                "ACTION!=\"remove\", SUBSYSTEM==\"tty\", KERNEL==\"ttyUSB*|ttyACM*\", \(ids(m, parent: true)), ENV{ID_MM_DEVICE_IGNORE}=\"1\", ENV{ID_MM_PORT_IGNORE}=\"1\"\n"
         }
         return out
     }
@@ -88,10 +91,10 @@ public enum DeviceAccessRules {
     /// over USB, so the CUPS usb backend never claims them. Install as /usr/share/cups/usb/kiosk.usb-quirks.
     public static func cupsUSBQuirks(profiles: [DeviceProfile]) -> String {
         var out = """
-        # Generated from DeviceProfiles/ by `kioskctl packaging usb-quirks` at package build time; do not edit.
-        # Receipt printers driven by kioskd over USB: the CUPS usb backend must leave them alone.
+            # Generated from DeviceProfiles/ by `kioskctl packaging usb-quirks` at package build time; do not edit.
+            # Receipt printers driven by kioskd over USB: the CUPS usb backend must leave them alone.
 
-        """
+            """
         let printers = profiles.filter { $0.kind == "receiptPrinter" }
         let ms = matches(printers)
         if ms.isEmpty { out += "# (no receipt-printer profile has USB ids yet)\n" }

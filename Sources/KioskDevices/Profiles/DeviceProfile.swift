@@ -84,7 +84,9 @@ public struct DeviceProfile: Codable, Sendable, Equatable {
     public var file: String?
 
     public static let kinds = ["idCardReader", "receiptPrinter", "documentCamera", "a4Printer"]
-    public static let transports = ["simulator", "usb-bulk", "usb-printer", "usb-vendor", "serial", "hid-a", "hid-b", "v4l2", "cups"]
+    public static let transports = [
+        "simulator", "usb-bulk", "usb-printer", "usb-vendor", "serial", "hid-a", "hid-b", "v4l2", "cups",
+    ]
 
     /// `receipt.bufferClear` as bytes (nil when absent or not hex).
     public var bufferClearBytes: [UInt8]? {
@@ -116,7 +118,10 @@ public enum DeviceProfiles {
     public static func load(directory: String) throws -> [DeviceProfile] {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory) else {
-            throw DeviceProfileError(description: "device profile folder \(directory) cannot be read; set deviceProfiles in kiosk.yaml to the DeviceProfiles folder")
+            throw DeviceProfileError(
+                description:
+                    "device profile folder \(directory) cannot be read; set deviceProfiles in kiosk.yaml to the DeviceProfiles folder"
+            )
         }
         var out: [DeviceProfile] = []
         var seen: [String: String] = [:]
@@ -124,7 +129,8 @@ public enum DeviceProfiles {
             let path = (directory as NSString).appendingPathComponent(name)
             var p = try parse(file: path)
             if let other = seen[p.id] {
-                throw DeviceProfileError(description: "device profiles \(other) and \(name) both use id \(p.id); ids must be unique")
+                throw DeviceProfileError(
+                    description: "device profiles \(other) and \(name) both use id \(p.id); ids must be unique")
             }
             seen[p.id] = name
             p.file = path
@@ -145,19 +151,34 @@ public enum DeviceProfiles {
         do {
             p = try YAMLDecoder().decode(DeviceProfile.self, from: yaml)
         } catch let DecodingError.keyNotFound(key, ctx) {
-            throw DeviceProfileError(description: "device profile \(name): missing `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))` (see DeviceProfiles/README.md)")
+            throw DeviceProfileError(
+                description:
+                    "device profile \(name): missing `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))` (see DeviceProfiles/README.md)"
+            )
         } catch let DecodingError.typeMismatch(_, ctx) {
-            throw DeviceProfileError(description: "device profile \(name): `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` has the wrong type")
+            throw DeviceProfileError(
+                description:
+                    "device profile \(name): `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` has the wrong type"
+            )
         } catch let DecodingError.dataCorrupted(ctx) {
-            throw DeviceProfileError(description: "device profile \(name): `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` is invalid (\(ctx.debugDescription))")
+            throw DeviceProfileError(
+                description:
+                    "device profile \(name): `\(ctx.codingPath.map(\.stringValue).joined(separator: "."))` is invalid (\(ctx.debugDescription))"
+            )
         } catch {
             throw DeviceProfileError(description: "device profile \(name) is not valid YAML: \(error)")
         }
         guard DeviceProfile.kinds.contains(p.kind) else {
-            throw DeviceProfileError(description: "device profile \(name): kind `\(p.kind)` is not one of \(DeviceProfile.kinds.joined(separator: ", "))")
+            throw DeviceProfileError(
+                description:
+                    "device profile \(name): kind `\(p.kind)` is not one of \(DeviceProfile.kinds.joined(separator: ", "))"
+            )
         }
         guard DeviceProfile.transports.contains(p.transport) else {
-            throw DeviceProfileError(description: "device profile \(name): transport `\(p.transport)` is not one of \(DeviceProfile.transports.joined(separator: ", "))")
+            throw DeviceProfileError(
+                description:
+                    "device profile \(name): transport `\(p.transport)` is not one of \(DeviceProfile.transports.joined(separator: ", "))"
+            )
         }
         if let b = p.serial?.baud, SerialSettings.speed(b) == nil {
             throw DeviceProfileError(description: "device profile \(name): serial.baud \(b) is not supported")

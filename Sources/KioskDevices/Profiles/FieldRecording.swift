@@ -14,7 +14,9 @@ public struct FieldRecording: Codable, Sendable, Equatable {
         /// Milliseconds until the reply was complete (or the wait ended).
         public var milliseconds: Int?
         public init(request: String, reply: String, milliseconds: Int? = nil) {
-            self.request = request; self.reply = reply; self.milliseconds = milliseconds
+            self.request = request
+            self.reply = reply
+            self.milliseconds = milliseconds
         }
     }
 
@@ -33,10 +35,18 @@ public struct FieldRecording: Codable, Sendable, Equatable {
         public var dleEOT: [String: String]?
         /// Why nothing was sent to the device (not matched by any profile, could not open, …).
         public var note: String?
-        public init(device: USBDeviceInfo, profile: String? = nil, interface: Int? = nil, samStatus: Exchange? = nil,
-                    deviceID: String? = nil, portStatus: UInt8? = nil, dleEOT: [String: String]? = nil, note: String? = nil) {
-            self.device = device; self.profile = profile; self.interface = interface; self.samStatus = samStatus
-            self.deviceID = deviceID; self.portStatus = portStatus; self.dleEOT = dleEOT; self.note = note
+        public init(
+            device: USBDeviceInfo, profile: String? = nil, interface: Int? = nil, samStatus: Exchange? = nil,
+            deviceID: String? = nil, portStatus: UInt8? = nil, dleEOT: [String: String]? = nil, note: String? = nil
+        ) {
+            self.device = device
+            self.profile = profile
+            self.interface = interface
+            self.samStatus = samStatus
+            self.deviceID = deviceID
+            self.portStatus = portStatus
+            self.dleEOT = dleEOT
+            self.note = note
         }
     }
 
@@ -50,9 +60,17 @@ public struct FieldRecording: Codable, Sendable, Equatable {
         /// FourCC → "WxH" sizes.
         public var sizes: [String: [String]]
         public var note: String?
-        public init(path: String, card: String, capture: Bool, streaming: Bool, formats: [String], sizes: [String: [String]], note: String? = nil) {
-            self.path = path; self.card = card; self.capture = capture; self.streaming = streaming
-            self.formats = formats; self.sizes = sizes; self.note = note
+        public init(
+            path: String, card: String, capture: Bool, streaming: Bool, formats: [String], sizes: [String: [String]],
+            note: String? = nil
+        ) {
+            self.path = path
+            self.card = card
+            self.capture = capture
+            self.streaming = streaming
+            self.formats = formats
+            self.sizes = sizes
+            self.note = note
         }
     }
 
@@ -64,7 +82,11 @@ public struct FieldRecording: Codable, Sendable, Equatable {
     public var v4l2: [V4L2Record]
 
     public init(recordedAt: String, usb: [USBRecord], v4l2: [V4L2Record]) {
-        self.format = 1; self.source = "kioskctl devices --record"; self.recordedAt = recordedAt; self.usb = usb; self.v4l2 = v4l2
+        self.format = 1
+        self.source = "kioskctl devices --record"
+        self.recordedAt = recordedAt
+        self.usb = usb
+        self.v4l2 = v4l2
     }
 
     public static func load(_ data: Data) throws -> FieldRecording {
@@ -98,19 +120,25 @@ public struct FieldRecording: Codable, Sendable, Equatable {
 /// class requests and DLE EOT); every other device is recorded from its descriptors alone, so a
 /// recording never claims the A4 printer or a PIN pad.
 public enum FieldRecorder {
-    public static func recordUSB(context: LibUSBContext, profiles: [DeviceProfile]) async -> [FieldRecording.USBRecord] {
+    public static func recordUSB(context: LibUSBContext, profiles: [DeviceProfile]) async -> [FieldRecording.USBRecord]
+    {
         var out: [FieldRecording.USBRecord] = []
         for d in context.devices() {
             var rec = FieldRecording.USBRecord(device: d)
             guard let p = profiles.first(where: { $0.matches(d) }) else {
                 rec.note = "no profile matches: descriptors only"
-                out.append(rec); continue
+                out.append(rec)
+                continue
             }
             rec.profile = p.id
-            if p.kind == "idCardReader", p.transport == "usb-bulk", let n = SAMReaderConnector.readerInterface(d, profile: p) {
+            if p.kind == "idCardReader", p.transport == "usb-bulk",
+                let n = SAMReaderConnector.readerInterface(d, profile: p)
+            {
                 rec.interface = n
                 do {
-                    let t = try USBBulkTransport(context: context, device: d, interface: n, outEndpoint: p.usb?.endpoints?.out, inEndpoint: p.usb?.endpoints?.in)
+                    let t = try USBBulkTransport(
+                        context: context, device: d, interface: n, outEndpoint: p.usb?.endpoints?.out,
+                        inEndpoint: p.usb?.endpoints?.in)
                     rec.samStatus = await exchange(t, SAMCommand.samStatus.encoded(), timeout: .seconds(2)) { b in
                         var parser = SAMFrameParser()
                         parser.feed(b)
@@ -120,14 +148,21 @@ public enum FieldRecorder {
                     await t.close()
                 } catch { rec.note = "could not open: \(error)" }
             } else if p.kind == "receiptPrinter", p.usb?.vendorId != nil,
-                      let sel = try? USBPrinterSelection(profile: p, writeOptions: USBWriteOptions(chunkBytes: 64, chunkTimeoutMilliseconds: 500, deadline: .seconds(1))),
-                      let iface = sel.find(in: [d])?.1 {
+                let sel = try? USBPrinterSelection(
+                    profile: p,
+                    writeOptions: USBWriteOptions(chunkBytes: 64, chunkTimeoutMilliseconds: 500, deadline: .seconds(1))),
+                let iface = sel.find(in: [d])?.1
+            {
                 rec.interface = iface.number
                 do {
-                    let t = try USBBulkTransport(context: context, device: d, interface: iface.number, outEndpoint: sel.outEndpoint,
-                                                 inEndpoint: sel.inEndpoint, writeOptions: sel.writeOptions)
+                    let t = try USBBulkTransport(
+                        context: context, device: d, interface: iface.number, outEndpoint: sel.outEndpoint,
+                        inEndpoint: sel.inEndpoint, writeOptions: sel.writeOptions)
                     rec.deviceID = t.printerDeviceID()
-                    rec.portStatus = (try? t.handle.control(requestType: 0xA1, request: 1, value: 0, index: UInt16(iface.number), length: 1, timeoutMilliseconds: 500))?.first
+                    rec.portStatus =
+                        (try? t.handle.control(
+                            requestType: 0xA1, request: 1, value: 0, index: UInt16(iface.number), length: 1,
+                            timeoutMilliseconds: 500))?.first
                     var eot: [String: String] = [:]
                     for n: UInt8 in [1, 2, 4] {
                         let x = await exchange(t, [0x10, 0x04, n], timeout: .milliseconds(500)) { !$0.isEmpty }
@@ -144,8 +179,10 @@ public enum FieldRecorder {
         return out
     }
 
-    static func exchange(_ t: any ByteTransport, _ request: [UInt8], timeout: Duration,
-                         complete: ([UInt8]) -> Bool) async -> FieldRecording.Exchange {
+    static func exchange(
+        _ t: any ByteTransport, _ request: [UInt8], timeout: Duration,
+        complete: ([UInt8]) -> Bool
+    ) async -> FieldRecording.Exchange {
         await t.flushInput()
         let start = ContinuousClock.now
         var got: [UInt8] = []
@@ -155,14 +192,20 @@ public enum FieldRecorder {
                 got += try await t.read(maxBytes: 64, timeout: .milliseconds(200))
             }
         } catch {
-            return FieldRecording.Exchange(request: FieldRecording.hex(request), reply: FieldRecording.hex(got) + " (error: \(error))")
+            return FieldRecording.Exchange(
+                request: FieldRecording.hex(request), reply: FieldRecording.hex(got) + " (error: \(error))")
         }
-        let ms = Int((ContinuousClock.now - start).components.seconds * 1000 + (ContinuousClock.now - start).components.attoseconds / 1_000_000_000_000_000)
-        return FieldRecording.Exchange(request: FieldRecording.hex(request), reply: FieldRecording.hex(got), milliseconds: ms)
+        let ms = Int(
+            (ContinuousClock.now - start).components.seconds * 1000 + (ContinuousClock.now - start).components
+                .attoseconds / 1_000_000_000_000_000)
+        return FieldRecording.Exchange(
+            request: FieldRecording.hex(request), reply: FieldRecording.hex(got), milliseconds: ms)
     }
 
     /// QUERYCAP, ENUM_FMT and ENUM_FRAMESIZES of each node (no streaming).
-    public static func recordV4L2(paths: [String], makeDevice: () -> any V4L2Device = { LinuxV4L2Device() }) -> [FieldRecording.V4L2Record] {
+    public static func recordV4L2(paths: [String], makeDevice: () -> any V4L2Device = { LinuxV4L2Device() })
+        -> [FieldRecording.V4L2Record]
+    {
         paths.map { path in
             let dev = makeDevice()
             defer { dev.close() }
@@ -171,11 +214,15 @@ public enum FieldRecorder {
                 let cap = try dev.queryCapabilities()
                 let fmts = cap.capture ? try dev.formats() : []
                 var sizes: [String: [String]] = [:]
-                for f in fmts { sizes[FourCC.name(f)] = (try? dev.frameSizes(f))?.map { "\($0.width)x\($0.height)" } ?? [] }
-                return FieldRecording.V4L2Record(path: path, card: cap.card, capture: cap.capture, streaming: cap.streaming,
-                                                 formats: fmts.map(FourCC.name), sizes: sizes)
+                for f in fmts {
+                    sizes[FourCC.name(f)] = (try? dev.frameSizes(f))?.map { "\($0.width)x\($0.height)" } ?? []
+                }
+                return FieldRecording.V4L2Record(
+                    path: path, card: cap.card, capture: cap.capture, streaming: cap.streaming,
+                    formats: fmts.map(FourCC.name), sizes: sizes)
             } catch {
-                return FieldRecording.V4L2Record(path: path, card: "", capture: false, streaming: false, formats: [], sizes: [:], note: "\(error)")
+                return FieldRecording.V4L2Record(
+                    path: path, card: "", capture: false, streaming: false, formats: [], sizes: [:], note: "\(error)")
             }
         }
     }

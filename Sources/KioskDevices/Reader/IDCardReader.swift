@@ -19,7 +19,10 @@ public struct ReaderLink: Sendable {
     public var connection: String
     public var profileId: String?
     public init(transport: any ByteTransport, model: String, connection: String, profileId: String? = nil) {
-        self.transport = transport; self.model = model; self.connection = connection; self.profileId = profileId
+        self.transport = transport
+        self.model = model
+        self.connection = connection
+        self.profileId = profileId
     }
 }
 
@@ -45,8 +48,11 @@ public struct ReaderOptions: Sendable {
     /// sensitive and only read when configuration enables them.
     public var readFingerprints: Bool
 
-    public init(pollInterval: Duration = .milliseconds(300), presenceInterval: Duration = .milliseconds(500),
-                idleCheckInterval: Duration = .seconds(3), rescanInterval: Duration = .seconds(2), readFingerprints: Bool = false) {
+    public init(
+        pollInterval: Duration = .milliseconds(300), presenceInterval: Duration = .milliseconds(500),
+        idleCheckInterval: Duration = .seconds(3), rescanInterval: Duration = .seconds(2),
+        readFingerprints: Bool = false
+    ) {
         self.pollInterval = max(pollInterval, .milliseconds(300))
         self.presenceInterval = presenceInterval
         self.idleCheckInterval = idleCheckInterval
@@ -83,19 +89,26 @@ public actor IDCardReader {
     private let continuation: AsyncStream<CardReaderEvent>.Continuation
 
     /// A reader on a fixed link (the simulator, or a transport opened by the caller).
-    public init(transport: any ByteTransport, model: String, simulated: Bool, logger: Logger,
-                pollInterval: Duration = .milliseconds(300), presenceInterval: Duration = .milliseconds(500)) {
-        self.init(transport: transport, provider: nil, model: model, simulated: simulated, logger: logger,
-                  options: ReaderOptions(pollInterval: pollInterval, presenceInterval: presenceInterval))
+    public init(
+        transport: any ByteTransport, model: String, simulated: Bool, logger: Logger,
+        pollInterval: Duration = .milliseconds(300), presenceInterval: Duration = .milliseconds(500)
+    ) {
+        self.init(
+            transport: transport, provider: nil, model: model, simulated: simulated, logger: logger,
+            options: ReaderOptions(pollInterval: pollInterval, presenceInterval: presenceInterval))
     }
 
     /// A reader found and re-found by `provider` (USB, serial, HID).
     public init(provider: any ReaderLinkProvider, logger: Logger, options: ReaderOptions = ReaderOptions()) {
-        self.init(transport: nil, provider: provider, model: "ID-card reader", simulated: false, logger: logger, options: options)
+        self.init(
+            transport: nil, provider: provider, model: "ID-card reader", simulated: false, logger: logger,
+            options: options)
     }
 
-    private init(transport: (any ByteTransport)?, provider: (any ReaderLinkProvider)?, model: String, simulated: Bool,
-                 logger: Logger, options: ReaderOptions) {
+    private init(
+        transport: (any ByteTransport)?, provider: (any ReaderLinkProvider)?, model: String, simulated: Bool,
+        logger: Logger, options: ReaderOptions
+    ) {
         self.transport = transport
         self.provider = provider
         self.logger = logger
@@ -112,7 +125,9 @@ public actor IDCardReader {
         return s
     }
 
-    private func setStatus(_ state: DeviceState, error: String? = nil, action: ErrorAction? = nil, media: MediaState? = nil) {
+    private func setStatus(
+        _ state: DeviceState, error: String? = nil, action: ErrorAction? = nil, media: MediaState? = nil
+    ) {
         var s = current
         s.state = state
         s.lastError = error ?? (state == .online ? nil : s.lastError)
@@ -121,7 +136,8 @@ public actor IDCardReader {
         if state == .powerOff || state == .noDevice { s.media = .unknown }
         if s != current {
             if s.state != current.state {
-                logger.info("reader state", metadata: ["state": "\(s.state.rawValue)", "detail": "\(s.lastError ?? "-")"])
+                logger.info(
+                    "reader state", metadata: ["state": "\(s.state.rawValue)", "detail": "\(s.lastError ?? "-")"])
             }
             current = s
             continuation.yield(.status(status()))
@@ -133,7 +149,10 @@ public actor IDCardReader {
     // MARK: link lock (one exchange on the wire at a time)
 
     private func acquireLink() async {
-        if !linkBusy { linkBusy = true; return }
+        if !linkBusy {
+            linkBusy = true
+            return
+        }
         await withCheckedContinuation { linkWaiters.append($0) }
     }
 
@@ -168,7 +187,8 @@ public actor IDCardReader {
                             let r = try SAMReply(body: body)
                             if let why = Self.mismatch(r, for: cmd) {
                                 // Late reply to an earlier command (or to nothing): not ours.
-                                logger.warning("reader reply dropped", metadata: ["command": "\(cmd.label)", "why": "\(why)"])
+                                logger.warning(
+                                    "reader reply dropped", metadata: ["command": "\(cmd.label)", "why": "\(why)"])
                                 continue
                             }
                             reply = r
@@ -219,18 +239,21 @@ public actor IDCardReader {
         case (0x30, 0x10): success = (0x90, 1286...2310, [])
         // 70 bytes of UCS-2 address (unverified: accept up to 70); 91 = none.
         case (0x30, 0x03): success = (0x90, 0...70, [0x91])
-        default: return nil   // commands without a known reply shape are taken as they come
+        default: return nil  // commands without a known reply shape are taken as they come
         }
         if reply.status == success.status {
             guard success.lengths.contains(n) else {
-                return "status \(String(format: "%02X", reply.status)) with \(n) data bytes, \(cmd.label) returns \(success.lengths.lowerBound == success.lengths.upperBound ? "\(success.lengths.lowerBound)" : "\(success.lengths.lowerBound)–\(success.lengths.upperBound)")"
+                return
+                    "status \(String(format: "%02X", reply.status)) with \(n) data bytes, \(cmd.label) returns \(success.lengths.lowerBound == success.lengths.upperBound ? "\(success.lengths.lowerBound)" : "\(success.lengths.lowerBound)–\(success.lengths.upperBound)")"
             }
             if cmd.cmd == 0x30 && cmd.para == 0x10 && ![1286, 1798, 2310].contains(n) {
                 return "\(n) data bytes is no fingerprint length (0, 512 or 1024)"
             }
             return nil
         }
-        if success.alsoEmpty.contains(reply.status) { return n == 0 ? nil : "status \(String(format: "%02X", reply.status)) with data" }
+        if success.alsoEmpty.contains(reply.status) {
+            return n == 0 ? nil : "status \(String(format: "%02X", reply.status)) with data"
+        }
         // 90 / 9F / 91 belong to other commands; anything else is an error status without data.
         if [0x90, 0x9F, 0x91].contains(reply.status) {
             return "status \(String(format: "%02X", reply.status)) is not an answer to \(cmd.label)"
@@ -256,7 +279,10 @@ public actor IDCardReader {
         guard let provider else { return false }
         let (link, problem) = await provider.connect()
         guard let link else {
-            setStatus(.powerOff, error: problem ?? "no ID-card reader found; check the USB cable, then run `kioskctl devices`", action: .maintenance)
+            setStatus(
+                .powerOff,
+                error: problem ?? "no ID-card reader found; check the USB cable, then run `kioskctl devices`",
+                action: .maintenance)
             return false
         }
         if current.state != .starting { reconnects += 1 }
@@ -283,7 +309,9 @@ public actor IDCardReader {
             switch reply.outcome {
             case .ok:
                 probed = true
-                if let id = try? await transact(.samID), id.outcome == .ok, let s = SAMReply.samIDString(fromData: id.data) {
+                if let id = try? await transact(.samID), id.outcome == .ok,
+                    let s = SAMReply.samIDString(fromData: id.data)
+                {
                     current.identity = s
                 }
                 setStatus(.online, media: .notPresent)
@@ -298,8 +326,16 @@ public actor IDCardReader {
             await dropLink("reader not connected (\(e.description)); check the USB cable")
             return false
         } catch {
-            setStatus(.hardwareError, error: "reader does not answer the SAM status command (11 FF) within 2 s; check the cable and power, then run `kioskctl selftest reader`", action: .reset)
-            if provider != nil { await dropLink("reader does not answer the SAM status command (11 FF); re-opening it", state: .hardwareError, action: .reset) }
+            setStatus(
+                .hardwareError,
+                error:
+                    "reader does not answer the SAM status command (11 FF) within 2 s; check the cable and power, then run `kioskctl selftest reader`",
+                action: .reset)
+            if provider != nil {
+                await dropLink(
+                    "reader does not answer the SAM status command (11 FF); re-opening it", state: .hardwareError,
+                    action: .reset)
+            }
             return false
         }
     }
@@ -363,7 +399,10 @@ public actor IDCardReader {
         let me = napSerial
         await withTaskGroup(of: Void.self) { g in
             // Ends this nap (only this one) at the deadline, or at once when cancelled.
-            g.addTask { try? await Task.sleep(for: d); await self.wake(me) }
+            g.addTask {
+                try? await Task.sleep(for: d)
+                await self.wake(me)
+            }
             await withCheckedContinuation { c in
                 if Task.isCancelled { c.resume() } else { wakeups[me] = c }
             }
@@ -430,7 +469,8 @@ public actor IDCardReader {
         if consecutiveTimeouts >= 3 {
             consecutiveTimeouts = 0
             if provider != nil {
-                await dropLink("reader stopped answering (3 timeouts); re-opening it", state: .hardwareError, action: .reset)
+                await dropLink(
+                    "reader stopped answering (3 timeouts); re-opening it", state: .hardwareError, action: .reset)
             } else {
                 setStatus(.hardwareError, error: "reader stopped answering (3 timeouts); re-probing", action: .reset)
                 await transport?.flushInput()
@@ -449,7 +489,7 @@ public actor IDCardReader {
             case .noCard, .ok, .noContent:
                 if current.state != .online { setStatus(.online, media: .notPresent) }
             case .samSelfTestFailed, .samNotAuthorised:
-                probed = false   // reset and status on the next round
+                probed = false  // reset and status on the next round
             default:
                 logger.info("find card answered", metadata: ["detail": "\(found.outcome.technicianMessage)"])
             }
@@ -461,7 +501,9 @@ public actor IDCardReader {
             if e.disconnected || provider != nil {
                 await dropLink("reader link failed: \(e.description)")
             } else {
-                setStatus(.hardwareError, error: "reader link failed: \(e.description); check the USB cable", action: .maintenance)
+                setStatus(
+                    .hardwareError, error: "reader link failed: \(e.description); check the USB cable",
+                    action: .maintenance)
                 probed = false
             }
         } catch {
@@ -471,7 +513,7 @@ public actor IDCardReader {
 
     private func readPlacedCard() async throws {
         let sel = try await transact(.selectCard)
-        guard sel.outcome == .ok else { return }   // 81: restart at 20 01 on the next poll
+        guard sel.outcome == .ok else { return }  // 81: restart at 20 01 on the next poll
         let reply = try await transact(options.readFingerprints ? .readTextPhotoFingerprint : .readTextAndPhoto)
         let outcome = reply.outcome
         guard outcome == .ok else {
@@ -479,7 +521,10 @@ public actor IDCardReader {
             if outcome == .authenticationFailed {
                 consecutiveAuthFailures += 1
                 if consecutiveAuthFailures >= 3 {
-                    continuation.yield(.problem(resident: "证件无法识别，可能已损坏，请联系工作人员", technician: outcome.technicianMessage + " (3 times in a row)"))
+                    continuation.yield(
+                        .problem(
+                            resident: "证件无法识别，可能已损坏，请联系工作人员",
+                            technician: outcome.technicianMessage + " (3 times in a row)"))
                     consecutiveAuthFailures = 0
                     return
                 }
@@ -498,7 +543,8 @@ public actor IDCardReader {
             if wantCard { continuation.yield(.cardRead(identity)) }
         } catch {
             readFailures += 1
-            continuation.yield(.problem(resident: "证件信息读取失败，请重新放置证件", technician: "card text could not be decoded: \(error)"))
+            continuation.yield(
+                .problem(resident: "证件信息读取失败，请重新放置证件", technician: "card text could not be decoded: \(error)"))
         }
         // Wait for removal: the card stays consumed until it leaves the field.
         while !Task.isCancelled {

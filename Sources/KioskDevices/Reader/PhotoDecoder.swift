@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The seam for decoding the card photo. The chip holds a 1024-byte proprietary "WLT" wavelet
@@ -37,7 +37,8 @@ public struct HelperProcessPhotoDecoder: PhotoDecoder {
     public let timeout: Duration
 
     public init(executable: String, timeout: Duration = .seconds(5)) {
-        self.executable = executable; self.timeout = timeout
+        self.executable = executable
+        self.timeout = timeout
     }
 
     public static let wltHeader: [UInt8] = [0x57, 0x4C, 0x66, 0x00]
@@ -52,12 +53,15 @@ public struct HelperProcessPhotoDecoder: PhotoDecoder {
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = []
         p.environment = ["PATH": "/usr/bin:/bin"]
-        let stdin = Pipe(), stdout = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
         p.standardInput = stdin
         p.standardOutput = stdout
         p.standardError = FileHandle.nullDevice
         do { try p.run() } catch {
-            throw PhotoDecoderError(description: "photo decoder \(executable) cannot be started: \(error); check devices.idCardReader.photoDecoder")
+            throw PhotoDecoderError(
+                description:
+                    "photo decoder \(executable) cannot be started: \(error); check devices.idCardReader.photoDecoder")
         }
         let exe = executable
         let killer = Task {
@@ -74,11 +78,19 @@ public struct HelperProcessPhotoDecoder: PhotoDecoder {
         _ = await writer.value
         p.waitUntilExit()
         guard p.terminationReason == .exit, p.terminationStatus == 0 else {
-            throw PhotoDecoderError(description: "photo decoder \(exe) failed (\(p.terminationReason == .uncaughtSignal ? "killed after \(timeout) or crashed" : "exit \(p.terminationStatus)")); the raw photo is kept")
+            throw PhotoDecoderError(
+                description:
+                    "photo decoder \(exe) failed (\(p.terminationReason == .uncaughtSignal ? "killed after \(timeout) or crashed" : "exit \(p.terminationStatus)")); the raw photo is kept"
+            )
         }
         let bytes = [UInt8](out)
-        if bytes.count == DecodedPhoto.bmpSize, bytes.starts(with: [0x42, 0x4D]) { return DecodedPhoto(format: .bmp, bytes: bytes) }
+        if bytes.count == DecodedPhoto.bmpSize, bytes.starts(with: [0x42, 0x4D]) {
+            return DecodedPhoto(format: .bmp, bytes: bytes)
+        }
         if bytes.count == DecodedPhoto.bgrSize { return DecodedPhoto(format: .bgr, bytes: bytes) }
-        throw PhotoDecoderError(description: "photo decoder \(exe) wrote \(bytes.count) bytes; expected a \(DecodedPhoto.bmpSize)-byte BMP or \(DecodedPhoto.bgrSize) bytes of BGR")
+        throw PhotoDecoderError(
+            description:
+                "photo decoder \(exe) wrote \(bytes.count) bytes; expected a \(DecodedPhoto.bmpSize)-byte BMP or \(DecodedPhoto.bgrSize) bytes of BGR"
+        )
     }
 }

@@ -16,7 +16,10 @@ public struct ReaderConnectionSettings: Sendable, Equatable {
     public var baud: Int?
 
     public init(mode: String, path: String? = nil, profileId: String? = nil, baud: Int? = nil) {
-        self.mode = mode; self.path = path; self.profileId = profileId; self.baud = baud
+        self.mode = mode
+        self.path = path
+        self.profileId = profileId
+        self.baud = baud
     }
 }
 
@@ -54,7 +57,10 @@ public final class ChangeSignal: Sendable {
             return st.serial
         }
         await withTaskGroup(of: Void.self) { g in
-            g.addTask { try? await Task.sleep(for: timeout); self.resume(id) }
+            g.addTask {
+                try? await Task.sleep(for: timeout)
+                self.resume(id)
+            }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now: Bool = state.withLock { st in
                     if st.pending || Task.isCancelled {
@@ -101,8 +107,10 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
     let sysRoot: String
     public private(set) var hotplug = false
 
-    public init(settings: ReaderConnectionSettings, profiles: [DeviceProfile], usb: LibUSBContext?, logger: Logger,
-                sysRoot: String = "/sys") {
+    public init(
+        settings: ReaderConnectionSettings, profiles: [DeviceProfile], usb: LibUSBContext?, logger: Logger,
+        sysRoot: String = "/sys"
+    ) {
         self.settings = settings
         currentProfiles = Self.readerProfiles(profiles, settings: settings)
         self.usb = usb
@@ -139,11 +147,15 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
                 if let path = settings.path, mode == "usb" {
                     guard d.portPath == path else { continue }
                     let p = profiles.first { $0.transport == "usb-bulk" && $0.matches(d) }
-                    if let n = Self.readerInterface(d, profile: p) { out.append(ReaderCandidate(kind: .usb(d, interface: n), profile: p)) }
+                    if let n = Self.readerInterface(d, profile: p) {
+                        out.append(ReaderCandidate(kind: .usb(d, interface: n), profile: p))
+                    }
                     continue
                 }
                 guard let p = profiles.first(where: { $0.transport == "usb-bulk" && $0.matches(d) }) else { continue }
-                if let n = Self.readerInterface(d, profile: p) { out.append(ReaderCandidate(kind: .usb(d, interface: n), profile: p)) }
+                if let n = Self.readerInterface(d, profile: p) {
+                    out.append(ReaderCandidate(kind: .usb(d, interface: n), profile: p))
+                }
             }
         }
         // Serial: only the configured port or ports a profile names. SAM frames are never sent to
@@ -160,16 +172,23 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
             }
         }
         // HID readers: the configured node, or every hidraw node whose USB ids a profile names.
-        let nodeKinds: [(mode: String, transport: String, make: (String) -> ReaderCandidate.Kind, nodes: () -> [(String, UInt16, UInt16)])] = [
-            ("hid", "hid-a", { .hid($0) }, hidrawNodes),
-        ]
+        let nodeKinds:
+            [(
+                mode: String, transport: String, make: (String) -> ReaderCandidate.Kind,
+                nodes: () -> [(String, UInt16, UInt16)]
+            )] = [
+                ("hid", "hid-a", { .hid($0) }, hidrawNodes)
+            ]
         for k in nodeKinds where mode == k.mode || mode == "auto" {
             if let path = settings.path, mode == k.mode {
                 out.append(ReaderCandidate(kind: k.make(path), profile: profiles.first { $0.transport == k.transport }))
                 continue
             }
             for (node, vid, pid) in k.nodes() {
-                if let p = profiles.first(where: { $0.transport == k.transport && $0.usb?.vendorId == vid && ($0.usb?.productId == nil || $0.usb?.productId == pid) }) {
+                if let p = profiles.first(where: {
+                    $0.transport == k.transport && $0.usb?.vendorId == vid
+                        && ($0.usb?.productId == nil || $0.usb?.productId == pid)
+                }) {
                     out.append(ReaderCandidate(kind: k.make(node), profile: p))
                 }
             }
@@ -183,7 +202,8 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         if let n = profile?.usb?.interface { return n }
         let cls = profile?.usb?.interfaceClass ?? 0xFF
         return d.interfaces.first {
-            $0.alternate == 0 && $0.interfaceClass == cls && $0.endpoints.contains { !$0.isIn && ($0.isBulk || $0.isInterrupt) }
+            $0.alternate == 0 && $0.interfaceClass == cls
+                && $0.endpoints.contains { !$0.isIn && ($0.isBulk || $0.isInterrupt) }
                 && $0.endpoints.contains { $0.isIn }
         }?.number
     }
@@ -204,11 +224,14 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: cls) else { return [] }
         var out: [(String, UInt16, UInt16)] = []
         for n in names.sorted() where n.hasPrefix("ttyUSB") || n.hasPrefix("ttyACM") {
-            guard let dev = try? FileManager.default.destinationOfSymbolicLink(atPath: cls + "/" + n + "/device") else { continue }
+            guard let dev = try? FileManager.default.destinationOfSymbolicLink(atPath: cls + "/" + n + "/device") else {
+                continue
+            }
             var dir = URL(fileURLWithPath: cls + "/" + n).appendingPathComponent(dev).standardizedFileURL.path
             for _ in 0..<4 {
                 if let v = Self.hex(dir + "/idVendor"), let p = Self.hex(dir + "/idProduct") {
-                    out.append(("/dev/" + n, v, p)); break
+                    out.append(("/dev/" + n, v, p))
+                    break
                 }
                 dir = (dir as NSString).deletingLastPathComponent
             }
@@ -223,9 +246,12 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         var out: [(String, UInt16, UInt16)] = []
         for n in names.sorted() {
             guard let ev = try? String(contentsOfFile: cls + "/" + n + "/device/uevent", encoding: .utf8),
-                  let line = ev.split(separator: "\n").first(where: { $0.hasPrefix("HID_ID=") }) else { continue }
+                let line = ev.split(separator: "\n").first(where: { $0.hasPrefix("HID_ID=") })
+            else { continue }
             let parts = line.dropFirst(7).split(separator: ":")
-            guard parts.count == 3, let v = UInt32(parts[1], radix: 16), let p = UInt32(parts[2], radix: 16) else { continue }
+            guard parts.count == 3, let v = UInt32(parts[1], radix: 16), let p = UInt32(parts[2], radix: 16) else {
+                continue
+            }
             out.append(("/dev/" + n, UInt16(truncatingIfNeeded: v), UInt16(truncatingIfNeeded: p)))
         }
         return out
@@ -249,9 +275,11 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         case let .usb(d, n):
             guard let usb else { throw TransportError("libusb is not available") }
             let ep = c.profile?.usb?.endpoints
-            return try USBBulkTransport(context: usb, device: d, interface: n, outEndpoint: ep?.out, inEndpoint: ep?.in, layout: layout)
+            return try USBBulkTransport(
+                context: usb, device: d, interface: n, outEndpoint: ep?.out, inEndpoint: ep?.in, layout: layout)
         case let .serial(path):
-            return try SerialTransport(path: path, settings: SerialSettings(baud: settings.baud ?? c.profile?.serial?.baud ?? 115_200))
+            return try SerialTransport(
+                path: path, settings: SerialSettings(baud: settings.baud ?? c.profile?.serial?.baud ?? 115_200))
         case let .hid(path):
             return try HIDRawTransport(path: path, reportSize: c.profile?.hid?.reportSize ?? 64)
         }
@@ -265,10 +293,14 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
             if settings.path == nil, settings.mode == "serial" || settings.mode == "auto" {
                 let bridges = unnamedSerialBridges()
                 if !bridges.isEmpty {
-                    hint = "; USB-serial bridges \(bridges.joined(separator: ", ")) are not probed because no one named them: set devices.idCardReader.path to the reader's /dev/serial/by-path/… name"
+                    hint =
+                        "; USB-serial bridges \(bridges.joined(separator: ", ")) are not probed because no one named them: set devices.idCardReader.path to the reader's /dev/serial/by-path/… name"
                 }
             }
-            return (nil, "no ID-card reader found\(where_) (mode \(settings.mode)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched\(hint)")
+            return (
+                nil,
+                "no ID-card reader found\(where_) (mode \(settings.mode)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched\(hint)"
+            )
         }
         var problems: [String] = []
         for c in cands {
@@ -281,12 +313,21 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
                 }
                 if await Self.answersSAMStatus(t) {
                     let model = c.profile?.name ?? "SAM reader"
-                    logger.info("ID-card reader found", metadata: ["at": "\(c)", "profile": "\(c.profile?.id ?? "-")", "layout": "\(layout?.description ?? "-")"])
-                    return (ReaderLink(transport: t, model: model, connection: t.description, profileId: c.profile?.id), nil)
+                    logger.info(
+                        "ID-card reader found",
+                        metadata: [
+                            "at": "\(c)", "profile": "\(c.profile?.id ?? "-")",
+                            "layout": "\(layout?.description ?? "-")",
+                        ])
+                    return (
+                        ReaderLink(transport: t, model: model, connection: t.description, profileId: c.profile?.id), nil
+                    )
                 }
                 await t.close()
                 let tried = layout.map { " with endpoint layout \($0)" } ?? ""
-                problems.append("\(c): does not answer the SAM status command (11 FF)\(tried) — not an ID-card reader, wrong baud rate, or an endpoint layout the profile does not list (usb.layouts)")
+                problems.append(
+                    "\(c): does not answer the SAM status command (11 FF)\(tried) — not an ID-card reader, wrong baud rate, or an endpoint layout the profile does not list (usb.layouts)"
+                )
             }
         }
         return (nil, problems.joined(separator: "; "))

@@ -20,10 +20,11 @@ public final class SimulatedA4Printer: Sendable {
 
     public func status() -> DeviceStatus {
         let st = state.withLock { $0 }
-        return DeviceStatus(kind: .a4Printer, state: st.jammed ? .userError : .online, model: "simulated A4 printer", simulated: true,
-                            lastError: st.jammed ? "paper jam: open the printer, remove the paper, then reprint" : nil,
-                            action: st.jammed ? .clear : nil, paper: st.jammed ? .jammed : .full,
-                            counters: ["printed": st.printedCount, "failed": st.failedCount], reasons: st.jammed ? ["media-jam"] : [])
+        return DeviceStatus(
+            kind: .a4Printer, state: st.jammed ? .userError : .online, model: "simulated A4 printer", simulated: true,
+            lastError: st.jammed ? "paper jam: open the printer, remove the paper, then reprint" : nil,
+            action: st.jammed ? .clear : nil, paper: st.jammed ? .jammed : .full,
+            counters: ["printed": st.printedCount, "failed": st.failedCount], reasons: st.jammed ? ["media-jam"] : [])
     }
 
     /// Prints (writes) a PDF; returns false (job aborted) while jammed.

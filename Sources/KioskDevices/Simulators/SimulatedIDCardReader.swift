@@ -26,14 +26,35 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
     /// Puts a card on the reader. A card already there counts as taken away first: the new
     /// placement is found and read again, and a pending simulated removal no longer applies.
     public func place(_ identity: IDCardIdentity) {
-        lock.withLock { card = identity; consumed = false; placement += 1 }
+        lock.withLock {
+            card = identity
+            consumed = false
+            placement += 1
+        }
     }
-    public func remove() { lock.withLock { card = nil; consumed = false; placement += 1 } }
+    public func remove() {
+        lock.withLock {
+            card = nil
+            consumed = false
+            placement += 1
+        }
+    }
     private func remove(placement p: Int) {
-        lock.withLock { if placement == p { card = nil; consumed = false; placement += 1 } }
+        lock.withLock {
+            if placement == p {
+                card = nil
+                consumed = false
+                placement += 1
+            }
+        }
     }
     public func unplug() { lock.withLock { isConnected = false } }
-    public func plug() { lock.withLock { isConnected = true; parser = SAMFrameParser() } }
+    public func plug() {
+        lock.withLock {
+            isConnected = true
+            parser = SAMFrameParser()
+        }
+    }
     /// Makes the next read answer with this SW3 (e.g. 0x41 card moved).
     public func failNextRead(status: UInt8) { lock.withLock { nextFailure = status } }
 
@@ -94,14 +115,18 @@ public final class SimulatedIDCardReader: SimulatedDeviceModel, @unchecked Senda
             return SAMReply(status: 0x81, data: []).encoded()
         case (0x30, 0x01):
             guard let c = card else { return SAMReply(status: 0x41, data: []).encoded() }
-            if let f = nextFailure { nextFailure = nil; return SAMReply(status: f, data: []).encoded() }
+            if let f = nextFailure {
+                nextFailure = nil
+                return SAMReply(status: f, data: []).encoded()
+            }
             consumed = true
             scheduleRemoval = true
             let data = IDCardIdentity.encodeReadReplyData(text: c.encodeTextBlock(), photo: c.photo)
             return SAMReply(status: 0x90, data: data).encoded()
         case (0x30, 0x03):
             // Only the card that was read answers; a fresh placement has no session yet.
-            return card != nil && consumed ? SAMReply(status: 0x91, data: []).encoded() : SAMReply(status: 0x80, data: []).encoded()
+            return card != nil && consumed
+                ? SAMReply(status: 0x91, data: []).encoded() : SAMReply(status: 0x80, data: []).encoded()
         default:
             return SAMReply(status: 0x21, data: []).encoded()
         }

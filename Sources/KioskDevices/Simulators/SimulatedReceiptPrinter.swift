@@ -8,8 +8,9 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     private let lock = NSLock()
     private var decoder = ESCPOSDecoder()
     private var accumulator = PrintedReceiptAccumulator()
-    private var state = ReceiptPrinterStatus(online: true, coverOpen: false, paperNearEnd: false, paperOut: false,
-                                             cutterError: false, unrecoverableError: false)
+    private var state = ReceiptPrinterStatus(
+        online: true, coverOpen: false, paperNearEnd: false, paperOut: false,
+        cutterError: false, unrecoverableError: false)
     private var linesLeft: Int?
     private var asbEnabled = false
     private var isConnected = true
@@ -26,7 +27,9 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     public init(outputDirectory: String?) {
         self.outputDirectory = outputDirectory
         if let d = outputDirectory {
-            counter = ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasPrefix("receipt-") }.count
+            counter =
+                ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasPrefix("receipt-") }
+                .count
         }
     }
 
@@ -40,7 +43,8 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
     /// Paper out now (true) or reloaded (false).
     public func setPaperOut(_ out: Bool) {
         lock.withLock {
-            state.paperOut = out; state.online = !out
+            state.paperOut = out
+            state.online = !out
             if !out {
                 linesLeft = nil
                 // Paper is back: the buffer's leftovers come out first.
@@ -52,7 +56,12 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
         }
     }
     /// Empties the buffer (USB printer-class SOFT_RESET): what was held is never printed.
-    public func clearBuffer() { lock.withLock { held = []; decoder = ESCPOSDecoder() } }
+    public func clearBuffer() {
+        lock.withLock {
+            held = []
+            decoder = ESCPOSDecoder()
+        }
+    }
     /// How many events wait in the printer's buffer for paper.
     public var heldEventCount: Int { lock.withLock { held.count } }
     /// The roll runs out after this many more printed lines (paper running out mid-receipt).
@@ -89,12 +98,16 @@ public final class SimulatedReceiptPrinter: SimulatedDeviceModel, @unchecked Sen
 
     /// Prints one event, or keeps it in the buffer while there is no paper.
     private func process(_ e: ESCPOSEvent, reply: inout [UInt8]) {
-        guard state.paperOut != true else { held.append(e); return }    // nothing comes out without paper
+        guard state.paperOut != true else {
+            held.append(e)
+            return
+        }  // nothing comes out without paper
         switch e {
         case .line:
             if let left = linesLeft {
                 if left <= 0 {
-                    state.paperOut = true; state.online = false
+                    state.paperOut = true
+                    state.online = false
                     if asbEnabled { reply += ReceiptPrinterStatus.asbBytes(for: state) }
                     held.append(e)
                     return

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What an open(2) failure on a device node means for kioskd, in words a technician can act on.
@@ -20,9 +20,11 @@ public enum DeviceAccess {
 
     /// The node's own name (`/dev/serial/by-path/…` resolves to `ttyUSB0`).
     static func resolvedName(_ path: String) -> String {
-        let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
-            $0.hasPrefix("/") ? $0 : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent($0)
-        } ?? path
+        let real =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
+                $0.hasPrefix("/")
+                    ? $0 : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent($0)
+            } ?? path
         return (real as NSString).lastPathComponent
     }
 
@@ -31,11 +33,14 @@ public enum DeviceAccess {
         switch e {
         case EPERM:
             if let m = moduleFor(path) {
-                return "the service's device policy does not admit \(path): \(m.deviceClass) was resolved when kioskd started, before the \(m.module) driver was loaded, so systemd left it out. `systemctl restart kioskd` fixes it now; the shipped unit starts after modprobe@\(m.module).service so it does not recur (check `systemctl status modprobe@\(m.module)`, and that a drop-in did not remove the ordering)"
+                return
+                    "the service's device policy does not admit \(path): \(m.deviceClass) was resolved when kioskd started, before the \(m.module) driver was loaded, so systemd left it out. `systemctl restart kioskd` fixes it now; the shipped unit starts after modprobe@\(m.module).service so it does not recur (check `systemctl status modprobe@\(m.module)`, and that a drop-in did not remove the ordering)"
             }
-            return "the service's device policy (DevicePolicy=closed) does not admit \(path); add a DeviceAllow= for it in a drop-in (systemctl edit kioskd)"
+            return
+                "the service's device policy (DevicePolicy=closed) does not admit \(path); add a DeviceAllow= for it in a drop-in (systemctl edit kioskd)"
         case EACCES:
-            return "no permission on \(path) for kioskd's user: the device needs a udev rule giving it to group kioskdev (run `kioskctl commission` on the kiosk, or check /etc/udev/rules.d/61-kioskd-local.rules and 60-kioskd.rules), then replug it"
+            return
+                "no permission on \(path) for kioskd's user: the device needs a udev rule giving it to group kioskdev (run `kioskctl commission` on the kiosk, or check /etc/udev/rules.d/61-kioskd-local.rules and 60-kioskd.rules), then replug it"
         default:
             return nil
         }

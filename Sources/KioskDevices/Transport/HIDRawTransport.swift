@@ -1,7 +1,7 @@
 import Foundation
 import KioskProtocols
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Framing of the HID reader "variant A" (devices.md §1.6, seen in libzhouyb; **unverified** on
@@ -53,10 +53,13 @@ public struct HIDVariantAFraming: Sendable {
                 i += 1
                 continue
             }
-            if report[i] == 0, i + 1 < report.count, report[i + 1] == 0 { break }   // padding
-            if i + 1 >= report.count { pendingLenByte = report[i]; break }
+            if report[i] == 0, i + 1 < report.count, report[i + 1] == 0 { break }  // padding
+            if i + 1 >= report.count {
+                pendingLenByte = report[i]
+                break
+            }
             let len = Int(report[i]) << 8 | Int(report[i + 1])
-            guard len >= SAMFrame.minimumLength, len <= SAMFrame.maximumLength else { break }   // noise: drop the report
+            guard len >= SAMFrame.minimumLength, len <= SAMFrame.maximumLength else { break }  // noise: drop the report
             out += SAMFrame.preamble + [report[i], report[i + 1]]
             remaining = len
             i += 2
@@ -64,7 +67,10 @@ public struct HIDVariantAFraming: Sendable {
         return out
     }
 
-    public mutating func reset() { remaining = 0; pendingLenByte = nil }
+    public mutating func reset() {
+        remaining = 0
+        pendingLenByte = nil
+    }
 }
 
 /// A ByteTransport over a hidraw node (or any report-oriented descriptor) using variant A framing.
@@ -72,7 +78,7 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
     private let lock = NSLock()
     private var fd: Int32
     private var framing: HIDVariantAFraming
-    private var out = SAMFrameParser()   // splits host writes into frames
+    private var out = SAMFrameParser()  // splits host writes into frames
     public let description: String
     private let queue: DispatchQueue
 
@@ -80,8 +86,9 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
         let fd = Glibc.open(path, O_RDWR | O_NONBLOCK | Int32(O_CLOEXEC))
         guard fd >= 0 else {
             let e = errno
-            throw TransportError("cannot open \(path): \(String(cString: strerror(e))) — \(DeviceAccess.advice(errno: e, path: path) ?? "a hidraw node needs its own udev rule (KERNEL==\"hidraw*\", GROUP=\"kioskdev\", MODE=\"0660\")")",
-                                 disconnected: e == ENOENT || e == ENODEV)
+            throw TransportError(
+                "cannot open \(path): \(String(cString: strerror(e))) — \(DeviceAccess.advice(errno: e, path: path) ?? "a hidraw node needs its own udev rule (KERNEL==\"hidraw*\", GROUP=\"kioskdev\", MODE=\"0660\")")",
+                disconnected: e == ENOENT || e == ENODEV)
         }
         self.init(fileDescriptor: fd, name: path, reportSize: reportSize)
     }
@@ -119,8 +126,10 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
                     let n = r.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                     if n != r.count {
                         let e = errno
-                        c.resume(throwing: TransportError("\(name): report write failed: \(String(cString: strerror(e)))",
-                                                          disconnected: SerialTransport.gone(e) || e == ENODEV))
+                        c.resume(
+                            throwing: TransportError(
+                                "\(name): report write failed: \(String(cString: strerror(e)))",
+                                disconnected: SerialTransport.gone(e) || e == ENODEV))
                         return
                     }
                 }
@@ -131,20 +140,31 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
 
     public func read(maxBytes: Int, timeout: Duration) async throws -> [UInt8] {
         let fd = try currentFD()
-        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms = Int32(
+            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let size = framing.reportSize
         let name = description
         let report: [UInt8] = try await withCheckedThrowingContinuation { c in
             queue.async {
                 var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let r = poll(&p, 1, max(0, ms))
-                if r <= 0 { c.resume(returning: []); return }
+                if r <= 0 {
+                    c.resume(returning: [])
+                    return
+                }
                 var buf = [UInt8](repeating: 0, count: size + 1)
                 let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                if n > 0 { c.resume(returning: Array(buf.prefix(n))); return }
+                if n > 0 {
+                    c.resume(returning: Array(buf.prefix(n)))
+                    return
+                }
                 let e = errno
-                if n < 0 && (e == EAGAIN || e == EINTR) { c.resume(returning: []); return }
-                c.resume(throwing: TransportError("\(name) went away; check the reader's USB cable", disconnected: true))
+                if n < 0 && (e == EAGAIN || e == EINTR) {
+                    c.resume(returning: [])
+                    return
+                }
+                c.resume(
+                    throwing: TransportError("\(name) went away; check the reader's USB cable", disconnected: true))
             }
         }
         if report.isEmpty { return [] }
@@ -158,7 +178,11 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
     }
 
     public func close() async {
-        let f: Int32 = lock.withLock { let f = fd; fd = -1; return f }
+        let f: Int32 = lock.withLock {
+            let f = fd
+            fd = -1
+            return f
+        }
         if f >= 0 { queue.sync { _ = Glibc.close(f) } }
     }
 }

@@ -11,7 +11,10 @@ public struct USBError: Error, CustomStringConvertible, Sendable, Equatable {
     public var code: Int32
     public var operation: String
 
-    public init(_ code: Int32, _ operation: String) { self.code = code; self.operation = operation }
+    public init(_ code: Int32, _ operation: String) {
+        self.code = code
+        self.operation = operation
+    }
 
     public var name: String { String(cString: libusb_error_name(code)) }
     public var disconnected: Bool { code == LIBUSB_ERROR_NO_DEVICE.rawValue }
@@ -22,9 +25,11 @@ public struct USBError: Error, CustomStringConvertible, Sendable, Equatable {
         let advice: String
         switch code {
         case LIBUSB_ERROR_ACCESS.rawValue:
-            advice = "no permission: install the udev rule for this device (GROUP=kioskdev, MODE=0660) and add kioskd to that group"
+            advice =
+                "no permission: install the udev rule for this device (GROUP=kioskdev, MODE=0660) and add kioskd to that group"
         case LIBUSB_ERROR_BUSY.rawValue:
-            advice = "another program holds the interface (is a second kioskd or CUPS using it?); stop it or blacklist the device in CUPS usb-quirks"
+            advice =
+                "another program holds the interface (is a second kioskd or CUPS using it?); stop it or blacklist the device in CUPS usb-quirks"
         case LIBUSB_ERROR_NO_DEVICE.rawValue:
             advice = "the device was unplugged; check the USB cable, it is picked up again when it comes back"
         case LIBUSB_ERROR_NOT_FOUND.rawValue:
@@ -140,7 +145,8 @@ public final class LibUSBContext: @unchecked Sendable {
         var configValue = 1
         var cfgPtr: UnsafeMutablePointer<libusb_config_descriptor>?
         if libusb_get_active_config_descriptor(dev, &cfgPtr) == 0 || libusb_get_config_descriptor(dev, 0, &cfgPtr) == 0,
-           let cfg = cfgPtr {
+            let cfg = cfgPtr
+        {
             defer { libusb_free_config_descriptor(cfg) }
             configValue = Int(cfg.pointee.bConfigurationValue)
             for i in 0..<Int(cfg.pointee.bNumInterfaces) {
@@ -150,18 +156,23 @@ public final class LibUSBContext: @unchecked Sendable {
                     var eps: [USBEndpointInfo] = []
                     for e in 0..<Int(alt.bNumEndpoints) {
                         let ep = alt.endpoint[e]
-                        eps.append(USBEndpointInfo(address: ep.bEndpointAddress, transferType: ep.bmAttributes & 0x03,
-                                                   maxPacketSize: Int(ep.wMaxPacketSize)))
+                        eps.append(
+                            USBEndpointInfo(
+                                address: ep.bEndpointAddress, transferType: ep.bmAttributes & 0x03,
+                                maxPacketSize: Int(ep.wMaxPacketSize)))
                     }
-                    interfaces.append(USBInterfaceInfo(number: Int(alt.bInterfaceNumber), alternate: Int(alt.bAlternateSetting),
-                                                       interfaceClass: alt.bInterfaceClass, interfaceSubclass: alt.bInterfaceSubClass,
-                                                       interfaceProtocol: alt.bInterfaceProtocol, endpoints: eps))
+                    interfaces.append(
+                        USBInterfaceInfo(
+                            number: Int(alt.bInterfaceNumber), alternate: Int(alt.bAlternateSetting),
+                            interfaceClass: alt.bInterfaceClass, interfaceSubclass: alt.bInterfaceSubClass,
+                            interfaceProtocol: alt.bInterfaceProtocol, endpoints: eps))
                 }
             }
         }
-        return USBDeviceInfo(vendorId: desc.idVendor, productId: desc.idProduct, bus: bus, address: address,
-                             portPath: portPath, deviceClass: desc.bDeviceClass, configurationValue: configValue,
-                             interfaces: interfaces)
+        return USBDeviceInfo(
+            vendorId: desc.idVendor, productId: desc.idProduct, bus: bus, address: address,
+            portPath: portPath, deviceClass: desc.bDeviceClass, configurationValue: configValue,
+            interfaces: interfaces)
     }
 
     /// What a hot-plug callback may know about a device: ids (the cached device descriptor, only
@@ -169,17 +180,20 @@ public final class LibUSBContext: @unchecked Sendable {
     static func hotplugInfo(_ dev: OpaquePointer, arrived: Bool) -> USBDeviceInfo {
         var desc = libusb_device_descriptor()
         let haveDesc = arrived && libusb_get_device_descriptor(dev, &desc) == 0
-        return USBDeviceInfo(vendorId: haveDesc ? desc.idVendor : 0, productId: haveDesc ? desc.idProduct : 0,
-                             bus: libusb_get_bus_number(dev), address: libusb_get_device_address(dev), portPath: "?",
-                             deviceClass: haveDesc ? desc.bDeviceClass : 0, configurationValue: 1, interfaces: [])
+        return USBDeviceInfo(
+            vendorId: haveDesc ? desc.idVendor : 0, productId: haveDesc ? desc.idProduct : 0,
+            bus: libusb_get_bus_number(dev), address: libusb_get_device_address(dev), portPath: "?",
+            deviceClass: haveDesc ? desc.bDeviceClass : 0, configurationValue: 1, interfaces: [])
     }
 
     /// Opens the device enumerated as `info` (matched by bus and address).
     public func open(_ info: USBDeviceInfo) throws -> USBDeviceHandle {
         let result: Result<OpaquePointer, USBError> = withDeviceList { list in
-            guard let dev = list.first(where: {
-                libusb_get_bus_number($0.1) == info.bus && libusb_get_device_address($0.1) == info.address
-            })?.1 else { return .failure(USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, "open \(info.location)")) }
+            guard
+                let dev = list.first(where: {
+                    libusb_get_bus_number($0.1) == info.bus && libusb_get_device_address($0.1) == info.address
+                })?.1
+            else { return .failure(USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, "open \(info.location)")) }
             var h: OpaquePointer?
             let rc = libusb_open(dev, &h)
             guard rc == 0, let h else { return .failure(USBError(rc, "open \(info.usbId) at \(info.location)")) }
@@ -261,16 +275,20 @@ public final class USBDeviceHandle: @unchecked Sendable {
     private var claimed: [Int32] = []
     private var detached: [Int32] = []
     public let info: USBDeviceInfo
-    let context: LibUSBContext   // keeps the context alive while the handle is open
+    let context: LibUSBContext  // keeps the context alive while the handle is open
 
     init(handle: OpaquePointer, info: USBDeviceInfo, context: LibUSBContext) {
-        self.handle = handle; self.info = info; self.context = context
+        self.handle = handle
+        self.info = info
+        self.context = context
     }
 
     deinit { close() }
 
     private func current(_ op: String) throws -> OpaquePointer {
-        guard let h = lock.withLock({ handle }) else { throw USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, op + " on a closed handle") }
+        guard let h = lock.withLock({ handle }) else {
+            throw USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, op + " on a closed handle")
+        }
         return h
     }
 
@@ -281,7 +299,9 @@ public final class USBDeviceHandle: @unchecked Sendable {
         let iface = Int32(n)
         if libusb_kernel_driver_active(h, iface) == 1 {
             let rc = libusb_detach_kernel_driver(h, iface)
-            guard rc == 0 || rc == LIBUSB_ERROR_NOT_FOUND.rawValue else { throw USBError(rc, "detach kernel driver from interface \(n)") }
+            guard rc == 0 || rc == LIBUSB_ERROR_NOT_FOUND.rawValue else {
+                throw USBError(rc, "detach kernel driver from interface \(n)")
+            }
             if rc == 0 { lock.withLock { detached.append(iface) } }
         }
         var rc: Int32 = 0
@@ -305,28 +325,40 @@ public final class USBDeviceHandle: @unchecked Sendable {
 
     /// One bulk OUT transfer. Returns how many bytes the device took, even when it then failed
     /// (a timeout can still have moved part of the buffer).
-    public func bulkWrite(endpoint: UInt8, _ bytes: ArraySlice<UInt8>, timeoutMilliseconds: Int, interrupt: Bool = false) -> (transferred: Int, error: USBError?) {
-        guard let h = lock.withLock({ handle }) else { return (0, USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, "bulk write")) }
+    public func bulkWrite(
+        endpoint: UInt8, _ bytes: ArraySlice<UInt8>, timeoutMilliseconds: Int, interrupt: Bool = false
+    ) -> (transferred: Int, error: USBError?) {
+        guard let h = lock.withLock({ handle }) else {
+            return (0, USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, "bulk write"))
+        }
         var data = Array(bytes)
         var transferred: Int32 = 0
         let rc = data.withUnsafeMutableBufferPointer {
             interrupt
-                ? libusb_interrupt_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
-                : libusb_bulk_transfer(h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+                ? libusb_interrupt_transfer(
+                    h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+                : libusb_bulk_transfer(
+                    h, endpoint, $0.baseAddress, Int32($0.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
         }
-        return (Int(transferred), rc == 0 ? nil : USBError(rc, "bulk write to endpoint \(String(format: "%02X", endpoint))"))
+        return (
+            Int(transferred), rc == 0 ? nil : USBError(rc, "bulk write to endpoint \(String(format: "%02X", endpoint))")
+        )
     }
 
     /// One bulk (or interrupt) IN transfer of up to `maxLength` bytes. A timeout returns what
     /// arrived (often nothing) without an error.
-    public func bulkRead(endpoint: UInt8, maxLength: Int, timeoutMilliseconds: Int, interrupt: Bool = false) throws -> [UInt8] {
+    public func bulkRead(endpoint: UInt8, maxLength: Int, timeoutMilliseconds: Int, interrupt: Bool = false) throws
+        -> [UInt8]
+    {
         let h = try current("bulk read")
         var data = [UInt8](repeating: 0, count: max(1, maxLength))
         var transferred: Int32 = 0
         let rc = data.withUnsafeMutableBufferPointer { p in
             interrupt
-                ? libusb_interrupt_transfer(h, endpoint, p.baseAddress, Int32(p.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
-                : libusb_bulk_transfer(h, endpoint, p.baseAddress, Int32(p.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+                ? libusb_interrupt_transfer(
+                    h, endpoint, p.baseAddress, Int32(p.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
+                : libusb_bulk_transfer(
+                    h, endpoint, p.baseAddress, Int32(p.count), &transferred, UInt32(max(1, timeoutMilliseconds)))
         }
         if rc != 0 && rc != LIBUSB_ERROR_TIMEOUT.rawValue && rc != LIBUSB_ERROR_OVERFLOW.rawValue {
             throw USBError(rc, "bulk read from endpoint \(String(format: "%02X", endpoint))")
@@ -336,12 +368,15 @@ public final class USBDeviceHandle: @unchecked Sendable {
 
     /// A control transfer. For IN requests (`requestType & 0x80`) `length` bytes are requested
     /// and what arrived is returned; for OUT requests `data` is sent.
-    public func control(requestType: UInt8, request: UInt8, value: UInt16, index: UInt16,
-                        length: Int = 0, data: [UInt8] = [], timeoutMilliseconds: Int = 1000) throws -> [UInt8] {
+    public func control(
+        requestType: UInt8, request: UInt8, value: UInt16, index: UInt16,
+        length: Int = 0, data: [UInt8] = [], timeoutMilliseconds: Int = 1000
+    ) throws -> [UInt8] {
         let h = try current("control transfer")
         var buf = requestType & 0x80 != 0 ? [UInt8](repeating: 0, count: length) : data
         let rc = buf.withUnsafeMutableBufferPointer {
-            libusb_control_transfer(h, requestType, request, value, index, $0.baseAddress, UInt16($0.count), UInt32(timeoutMilliseconds))
+            libusb_control_transfer(
+                h, requestType, request, value, index, $0.baseAddress, UInt16($0.count), UInt32(timeoutMilliseconds))
         }
         guard rc >= 0 else { throw USBError(rc, "control request \(request)") }
         return requestType & 0x80 != 0 ? Array(buf.prefix(Int(rc))) : []
@@ -356,8 +391,10 @@ public final class USBDeviceHandle: @unchecked Sendable {
         lock.lock()
         let h = handle
         handle = nil
-        let c = claimed, d = detached
-        claimed = []; detached = []
+        let c = claimed
+        let d = detached
+        claimed = []
+        detached = []
         lock.unlock()
         guard let h else { return }
         for i in c { _ = libusb_release_interface(h, i) }

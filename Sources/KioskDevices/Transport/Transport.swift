@@ -17,7 +17,8 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public var disconnected: Bool
     public init(_ description: String, disconnected: Bool = false) {
-        self.description = description; self.disconnected = disconnected
+        self.description = description
+        self.disconnected = disconnected
     }
 }
 
@@ -40,7 +41,9 @@ public actor SimulatorLink: ByteTransport {
     public nonisolated let description: String
 
     public init(model: any SimulatedDeviceModel, packetSize: Int = 64, name: String) {
-        self.model = model; self.packetSize = packetSize; self.description = "simulator:\(name)"
+        self.model = model
+        self.packetSize = packetSize
+        self.description = "simulator:\(name)"
     }
 
     public func write(_ bytes: [UInt8]) async throws {

@@ -8,7 +8,10 @@ public struct USBWriteOptions: Sendable {
     public var chunkTimeoutMilliseconds: Int
     public var deadline: Duration
 
-    public init(chunkBytes: Int = 4096, pause: Duration = .zero, chunkTimeoutMilliseconds: Int = 2000, deadline: Duration = .seconds(10)) {
+    public init(
+        chunkBytes: Int = 4096, pause: Duration = .zero, chunkTimeoutMilliseconds: Int = 2000,
+        deadline: Duration = .seconds(10)
+    ) {
         self.chunkBytes = max(1, min(chunkBytes, 4096))
         self.pause = pause
         self.chunkTimeoutMilliseconds = max(1, chunkTimeoutMilliseconds)
@@ -50,16 +53,23 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
 
     /// Opens and claims `interface` of the device. Endpoints come from the descriptors unless
     /// `outEndpoint`/`inEndpoint` override them (a profile's `usb.endpoints`).
-    public init(context: LibUSBContext, device: USBDeviceInfo, interface number: Int,
-                outEndpoint: UInt8? = nil, inEndpoint: UInt8? = nil, writeOptions: USBWriteOptions = USBWriteOptions(),
-                layout: USBEndpointLayout? = nil) throws {
+    public init(
+        context: LibUSBContext, device: USBDeviceInfo, interface number: Int,
+        outEndpoint: UInt8? = nil, inEndpoint: UInt8? = nil, writeOptions: USBWriteOptions = USBWriteOptions(),
+        layout: USBEndpointLayout? = nil
+    ) throws {
         guard let iface = device.interfaces.first(where: { $0.number == number && $0.alternate == 0 }) else {
-            throw TransportError("\(device.usbId) at \(device.location) has no interface \(number); check the profile's usb.interface")
+            throw TransportError(
+                "\(device.usbId) at \(device.location) has no interface \(number); check the profile's usb.interface")
         }
         guard let out = layout?.out ?? outEndpoint ?? iface.bulkOut?.address else {
-            throw TransportError("\(device.usbId) interface \(number) has no bulk OUT endpoint; check the profile's usb.endpoints")
+            throw TransportError(
+                "\(device.usbId) interface \(number) has no bulk OUT endpoint; check the profile's usb.endpoints")
         }
-        let inEP = layout.map { $0.in } ?? (inEndpoint ?? iface.bulkIn?.address ?? iface.endpoints.first(where: { $0.isIn && $0.isInterrupt })?.address)
+        let inEP =
+            layout.map { $0.in }
+            ?? (inEndpoint ?? iface.bulkIn?.address
+                ?? iface.endpoints.first(where: { $0.isIn && $0.isInterrupt })?.address)
         let h = try context.open(device)
         do {
             try h.claim(interface: number)
@@ -71,19 +81,23 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
         self.interface = iface
         self.outEndpoint = out
         self.inEndpoint = inEP
-        self.inIsInterrupt = inEP.map { ep in iface.endpoints.first { $0.address == ep }?.isInterrupt ?? false } ?? false
+        self.inIsInterrupt =
+            inEP.map { ep in iface.endpoints.first { $0.address == ep }?.isInterrupt ?? false } ?? false
         self.outIsInterrupt = iface.endpoints.first { $0.address == out }?.isInterrupt ?? false
         self.layout = layout
         self.packetSize = iface.endpoints.first(where: { $0.address == inEP })?.maxPacketSize ?? 64
         self.writeOptions = writeOptions
-        self.description = "\(device.location) \(device.usbId) if\(number)" + (layout.map { $0.kind == .single ? "" : " \($0.kind.rawValue)" } ?? "")
+        self.description =
+            "\(device.location) \(device.usbId) if\(number)"
+            + (layout.map { $0.kind == .single ? "" : " \($0.kind.rawValue)" } ?? "")
         readQueue = DispatchQueue(label: "usb.read.\(device.portPath)")
         writeQueue = DispatchQueue(label: "usb.write.\(device.portPath)")
     }
 
     private var isClosed: Bool { lock.withLock { closed } }
 
-    private func onQueue<T: Sendable>(_ q: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    private func onQueue<T: Sendable>(_ q: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T
+    {
         try await withCheckedThrowingContinuation { c in
             q.async { c.resume(with: Result { try body() }) }
         }
@@ -106,7 +120,9 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
 
     /// Writes everything or throws `USBWriteIncomplete` with the count already taken.
     /// A stall is cleared and the chunk retried once; a timeout resumes from `transferred`.
-    public func writeReportingProgress(_ bytes: [UInt8], options: USBWriteOptions? = nil, endpoint: UInt8? = nil) async throws -> Int {
+    public func writeReportingProgress(_ bytes: [UInt8], options: USBWriteOptions? = nil, endpoint: UInt8? = nil)
+        async throws -> Int
+    {
         guard !isClosed else { throw TransportError("USB transport closed", disconnected: true) }
         let opts = options ?? writeOptions
         let deadline = ContinuousClock.now + opts.deadline
@@ -116,8 +132,13 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
             try Task.checkCancellation()
             let end = min(bytes.count, sent + opts.chunkBytes)
             let slice = bytes[sent..<end]
-            let h = handle, ep = endpoint ?? outEndpoint, t = opts.chunkTimeoutMilliseconds, intr = endpoint == nil ? outIsInterrupt : false
-            let (n, err) = try await onQueue(writeQueue) { h.bulkWrite(endpoint: ep, slice, timeoutMilliseconds: t, interrupt: intr) }
+            let h = handle
+            let ep = endpoint ?? outEndpoint
+            let t = opts.chunkTimeoutMilliseconds
+            let intr = endpoint == nil ? outIsInterrupt : false
+            let (n, err) = try await onQueue(writeQueue) {
+                h.bulkWrite(endpoint: ep, slice, timeoutMilliseconds: t, interrupt: intr)
+            }
             sent += n
             if let err {
                 if err.disconnected { throw TransportError(err.description, disconnected: true) }
@@ -127,7 +148,7 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
                     continue
                 }
                 if err.timedOut, ContinuousClock.now < deadline {
-                    continue   // resume from what the device took; never resend
+                    continue  // resume from what the device took; never resend
                 }
                 throw USBWriteIncomplete(transferred: sent, total: bytes.count, cause: err)
             }
@@ -151,9 +172,11 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
             lock.withLock { splitBodyDue = max(0, splitBodyDue - b.count) }
             return b
         }
-        let head = try await readEndpoint(inEndpoint, interrupt: inIsInterrupt, maxBytes: USBEndpointLayout.splitHeaderBytes, timeout: timeout)
-        guard head.count >= USBEndpointLayout.splitHeaderBytes, Array(head.prefix(5)) == [0xAA, 0xAA, 0xAA, 0x96, 0x69] else {
-            return head   // not a header: the frame parser resynchronises over it
+        let head = try await readEndpoint(
+            inEndpoint, interrupt: inIsInterrupt, maxBytes: USBEndpointLayout.splitHeaderBytes, timeout: timeout)
+        guard head.count >= USBEndpointLayout.splitHeaderBytes, Array(head.prefix(5)) == [0xAA, 0xAA, 0xAA, 0x96, 0x69]
+        else {
+            return head  // not a header: the frame parser resynchronises over it
         }
         let len = Int(head[5]) << 8 | Int(head[6])
         var out = head
@@ -161,7 +184,8 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
         var remaining = max(0, len - extra)
         let deadline = ContinuousClock.now + timeout
         while remaining > 0, ContinuousClock.now < deadline {
-            let b = try await readEndpoint(in2, interrupt: false, maxBytes: remaining, timeout: min(timeout, .milliseconds(200)))
+            let b = try await readEndpoint(
+                in2, interrupt: false, maxBytes: remaining, timeout: min(timeout, .milliseconds(200)))
             out += b
             remaining -= b.count
         }
@@ -169,7 +193,9 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
         return out
     }
 
-    private func readEndpoint(_ inEP: UInt8?, interrupt intr: Bool, maxBytes: Int, timeout: Duration) async throws -> [UInt8] {
+    private func readEndpoint(_ inEP: UInt8?, interrupt intr: Bool, maxBytes: Int, timeout: Duration) async throws
+        -> [UInt8]
+    {
         guard !isClosed else { throw TransportError("USB transport closed", disconnected: true) }
         guard let ep = inEP else { return [] }
         let ms = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
@@ -177,16 +203,22 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
         let size = max(packetSize, (max(maxBytes, 1) + packetSize - 1) / packetSize * packetSize)
         let h = handle
         do {
-            let bytes = try await onQueue(readQueue) { try h.bulkRead(endpoint: ep, maxLength: size, timeoutMilliseconds: max(1, ms), interrupt: intr) }
+            let bytes = try await onQueue(readQueue) {
+                try h.bulkRead(endpoint: ep, maxLength: size, timeoutMilliseconds: max(1, ms), interrupt: intr)
+            }
             lock.withLock { consecutiveStalls = 0 }
             return bytes
         } catch let e as USBError {
             if e.stalled {
                 // Clear the halt and let the caller read again; a device that keeps stalling is broken.
                 handle.clearHalt(endpoint: ep)
-                let n: Int = lock.withLock { consecutiveStalls += 1; return consecutiveStalls }
+                let n: Int = lock.withLock {
+                    consecutiveStalls += 1
+                    return consecutiveStalls
+                }
                 if n < 5 { return [] }
-                throw TransportError("\(e.description) (5 times in a row: the device is not working; unplug and replug it)")
+                throw TransportError(
+                    "\(e.description) (5 times in a row: the device is not working; unplug and replug it)")
             }
             throw Self.transportError(e)
         }
@@ -195,11 +227,17 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     public func flushInput() async {
         guard inEndpoint != nil else { return }
         for _ in 0..<16 {
-            guard let b = try? await readEndpoint(inEndpoint, interrupt: inIsInterrupt, maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty else { break }
+            guard
+                let b = try? await readEndpoint(
+                    inEndpoint, interrupt: inIsInterrupt, maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty
+            else { break }
         }
         if let in2 = layout?.in2 {
             for _ in 0..<16 {
-                guard let b = try? await readEndpoint(in2, interrupt: false, maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty else { break }
+                guard
+                    let b = try? await readEndpoint(
+                        in2, interrupt: false, maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty
+                else { break }
             }
             lock.withLock { splitBodyDue = 0 }
         }
@@ -209,9 +247,10 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     public func printerDeviceID() -> String? {
         let wIndex = UInt16(interface.number) << 8 | UInt16(interface.alternate)
         guard let raw = try? handle.control(requestType: 0xA1, request: 0, value: 0, index: wIndex, length: 1024),
-              raw.count >= 2 else { return nil }
+            raw.count >= 2
+        else { return nil }
         var len = Int(raw[0]) << 8 | Int(raw[1])
-        if len < 14 || len > raw.count { len = Int(raw[1]) << 8 | Int(raw[0]) }   // some devices send it little-endian
+        if len < 14 || len > raw.count { len = Int(raw[1]) << 8 | Int(raw[0]) }  // some devices send it little-endian
         if len > raw.count || len < 2 { len = raw.count }
         return String(decoding: raw[2..<len], as: UTF8.self)
     }

@@ -22,8 +22,11 @@ public struct USBEndpointLayout: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         func h(_ e: UInt8?) -> String { e.map { String(format: "%02X", $0) } ?? "-" }
         switch kind {
-        case .split: return "split (header OUT \(h(out)) + body OUT \(h(out2)), header IN \(h(`in`)) + body IN \(h(in2)))"
-        default: return "\(kind.rawValue) (OUT \(h(out))\(outIsInterrupt ? " int" : ""), IN \(h(`in`))\(inIsInterrupt ? " int" : ""))"
+        case .split:
+            return "split (header OUT \(h(out)) + body OUT \(h(out2)), header IN \(h(`in`)) + body IN \(h(in2)))"
+        default:
+            return
+                "\(kind.rawValue) (OUT \(h(out))\(outIsInterrupt ? " int" : ""), IN \(h(`in`))\(inIsInterrupt ? " int" : ""))"
         }
     }
 
@@ -35,18 +38,24 @@ public struct USBEndpointLayout: Sendable, Equatable, CustomStringConvertible {
         case .single:
             guard let o = outs.first(where: \.isBulk) else { return nil }
             let i = ins.first(where: \.isBulk) ?? ins.first(where: \.isInterrupt)
-            return USBEndpointLayout(kind: .single, out: o.address, outIsInterrupt: false, in: i?.address, inIsInterrupt: i?.isInterrupt ?? false)
+            return USBEndpointLayout(
+                kind: .single, out: o.address, outIsInterrupt: false, in: i?.address,
+                inIsInterrupt: i?.isInterrupt ?? false)
         case .interrupt:
             guard let i = ins.first(where: \.isInterrupt) else { return nil }
             guard let o = outs.first(where: \.isInterrupt) ?? outs.first(where: \.isBulk) else { return nil }
-            return USBEndpointLayout(kind: .interrupt, out: o.address, outIsInterrupt: o.isInterrupt, in: i.address, inIsInterrupt: true)
+            return USBEndpointLayout(
+                kind: .interrupt, out: o.address, outIsInterrupt: o.isInterrupt, in: i.address, inIsInterrupt: true)
         case .lastPair:
             guard outs.count > 1 || ins.count > 1, let o = outs.last, let i = ins.last else { return nil }
-            return USBEndpointLayout(kind: .lastPair, out: o.address, outIsInterrupt: o.isInterrupt, in: i.address, inIsInterrupt: i.isInterrupt)
+            return USBEndpointLayout(
+                kind: .lastPair, out: o.address, outIsInterrupt: o.isInterrupt, in: i.address,
+                inIsInterrupt: i.isInterrupt)
         case .split:
             guard outs.count >= 2, ins.count >= 2 else { return nil }
-            return USBEndpointLayout(kind: .split, out: outs[0].address, outIsInterrupt: outs[0].isInterrupt, in: ins[0].address,
-                                     inIsInterrupt: ins[0].isInterrupt, out2: outs[1].address, in2: ins[1].address)
+            return USBEndpointLayout(
+                kind: .split, out: outs[0].address, outIsInterrupt: outs[0].isInterrupt, in: ins[0].address,
+                inIsInterrupt: ins[0].isInterrupt, out2: outs[1].address, in2: ins[1].address)
         }
     }
 

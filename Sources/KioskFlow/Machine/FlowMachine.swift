@@ -68,8 +68,12 @@ public struct FlowMachine: Sendable {
     var effects: [FlowEffect] = []
 
     public init(catalog: Catalog, settings: FlowSettings, now: Date = Date()) {
-        self.catalog = catalog; self.settings = settings; self.now = now; self.lastActivity = now
-        language = settings.language; largeMode = settings.largeMode
+        self.catalog = catalog
+        self.settings = settings
+        self.now = now
+        self.lastActivity = now
+        language = settings.language
+        largeMode = settings.largeMode
     }
 
     /// Items per page: fewer in large mode.
@@ -111,7 +115,9 @@ public struct FlowMachine: Sendable {
     /// How many material photos are required before the resident may continue.
     var requiredPhotos: Int {
         guard let item = session.item else { return 0 }
-        if let g = catalog.guide(for: item.code), !g.materialsToPhotograph.isEmpty { return g.materialsToPhotograph.count }
+        if let g = catalog.guide(for: item.code), !g.materialsToPhotograph.isEmpty {
+            return g.materialsToPhotograph.count
+        }
         return 1
     }
 
@@ -203,7 +209,9 @@ public struct FlowMachine: Sendable {
         let before = (route, message, language, countdown)
         effects = []
         handleEvent(event)
-        if settings.voicePrompts, before.0 != route || before.1 != message || before.2 != language || (before.3 == nil) != (countdown == nil) {
+        if settings.voicePrompts,
+            before.0 != route || before.1 != message || before.2 != language || (before.3 == nil) != (countdown == nil)
+        {
             if let say = spokenPrompt(), say != lastSpoken {
                 lastSpoken = say
                 emit(.speak(say, language))
@@ -216,7 +224,7 @@ public struct FlowMachine: Sendable {
     /// What voice prompts say now: the countdown warning, else an error or notice, else the screen's title.
     func spokenPrompt() -> String? {
         if let c = countdown { return L("{1} 秒后将返回首页并清除您的信息，按任意键继续办理", c) }
-        if isStaffOrTechnicianScreen { return nil }      // staff names and numbers are never spoken
+        if isStaffOrTechnicianScreen { return nil }  // staff names and numbers are never spoken
         if let m = message { return m }
         let t = route.screen.body(self, width: 80).title
         return t.isEmpty ? nil : t
@@ -233,7 +241,7 @@ public struct FlowMachine: Sendable {
         case .key(let k):
             let warning = countdown != nil
             lastActivity = now
-            if warning { return }   // any key extends the session; it does nothing else
+            if warning { return }  // any key extends the session; it does nothing else
             handleKey(k)
         case .devices(let d):
             devices = d
@@ -267,7 +275,9 @@ public struct FlowMachine: Sendable {
         case .photoCaptured(let data):
             session.captureInFlight = false
             // The picture belongs to the material it was taken for, and only if that screen is still up.
-            guard let i = route.of(PhotoScreen.self)?.index, session.captureIndex == i, i < session.photos.count else { break }
+            guard let i = route.of(PhotoScreen.self)?.index, session.captureIndex == i, i < session.photos.count else {
+                break
+            }
             session.captureIndex = nil
             lastActivity = now
             session.photos[i] = data
@@ -320,7 +330,8 @@ public struct FlowMachine: Sendable {
             technicianBusy = false
             guard route == .technician else { break }
             technicianLines = lines
-        case .staffIdentified, .staffPINChecked, .certificatesLoaded, .certificatePrinted, .staffReport, .serviceState, .helpPending:
+        case .staffIdentified, .staffPINChecked, .certificatesLoaded, .certificatePrinted, .staffReport, .serviceState,
+            .helpPending:
             handleStaffEvent(event)
         }
     }

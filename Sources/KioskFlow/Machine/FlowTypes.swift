@@ -116,16 +116,24 @@ public struct FlowSettings: Sendable {
     /// Emit `.speak` effects (voice.enabled).
     public var voicePrompts: Bool
 
-    public init(stationName: String, idleTimeoutSeconds: Int = 90, warningSeconds: Int = 20, pageSize: Int = 6,
-                simulatedCards: [String]? = nil, timeZone: TimeZone = StationClock.defaultTimeZone,
-                language: Language = .zh, largeMode: Bool = false, largeIdleTimeoutSeconds: Int? = nil,
-                helpLocation: String? = nil, helpPhone: String? = nil, voicePrompts: Bool = false) {
-        self.stationName = stationName; self.idleTimeoutSeconds = idleTimeoutSeconds
-        self.warningSeconds = warningSeconds; self.pageSize = max(1, min(pageSize, 6))
-        self.simulatedCards = simulatedCards; self.timeZone = timeZone
-        self.language = language; self.largeMode = largeMode
+    public init(
+        stationName: String, idleTimeoutSeconds: Int = 90, warningSeconds: Int = 20, pageSize: Int = 6,
+        simulatedCards: [String]? = nil, timeZone: TimeZone = StationClock.defaultTimeZone,
+        language: Language = .zh, largeMode: Bool = false, largeIdleTimeoutSeconds: Int? = nil,
+        helpLocation: String? = nil, helpPhone: String? = nil, voicePrompts: Bool = false
+    ) {
+        self.stationName = stationName
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.warningSeconds = warningSeconds
+        self.pageSize = max(1, min(pageSize, 6))
+        self.simulatedCards = simulatedCards
+        self.timeZone = timeZone
+        self.language = language
+        self.largeMode = largeMode
         self.largeIdleTimeoutSeconds = largeIdleTimeoutSeconds ?? idleTimeoutSeconds * 2
-        self.helpLocation = helpLocation; self.helpPhone = helpPhone; self.voicePrompts = voicePrompts
+        self.helpLocation = helpLocation
+        self.helpPhone = helpPhone
+        self.voicePrompts = voicePrompts
     }
 }
 

@@ -18,7 +18,9 @@ extension FlowMachine {
             return lines
         }
         if g.sample {
-            lines += wrapped(L("[示例] {1}", g.sampleNotice ?? L("示例内容，仅供演示，以窗口告知为准")), w).map { ScreenLine($0.text, .alert) }
+            lines += wrapped(L("[示例] {1}", g.sampleNotice ?? L("示例内容，仅供演示，以窗口告知为准")), w).map {
+                ScreenLine($0.text, .alert)
+            }
         }
         if language == .en { lines += wrapped(L("以下办事指南为中文，窗口工作人员可以为您解释。"), w) }
         if let s = g.shortVersion { lines += wrapped(L("简介：{1}", s), w) }

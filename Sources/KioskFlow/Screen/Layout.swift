@@ -19,7 +19,6 @@ extension FlowMachine {
     static let guideLinesPerPage = 11
     var guideLinesPerPage: Int { largeMode ? 8 : Self.guideLinesPerPage }
 
-
     func kindName(_ k: DeviceKind) -> String { L(k.chinese) }
     func stateName(_ s: DeviceState) -> String { L(s.chinese) }
 
@@ -49,7 +48,10 @@ extension FlowMachine {
         var spaces = 0
         var gap = 3
         for ch in text {
-            if ch == " " { spaces += 1; continue }
+            if ch == " " {
+                spaces += 1
+                continue
+            }
             if spaces >= 2, !part.isEmpty {
                 out.append(Hint(part, out.count < keys.count ? keys[out.count] : nil, gap: gap))
                 part = ""
@@ -72,7 +74,9 @@ extension FlowMachine {
             if !text.isEmpty { text += String(repeating: " ", count: h.gap) }
             let start = DisplayWidth.of(text)
             text += h.text
-            if let k = h.key, start < w { targets.append(TapTarget(columns: start..<min(w, DisplayWidth.of(text)), key: k)) }
+            if let k = h.key, start < w {
+                targets.append(TapTarget(columns: start..<min(w, DisplayWidth.of(text)), key: k))
+            }
         }
         return ScreenLine(DisplayWidth.truncate(text, columns: w), largeMode ? .bold : .normal, targets: targets)
     }
@@ -92,7 +96,11 @@ extension FlowMachine {
         let bodyRows = max(1, height - rows.count - 3)
         if body.lines.count > bodyRows { body.lines = Array(body.lines.prefix(bodyRows)) }
         // Large mode: high contrast, nothing dim.
-        if largeMode { body.lines = body.lines.map { ScreenLine($0.text, $0.style == .normal || $0.style == .dim ? .bold : $0.style) } }
+        if largeMode {
+            body.lines = body.lines.map {
+                ScreenLine($0.text, $0.style == .normal || $0.style == .dim ? .bold : $0.style)
+            }
+        }
         rows += body.lines
         while rows.count < height - 3 { rows.append(ScreenLine("")) }
         rows.append(ScreenLine(String(repeating: largeMode ? "=" : "-", count: w)))
@@ -120,7 +128,9 @@ extension FlowMachine {
     static func phraseWrap(_ text: String, columns: Int) -> [String] {
         var out: [String] = []
         var rest = Substring(text)
-        let breakAfter: Set<Character> = [" ", "，", "。", "；", "：", "、", "）", "！", "？", ",", ".", ";", ":", ")", "/", "」", "》"]
+        let breakAfter: Set<Character> = [
+            " ", "，", "。", "；", "：", "、", "）", "！", "？", ",", ".", ";", ":", ")", "/", "」", "》",
+        ]
         while DisplayWidth.of(String(rest)) > columns {
             var w = 0
             var end = rest.startIndex
@@ -131,11 +141,13 @@ extension FlowMachine {
                 if w + cw > columns { break }
                 w += cw
                 let next = rest.index(after: end)
-                let strong = breakAfter.contains(rest[end]) || (next < rest.endIndex && (rest[next] == "（" || rest[next] == "("))
+                let strong =
+                    breakAfter.contains(rest[end]) || (next < rest.endIndex && (rest[next] == "（" || rest[next] == "("))
                 // Single-character words a Chinese line may break around: after 的, before 或 和 到 在 并 及.
                 let weak = rest[end] == "的" || (next < rest.endIndex && "或和到在并及".contains(rest[next]))
                 if strong || (weak && lastBreakWidth * 10 < columns * 7) {
-                    lastBreak = next; lastBreakWidth = w
+                    lastBreak = next
+                    lastBreakWidth = w
                 }
                 end = next
             }
@@ -158,7 +170,9 @@ extension FlowMachine {
             let parts = Self.phraseWrap(o.label, columns: w - DisplayWidth.of(head))
             for (j, part) in parts.prefix(2).enumerated() {
                 let text = (j == 0 ? head : String(repeating: " ", count: DisplayWidth.of(head))) + part
-                let target = TapTarget(columns: DisplayWidth.of(indent)..<max(DisplayWidth.of(indent) + 1, DisplayWidth.of(text)), key: o.key)
+                let target = TapTarget(
+                    columns: DisplayWidth.of(indent)..<max(DisplayWidth.of(indent) + 1, DisplayWidth.of(text)),
+                    key: o.key)
                 lines.append(ScreenLine(text, targets: [target]))
             }
         }

@@ -49,7 +49,10 @@ public struct ScreenOption: Sendable {
     public var action: Action?
 
     public init(_ key: Key, _ label: String, aliases: [Key] = [], action: Action? = nil) {
-        self.key = key; self.label = label; self.aliases = aliases; self.action = action
+        self.key = key
+        self.label = label
+        self.aliases = aliases
+        self.action = action
     }
 
     /// The text drawn before the label: "1", "A", "Enter".
@@ -72,7 +75,11 @@ public struct Hint: Sendable, Equatable {
     public var key: Key?
     /// Spaces before it on the hint row.
     public var gap: Int
-    public init(_ text: String, _ key: Key? = nil, gap: Int = 3) { self.text = text; self.key = key; self.gap = gap }
+    public init(_ text: String, _ key: Key? = nil, gap: Int = 3) {
+        self.text = text
+        self.key = key
+        self.gap = gap
+    }
 }
 
 /// What a screen shows: title, lines (options among them, with their tap targets), hint row.
@@ -84,7 +91,9 @@ public struct ScreenBody: Sendable {
     public var options: [ScreenOption] = []
 
     public init(title: String, lines: [ScreenLine] = [], hints: [Hint] = []) {
-        self.title = title; self.lines = lines; self.hints = hints
+        self.title = title
+        self.lines = lines
+        self.hints = hints
     }
 }
 
@@ -136,7 +145,8 @@ public struct Pager: Sendable, Equatable {
     public private(set) var page: Int
 
     public init(count: Int, perPage: Int, page: Int) {
-        self.count = max(0, count); self.perPage = max(1, perPage)
+        self.count = max(0, count)
+        self.perPage = max(1, perPage)
         self.page = 0
         self.page = min(max(0, page), pages - 1)
     }

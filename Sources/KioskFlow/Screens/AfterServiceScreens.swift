@@ -7,9 +7,10 @@ struct EvaluateScreen: Screen {
     var name: String { "evaluation" }
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
-        var b = ScreenBody(title: m.L("服务评价（好差评）"),
-                           lines: [ScreenLine("  " + m.L("请您对本次服务进行评价（自愿，可跳过）：")), ScreenLine("")],
-                           hints: m.hints(m.L("1-5 选择评价   0 跳过"), nil, .digit(0)))
+        var b = ScreenBody(
+            title: m.L("服务评价（好差评）"),
+            lines: [ScreenLine("  " + m.L("请您对本次服务进行评价（自愿，可跳过）：")), ScreenLine("")],
+            hints: m.hints(m.L("1-5 选择评价   0 跳过"), nil, .digit(0)))
         b.options = EvaluationLevel.allCases.enumerated().map { i, level in
             ScreenOption(.digit(i + 1), m.L(level.chinese)) { m in
                 if level.asksReason { return .go(.evaluationReason(level: level.rawValue)) }
@@ -33,8 +34,9 @@ struct EvaluationReasonScreen: Screen {
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
         let levelName = EvaluationLevel(rawValue: level).map { m.L($0.chinese) } ?? ""
-        var b = ScreenBody(title: m.L("评价原因"), lines: m.wrapped(m.L("您选择了“{1}”。请告诉我们主要原因：", levelName), w),
-                           hints: m.hints(m.L("1-{1} 选择原因   0 不填写原因", evaluationReasons.count), nil, .digit(0)))
+        var b = ScreenBody(
+            title: m.L("评价原因"), lines: m.wrapped(m.L("您选择了“{1}”。请告诉我们主要原因：", levelName), w),
+            hints: m.hints(m.L("1-{1} 选择原因   0 不填写原因", evaluationReasons.count), nil, .digit(0)))
         b.lines.append(ScreenLine(""))
         b.options = evaluationReasons.enumerated().map { i, reason in
             ScreenOption(.digit(i + 1), m.L(reason)) { [level] m in m.record(level: level, reason: reason) }
@@ -54,10 +56,12 @@ struct ThanksScreen: Screen {
     var name: String { "thanks" }
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
-        ScreenBody(title: m.L("感谢您的使用"), lines: [
-            ScreenLine("  " + m.L("感谢您使用政务自助服务。")),
-            ScreenLine("  " + m.L("请带好您的身份证、材料原件和回执。")),
-        ], hints: [Hint(m.L("按任意键返回首页"))])
+        ScreenBody(
+            title: m.L("感谢您的使用"),
+            lines: [
+                ScreenLine("  " + m.L("感谢您使用政务自助服务。")),
+                ScreenLine("  " + m.L("请带好您的身份证、材料原件和回执。")),
+            ], hints: [Hint(m.L("按任意键返回首页"))])
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition { .endSession }
@@ -80,7 +84,9 @@ struct ProgressScreen: Screen {
             lines += m.wrapped(m.L("在其他地点提交的申请，请到窗口或登录网上办事大厅查询。"), w)
         } else {
             for s in m.session.progress.prefix(m.largeMode ? 4 : 6) {
-                lines.append(ScreenLine("  \(s.caseNumber)  \(m.timestamp("MM-dd HH:mm", s.sealedAt))  \(m.L(s.residentState))", .bold))
+                lines.append(
+                    ScreenLine(
+                        "  \(s.caseNumber)  \(m.timestamp("MM-dd HH:mm", s.sealedAt))  \(m.L(s.residentState))", .bold))
                 lines.append(ScreenLine("    " + DisplayWidth.truncate(s.itemName, columns: w - 6)))
                 if m.largeMode { lines.append(ScreenLine("")) }
             }
@@ -112,9 +118,13 @@ struct PickupScreen: Screen {
         } else {
             b.lines += m.wrapped(m.L("以下证照已办好，按数字键打印："), w)
             b.options = printable.prefix(m.largeMode ? 4 : 6).enumerated().map { i, c in
-                ScreenOption(.digit(i + 1), DisplayWidth.truncate("\(c.itemName)（\(c.caseNumber)）", columns: w - 6)) { m in
+                ScreenOption(.digit(i + 1), DisplayWidth.truncate("\(c.itemName)（\(c.caseNumber)）", columns: w - 6)) {
+                    m in
                     guard m.session.printingCertificate == nil else { return .stay }
-                    guard m.usable(.a4Printer) else { m.message = m.L("证照打印机暂不可用，请到窗口领取"); return .stay }
+                    guard m.usable(.a4Printer) else {
+                        m.message = m.L("证照打印机暂不可用，请到窗口领取")
+                        return .stay
+                    }
                     m.session.printingCertificate = c.submissionId
                     m.message = m.L("正在打印证照，请稍候……")
                     m.emit(.printCertificate(submissionId: c.submissionId, by: .resident))
@@ -129,7 +139,8 @@ struct PickupScreen: Screen {
             b.lines += m.wrapped(m.L("已由工作人员打印，请到窗口领取：{1}", atWindow.map(\.caseNumber).joined(separator: "、")), w)
         }
         let n = b.options.count
-        b.hints = n > 0 ? m.hints(m.L("1-{1} 打印证照   0 结束并返回首页", n), nil, .digit(0)) : m.hints(m.L("0 结束并返回首页"), .digit(0))
+        b.hints =
+            n > 0 ? m.hints(m.L("1-{1} 打印证照   0 结束并返回首页", n), nil, .digit(0)) : m.hints(m.L("0 结束并返回首页"), .digit(0))
         return b
     }
 

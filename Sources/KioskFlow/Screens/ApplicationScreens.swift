@@ -11,7 +11,8 @@ struct PlaceCardScreen: Screen {
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
         // Large mode: short sentences, one per line.
-        var lines = m.largeMode
+        var lines =
+            m.largeMode
             ? [ScreenLine("  " + m.L("请把证件放在下方读卡区。")), ScreenLine(""), ScreenLine("  " + m.L("放好后不要移动。"))]
             : m.wrapped(m.L("请将身份证（或居住证、外国人永久居留身份证）平放在下方的读卡区域，不要移动。"), w)
         lines.append(ScreenLine(""))
@@ -25,8 +26,9 @@ struct PlaceCardScreen: Screen {
             lines += m.wrapped(m.L("帮办代办：{1}（工号 {2}）代申请人办理，请放置申请人的证件", s.displayName, s.staffId), w)
                 .map { ScreenLine($0.text, .bold) }
         }
-        var b = ScreenBody(title: purpose == .staffSignIn ? "工作人员登录" : m.L("请放置身份证"), lines: lines,
-                           hints: m.hints(m.L("0 取消并返回首页"), .digit(0)))
+        var b = ScreenBody(
+            title: purpose == .staffSignIn ? "工作人员登录" : m.L("请放置身份证"), lines: lines,
+            hints: m.hints(m.L("0 取消并返回首页"), .digit(0)))
         if let cards = m.settings.simulatedCards {
             b.lines.append(ScreenLine(""))
             b.lines.append(ScreenLine("  " + m.L("[演示] 按字母键放置模拟证件："), .dim))
@@ -35,7 +37,9 @@ struct PlaceCardScreen: Screen {
                     .stay
                 }
             }
-            b.lines += m.optionLines(b.options, width: w, indent: "    ").map { ScreenLine($0.text, .dim, targets: $0.targets) }
+            b.lines += m.optionLines(b.options, width: w, indent: "    ").map {
+                ScreenLine($0.text, .dim, targets: $0.targets)
+            }
         }
         return b
     }
@@ -46,7 +50,8 @@ struct PlaceCardScreen: Screen {
             return .endSession
         case .char(let c):
             if let cards = m.settings.simulatedCards, let v = c.lowercased().unicodeScalars.first?.value,
-               v >= 97, Int(v - 97) < cards.count {
+                v >= 97, Int(v - 97) < cards.count
+            {
                 m.emit(.placeSimulatedCard(Int(v - 97)))
                 return .stay
             }
@@ -79,8 +84,9 @@ struct IdentityScreen: Screen {
         lines += m.wrapped(m.L("申办事项：{1}", m.session.item?.name ?? ""), w)
         lines.append(ScreenLine(""))
         lines += m.wrapped(m.L("信息已部分隐藏以保护您的隐私。请取回您的证件。"), w)
-        return ScreenBody(title: m.L("请核对您的身份信息"), lines: lines,
-                          hints: m.hints(m.L("Enter 确认，下一步拍摄材料   0 取消"), .enter, .digit(0)))
+        return ScreenBody(
+            title: m.L("请核对您的身份信息"), lines: lines,
+            hints: m.hints(m.L("Enter 确认，下一步拍摄材料   0 取消"), .enter, .digit(0)))
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
@@ -111,16 +117,19 @@ struct PhotoScreen: Screen {
             lines += m.wrapped(m.L("请将材料平放在高拍仪下方，正面朝上。"), w)
         }
         if let item = m.session.item, let g = m.catalog.guide(for: item.code),
-           let mat = g.materialsToPhotograph.first(where: { $0.name == name }) {
+            let mat = g.materialsToPhotograph.first(where: { $0.name == name })
+        {
             lines += m.wrapped(m.L("要求：{1}", mat.requirements), w)
         }
         lines.append(ScreenLine(""))
         lines.append(ScreenLine("  " + (taken ? m.L("状态：已拍摄") : m.L("状态：未拍摄"))))
         let optional = i >= m.requiredPhotos
-        let hints = taken
+        let hints =
+            taken
             ? m.hints(m.L("Enter 下一步   1 重拍   0 上一步"), .enter, .digit(1), .digit(0))
-            : (optional ? m.hints(m.L("Enter 拍照   9 跳过   0 上一步"), .enter, .digit(9), .digit(0))
-                        : m.hints(m.L("Enter 拍照   0 上一步"), .enter, .digit(0)))
+            : (optional
+                ? m.hints(m.L("Enter 拍照   9 跳过   0 上一步"), .enter, .digit(9), .digit(0))
+                : m.hints(m.L("Enter 拍照   0 上一步"), .enter, .digit(0)))
         return ScreenBody(title: m.L("拍摄申请材料"), lines: lines, hints: hints)
     }
 
@@ -152,7 +161,7 @@ struct PhotoScreen: Screen {
             m.message = m.L("这份材料必须拍摄，请按 Enter 拍照")
             return .stay
         case .escape, .digit(0):
-            if m.session.captureInFlight { return .stay }      // wait for the picture being taken
+            if m.session.captureInFlight { return .stay }  // wait for the picture being taken
             return i == 0 ? .go(.identity) : .go(.photo(index: i - 1))
         default:
             return .ignored
@@ -166,13 +175,15 @@ struct PhoneScreen: Screen {
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
         let shown = m.session.phone + String(repeating: "_", count: max(0, 11 - m.session.phone.count))
-        return ScreenBody(title: m.L("请输入手机号码"), lines: [
-            ScreenLine("  " + m.L("用于接收办理进度通知。")),
-            ScreenLine(""),
-            ScreenLine("  " + m.L("手机号码：{1}", shown), .bold),
-            ScreenLine(""),
-            ScreenLine("  " + m.L("用数字键输入，输错请按退格键删除。")),
-        ], hints: m.hints(m.L("数字键输入   退格 删除   Enter 确认   Esc 上一步"), nil, .backspace, .enter, .escape))
+        return ScreenBody(
+            title: m.L("请输入手机号码"),
+            lines: [
+                ScreenLine("  " + m.L("用于接收办理进度通知。")),
+                ScreenLine(""),
+                ScreenLine("  " + m.L("手机号码：{1}", shown), .bold),
+                ScreenLine(""),
+                ScreenLine("  " + m.L("用数字键输入，输错请按退格键删除。")),
+            ], hints: m.hints(m.L("数字键输入   退格 删除   Enter 确认   Esc 上一步"), nil, .backspace, .enter, .escape))
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
@@ -215,8 +226,9 @@ struct ReviewScreen: Screen {
             lines.append(ScreenLine("  " + m.L("帮办代办：{1}（工号 {2}）", s.displayName, s.staffId), .bold))
         }
         lines += m.wrapped(m.L("确认无误请按 Enter 提交。提交后将打印受理回执。"), w)
-        return ScreenBody(title: m.L("请确认申请信息"), lines: lines,
-                          hints: m.hints(m.L("Enter 提交   0 取消（不保存任何信息）"), .enter, .digit(0)))
+        return ScreenBody(
+            title: m.L("请确认申请信息"), lines: lines,
+            hints: m.hints(m.L("Enter 提交   0 取消（不保存任何信息）"), .enter, .digit(0)))
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
@@ -226,8 +238,9 @@ struct ReviewScreen: Screen {
             let photos = m.session.photos.compactMap { $0 }
             let req = SubmissionRequest(
                 itemCode: item.code, itemName: item.name,
-                applicant: ApplicantData(idNumber: id.idNumber, name: id.displayName,
-                                         cardType: id.cardType.rawValue, phone: m.session.phone),
+                applicant: ApplicantData(
+                    idNumber: id.idNumber, name: id.displayName,
+                    cardType: id.cardType.rawValue, phone: m.session.phone),
                 photos: photos, photoNames: photos.indices.map { "material-\($0 + 1).jpg" },
                 assistedBy: m.assisting ? m.staff?.staffId : nil)
             m.emit(.seal(req))
@@ -258,11 +271,13 @@ struct PrintingScreen: Screen {
     var idle: IdlePolicy { .exempt }
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
-        ScreenBody(title: m.L("申请已提交，正在打印回执……"), lines: [
-            ScreenLine("  " + m.L("办件编号：{1}", m.session.sealed?.caseNumber ?? ""), .bold),
-            ScreenLine(""),
-            ScreenLine("  " + m.L("正在打印受理回执，请稍候。")),
-        ])
+        ScreenBody(
+            title: m.L("申请已提交，正在打印回执……"),
+            lines: [
+                ScreenLine("  " + m.L("办件编号：{1}", m.session.sealed?.caseNumber ?? ""), .bold),
+                ScreenLine(""),
+                ScreenLine("  " + m.L("正在打印受理回执，请稍候。")),
+            ])
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition { .ignored }
@@ -291,10 +306,16 @@ struct DoneScreen: Screen {
         } else {
             lines += m.wrapped(m.L("回执未能打印（{1}）。您的申请已安全保存，不受影响，无需重新申请。", m.L(problem ?? "打印机故障")), w)
             lines += m.wrapped(m.L("请记下上面的办件编号。补打回执：本机加纸后按 2 重新打印，或凭办件编号请窗口工作人员补打。"), w)
-            lines.append(ScreenLine("  " + (m.receiptPrinterReady ? m.L("打印机已就绪，现在可按 2 重新打印回执。")
-                                                               : m.L("打印机当前：{1}。", m.printerProblem)), .bold))
+            lines.append(
+                ScreenLine(
+                    "  "
+                        + (m.receiptPrinterReady
+                            ? m.L("打印机已就绪，现在可按 2 重新打印回执。")
+                            : m.L("打印机当前：{1}。", m.printerProblem)),
+                    .bold))
         }
-        let hints = receiptOK
+        let hints =
+            receiptOK
             ? m.hints(m.L("Enter 评价本次服务（自愿）   0 结束并返回首页"), .enter, .digit(0))
             : m.hints(m.L("2 重新打印回执   Enter 评价（自愿）   0 结束"), .digit(2), .enter, .digit(0))
         return ScreenBody(title: m.L("提交成功"), lines: lines, hints: hints)
@@ -329,5 +350,7 @@ extension Route {
     public static var review: Route { Route(ReviewScreen()) }
     public static var submitting: Route { Route(SubmittingScreen()) }
     public static var printing: Route { Route(PrintingScreen()) }
-    public static func done(receiptOK: Bool, problem: String?) -> Route { Route(DoneScreen(receiptOK: receiptOK, problem: problem)) }
+    public static func done(receiptOK: Bool, problem: String?) -> Route {
+        Route(DoneScreen(receiptOK: receiptOK, problem: problem))
+    }
 }

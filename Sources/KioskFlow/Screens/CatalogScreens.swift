@@ -16,7 +16,8 @@ struct CategoriesScreen: Screen {
         let p = pager(m)
         var b = ScreenBody(title: m.L("{1}：请选择类别", m.levelName(level)))
         b.options = p.slice(cats).enumerated().map { i, c in
-            ScreenOption(.digit(i + 1), m.L("{1}（{2}项）", m.L(c), m.catalog.items(level: level, category: c).count)) { [level] _ in
+            ScreenOption(.digit(i + 1), m.L("{1}（{2}项）", m.L(c), m.catalog.items(level: level, category: c).count)) {
+                [level] _ in
                 .go(.items(level, category: c, page: 0))
             }
         }
@@ -72,7 +73,8 @@ struct ItemsScreen: Screen {
         b.lines = m.optionLines(b.options, width: w)
         b.lines.append(ScreenLine(""))
         b.lines.append(ScreenLine("  " + m.L("第 {1}/{2} 页，共 {3} 项", p.page + 1, p.pages, items.count), .dim))
-        b.hints = m.hints(m.L("1-{1} 选择事项   7 上一页   9 下一页   0 返回", b.options.count), nil, .digit(7), .digit(9), .digit(0))
+        b.hints = m.hints(
+            m.L("1-{1} 选择事项   7 上一页   9 下一页   0 返回", b.options.count), nil, .digit(7), .digit(9), .digit(0))
         return b
     }
 
@@ -84,7 +86,7 @@ struct ItemsScreen: Screen {
         case .digit(7), .pageUp, .up:
             return p.hasPrevious ? .page(.items(level, category: category, page: p.page - 1)) : .stay
         case .digit(0), .escape:
-            return .go(.categories(level))   // keeps the category page
+            return .go(.categories(level))  // keeps the category page
         default:
             return choose(k, &m)
         }
@@ -105,7 +107,8 @@ struct GuideScreen: Screen {
         let p = Pager(count: all.count, perPage: m.guideLinesPerPage, page: page)
         var lines = p.slice(all)
         lines.append(ScreenLine("  " + m.L("第 {1}/{2} 页", p.page + 1, p.pages), .dim))
-        let hints = m.largeMode
+        let hints =
+            m.largeMode
             ? m.hints(m.L("1 打印告知单  2 申办  9 下一页  0 返回"), .digit(1), .digit(2), .digit(9), .digit(0))
             : m.hints(m.L("1 打印一次性告知单  2 我要申办  7/9 翻页  0 返回"), .digit(1), .digit(2), nil, .digit(0))
         return ScreenBody(title: m.L("办事指南：{1}", item.name), lines: lines, hints: hints)
@@ -126,9 +129,18 @@ struct GuideScreen: Screen {
             return .stay
         case .digit(2):
             m.session.item = item
-            if !m.acceptingSubmissions { m.message = m.L("本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员"); return .stay }
-            if !m.usable(.idCardReader) { m.message = m.L("身份证阅读器暂不可用，请联系工作人员"); return .stay }
-            if !m.usable(.documentCamera) { m.message = m.L("高拍仪暂不可用，请到窗口办理"); return .stay }
+            if !m.acceptingSubmissions {
+                m.message = m.L("本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员")
+                return .stay
+            }
+            if !m.usable(.idCardReader) {
+                m.message = m.L("身份证阅读器暂不可用，请联系工作人员")
+                return .stay
+            }
+            if !m.usable(.documentCamera) {
+                m.message = m.L("高拍仪暂不可用，请到窗口办理")
+                return .stay
+            }
             m.session.photos = Array(repeating: nil, count: m.materialNames.count)
             return .go(.placeCard(.apply))
         case .digit(9), .pageDown, .down:

@@ -8,8 +8,11 @@ struct HelpScreen: Screen {
 
     func body(_ m: FlowMachine, width w: Int) -> ScreenBody {
         var lines = [ScreenLine("  " + m.L("已通知工作人员，请稍候。"), .bold), ScreenLine("")]
-        if let h = m.settings.helpLocation { lines += m.wrapped(m.L("服务窗口：{1}", h), w) }
-        else { lines += m.wrapped(m.L("请到服务大厅的窗口找工作人员。"), w) }
+        if let h = m.settings.helpLocation {
+            lines += m.wrapped(m.L("服务窗口：{1}", h), w)
+        } else {
+            lines += m.wrapped(m.L("请到服务大厅的窗口找工作人员。"), w)
+        }
         if let p = m.settings.helpPhone { lines += m.wrapped(m.L("咨询电话：{1}", p), w) }
         lines.append(ScreenLine(""))
         lines += m.wrapped(m.L("工作时间以外，请拨打咨询电话，或在工作时间再来。"), w)

@@ -19,8 +19,9 @@ struct HomeScreen: Screen {
             lines.append(ScreenLine("  " + m.L("工作人员请按 *"), .dim))
             return ScreenBody(title: m.L("暂停服务"), lines: lines)
         }
-        var b = ScreenBody(title: m.L("首页  请按数字键选择"), lines: [ScreenLine("  " + m.L("欢迎使用24小时政务自助服务")), ScreenLine("")],
-                           hints: [Hint(m.L("按数字键选择"))])
+        var b = ScreenBody(
+            title: m.L("首页  请按数字键选择"), lines: [ScreenLine("  " + m.L("欢迎使用24小时政务自助服务")), ScreenLine("")],
+            hints: [Hint(m.L("按数字键选择"))])
         let large = m.largeMode
         b.options = [
             ScreenOption(.digit(1), large ? m.L("镇级事项") : m.L("镇级事项：查看办事指南、申请办理")) { m in
@@ -32,12 +33,21 @@ struct HomeScreen: Screen {
                 return .go(.categories(.village))
             },
             ScreenOption(.digit(3), large ? m.L("查询进度") : m.L("进度查询：放置身份证，查看本人申请")) { m in
-                guard m.usable(.idCardReader) else { m.message = m.L("身份证阅读器暂不可用，请到窗口查询进度"); return .stay }
+                guard m.usable(.idCardReader) else {
+                    m.message = m.L("身份证阅读器暂不可用，请到窗口查询进度")
+                    return .stay
+                }
                 return .go(.placeCard(.progress))
             },
             ScreenOption(.digit(4), large ? m.L("领取证照") : m.L("证照领取：放置身份证，打印已办好的证照")) { m in
-                if !m.usable(.idCardReader) { m.message = m.L("身份证阅读器暂不可用，请到窗口领取证照"); return .stay }
-                if !m.usable(.a4Printer) { m.message = m.L("证照打印机暂不可用，请到窗口领取证照"); return .stay }
+                if !m.usable(.idCardReader) {
+                    m.message = m.L("身份证阅读器暂不可用，请到窗口领取证照")
+                    return .stay
+                }
+                if !m.usable(.a4Printer) {
+                    m.message = m.L("证照打印机暂不可用，请到窗口领取证照")
+                    return .stay
+                }
                 return .go(.placeCard(.pickup))
             },
             ScreenOption(.digit(5), large ? m.L("呼叫工作人员") : m.L("呼叫工作人员：需要帮助请按 5")) { _ in .callStaff },
@@ -67,10 +77,13 @@ struct HomeScreen: Screen {
         }
         m.hashPresses = 0
         if k == .char("*") {
-            guard m.usable(.idCardReader) else { m.message = "身份证阅读器暂不可用，工作人员无法登录"; return .stay }
+            guard m.usable(.idCardReader) else {
+                m.message = "身份证阅读器暂不可用，工作人员无法登录"
+                return .stay
+            }
             return .go(.placeCard(.staffSignIn))
         }
-        if m.outOfService != nil { return .ignored }   // only staff and technicians while out of service
+        if m.outOfService != nil { return .ignored }  // only staff and technicians while out of service
         return choose(k, &m)
     }
 }

@@ -16,15 +16,18 @@ struct PINScreen: Screen {
         switch role {
         case .staff:
             let who = m.staffCandidate.map { "\($0.displayName)（工号 \($0.staffId)）" } ?? ""
-            return ScreenBody(title: "工作人员登录", lines: [
-                ScreenLine("  \(who)"), ScreenLine(""),
-                ScreenLine("  请输入工作人员密码："), ScreenLine(""),
-                stars,
-            ], hints: m.hints("数字 输入  退格 删除  Enter 确认  Esc 取消", nil, .backspace, .enter, .escape))
+            return ScreenBody(
+                title: "工作人员登录",
+                lines: [
+                    ScreenLine("  \(who)"), ScreenLine(""),
+                    ScreenLine("  请输入工作人员密码："), ScreenLine(""),
+                    stars,
+                ], hints: m.hints("数字 输入  退格 删除  Enter 确认  Esc 取消", nil, .backspace, .enter, .escape))
         case .technician:
-            return ScreenBody(title: "维护模式 Technician mode",
-                              lines: [ScreenLine("  请输入维护密码 / Enter the technician PIN:"), ScreenLine(""), stars],
-                              hints: m.hints("数字 输入  Enter 确认  Esc 返回首页", nil, .enter, .escape))
+            return ScreenBody(
+                title: "维护模式 Technician mode",
+                lines: [ScreenLine("  请输入维护密码 / Enter the technician PIN:"), ScreenLine(""), stars],
+                hints: m.hints("数字 输入  Enter 确认  Esc 返回首页", nil, .enter, .escape))
         }
     }
 
@@ -69,8 +72,9 @@ struct TechnicianScreen: Screen {
         var lines = [ScreenLine("  暂停服务：设备维护中。Out of service for maintenance.", .alert), ScreenLine("")]
         let shown = m.technicianLines.isEmpty ? (m.technicianBusy ? ["…"] : []) : m.technicianLines
         for l in shown { lines += m.wrapped(l, w, indent: "  ") }
-        return ScreenBody(title: "维护模式 Technician mode", lines: lines,
-                          hints: m.hints("1 状态  2 自检  3 自检并打印测试回执  0 退出维护", .digit(1), .digit(2), .digit(3), .digit(0)))
+        return ScreenBody(
+            title: "维护模式 Technician mode", lines: lines,
+            hints: m.hints("1 状态  2 自检  3 自检并打印测试回执  0 退出维护", .digit(1), .digit(2), .digit(3), .digit(0)))
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {

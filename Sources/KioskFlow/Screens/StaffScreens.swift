@@ -35,7 +35,9 @@ struct StaffMenuScreen: StaffScreen {
     var name: String { "staff" }
 
     func staffBody(_ m: FlowMachine, _ s: StaffMember, width w: Int) -> ScreenBody {
-        var b = ScreenBody(title: "工作人员菜单", lines: [ScreenLine("  \(s.displayName)  工号 \(s.staffId)  \(s.role.chinese)"), ScreenLine("")])
+        var b = ScreenBody(
+            title: "工作人员菜单",
+            lines: [ScreenLine("  \(s.displayName)  工号 \(s.staffId)  \(s.role.chinese)"), ScreenLine("")])
         b.options = [
             ScreenOption(.digit(1), "帮办代办：镇级事项") { m in m.startAssisting(.town) },
             ScreenOption(.digit(2), "帮办代办：村级事项") { m in m.startAssisting(.village) },
@@ -55,7 +57,8 @@ struct StaffMenuScreen: StaffScreen {
                     if let s = m.staff { m.emit(.ledger(month: false, print: nil, by: s.staffId)) }
                     return .go(.staffLedger(month: false))
                 },
-                ScreenOption(.digit(5), m.outOfService == nil ? "暂停服务（显示通知）" : "恢复服务（当前暂停中）") { _ in .go(.staffService) },
+                ScreenOption(.digit(5), m.outOfService == nil ? "暂停服务（显示通知）" : "恢复服务（当前暂停中）") { _ in .go(.staffService)
+                },
             ]
         }
         b.lines += m.optionLines(b.options, width: w)
@@ -63,7 +66,10 @@ struct StaffMenuScreen: StaffScreen {
             let last = m.helpPending.last.map { m.timestamp("HH:mm", $0) } ?? ""
             let help = ScreenOption(.digit(6), "居民求助 \(m.helpPending.count) 次未处理（最近 \(last)），处理后按 6") { m in
                 if let s = m.staff {
-                    m.emit(.audit(actor: s.staffId, action: "help.acknowledged", subject: nil, detail: "\(m.helpPending.count) request(s)"))
+                    m.emit(
+                        .audit(
+                            actor: s.staffId, action: "help.acknowledged", subject: nil,
+                            detail: "\(m.helpPending.count) request(s)"))
                 }
                 m.helpPending = (0, nil)
                 m.message = "求助已处理"
@@ -76,7 +82,8 @@ struct StaffMenuScreen: StaffScreen {
             b.lines.append(ScreenLine(""))
             b.lines += m.wrapped("当前暂停服务：\(n)", w)
         }
-        b.hints = s.role == .window ? m.hints("1-5 选择   0 退出登录", nil, .digit(0)) : m.hints("1-2 选择   0 退出登录", nil, .digit(0))
+        b.hints =
+            s.role == .window ? m.hints("1-5 选择   0 退出登录", nil, .digit(0)) : m.hints("1-2 选择   0 退出登录", nil, .digit(0))
         return b
     }
 
@@ -101,13 +108,18 @@ struct StaffCertificatesScreen: StaffScreen {
     func staffBody(_ m: FlowMachine, _ s: StaffMember, width w: Int) -> ScreenBody {
         let all = m.staffCertificates
         let p = Pager(count: all.count, perPage: Self.perPage, page: page)
-        var b = ScreenBody(title: "证照出证",
-                           hints: m.hints("数字 选择  6 批量登记领取  8 批量打印  7/9 翻页  0 返回", nil, .digit(6), .digit(8), nil, .digit(0)))
-        if m.staffBusy && all.isEmpty { b.lines.append(ScreenLine("  正在查询……")) }
-        else if all.isEmpty { b.lines.append(ScreenLine("  没有待领取的证照。")) }
+        var b = ScreenBody(
+            title: "证照出证",
+            hints: m.hints("数字 选择  6 批量登记领取  8 批量打印  7/9 翻页  0 返回", nil, .digit(6), .digit(8), nil, .digit(0)))
+        if m.staffBusy && all.isEmpty {
+            b.lines.append(ScreenLine("  正在查询……"))
+        } else if all.isEmpty {
+            b.lines.append(ScreenLine("  没有待领取的证照。"))
+        }
         for (i, c) in p.slice(all).enumerated() {
             let target = [TapTarget(columns: 2..<w, key: .digit(i + 1))]
-            b.options.append(ScreenOption(.digit(i + 1), c.caseNumber) { _ in .go(.staffCertificate(submissionId: c.submissionId)) })
+            b.options.append(
+                ScreenOption(.digit(i + 1), c.caseNumber) { _ in .go(.staffCertificate(submissionId: c.submissionId)) })
             b.lines.append(ScreenLine("  \(i + 1)  \(c.caseNumber)  \(m.certificateState(c))", .bold, targets: target))
             b.lines.append(ScreenLine("     " + DisplayWidth.truncate(c.itemName, columns: w - 7), targets: target))
         }
@@ -123,7 +135,10 @@ struct StaffCertificatesScreen: StaffScreen {
         switch k {
         case .digit(8):
             guard !m.staffBusy else { return .stay }
-            guard m.usable(.a4Printer) else { m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"; return .stay }
+            guard m.usable(.a4Printer) else {
+                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                return .stay
+            }
             m.staffBusy = true
             m.message = "正在批量打印待打印的证照……"
             m.emit(.printCertificateBatch(by: s.staffId))
@@ -152,12 +167,16 @@ struct StaffCertificateScreen: StaffScreen {
         guard let c = m.staffCertificates.first(where: { $0.submissionId == submissionId }) else {
             return ScreenBody(title: "证照", hints: m.hints("0 返回", .digit(0)))
         }
-        var b = ScreenBody(title: "证照", lines: [ScreenLine("  办件编号：\(c.caseNumber)", .bold)],
-                           hints: m.hints("1 打印   2 本人领取   3 代领   0 返回", .digit(1), .digit(2), .digit(3), .digit(0)))
+        var b = ScreenBody(
+            title: "证照", lines: [ScreenLine("  办件编号：\(c.caseNumber)", .bold)],
+            hints: m.hints("1 打印   2 本人领取   3 代领   0 返回", .digit(1), .digit(2), .digit(3), .digit(0)))
         b.lines += m.wrapped("事项：\(c.itemName)", w)
         b.lines.append(ScreenLine("  状态：\(m.certificateState(c))"))
         if let p = c.printedAt {
-            b.lines.append(ScreenLine("  最近打印：\(m.timestamp("MM-dd HH:mm", p))（\(c.printedBy == .resident ? "自助" : c.printedBy?.rawValue ?? "")）"))
+            b.lines.append(
+                ScreenLine(
+                    "  最近打印：\(m.timestamp("MM-dd HH:mm", p))（\(c.printedBy == .resident ? "自助" : c.printedBy?.rawValue ?? "")）"
+                ))
         }
         b.lines.append(ScreenLine(""))
         b.options = [
@@ -176,16 +195,27 @@ struct StaffCertificateScreen: StaffScreen {
         switch k {
         case .digit(1):
             guard !m.staffBusy else { return .stay }
-            guard c.downloaded else { m.message = "证照尚未下载到本机，请稍后再试（网络恢复后自动下载）"; return .stay }
-            guard m.usable(.a4Printer) else { m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"; return .stay }
+            guard c.downloaded else {
+                m.message = "证照尚未下载到本机，请稍后再试（网络恢复后自动下载）"
+                return .stay
+            }
+            guard m.usable(.a4Printer) else {
+                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                return .stay
+            }
             m.staffBusy = true
             m.message = c.printCount > 0 ? "正在重新打印……" : "正在打印……"
             m.emit(.printCertificate(submissionId: submissionId, by: .staff(s.staffId)))
             return .stay
         case .digit(2), .digit(3):
-            guard c.printCount > 0 else { m.message = "证照尚未打印，请先按 1 打印"; return .stay }
+            guard c.printCount > 0 else {
+                m.message = "证照尚未打印，请先按 1 打印"
+                return .stay
+            }
             m.staffBusy = true
-            m.emit(.markCertificateCollected(submissionIds: [submissionId], by: s.staffId, collector: k == .digit(2) ? .applicant : .proxy))
+            m.emit(
+                .markCertificateCollected(
+                    submissionIds: [submissionId], by: s.staffId, collector: k == .digit(2) ? .applicant : .proxy))
             return .go(.staffCertificates(page: 0))
         case .digit(0), .escape:
             return .go(.staffCertificates(page: 0))
@@ -201,9 +231,12 @@ struct StaffBatchCollectScreen: StaffScreen {
 
     func staffBody(_ m: FlowMachine, _ s: StaffMember, width w: Int) -> ScreenBody {
         let printed = m.staffCertificates.filter { $0.printCount > 0 }
-        var b = ScreenBody(title: "批量登记领取", lines: [ScreenLine("  以下 \(printed.count) 份已打印的证照将登记为已领取：", .bold)],
-                           hints: m.hints("1 本人领取   2 代领   0 取消", .digit(1), .digit(2), .digit(0)))
-        for c in printed.prefix(8) { b.lines.append(ScreenLine("    \(c.caseNumber)  " + DisplayWidth.truncate(c.itemName, columns: w - 22))) }
+        var b = ScreenBody(
+            title: "批量登记领取", lines: [ScreenLine("  以下 \(printed.count) 份已打印的证照将登记为已领取：", .bold)],
+            hints: m.hints("1 本人领取   2 代领   0 取消", .digit(1), .digit(2), .digit(0)))
+        for c in printed.prefix(8) {
+            b.lines.append(ScreenLine("    \(c.caseNumber)  " + DisplayWidth.truncate(c.itemName, columns: w - 22)))
+        }
         if printed.count > 8 { b.lines.append(ScreenLine("    ……共 \(printed.count) 份")) }
         b.lines.append(ScreenLine(""))
         b.options = [ScreenOption(.digit(1), "申请人本人领取（窗口统一出证）"), ScreenOption(.digit(2), "代办员或他人代领（如带回村里发放）")]
@@ -217,7 +250,9 @@ struct StaffBatchCollectScreen: StaffScreen {
         case .digit(1), .digit(2):
             guard !ids.isEmpty else { return .go(.staffCertificates(page: 0)) }
             m.staffBusy = true
-            m.emit(.markCertificateCollected(submissionIds: ids, by: s.staffId, collector: k == .digit(1) ? .applicant : .proxy))
+            m.emit(
+                .markCertificateCollected(
+                    submissionIds: ids, by: s.staffId, collector: k == .digit(1) ? .applicant : .proxy))
             return .go(.staffCertificates(page: 0))
         case .digit(0), .escape:
             return .go(.staffCertificates(page: 0))
@@ -239,8 +274,10 @@ struct StaffLedgerScreen: StaffScreen {
         var lines = p.slice(all)
         if m.staffLines.isEmpty { lines.append(ScreenLine("  正在统计……")) }
         if p.pages > 1 { lines.append(ScreenLine("  第 \(p.page + 1)/\(p.pages) 页（7/9 翻页）", .dim)) }
-        return ScreenBody(title: month ? "工作台账：本月" : "工作台账：今日", lines: lines,
-                          hints: m.hints("1 今日  2 本月  3 回执打印  4 A4打印  7/9 翻页  0 返回", .digit(1), .digit(2), .digit(3), .digit(4), nil, .digit(0)))
+        return ScreenBody(
+            title: month ? "工作台账：本月" : "工作台账：今日", lines: lines,
+            hints: m.hints(
+                "1 今日  2 本月  3 回执打印  4 A4打印  7/9 翻页  0 返回", .digit(1), .digit(2), .digit(3), .digit(4), nil, .digit(0)))
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine, _ s: StaffMember) -> Transition {
@@ -254,14 +291,20 @@ struct StaffLedgerScreen: StaffScreen {
             return .page(.staffLedger(month: month))
         case .digit(3):
             guard !m.staffBusy else { return .stay }
-            guard m.receiptPrinterReady else { m.message = "回执打印机暂不可用（\(m.printerProblem)）"; return .stay }
+            guard m.receiptPrinterReady else {
+                m.message = "回执打印机暂不可用（\(m.printerProblem)）"
+                return .stay
+            }
             m.staffBusy = true
             m.message = "正在打印台账……"
             m.emit(.ledger(month: month, print: .receipt, by: s.staffId))
             return .stay
         case .digit(4):
             guard !m.staffBusy else { return .stay }
-            guard m.usable(.a4Printer) else { m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"; return .stay }
+            guard m.usable(.a4Printer) else {
+                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                return .stay
+            }
             m.staffBusy = true
             m.message = "正在用A4打印机打印台账……"
             m.emit(.ledger(month: month, print: .a4, by: s.staffId))
@@ -285,26 +328,31 @@ struct StaffServiceScreen: StaffScreen {
     var name: String { "staff" }
 
     func staffBody(_ m: FlowMachine, _ s: StaffMember, width w: Int) -> ScreenBody {
-        var b = ScreenBody(title: "暂停 / 恢复服务", lines: [ScreenLine(m.outOfService == nil ? "  当前：正常服务" : "  当前：暂停服务", .bold)],
-                           hints: m.hints("1-\(outOfServiceNotices.count) 暂停   9 恢复   0 返回", nil, .digit(9), .digit(0)))
+        var b = ScreenBody(
+            title: "暂停 / 恢复服务", lines: [ScreenLine(m.outOfService == nil ? "  当前：正常服务" : "  当前：暂停服务", .bold)],
+            hints: m.hints("1-\(outOfServiceNotices.count) 暂停   9 恢复   0 返回", nil, .digit(9), .digit(0)))
         if let n = m.outOfService { b.lines += m.wrapped("首页通知：\(n)", w) }
         b.lines.append(ScreenLine(""))
         b.lines.append(ScreenLine("  暂停服务并在首页显示："))
         for (i, n) in outOfServiceNotices.enumerated() {
-            b.options.append(ScreenOption(.digit(i + 1), n) { m in
-                m.outOfService = n
-                if let s = m.staff { m.emit(.setOutOfService(notice: n, by: s.staffId)) }
-                m.message = "已暂停服务，首页显示：\(n)"
+            b.options.append(
+                ScreenOption(.digit(i + 1), n) { m in
+                    m.outOfService = n
+                    if let s = m.staff { m.emit(.setOutOfService(notice: n, by: s.staffId)) }
+                    m.message = "已暂停服务，首页显示：\(n)"
+                    return .stay
+                })
+            b.lines += m.wrapped("\(i + 1)  \(n)", w).map {
+                ScreenLine($0.text, targets: [TapTarget(columns: 2..<w, key: .digit(i + 1))])
+            }
+        }
+        b.options.append(
+            ScreenOption(.digit(9), "恢复服务") { m in
+                m.outOfService = nil
+                if let s = m.staff { m.emit(.setOutOfService(notice: nil, by: s.staffId)) }
+                m.message = "已恢复服务"
                 return .stay
             })
-            b.lines += m.wrapped("\(i + 1)  \(n)", w).map { ScreenLine($0.text, targets: [TapTarget(columns: 2..<w, key: .digit(i + 1))]) }
-        }
-        b.options.append(ScreenOption(.digit(9), "恢复服务") { m in
-            m.outOfService = nil
-            if let s = m.staff { m.emit(.setOutOfService(notice: nil, by: s.staffId)) }
-            m.message = "已恢复服务"
-            return .stay
-        })
         b.lines += m.optionLines([b.options[b.options.count - 1]], width: w)
         return b
     }
@@ -318,7 +366,9 @@ struct StaffServiceScreen: StaffScreen {
 extension Route {
     public static var staffMenu: Route { Route(StaffMenuScreen()) }
     public static func staffCertificates(page: Int) -> Route { Route(StaffCertificatesScreen(page: page)) }
-    public static func staffCertificate(submissionId: String) -> Route { Route(StaffCertificateScreen(submissionId: submissionId)) }
+    public static func staffCertificate(submissionId: String) -> Route {
+        Route(StaffCertificateScreen(submissionId: submissionId))
+    }
     public static var staffBatchCollect: Route { Route(StaffBatchCollectScreen()) }
     public static func staffLedger(month: Bool) -> Route { Route(StaffLedgerScreen(month: month)) }
     public static var staffService: Route { Route(StaffServiceScreen()) }
@@ -353,7 +403,8 @@ extension FlowMachine {
                 return
             }
             if let until = member.lockedUntil, until > now {
-                message = "密码错误次数过多，已锁定，请 \(max(1, Int((until.timeIntervalSince(now) / 60).rounded(.up)))) 分钟后再试或联系管理员解锁"
+                message =
+                    "密码错误次数过多，已锁定，请 \(max(1, Int((until.timeIntervalSince(now) / 60).rounded(.up)))) 分钟后再试或联系管理员解锁"
                 emit(.audit(actor: member.staffId, action: "staff.signin.refused", subject: nil, detail: "locked out"))
                 emit(.startCardReading)
                 return

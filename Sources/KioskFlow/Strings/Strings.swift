@@ -12,19 +12,25 @@ extension Strings {
         "查询失败：{1}": "The query failed: {1}",
         "已切换为大字模式。按 6 可回到标准模式": "Large mode is on. Press 6 for the standard mode.",
         "已切换为标准模式。按 6 可使用大字模式": "Standard mode is on. Press 6 for large mode.",
-        "身份证阅读器暂不可用，请到窗口领取证照": "The ID card reader is not available. Please collect certificates at the service window.",
-        "证照打印机暂不可用，请到窗口领取证照": "The certificate printer is not available. Please collect certificates at the service window.",
+        "身份证阅读器暂不可用，请到窗口领取证照":
+            "The ID card reader is not available. Please collect certificates at the service window.",
+        "证照打印机暂不可用，请到窗口领取证照":
+            "The certificate printer is not available. Please collect certificates at the service window.",
         "身份证阅读器暂不可用，请到窗口查询进度": "The ID card reader is not available. Please ask at the service window about progress.",
         "正在打印一次性告知单……": "Printing the list of required materials…",
-        "回执打印机暂不可用（{1}），请到窗口索取告知单": "The receipt printer is not available ({1}). Please ask at the service window for the list.",
-        "本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员": "This kiosk is low on storage and takes no new applications. Please apply at the service window or ask staff.",
+        "回执打印机暂不可用（{1}），请到窗口索取告知单":
+            "The receipt printer is not available ({1}). Please ask at the service window for the list.",
+        "本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员":
+            "This kiosk is low on storage and takes no new applications. Please apply at the service window or ask staff.",
         "身份证阅读器暂不可用，请联系工作人员": "The ID card reader is not available. Please ask staff for help.",
         "高拍仪暂不可用，请到窗口办理": "The document camera is not available. Please apply at the service window.",
         "正在拍照，请保持材料平整……": "Taking the photo. Keep the page flat…",
         "正在重拍……": "Retaking…",
         "这份材料必须拍摄，请按 Enter 拍照": "This document is required. Press Enter to photograph it.",
-        "手机号码应为11位数字，以1开头，请检查后重新输入": "A mobile number has 11 digits and starts with 1. Please check it and type it again.",
-        "回执打印机仍不可用（{1}），请凭办件编号到窗口请工作人员补打": "The receipt printer is still not available ({1}). Staff at the window can reprint it with your case number.",
+        "手机号码应为11位数字，以1开头，请检查后重新输入":
+            "A mobile number has 11 digits and starts with 1. Please check it and type it again.",
+        "回执打印机仍不可用（{1}），请凭办件编号到窗口请工作人员补打":
+            "The receipt printer is still not available ({1}). Staff at the window can reprint it with your case number.",
         "未连接": "not connected",
         "缺纸": "out of paper",
         "卡纸": "paper jam",
@@ -32,10 +38,12 @@ extension Strings {
         "设备就绪：": "Devices ready: ",
         "设备状态：": "Devices: ",
         "H 求助": "H Help",
-        "【提示】{1} 秒后将返回首页并清除您的信息，按任意键继续办理": "[!] Returning home and clearing your details in {1} s. Press any key to continue.",
+        "【提示】{1} 秒后将返回首页并清除您的信息，按任意键继续办理":
+            "[!] Returning home and clearing your details in {1} s. Press any key to continue.",
         "【提示】": "[!] ",
         "暂停服务": "Out of service",
-        "已提交的申请不受影响。需要帮助请到窗口找工作人员。": "Applications already submitted are safe. For help, please go to the service window.",
+        "已提交的申请不受影响。需要帮助请到窗口找工作人员。":
+            "Applications already submitted are safe. For help, please go to the service window.",
         "服务窗口：{1}": "Service window: {1}",
         "工作人员请按 *": "Staff: press *",
         "欢迎使用24小时政务自助服务": "Welcome to the 24-hour government self-service kiosk",
@@ -57,7 +65,8 @@ extension Strings {
         "已通知工作人员，请稍候。": "Staff have been told. Please wait a moment.",
         "请到服务大厅的窗口找工作人员。": "Please go to a service window in the hall; staff there will help you.",
         "咨询电话：{1}": "Help line: {1}",
-        "工作时间以外，请拨打咨询电话，或在工作时间再来。": "Outside working hours, please call the help line or come back during working hours.",
+        "工作时间以外，请拨打咨询电话，或在工作时间再来。":
+            "Outside working hours, please call the help line or come back during working hours.",
         "您的信息没有丢失，按 0 回到刚才的页面。": "Nothing you entered is lost. Press 0 to go back to where you were.",
         "0 返回": "0 Back",
         "{1}（{2}项）": "{1} ({2} items)",
@@ -71,7 +80,8 @@ extension Strings {
         "办事指南：{1}": "Guide: {1}",
         "1 打印告知单  2 申办  9 下一页  0 返回": "1 Print list  2 Apply  9 Next  0 Back",
         "1 打印一次性告知单  2 我要申办  7/9 翻页  0 返回": "1 Print the list of materials  2 Apply  7/9 Page  0 Back",
-        "请将身份证（或居住证、外国人永久居留身份证）平放在下方的读卡区域，不要移动。": "Place your ID card (or residence permit, or foreign permanent resident card) flat on the reader below and keep it still.",
+        "请将身份证（或居住证、外国人永久居留身份证）平放在下方的读卡区域，不要移动。":
+            "Place your ID card (or residence permit, or foreign permanent resident card) flat on the reader below and keep it still.",
         "申办事项：{1}": "Service: {1}",
         "读取证件后将显示您本人的申请及进度。": "Your own applications and their progress are shown once the card is read.",
         "读取证件后将显示您本人已办好的证照。": "Your finished certificates are shown once the card is read.",
@@ -115,8 +125,10 @@ extension Strings {
         "您的申请已提交成功。": "Your application has been submitted.",
         "受理回执已打印，请取走回执并妥善保管。": "Your receipt is printed. Please take it and keep it safe.",
         "放置身份证可在本机查询办理进度；凭办件编号可到窗口查询。": "Check progress here with your ID card, or at the window with the case number.",
-        "回执未能打印（{1}）。您的申请已安全保存，不受影响，无需重新申请。": "The receipt could not be printed ({1}). Your application is saved safely; you do not need to apply again.",
-        "请记下上面的办件编号。补打回执：本机加纸后按 2 重新打印，或凭办件编号请窗口工作人员补打。": "Please note the case number above. To reprint: press 2 once paper is back, or ask staff at the window with the case number.",
+        "回执未能打印（{1}）。您的申请已安全保存，不受影响，无需重新申请。":
+            "The receipt could not be printed ({1}). Your application is saved safely; you do not need to apply again.",
+        "请记下上面的办件编号。补打回执：本机加纸后按 2 重新打印，或凭办件编号请窗口工作人员补打。":
+            "Please note the case number above. To reprint: press 2 once paper is back, or ask staff at the window with the case number.",
         "打印机已就绪，现在可按 2 重新打印回执。": "The printer is ready: press 2 to print the receipt again.",
         "打印机当前：{1}。": "Printer now: {1}.",
         "提交成功": "Submitted",
@@ -135,7 +147,8 @@ extension Strings {
         "申请人：{1}   证件号码：{2}": "Applicant: {1}   ID number: {2}",
         "正在查询……": "Looking up…",
         "本机没有查到您的申请记录。": "No applications of yours were found on this kiosk.",
-        "在其他地点提交的申请，请到窗口或登录网上办事大厅查询。": "For applications made elsewhere, ask at the window or check the online service hall.",
+        "在其他地点提交的申请，请到窗口或登录网上办事大厅查询。":
+            "For applications made elsewhere, ask at the window or check the online service hall.",
         "进度查询": "Progress",
         "0 结束并返回首页": "0 Finish and go home",
         "事项类型：{1}    办理层级：{2}": "Type: {1}    Level: {2}",
@@ -154,7 +167,8 @@ extension Strings {
         "证照打印机暂不可用，请到窗口领取": "The certificate printer is not available. Please collect it at the service window.",
         "正在打印证照，请稍候……": "Printing your certificate, please wait…",
         "没有可以打印的证照。": "There is no certificate to print.",
-        "办结后证照送达本机才能打印；如有疑问请到窗口咨询。": "A certificate can be printed once it is finished and sent here; ask at the window if in doubt.",
+        "办结后证照送达本机才能打印；如有疑问请到窗口咨询。":
+            "A certificate can be printed once it is finished and sent here; ask at the window if in doubt.",
         "以下证照已办好，按数字键打印：": "These certificates are ready. Press a number to print:",
         "证照领取（自助取件）": "Collect certificates",
         "1-{1} 打印证照   0 结束并返回首页": "1-{1} Print   0 Finish and go home",
@@ -185,7 +199,8 @@ extension Strings {
         "上传受阻，请联系窗口": "upload blocked, please ask at the window",
         "拍摄清晰": "The photo is clear",
         "没有拍到材料，请把材料正面朝上放在拍摄区，然后重拍": "No document in the photo. Lay it face up in the camera area, then retake.",
-        "照片太暗，请把材料放在灯下拍摄区中间，然后重拍": "The photo is too dark. Put the document in the middle of the lit area, then retake.",
+        "照片太暗，请把材料放在灯下拍摄区中间，然后重拍":
+            "The photo is too dark. Put the document in the middle of the lit area, then retake.",
         "照片太亮看不清，请避开反光（如塑封膜），然后重拍": "The photo is too bright. Avoid glare (such as plastic covers), then retake.",
         "照片模糊，请把材料放平、不要移动，然后重拍": "The photo is blurred. Keep the document flat and still, then retake.",
         "读取成功": "Card read",
@@ -207,15 +222,19 @@ extension Strings {
         "证件号码中的出生日期有误，请核对后重新输入": "The birth date in the ID number is not valid. Please check and enter it again.",
         "证件信息无法核验，请联系工作人员": "The card details cannot be verified. Please ask staff.",
         "文件已打印，请在打印机出纸口取走": "Printed. Please take it from the printer's output tray.",
-        "A4打印机缺纸，未能打印。请联系工作人员加纸后补打": "The A4 printer is out of paper; nothing was printed. Please ask staff to add paper and print it again.",
-        "A4打印机卡纸，未能打印。请联系工作人员处理后补打": "The A4 printer has a paper jam; nothing was printed. Please ask staff to clear it and print again.",
+        "A4打印机缺纸，未能打印。请联系工作人员加纸后补打":
+            "The A4 printer is out of paper; nothing was printed. Please ask staff to add paper and print it again.",
+        "A4打印机卡纸，未能打印。请联系工作人员处理后补打":
+            "The A4 printer has a paper jam; nothing was printed. Please ask staff to clear it and print again.",
         "A4打印机未能完成打印，请联系工作人员补打": "The A4 printer did not finish. Please ask staff to print it again.",
         "A4打印机未能打印，请联系工作人员": "The A4 printer could not print. Please ask staff.",
         "A4打印机未能打印": "The A4 printer could not print. Please ask staff.",
         "证照打印机未连接，请到窗口领取": "The certificate printer is not connected. Please collect it at the service window.",
-        "证照文件还没有下载到本机，请稍后再试或到窗口领取": "The certificate has not reached this kiosk yet. Try again later or collect it at the window.",
+        "证照文件还没有下载到本机，请稍后再试或到窗口领取":
+            "The certificate has not reached this kiosk yet. Try again later or collect it at the window.",
         "此证照不能在本机打印，请到窗口领取": "This certificate cannot be printed here. Please collect it at the service window.",
-        "证照文件损坏，请到窗口领取，工作人员会重新下载": "The certificate file is damaged. Please collect it at the window; staff will fetch it again.",
+        "证照文件损坏，请到窗口领取，工作人员会重新下载":
+            "The certificate file is damaged. Please collect it at the window; staff will fetch it again.",
         "高拍仪未连接": "the camera is not connected",
         "高拍仪暂时无法拍照": "the camera cannot take photos right now",
         "本机存储出现问题，请联系工作人员": "this kiosk has a storage problem; please ask staff",
@@ -223,7 +242,8 @@ extension Strings {
         "打印机故障": "printer fault",
         "打印机未连接": "the printer is not connected",
         "本机记录暂时无法读取": "the records on this kiosk cannot be read right now",
-        "本机存储空间不足，暂停受理新的申请。已提交的申请不受影响，请联系工作人员。": "This kiosk is low on storage and takes no new applications. Submitted ones are safe. Please ask staff.",
+        "本机存储空间不足，暂停受理新的申请。已提交的申请不受影响，请联系工作人员。":
+            "This kiosk is low on storage and takes no new applications. Submitted ones are safe. Please ask staff.",
         "回执打印机缺纸": "the receipt printer is out of paper",
         "回执打印机暂不可用": "the receipt printer is not available",
         "回执内容无法打印": "the receipt could not be printed",
@@ -273,7 +293,8 @@ extension Strings {
         "把材料放在高拍仪下面。": "Put the document under the camera.",
         "正面朝上，放平。": "Face up, and flat.",
         "已由工作人员打印，请到窗口领取：{1}": "Already printed by staff; please collect at the service window: {1}",
-        "帮办代办：{1}（工号 {2}）代申请人办理，请放置申请人的证件": "Assisted service: {1} (staff {2}) applies for you. Please place the applicant's card.",
+        "帮办代办：{1}（工号 {2}）代申请人办理，请放置申请人的证件":
+            "Assisted service: {1} (staff {2}) applies for you. Please place the applicant's card.",
         "帮办代办：{1}（工号 {2}）": "Assisted by {1} (staff {2})",
     ]
 }

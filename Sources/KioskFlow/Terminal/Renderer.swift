@@ -4,7 +4,10 @@ import KioskProtocols
 public struct TapTarget: Equatable, Sendable {
     public var columns: Range<Int>
     public var key: Key
-    public init(columns: Range<Int>, key: Key) { self.columns = columns; self.key = key }
+    public init(columns: Range<Int>, key: Key) {
+        self.columns = columns
+        self.key = key
+    }
 }
 
 /// A screen as the renderer sees it: rows of text with a style each, and the options drawn on them.
@@ -15,7 +18,9 @@ public struct ScreenLine: Equatable, Sendable {
     /// Where on this row a tap chooses an option (from the screen's typed options, never from the text).
     public var targets: [TapTarget]
     public init(_ text: String, _ style: Style = .normal, targets: [TapTarget] = []) {
-        self.text = text; self.style = style; self.targets = targets
+        self.text = text
+        self.style = style
+        self.targets = targets
     }
 }
 
@@ -41,10 +46,15 @@ public struct TerminalRenderer: Sendable {
     public private(set) var width: Int
     public private(set) var height: Int
 
-    public init(width: Int, height: Int) { self.width = width; self.height = height }
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
 
     public mutating func resize(width: Int, height: Int) {
-        self.width = width; self.height = height; previous = []
+        self.width = width
+        self.height = height
+        previous = []
     }
 
     /// Forget what is on screen, so the next render draws everything (after a wipe).
@@ -56,8 +66,9 @@ public struct TerminalRenderer: Sendable {
         if full { out += "\u{1B}[0m\u{1B}[2J" }
         for row in 0..<height {
             let line = row < frame.rows.count ? frame.rows[row] : ScreenLine("")
-            let fitted = ScreenLine(DisplayWidth.pad(DisplayWidth.truncate(line.text, columns: width), to: width), line.style,
-                                    targets: line.targets)
+            let fitted = ScreenLine(
+                DisplayWidth.pad(DisplayWidth.truncate(line.text, columns: width), to: width), line.style,
+                targets: line.targets)
             if !full, row < previous.count, previous[row] == fitted { continue }
             out += "\u{1B}[\(row + 1);1H"
             switch line.style {

@@ -30,7 +30,9 @@ public enum ErrorAction: String, Codable, Sendable {
 
 public enum PaperState: String, Codable, Sendable { case unknown, full, low, out, jammed }
 public enum TonerState: String, Codable, Sendable { case unknown, full, low, out }
-public enum MediaState: String, Codable, Sendable { case unknown, present, notPresent, jammed, entering, retracted, latched }
+public enum MediaState: String, Codable, Sendable {
+    case unknown, present, notPresent, jammed, entering, retracted, latched
+}
 
 public enum DeviceKind: String, Codable, Sendable, CaseIterable {
     case idCardReader, documentCamera, receiptPrinter, a4Printer
@@ -65,19 +67,30 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
     /// Raw condition keywords behind the state (e.g. CUPS printer-state-reasons without severity suffix).
     public var reasons: [String]?
 
-    public init(kind: DeviceKind, state: DeviceState, model: String, simulated: Bool, lastError: String? = nil,
-                action: ErrorAction? = nil, paper: PaperState? = nil, media: MediaState? = nil, counters: [String: Int] = [:],
-                toner: TonerState? = nil, reasons: [String]? = nil) {
-        self.kind = kind; self.state = state; self.model = model; self.simulated = simulated
-        self.lastError = lastError; self.action = action; self.paper = paper; self.media = media; self.counters = counters
-        self.toner = toner; self.reasons = reasons
+    public init(
+        kind: DeviceKind, state: DeviceState, model: String, simulated: Bool, lastError: String? = nil,
+        action: ErrorAction? = nil, paper: PaperState? = nil, media: MediaState? = nil, counters: [String: Int] = [:],
+        toner: TonerState? = nil, reasons: [String]? = nil
+    ) {
+        self.kind = kind
+        self.state = state
+        self.model = model
+        self.simulated = simulated
+        self.lastError = lastError
+        self.action = action
+        self.paper = paper
+        self.media = media
+        self.counters = counters
+        self.toner = toner
+        self.reasons = reasons
     }
 }
 
 public struct DeviceError: Error, CustomStringConvertible, Sendable {
-    public var description: String          // technician (English, with next step)
-    public var residentMessage: String      // resident (Chinese, what to do)
+    public var description: String  // technician (English, with next step)
+    public var residentMessage: String  // resident (Chinese, what to do)
     public init(_ description: String, resident: String) {
-        self.description = description; self.residentMessage = resident
+        self.description = description
+        self.residentMessage = resident
     }
 }

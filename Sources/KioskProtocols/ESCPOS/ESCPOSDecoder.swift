@@ -136,19 +136,20 @@ public struct ESCPOSDecoder: Sendable {
         let c = buf[i + 1]
 
         switch lead {
-        case 0x1B: // ESC
+        case 0x1B:  // ESC
             switch c {
-            case 0x40: // @
+            case 0x40:  // @
                 lineBuffer.removeAll(keepingCapacity: true)
                 qrStore = nil
                 events.append(.initialize)
                 return 2
-            case 0x61, 0x45: // ESC a n, ESC E n
+            case 0x61, 0x45:  // ESC a n, ESC E n
                 guard avail >= 3 else { return nil }
                 if reportFormatting {
                     let n = byte(2)
-                    if c == 0x45 { events.append(.bold(n & 1 == 1)) }
-                    else {
+                    if c == 0x45 {
+                        events.append(.bold(n & 1 == 1))
+                    } else {
                         switch n {
                         case 1, 0x31: events.append(.align(.center))
                         case 2, 0x32: events.append(.align(.right))
@@ -160,13 +161,13 @@ public struct ESCPOSDecoder: Sendable {
             case 0x21, 0x2D, 0x33, 0x47, 0x4D, 0x52, 0x56, 0x74, 0x7B, 0x20, 0x55, 0x3D, 0x25, 0x72:
                 // ESC ! - 3 E G M R V a t { SP U = % r: one parameter
                 return avail >= 3 ? 3 : nil
-            case 0x32, 0x3C, 0x4C, 0x53, 0x0C: // ESC 2 < L S FF
+            case 0x32, 0x3C, 0x4C, 0x53, 0x0C:  // ESC 2 < L S FF
                 return 2
-            case 0x4A: // ESC J n: print and feed n dots
+            case 0x4A:  // ESC J n: print and feed n dots
                 guard avail >= 3 else { return nil }
                 flushLine(&events, force: false)
                 return 3
-            case 0x64: // ESC d n: print and feed n lines (ESC d 1 == LF)
+            case 0x64:  // ESC d n: print and feed n lines (ESC d 1 == LF)
                 guard avail >= 3 else { return nil }
                 var lines = Int(byte(2))
                 if !lineBuffer.isEmpty {
@@ -175,23 +176,26 @@ public struct ESCPOSDecoder: Sendable {
                 }
                 for _ in 0..<lines { events.append(.line("")) }
                 return 3
-            case 0x69, 0x6D: // ESC i / ESC m: (partial) cut
+            case 0x69, 0x6D:  // ESC i / ESC m: (partial) cut
                 flushLine(&events, force: false)
                 events.append(.cut(partial: true))
                 return 2
-            case 0x24, 0x5C, 0x63: // ESC $ nL nH, ESC \ nL nH, ESC c x n
+            case 0x24, 0x5C, 0x63:  // ESC $ nL nH, ESC \ nL nH, ESC c x n
                 return avail >= 4 ? 4 : nil
-            case 0x70: // ESC p m t1 t2
+            case 0x70:  // ESC p m t1 t2
                 guard avail >= 5 else { return nil }
                 events.append(.unknown(Array(buf[i..<(i + 5)])))
                 return 5
-            case 0x44: // ESC D n1 ... nk NUL (at most 32 tab positions)
+            case 0x44:  // ESC D n1 ... nk NUL (at most 32 tab positions)
                 var j = i + 2
                 while j < buf.count && buf[j] != 0 && j - i < 35 { j += 1 }
                 if j < buf.count && buf[j] == 0 { return j - i + 1 }
-                if j - i >= 35 { events.append(.unknown([0x1B, 0x44])); return 2 }
+                if j - i >= 35 {
+                    events.append(.unknown([0x1B, 0x44]))
+                    return 2
+                }
                 return nil
-            case 0x2A: // ESC * m nL nH data
+            case 0x2A:  // ESC * m nL nH data
                 guard avail >= 5 else { return nil }
                 let m = byte(2)
                 let width = Int(byte(3)) | Int(byte(4)) << 8
@@ -204,24 +208,24 @@ public struct ESCPOSDecoder: Sendable {
                 return 2
             }
 
-        case 0x1C: // FS
+        case 0x1C:  // FS
             switch c {
-            case 0x26: // FS &
+            case 0x26:  // FS &
                 chineseMode = true
                 events.append(.chineseMode(true))
                 return 2
-            case 0x2E: // FS .
+            case 0x2E:  // FS .
                 chineseMode = false
                 events.append(.chineseMode(false))
                 return 2
-            case 0x21, 0x2D, 0x57, 0x43: // FS ! n, FS - n, FS W n, FS C n
+            case 0x21, 0x2D, 0x57, 0x43:  // FS ! n, FS - n, FS W n, FS C n
                 return avail >= 3 ? 3 : nil
-            case 0x53: // FS S n1 n2
+            case 0x53:  // FS S n1 n2
                 return avail >= 4 ? 4 : nil
-            case 0x32: // FS 2 c1 c2 + 72 bytes (user-defined 24x24 character)
+            case 0x32:  // FS 2 c1 c2 + 72 bytes (user-defined 24x24 character)
                 guard avail >= 76 else { return nil }
                 return 76
-            case 0x70: // FS p n m: print NV bit image
+            case 0x70:  // FS p n m: print NV bit image
                 guard avail >= 4 else { return nil }
                 flushLine(&events, force: false)
                 events.append(.unknown(Array(buf[i..<(i + 4)])))
@@ -231,33 +235,33 @@ public struct ESCPOSDecoder: Sendable {
                 return 2
             }
 
-        case 0x1D: // GS
+        case 0x1D:  // GS
             switch c {
-            case 0x21: // GS ! n
+            case 0x21:  // GS ! n
                 guard avail >= 3 else { return nil }
                 if reportFormatting {
                     let n = byte(2)
                     events.append(.size(width: Int(n >> 4) + 1, height: Int(n & 0x0F) + 1))
                 }
                 return 3
-            case 0x42, 0x48, 0x66, 0x68, 0x77, 0x62, 0x2F, 0x54: // GS B H f h w b / T: one parameter
+            case 0x42, 0x48, 0x66, 0x68, 0x77, 0x62, 0x2F, 0x54:  // GS B H f h w b / T: one parameter
                 return avail >= 3 ? 3 : nil
-            case 0x4C, 0x57, 0x50, 0x24, 0x5C: // GS L W P $ \: two parameters
+            case 0x4C, 0x57, 0x50, 0x24, 0x5C:  // GS L W P $ \: two parameters
                 return avail >= 4 ? 4 : nil
-            case 0x61: // GS a n
+            case 0x61:  // GS a n
                 guard avail >= 3 else { return nil }
                 events.append(.autoStatusBack(byte(2)))
                 return 3
-            case 0x72: // GS r n
+            case 0x72:  // GS r n
                 guard avail >= 3 else { return nil }
                 let n = byte(2)
                 events.append(n == 1 || n == 0x31 ? .endOfJobSentinel : .unknown([0x1D, 0x72, n]))
                 return 3
-            case 0x49: // GS I n
+            case 0x49:  // GS I n
                 guard avail >= 3 else { return nil }
                 events.append(.unknown([0x1D, 0x49, byte(2)]))
                 return 3
-            case 0x56: // GS V m [n]
+            case 0x56:  // GS V m [n]
                 guard avail >= 3 else { return nil }
                 let m = byte(2)
                 switch m {
@@ -274,11 +278,11 @@ public struct ESCPOSDecoder: Sendable {
                     events.append(.unknown([0x1D, 0x56, m]))
                     return 3
                 }
-            case 0x28: // GS ( x pL pH ...
+            case 0x28:  // GS ( x pL pH ...
                 guard avail >= 5 else { return nil }
                 let fnClass = byte(2)
                 let length = Int(byte(3)) | Int(byte(4)) << 8
-                if fnClass == 0x6B { // GS ( k: 2D symbols
+                if fnClass == 0x6B {  // GS ( k: 2D symbols
                     guard avail >= 5 + length else { return nil }
                     symbol(Array(buf[(i + 5)..<(i + 5 + length)]), &events)
                     return 5 + length
@@ -286,13 +290,13 @@ public struct ESCPOSDecoder: Sendable {
                 startSkip(length, then: nil, &events)
                 events.append(.unknown(Array(buf[i..<(i + 5)])))
                 return 5
-            case 0x38: // GS 8 x p1 p2 p3 p4 ...: 32-bit length
+            case 0x38:  // GS 8 x p1 p2 p3 p4 ...: 32-bit length
                 guard avail >= 7 else { return nil }
                 let length = Int(byte(3)) | Int(byte(4)) << 8 | Int(byte(5)) << 16 | Int(byte(6)) << 24
                 events.append(.unknown(Array(buf[i..<(i + 7)])))
                 startSkip(length, then: nil, &events)
                 return 7
-            case 0x76: // GS v 0 m xL xH yL yH data
+            case 0x76:  // GS v 0 m xL xH yL yH data
                 guard avail >= 3 else { return nil }
                 guard byte(2) == 0x30 else {
                     events.append(.unknown([0x1D, 0x76, byte(2)]))
@@ -304,15 +308,15 @@ public struct ESCPOSDecoder: Sendable {
                 flushLine(&events, force: false)
                 startSkip(x * y, then: .raster(widthDots: x * 8, heightDots: y), &events)
                 return 8
-            case 0x2A: // GS * x y data (x*y*8 bytes)
+            case 0x2A:  // GS * x y data (x*y*8 bytes)
                 guard avail >= 4 else { return nil }
                 events.append(.unknown(Array(buf[i..<(i + 4)])))
                 startSkip(Int(byte(2)) * Int(byte(3)) * 8, then: nil, &events)
                 return 4
-            case 0x6B: // GS k m ...
+            case 0x6B:  // GS k m ...
                 guard avail >= 3 else { return nil }
                 let m = byte(2)
-                if m <= 6 { // NUL-terminated
+                if m <= 6 {  // NUL-terminated
                     var j = i + 3
                     while j < buf.count && buf[j] != 0 && j - i < 260 { j += 1 }
                     guard j < buf.count else { return nil }
@@ -335,9 +339,9 @@ public struct ESCPOSDecoder: Sendable {
                 return 2
             }
 
-        case 0x10: // DLE
+        case 0x10:  // DLE
             switch c {
-            case 0x04: // DLE EOT n [a]
+            case 0x04:  // DLE EOT n [a]
                 guard avail >= 3 else { return nil }
                 let n = byte(2)
                 if n == 7 || n == 8 || n == 18 {
@@ -347,11 +351,11 @@ public struct ESCPOSDecoder: Sendable {
                 }
                 events.append(.statusRequest(n))
                 return 3
-            case 0x05: // DLE ENQ n
+            case 0x05:  // DLE ENQ n
                 guard avail >= 3 else { return nil }
                 events.append(.unknown([0x10, 0x05, byte(2)]))
                 return 3
-            case 0x14: // DLE DC4 fn ...
+            case 0x14:  // DLE DC4 fn ...
                 guard avail >= 3 else { return nil }
                 let total: Int
                 switch byte(2) {
@@ -390,24 +394,25 @@ public struct ESCPOSDecoder: Sendable {
             events.append(.unknown([0x1D, 0x28, 0x6B] + p))
             return
         }
-        let cn = p[0], fn = p[1]
-        guard cn == 0x31 else { // not QR (PDF417, MaxiCode, ...)
+        let cn = p[0]
+        let fn = p[1]
+        guard cn == 0x31 else {  // not QR (PDF417, MaxiCode, ...)
             events.append(.unknown([0x1D, 0x28, 0x6B, cn, fn]))
             return
         }
         switch fn {
-        case 0x50: // store: 31 50 30 d1...dk
+        case 0x50:  // store: 31 50 30 d1...dk
             qrStore = p.count > 3 ? Array(p[3...]) : []
-        case 0x51: // print
+        case 0x51:  // print
             flushLine(&events, force: false)
             if let data = qrStore {
                 events.append(.qrCode(String(decoding: data, as: UTF8.self)))
             } else {
                 events.append(.unknown([0x1D, 0x28, 0x6B, cn, fn]))
             }
-        case 0x43: // module size
+        case 0x43:  // module size
             if reportFormatting, p.count >= 3 { events.append(.qrModuleSize(Int(p[2]))) }
-        case 0x41, 0x45: // model, ECC
+        case 0x41, 0x45:  // model, ECC
             break
         default:
             events.append(.unknown([0x1D, 0x28, 0x6B, cn, fn]))
@@ -425,10 +430,21 @@ public struct ESCPOSDecoder: Sendable {
             if d == 0x7B && j + 1 < data.count {
                 let next = data[j + 1]
                 switch next {
-                case 0x41, 0x42: codeC = false; j += 2; continue
-                case 0x43: codeC = true; j += 2; continue
-                case 0x53, 0x31, 0x32, 0x33, 0x34: j += 2; continue
-                case 0x7B: out.append("{"); j += 2; continue
+                case 0x41, 0x42:
+                    codeC = false
+                    j += 2
+                    continue
+                case 0x43:
+                    codeC = true
+                    j += 2
+                    continue
+                case 0x53, 0x31, 0x32, 0x33, 0x34:
+                    j += 2
+                    continue
+                case 0x7B:
+                    out.append("{")
+                    j += 2
+                    continue
                 default: break
                 }
             }

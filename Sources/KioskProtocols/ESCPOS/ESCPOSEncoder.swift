@@ -4,11 +4,11 @@
 
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 public enum ESCPOSError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -47,7 +47,8 @@ public enum ESCPOSError: Error, Sendable, Equatable, CustomStringConvertible {
         case .imageTooWide(let w, let dots):
             return "Raster image is \(w) dots wide but the paper has \(dots) dots; scale it to at most \(dots) dots."
         case .unsupportedEncoding(let name):
-            return "Printer profile encoding \"\(name)\" is not supported; use \"GB18030\" (or chineseMode = false for ASCII)."
+            return
+                "Printer profile encoding \"\(name)\" is not supported; use \"GB18030\" (or chineseMode = false for ASCII)."
         case .encodingUnavailable(let why):
             return "GB18030 conversion is unavailable (\(why)); install glibc's gconv modules "
                 + "(Debian: package libc6, /usr/lib/x86_64-linux-gnu/gconv/GB18030.so) or set chineseMode = false."
@@ -137,9 +138,11 @@ public struct ESCPOSEncoder: Sendable {
     /// QR/barcode/image elements add none (a QR on a printer without QR support adds its text).
     /// Useful to compare with a decoded `PrintedReceiptView`.
     public func layoutLines(_ doc: ReceiptDocument) -> [String] {
-        var w = Writer(profile: profile,
-                       mapper: TextMapper(chineseMode: profile.chineseMode,
-                                          codec: profile.chineseMode ? GB18030Codec(requireEncoder: true) : nil))
+        var w = Writer(
+            profile: profile,
+            mapper: TextMapper(
+                chineseMode: profile.chineseMode,
+                codec: profile.chineseMode ? GB18030Codec(requireEncoder: true) : nil))
         for element in doc.elements { try? w.write(element) }
         return w.lines
     }
@@ -198,7 +201,8 @@ private struct Writer {
             try write(.scaled(s, width: 2, height: 2, align: .center, bold: false))
 
         case .scaled(let s, let wRaw, let hRaw, let a, let bold):
-            let wf = min(8, max(1, wRaw)), hf = min(8, max(1, hRaw))
+            let wf = min(8, max(1, wRaw))
+            let hf = min(8, max(1, hRaw))
             let text = mapper.map(s).text
             if a != .left { align(a) }
             if bold { out += [0x1B, 0x45, 0x01] }
@@ -326,12 +330,12 @@ private struct Writer {
         }
         let storeLength = data.count + 3
         align(.center)
-        out += [0x1D, 0x28, 0x6B, 0x04, 0x00, 0x31, 0x41, 0x32, 0x00]        // fn 165: model 2
-        out += [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x43, UInt8(size)]       // fn 167: module size
-        out += [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x45, 0x31]              // fn 169: ECC M
+        out += [0x1D, 0x28, 0x6B, 0x04, 0x00, 0x31, 0x41, 0x32, 0x00]  // fn 165: model 2
+        out += [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x43, UInt8(size)]  // fn 167: module size
+        out += [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x45, 0x31]  // fn 169: ECC M
         out += [0x1D, 0x28, 0x6B, UInt8(storeLength & 0xFF), UInt8(storeLength >> 8), 0x31, 0x50, 0x30]
-        out += data                                                          // fn 180: store (bytes)
-        out += [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x51, 0x30]              // fn 181: print
+        out += data  // fn 180: store (bytes)
+        out += [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x51, 0x30]  // fn 181: print
         align(.left)
     }
 
@@ -356,7 +360,11 @@ private struct Writer {
             while i + run < bytes.count, bytes[i + run] >= 0x30, bytes[i + run] <= 0x39 { run += 1 }
             let atEdge = i == 0 || i + run == bytes.count
             if run >= (atEdge ? 4 : 6) {
-                if setC != true { data += [0x7B, 0x43]; if setC != nil { symbols += 1 }; setC = true }
+                if setC != true {
+                    data += [0x7B, 0x43]
+                    if setC != nil { symbols += 1 }
+                    setC = true
+                }
                 let pairs = run / 2
                 for k in 0..<pairs {
                     data.append((bytes[i + 2 * k] - 0x30) * 10 + (bytes[i + 2 * k + 1] - 0x30))
@@ -365,8 +373,12 @@ private struct Writer {
                 i += pairs * 2
                 continue
             }
-            let take = max(1, run)       // a short digit run stays in code set B
-            if setC != false { data += [0x7B, 0x42]; if setC != nil { symbols += 1 }; setC = false }
+            let take = max(1, run)  // a short digit run stays in code set B
+            if setC != false {
+                data += [0x7B, 0x42]
+                if setC != nil { symbols += 1 }
+                setC = false
+            }
             for b in bytes[i..<(i + take)] {
                 data.append(b)
                 if b == 0x7B { data.append(0x7B) }  // "{" is escaped as "{{"
@@ -383,10 +395,10 @@ private struct Writer {
         }
         guard data.count <= 255 else { throw ESCPOSError.barcodeInvalid("it is longer than 253 characters") }
         align(.center)
-        out += [0x1D, 0x48, 0x02]                 // HRI below
-        out += [0x1D, 0x66, 0x00]                 // HRI font A
-        out += [0x1D, 0x68, 0x50]                 // height 80 dots
-        out += [0x1D, 0x77, UInt8(moduleWidth)]   // module width
+        out += [0x1D, 0x48, 0x02]  // HRI below
+        out += [0x1D, 0x66, 0x00]  // HRI font A
+        out += [0x1D, 0x68, 0x50]  // height 80 dots
+        out += [0x1D, 0x77, UInt8(moduleWidth)]  // module width
         out += [0x1D, 0x6B, 0x49, UInt8(data.count)] + data
         align(.left)
     }
@@ -395,7 +407,8 @@ private struct Writer {
 
     mutating func raster(_ image: RasterImage) throws {
         guard image.widthDots > 0, image.heightDots > 0 else {
-            throw ESCPOSError.imageInvalid("width and height must be positive (got \(image.widthDots)×\(image.heightDots))")
+            throw ESCPOSError.imageInvalid(
+                "width and height must be positive (got \(image.widthDots)×\(image.heightDots))")
         }
         let rowBytes = (image.widthDots + 7) / 8
         guard image.bits.count == rowBytes * image.heightDots else {
@@ -409,9 +422,11 @@ private struct Writer {
         var row = 0
         while row < image.heightDots {
             let rows = min(band, image.heightDots - row)
-            out += [0x1D, 0x76, 0x30, 0x00,
-                    UInt8(rowBytes & 0xFF), UInt8(rowBytes >> 8),
-                    UInt8(rows & 0xFF), UInt8(rows >> 8)]
+            out += [
+                0x1D, 0x76, 0x30, 0x00,
+                UInt8(rowBytes & 0xFF), UInt8(rowBytes >> 8),
+                UInt8(rows & 0xFF), UInt8(rows >> 8),
+            ]
             var chunk = Array(image.bits[(row * rowBytes)..<((row + rows) * rowBytes)])
             Writer.defuseRealTimeCommands(&chunk)
             out += chunk
@@ -534,7 +549,8 @@ final class TextMapper {
         }
         // Other space separators (NBSP, thin space, …) become a plain space; U+3000 stays in Chinese mode.
         if scalars.count == 1, let s = scalars.first, s.properties.generalCategory == .spaceSeparator,
-           !(useChinese && s.value == 0x3000) {
+            !(useChinese && s.value == 0x3000)
+        {
             return .substitute(" ")
         }
         guard useChinese, let codec else { return .replace }
@@ -576,7 +592,10 @@ final class GB18030Codec {
     }
 
     var canEncode: Bool {
-        if !triedTo { triedTo = true; toGB = GB18030Codec.open("GB18030", "UTF-8") }
+        if !triedTo {
+            triedTo = true
+            toGB = GB18030Codec.open("GB18030", "UTF-8")
+        }
         return toGB != nil
     }
 
@@ -611,7 +630,10 @@ final class GB18030Codec {
     func decode(_ gb: [UInt8]) -> String {
         if gb.isEmpty { return "" }
         if gb.allSatisfy({ $0 < 0x80 }) { return String(decoding: gb, as: UTF8.self) }
-        if !triedFrom { triedFrom = true; fromGB = GB18030Codec.open("UTF-8", "GB18030") }
+        if !triedFrom {
+            triedFrom = true
+            fromGB = GB18030Codec.open("UTF-8", "GB18030")
+        }
         guard let cd = fromGB else {
             return String(String.UnicodeScalarView(gb.map { $0 < 0x80 ? Unicode.Scalar($0) : "\u{FFFD}" }))
         }
@@ -652,7 +674,10 @@ final class GB18030Codec {
         var i = 0
         while i < gb.count {
             let b = gb[i]
-            if b < 0x80 { i += 1; continue }
+            if b < 0x80 {
+                i += 1
+                continue
+            }
             guard b >= 0x81 && b <= 0xFE, i + 1 < gb.count else { return false }
             let t = gb[i + 1]
             if t >= 0x30 && t <= 0x39 { return false }  // four-byte code

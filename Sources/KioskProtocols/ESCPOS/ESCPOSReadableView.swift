@@ -26,7 +26,9 @@ public enum ESCPOSReadableView {
             case .qrModuleSize(let n): qrModule = n
             case .initialize:
                 out.append("# initialize (ESC @)")
-                align = .left; size = (1, 1); bold = false
+                align = .left
+                size = (1, 1)
+                bold = false
             case .chineseMode(let on): out.append("# Chinese mode \(on ? "on (FS &), text is GB18030" : "off (FS .)")")
             case .qrCode(let s):
                 out.append("# QR code\(qrModule.map { " (module \($0) dots)" } ?? ""): \(s)")
@@ -47,7 +49,9 @@ public enum ESCPOSReadableView {
             }
         }
         if !decoder.isIdle { out.append("# stream ends inside a command (truncated file?)") }
-        out.append("# \(bytes.count) bytes: \(stats.lines) lines, \(stats.qr) QR, \(stats.images) images, \(stats.cuts) cuts, \(stats.unknown) other commands")
+        out.append(
+            "# \(bytes.count) bytes: \(stats.lines) lines, \(stats.qr) QR, \(stats.images) images, \(stats.cuts) cuts, \(stats.unknown) other commands"
+        )
         return out.joined(separator: "\n")
     }
 

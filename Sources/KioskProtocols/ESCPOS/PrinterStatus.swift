@@ -19,9 +19,11 @@ public struct ReceiptPrinterStatus: Sendable, Equatable, Codable {
     /// DLE EOT 2 bit 6: some error occurred (details via DLE EOT 3).
     public var errorOccurred: Bool?
 
-    public init(online: Bool? = nil, coverOpen: Bool? = nil, paperNearEnd: Bool? = nil, paperOut: Bool? = nil,
-                cutterError: Bool? = nil, unrecoverableError: Bool? = nil, autoRecoverableError: Bool? = nil,
-                errorOccurred: Bool? = nil) {
+    public init(
+        online: Bool? = nil, coverOpen: Bool? = nil, paperNearEnd: Bool? = nil, paperOut: Bool? = nil,
+        cutterError: Bool? = nil, unrecoverableError: Bool? = nil, autoRecoverableError: Bool? = nil,
+        errorOccurred: Bool? = nil
+    ) {
         self.online = online
         self.coverOpen = coverOpen
         self.paperNearEnd = paperNearEnd
@@ -111,7 +113,8 @@ public struct ReceiptPrinterStatus: Sendable, Equatable, Codable {
             if status.coverOpen == true { b |= 0x04 }
             if status.paperOut == true { b |= 0x20 }
             if status.errorOccurred == true || status.cutterError == true || status.unrecoverableError == true
-                || status.autoRecoverableError == true {
+                || status.autoRecoverableError == true
+            {
                 b |= 0x40
             }
         case 3:
@@ -137,8 +140,11 @@ public struct ReceiptPrinterStatus: Sendable, Equatable, Codable {
     /// Decodes a 4-byte ASB block; nil if the bytes do not match 0xx1xx00 0xx0xxxx 0xx0xxxx 0xx0xxxx.
     public static func decodeASB(_ four: [UInt8]) -> ReceiptPrinterStatus? {
         guard four.count == 4, isASBFirstByte(four[0]),
-              four[1...].allSatisfy({ $0 & 0x90 == 0 }) else { return nil }
-        let b1 = four[0], b2 = four[1], b3 = four[2]
+            four[1...].allSatisfy({ $0 & 0x90 == 0 })
+        else { return nil }
+        let b1 = four[0]
+        let b2 = four[1]
+        let b3 = four[2]
         var s = ReceiptPrinterStatus()
         s.online = b1 & 0x08 == 0
         s.coverOpen = b1 & 0x20 != 0
@@ -153,7 +159,9 @@ public struct ReceiptPrinterStatus: Sendable, Equatable, Codable {
 
     /// The 4-byte ASB block a printer in `status` sends (for the simulator); unknown reads as "fine".
     public static func asbBytes(for status: ReceiptPrinterStatus) -> [UInt8] {
-        var b1: UInt8 = 0x10, b2: UInt8 = 0, b3: UInt8 = 0
+        var b1: UInt8 = 0x10
+        var b2: UInt8 = 0
+        var b3: UInt8 = 0
         if status.online == false { b1 |= 0x08 }
         if status.coverOpen == true { b1 |= 0x20 }
         if status.cutterError == true { b2 |= 0x08 }

@@ -55,8 +55,9 @@ public struct RasterImage: Sendable, Equatable {
 
     /// An all-white image of the given size.
     public init(widthDots: Int, heightDots: Int) {
-        self.init(widthDots: widthDots, heightDots: heightDots,
-                  bits: [UInt8](repeating: 0, count: max(0, (widthDots + 7) / 8 * heightDots)))
+        self.init(
+            widthDots: widthDots, heightDots: heightDots,
+            bits: [UInt8](repeating: 0, count: max(0, (widthDots + 7) / 8 * heightDots)))
     }
 }
 
@@ -79,9 +80,11 @@ public struct ReceiptPrinterProfile: Sendable, Equatable, Codable {
     /// Rows per GS v 0 band: 256, or 128 on low-cache printers.
     public var rasterBandRows: Int
 
-    public init(paperWidthMM: Int, dots: Int, columns: Int, chineseMode: Bool = true, encoding: String = "GB18030",
-                supportsQR: Bool = true, maxQRSize: UInt8 = 8, supportsCut: Bool = true, partialCutOnly: Bool = false,
-                rasterBandRows: Int = 256) {
+    public init(
+        paperWidthMM: Int, dots: Int, columns: Int, chineseMode: Bool = true, encoding: String = "GB18030",
+        supportsQR: Bool = true, maxQRSize: UInt8 = 8, supportsCut: Bool = true, partialCutOnly: Bool = false,
+        rasterBandRows: Int = 256
+    ) {
         self.paperWidthMM = paperWidthMM
         self.dots = dots
         self.columns = columns

@@ -257,7 +257,9 @@ public struct IDCardIdentity: Sendable, Equatable, Codable {
 extension IDCardIdentity {
     /// Decodes a 256-byte text block, switching on the card-type flag at bytes 248–249.
     /// Fields are trimmed of trailing U+0020/U+0000 only; blank optional fields become nil.
-    public static func decode(textBlock: [UInt8], photo: [UInt8] = [], fingerprint: [UInt8]? = nil) throws -> IDCardIdentity {
+    public static func decode(textBlock: [UInt8], photo: [UInt8] = [], fingerprint: [UInt8]? = nil) throws
+        -> IDCardIdentity
+    {
         guard textBlock.count == 256 else { throw IDCardDataError.wrongTextBlockSize(textBlock.count) }
         let units = TextBlock.units(textBlock)
         let type = IDCardType(flag: units[124])
@@ -446,13 +448,15 @@ extension IDCardIdentity: CustomStringConvertible, CustomDebugStringConvertible,
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: [
-            "cardType": cardType.rawValue,
-            "idNumber": maskedIDNumber,
-            "name": maskedName,
-            "photo": "\(photo.count) bytes",
-            "fingerprint": fingerprint.map { "\($0.count) bytes" } ?? "not read",
-        ], displayStyle: .struct)
+        Mirror(
+            self,
+            children: [
+                "cardType": cardType.rawValue,
+                "idNumber": maskedIDNumber,
+                "name": maskedName,
+                "photo": "\(photo.count) bytes",
+                "fingerprint": fingerprint.map { "\($0.count) bytes" } ?? "not read",
+            ], displayStyle: .struct)
     }
 }
 

@@ -18,14 +18,24 @@ public enum IDCardReport {
         var isHex = !data.isEmpty
         while i < data.count {
             let c = data[i]
-            if separators.contains(c) { i += 1; continue }
-            if c == 0x30, i + 1 < data.count, data[i + 1] | 0x20 == 0x78 { i += 2; continue }   // 0x
-            guard hexValue(c) != nil else { isHex = false; break }
+            if separators.contains(c) {
+                i += 1
+                continue
+            }
+            if c == 0x30, i + 1 < data.count, data[i + 1] | 0x20 == 0x78 {
+                i += 2
+                continue
+            }  // 0x
+            guard hexValue(c) != nil else {
+                isHex = false
+                break
+            }
             digits.append(c)
             i += 1
         }
         guard isHex, !digits.isEmpty, digits.count % 2 == 0,
-              !data.allSatisfy({ separators.contains($0) }) else { return data }
+            !data.allSatisfy({ separators.contains($0) })
+        else { return data }
         var out: [UInt8] = []
         out.reserveCapacity(digits.count / 2)
         var j = 0
@@ -93,7 +103,8 @@ public enum IDCardReport {
 
     static func findPreamble(_ b: [UInt8]) -> Int? {
         guard b.count >= 5 else { return b.starts(with: [0xAA]) ? nil : nil }
-        for i in 0...(b.count - 5) where b[i] == 0xAA && b[i + 1] == 0xAA && b[i + 2] == 0xAA && b[i + 3] == 0x96 && b[i + 4] == 0x69 {
+        for i in 0...(b.count - 5)
+        where b[i] == 0xAA && b[i + 1] == 0xAA && b[i + 2] == 0xAA && b[i + 3] == 0x96 && b[i + 4] == 0x69 {
             return i
         }
         return nil

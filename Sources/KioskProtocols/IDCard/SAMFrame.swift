@@ -241,7 +241,8 @@ public enum SAMFrameError: Error, Sendable, Equatable, Hashable, CustomStringCon
     public var description: String {
         switch self {
         case let .badChecksum(computed, received):
-            return "SAM frame checksum mismatch (computed \(SAMHex.byte(computed)), received \(SAMHex.byte(received))): "
+            return
+                "SAM frame checksum mismatch (computed \(SAMHex.byte(computed)), received \(SAMHex.byte(received))): "
                 + "bytes were corrupted on the link. Flush input and resend the command; if it repeats, "
                 + "check the USB cable/hub and the serial baud rate (115200 8N1)."
         case let .badLength(len):

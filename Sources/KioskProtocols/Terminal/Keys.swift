@@ -26,7 +26,7 @@ public struct KeyDecoder: Sendable {
         while !pending.isEmpty {
             let b = pending[0]
             if b == 0x1B {
-                guard pending.count >= 2 else { break }   // maybe the start of a sequence
+                guard pending.count >= 2 else { break }  // maybe the start of a sequence
                 if pending[1] == UInt8(ascii: "[") || pending[1] == UInt8(ascii: "O") {
                     // CSI / SS3: parameters until a final byte 0x40–0x7E.
                     var i = 2
@@ -61,7 +61,10 @@ public struct KeyDecoder: Sendable {
     public mutating func flush() -> [Key] {
         guard !pending.isEmpty else { return [] }
         var keys: [Key] = []
-        if pending[0] == 0x1B { keys.append(.escape); pending.removeFirst() }
+        if pending[0] == 0x1B {
+            keys.append(.escape)
+            pending.removeFirst()
+        }
         keys += feed([])
         pending.removeAll()
         return keys
@@ -73,7 +76,8 @@ public struct KeyDecoder: Sendable {
             // SGR mouse: ESC [ < button ; column ; row M (press) or m (release).
             guard body.hasSuffix("M") else { return nil }
             let f = body.dropFirst().dropLast().split(separator: ";").compactMap { Int($0) }
-            guard f.count == 3, f[0] & 0b1100_0011 == 0, f[1] > 0, f[2] > 0 else { return nil }   // left button, no motion or wheel
+            // left button, no motion or wheel
+            guard f.count == 3, f[0] & 0b1100_0011 == 0, f[1] > 0, f[2] > 0 else { return nil }
             return .tap(column: f[1], row: f[2])
         }
         switch body {
@@ -91,7 +95,7 @@ public struct KeyDecoder: Sendable {
         case "12~": return .function(2)
         case "13~": return .function(3)
         case "14~": return .function(4)
-        case "M": return .enter        // SS3 M: keypad Enter
+        case "M": return .enter  // SS3 M: keypad Enter
         default: return nil
         }
     }

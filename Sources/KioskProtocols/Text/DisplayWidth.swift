@@ -29,7 +29,10 @@ public enum DisplayWidth {
         var asciiOnly = true
         var n = 0
         for b in s.utf8 {
-            if b >= 0x80 { asciiOnly = false; break }
+            if b >= 0x80 {
+                asciiOnly = false
+                break
+            }
             if b >= 0x20 && b < 0x7F { n += 1 }
         }
         if asciiOnly { return n }
@@ -49,7 +52,7 @@ public enum DisplayWidth {
         guard let first = it.next() else { return 0 }
         var w = scalarWidth(first)
         let fv = first.value
-        if fv >= 0x1F1E6 && fv <= 0x1F1FF { return 2 } // regional indicator (flag)
+        if fv >= 0x1F1E6 && fv <= 0x1F1FF { return 2 }  // regional indicator (flag)
         while let s = it.next() {
             if s.value == 0xFE0F {
                 if w == 1 && first.properties.isEmoji { w = 2 }
@@ -100,7 +103,8 @@ public enum DisplayWidth {
         if v > table[table.count - 1] { return false }
         while lo <= hi {
             let mid = (lo + hi) >> 1
-            let a = table[mid &* 2], b = table[mid &* 2 &+ 1]
+            let a = table[mid &* 2]
+            let b = table[mid &* 2 &+ 1]
             if v < a { hi = mid - 1 } else if v > b { lo = mid + 1 } else { return true }
         }
         return false
@@ -128,7 +132,7 @@ public enum DisplayWidth {
         0x1F550, 0x1F567, 0x1F57A, 0x1F57A, 0x1F595, 0x1F596, 0x1F5A4, 0x1F5A4, 0x1F5FB, 0x1F64F, 0x1F680, 0x1F6C5,
         0x1F6CC, 0x1F6CC, 0x1F6D0, 0x1F6D2, 0x1F6D5, 0x1F6D7, 0x1F6DC, 0x1F6DF, 0x1F6EB, 0x1F6EC, 0x1F6F4, 0x1F6FC,
         0x1F774, 0x1F776, 0x1F77B, 0x1F77F, 0x1F7D9, 0x1F7D9, 0x1F7E0, 0x1F7EB, 0x1F7F0, 0x1F7F0, 0x1F90C, 0x1F93A,
-        0x1F93C, 0x1F945, 0x1F947, 0x1F9FF, 0x1FA70, 0x1FAFF, 0x20000, 0x2FFFD, 0x30000, 0x3FFFD
+        0x1F93C, 0x1F945, 0x1F947, 0x1F9FF, 0x1FA70, 0x1FAFF, 0x20000, 0x2FFFD, 0x30000, 0x3FFFD,
     ]
 
     // MARK: Line breaking
@@ -179,7 +183,10 @@ public enum DisplayWidth {
         var hasNewline = false
         var total = 0
         for c in s {
-            if c.isNewline { hasNewline = true; break }
+            if c.isNewline {
+                hasNewline = true
+                break
+            }
             total += width(c)
             if total > cols { break }
         }
@@ -204,14 +211,20 @@ public enum DisplayWidth {
         return result
     }
 
-    private static func wrapParagraph(_ chars: [Character], _ widths: [Int], _ cols: Int,
-                                      into result: inout [String]) {
+    private static func wrapParagraph(
+        _ chars: [Character], _ widths: [Int], _ cols: Int,
+        into result: inout [String]
+    ) {
         let n = chars.count
-        if n == 0 { result.append(""); return }
+        if n == 0 {
+            result.append("")
+            return
+        }
 
         // May the line break between chars[k-1] and chars[k]?
         func canBreak(before k: Int, lineStart: Int) -> Bool {
-            let prev = chars[k - 1], next = chars[k]
+            let prev = chars[k - 1]
+            let next = chars[k]
             if noLineEnd.contains(prev) { return false }
             if next == " " {
                 // The next line starts at the first non-space after the run of spaces.
@@ -244,8 +257,11 @@ public enum DisplayWidth {
 
             var w = 0
             var end = start
-            while end < n && w + widths[end] <= cols { w += widths[end]; end += 1 }
-            if end == start { end = start + 1 } // a single character wider than the line
+            while end < n && w + widths[end] <= cols {
+                w += widths[end]
+                end += 1
+            }
+            if end == start { end = start + 1 }  // a single character wider than the line
             if end == n {
                 result.append(String(chars[start..<n]))
                 break
@@ -254,7 +270,10 @@ public enum DisplayWidth {
             var breakAt = -1
             var k = end
             while k > start {
-                if canBreak(before: k, lineStart: start) { breakAt = k; break }
+                if canBreak(before: k, lineStart: start) {
+                    breakAt = k
+                    break
+                }
                 k -= 1
             }
             if breakAt < 0 {

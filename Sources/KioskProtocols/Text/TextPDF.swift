@@ -22,15 +22,23 @@ public enum TextPDF {
         objects.append("<< /Type /Catalog /Pages 2 0 R >>")
         let kids = (0..<total).map { "\(6 + $0 * 2) 0 R" }.joined(separator: " ")
         objects.append("<< /Type /Pages /Kids [\(kids)] /Count \(total) >>")
-        objects.append("<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H /DescendantFonts [4 0 R] >>")
-        objects.append("<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 5 0 R /DW 1000 /W [1 95 500] >>")
-        objects.append("<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 626 /StemV 93 >>")
+        objects.append(
+            "<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H /DescendantFonts [4 0 R] >>"
+        )
+        objects.append(
+            "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 5 0 R /DW 1000 /W [1 95 500] >>"
+        )
+        objects.append(
+            "<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 626 /StemV 93 >>"
+        )
         let leading = fontSize * 1.35
         for (n, page) in pages.enumerated() {
             var stream = "BT /F1 \(fmt(fontSize)) Tf \(fmt(leading)) TL 56 790 Td"
             for l in page { stream += " <\(hex(l))> '" }
             stream += " ET BT /F1 9 Tf 500 30 Td <\(hex("\(n + 1)/\(total)"))> Tj ET"
-            objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents \(7 + n * 2) 0 R /Resources << /Font << /F1 3 0 R >> >> >>")
+            objects.append(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents \(7 + n * 2) 0 R /Resources << /Font << /F1 3 0 R >> >> >>"
+            )
             objects.append("<< /Length \(stream.utf8.count) >>\nstream\n\(stream)\nendstream")
         }
         return assemble(objects)

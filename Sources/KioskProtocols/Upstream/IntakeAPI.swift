@@ -23,7 +23,7 @@ public enum IntakeAPI {
 }
 
 public struct HealthReply: Codable, Sendable, Equatable {
-    public var service: String      // always "kiosk-intake"
+    public var service: String  // always "kiosk-intake"
     public var protocolVersion: String
     public init(service: String = "kiosk-intake", protocolVersion: String = IntakeAPI.protocolVersion) {
         self.service = service
@@ -32,40 +32,54 @@ public struct HealthReply: Codable, Sendable, Equatable {
 }
 
 public struct AttachmentRef: Codable, Sendable, Equatable, Hashable {
-    public var name: String          // e.g. "material-1.jpg"; [A-Za-z0-9._-]{1,64}
-    public var contentType: String   // e.g. "image/jpeg"
+    public var name: String  // e.g. "material-1.jpg"; [A-Za-z0-9._-]{1,64}
+    public var contentType: String  // e.g. "image/jpeg"
     public var size: Int
-    public var sha256: String        // lowercase hex
+    public var sha256: String  // lowercase hex
     public init(name: String, contentType: String, size: Int, sha256: String) {
-        self.name = name; self.contentType = contentType; self.size = size; self.sha256 = sha256
+        self.name = name
+        self.contentType = contentType
+        self.size = size
+        self.sha256 = sha256
     }
 }
 
 public struct ApplicantData: Codable, Sendable, Equatable {
     public var idNumber: String
     public var name: String
-    public var cardType: String      // "resident", "hmt", "foreign2017", "foreign2023"
+    public var cardType: String  // "resident", "hmt", "foreign2017", "foreign2023"
     public var phone: String
     public init(idNumber: String, name: String, cardType: String, phone: String) {
-        self.idNumber = idNumber; self.name = name; self.cardType = cardType; self.phone = phone
+        self.idNumber = idNumber
+        self.name = name
+        self.cardType = cardType
+        self.phone = phone
     }
 }
 
 public struct SubmissionManifest: Codable, Sendable, Equatable {
     public var submissionId: String  // chosen by the kiosk (UUID), the idempotency key
-    public var caseNumber: String    // human-readable, printed on the receipt
+    public var caseNumber: String  // human-readable, printed on the receipt
     public var stationId: String
     public var itemCode: String
     public var itemName: String
-    public var submittedAt: String   // ISO 8601 UTC
+    public var submittedAt: String  // ISO 8601 UTC
     public var applicant: ApplicantData
     public var attachments: [AttachmentRef]
-    public var assistedBy: String?   // staff or agent id for 帮办代办, nil for self-service
-    public init(submissionId: String, caseNumber: String, stationId: String, itemCode: String, itemName: String,
-                submittedAt: String, applicant: ApplicantData, attachments: [AttachmentRef], assistedBy: String? = nil) {
-        self.submissionId = submissionId; self.caseNumber = caseNumber; self.stationId = stationId
-        self.itemCode = itemCode; self.itemName = itemName; self.submittedAt = submittedAt
-        self.applicant = applicant; self.attachments = attachments; self.assistedBy = assistedBy
+    public var assistedBy: String?  // staff or agent id for 帮办代办, nil for self-service
+    public init(
+        submissionId: String, caseNumber: String, stationId: String, itemCode: String, itemName: String,
+        submittedAt: String, applicant: ApplicantData, attachments: [AttachmentRef], assistedBy: String? = nil
+    ) {
+        self.submissionId = submissionId
+        self.caseNumber = caseNumber
+        self.stationId = stationId
+        self.itemCode = itemCode
+        self.itemName = itemName
+        self.submittedAt = submittedAt
+        self.applicant = applicant
+        self.attachments = attachments
+        self.assistedBy = assistedBy
     }
 }
 
@@ -75,18 +89,21 @@ public struct AttachmentReceipt: Codable, Sendable, Equatable {
     public var size: Int
     public var sha256: String
     public init(submissionId: String, name: String, size: Int, sha256: String) {
-        self.submissionId = submissionId; self.name = name; self.size = size; self.sha256 = sha256
+        self.submissionId = submissionId
+        self.name = name
+        self.size = size
+        self.sha256 = sha256
     }
 }
 
 /// States a submission goes through upstream.
 public enum UpstreamState: String, Codable, Sendable, CaseIterable {
-    case received        // 已接收
-    case inReview        // 审核中
-    case needMaterials   // 需补正材料
-    case done            // 已办结
-    case certificateReady // 证照可领取
-    case rejected        // 不予受理
+    case received  // 已接收
+    case inReview  // 审核中
+    case needMaterials  // 需补正材料
+    case done  // 已办结
+    case certificateReady  // 证照可领取
+    case rejected  // 不予受理
 }
 
 public struct SubmissionReceipt: Codable, Sendable, Equatable {
@@ -95,18 +112,24 @@ public struct SubmissionReceipt: Codable, Sendable, Equatable {
     public var state: UpstreamState
     public var receivedAt: String
     public init(submissionId: String, caseNumber: String, state: UpstreamState, receivedAt: String) {
-        self.submissionId = submissionId; self.caseNumber = caseNumber; self.state = state; self.receivedAt = receivedAt
+        self.submissionId = submissionId
+        self.caseNumber = caseNumber
+        self.state = state
+        self.receivedAt = receivedAt
     }
 }
 
 /// Where a ready certificate (证照) can be downloaded: GET /v1/certificates/{ref}.
 public struct CertificateRef: Codable, Sendable, Equatable {
-    public var ref: String           // [A-Za-z0-9._-]{1,64}
-    public var contentType: String   // e.g. application/pdf
+    public var ref: String  // [A-Za-z0-9._-]{1,64}
+    public var contentType: String  // e.g. application/pdf
     public var size: Int
-    public var sha256: String        // lowercase hex of the bytes
+    public var sha256: String  // lowercase hex of the bytes
     public init(ref: String, contentType: String, size: Int, sha256: String) {
-        self.ref = ref; self.contentType = contentType; self.size = size; self.sha256 = sha256
+        self.ref = ref
+        self.contentType = contentType
+        self.size = size
+        self.sha256 = sha256
     }
 }
 
@@ -118,10 +141,16 @@ public struct SubmissionStatusReply: Codable, Sendable, Equatable {
     public var note: String?
     /// Present when state is certificateReady (and afterwards, while the file is kept).
     public var certificate: CertificateRef?
-    public init(submissionId: String, caseNumber: String, state: UpstreamState, updatedAt: String, note: String? = nil,
-                certificate: CertificateRef? = nil) {
-        self.submissionId = submissionId; self.caseNumber = caseNumber; self.state = state
-        self.updatedAt = updatedAt; self.note = note; self.certificate = certificate
+    public init(
+        submissionId: String, caseNumber: String, state: UpstreamState, updatedAt: String, note: String? = nil,
+        certificate: CertificateRef? = nil
+    ) {
+        self.submissionId = submissionId
+        self.caseNumber = caseNumber
+        self.state = state
+        self.updatedAt = updatedAt
+        self.note = note
+        self.certificate = certificate
     }
 }
 
@@ -130,20 +159,30 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var evaluationId: String  // chosen by the kiosk (UUID)
     public var stationId: String
     public var caseNumber: String
-    public var level: Int            // 5 非常满意 … 1 非常不满意
+    public var level: Int  // 5 非常满意 … 1 非常不满意
     public var reason: String?
-    public var createdAt: String     // ISO 8601 UTC
-    public init(evaluationId: String, stationId: String, caseNumber: String, level: Int, reason: String?, createdAt: String) {
-        self.evaluationId = evaluationId; self.stationId = stationId; self.caseNumber = caseNumber
-        self.level = level; self.reason = reason; self.createdAt = createdAt
+    public var createdAt: String  // ISO 8601 UTC
+    public init(
+        evaluationId: String, stationId: String, caseNumber: String, level: Int, reason: String?, createdAt: String
+    ) {
+        self.evaluationId = evaluationId
+        self.stationId = stationId
+        self.caseNumber = caseNumber
+        self.level = level
+        self.reason = reason
+        self.createdAt = createdAt
     }
 }
 
 public struct DeviceReport: Codable, Sendable, Equatable {
-    public var kind: String          // idCardReader, documentCamera, receiptPrinter, a4Printer
-    public var state: String         // the device status vocabulary (ready, noDevice, paperOut …)
+    public var kind: String  // idCardReader, documentCamera, receiptPrinter, a4Printer
+    public var state: String  // the device status vocabulary (ready, noDevice, paperOut …)
     public var simulated: Bool
-    public init(kind: String, state: String, simulated: Bool) { self.kind = kind; self.state = state; self.simulated = simulated }
+    public init(kind: String, state: String, simulated: Bool) {
+        self.kind = kind
+        self.state = state
+        self.simulated = simulated
+    }
 }
 
 /// A station heartbeat (POST /v1/stations/{stationId}/heartbeats), idempotent by heartbeatId.
@@ -152,7 +191,7 @@ public struct StationHeartbeat: Codable, Sendable, Equatable {
     public var stationId: String
     public var sentAt: String
     public var devices: [DeviceReport]
-    public var queueDepth: Int       // submissions waiting for upload
+    public var queueDepth: Int  // submissions waiting for upload
     public var quarantined: Int
     public var freeDiskBytes: Int64
     public var acceptingSubmissions: Bool
@@ -167,14 +206,25 @@ public struct StationHeartbeat: Codable, Sendable, Equatable {
     public var freeDiskFloorBytes: Int64?
     /// Submissions quarantined because they could not be decrypted with the kiosk's key.
     public var keyAlarm: Int?
-    public init(heartbeatId: String, stationId: String, sentAt: String, devices: [DeviceReport], queueDepth: Int,
-                quarantined: Int, freeDiskBytes: Int64, acceptingSubmissions: Bool, oldestQueuedSeconds: Int? = nil,
-                softwareVersion: String? = nil, bundleVersion: String? = nil, freeDiskFloorBytes: Int64? = nil, keyAlarm: Int? = nil) {
-        self.heartbeatId = heartbeatId; self.stationId = stationId; self.sentAt = sentAt; self.devices = devices
-        self.queueDepth = queueDepth; self.quarantined = quarantined; self.freeDiskBytes = freeDiskBytes
-        self.acceptingSubmissions = acceptingSubmissions; self.oldestQueuedSeconds = oldestQueuedSeconds
-        self.softwareVersion = softwareVersion; self.bundleVersion = bundleVersion
-        self.freeDiskFloorBytes = freeDiskFloorBytes; self.keyAlarm = keyAlarm
+    public init(
+        heartbeatId: String, stationId: String, sentAt: String, devices: [DeviceReport], queueDepth: Int,
+        quarantined: Int, freeDiskBytes: Int64, acceptingSubmissions: Bool, oldestQueuedSeconds: Int? = nil,
+        softwareVersion: String? = nil, bundleVersion: String? = nil, freeDiskFloorBytes: Int64? = nil,
+        keyAlarm: Int? = nil
+    ) {
+        self.heartbeatId = heartbeatId
+        self.stationId = stationId
+        self.sentAt = sentAt
+        self.devices = devices
+        self.queueDepth = queueDepth
+        self.quarantined = quarantined
+        self.freeDiskBytes = freeDiskBytes
+        self.acceptingSubmissions = acceptingSubmissions
+        self.oldestQueuedSeconds = oldestQueuedSeconds
+        self.softwareVersion = softwareVersion
+        self.bundleVersion = bundleVersion
+        self.freeDiskFloorBytes = freeDiskFloorBytes
+        self.keyAlarm = keyAlarm
     }
 }
 
@@ -182,7 +232,10 @@ public struct StationHeartbeat: Codable, Sendable, Equatable {
 public struct MessageReceipt: Codable, Sendable, Equatable {
     public var id: String
     public var receivedAt: String
-    public init(id: String, receivedAt: String) { self.id = id; self.receivedAt = receivedAt }
+    public init(id: String, receivedAt: String) {
+        self.id = id
+        self.receivedAt = receivedAt
+    }
 }
 
 public struct SubmissionList: Codable, Sendable, Equatable {
@@ -191,7 +244,10 @@ public struct SubmissionList: Codable, Sendable, Equatable {
 }
 
 public struct ErrorReply: Codable, Sendable, Equatable {
-    public var error: String         // machine code, e.g. "conflict", "missing-attachment", "unauthorized"
-    public var message: String       // what happened and what to do
-    public init(error: String, message: String) { self.error = error; self.message = message }
+    public var error: String  // machine code, e.g. "conflict", "missing-attachment", "unauthorized"
+    public var message: String  // what happened and what to do
+    public init(error: String, message: String) {
+        self.error = error
+        self.message = message
+    }
 }

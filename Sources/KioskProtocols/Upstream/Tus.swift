@@ -42,14 +42,20 @@ public enum Tus {
         let trimmed = header.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return [:] }
         for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
-            let fields = part.trimmingCharacters(in: .whitespaces).split(separator: " ", omittingEmptySubsequences: true)
+            let fields = part.trimmingCharacters(in: .whitespaces).split(
+                separator: " ", omittingEmptySubsequences: true)
             guard (1...2).contains(fields.count) else { return nil }
             let key = String(fields[0])
             guard !key.isEmpty, key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: ",") }),
-                  out[key] == nil else { return nil }
-            if fields.count == 1 { out[key] = ""; continue }
+                out[key] == nil
+            else { return nil }
+            if fields.count == 1 {
+                out[key] = ""
+                continue
+            }
             guard let data = Data(base64Encoded: String(fields[1])),
-                  let value = String(data: data, encoding: .utf8) else { return nil }
+                let value = String(data: data, encoding: .utf8)
+            else { return nil }
             out[key] = value
         }
         return out
@@ -58,7 +64,8 @@ public enum Tus {
     /// A non-negative decimal header value (Upload-Offset, Upload-Length); nil for anything else.
     public static func parseOffset(_ value: String?) -> Int? {
         guard let v = value?.trimmingCharacters(in: .whitespaces), !v.isEmpty, v.count <= 18,
-              v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
         return Int(v)
     }
 
@@ -71,7 +78,9 @@ public enum Tus {
 
     /// Comma-separated header list (Tus-Extension, Tus-Checksum-Algorithm) → lower-cased items.
     public static func list(_ value: String?) -> [String] {
-        (value ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        (value ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter {
+            !$0.isEmpty
+        }
     }
 
     /// Resolves a `Location` reply against the URL the request went to (absolute, or absolute path).
