@@ -17,7 +17,7 @@ errors = []
 
 source = (root / "Sources/KioskApp/Admin/Metrics.swift").read_text()
 metrics = set()
-for kind, name in re.findall(r'Metrics\.(Counter|Gauge|Timer)\(label: "([a-z_]+)"', source):
+for kind, name in re.findall(r'Metrics\.(Counter|Gauge|Timer)\(\s*label: "([a-z_]+)"', source):
     if kind == "Timer":
         metrics |= {name + "_bucket", name + "_sum", name + "_count"}
     else:

@@ -33,7 +33,19 @@ extension ConfigChoice {
 }
 
 /// How kioskd reaches the ID-card reader.
-public enum ReaderMode: String, ConfigChoice { case usb, serial, hid, auto, simulated, none }
+public enum ReaderMode: String, ConfigChoice {
+    case usb, serial, hid, auto, simulated, none
+    /// Where a real reader is looked for (nil for the simulated reader and none).
+    public var link: ReaderLinkMode? {
+        switch self {
+        case .usb: .usb
+        case .serial: .serial
+        case .hid: .hid
+        case .auto: .auto
+        case .simulated, .none: nil
+        }
+    }
+}
 /// How kioskd reaches the document camera.
 public enum CameraMode: String, ConfigChoice { case v4l2, simulated, none }
 /// How kioskd reaches the receipt printer.

@@ -84,7 +84,7 @@ public final class KioskServices: Sendable {
             usb = context
             let connector = SAMReaderConnector(
                 settings: ReaderConnectionSettings(
-                    mode: readerConfig.mode.rawValue, path: readerConfig.path,
+                    mode: readerConfig.mode.link ?? .auto, path: readerConfig.path,
                     profileId: readerConfig.profile, baud: readerConfig.baud),
                 profiles: profiles, usb: context, logger: logger)
             readerConnector = connector
@@ -238,7 +238,7 @@ public actor KioskRuntime {
                 "configuration reloaded; applied at the next home screen",
                 metadata: ["items": "\(catalog.items.count)", "readerProfiles": "\(readerProfiles)"])
             notifier.send("READY=1\nSTATUS=configuration reloaded; " + Self.statusLine(lastDevices))
-            post(.tick(Date()))
+            post(.tick(services.clock.now))
         } catch {
             log.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
             notifier.send("READY=1\nSTATUS=reload failed, running configuration kept; " + Self.statusLine(lastDevices))
@@ -246,7 +246,7 @@ public actor KioskRuntime {
     }
 
     let metrics: KioskMetrics?
-    var sessionStartedAt: Date?
+    var sessionStartedAt: ContinuousClock.Instant?
     /// Voice prompts (voice.enabled), through espeak-ng.
     let voice: VoicePrompter?
 
@@ -306,7 +306,7 @@ public actor KioskRuntime {
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: period)
-                    post(.tick(Date()))
+                    post(.tick(services.clock.now))
                 }
             }
             if let reader = services.reader {
@@ -436,7 +436,7 @@ public actor KioskRuntime {
                 if let k = f.key(atColumn: column, row: row) { e = .key(k) }
             }
             if case .tick = e { petWatchdog() }
-            if case .key = e, sessionStartedAt == nil { sessionStartedAt = Date() }
+            if case .key = e, sessionStartedAt == nil { sessionStartedAt = .now }
             if let (catalog, settings) = pendingReload, machine.reload(catalog: catalog, settings: settings) {
                 pendingReload = nil
             }
@@ -522,7 +522,7 @@ public actor KioskRuntime {
             await s.reader?.stopReading()
         case .wipeTerminal:
             if let start = sessionStartedAt {
-                metrics?.sessionEnded(duration: Date().timeIntervalSince(start))
+                metrics?.sessionEnded(duration: (ContinuousClock.now - start) / .seconds(1))
                 sessionStartedAt = nil
             }
             terminal.wipe()

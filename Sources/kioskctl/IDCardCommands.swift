@@ -107,7 +107,7 @@ struct IDCardReadCommand: AsyncParsableCommand {
             let usb = (rc.mode == .usb || rc.mode == .auto) ? try? LibUSBContext() : nil
             let connector = SAMReaderConnector(
                 settings: ReaderConnectionSettings(
-                    mode: rc.mode.rawValue, path: rc.path, profileId: rc.profile, baud: rc.baud),
+                    mode: rc.mode.link ?? .auto, path: rc.path, profileId: rc.profile, baud: rc.baud),
                 profiles: profiles, usb: usb, logger: logger)
             reader = IDCardReader(
                 provider: connector, logger: logger,

@@ -85,7 +85,7 @@ let serialCard = IDCardIdentity(
         let device = FDDevice(fd: m, sam: sam)
         let logger = Logger(label: "serial-test")
         let connector = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "serial", path: path), profiles: [], usb: nil, logger: logger)
+            settings: ReaderConnectionSettings(mode: .serial, path: path), profiles: [], usb: nil, logger: logger)
         let reader = IDCardReader(
             provider: connector, logger: logger,
             options: ReaderOptions(presenceInterval: .milliseconds(200), idleCheckInterval: .seconds(30)))
@@ -262,7 +262,7 @@ let serialCard = IDCardIdentity(
                 "id: ch340\nname: ch340\nkind: idCardReader\ntransport: serial\nusb: { vendorId: 0x1A86, productId: 0x7523 }\n",
             name: "t")
         let c = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "serial"), profiles: [profile], usb: nil,
+            settings: ReaderConnectionSettings(mode: .serial), profiles: [profile], usb: nil,
             logger: Logger(label: "t"), sysRoot: root)
         // Issue 18 point 5: a bridge nobody named is not probed (PIN pads use the same chips) …
         #expect(c.candidates().isEmpty)
@@ -278,7 +278,7 @@ let serialCard = IDCardIdentity(
                 "id: ch340\nname: ch340\nkind: idCardReader\ntransport: serial\nusb: { vendorId: 0x1A86, productId: 0x7523 }\nserial: { ports: [\"\(named)\", \"\(root)/absent\"] }\n",
             name: "t")
         let c2 = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "serial"), profiles: [pinned], usb: nil,
+            settings: ReaderConnectionSettings(mode: .serial), profiles: [pinned], usb: nil,
             logger: Logger(label: "t"), sysRoot: root)
         #expect(c2.candidates().map(\.description) == ["serial \(named)"])
     }

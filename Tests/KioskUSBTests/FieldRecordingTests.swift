@@ -113,7 +113,7 @@ func loadRecording(_ name: String) throws -> FieldRecording {
         let profiles = try DeviceProfiles.load(directory: repoRoot + "/DeviceProfiles")
         let usb = try LibUSBContext()
         let connector = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "usb"), profiles: profiles, usb: usb, logger: logger)
+            settings: ReaderConnectionSettings(mode: .usb), profiles: profiles, usb: usb, logger: logger)
         let (link, problem) = await connector.connect()
         #expect(link != nil, "\(problem ?? "-")")
         #expect(link?.profileId == r.profile)
@@ -199,7 +199,7 @@ func loadRecording(_ name: String) throws -> FieldRecording {
         defer { tb2.close() }
         try tb2.add(try replayed.description(devnum: 2, port: "1-1"), model: replayed)
         let c = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "usb"), profiles: profiles, usb: try LibUSBContext(),
+            settings: ReaderConnectionSettings(mode: .usb), profiles: profiles, usb: try LibUSBContext(),
             logger: logger)
         let (link, problem) = await c.connect()
         #expect(link != nil, "\(problem ?? "-")")

@@ -122,7 +122,7 @@ let allLayouts = ["single", "split", "interrupt", "last-pair"]
     func connect(_ profile: DeviceProfile) async throws -> (ReaderLink?, String?) {
         let usb = try LibUSBContext()
         let c = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "usb"), profiles: [profile], usb: usb, logger: logger)
+            settings: ReaderConnectionSettings(mode: .usb), profiles: [profile], usb: usb, logger: logger)
         return await c.connect()
     }
 
@@ -141,7 +141,7 @@ let allLayouts = ["single", "split", "interrupt", "last-pair"]
         // The shipped candidates include split: found, and a whole card (1295 bytes) reads.
         let usb = try LibUSBContext()
         let c = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "usb"), profiles: [layoutProfile(allLayouts)], usb: usb,
+            settings: ReaderConnectionSettings(mode: .usb), profiles: [layoutProfile(allLayouts)], usb: usb,
             logger: logger)
         let reader = IDCardReader(
             provider: c, logger: logger,

@@ -105,7 +105,7 @@ func isRemoved(_ e: CardReaderEvent) -> Bool {
 func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader {
     let usb = try LibUSBContext()
     let connector = SAMReaderConnector(
-        settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
+        settings: ReaderConnectionSettings(mode: .usb), profiles: [readerProfile], usb: usb, logger: logger)
     return IDCardReader(provider: connector, logger: logger, options: options)
 }
 
@@ -170,7 +170,7 @@ func usbReader(_ options: ReaderOptions, logger: Logger) throws -> IDCardReader 
         try tb.add(readerDescription, model: model)
         let usb = try LibUSBContext()
         let connector = SAMReaderConnector(
-            settings: ReaderConnectionSettings(mode: "usb"), profiles: [readerProfile], usb: usb, logger: logger)
+            settings: ReaderConnectionSettings(mode: .usb), profiles: [readerProfile], usb: usb, logger: logger)
         let (link, problem) = await connector.connect()
         #expect(link == nil)
         #expect(problem?.contains("does not answer the SAM status command") == true)

@@ -70,7 +70,7 @@ public struct AdminReply<T: Codable & Sendable>: Codable, Sendable {
 /// device states, counters, queue counts and log lines (which never hold names or ID numbers).
 public final class AdminService: Sendable {
     let services: KioskServices
-    let started = Date()
+    let started = ContinuousClock.now
 
     public init(services: KioskServices) { self.services = services }
 
@@ -135,7 +135,7 @@ public final class AdminService: Sendable {
         }
         return StatusReport(
             version: KioskVersion.string, station: services.config.station.id,
-            uptimeSeconds: Int(Date().timeIntervalSince(started)), devices: devices, outbox: counts,
+            uptimeSeconds: Int((ContinuousClock.now - started) / .seconds(1)), devices: devices, outbox: counts,
             outboxError: outboxError, upstream: up,
             freeDiskBytes: Self.freeDisk(services.config.stateDirectoryPath),
             stateDirectory: services.config.stateDirectoryPath)

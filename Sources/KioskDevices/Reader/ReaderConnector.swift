@@ -4,9 +4,13 @@ import KioskProtocols
 import Logging
 
 /// How kioskd looks for its ID-card reader (kiosk.yaml `devices.idCardReader`).
+/// Where the connector looks for a reader.
+public enum ReaderLinkMode: String, Sendable, Equatable, CaseIterable {
+    case usb, serial, hid, auto
+}
+
 public struct ReaderConnectionSettings: Sendable, Equatable {
-    /// usb | serial | hid | auto
-    public var mode: String
+    public var mode: ReaderLinkMode
     /// Serial: the tty (`/dev/ttyUSB0`, `/dev/serial/by-id/…`); hid: the hidraw node; usb: the
     /// port path (`1-1.4`). Optional: without it, devices matching a reader profile are probed.
     public var path: String?
@@ -15,7 +19,7 @@ public struct ReaderConnectionSettings: Sendable, Equatable {
     /// Serial baud (overrides the profile; default 115200).
     public var baud: Int?
 
-    public init(mode: String, path: String? = nil, profileId: String? = nil, baud: Int? = nil) {
+    public init(mode: ReaderLinkMode, path: String? = nil, profileId: String? = nil, baud: Int? = nil) {
         self.mode = mode
         self.path = path
         self.profileId = profileId
@@ -116,7 +120,7 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         self.usb = usb
         self.logger = logger
         self.sysRoot = sysRoot
-        if let usb, settings.mode == "usb" || settings.mode == "auto" {
+        if let usb, settings.mode == .usb || settings.mode == .auto {
             let sig = changes
             hotplug = usb.startEvents { event, _ in sig.signal() }
         }
@@ -142,9 +146,9 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         var out: [ReaderCandidate] = []
         let profiles = self.profiles
         let mode = settings.mode
-        if mode == "usb" || mode == "auto", let usb {
+        if mode == .usb || mode == .auto, let usb {
             for d in usb.devices() {
-                if let path = settings.path, mode == "usb" {
+                if let path = settings.path, mode == .usb {
                     guard d.portPath == path else { continue }
                     let p = profiles.first { $0.transport == "usb-bulk" && $0.matches(d) }
                     if let n = Self.readerInterface(d, profile: p) {
@@ -160,8 +164,8 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         }
         // Serial: only the configured port or ports a profile names. SAM frames are never sent to
         // every CH340/CP210x/PL2303/FTDI tty: PIN pads, displays and modems use the same chips.
-        if mode == "serial" || mode == "auto" {
-            if let path = settings.path, mode == "serial" {
+        if mode == .serial || mode == .auto {
+            if let path = settings.path, mode == .serial {
                 out.append(ReaderCandidate(kind: .serial(path), profile: profiles.first { $0.transport == "serial" }))
             } else {
                 for p in profiles where p.transport == "serial" {
@@ -174,12 +178,12 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         // HID readers: the configured node, or every hidraw node whose USB ids a profile names.
         let nodeKinds:
             [(
-                mode: String, transport: String, make: (String) -> ReaderCandidate.Kind,
+                mode: ReaderLinkMode, transport: String, make: (String) -> ReaderCandidate.Kind,
                 nodes: () -> [(String, UInt16, UInt16)]
             )] = [
-                ("hid", "hid-a", { .hid($0) }, hidrawNodes)
+                (.hid, "hid-a", { .hid($0) }, hidrawNodes)
             ]
-        for k in nodeKinds where mode == k.mode || mode == "auto" {
+        for k in nodeKinds where mode == k.mode || mode == .auto {
             if let path = settings.path, mode == k.mode {
                 out.append(ReaderCandidate(kind: k.make(path), profile: profiles.first { $0.transport == k.transport }))
                 continue
@@ -290,7 +294,7 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
         if cands.isEmpty {
             let where_ = settings.path.map { " at \($0)" } ?? ""
             var hint = ""
-            if settings.path == nil, settings.mode == "serial" || settings.mode == "auto" {
+            if settings.path == nil, settings.mode == .serial || settings.mode == .auto {
                 let bridges = unnamedSerialBridges()
                 if !bridges.isEmpty {
                     hint =
@@ -299,7 +303,7 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
             }
             return (
                 nil,
-                "no ID-card reader found\(where_) (mode \(settings.mode)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched\(hint)"
+                "no ID-card reader found\(where_) (mode \(settings.mode.rawValue)); check the USB cable, then run `kioskctl devices` to see what is attached and which profile matched\(hint)"
             )
         }
         var problems: [String] = []

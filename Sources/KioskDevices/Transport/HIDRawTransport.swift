@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KioskProtocols
 #if canImport(Glibc)
     import Glibc
@@ -74,11 +75,16 @@ public struct HIDVariantAFraming: Sendable {
 }
 
 /// A ByteTransport over a hidraw node (or any report-oriented descriptor) using variant A framing.
-public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
-    private let lock = NSLock()
-    private var fd: Int32
-    private var framing: HIDVariantAFraming
-    private var out = SAMFrameParser()  // splits host writes into frames
+public final class HIDRawTransport: ByteTransport, Sendable {
+    /// The open descriptor (-1 once closed), the report framing and the parser that splits host
+    /// writes into frames: shared by callers and the I/O queue, under one lock.
+    private struct State {
+        var fd: Int32
+        var framing: HIDVariantAFraming
+        var out = SAMFrameParser()
+    }
+    private let state: Mutex<State>
+    private let reportSize: Int
     public let description: String
     private let queue: DispatchQueue
 
@@ -95,30 +101,33 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
 
     /// Takes ownership of `fd` (tests pass one end of a SOCK_SEQPACKET pair).
     public init(fileDescriptor fd: Int32, name: String, reportSize: Int = 64) {
-        self.fd = fd
-        self.framing = HIDVariantAFraming(reportSize: reportSize)
+        self.state = Mutex(State(fd: fd, framing: HIDVariantAFraming(reportSize: reportSize)))
+        self.reportSize = reportSize
         self.description = "hid-a \(name)"
         self.queue = DispatchQueue(label: "hid.\(name)")
     }
 
-    deinit { if fd >= 0 { Glibc.close(fd) } }
+    deinit {
+        let fd = state.withLock { $0.fd }
+        if fd >= 0 { Glibc.close(fd) }
+    }
 
     private func currentFD() throws -> Int32 {
-        let f = lock.withLock { fd }
+        let f = state.withLock { $0.fd }
         guard f >= 0 else { throw TransportError("HID device closed", disconnected: true) }
         return f
     }
 
     public func write(_ bytes: [UInt8]) async throws {
         let fd = try currentFD()
-        var frames: [[UInt8]] = []
-        lock.withLock {
-            out.feed(bytes)
-            while let f = out.next() {
+        let reports: [[UInt8]] = state.withLock { st in
+            var frames: [[UInt8]] = []
+            st.out.feed(bytes)
+            while let f = st.out.next() {
                 if case .frame(let body) = f { frames.append(SAMFrame.encode(body: body)) }
             }
+            return frames.flatMap { st.framing.reports(forFrame: $0) }
         }
-        let reports = frames.flatMap { framing.reports(forFrame: $0) }
         let name = description
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
             queue.async {
@@ -142,7 +151,7 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
         let fd = try currentFD()
         let ms = Int32(
             clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let size = framing.reportSize
+        let size = reportSize
         let name = description
         let report: [UInt8] = try await withCheckedThrowingContinuation { c in
             queue.async {
@@ -168,19 +177,19 @@ public final class HIDRawTransport: ByteTransport, @unchecked Sendable {
             }
         }
         if report.isEmpty { return [] }
-        return lock.withLock { framing.bytes(fromReport: report) }
+        return state.withLock { $0.framing.bytes(fromReport: report) }
     }
 
     public func flushInput() async {
-        lock.withLock { framing.reset() }
+        state.withLock { $0.framing.reset() }
         while let b = try? await read(maxBytes: 64, timeout: .milliseconds(10)), !b.isEmpty {}
-        lock.withLock { framing.reset() }
+        state.withLock { $0.framing.reset() }
     }
 
     public func close() async {
-        let f: Int32 = lock.withLock {
-            let f = fd
-            fd = -1
+        let f: Int32 = state.withLock { st in
+            let f = st.fd
+            st.fd = -1
             return f
         }
         if f >= 0 { queue.sync { _ = Glibc.close(f) } }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -24,9 +25,9 @@ public struct SerialSettings: Sendable, Equatable {
 
 /// A ByteTransport over a tty (USB-serial bridge or a real UART) configured raw through termios.
 /// Reads wait with poll(2) up to the timeout; nothing busy-waits.
-public final class SerialTransport: ByteTransport, @unchecked Sendable {
-    private let lock = NSLock()
-    private var fd: Int32
+public final class SerialTransport: ByteTransport, Sendable {
+    /// The open descriptor, -1 once closed.
+    private let fd: Mutex<Int32>
     public let path: String
     public let description: String
     private let queue: DispatchQueue
@@ -82,16 +83,19 @@ public final class SerialTransport: ByteTransport, @unchecked Sendable {
             throw TransportError("cannot configure \(path) for \(settings.baud) 8N1: \(String(cString: strerror(e)))")
         }
         tcflush(fd, TCIOFLUSH)
-        self.fd = fd
+        self.fd = Mutex(fd)
         self.path = path
         self.description = "serial \(path) \(settings.baud) 8N1"
         queue = DispatchQueue(label: "serial.\(path)")
     }
 
-    deinit { if fd >= 0 { Glibc.close(fd) } }
+    deinit {
+        let f = fd.withLock { $0 }
+        if f >= 0 { Glibc.close(f) }
+    }
 
     private func currentFD() throws -> Int32 {
-        let f = lock.withLock { fd }
+        let f = fd.withLock { $0 }
         guard f >= 0 else { throw TransportError("serial port \(path) closed", disconnected: true) }
         return f
     }
@@ -181,7 +185,7 @@ public final class SerialTransport: ByteTransport, @unchecked Sendable {
     }
 
     public func close() async {
-        let f: Int32 = lock.withLock {
+        let f: Int32 = fd.withLock { fd in
             let f = fd
             fd = -1
             return f
