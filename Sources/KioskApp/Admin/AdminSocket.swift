@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -7,14 +8,12 @@ import Foundation
 /// technicians' group. Each connection sends one JSON request line and gets one JSON reply line.
 /// The peer's credentials (SO_PEERCRED) are checked: root, kioskd's own user, or a member of the
 /// admin group. The accept loop runs on its own thread; requests are answered by `handler`.
-public final class AdminSocketServer: @unchecked Sendable {
+public final class AdminSocketServer: Sendable {
     public let path: String
     let group: String?
     let handler: @Sendable (Data, PeerCredentials) async -> Data
-    private var fd: Int32 = -1
-    private var thread: Thread?
-    private let lock = NSLock()
-    private var stopped = false
+    /// The listening socket (-1 before start and after the accept loop ended) and whether stop was asked.
+    private let listener = Mutex((fd: Int32(-1), stopped: false))
 
     public struct PeerCredentials: Sendable, Equatable {
         public var pid: Int32
@@ -85,25 +84,29 @@ public final class AdminSocketServer: @unchecked Sendable {
                             .utf8))
             }
         }
-        fd = s
-        let t = Thread { [weak self] in self?.acceptLoop() }
+        listener.withLock { $0.fd = s }
+        let t = Thread { [weak self] in self?.acceptLoop(s) }
         t.name = "admin-socket"
-        thread = t
         t.start()
     }
 
+    /// Wakes the accept loop (shutdown), which closes the listening socket itself as it ends: the
+    /// descriptor is never closed under a thread still using it, nor reused while accept waits on it.
     public func stop() {
-        lock.withLock { stopped = true }
-        if fd >= 0 {
-            shutdown(fd, Int32(SHUT_RDWR))
-            Glibc.close(fd)
-            fd = -1
+        let fd: Int32 = listener.withLock { l in
+            l.stopped = true
+            return l.fd
         }
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
         unlink(path)
     }
 
-    private func acceptLoop() {
-        while !lock.withLock({ stopped }) {
+    private func acceptLoop(_ fd: Int32) {
+        defer {
+            listener.withLock { $0.fd = -1 }
+            Glibc.close(fd)
+        }
+        while !listener.withLock({ $0.stopped }) {
             let c = accept(fd, nil, nil)
             if c >= 0 { _ = fcntl(c, F_SETFD, FD_CLOEXEC) }
             if c < 0 {
@@ -220,11 +223,10 @@ public final class AdminSocketServer: @unchecked Sendable {
         writeAll(c, reply)
     }
 
-    final class ReplyBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var data = Data()
-        func set(_ d: Data) { lock.withLock { data = d } }
-        func get() -> Data { lock.withLock { data } }
+    final class ReplyBox: Sendable {
+        private let data = Mutex(Data())
+        func set(_ d: Data) { data.withLock { $0 = d } }
+        func get() -> Data { data.withLock { $0 } }
     }
 
     private func writeAll(_ c: Int32, _ d: Data) {

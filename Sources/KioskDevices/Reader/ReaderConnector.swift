@@ -98,31 +98,33 @@ public struct ReaderCandidate: Sendable, CustomStringConvertible {
 /// Finds readers by looking where the profiles say (USB ids are hints) and accepting only a
 /// device that answers the SAM status command `11 FF` within 2 s. Watches libusb hot-plug where
 /// available; otherwise the reader re-enumerates every couple of seconds while disconnected.
-public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
+public final class SAMReaderConnector: ReaderLinkProvider, Sendable {
     public let settings: ReaderConnectionSettings
     /// The reader profiles in use; `updateProfiles` (SIGHUP) replaces them for the next scan.
-    public var profiles: [DeviceProfile] { profileLock.withLock { currentProfiles } }
-    private var currentProfiles: [DeviceProfile]
-    private let profileLock = NSLock()
+    public var profiles: [DeviceProfile] { currentProfiles.withLock { $0 } }
+    private let currentProfiles: Mutex<[DeviceProfile]>
     let usb: LibUSBContext?
     let logger: Logger
     let changes = ChangeSignal()
     /// sysfs root (tests point it at a fake tree).
     let sysRoot: String
-    public private(set) var hotplug = false
+    /// Whether libusb delivers hot-plug events (else the reader re-enumerates while disconnected).
+    public let hotplug: Bool
 
     public init(
         settings: ReaderConnectionSettings, profiles: [DeviceProfile], usb: LibUSBContext?, logger: Logger,
         sysRoot: String = "/sys"
     ) {
         self.settings = settings
-        currentProfiles = Self.readerProfiles(profiles, settings: settings)
+        currentProfiles = Mutex(Self.readerProfiles(profiles, settings: settings))
         self.usb = usb
         self.logger = logger
         self.sysRoot = sysRoot
         if let usb, settings.mode == .usb || settings.mode == .auto {
             let sig = changes
             hotplug = usb.startEvents { event, _ in sig.signal() }
+        } else {
+            hotplug = false
         }
     }
 
@@ -133,7 +135,7 @@ public final class SAMReaderConnector: ReaderLinkProvider, @unchecked Sendable {
     /// Re-read profiles (SIGHUP): used from the next scan on; a connected reader stays connected.
     public func updateProfiles(_ all: [DeviceProfile]) {
         let p = Self.readerProfiles(all, settings: settings)
-        profileLock.withLock { currentProfiles = p }
+        currentProfiles.withLock { $0 = p }
         changes.signal()
     }
 

@@ -1,5 +1,6 @@
 import CLibUSB
 import Foundation
+import Synchronization
 
 // A thin, thread-safe Swift layer over libusb-1.0: enumeration with descriptors, opening and
 // claiming (check-then-detach of kernel drivers), bulk and control transfers that report how
@@ -89,16 +90,20 @@ public enum USBHotplugEvent: Sendable { case arrived, left }
 
 /// One libusb context. The daemon keeps one for its lifetime; tests make one per testbed
 /// (libusb reads the device list at init, and umockdev's testbed must exist first).
-public final class LibUSBContext: @unchecked Sendable {
-    let ctx: OpaquePointer
-    private let lock = NSLock()
-    private var eventThread: Thread?
-    private var running = false
-    private var threadDone: DispatchSemaphore?
-    private var hotplugHandle: libusb_hotplug_callback_handle = 0
-    private var hotplugBox: Unmanaged<HotplugBox>?
+public final class LibUSBContext: Sendable {
+    /// libusb contexts may be used from any thread (libusb's own locking).
+    nonisolated(unsafe) let ctx: OpaquePointer
+    /// The event thread's state and the registered hot-plug callback (its handler box retained
+    /// until it is deregistered).
+    private struct Events {
+        var running = false
+        var threadDone: DispatchSemaphore?
+        var hotplugHandle: libusb_hotplug_callback_handle = 0
+        var hotplugBox: Unmanaged<HotplugBox>?
+    }
+    private let events = Mutex(Events())
 
-    final class HotplugBox: @unchecked Sendable {
+    final class HotplugBox: Sendable {
         let handler: @Sendable (USBHotplugEvent, USBDeviceInfo) -> Void
         init(_ h: @escaping @Sendable (USBHotplugEvent, USBDeviceInfo) -> Void) { handler = h }
     }
@@ -206,79 +211,87 @@ public final class LibUSBContext: @unchecked Sendable {
     /// platform has no hot-plug (callers then re-enumerate periodically).
     @discardableResult
     public func startEvents(onHotplug: (@Sendable (USBHotplugEvent, USBDeviceInfo) -> Void)? = nil) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        var hotplug = false
-        if let onHotplug, supportsHotplug, hotplugBox == nil {
-            let box = Unmanaged.passRetained(HotplugBox(onHotplug))
-            let cb: kiosk_hotplug_fn = { _, dev, event, user in
-                guard let dev, let user else { return 0 }
-                let box = Unmanaged<HotplugBox>.fromOpaque(user).takeUnretainedValue()
-                let kind: USBHotplugEvent = event == LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED ? .arrived : .left
-                // libusb runs this on its event thread with its locks held: no I/O, no opening,
-                // no config descriptors (a device that left has none to give). Only the cached
-                // device descriptor and the address; the handler signals, enumeration happens
-                // outside (libusb API docs, "Device hotplug event notification").
-                box.handler(kind, LibUSBContext.hotplugInfo(dev, arrived: kind == .arrived))
-                return 0
-            }
-            let events = Int32(LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
-            if kiosk_hotplug_register(ctx, events, cb, box.toOpaque(), &hotplugHandle) == 0 {
-                hotplugBox = box
-                hotplug = true
-            } else {
-                box.release()
-            }
-        } else if hotplugBox != nil {
-            hotplug = true
-        }
-        if !running {
-            running = true
-            let done = DispatchSemaphore(value: 0)
-            threadDone = done
-            nonisolated(unsafe) let ctx = self.ctx
-            let t = Thread { [weak self] in
-                var tv = timeval(tv_sec: 0, tv_usec: 250_000)
-                while self?.isRunning ?? false {
-                    _ = libusb_handle_events_timeout_completed(ctx, &tv, nil)
+        let ctx = self.ctx
+        let supported = supportsHotplug
+        return events.withLock { ev -> Bool in
+            var hotplug = false
+            if let onHotplug, supported, ev.hotplugBox == nil {
+                let box = Unmanaged.passRetained(HotplugBox(onHotplug))
+                let cb: kiosk_hotplug_fn = { _, dev, event, user in
+                    guard let dev, let user else { return 0 }
+                    let box = Unmanaged<HotplugBox>.fromOpaque(user).takeUnretainedValue()
+                    let kind: USBHotplugEvent = event == LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED ? .arrived : .left
+                    // libusb runs this on its event thread with its locks held: no I/O, no opening,
+                    // no config descriptors (a device that left has none to give). Only the cached
+                    // device descriptor and the address; the handler signals, enumeration happens
+                    // outside (libusb API docs, "Device hotplug event notification").
+                    box.handler(kind, LibUSBContext.hotplugInfo(dev, arrived: kind == .arrived))
+                    return 0
                 }
-                done.signal()
+                let mask = Int32(
+                    LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
+                if kiosk_hotplug_register(ctx, mask, cb, box.toOpaque(), &ev.hotplugHandle) == 0 {
+                    ev.hotplugBox = box
+                    hotplug = true
+                } else {
+                    box.release()
+                }
+            } else if ev.hotplugBox != nil {
+                hotplug = true
             }
-            t.name = "libusb-events"
-            eventThread = t
-            t.start()
+            if !ev.running {
+                ev.running = true
+                let done = DispatchSemaphore(value: 0)
+                ev.threadDone = done
+                nonisolated(unsafe) let ctx = ctx
+                let t = Thread { [weak self] in
+                    var tv = timeval(tv_sec: 0, tv_usec: 250_000)
+                    while self?.isRunning ?? false {
+                        _ = libusb_handle_events_timeout_completed(ctx, &tv, nil)
+                    }
+                    done.signal()
+                }
+                t.name = "libusb-events"
+                t.start()
+            }
+            return hotplug
         }
-        return hotplug
     }
 
-    var isRunning: Bool { lock.withLock { running } }
+    var isRunning: Bool { events.withLock { $0.running } }
 
     public func stopEvents() {
-        lock.lock()
-        let wasRunning = running
-        running = false
-        let done = threadDone
-        let box = hotplugBox
-        hotplugBox = nil
-        lock.unlock()
-        if box != nil { libusb_hotplug_deregister_callback(ctx, hotplugHandle) }
+        let (wasRunning, done, bits, handle) = events.withLock { ev in
+            defer {
+                ev.running = false
+                ev.hotplugBox = nil
+            }
+            return (ev.running, ev.threadDone, ev.hotplugBox.map { UInt(bitPattern: $0.toOpaque()) }, ev.hotplugHandle)
+        }
+        if bits != nil { libusb_hotplug_deregister_callback(ctx, handle) }
         if wasRunning { done?.wait() }
-        box?.release()
+        if let bits, let raw = UnsafeMutableRawPointer(bitPattern: bits) {
+            Unmanaged<HotplugBox>.fromOpaque(raw).release()
+        }
     }
 }
 
 /// An open device. Transfers may run on several threads at once (libusb is thread-safe);
 /// `close()` waits for nothing and makes later calls fail with NO_DEVICE.
-public final class USBDeviceHandle: @unchecked Sendable {
-    private let lock = NSLock()
-    private var handle: OpaquePointer?
-    private var claimed: [Int32] = []
-    private var detached: [Int32] = []
+public final class USBDeviceHandle: Sendable {
+    /// The libusb handle (as its address: libusb handles may be used from any thread), the
+    /// interfaces claimed, and those whose kernel driver was detached (re-attached on close).
+    private struct State {
+        var handle: UInt?
+        var claimed: [Int32] = []
+        var detached: [Int32] = []
+    }
+    private let state: Mutex<State>
     public let info: USBDeviceInfo
     let context: LibUSBContext  // keeps the context alive while the handle is open
 
     init(handle: OpaquePointer, info: USBDeviceInfo, context: LibUSBContext) {
-        self.handle = handle
+        self.state = Mutex(State(handle: UInt(bitPattern: handle)))
         self.info = info
         self.context = context
     }
@@ -286,7 +299,7 @@ public final class USBDeviceHandle: @unchecked Sendable {
     deinit { close() }
 
     private func current(_ op: String) throws -> OpaquePointer {
-        guard let h = lock.withLock({ handle }) else {
+        guard let h = handlePointer else {
             throw USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, op + " on a closed handle")
         }
         return h
@@ -302,7 +315,7 @@ public final class USBDeviceHandle: @unchecked Sendable {
             guard rc == 0 || rc == LIBUSB_ERROR_NOT_FOUND.rawValue else {
                 throw USBError(rc, "detach kernel driver from interface \(n)")
             }
-            if rc == 0 { lock.withLock { detached.append(iface) } }
+            if rc == 0 { state.withLock { $0.detached.append(iface) } }
         }
         var rc: Int32 = 0
         for attempt in 0..<3 {
@@ -311,7 +324,7 @@ public final class USBDeviceHandle: @unchecked Sendable {
             if attempt < 2 { usleep(100_000) }
         }
         guard rc == 0 else { throw USBError(rc, "claim interface \(n) of \(info.usbId)") }
-        lock.withLock { claimed.append(iface) }
+        state.withLock { $0.claimed.append(iface) }
     }
 
     /// Sets the configuration only when it differs (some printers lose the next job otherwise).
@@ -328,7 +341,7 @@ public final class USBDeviceHandle: @unchecked Sendable {
     public func bulkWrite(
         endpoint: UInt8, _ bytes: ArraySlice<UInt8>, timeoutMilliseconds: Int, interrupt: Bool = false
     ) -> (transferred: Int, error: USBError?) {
-        guard let h = lock.withLock({ handle }) else {
+        guard let h = handlePointer else {
             return (0, USBError(LIBUSB_ERROR_NO_DEVICE.rawValue, "bulk write"))
         }
         var data = Array(bytes)
@@ -383,24 +396,23 @@ public final class USBDeviceHandle: @unchecked Sendable {
     }
 
     public func clearHalt(endpoint: UInt8) {
-        if let h = lock.withLock({ handle }) { _ = libusb_clear_halt(h, endpoint) }
+        if let h = handlePointer { _ = libusb_clear_halt(h, endpoint) }
     }
 
     /// Releases claimed interfaces, re-attaches detached kernel drivers and closes the handle.
     public func close() {
-        lock.lock()
-        let h = handle
-        handle = nil
-        let c = claimed
-        let d = detached
-        claimed = []
-        detached = []
-        lock.unlock()
-        guard let h else { return }
+        let (bits, c, d) = state.withLock { st in
+            defer { st = State() }
+            return (st.handle, st.claimed, st.detached)
+        }
+        guard let h = bits.flatMap(OpaquePointer.init(bitPattern:)) else { return }
         for i in c { _ = libusb_release_interface(h, i) }
         for i in d { _ = libusb_attach_kernel_driver(h, i) }
         libusb_close(h)
     }
 
-    public var isOpen: Bool { lock.withLock { handle != nil } }
+    public var isOpen: Bool { state.withLock { $0.handle != nil } }
+
+    /// The open libusb handle, nil once closed.
+    private var handlePointer: OpaquePointer? { state.withLock { $0.handle }.flatMap(OpaquePointer.init(bitPattern:)) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Options for bulk writes: chunk size, pacing between chunks, per-chunk timeout and a deadline
 /// for the whole write (devices.md §2.6).
@@ -31,7 +32,7 @@ public struct USBWriteIncomplete: Error, CustomStringConvertible, Sendable {
 /// interface. Blocking libusb calls run on the transport's own queues, never on Swift's
 /// cooperative pool. Writes are chunked and paced; after a timeout they resume from the count
 /// the device took instead of re-sending.
-public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
+public final class USBBulkTransport: ByteTransport, Sendable {
     public let handle: USBDeviceHandle
     public let interface: USBInterfaceInfo
     public let outEndpoint: UInt8
@@ -40,15 +41,17 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     let outIsInterrupt: Bool
     /// The endpoint layout in use (readers probe several; printers use `single`).
     public let layout: USBEndpointLayout?
-    /// Split layout: a reply's header came on `inEndpoint`, its body is still due on `in2`.
-    private var splitBodyDue = 0
     public let packetSize: Int
-    public var writeOptions: USBWriteOptions
+    public let writeOptions: USBWriteOptions
     private let readQueue: DispatchQueue
     private let writeQueue: DispatchQueue
-    private let lock = NSLock()
-    private var closed = false
-    private var consecutiveStalls = 0
+    /// Closed yet; bytes of a split-layout reply body still due on `in2`; stalls in a row.
+    private struct State {
+        var closed = false
+        var splitBodyDue = 0
+        var consecutiveStalls = 0
+    }
+    private let state = Mutex(State())
     public let description: String
 
     /// Opens and claims `interface` of the device. Endpoints come from the descriptors unless
@@ -94,7 +97,7 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
         writeQueue = DispatchQueue(label: "usb.write.\(device.portPath)")
     }
 
-    private var isClosed: Bool { lock.withLock { closed } }
+    private var isClosed: Bool { state.withLock { $0.closed } }
 
     private func onQueue<T: Sendable>(_ q: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T
     {
@@ -166,10 +169,10 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     /// Split layout: the 7-byte header (preamble + LEN) from the first IN endpoint, then LEN bytes
     /// of body from the second; returned together so the frame parser sees one frame.
     private func readSplit(body in2: UInt8, timeout: Duration) async throws -> [UInt8] {
-        let due: Int = lock.withLock { splitBodyDue }
+        let due: Int = state.withLock { $0.splitBodyDue }
         if due > 0 {
             let b = try await readEndpoint(in2, interrupt: false, maxBytes: due, timeout: timeout)
-            lock.withLock { splitBodyDue = max(0, splitBodyDue - b.count) }
+            state.withLock { $0.splitBodyDue = max(0, $0.splitBodyDue - b.count) }
             return b
         }
         let head = try await readEndpoint(
@@ -189,7 +192,8 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
             out += b
             remaining -= b.count
         }
-        lock.withLock { splitBodyDue = remaining }
+        let left = remaining
+        state.withLock { $0.splitBodyDue = left }
         return out
     }
 
@@ -206,15 +210,15 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
             let bytes = try await onQueue(readQueue) {
                 try h.bulkRead(endpoint: ep, maxLength: size, timeoutMilliseconds: max(1, ms), interrupt: intr)
             }
-            lock.withLock { consecutiveStalls = 0 }
+            state.withLock { $0.consecutiveStalls = 0 }
             return bytes
         } catch let e as USBError {
             if e.stalled {
                 // Clear the halt and let the caller read again; a device that keeps stalling is broken.
                 handle.clearHalt(endpoint: ep)
-                let n: Int = lock.withLock {
-                    consecutiveStalls += 1
-                    return consecutiveStalls
+                let n: Int = state.withLock { st in
+                    st.consecutiveStalls += 1
+                    return st.consecutiveStalls
                 }
                 if n < 5 { return [] }
                 throw TransportError(
@@ -239,7 +243,7 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
                         in2, interrupt: false, maxBytes: packetSize, timeout: .milliseconds(15)), !b.isEmpty
                 else { break }
             }
-            lock.withLock { splitBodyDue = 0 }
+            state.withLock { $0.splitBodyDue = 0 }
         }
     }
 
@@ -256,7 +260,7 @@ public final class USBBulkTransport: ByteTransport, @unchecked Sendable {
     }
 
     public func close() async {
-        lock.withLock { closed = true }
+        state.withLock { $0.closed = true }
         // Let in-flight transfers end (they are bounded by their timeouts) before closing.
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             readQueue.async { self.writeQueue.async { c.resume() } }
