@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -29,16 +30,15 @@ public enum HangupSignal {
         try Watcher.shared.install(handler)
     }
 
-    final class Watcher: @unchecked Sendable {
+    final class Watcher: Sendable {
         static let shared = Watcher()
-        private let lock = NSLock()
-        private var handler: (@Sendable (Origin) -> Void)?
-        private var started = false
+        /// The handler in use, and whether the pipe, thread and signal handler are set up.
+        private let state = Mutex<(handler: (@Sendable (Origin) -> Void)?, started: Bool)>((nil, false))
 
         func install(_ h: @escaping @Sendable (Origin) -> Void) throws {
-            try lock.withLock {
-                handler = h
-                guard !started else { return }
+            try state.withLock { st in
+                st.handler = h
+                guard !st.started else { return }
                 var fds: [Int32] = [0, 0]
                 guard pipe(&fds) == 0 else {
                     throw SetupError(description: "SIGHUP pipe: \(String(cString: strerror(errno)))")
@@ -52,7 +52,7 @@ public enum HangupSignal {
                         let n = read(readFD, &byte, 1)
                         if n < 0 && errno == EINTR { continue }
                         if n <= 0 { return }
-                        let h = lock.withLock { handler }
+                        let h = state.withLock { $0.handler }
                         h?(byte == UInt8(ascii: "H") ? .terminalHangup : .reloadRequest)
                     }
                 }
@@ -65,7 +65,7 @@ public enum HangupSignal {
                 guard sigaction(SIGHUP, &sa, nil) == 0 else {
                     throw SetupError(description: "SIGHUP handler: \(String(cString: strerror(errno)))")
                 }
-                started = true
+                st.started = true
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 #if canImport(Glibc)
     import Glibc
@@ -20,56 +21,64 @@ public struct JournaldLogHandler: LogHandler {
     public static let defaultSocketPath = "/run/systemd/journal/socket"
 
     /// The datagram socket to journald (one per process and path).
-    final class Sink: @unchecked Sendable {
+    final class Sink: Sendable {
         let path: String
-        private let lock = NSLock()
-        private var fd: Int32 = -1
-        private var address = sockaddr_un()
-        private var addressLength: socklen_t = 0
+        /// The socket, used by one sender at a time.
+        private let fd: Mutex<Int32>
+        nonisolated(unsafe) private let address: sockaddr_un  // written once in init
+        private let addressLength: socklen_t
         let identifier: String
 
         init(path: String, identifier: String) {
             self.path = path
             self.identifier = identifier
             let bytes = Array(path.utf8)
+            var address = sockaddr_un()
+            var length: socklen_t = 0
             if bytes.count < MemoryLayout.size(ofValue: address.sun_path) {
                 address.sun_family = sa_family_t(AF_UNIX)
                 withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
-                addressLength = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
+                length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
             }
-            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd >= 0 {
+            self.address = address
+            addressLength = length
+            let s = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if s >= 0 {
                 // journald entries can be larger than the default send buffer allows.
                 var size: Int32 = 8 << 20
-                _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+                _ = setsockopt(s, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
             }
+            fd = Mutex(s)
         }
 
-        deinit { if fd >= 0 { close(fd) } }
+        deinit {
+            let s = fd.withLock { $0 }
+            if s >= 0 { close(s) }
+        }
 
         /// Sends one entry; false when journald did not take it.
         func send(_ datagram: [UInt8]) -> Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            guard fd >= 0, addressLength > 0 else { return false }
-            var addr = address
-            let sent = withUnsafePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                    datagram.withUnsafeBytes {
-                        sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, addressLength)
+            let addressLength = addressLength
+            return fd.withLock { fd in
+                guard fd >= 0, addressLength > 0 else { return false }
+                var addr = address
+                let sent = withUnsafePointer(to: &addr) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                        datagram.withUnsafeBytes {
+                            sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, addressLength)
+                        }
                     }
                 }
+                return sent == datagram.count
             }
-            return sent == datagram.count
         }
     }
 
     private static let sinks = SinkRegistry()
-    final class SinkRegistry: @unchecked Sendable {
-        let lock = NSLock()
-        var sinks: [String: Sink] = [:]
+    final class SinkRegistry: Sendable {
+        private let sinks = Mutex<[String: Sink]>([:])
         func sink(_ path: String, identifier: String) -> Sink {
-            lock.withLock {
+            sinks.withLock { sinks in
                 if let s = sinks[path] { return s }
                 let s = Sink(path: path, identifier: identifier)
                 sinks[path] = s

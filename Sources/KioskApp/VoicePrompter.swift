@@ -1,13 +1,14 @@
 import Foundation
 import KioskFlow
 import Logging
+import Synchronization
 
 /// Voice prompts through espeak-ng (Mandarin voice `cmn`, English `en`). Each prompt starts a
 /// separate espeak-ng process and returns at once, so the screen never waits for speech; a new
 /// prompt stops the one still speaking. With `outputDirectory`, each prompt is written as a WAV
 /// file instead of played (tests, and a way to listen to every prompt). Prompts carry no
 /// personal data: screen titles and messages (masked names and numbers are never spoken).
-public final class VoicePrompter: @unchecked Sendable {
+public final class VoicePrompter: Sendable {
     let command: String?
     let zhVoice: String
     let enVoice: String
@@ -15,10 +16,13 @@ public final class VoicePrompter: @unchecked Sendable {
     let volume: Int
     let outputDirectory: String?
     let logger: Logger
-    private let lock = NSLock()
-    private var current: Process?
-    private var counter = 0
-    private var warned = false
+    /// The prompt speaking now, how many were queued, whether a start failure was logged.
+    private struct Speaker {
+        var current: Process?
+        var counter = 0
+        var warned = false
+    }
+    private let speaker = Mutex(Speaker())
 
     public init(_ c: KioskConfig.Voice, resolve: (String) -> String, logger: Logger) {
         zhVoice = c.voice ?? "cmn"
@@ -55,9 +59,9 @@ public final class VoicePrompter: @unchecked Sendable {
         guard let command else { return nil }
         let clean = text.replacingOccurrences(of: "【提示】", with: "")
         guard !clean.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        let n: Int = lock.withLock {
-            counter += 1
-            return counter
+        let n: Int = speaker.withLock { sp in
+            sp.counter += 1
+            return sp.counter
         }
         var args = ["-v", language == .zh ? zhVoice : enVoice, "-s", String(rate), "-a", String(volume)]
         var file: String?
@@ -72,8 +76,10 @@ public final class VoicePrompter: @unchecked Sendable {
     }
 
     private func start(_ command: String, _ args: [String]) {
-        lock.withLock {
-            if let p = current, p.isRunning, outputDirectory == nil { p.terminate() }  // one voice at a time
+        let outputDirectory = outputDirectory
+        let logger = logger
+        speaker.withLock { sp in
+            if let p = sp.current, p.isRunning, outputDirectory == nil { p.terminate() }  // one voice at a time
             let p = Process()
             p.executableURL = URL(fileURLWithPath: command)
             p.arguments = args
@@ -82,11 +88,11 @@ public final class VoicePrompter: @unchecked Sendable {
             p.standardError = FileHandle.nullDevice
             do {
                 try p.run()
-                current = p
+                sp.current = p
             } catch {
-                if !warned {
+                if !sp.warned {
                     logger.warning("espeak-ng could not be started", metadata: ["error": "\(error)"])
-                    warned = true
+                    sp.warned = true
                 }
             }
         }
@@ -95,6 +101,6 @@ public final class VoicePrompter: @unchecked Sendable {
     /// Waits until the queued prompts have started and the last one has finished (tests).
     public func wait() {
         queue.sync {}
-        lock.withLock { current }?.waitUntilExit()
+        speaker.withLock { $0.current?.waitUntilExit() }
     }
 }

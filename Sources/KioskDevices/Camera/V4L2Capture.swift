@@ -1,5 +1,6 @@
 import CV4L2
 import Foundation
+import Synchronization
 import KioskProtocols
 #if canImport(Glibc)
     import Glibc
@@ -153,23 +154,30 @@ public struct V4L2Settings: Sendable, Equatable {
 /// REQBUFS(n, MMAP) → QUERYBUF + mmap + QBUF each → STREAMON → poll → DQBUF → copy → QBUF
 /// (buffers cycle) → STREAMOFF → unmap → REQBUFS(0). The device is opened per capture and
 /// reopened after an unplug, so a replugged camera works without a restart.
-public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
+public final class V4L2FrameSource: FrameSource, Sendable {
     let device: any V4L2Device
     public let settings: V4L2Settings
-    private let lock = NSLock()
-    private var streaming = false
-    private var framesSinceStart = 0
-    /// Timestamp of the first frame after STREAMON (buffer clock, or the host's when the driver gives none).
-    private var firstFrameAt: Duration?
-    private var settled = false
-    /// Frames dropped because they were flagged or torn, since start (for tests and status).
-    public private(set) var droppedFrames = 0
-    /// Whether the last start set the power-line control (nil: not tried; false: no such control).
-    public private(set) var powerLineSet: Bool?
-    private var negotiated: V4L2FrameSize?
-    private var cardName = "UVC document camera"
-    public var model: String { lock.withLock { cardName } }
+    /// The stream's state; the device is used by one caller at a time, under this lock.
+    struct StreamState {
+        var streaming = false
+        var framesSinceStart = 0
+        /// Timestamp of the first frame after STREAMON (buffer clock, or the host's when the driver gives none).
+        var firstFrameAt: Duration?
+        var settled = false
+        /// Frames dropped because they were flagged or torn, since start (for tests and status).
+        var droppedFrames = 0
+        /// Whether the last start set the power-line control (nil: not tried; false: no such control).
+        var powerLineSet: Bool?
+        var negotiated: V4L2FrameSize?
+        var cardName = "UVC document camera"
+    }
+    private let state = Mutex(StreamState())
+    public var model: String { state.withLock { $0.cardName } }
     public let simulated = false
+    /// Frames dropped because they were flagged or torn, since start (for tests and status).
+    public var droppedFrames: Int { state.withLock { $0.droppedFrames } }
+    /// Whether the last start set the power-line control (nil: not tried; false: no such control).
+    public var powerLineSet: Bool? { state.withLock { $0.powerLineSet } }
 
     public init(device: any V4L2Device, settings: V4L2Settings) {
         self.device = device
@@ -177,12 +185,12 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
     }
 
     /// The size the driver agreed to at the last start.
-    public var captureSize: V4L2FrameSize? { lock.withLock { negotiated } }
+    public var captureSize: V4L2FrameSize? { state.withLock { $0.negotiated } }
 
     public func start() async throws {
-        try lock.withLock {
-            guard !streaming else { return }
-            do { try startLocked() } catch {
+        try state.withLock { st in
+            guard !st.streaming else { return }
+            do { try startLocked(&st) } catch {
                 device.unmapAll()
                 device.close()
                 if let e = error as? V4L2Error {
@@ -193,7 +201,7 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
         }
     }
 
-    private func startLocked() throws {
+    private func startLocked(_ st: inout StreamState) throws {
         try device.open(path: settings.path)
         let cap = try device.queryCapabilities()
         guard cap.capture, cap.streaming else {
@@ -201,7 +209,7 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
                 "\(settings.path) (\(cap.card)) cannot stream video capture; is it the camera's capture node? check devices.documentCamera.path",
                 resident: "高拍仪暂不可用，请联系工作人员")
         }
-        cardName = cap.card
+        st.cardName = cap.card
         let fmts = try device.formats()
         let fourcc = fmts.contains(FourCC.mjpeg) ? FourCC.mjpeg : fmts.contains(FourCC.jpeg) ? FourCC.jpeg : nil
         guard let fourcc else {
@@ -214,11 +222,12 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
             settings.size ?? sizes.max(by: { $0.width * $0.height < $1.width * $1.height })
             ?? V4L2FrameSize(width: 1920, height: 1080)
         let (got, _) = try device.setFormat(fourcc, want)
-        negotiated = got
+        st.negotiated = got
         if let hz = settings.powerLineHz {
             // Anti-banding under 50 Hz lights. A camera without the control is fine as it is.
             let value: Int32 = hz == 60 ? 2 : hz == 0 ? 0 : V4L2DequeuedBuffer.powerLine50Hz
-            powerLineSet = (try? device.setControl(V4L2DequeuedBuffer.powerLineFrequencyControl, value: value)) ?? false
+            st.powerLineSet =
+                (try? device.setControl(V4L2DequeuedBuffer.powerLineFrequencyControl, value: value)) ?? false
         }
         let n = try device.requestBuffers(settings.buffers)
         guard n >= 2 else {
@@ -229,10 +238,10 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
             try device.queueBuffer(i)
         }
         try device.streamOn()
-        streaming = true
-        framesSinceStart = 0
-        firstFrameAt = nil
-        settled = false
+        st.streaming = true
+        st.framesSinceStart = 0
+        st.firstFrameAt = nil
+        st.settled = false
     }
 
     private static let hostClockOrigin = ContinuousClock.now
@@ -241,13 +250,13 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
         // Blocking poll on a dedicated thread, not the cooperative pool.
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Data, Error>) in
             DispatchQueue.global().async { [self] in
-                c.resume(with: Result { try lock.withLock { try grabLocked() } })
+                c.resume(with: Result { try state.withLock { st in try grabLocked(&st) } })
             }
         }
     }
 
-    private func grabLocked() throws -> Data {
-        guard streaming else { throw DeviceError("camera not started", resident: "高拍仪暂不可用") }
+    private func grabLocked(_ st: inout StreamState) throws -> Data {
+        guard st.streaming else { throw DeviceError("camera not started", resident: "高拍仪暂不可用") }
         var bad = 0
         var badKinds: Set<String> = []
         while true {
@@ -260,18 +269,18 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
                 let buf = try device.dequeueBuffer()
                 let frame = device.bytes(ofBuffer: buf.index, count: buf.bytesUsed)
                 try device.queueBuffer(buf.index)  // give it back at once: buffers keep cycling
-                framesSinceStart += 1
+                st.framesSinceStart += 1
                 let at = buf.timestamp > .zero ? buf.timestamp : ContinuousClock.now - Self.hostClockOrigin
-                if !settled {
-                    let first = firstFrameAt ?? at
-                    firstFrameAt = first
+                if !st.settled {
+                    let first = st.firstFrameAt ?? at
+                    st.firstFrameAt = first
                     // Exposure still settling after STREAMON: by time, and at least settleFrames.
-                    if framesSinceStart <= settings.settleFrames
+                    if st.framesSinceStart <= settings.settleFrames
                         || at - first < .milliseconds(settings.settleMilliseconds)
                     {
                         continue
                     }
-                    settled = true
+                    st.settled = true
                 }
                 // uvcvideo hands over frames whose payload was cut short (USB bandwidth, a lost
                 // packet) flagged ERROR, or unflagged without the JPEG end: never pass them on.
@@ -284,7 +293,7 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
                         : nil
                 if let why {
                     bad += 1
-                    droppedFrames += 1
+                    st.droppedFrames += 1
                     badKinds.insert(why)
                     if bad < 8 { continue }  // take the next one
                     throw DeviceError(
@@ -293,19 +302,19 @@ public final class V4L2FrameSource: FrameSource, @unchecked Sendable {
                 }
                 return Data(frame)
             } catch let e as V4L2Error {
-                if e.unplugged { teardownLocked() }
+                if e.unplugged { teardownLocked(&st) }
                 throw DeviceError(e.description, resident: e.unplugged ? "高拍仪未连接，请联系工作人员" : "拍照失败，请重拍")
             }
         }
     }
 
     public func stop() async {
-        lock.withLock { teardownLocked() }
+        state.withLock { st in teardownLocked(&st) }
     }
 
-    private func teardownLocked() {
-        if streaming { try? device.streamOff() }
-        streaming = false
+    private func teardownLocked(_ st: inout StreamState) {
+        if st.streaming { try? device.streamOff() }
+        st.streaming = false
         device.unmapAll()
         _ = try? device.requestBuffers(0)
         device.close()
