@@ -370,6 +370,65 @@ public struct KioskConfig: Codable, Sendable {
         if let t = session?.idleTimeoutSeconds, t < 15 {
             throw ConfigError("session.idleTimeoutSeconds must be at least 15 seconds (residents need time to read)")
         }
+        try validateRanges()
+    }
+
+    /// Every interval and timeout within a range that cannot hurt: 0 would mean hundreds of requests a
+    /// second (status sync, backoff) or never uploading (request timeout); an empty station id would
+    /// make every submission unacceptable upstream.
+    func validateRanges() throws {
+        func check<T: Comparable>(_ key: String, _ value: T?, _ range: ClosedRange<T>, _ why: String) throws {
+            guard let value, !range.contains(value) else { return }
+            throw ConfigError("\(key) \(value) is out of range: use \(range.lowerBound)…\(range.upperBound) (\(why))")
+        }
+        guard station.id.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
+            throw ConfigError(
+                "station.id `\(station.id)` must be 1–64 letters, digits, '.', '_' or '-' (the upstream knows the station by it)"
+            )
+        }
+        guard !station.name.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigError("station.name is empty: it heads every screen and receipt")
+        }
+        try check("upstream.requestTimeoutSeconds", upstream.requestTimeoutSeconds, 1...600, "30 suits village links")
+        try check("upstream.initialBackoffSeconds", upstream.initialBackoffSeconds, 0.1...600, "2 is usual")
+        try check("upstream.maxBackoffSeconds", upstream.maxBackoffSeconds, 1...86_400, "300 is usual")
+        if let i = upstream.initialBackoffSeconds, let m = upstream.maxBackoffSeconds, m < i {
+            throw ConfigError("upstream.maxBackoffSeconds \(m) is below upstream.initialBackoffSeconds \(i)")
+        }
+        try check("upstream.statusSyncSeconds", upstream.statusSyncSeconds, 2...86_400, "60 is usual")
+        if let h = upstream.heartbeatSeconds, h != 0 {
+            try check("upstream.heartbeatSeconds", h, 1...86_400, "0 turns heartbeats off; 300 is usual")
+        }
+        try check("session.idleTimeoutSeconds", session?.idleTimeoutSeconds, 15...1800, "90 is usual")
+        try check("session.warningSeconds", session?.warningSeconds, 3...300, "20 is usual")
+        if let w = session?.warningSeconds, w >= (session?.idleTimeoutSeconds ?? 90) {
+            throw ConfigError("session.warningSeconds \(w) must be shorter than session.idleTimeoutSeconds")
+        }
+        try check("session.itemsPerPage", session?.itemsPerPage, 1...12, "6 fits 80×24")
+        try check("storage.retentionDays", storage?.retentionDays, 0...3650, "30 is usual")
+        try check("storage.minFreeMegabytes", storage?.minFreeMegabytes, 0...1_000_000, "100 is usual")
+        try check("simulation.removeCardAfterSeconds", simulation?.removeCardAfterSeconds, 0...600, "2 is usual")
+    }
+
+    /// Secret files (the outbox key, the upstream token, the TLS client key) readable by anyone but
+    /// their owner are refused. systemd credentials (`$CREDENTIALS_DIRECTORY`) are the unit's own.
+    public func checkSecretFilePermissions(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        let credentials = environment["CREDENTIALS_DIRECTORY"].map { ($0 as NSString).standardizingPath + "/" }
+        var files: [(String, String)] = [("encryption.keyFile", resolve(encryption.keyFile))]
+        if let t = upstream.tokenFile { files.append(("upstream.tokenFile", resolve(t))) }
+        if let k = upstream.tls?.clientKeyFile { files.append(("upstream.tls.clientKeyFile", resolve(k))) }
+        for (key, path) in files {
+            let real = (path as NSString).resolvingSymlinksInPath
+            if let c = credentials, real.hasPrefix(c) || path.hasPrefix(c) { continue }
+            guard let attrs = try? FileManager.default.attributesOfItem(atPath: real),
+                let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue
+            else { continue }  // a missing file gets its own clear error where it is read
+            if mode & 0o077 != 0 {
+                throw ConfigError(
+                    "\(key) \(path) is readable by others (mode \(String(mode & 0o777, radix: 8))): run `chmod 600 \(path)` (a secret must be readable by kioskd's user only)"
+                )
+            }
+        }
     }
 
     func validateReceiptPrinter() throws {

@@ -44,6 +44,7 @@ public final class KioskServices: Sendable {
         self.logger = logger
         catalog = try Catalog.load(
             catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
+        try config.checkSecretFilePermissions()
         let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
         clock = StationClock(timeZone: config.timeZone)
         stores = try OutboxStores(

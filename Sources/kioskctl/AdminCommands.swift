@@ -184,7 +184,11 @@ struct BundleCommand: ParsableCommand {
             contentsOfFile: FileManager.default.fileExists(atPath: cfgPath)
                 ? cfgPath : FileManager.default.currentDirectoryPath + "/.demo/kiosk.yaml", encoding: .utf8)
         {
-            try put("kiosk.yaml", Self.redact(text))
+            if let redacted = ConfigRedaction.redact(yaml: text) {
+                try put("kiosk.yaml", redacted)
+            } else {
+                notes.append("config \(cfgPath) is not valid YAML: left out (it might hold secrets)")
+            }
         } else {
             notes.append("config \(cfgPath) not readable")
         }
@@ -206,23 +210,6 @@ struct BundleCommand: ParsableCommand {
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { failLine("tar failed writing \(file)") }
         print("wrote \(file)\(notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")")")
-    }
-
-    /// Drops values of keys that hold secrets, and masks anything that looks like an ID number.
-    static func redact(_ yaml: String) -> String {
-        let secretKeys = [
-            "token", "password", "pin", "secret", "key", "tokenFile", "keyFile", "clientKey", "clientKeyFile",
-        ]
-        return yaml.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            let l = String(line)
-            for k in secretKeys {
-                if let r = l.range(of: "(^|[\\s{,])\(k):\\s*[^,}#]+", options: .regularExpression) {
-                    let prefix = l[r].prefix { $0 != ":" }
-                    return AdminService.scrub(l.replacingCharacters(in: r, with: prefix + ": <redacted>"))
-                }
-            }
-            return AdminService.scrub(l)
-        }.joined(separator: "\n")
     }
 }
 

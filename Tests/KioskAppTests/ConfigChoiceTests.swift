@@ -69,3 +69,57 @@ import Testing
                 == .debug)
     }
 }
+
+/// Settings that could hurt (0 s intervals, an empty station id, a key others can read) stop kioskd
+/// with the key's name, before it does anything.
+@Suite struct ConfigRangeTests {
+    func error(_ edit: (String) -> String) throws -> String? {
+        if case .failure(let e) = try ConfigChoiceTests().load(edit) { return "\(e)" }
+        return nil
+    }
+
+    @Test(arguments: [
+        ("  statusSyncSeconds: 60 ", "  statusSyncSeconds: 0 ", "upstream.statusSyncSeconds"),
+        ("  maxBackoffSeconds: 300", "  maxBackoffSeconds: 0", "upstream.maxBackoffSeconds"),
+        ("  requestTimeoutSeconds: 30", "  requestTimeoutSeconds: 0", "upstream.requestTimeoutSeconds"),
+        ("  initialBackoffSeconds: 2", "  initialBackoffSeconds: 0", "upstream.initialBackoffSeconds"),
+        ("  heartbeatSeconds: 300 ", "  heartbeatSeconds: -5 ", "upstream.heartbeatSeconds"),
+        ("  warningSeconds: 20 ", "  warningSeconds: 95 ", "session.warningSeconds"),
+        ("  retentionDays: 30 ", "  retentionDays: 99999 ", "storage.retentionDays"),
+        ("  id: XY-GH-001 ", "  id: \"\" ", "station.id"),
+        ("  id: XY-GH-001 ", "  id: \"站 1\" ", "station.id"),
+    ])
+    func outOfRangeNamesTheKey(_ from: String, _ to: String, _ key: String) throws {
+        let e = try #require(try error { $0.replacingOccurrences(of: from, with: to) }, "\(to) was accepted")
+        #expect(e.contains(key), "\(e)")
+    }
+
+    @Test func theShippedValuesAreInRangeAndHeartbeatsMayBeOff() throws {
+        #expect(try error { $0 } == nil)
+        #expect(
+            try error { $0.replacingOccurrences(of: "  heartbeatSeconds: 300 ", with: "  heartbeatSeconds: 0 ") } == nil
+        )
+    }
+
+    @Test func aKeyFileOthersCanReadIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keyperm-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let key = dir + "/outbox.key"
+        try String(repeating: "ab", count: 32).write(toFile: key, atomically: true, encoding: .utf8)
+        let cfg = try ConfigChoiceTests().load {
+            $0.replacingOccurrences(of: "/run/credentials/kioskd.service/outbox-key", with: key)
+        }.get()
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: key)
+        #expect(throws: ConfigError.self) { try cfg.checkSecretFilePermissions(environment: [:]) }
+        do {
+            try cfg.checkSecretFilePermissions(environment: [:])
+        } catch {
+            #expect("\(error)".contains("encryption.keyFile") && "\(error)".contains("chmod 600"))
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
+        try cfg.checkSecretFilePermissions(environment: [:])
+        // systemd credentials belong to the unit whatever their mode.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: key)
+        try cfg.checkSecretFilePermissions(environment: ["CREDENTIALS_DIRECTORY": dir])
+    }
+}
