@@ -1,6 +1,7 @@
 import CUMockdev
 import Foundation
 import KioskProtocols
+import KioskTestSupport
 import Logging
 import Testing
 @testable import KioskDevices
@@ -70,14 +71,15 @@ let usbCard = IDCardIdentity(
     validFrom: .date("20200101"), validTo: .longTerm,
     photo: [0x57, 0x4C, 0x66, 0x00] + [UInt8](repeating: 0x11, count: 1020))
 
+/// `awaitCondition` (KioskTestSupport) as a Bool for `#expect`, recording the timeout as an issue.
 func waitFor(_ what: String, timeout: Duration = .seconds(10), _ cond: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if await cond() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
+    do {
+        try await awaitCondition(Double(timeout.components.seconds), what, every: 0.02) { await cond() }
+        return true
+    } catch {
+        Issue.record("\(error)")
+        return false
     }
-    Issue.record("timed out waiting for \(what)")
-    return false
 }
 
 func nextEvent(
