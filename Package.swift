@@ -150,7 +150,7 @@ let package = Package(
             name: "KioskAppTests",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"), "KioskApp", "KioskDevices", "KioskProtocols",
-                "KioskCore", "KioskTerminal",
+                "KioskCore", "KioskTerminal", "KioskTestSupport",
             ]),
         .testTarget(
             name: "IntakeServerTests",

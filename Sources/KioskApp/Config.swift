@@ -228,7 +228,7 @@ public struct KioskConfig: Codable, Sendable {
 
     /// The station's time zone (station.timeZone, validated at load; default Asia/Shanghai).
     public var timeZone: TimeZone {
-        station.timeZone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "Asia/Shanghai") ?? .current
+        station.timeZone.flatMap(TimeZone.init(identifier:)) ?? StationClock.defaultTimeZone
     }
 
     enum CodingKeys: String, CodingKey {

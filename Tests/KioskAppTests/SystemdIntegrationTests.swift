@@ -2,6 +2,7 @@ import Foundation
 import KioskProtocols
 import KioskTerminal
 import Logging
+import KioskTestSupport
 import Testing
 @testable import KioskApp
 #if canImport(Glibc)
@@ -321,13 +322,13 @@ import Testing
 /// The hidden watchdog switch the container suite uses: petting stops, everything else goes on.
 @Suite struct WatchdogTestSwitchTests {
     @Test func stopsPettingOnlyAfterTheGivenTime() throws {
-        let s = try NotifySocket(abstract: true)
+        let s = try NotifyListener(abstract: true)
         let stopped = SystemdNotifier(environment: ["NOTIFY_SOCKET": s.name, "KIOSKD_TEST_STOP_WATCHDOG_AFTER": "0"])
         stopped.watchdog()
         stopped.status("still talking")
-        #expect(s.receive() == "STATUS=still talking", "no WATCHDOG=1 before it")
+        #expect(s.next(seconds: 2) == "STATUS=still talking", "no WATCHDOG=1 before it")
         let later = SystemdNotifier(environment: ["NOTIFY_SOCKET": s.name, "KIOSKD_TEST_STOP_WATCHDOG_AFTER": "60"])
         later.watchdog()
-        #expect(s.receive() == "WATCHDOG=1")
+        #expect(s.next(seconds: 2) == "WATCHDOG=1")
     }
 }

@@ -217,8 +217,9 @@ public struct FlowMachine: Sendable {
                 emit(.speak(say, language))
             }
         }
-        defer { effects = [] }
-        return effects
+        let out = effects
+        effects = []
+        return out
     }
 
     /// What voice prompts say now: the countdown warning, else an error or notice, else the screen's title.

@@ -44,14 +44,11 @@ public struct ScreenOption: Sendable {
     public typealias Action = @Sendable (inout FlowMachine) -> Transition
     public var key: Key
     public var label: String
-    /// Other keys that choose it (arrows and page keys for paging).
-    public var aliases: [Key]
     public var action: Action?
 
-    public init(_ key: Key, _ label: String, aliases: [Key] = [], action: Action? = nil) {
+    public init(_ key: Key, _ label: String, action: Action? = nil) {
         self.key = key
         self.label = label
-        self.aliases = aliases
         self.action = action
     }
 
@@ -66,7 +63,7 @@ public struct ScreenOption: Sendable {
         }
     }
 
-    func chosen(by k: Key) -> Bool { key == k || aliases.contains(k) }
+    func chosen(by k: Key) -> Bool { key == k }
 }
 
 /// One part of the hint row: words, optionally the key they stand for (tapping them presses it).

@@ -54,7 +54,6 @@ struct PINScreen: Screen {
             m.pinEntry = ""
             return .stay
         case .escape:
-            m.pinEntry = ""
             m.staffCandidate = nil
             return .go(.home)
         default:
