@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "kioskd",
             dependencies: [
-                "KioskApp", "KioskFlow", "KioskTerminal",
+                "KioskApp", "KioskCore", "KioskFlow", "KioskTerminal",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -5,7 +5,7 @@ import Logging
 
 /// `kioskd --exercise-submissions N`: no terminal, no flow. Seals N submissions of made-up
 /// residents (SyntheticCards) with generated scans while the uploader runs, printing
-/// `sealed <case number>` on stdout once each seal has returned (it is durable by then). For the
+/// `sealed <case number> <submission id>` on stdout once each seal has returned (it is durable by then). For the
 /// crash test (SIGKILL at random moments while sealing and uploading) and for load checks.
 public enum HeadlessExercise {
     public static func run(
@@ -37,7 +37,7 @@ public enum HeadlessExercise {
                                 applicant: ApplicantData(
                                     idNumber: who.idNumber, name: who.name, cardType: "resident", phone: "13800000000"),
                                 attachments: atts))
-                        FileHandle.standardOutput.write(Data("sealed \(s.caseNumber)\n".utf8))
+                        FileHandle.standardOutput.write(Data("sealed \(s.caseNumber) \(s.id)\n".utf8))
                         log.info(
                             "submission sealed", metadata: ["case": "\(s.caseNumber)", "exercise": "\(i + 1)/\(count)"])
                         services.uploader.kick()

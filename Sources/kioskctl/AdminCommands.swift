@@ -89,6 +89,9 @@ struct StatusCommand: ParsableCommand {
             print(
                 "outbox: \(o.queued) queued (\(o.attachmentsQueued) attachments), \(o.uploaded) uploaded, \(o.quarantined) quarantined, oldest queued \(o.oldestQueuedSeconds.map { "\($0) s" } ?? "-")"
             )
+            let causes = (o.quarantinedByCause ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            if !causes.isEmpty { print("quarantined by cause: \(causes.joined(separator: ", "))") }
+            if let alarm = o.keyAlarm { print("KEY ALARM: \(alarm)") }
         } else {
             print("outbox: unreadable: \(s.outboxError ?? "?")")
         }

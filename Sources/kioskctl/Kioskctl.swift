@@ -101,47 +101,6 @@ extension CatalogCommand {
     }
 }
 
-struct OutboxCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "outbox", abstract: "Queued and uploaded counts (no personal data).")
-    @OptionGroup var options: ConfigOption
-    @Flag(name: .long) var json = false
-
-    func run() throws {
-        let cfg = try options.load()
-        let dbPath = cfg.stateDirectoryPath + "/outbox.sqlite"
-        guard FileManager.default.fileExists(atPath: dbPath) else {
-            throw ValidationError("no outbox at \(dbPath) yet: kioskd creates it on its first start")
-        }
-        // Counting needs no decryption: open read-only with a throwaway key.
-        let outbox = try OutboxStores(
-            stateDirectory: cfg.stateDirectoryPath, cipher: .ephemeral(),
-            stationId: cfg.station.id, casePrefix: cfg.station.casePrefix, clock: StationClock(timeZone: cfg.timeZone),
-            readOnly: true)
-        let c = try outbox.uploads.counts()
-        if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(c), as: UTF8.self))
-        } else {
-            print("queued:        \(c.queued)  (attachments waiting: \(c.attachmentsQueued))")
-            print("uploaded:      \(c.uploaded)")
-            print("quarantined:   \(c.quarantined)")
-            print("oldest queued: \(c.oldestQueuedSeconds.map { "\($0) s" } ?? "-")")
-            print("evaluations:   \(c.evaluationsQueued) waiting for upload")
-            let m = try outbox.messages.messageCounts()
-            print(
-                "messages:      \(m.queued) queued, \(m.sent) sent, \(m.quarantined) quarantined (evaluations, heartbeats)"
-            )
-            let disk = outbox.database.diskStatus()
-            print("free disk:     \(disk.freeBytes == Int64.max ? "?" : "\(disk.freeBytes / 1_000_000) MB")")
-            for q in try outbox.uploads.quarantined() {
-                print("QUARANTINED    \(q.caseNumber)  \(q.itemCode)  \(q.reason)")
-            }
-        }
-    }
-}
-
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen", abstract: "Create a new outbox encryption key file (mode 0600).")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KioskApp
+import KioskCore
 import KioskFlow
 import KioskTerminal
 import Logging
@@ -49,7 +50,12 @@ struct Kioskd: AsyncParsableCommand {
         let logger = Logger(label: "kioskd")
 
         let services: KioskServices
-        do { services = try KioskServices(config: cfg, logger: logger) } catch {
+        do { services = try KioskServices(config: cfg, logger: logger) } catch let lost as OutboxLostError {
+            // Starting fresh would issue case numbers again and orphan the residents' files.
+            logger.critical("outbox database lost", metadata: ["error": "\(lost)"])
+            FileHandle.standardError.write(Data("kioskd: \(lost)\n".utf8))
+            throw ExitCode(OutboxLostError.exitCode)
+        } catch {
             logger.critical("start-up failed", metadata: ["error": "\(error)"])
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
             throw ExitCode(78)

@@ -48,7 +48,9 @@ func plaintextHits(_ files: [String]) -> [String] {
             p.signal(SIGKILL)
             p.wait(timeout: 10)
             let text = p.output
-            reported += text.split(separator: "\n").filter { $0.hasPrefix("sealed ") }.map { String($0.dropFirst(7)) }
+            reported += text.split(separator: "\n").filter { $0.hasPrefix("sealed ") }.map {
+                String($0.dropFirst(7).split(separator: " ")[0])
+            }
             if (try? st.outboxCounts()["queued"] as? Int) ?? 0 > 0 { killedMidUpload += 1 }
         }
 

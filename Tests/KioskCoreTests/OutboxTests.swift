@@ -39,7 +39,11 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         #expect(s.caseNumber.hasPrefix("GH"))
         #expect(s.caseNumber.count == 14)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + s.id)
-        #expect(files == ["material-1.jpg.enc"])
+        #expect(files.sorted() == ["@manifest.enc", "material-1.jpg.enc"])
+        let manifest = try #require(
+            FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/@manifest.enc"))
+        #expect(manifest.range(of: Data("110105200001010016".utf8)) == nil)
+        #expect(manifest.range(of: Data(s.caseNumber.utf8)) == nil)
         let stored = try #require(
             FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/material-1.jpg.enc"))
         #expect(stored != jpeg(5000))
@@ -85,21 +89,40 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         let p = try #require(try await o.uploads.nextDue().due)
         #expect(p.manifest.applicant == applicant)
         #expect(try o.uploads.attachmentData(p.attachments[0]) == jpeg(100))
-        // Read back with another key: the row is set aside with the reason instead of blocking the queue.
+        // Another key: the key alarm, nothing due, nothing quarantined, no new seal with that key.
         let wrong = try makeOutbox(dir, key: SymmetricKey(data: Data(repeating: 9, count: 32)))
-        #expect(try await wrong.uploads.nextDue().due == nil)
-        #expect(try wrong.uploads.counts().quarantined == 1)
-        #expect(try wrong.submissions.allSubmissions().first?.lastError?.contains("keyFile") == true)
+        #expect(wrong.database.keyProblem?.contains("keyFile") == true)
+        await #expect(throws: KeyAlarm.self) { _ = try await wrong.uploads.nextDue() }
+        #expect(try wrong.uploads.counts().quarantined == 0)
+        #expect(try wrong.uploads.counts().keyAlarm != nil)
+        await #expect(throws: OutboxError.self) {
+            _ = try await wrong.submissions.seal(
+                NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        }
+        // The right key back: the same submission is due, untouched.
+        let right = try makeOutbox(dir)
+        #expect(right.database.keyProblem == nil)
+        #expect(try await right.uploads.nextDue().due?.manifest.applicant == applicant)
     }
 
-    @Test func orphanAttachmentsFromACrashedSealAreRemovedAtOpen() async throws {
+    @Test func onlySealJournalLeftoversAreRemovedAtOpen() async throws {
         let dir = tempDir()
         _ = try makeOutbox(dir)
-        let orphan = dir + "/state/attachments/deadbeef"
-        try FileManager.default.createDirectory(atPath: orphan, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: orphan + "/x.enc", contents: Data([1]))
-        _ = try makeOutbox(dir)
-        #expect(!FileManager.default.fileExists(atPath: orphan))
+        // A seal that crashed before its rows committed: journal entry + folder.
+        let leftover = dir + "/state/attachments/deadbeef"
+        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: leftover + "/x.enc", contents: Data([1]))
+        try FileManager.default.createDirectory(atPath: dir + "/state/seal-journal", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dir + "/state/seal-journal/deadbeef", contents: Data())
+        // A folder no row and no journal entry accounts for: kept, and reported.
+        let unknown = dir + "/state/attachments/cafebabe"
+        try FileManager.default.createDirectory(atPath: unknown, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: unknown + "/x.enc", contents: Data([1]))
+        let o = try makeOutbox(dir)
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state/seal-journal/deadbeef"))
+        #expect(FileManager.default.fileExists(atPath: unknown + "/x.enc"))
+        #expect(try o.database.unaccountedFolders() == ["cafebabe"])
     }
 
     @Test func failuresBackOffAndQuarantineKeepsTheRow() async throws {
@@ -110,7 +133,7 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         let n = try await o.uploads.nextDue()
         #expect(n.due == nil)
         #expect(n.nextAt != nil)
-        try await o.uploads.quarantine(id: s.id, reason: "HTTP 400")
+        try await o.uploads.quarantine(id: s.id, cause: .refused, reason: "HTTP 400")
         #expect(try o.uploads.counts().quarantined == 1)
         #expect(try o.submissions.submission(id: s.id)?.lastError == "HTTP 400")
     }

@@ -109,6 +109,8 @@ public struct MessageQueue: Sendable {
                     PendingMessage(id: r.id, kind: r.kind, body: try database.cipher.open(r.body), attempts: r.attempts)
                 )
             } catch {
+                // Under the key alarm the key is wrong, not the message: leave it for the right key.
+                if database.keyProblem != nil { continue }
                 try await quarantineMessage(id: r.id, reason: "stored message cannot be read back (\(error))")
             }
         }

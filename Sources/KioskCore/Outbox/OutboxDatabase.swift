@@ -38,17 +38,36 @@ public final class OutboxDatabase: Sendable {
     public var certificatesDirectory: String { stateDirectory + "/certificates" }
     public static let fileName = "outbox.sqlite"
 
+    /// The redundant case counter beside the database (see StateDirectory.swift).
+    public let caseCounter: CaseCounterFile
+    /// The seal journal (see StateDirectory.swift).
+    public let sealJournal: SealJournal
+    /// Why the configured key cannot be the outbox's key (nil: it is, or the database is read-only
+    /// and nothing was checked). The uploader stops and the station raises its key alarm; nothing
+    /// is quarantined for it and no new submission is sealed with a key the rest cannot be read with.
+    public let keyProblem: String?
+
     /// Opens (and, unless `readOnly`, creates and migrates) the outbox in `stateDirectory`.
     /// `cleanOrphans`: only the daemon may; a tool opening the database beside a running kioskd
     /// would otherwise delete the files of a seal that is being committed right now.
+    /// Unless `readOnly` or `allowFresh`, a missing, empty or unreadable database in a directory
+    /// that shows earlier data throws `OutboxLostError` (only `kioskctl outbox recover` passes
+    /// `allowFresh`, after moving the damaged file aside).
     public init(
         stateDirectory: String, cipher: AtRestCipher, clock: StationClock = .system,
-        readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true
+        readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true, stationId: String = "",
+        allowFresh: Bool = false
     ) throws {
         self.stateDirectory = stateDirectory
         self.cipher = cipher
         self.clock = clock
         self.minFreeBytes = minFreeBytes
+        sealJournal = SealJournal(stateDirectory: stateDirectory)
+        let path = stateDirectory + "/" + Self.fileName
+        let evidence = readOnly || allowFresh ? [] : StateEvidence.found(stateDirectory)
+        if !evidence.isEmpty, let problem = StateEvidence.fileProblem(path) {
+            throw OutboxLostError(databasePath: path, problem: problem, evidence: evidence)
+        }
         if !readOnly {
             try DurableFile.makeDirectory(stateDirectory)
             try DurableFile.makeDirectory(stateDirectory + "/attachments")
@@ -59,18 +78,49 @@ public final class OutboxDatabase: Sendable {
         config.label = "outbox"
         // Deleted rows (purged personal data) are overwritten, not left in free pages.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+        let pool: DatabasePool
         do {
-            pool = try DatabasePool(path: stateDirectory + "/" + Self.fileName, configuration: config)
+            pool = try DatabasePool(path: path, configuration: config)
         } catch {
+            if !evidence.isEmpty {
+                throw OutboxLostError(databasePath: path, problem: "unreadable (\(error))", evidence: evidence)
+            }
             throw OutboxError(
                 "cannot open the outbox database in \(stateDirectory) (\(error)); check the state directory and its permissions"
             )
         }
+        // A WAL beside a database without tables is a first start cut short before its
+        // migrations committed; every other sign means the directory held an outbox.
+        if evidence.contains(where: { !$0.hasPrefix("write-ahead log") }) {
+            // A file that is not a database, or a database without the outbox's tables, is not
+            // the outbox this directory held: refuse before migrating anything into it.
+            let hasTables: Bool
+            do {
+                hasTables = try pool.read { db in try db.tableExists("submission") }
+            } catch {
+                throw OutboxLostError(databasePath: path, problem: "unreadable (\(error))", evidence: evidence)
+            }
+            if !hasTables {
+                throw OutboxLostError(
+                    databasePath: path, problem: "empty (it holds no outbox tables)", evidence: evidence)
+            }
+        }
+        self.pool = pool
         if !readOnly {
             // GRDB sets synchronous=NORMAL for WAL pools; a receipt must never outlive its row.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try OutboxSchema.migrator.migrate(pool)
-            if cleanOrphans { try removeOrphanAttachments() }
+            // A new database file's directory entry must survive a power cut like its contents.
+            try DurableFile.syncDirectory(stateDirectory)
+            // Only now (the database durable and migrated) the files that say an outbox lived here.
+            caseCounter = try CaseCounterFile(stateDirectory: stateDirectory)
+            try StationIdentity.ensure(stateDirectory, stationId: stationId, now: clock.now)
+            keyProblem = try OutboxDatabase.checkKey(pool, cipher)
+            try reconcileCaseCounter()
+            if cleanOrphans { try removeSealLeftovers() }
+        } else {
+            caseCounter = try CaseCounterFile(stateDirectory: stateDirectory, create: false)
+            keyProblem = nil
         }
     }
 
@@ -116,19 +166,104 @@ public final class OutboxDatabase: Sendable {
         if free - Int64(incoming) * 2 < minFreeBytes { throw DiskFloorError(freeBytes: free, floorBytes: minFreeBytes) }
     }
 
-    /// Attachment folders without a committed row are leftovers of a crash in the middle of a seal.
-    func removeOrphanAttachments() throws {
+    /// Removes the leftovers of seals that crashed before their rows committed: only folders the
+    /// seal journal names and the database does not. A folder unknown to both is left alone
+    /// (see `unaccountedFolders`; `kioskctl outbox recover` reads it).
+    func removeSealLeftovers() throws {
+        let ids = sealJournal.entries()
+        guard !ids.isEmpty else { return }
         let known = Set(
             try pool.read { db in
-                try String.fetchAll(
-                    db,
-                    SubmissionRecord.select(SubmissionRecord.Columns.id).filter(
-                        SubmissionRecord.Columns.purgedAt == nil))
+                try String.fetchAll(db, SubmissionRecord.select(SubmissionRecord.Columns.id).filter(keys: ids))
             })
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: attachmentsDirectory)) ?? []
-        for e in entries where !known.contains(e) {
-            try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + e)
+        for id in ids {
+            if !known.contains(id) { try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + id) }
+            sealJournal.end(id)
         }
+        try? DurableFile.syncDirectory(attachmentsDirectory)
+    }
+
+    /// Attachment folders that no row and no seal in progress accounts for (a lost database's
+    /// submissions): never deleted; `kioskctl outbox recover` rebuilds their rows.
+    public func unaccountedFolders() throws -> [String] {
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: attachmentsDirectory)) ?? []).filter {
+            SubmissionStore.validName($0) && !$0.hasPrefix(".")
+        }
+        guard !entries.isEmpty else { return [] }
+        let known = Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM submission") })
+        let journal = Set(sealJournal.entries())
+        return entries.filter { !known.contains($0) && !journal.contains($0) }.sorted()
+    }
+
+    /// Brings the database's per-day counter and the counter file to the same (highest) values.
+    func reconcileCaseCounter() throws {
+        let rows = try pool.read { db in try CaseCounterRecord.order(Column("day").desc).limit(62).fetchAll(db) }
+        for r in rows { try caseCounter.raise(day: r.day, to: r.seq) }
+        let fileDays = caseCounter.allDays()
+        try pool.write { db in
+            for (day, seq) in fileDays {
+                let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
+                if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
+            }
+        }
+    }
+
+    /// Raises the case counter of `day` to at least `seq` (the highest number the upstream has
+    /// seen from this station): both the file and the database.
+    public func raiseCaseCounter(day: String, to seq: Int) async throws {
+        try caseCounter.raise(day: day, to: seq)
+        try await pool.write { db in
+            let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
+            if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
+        }
+    }
+
+    /// Issues the next case number of `day`: one more than the highest the counter file and the
+    /// database know (whatever the database lost), recorded durably in the counter file before it
+    /// is returned. Serialised by the counter file's lock.
+    func reserveCaseNumber(day: String) throws -> Int {
+        try caseCounter.reserve(day: day) {
+            try pool.read { db in
+                let counted = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
+                let used =
+                    try String.fetchOne(
+                        db,
+                        sql:
+                            "SELECT max(substr(case_number, -4)) FROM submission WHERE substr(case_number, -12, 8) = ?",
+                        arguments: [day]
+                    ).flatMap { Int($0) } ?? 0
+                return max(counted, used)
+            }
+        }
+    }
+
+    static let keyCheckSetting = "outbox_key_check"
+    static let keyCheckPlaintext = Data("kiosk outbox key check v1".utf8)
+
+    /// Checks the configured key against the outbox: a stored check value sealed with the key the
+    /// outbox was written with. Without one (a database from before the check), the key must read
+    /// one of the stored submissions before it is recorded as the outbox's key.
+    static func checkKey(_ pool: DatabasePool, _ cipher: AtRestCipher) throws -> String? {
+        if cipher.isEphemeral { return nil }  // a tool that decrypts nothing
+        let stored = try pool.read { db in try SettingRecord.fetchOne(db, key: keyCheckSetting)?.value }
+        if let stored {
+            if let box = Data(base64Encoded: stored), (try? cipher.open(box)) == keyCheckPlaintext { return nil }
+            return
+                "the encryption key (encryption.keyFile) is not the key this outbox was written with: put the right key back and restart kioskd; nothing is uploaded or sealed until then"
+        }
+        let samples = try pool.read { db in
+            try Data.fetchAll(
+                db, sql: "SELECT personal FROM submission WHERE purged_at IS NULL AND length(personal) > 0 LIMIT 5")
+        }
+        if !samples.isEmpty && !samples.contains(where: { (try? cipher.open($0)) != nil }) {
+            return
+                "the encryption key (encryption.keyFile) cannot read any stored submission: put the right key back and restart kioskd; nothing is uploaded or sealed until then"
+        }
+        let box = try cipher.seal(keyCheckPlaintext).base64EncodedString()
+        try pool.write { db in
+            try SettingRecord(key: keyCheckSetting, value: box, updatedAt: Date()).save(db)
+        }
+        return nil
     }
 
     /// Case number of a submission (its id when unknown), for audit entries.
@@ -301,6 +436,10 @@ enum OutboxSchema {
                     INSERT INTO pin_lockout(role, subject, failures, locked_until)
                       SELECT 'staff', staff_id, failures, locked_until FROM staff WHERE failures > 0 OR locked_until IS NOT NULL;
                     """)
+        }
+        // Why a submission was put aside, as a kind (QuarantineCause); NULL for older rows.
+        m.registerMigration("v5-quarantine-cause") { db in
+            try db.execute(sql: "ALTER TABLE submission ADD COLUMN quarantine_cause TEXT")
         }
         return m
     }

@@ -36,12 +36,13 @@ public struct OutboxStores: Sendable {
     public init(
         stateDirectory: String, cipher: AtRestCipher, stationId: String, casePrefix: String,
         clock: StationClock = .system,
-        readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true
+        readOnly: Bool = false, minFreeBytes: Int64 = 0, cleanOrphans: Bool = true, allowFresh: Bool = false
     ) throws {
         self.init(
             database: try OutboxDatabase(
                 stateDirectory: stateDirectory, cipher: cipher, clock: clock, readOnly: readOnly,
-                minFreeBytes: minFreeBytes, cleanOrphans: cleanOrphans),
+                minFreeBytes: minFreeBytes, cleanOrphans: cleanOrphans, stationId: stationId,
+                allowFresh: allowFresh),
             stationId: stationId, casePrefix: casePrefix)
     }
 

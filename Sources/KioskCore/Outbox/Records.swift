@@ -45,6 +45,8 @@ struct SubmissionRecord: OutboxRecord, Sendable {
     var assistedBy: String?
     var receiptPrintedAt: Date?
     var purgedAt: Date?
+    /// QuarantineCause raw value (migration v5); nil for rows of older versions.
+    var quarantineCause: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, caseNumber = "case_number", itemCode = "item_code", itemName = "item_name", stationId = "station_id"
@@ -52,7 +54,7 @@ struct SubmissionRecord: OutboxRecord, Sendable {
             "next_attempt_at"
         case lastError = "last_error", uploadedAt = "uploaded_at", idLookup = "id_lookup", personal, assistedBy =
             "assisted_by"
-        case receiptPrintedAt = "receipt_printed_at", purgedAt = "purged_at"
+        case receiptPrintedAt = "receipt_printed_at", purgedAt = "purged_at", quarantineCause = "quarantine_cause"
     }
     enum Columns {
         static let id = Column(CodingKeys.id)
@@ -70,6 +72,7 @@ struct SubmissionRecord: OutboxRecord, Sendable {
         static let receiptPrintedAt = Column(CodingKeys.receiptPrintedAt)
         static let purgedAt = Column(CodingKeys.purgedAt)
         static let assistedBy = Column(CodingKeys.assistedBy)
+        static let quarantineCause = Column(CodingKeys.quarantineCause)
     }
 
     var summary: SubmissionSummary {

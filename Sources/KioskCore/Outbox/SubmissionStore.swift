@@ -70,6 +70,13 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     public var attachmentsQueued: Int
     public var oldestQueuedSeconds: Int?
     public var evaluationsQueued: Int
+    /// Quarantined submissions by cause (QuarantineCause raw values; "unknown" for those an older
+    /// version put aside without a proven cause).
+    public var quarantinedByCause: [String: Int]? = nil
+    /// The key alarm: why the configured key cannot read the outbox (nil: no alarm).
+    public var keyAlarm: String? = nil
+    /// Attachment folders no row accounts for (a lost database): `kioskctl outbox recover`.
+    public var unaccountedFolders: Int? = nil
 }
 
 /// A quarantined submission as staff and technicians see it: never personal data.
@@ -77,6 +84,44 @@ public struct QuarantinedSubmission: Sendable, Equatable {
     public var caseNumber: String
     public var itemCode: String
     public var reason: String
+    /// Why, as a kind (QuarantineCause); nil for submissions quarantined by an older version.
+    public var cause: QuarantineCause? = nil
+}
+
+/// The permanent, proven causes for which a submission is put aside.
+public enum QuarantineCause: String, Codable, Sendable, CaseIterable {
+    /// The intake itself answered that it will not take this submission (4xx with its error body).
+    case refused
+    /// An attachment file is missing from the state directory.
+    case attachmentMissing = "attachment-missing"
+    /// An attachment file was altered: it no longer decrypts, or no longer matches its digest,
+    /// while the station key reads the rest of the outbox.
+    case attachmentAltered = "attachment-altered"
+    /// The submission's own encrypted row is damaged while the station key reads the rest.
+    case damaged
+}
+
+/// The encrypted description of a submission kept in its attachment folder (`@manifest.enc`):
+/// everything its database rows hold, for `kioskctl outbox recover`.
+public struct SealedManifest: Codable, Sendable {
+    public static let fileName = "@manifest.enc"
+    public struct File: Codable, Sendable {
+        public var name: String
+        public var contentType: String
+        public var size: Int
+        public var sha256: String
+        public var file: String
+    }
+    public var version = 1
+    public var submissionId: String
+    public var caseNumber: String
+    public var itemCode: String
+    public var itemName: String
+    public var stationId: String
+    public var sealedAt: Double
+    public var applicant: ApplicantData
+    public var assistedBy: String?
+    public var attachments: [File]
 }
 
 /// Submissions: sealing (case numbers, encrypted attachments), the resident's own list, counts,
@@ -99,10 +144,18 @@ public struct SubmissionStore: Sendable {
         n.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil
     }
 
-    /// Seals a submission: attachment files written and fsynced (on `FileSync`'s queue), then rows
-    /// committed in one transaction (on GRDB's writer queue). Only after this returns may a receipt be printed.
+    /// Seals a submission. Only after this returns may a receipt be printed. In order, each step
+    /// durable before the next (see StateDirectory.swift):
+    ///   1. a seal-journal entry for the new id (so a crash leftover is recognised as one);
+    ///   2. the case number: the day's highest of the counter file and the database, plus one,
+    ///      written to the counter file (so no later seal, even over a lost database, reuses it);
+    ///   3. the attachment folder with the encrypted files and `@manifest.enc` (the encrypted
+    ///      submission, from which `kioskctl outbox recover` can rebuild the row);
+    ///   4. the rows, in one transaction (synchronous=FULL); then the journal entry is dropped.
+    /// A failure before 4 removes the folder; a number reserved in 2 is then skipped, never reused.
     public func seal(_ s: NewSubmission) async throws -> SubmissionSummary {
         try database.checkDiskFloor(incoming: s.attachments.reduce(0) { $0 + $1.data.count })
+        if let problem = database.keyProblem { throw OutboxError(problem) }
         for a in s.attachments where !Self.validName(a.name) {
             throw OutboxError("attachment name \(a.name) is not allowed")
         }
@@ -110,10 +163,27 @@ public struct SubmissionStore: Sendable {
         let attachmentsDirectory = database.attachmentsDirectory
         let dir = attachmentsDirectory + "/" + id
         let cipher = self.cipher
-        let records: [AttachmentRecord]
+        let database = self.database
+        let journal = database.sealJournal
+        let sealedAt = database.clock.now
+        let day = database.clock.dayKey(sealedAt)
+        let prefix = casePrefix
+        let stationId = self.stationId
         let personal: Data
+        let lookup: String
         do {
-            records = try await FileSync.run {
+            personal = try cipher.seal(try JSONEncoder().encode(s.applicant))
+            lookup = cipher.lookupToken(IDNumber.normalise(s.applicant.idNumber))
+        } catch {
+            throw OutboxError("the submission could not be encrypted (\(error)); nothing was submitted, call staff")
+        }
+        let records: [AttachmentRecord]
+        let caseNumber: String
+        do {
+            let sealed = try await FileSync.run { () throws -> ([AttachmentRecord], String) in
+                try journal.begin(id)
+                let seq = try database.reserveCaseNumber(day: day)
+                let number = prefix + day + String(format: "%04d", seq)
                 try DurableFile.makeDirectory(dir)
                 try DurableFile.syncDirectory(attachmentsDirectory)
                 var out: [AttachmentRecord] = []
@@ -125,35 +195,44 @@ public struct SubmissionStore: Sendable {
                             submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
                             sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
                 }
-                return out
+                let manifest = SealedManifest(
+                    submissionId: id, caseNumber: number, itemCode: s.itemCode, itemName: s.itemName,
+                    stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
+                    assistedBy: s.assistedBy,
+                    attachments: out.map {
+                        .init(
+                            name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
+                    })
+                try DurableFile.write(
+                    try cipher.seal(try JSONEncoder().encode(manifest)), to: dir + "/" + SealedManifest.fileName)
+                return (out, number)
             }
-            personal = try cipher.seal(try JSONEncoder().encode(s.applicant))
+            records = sealed.0
+            caseNumber = sealed.1
         } catch {
             try? FileManager.default.removeItem(atPath: dir)
+            journal.end(id)
             throw error
         }
-        let lookup = cipher.lookupToken(IDNumber.normalise(s.applicant.idNumber))
-        let sealedAt = database.clock.now
-        let day = database.clock.dayKey(sealedAt)
-        let record0 = SubmissionRecord(
-            id: id, caseNumber: "", itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
+        let record = SubmissionRecord(
+            id: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
             sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
             lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
             receiptPrintedAt: nil, purgedAt: nil)
-        let prefix = casePrefix
+        let seq = Int(caseNumber.suffix(4)) ?? 0
         do {
-            return try await pool.write { db -> SubmissionSummary in
-                var counter = try CaseCounterRecord.fetchOne(db, key: day) ?? CaseCounterRecord(day: day, seq: 0)
-                counter.seq += 1
-                try counter.save(db)
-                var record = record0
-                record.caseNumber = prefix + day + String(format: "%04d", counter.seq)
+            let summary = try await pool.write { db -> SubmissionSummary in
+                let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
+                if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
                 try record.insert(db)
                 for a in records { try a.insert(db) }
                 return record.summary
             }
+            journal.end(id)
+            return summary
         } catch {
             try? FileManager.default.removeItem(atPath: dir)
+            journal.end(id)
             throw OutboxError(
                 "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
         }

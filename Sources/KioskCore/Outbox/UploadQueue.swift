@@ -40,10 +40,13 @@ public struct UploadQueue: Sendable {
     static func isoString(_ d: Date) -> String { iso.withLock { $0.string(from: d) } }
 
     /// The submission due for upload soonest, if any is due now; and the time the next one is due.
-    /// A row that cannot be read back (wrong key, damaged blob) is quarantined with the reason so it
-    /// never blocks the rows behind it. A retry time implausibly far ahead (the clock was wrong when
-    /// it was recorded: kiosks without a battery-backed clock) counts as due now.
+    /// With the key alarm raised (the configured key is not the outbox's key) nothing is due and
+    /// nothing is quarantined: `KeyAlarm` is thrown. A row the right key cannot read back is
+    /// damaged: it is quarantined with that reason so it never blocks the rows behind it. A retry
+    /// time implausibly far ahead (the clock was wrong when it was recorded: kiosks without a
+    /// battery-backed clock) counts as due now.
     public func nextDue(maxDelay: TimeInterval = 3600) async throws -> (due: PendingUpload?, nextAt: Date?) {
+        if let problem = database.keyProblem { throw KeyAlarm(description: problem) }
         let t = database.clock.now.timeIntervalSince1970
         while true {
             let record = try await pool.read { db in
@@ -57,9 +60,10 @@ public struct UploadQueue: Sendable {
                 return (try pending(record), nil)
             } catch {
                 try await quarantine(
-                    id: record.id,
-                    reason: Uploader.keyAlarmReasonPrefix
-                        + " (\(error)); check encryption.keyFile is the key it was written with")
+                    id: record.id, cause: .damaged,
+                    reason:
+                        "the stored personal data of this submission is damaged (\(error)); the station key reads the rest of the outbox"
+                )
             }
         }
     }
@@ -82,14 +86,29 @@ public struct UploadQueue: Sendable {
         return PendingUpload(summary: summary, manifest: manifest, attachments: atts)
     }
 
-    /// Decrypted bytes of an attachment, verified against the digest recorded at seal time.
+    /// Decrypted bytes of an attachment, verified against the digest recorded at seal time. A
+    /// missing or altered file throws `AttachmentDamage` (the key was checked before: see nextDue).
     public func attachmentData(_ a: PendingAttachment) throws -> Data {
         guard let enc = FileManager.default.contents(atPath: database.attachmentsDirectory + "/" + a.file) else {
-            throw OutboxError("attachment file \(a.file) is missing from the state directory")
+            throw AttachmentDamage(
+                cause: .attachmentMissing,
+                description:
+                    "attachment \(a.ref.name) is missing from the state directory (attachments/\(a.file)); restore the file and run `kioskctl outbox retry CASE`"
+            )
         }
-        let data = try database.cipher.open(enc)
+        let data: Data
+        do { data = try database.cipher.open(enc) } catch {
+            throw AttachmentDamage(
+                cause: .attachmentAltered,
+                description:
+                    "attachment \(a.ref.name) was altered: attachments/\(a.file) no longer decrypts with the station key, which reads the rest of the outbox"
+            )
+        }
         guard sha256Hex(data) == a.ref.sha256 else {
-            throw OutboxError("attachment file \(a.file) does not match its recorded digest")
+            throw AttachmentDamage(
+                cause: .attachmentAltered,
+                description:
+                    "attachment \(a.ref.name) was altered: attachments/\(a.file) no longer matches its recorded digest")
         }
         return data
     }
@@ -133,10 +152,39 @@ public struct UploadQueue: Sendable {
         }
     }
 
-    public func quarantine(id: String, reason: String) async throws {
+    /// Puts a submission aside for a permanent, proven cause.
+    public func quarantine(id: String, cause: QuarantineCause, reason: String) async throws {
         _ = try await pool.write { db in
             try SubmissionRecord.filter(key: id).updateAll(
-                db, S.state.set(to: OutboxState.quarantined), S.lastError.set(to: reason), S.attempts += 1)
+                db, S.state.set(to: OutboxState.quarantined), S.lastError.set(to: reason), S.attempts += 1,
+                S.quarantineCause.set(to: cause.rawValue))
+        }
+    }
+
+    /// Puts quarantined submissions back in the queue (due now), with an audit entry each:
+    /// `caseNumber` one by its case number, else (`allTransient`) every one without a proven
+    /// cause (put aside by an older version). Returns the case numbers put back.
+    public func retryQuarantined(caseNumber: String?, allTransient: Bool, actor: String) async throws -> [String] {
+        let t = database.clock.now.timeIntervalSince1970
+        return try await pool.write { db in
+            var request = SubmissionRecord.filter(S.state == OutboxState.quarantined)
+            if let caseNumber {
+                request = request.filter(S.caseNumber == caseNumber)
+            } else if allTransient {
+                request = request.filter(S.quarantineCause == nil)
+            } else {
+                return []
+            }
+            let rows = try request.fetchAll(db)
+            for r in rows {
+                try SubmissionRecord.filter(key: r.id).updateAll(
+                    db, S.state.set(to: OutboxState.sealed), S.nextAttemptAt.set(to: t), S.attempts.set(to: 0),
+                    S.quarantineCause.set(to: nil))
+                try AuditTrail.append(
+                    db, at: t, actor: actor, action: "outbox.retry", subject: r.caseNumber,
+                    detail: "quarantined for: \(r.lastError ?? "?")")
+            }
+            return rows.map(\.caseNumber)
         }
     }
 
@@ -176,9 +224,24 @@ public struct UploadQueue: Sendable {
             let oldest = try Double.fetchOne(
                 db, SubmissionRecord.select(min(C.sealedAt)).filter(C.state == OutboxState.sealed))
             let ev = try EvaluationRecord.filter(EvaluationRecord.Columns.uploaded == false).fetchCount(db)
+            var byCause: [String: Int] = [:]
+            if qu > 0 {
+                let hasCause = try db.columns(in: "submission").contains { $0.name == "quarantine_cause" }
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: hasCause
+                        ? "SELECT quarantine_cause AS c, COUNT(*) AS n FROM submission WHERE state = 'quarantined' GROUP BY quarantine_cause"
+                        : "SELECT NULL AS c, COUNT(*) AS n FROM submission WHERE state = 'quarantined'")
+                for r in rows {
+                    let cause: String? = r["c"]
+                    let n: Int = r["n"]
+                    byCause[cause ?? "unknown"] = n
+                }
+            }
             return OutboxCounts(
                 queued: q, uploaded: u, quarantined: qu, attachmentsQueued: a,
-                oldestQueuedSeconds: oldest.map { max(0, Int(t - $0)) }, evaluationsQueued: ev)
+                oldestQueuedSeconds: oldest.map { max(0, Int(t - $0)) }, evaluationsQueued: ev,
+                quarantinedByCause: byCause, keyAlarm: database.keyProblem)
         }
     }
 
@@ -188,8 +251,80 @@ public struct UploadQueue: Sendable {
             try SubmissionRecord.filter(SubmissionRecord.Columns.state == OutboxState.quarantined)
                 .order(SubmissionRecord.Columns.sealedAt).fetchAll(db)
                 .map {
-                    QuarantinedSubmission(caseNumber: $0.caseNumber, itemCode: $0.itemCode, reason: $0.lastError ?? "")
+                    QuarantinedSubmission(
+                        caseNumber: $0.caseNumber, itemCode: $0.itemCode, reason: $0.lastError ?? "",
+                        cause: $0.quarantineCause.flatMap(QuarantineCause.init(rawValue:)))
                 }
         }
     }
+
+    /// Everything the kiosk knows about one submission, found by case number, without personal
+    /// data (nothing is decrypted): for `kioskctl outbox show`.
+    public func explain(caseNumber: String) throws -> SubmissionExplanation? {
+        let attachmentsDirectory = database.attachmentsDirectory
+        return try pool.read { db in
+            guard let r = try SubmissionRecord.filter(S.caseNumber == caseNumber).fetchOne(db) else { return nil }
+            let atts = try AttachmentRecord.filter(A.submissionId == r.id).order(A.name).fetchAll(db)
+            let files = atts.map { a in
+                let onDisk =
+                    (try? FileManager.default.attributesOfItem(atPath: attachmentsDirectory + "/" + a.file))?[
+                        .size] as? Int
+                return SubmissionExplanation.File(
+                    name: a.name, contentType: a.contentType, size: a.size, sha256: a.sha256, uploaded: a.uploaded,
+                    resumableUpload: a.uploadURL != nil, encryptedBytesOnDisk: onDisk)
+            }
+            return SubmissionExplanation(
+                submissionId: r.id, caseNumber: r.caseNumber, itemCode: r.itemCode, itemName: r.itemName,
+                stationId: r.stationId, sealedAt: UploadQueue.isoString(r.sealedAt), state: r.state.rawValue,
+                upstreamState: r.upstreamState, attempts: r.attempts,
+                nextAttemptAt: r.state == .sealed ? UploadQueue.isoString(r.nextAttemptAt) : nil,
+                lastError: r.lastError,
+                quarantineCause: r.state == .quarantined ? (r.quarantineCause ?? "unknown") : nil,
+                uploadedAt: r.uploadedAt.map(UploadQueue.isoString),
+                receiptPrintedAt: r.receiptPrintedAt.map(UploadQueue.isoString), assistedBy: r.assistedBy,
+                purged: r.purgedAt != nil, attachments: files)
+        }
+    }
+}
+
+/// One submission as `kioskctl outbox show` explains it (no personal data).
+public struct SubmissionExplanation: Codable, Sendable {
+    public struct File: Codable, Sendable {
+        public var name: String
+        public var contentType: String
+        public var size: Int
+        public var sha256: String
+        public var uploaded: Bool
+        public var resumableUpload: Bool
+        /// Size of the encrypted file in the state directory; nil when it is missing.
+        public var encryptedBytesOnDisk: Int?
+    }
+    public var submissionId: String
+    public var caseNumber: String
+    public var itemCode: String
+    public var itemName: String
+    public var stationId: String
+    public var sealedAt: String
+    public var state: String
+    public var upstreamState: String?
+    public var attempts: Int
+    public var nextAttemptAt: String?
+    public var lastError: String?
+    public var quarantineCause: String?
+    public var uploadedAt: String?
+    public var receiptPrintedAt: String?
+    public var assistedBy: String?
+    public var purged: Bool
+    public var attachments: [File]
+}
+
+/// The configured key cannot read the outbox: the uploader stops, the station raises its alarm.
+public struct KeyAlarm: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// An attachment file is missing or altered (with the key known to be right).
+public struct AttachmentDamage: Error, CustomStringConvertible, Sendable {
+    public var cause: QuarantineCause
+    public var description: String
 }

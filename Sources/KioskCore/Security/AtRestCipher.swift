@@ -12,10 +12,15 @@ public struct AtRestCipher: Sendable {
     // Raw sub-key bytes (SymmetricKey is not Sendable); keys are rebuilt per operation.
     private let dataKeyBytes: [UInt8]
     private let lookupKeyBytes: [UInt8]
+    /// A throwaway key (`ephemeral()`): it decrypts nothing and is never recorded as the outbox's key.
+    public let isEphemeral: Bool
     private var dataKey: SymmetricKey { SymmetricKey(data: dataKeyBytes) }
     private var lookupKey: SymmetricKey { SymmetricKey(data: lookupKeyBytes) }
 
-    public init(masterKey: SymmetricKey) {
+    public init(masterKey: SymmetricKey) { self.init(masterKey: masterKey, ephemeral: false) }
+
+    init(masterKey: SymmetricKey, ephemeral: Bool) {
+        isEphemeral = ephemeral
         let salt = Data("kiosk-outbox-v1".utf8)
         dataKeyBytes = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: masterKey, salt: salt,
@@ -30,7 +35,9 @@ public struct AtRestCipher: Sendable {
     }
 
     /// A cipher with a random key, for tools that only count rows and never decrypt.
-    public static func ephemeral() -> AtRestCipher { AtRestCipher(masterKey: SymmetricKey(size: .bits256)) }
+    public static func ephemeral() -> AtRestCipher {
+        AtRestCipher(masterKey: SymmetricKey(size: .bits256), ephemeral: true)
+    }
 
     /// Reads a key file: 32 raw bytes, or 64 hex characters, or base64 of 32 bytes (whitespace ignored).
     public static func loadKey(path: String) throws -> SymmetricKey {

@@ -105,6 +105,11 @@ public struct TusClient: Sendable {
         let detail =
             (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" }
             ?? "HTTP \(r.status)"
+        if let notTus = notFromUpstream(r), !(200...299).contains(r.status) {
+            return .transient(
+                "\(what): HTTP \(r.status) \(notTus), so not the tus server's answer (a proxy or portal in the way?); will retry",
+                retryAfter: retryAfter)
+        }
         switch r.status {
         case 408, 423, 429, 500...599:
             return .transient("\(what): upstream busy or failing (\(detail))", retryAfter: retryAfter)
@@ -126,6 +131,17 @@ public struct TusClient: Sendable {
     }
 
     func isTus(_ r: Reply) -> Bool { r.headers.first(name: Tus.resumable) == Tus.version }
+
+    /// Why a reply cannot be the tus server's own (nil: it can). A tus server sends Tus-Resumable
+    /// with every reply; a proxy's or portal's page lacks it, is HTML, or carries a status only
+    /// proxies and gateways send. Such a reply is never a verdict on an upload.
+    func notFromUpstream(_ r: Reply) -> String? {
+        if [305, 407, 502, 504, 511].contains(r.status) { return "is a proxy or gateway status" }
+        guard isTus(r) else { return "lacks the Tus-Resumable header" }
+        let ct = (r.headers.first(name: "Content-Type") ?? "").lowercased()
+        if ct.hasPrefix("text/html") { return "is an HTML page" }
+        return nil
+    }
 
     /// OPTIONS on the creation URL. A server that does not answer it is used without extensions
     /// beyond core + creation (no checksums).
@@ -168,7 +184,7 @@ public struct TusClient: Sendable {
     /// HEAD: the server's offset of an upload; `.gone` when it is unknown or expired (start again).
     func head(_ url: String, length: Int, stats: inout Stats) async throws(UploadFailure) -> HeadResult {
         let r = try await send(.HEAD, url, headers: [], stats: &stats)
-        if r.status == 404 || r.status == 410 { return .gone }
+        if r.status == 404 || r.status == 410, notFromUpstream(r) == nil { return .gone }
         guard r.status == 200 || r.status == 204, isTus(r),
             let off = Tus.parseOffset(r.headers.first(name: Tus.uploadOffset))
         else {
@@ -191,6 +207,7 @@ public struct TusClient: Sendable {
         }
         await limiter.take(chunk.count)
         let r = try await send(.PATCH, url, headers: h, body: chunk, stats: &stats)
+        if r.status != 204 && r.status != 200, notFromUpstream(r) != nil { throw failure(r, "tus PATCH") }
         switch r.status {
         case 204, 200:
             guard isTus(r),
@@ -247,12 +264,13 @@ public struct TusClient: Sendable {
                         "tus: the file (\(data.count) bytes) is larger than the upstream's Tus-Max-Size \(max)")
                 }
                 if url == nil {
-                    recreations += 1
-                    if recreations > 3 {
+                    // Uploads the server created and then forgot (a failed creation is an interruption).
+                    if recreations >= 3 {
                         throw UploadFailure.transient(
                             "tus: the upstream keeps losing this upload; will try later", retryAfter: nil)
                     }
                     let u = try await create(length: data.count, metadata: metadata, stats: &stats)
+                    recreations += 1
                     do { try await saveURL(u) } catch {
                         throw UploadFailure.transient(
                             "cannot record the upload URL in the outbox: \(error)", retryAfter: nil)

@@ -119,6 +119,13 @@ public struct IntakeClient: Sendable {
         let message =
             (try? JSONDecoder().decode(ErrorReply.self, from: r.body)).map { "\($0.error): \($0.message)" }
             ?? "HTTP \(r.status)"
+        if let notIntake = Self.notFromIntake(
+            status: r.status, contentType: r.headers.first(name: "Content-Type"), body: r.body)
+        {
+            return .transient(
+                "\(what): HTTP \(r.status) \(notIntake), so not the intake's answer (a proxy or portal in the way?); will retry",
+                retryAfter: retryAfter)
+        }
         switch r.status {
         case 408, 429, 500...599:
             return .transient("\(what): upstream busy or failing (\(message))", retryAfter: retryAfter)
@@ -133,6 +140,21 @@ public struct IntakeClient: Sendable {
         default:
             return .permanent("\(what): rejected with HTTP \(r.status) (\(message))")
         }
+    }
+
+    /// Why a reply cannot be the intake's own (nil: it can). The intake answers every error with
+    /// an `ErrorReply` JSON body; a proxy's or portal's page (HTML, another JSON, no body) and the
+    /// status codes only proxies and gateways send are never a verdict on a submission.
+    static func notFromIntake(status: Int, contentType: String?, body: Data) -> String? {
+        if [305, 407, 502, 504, 511].contains(status) { return "is a proxy or gateway status" }
+        let ct = (contentType ?? "").lowercased()
+        guard ct.hasPrefix(IntakeAPI.jsonContentType) else {
+            return ct.isEmpty ? "has no content type" : "is \(ct.split(separator: ";").first ?? "")"
+        }
+        guard (try? JSONDecoder().decode(ErrorReply.self, from: body)) != nil else {
+            return "has no intake error body"
+        }
+        return nil
     }
 
     /// Health probe: guards against captive portals answering 200 with HTML.
@@ -205,6 +227,14 @@ public struct IntakeClient: Sendable {
         return r.body
     }
 
+    /// GET /v1/submissions?station=ID: what the intake holds from this station.
+    public func listSubmissions(stationId: String) async throws(UploadFailure) -> [SubmissionStatusReply] {
+        let q = stationId.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? stationId
+        let r = try await request(.GET, "/v1/submissions?station=\(q)")
+        guard r.status == 200 else { throw failure(r, what: "submission list") }
+        return try decode(SubmissionList.self, r, what: "submission list").submissions
+    }
+
     public func status(submissionId: String) async throws(UploadFailure) -> SubmissionStatusReply {
         let r = try await request(.GET, "/v1/submissions/\(submissionId)")
         guard r.status == 200 else { throw failure(r, what: "status") }
@@ -265,7 +295,17 @@ public actor Uploader {
     public func runOnce() async -> Double? {
         while !Task.isCancelled {
             let next: (due: PendingUpload?, nextAt: Date?)
-            do { next = try await queue.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60) } catch {
+            do { next = try await queue.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60) } catch let alarm
+                as KeyAlarm
+            {
+                // Stop: a wrong key says nothing about the submissions. Quarantine nothing; the
+                // station's key alarm (status, metrics, heartbeat) says what to do.
+                if lastError != alarm.description {
+                    logger.critical("uploader stopped: key alarm", metadata: ["reason": "\(alarm.description)"])
+                }
+                lastError = alarm.description
+                return nil
+            } catch {
                 logger.error("outbox read failed", metadata: ["error": "\(error)"])
                 return 5
             }
@@ -301,8 +341,14 @@ public actor Uploader {
                     reachable = true
                     logger.error(
                         "submission quarantined", metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(msg)"])
-                    try? await queue.quarantine(id: p.summary.id, reason: msg)
+                    try? await queue.quarantine(id: p.summary.id, cause: .refused, reason: msg)
                 }
+            } catch let damage as AttachmentDamage {
+                lastError = damage.description
+                logger.error(
+                    "submission quarantined",
+                    metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(damage.description)"])
+                try? await queue.quarantine(id: p.summary.id, cause: damage.cause, reason: damage.description)
             } catch {
                 lastError = "\(error)"
                 try? await queue.recordFailure(
@@ -343,6 +389,35 @@ public actor Uploader {
         logger.info(
             "submission uploaded",
             metadata: ["case": "\(p.summary.caseNumber)", "attachments": "\(p.attachments.count)"])
+    }
+
+    /// Whether the case counter was reconciled with the intake since start.
+    public private(set) var caseNumbersReconciled = false
+
+    /// Raises the case counter to the highest case number the intake holds from this station,
+    /// per day (a case number is prefix + yyyyMMdd + 4 digits). After a lost database and counter
+    /// file this keeps the station from issuing numbers the intake has already seen.
+    @discardableResult
+    public func reconcileCaseNumbers() async -> Bool {
+        guard !config.stationId.isEmpty else { return false }
+        do {
+            let list = try await client.listSubmissions(stationId: config.stationId)
+            var highest: [String: Int] = [:]
+            for s in list {
+                let tail = s.caseNumber.suffix(12)
+                guard tail.count == 12, tail.allSatisfy(\.isASCII), tail.allSatisfy(\.isNumber),
+                    let seq = Int(tail.suffix(4))
+                else { continue }
+                let day = String(tail.prefix(8))
+                highest[day] = max(highest[day] ?? 0, seq)
+            }
+            for (day, seq) in highest { try await database.raiseCaseCounter(day: day, to: seq) }
+            caseNumbersReconciled = true
+            return true
+        } catch {
+            logger.warning("case numbers not reconciled with the intake yet", metadata: ["reason": "\(error)"])
+            return false
+        }
     }
 
     /// Pulls the upstream state of uploaded submissions that are not final yet.
@@ -413,12 +488,11 @@ public actor Uploader {
     private var stationVersions: (software: String?, bundle: String?) = (nil, nil)
     public func setVersions(software: String?, bundle: String?) { stationVersions = (software, bundle) }
 
-    /// How the upload queue words a submission it could not decrypt (see UploadQueue.nextDue): the key alarm.
-    public static let keyAlarmReasonPrefix = "stored submission cannot be read back"
-
-    /// Quarantined submissions that the kiosk's key cannot decrypt (0 when none or unknown).
+    /// The key alarm as a number for metrics and heartbeats: the queued submissions the
+    /// configured key cannot read (at least 1 while the alarm is raised), else 0.
     public static func keyAlarmCount(_ queue: UploadQueue) -> Int {
-        ((try? queue.quarantined()) ?? []).filter { $0.reason.hasPrefix(keyAlarmReasonPrefix) }.count
+        guard queue.database.keyProblem != nil else { return 0 }
+        return max(1, (try? queue.counts().queued) ?? 1)
     }
 
     /// Queues a heartbeat with the station's current state; it travels through the outbox.
@@ -476,6 +550,7 @@ public actor Uploader {
                 lastHeartbeat = monotonic.now
             }
             let delay = await runOnce() ?? config.statusSyncSeconds
+            if reachable == true, !caseNumbersReconciled { await reconcileCaseNumbers() }
             if reachable != false { await sendMessages() }
             if due(lastSync, every: config.statusSyncSeconds) {
                 await syncStatuses()
