@@ -179,7 +179,10 @@ struct OutboxRecoverCommand: AsyncParsableCommand {
             return
         }
         if let p = report.databaseProblem {
-            print("database was \(p); moved aside: \(report.movedAside.joined(separator: ", "))")
+            let aside =
+                report.movedAside.isEmpty
+                ? "nothing to move aside" : "moved aside: " + report.movedAside.joined(separator: ", ")
+            print("database was \(p) (\(aside)); a new one was created")
         } else {
             print("database is healthy; kept")
         }
