@@ -125,11 +125,13 @@ func clockedOutbox(_ dir: String, _ clock: HandClock) throws -> OutboxStores {
         _ = try makeOutbox(dir)
         let inFlight = dir + "/state/attachments/seal-being-committed"
         try FileManager.default.createDirectory(atPath: inFlight, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/state/seal-journal", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dir + "/state/seal-journal/seal-being-committed", contents: Data())
         _ = try OutboxStores(
             stateDirectory: dir + "/state", cipher: .ephemeral(), stationId: "XY-TEST-001", casePrefix: "GH",
             cleanOrphans: false)
         #expect(FileManager.default.fileExists(atPath: inFlight))
-        _ = try makeOutbox(dir)  // the daemon's own start removes leftovers of a crash
+        _ = try makeOutbox(dir)  // the daemon's own start removes leftovers of a crash (the seal journal names them)
         #expect(!FileManager.default.fileExists(atPath: inFlight))
     }
 
