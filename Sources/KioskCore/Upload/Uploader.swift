@@ -413,6 +413,10 @@ public actor Uploader {
     private var stationVersions: (software: String?, bundle: String?) = (nil, nil)
     public func setVersions(software: String?, bundle: String?) { stationVersions = (software, bundle) }
 
+    /// Why the last catalog bundle was refused (nil: fine); heartbeats report it.
+    private var bundleProblem: String?
+    public func setBundleProblem(_ problem: String?) { bundleProblem = problem }
+
     /// How the upload queue words a submission it could not decrypt (see UploadQueue.nextDue): the key alarm.
     public static let keyAlarmReasonPrefix = "stored submission cannot be read back"
 
@@ -433,7 +437,8 @@ public actor Uploader {
             freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
             acceptingSubmissions: disk.accepting, oldestQueuedSeconds: counts?.oldestQueuedSeconds,
             softwareVersion: stationVersions.software, bundleVersion: stationVersions.bundle,
-            freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue))
+            freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue), bundleProblem: bundleProblem
+        )
         do { try await messages.queueHeartbeat(hb) } catch {
             logger.warning("heartbeat not queued", metadata: ["error": "\(error)"])
         }
