@@ -44,7 +44,8 @@ extension KioskServices {
 }
 
 extension KioskRuntime {
-    /// Checks the upstream every `minutes` (the first check a minute after start).
+    /// Checks the upstream every `minutes`, the first time a few seconds after start (a kiosk that
+    /// was off while a bundle was published catches up at once).
     func runCatalogBundleSchedule(every minutes: Double) async {
         let log = services.logger
         let updater: CatalogBundleUpdater?
@@ -52,7 +53,7 @@ extension KioskRuntime {
             log.error("catalog bundles: cannot start the schedule", metadata: ["error": "\(error)"])
             updater = nil
         }
-        try? await Task.sleep(for: .seconds(min(60, minutes * 60)))
+        try? await Task.sleep(for: .seconds(3))
         while !Task.isCancelled {
             if let updater {
                 switch await updater.check() {

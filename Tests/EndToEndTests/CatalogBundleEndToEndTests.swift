@@ -97,4 +97,44 @@ import Testing
         try t.waitFor(first.name, seconds: 20)
         #expect(!(try t.screen().contains(renamed)))
     }
+
+    /// kioskd's own schedule: a bundle published while the kiosk was off is fetched soon after
+    /// start and shown at the home screen, without kioskctl.
+    @Test func kioskdFetchesOnItsScheduleAndShowsTheBundleAtHome() throws {
+        let keys = NSTemporaryDirectory() + "bundle-keys-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        let keygen = try run(binary("kiosk-intake"), ["bundle", "keygen", "--out", keys + "/signing.key"])
+        let publicKey = try #require(
+            keygen.out.split(separator: "\n").first { $0.hasPrefix("public key: ") }?.dropFirst("public key: ".count))
+        let st = try Station(
+            name: "bundle-schedule", extraYAML: "catalogBundle:\n  publicKey: \"\(publicKey)\"\n  fetchMinutes: 60\n")
+        let root = packageRoot.appendingPathComponent("kiosk-config").path
+        let shipped = try Catalog.load(catalogFile: root + "/catalog.json", guidesDirectory: root + "/guides")
+        let first = shipped.items(level: .town, category: shipped.categories(level: .town)[0])[0]
+        let source = st.dir + "/source"
+        try FileManager.default.createDirectory(atPath: source + "/guides", withIntermediateDirectories: true)
+        let text = try String(contentsOfFile: root + "/catalog.json", encoding: .utf8)
+        try text.replacingOccurrences(of: "\"\(first.name)\"", with: "\"示例定时获取的事项\"")
+            .write(toFile: source + "/catalog.json", atomically: true, encoding: .utf8)
+        let published = try run(
+            binary("kiosk-intake"),
+            [
+                "bundle", "publish", source, "--key", keys + "/signing.key", "--data", st.intake.dir, "--version",
+                "sched-1",
+            ])
+        #expect(published.status == 0, "\(published.out)")
+        try st.intake.start()
+        defer { st.intake.stop() }
+        let t = KioskTerminal(configPath: st.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("首页")
+        try waitUntil(30, "kioskd to install the bundle") {
+            (try st.kioskctl("catalog", "status").out).contains("current:   sched-1")
+        }
+        Thread.sleep(forTimeInterval: 6)  // kioskd's poll (5 s) applies it at this home screen
+        try t.send("1")
+        try t.send("1")
+        try t.waitFor("示例定时获取的事项", seconds: 20)
+    }
 }
