@@ -40,6 +40,16 @@ import Testing
                         == .notModified)
                 #expect(try await client.execute(uri: "/v1/catalog/bundle", method: .get).status == .unauthorized)
             }
+            // A station reports the bundle it uses and a refusal; the fleet view shows both.
+            _ = try await store.putHeartbeat(
+                StationHeartbeat(
+                    heartbeatId: "hb-bundle-1", stationId: "XY-C-001", sentAt: "2026-12-07T06:00:00Z", devices: [],
+                    queueDepth: 0, quarantined: 0, freeDiskBytes: 900_000_000, acceptingSubmissions: true,
+                    bundleVersion: "contract-1", bundleProblem: "the bundle's signature does not match"))
+            let fleet = try await FleetView.stations(store: store, silentAfter: 900)
+            #expect(fleet.first?.bundleVersion == "contract-1")
+            #expect(fleet.first?.bundleProblem != nil)
+            #expect(FleetView.table(fleet).contains { $0.contains("contract-1 REFUSED") })
             return true
         }
     }
