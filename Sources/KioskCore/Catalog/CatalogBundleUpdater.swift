@@ -45,9 +45,11 @@ public struct CatalogBundleUpdater: Sendable {
         if let current { req.headers.add(name: "If-None-Match", value: "\"\(current)\"") }
         let status: Int
         let body: Data
+        let contentType: String
         do {
             let resp = try await http.execute(req, timeout: .seconds(max(config.requestTimeoutSeconds, 30)))
             status = Int(resp.status.code)
+            contentType = resp.headers.first(name: "Content-Type")?.lowercased() ?? ""
             let buf = try await resp.body.collect(upTo: CatalogBundle.maxBytes + 1)
             body = Data(buf.readableBytesView)
             if status == 200, let expected = resp.headers.first(name: "Content-Length").flatMap(Int.init),
@@ -65,6 +67,12 @@ public struct CatalogBundleUpdater: Sendable {
             return .upToDate(version: current)
         case 404:
             return .upToDate(version: current)
+        case 200 where !contentType.hasPrefix("application/json"):
+            // A captive portal or proxy page, not the upstream: try again later, nothing refused.
+            let why =
+                "catalog bundle: the reply is \(contentType.isEmpty ? "untyped" : contentType), not a bundle (captive portal or proxy in the way?)"
+            store.recordUnreachable(why)
+            return .unreachable(why)
         case 200:
             do {
                 let key = try Curve25519.Signing.PublicKey(rawRepresentation: publicKeyBytes)
