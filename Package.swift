@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "IntakeServer",
             dependencies: [
-                "KioskProtocols",
+                "KioskProtocols", "KioskCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

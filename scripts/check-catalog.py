@@ -6,7 +6,9 @@ no empty fields; every name verbatim in the seed once line-wrapped cells are joi
 the row with the same 序号, type and 办理方式); per-type totals equal to the seed's own summary
 sentence; at most 9 categories per level; every guide in kiosk-config/guides is marked as a
 sample (sample: true, the fixed sampleNotice, free-text elements starting with 【示例】), has every
-guide element, 1-3 materials to photograph, a shortVersion of at most 120 characters, a fake phone
+guide element (caseKind 即办件/承诺件, window, complaintPhone, applicationSample
+included), materials, process steps and faq answers marked 示例, no claim of a kiosk function the
+kiosk lacks (payment, kiosk printing), 1-3 materials to photograph, a shortVersion of at most 120 characters, a fake phone
 number and an example.invalid URL, and names an item of the catalog with the catalog's name and type.
 
 Usage: scripts/check-catalog.py [--seed PATH] [--catalog PATH] [--guides DIR]
@@ -33,12 +35,16 @@ SUMMARY_LABEL = {"town": "镇级服务事项", "village": "村级服务事项"}
 HANDLING_BLANK = "清单未注明"
 MAX_CATEGORIES = 9
 ITEM_KEYS = ["code", "name", "type", "level", "handling", "category", "seq"]
-GUIDE_STRING_KEYS = ["code", "name", "type", "implementer", "legalBasis", "conditions", "legalTimeLimit",
+GUIDE_STRING_KEYS = ["code", "name", "type", "caseKind", "implementer", "window", "complaintPhone", "applicationSample", "legalBasis", "conditions", "legalTimeLimit",
                      "promisedTimeLimit", "fee", "feeBasis", "location", "hours", "onlineURL", "resultName",
                      "delivery", "consultPhone", "complaint", "shortVersion", "plainVersion", "sampleNotice"]
 SAMPLE_NOTICE = "示例内容，仅供演示，以窗口告知为准"
 SAMPLE_MARK = "【示例】"
 MATERIAL_FORMS = {"原件", "复印件", "电子件"}
+CASE_KINDS = {"即办件", "承诺件"}
+# Kiosk functions a sample guide must not offer (the kiosk takes no payment; printing may be off).
+CLAIMS_THE_KIOSK_LACKS = ["一体机缴费", "一体机支付", "一体机上缴费", "本机缴费", "本机支付", "扫码支付", "一体机打印",
+                          "在一体机打印", "本机打印", "机器上自己打印", "一体机可24小时", "一体机自助取件"]
 
 errors = []
 
@@ -197,9 +203,25 @@ def check_guides(gdir, by_code):
             if not isinstance(v, str) or not v.strip():
                 err("guide %s: %r missing or empty" % (fn, k))
         for k in GUIDE_STRING_KEYS:
-            if k not in ("code", "name", "type", "sampleNotice", "onlineURL", "consultPhone") \
+            if k not in ("code", "name", "type", "caseKind", "sampleNotice", "onlineURL", "consultPhone",
+                         "complaintPhone") \
                     and not str(g.get(k, "")).startswith(SAMPLE_MARK):
                 err("guide %s: %r must start with %s so the screen shows it is sample text" % (fn, k, SAMPLE_MARK))
+        if g.get("caseKind") not in CASE_KINDS:
+            err("guide %s: caseKind (办件类型) must be one of %s" % (fn, sorted(CASE_KINDS)))
+        for k in ("consultPhone", "complaintPhone"):
+            if "示例" not in str(g.get(k, "")):
+                err("guide %s: %r must say it is a sample number (示例号码)" % (fn, k))
+        for i, step in enumerate(g.get("process") or []):
+            if not str(step).startswith(SAMPLE_MARK):
+                err("guide %s: process step %d must start with %s" % (fn, i + 1, SAMPLE_MARK))
+        for x in g.get("faq") or []:
+            if isinstance(x, dict) and "示例" not in str(x.get("a", "")):
+                err("guide %s: faq answer to %r must be marked 示例" % (fn, x.get("q")))
+        claims_text = json.dumps(g, ensure_ascii=False)
+        for claim in CLAIMS_THE_KIOSK_LACKS:
+            if claim in claims_text:
+                err("guide %s: claims a kiosk function the kiosk lacks (%s)" % (fn, claim))
         if not isinstance(g.get("visits"), int) or isinstance(g.get("visits"), bool) or g["visits"] < 0:
             err("guide %s: visits must be a non-negative integer" % fn)
         if not (isinstance(g.get("process"), list) and g["process"] and all(isinstance(s, str) and s.strip() for s in g["process"])):
@@ -216,6 +238,8 @@ def check_guides(gdir, by_code):
             for k in ("name", "form", "requirements"):
                 if not str(m.get(k, "")).strip():
                     err("guide %s: material %r: %r missing or empty" % (fn, m.get("name"), k))
+            if not str(m.get("requirements", "")).startswith(SAMPLE_MARK):
+                err("guide %s: material %r: requirements must start with %s" % (fn, m.get("name"), SAMPLE_MARK))
             if m.get("form") not in MATERIAL_FORMS:
                 err("guide %s: material %r: form must be one of %s" % (fn, m.get("name"), sorted(MATERIAL_FORMS)))
             if not isinstance(m.get("copies"), int) or isinstance(m.get("copies"), bool) or m["copies"] < 1:

@@ -26,6 +26,8 @@ public struct FleetStation: Codable, Sendable, Equatable {
     public var bundleVersion: String?
     /// Submissions this intake holds from the station.
     public var submissions: Int
+    /// Why the station refused the last catalog bundle it fetched (nil: fine).
+    public var bundleProblem: String? = nil
 }
 
 public enum FleetView {
@@ -56,7 +58,8 @@ public enum FleetView {
                 queueDepth: hb.queueDepth, oldestQueuedSeconds: hb.oldestQueuedSeconds, quarantined: hb.quarantined,
                 keyAlarm: hb.keyAlarm, freeDiskBytes: hb.freeDiskBytes < 0 ? nil : hb.freeDiskBytes,
                 freeDiskFloorBytes: hb.freeDiskFloorBytes, acceptingSubmissions: hb.acceptingSubmissions,
-                softwareVersion: hb.softwareVersion, bundleVersion: hb.bundleVersion, submissions: perStation[id] ?? 0)
+                softwareVersion: hb.softwareVersion, bundleVersion: hb.bundleVersion, submissions: perStation[id] ?? 0,
+                bundleProblem: hb.bundleProblem)
         }
     }
 
@@ -91,7 +94,7 @@ public enum FleetView {
                 r.silent ? age(r.secondsSinceHeartbeat) + " SILENT" : age(r.secondsSinceHeartbeat),
                 devices, r.queueDepth.map(String.init) ?? "-", age(r.oldestQueuedSeconds),
                 (r.quarantined.map(String.init) ?? "-") + ((r.keyAlarm ?? 0) > 0 ? " KEY" : ""),
-                free, r.softwareVersion ?? "-", r.bundleVersion ?? "-",
+                free, r.softwareVersion ?? "-", (r.bundleVersion ?? "-") + (r.bundleProblem == nil ? "" : " REFUSED"),
             ])
         }
         var widths = Array(repeating: 0, count: header.count)

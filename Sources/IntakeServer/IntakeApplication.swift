@@ -7,6 +7,7 @@
 //   GET  /v1/submissions/{id}                        200 SubmissionStatusReply; 401, 404
 //   GET  /v1/submissions?station=S                   200 SubmissionList; 400, 401, 403
 //   POST /v1/admin/submissions/{id}/state            200 SubmissionStatusReply; 400, 401, 404 (admin token)
+//   GET  /v1/catalog/bundle                          200 signed catalog bundle, 304, 404 (IntakeBundles.swift)
 //   OPTIONS|POST /v1/uploads, HEAD|PATCH|DELETE /v1/uploads/{uid}   tus 1.0.0 (IntakeTus.swift)
 
 import Foundation
@@ -174,6 +175,7 @@ struct IntakeRoutes: Sendable {
         TusRoutes(configuration: configuration, store: store, logger: logger).register(on: router, auth: auth)
         let messages = MessageRoutes(configuration: configuration, store: store, logger: logger)
         messages.register(on: router, auth: auth)
+        BundleRoutes(store: store).register(on: router, auth: auth)
 
         let stations = router.group("/v1/submissions").add(middleware: auth)
         stations.get { request, context in try await self.listSubmissions(request, context) }

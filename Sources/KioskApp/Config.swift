@@ -198,6 +198,16 @@ public struct KioskConfig: Codable, Sendable {
         /// espeak-ng binary (default: found on PATH, /usr/bin/espeak-ng).
         public var command: String?
     }
+    /// Signed catalog bundles from upstream (`catalogBundle:`). Without it the kiosk keeps the
+    /// shipped catalog (`catalog`, `guides`: seed 001).
+    public struct CatalogBundleConfig: Codable, Sendable {
+        /// The upstream's Ed25519 public key: 32 bytes in base64 (`kiosk-intake bundle keygen` prints it)…
+        public var publicKey: String?
+        /// …or a file holding it.
+        public var publicKeyFile: String?
+        /// Minutes between checks for a new bundle (default 60; 0 = only on demand, `kioskctl catalog fetch`).
+        public var fetchMinutes: Double?
+    }
     /// Where residents find help (said on the call-staff screen).
     public struct Help: Codable, Sendable {
         public var location: String?
@@ -222,6 +232,7 @@ public struct KioskConfig: Codable, Sendable {
     public var accessibility: Accessibility?
     public var voice: Voice?
     public var help: Help?
+    public var catalogBundle: CatalogBundleConfig?
 
     /// Folder the config file lives in (for relative paths).
     public var baseDirectory: String = "."
@@ -234,8 +245,24 @@ public struct KioskConfig: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices,
             simulation, logging, admin, metrics, technician, storage
-        case accessibility, voice, help
+        case accessibility, voice, help, catalogBundle
     }
+
+    /// The bundle signing key from `catalogBundle` (nil when bundles are not configured).
+    public func catalogBundleKey() throws -> String? {
+        guard let b = catalogBundle else { return nil }
+        if let k = b.publicKey { return k }
+        if let f = b.publicKeyFile {
+            guard let d = FileManager.default.contents(atPath: resolve(f)) else {
+                throw ConfigError("catalogBundle.publicKeyFile \(resolve(f)) cannot be read")
+            }
+            return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return nil
+    }
+
+    /// Where kioskd keeps verified bundles and their state.
+    public var catalogBundleDirectory: String { stateDirectoryPath + "/catalog-bundles" }
 
     public func resolve(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
@@ -408,6 +435,23 @@ public struct KioskConfig: Codable, Sendable {
         try check("storage.retentionDays", storage?.retentionDays, 0...3650, "30 is usual")
         try check("storage.minFreeMegabytes", storage?.minFreeMegabytes, 0...1_000_000, "100 is usual")
         try check("simulation.removeCardAfterSeconds", simulation?.removeCardAfterSeconds, 0...600, "2 is usual")
+        if let b = catalogBundle {
+            if let m = b.fetchMinutes, m != 0 {
+                try check("catalogBundle.fetchMinutes", m, 1...10_080, "0 fetches only on demand; 60 is usual")
+            }
+            guard (b.publicKey == nil) != (b.publicKeyFile == nil) else {
+                throw ConfigError(
+                    "catalogBundle needs exactly one of publicKey (base64) or publicKeyFile: the upstream's bundle signing key"
+                )
+            }
+            if let k = b.publicKey {
+                guard let raw = Data(base64Encoded: k), raw.count == 32 else {
+                    throw ConfigError(
+                        "catalogBundle.publicKey must be 32 bytes in base64 (the line kiosk-intake bundle keygen prints)"
+                    )
+                }
+            }
+        }
     }
 
     /// Secret files (the outbox key, the upstream token, the TLS client key) readable by anyone but

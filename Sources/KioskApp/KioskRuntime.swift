@@ -13,7 +13,12 @@ import Logging
 /// Everything kioskd runs, built from the config: devices (simulated or real), outbox, uploader.
 public final class KioskServices: Sendable {
     public let config: KioskConfig
+    /// The catalog at start: the current signed bundle when one is installed, else the shipped default.
     public let catalog: Catalog
+    /// The bundle version of `catalog` (nil: the shipped default).
+    public let catalogBundleVersion: String?
+    /// Verified bundles from upstream and which one is current.
+    public let catalogBundles: CatalogBundleStore
     /// The outbox database's stores (submissions, upload queue, certificates, staff, audit, …).
     public let stores: OutboxStores
     /// The certificate desk: printing and hand-over rules over the stores.
@@ -42,8 +47,8 @@ public final class KioskServices: Sendable {
     public init(config: KioskConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        catalog = try Catalog.load(
-            catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
+        catalogBundles = CatalogBundleStore(directory: config.catalogBundleDirectory)
+        (catalog, catalogBundleVersion) = try Self.activeCatalog(config, store: catalogBundles, logger: logger)
         try config.checkSecretFilePermissions()
         let key = try AtRestCipher.loadKey(path: config.resolve(config.encryption.keyFile))
         clock = StationClock(timeZone: config.timeZone)
@@ -201,6 +206,10 @@ public actor KioskRuntime {
     let notifier = SystemdNotifier()
     var lastWatchdog = ContinuousClock.now
     var pendingReload: (Catalog, FlowSettings)?
+    /// The bundle version `pendingReload` carries (.some(nil): the shipped default; nil: unchanged).
+    var pendingBundle: String??
+    /// The bundle version the flow shows (nil: the shipped default).
+    var runningBundle: String?
     /// Steps running outside the loop (seal, print, photo): SIGTERM lets them finish.
     var inFlight: [UUID: Task<Void, Never>] = [:]
 
@@ -232,7 +241,8 @@ public actor KioskRuntime {
         notifier.send("RELOADING=1\nSTATUS=reloading configuration")
         do {
             let c = try KioskConfig.load(path: configPath)
-            let catalog = try Catalog.load(catalogFile: c.resolve(c.catalog), guidesDirectory: c.guides.map(c.resolve))
+            let (catalog, version) = try KioskServices.activeCatalog(c, store: services.catalogBundles, logger: log)
+            pendingBundle = .some(version)
             let readerProfiles = try services.reloadProfiles(c)
             pendingReload = (catalog, Self.settings(c, simulated: services.simulatedReader != nil))
             log.info(
@@ -294,9 +304,8 @@ public actor KioskRuntime {
                 DeviceReport(kind: $0.kind.rawValue, state: $0.state.rawValue, simulated: $0.simulated)
             }
         }
-        await services.uploader.setVersions(
-            software: KioskVersion.string,
-            bundle: KioskMetrics.bundleVersion(catalogFile: services.config.resolve(services.config.catalog)))
+        runningBundle = services.catalogBundleVersion
+        await reportCatalogBundle()
         await withTaskGroup(of: Void.self) { group in
             let keys = terminal.keys()
             group.addTask { [self] in
@@ -331,6 +340,9 @@ public actor KioskRuntime {
                 }
             }
             group.addTask { [services] in await services.uploader.run() }
+            if let minutes = services.catalogBundleFetchMinutes, minutes > 0 {
+                group.addTask { [self] in await runCatalogBundleSchedule(every: minutes) }
+            }
             group.addTask { [self] in
                 await consume()
             }
@@ -420,6 +432,7 @@ public actor KioskRuntime {
             metrics.observe(upload: await services.uploader.tusStats)
         }
         pollServiceNotice()
+        pollCatalogBundle()
         if d != lastDevices {
             await recordDeviceHistory(d, previous: lastDevices)
             lastDevices = d
@@ -440,6 +453,8 @@ public actor KioskRuntime {
             if case .key = e, sessionStartedAt == nil { sessionStartedAt = .now }
             if let (catalog, settings) = pendingReload, machine.reload(catalog: catalog, settings: settings) {
                 pendingReload = nil
+                if case .some(let version) = pendingBundle { await catalogSwapped(to: version) }
+                pendingBundle = nil
             }
             let effects = machine.handle(e)
             for effect in effects { await perform(effect) }

@@ -5,6 +5,7 @@
 //   kiosk-intake list     --data DIR [--json]            (and the same --store options)
 //   kiosk-intake count    --data DIR
 //   kiosk-intake stations --data DIR [--json] [--silent-after SECONDS]
+//   kiosk-intake bundle keygen --out KEY | publish DIR --key KEY --data DIR | show --data DIR
 //
 // `serve` runs its long-lived parts as services of one ServiceGroup (swift-service-lifecycle):
 // the PostgreSQL client, the demo certifier and the HTTP server. SIGTERM or SIGINT shuts them
@@ -22,7 +23,7 @@ struct KioskIntake: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiosk-intake",
         abstract: "Reference upstream for kiosk submissions (kiosk-intake protocol 1).",
-        subcommands: [Serve.self, List.self, Count.self, Stations.self]
+        subcommands: [Serve.self, List.self, Count.self, Stations.self, BundleCommand.self]
     )
 }
 

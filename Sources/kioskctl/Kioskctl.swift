@@ -33,8 +33,19 @@ struct ConfigOption: ParsableArguments {
     }
 }
 
-struct CatalogCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "catalog", abstract: "Print the service catalog.")
+struct CatalogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catalog",
+        abstract: "The service catalog and its signed bundles: list (default), status, verify, fetch, rollback.",
+        subcommands: [
+            CatalogList.self, CatalogStatus.self, CatalogVerify.self, CatalogFetch.self, CatalogRollback.self,
+        ],
+        defaultSubcommand: CatalogList.self)
+}
+
+struct CatalogList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "Print the service catalog (the shipped default, or --file).")
     @OptionGroup var options: ConfigOption
     @Flag(name: .long, help: "JSON array of items (code, name, type, level, handling, category, hasGuide).")
     var json = false
@@ -44,13 +55,13 @@ struct CatalogCommand: ParsableCommand {
     func run() throws {
         let catalog: Catalog
         if let file {
-            catalog = try Catalog.load(catalogFile: file, guidesDirectory: Self.guides(besides: file))
+            catalog = try Catalog.load(catalogFile: file, guidesDirectory: CatalogCommand.guides(besides: file))
         } else if FileManager.default.fileExists(atPath: options.config) {
             let cfg = try options.load()
             catalog = try Catalog.load(
                 catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
-        } else if let found = Self.shippedCatalog() {
-            catalog = try Catalog.load(catalogFile: found, guidesDirectory: Self.guides(besides: found))
+        } else if let found = CatalogCommand.shippedCatalog() {
+            catalog = try Catalog.load(catalogFile: found, guidesDirectory: CatalogCommand.guides(besides: found))
         } else {
             throw ValidationError(
                 "no config at \(options.config) and no shipped catalog found; pass --config or --file")

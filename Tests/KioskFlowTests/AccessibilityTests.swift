@@ -29,8 +29,12 @@ func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) ->
     func guideData(_ item: CatalogItem) -> [String] {
         var d = [item.name, item.type, item.handling, item.category]
         if let g = catalog.guide(for: item.code) {
-            d += [g.sampleNotice, g.shortVersion, g.promisedTimeLimit, g.fee, g.location, g.hours, g.consultPhone]
-                .compactMap { $0 }
+            d += [
+                g.sampleNotice, g.shortVersion, g.promisedTimeLimit, g.fee, g.location, g.hours, g.consultPhone,
+                g.caseKind, g.plainVersion, g.legalBasis, g.conditions, g.legalTimeLimit, g.feeBasis, g.implementer,
+                g.window, g.resultName, g.delivery, g.complaintPhone, g.complaint, g.onlineURL,
+            ].compactMap { $0 }
+            d += g.process + g.faq.flatMap { [$0.q, $0.a] }
             d += g.materials.flatMap { ["\($0.name)（\($0.form) \($0.copies)份）", $0.name, $0.requirements] }
         }
         return d
@@ -57,9 +61,7 @@ func everyResidentScreen(_ catalog: Catalog, large: Bool, language: Language) ->
     for it in catalog.items {
         var probe = base
         probe.session.item = it
-        for p
-            in 0..<Pager(count: probe.guideLines(it, width: 80).count, perPage: probe.guideLinesPerPage, page: 0).pages
-        {
+        for p in 0..<probe.guidePages(it, width: 80).count {
             add("guide \(it.code) page \(p)", guideData(it)) { m in
                 m.session.item = it
                 m.route = .guide(code: it.code, page: p)

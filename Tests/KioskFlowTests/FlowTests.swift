@@ -316,8 +316,7 @@ struct Driver {
         // The first item whose guide needs several pages.
         let item = try #require(
             d.m.catalog.items.first { d.m.guideLines($0, width: 80).count > FlowMachine.guideLinesPerPage })
-        let pages = Pager(count: d.m.guideLines(item, width: 80).count, perPage: FlowMachine.guideLinesPerPage, page: 0)
-            .pages
+        let pages = d.m.guidePages(item, width: 80).count
         d.m.route = .guide(code: item.code, page: 0)
         for expected in 1..<pages {
             d.keys(.digit(9))

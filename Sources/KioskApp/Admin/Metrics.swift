@@ -39,6 +39,14 @@ public final class KioskMetrics: Sendable {
     let diskFloor = Metrics.Gauge(label: "kiosk_free_disk_floor_bytes")
     let keyAlarm = Metrics.Gauge(label: "kiosk_outbox_key_alarm")
     let info = Metrics.Gauge(label: "kiosk_build_info", dimensions: [("version", KioskVersion.string)])
+    let bundlesRefused = Metrics.Counter(label: "kiosk_catalog_bundles_refused_total")
+    let bundleRefusedNow = Metrics.Gauge(label: "kiosk_catalog_bundle_last_refused")
+
+    /// Catalog bundles refused (counter from the store's running total) and whether the last check refused one.
+    public func observe(bundle s: CatalogBundleState) {
+        advance("catalog_bundles_refused", to: s.refusedTotal, bundlesRefused)
+        bundleRefusedNow.record(s.lastOutcome == "refused" ? 1 : 0)
+    }
 
     /// The catalog bundle's version: the first 12 hex digits of the catalog file's SHA-256 (nil if unreadable).
     public static func bundleVersion(catalogFile: String) -> String? {

@@ -70,7 +70,9 @@ public struct ServiceGuide: Codable, Sendable, Equatable {
     public var sample: Bool
     public var sampleNotice: String?
     public var type: String?
+    public var caseKind: String?  // 办件类型: 即办件 / 承诺件
     public var implementer: String?  // 实施主体/办理机构
+    public var window: String?  // 承办窗口
     public var legalBasis: String?  // 设定依据
     public var conditions: String?  // 受理条件
     public var materials: [GuideMaterial]  // 申请材料
@@ -86,15 +88,18 @@ public struct ServiceGuide: Codable, Sendable, Equatable {
     public var resultName: String?  // 结果名称
     public var delivery: String?  // 送达方式
     public var consultPhone: String?  // 咨询电话
-    public var complaint: String?  // 监督投诉方式
+    public var complaintPhone: String?  // 投诉电话
+    public var complaint: String?  // 监督方式 (监督投诉方式)
+    public var applicationSample: String?  // 申请书示范文本 (printed with the 一次性告知单)
     public var faq: [GuideFAQ]  // 常见问题
     public var shortVersion: String?  // 简版
     public var plainVersion: String?  // 白话版
 
     enum CodingKeys: String, CodingKey {
-        case code, name, sample, sampleNotice, type, implementer, legalBasis, conditions, materials, process
-        case legalTimeLimit, promisedTimeLimit, fee, feeBasis, location, hours, visits, onlineURL
-        case resultName, delivery, consultPhone, complaint, faq, shortVersion, plainVersion
+        case code, name, sample, sampleNotice, type, caseKind, implementer, window, legalBasis, conditions
+        case materials, process, legalTimeLimit, promisedTimeLimit, fee, feeBasis, location, hours, visits, onlineURL
+        case resultName, delivery, consultPhone, complaintPhone, complaint, applicationSample, faq, shortVersion
+        case plainVersion
     }
 
     public init(from decoder: any Decoder) throws {
@@ -104,7 +109,9 @@ public struct ServiceGuide: Codable, Sendable, Equatable {
         sample = try c.decodeIfPresent(Bool.self, forKey: .sample) ?? false
         sampleNotice = try c.decodeIfPresent(String.self, forKey: .sampleNotice)
         type = try c.decodeIfPresent(String.self, forKey: .type)
+        caseKind = try c.decodeIfPresent(String.self, forKey: .caseKind)
         implementer = try c.decodeIfPresent(String.self, forKey: .implementer)
+        window = try c.decodeIfPresent(String.self, forKey: .window)
         legalBasis = try c.decodeIfPresent(String.self, forKey: .legalBasis)
         conditions = try c.decodeIfPresent(String.self, forKey: .conditions)
         materials = try c.decodeIfPresent([GuideMaterial].self, forKey: .materials) ?? []
@@ -120,7 +127,9 @@ public struct ServiceGuide: Codable, Sendable, Equatable {
         resultName = try c.decodeIfPresent(String.self, forKey: .resultName)
         delivery = try c.decodeIfPresent(String.self, forKey: .delivery)
         consultPhone = try c.decodeIfPresent(String.self, forKey: .consultPhone)
+        complaintPhone = try c.decodeIfPresent(String.self, forKey: .complaintPhone)
         complaint = try c.decodeIfPresent(String.self, forKey: .complaint)
+        applicationSample = try c.decodeIfPresent(String.self, forKey: .applicationSample)
         faq = try c.decodeIfPresent([GuideFAQ].self, forKey: .faq) ?? []
         shortVersion = try c.decodeIfPresent(String.self, forKey: .shortVersion)
         plainVersion = try c.decodeIfPresent(String.self, forKey: .plainVersion)

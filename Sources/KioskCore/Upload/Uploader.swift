@@ -488,6 +488,10 @@ public actor Uploader {
     private var stationVersions: (software: String?, bundle: String?) = (nil, nil)
     public func setVersions(software: String?, bundle: String?) { stationVersions = (software, bundle) }
 
+    /// Why the last catalog bundle was refused (nil: fine); heartbeats report it.
+    private var bundleProblem: String?
+    public func setBundleProblem(_ problem: String?) { bundleProblem = problem }
+
     /// The key alarm as a number for metrics and heartbeats: the queued submissions the
     /// configured key cannot read (at least 1 while the alarm is raised), else 0.
     public static func keyAlarmCount(_ queue: UploadQueue) -> Int {
@@ -507,7 +511,8 @@ public actor Uploader {
             freeDiskBytes: disk.freeBytes == Int64.max ? -1 : disk.freeBytes,
             acceptingSubmissions: disk.accepting, oldestQueuedSeconds: counts?.oldestQueuedSeconds,
             softwareVersion: stationVersions.software, bundleVersion: stationVersions.bundle,
-            freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue))
+            freeDiskFloorBytes: database.minFreeBytes, keyAlarm: Self.keyAlarmCount(queue), bundleProblem: bundleProblem
+        )
         do { try await messages.queueHeartbeat(hb) } catch {
             logger.warning("heartbeat not queued", metadata: ["error": "\(error)"])
         }

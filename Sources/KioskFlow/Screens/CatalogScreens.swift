@@ -103,15 +103,18 @@ struct GuideScreen: Screen {
         guard let item = m.catalog.item(code: code) else {
             return ScreenBody(title: m.L("事项不存在"), hints: m.hints(m.L("0 返回"), .digit(0)))
         }
-        let all = m.guideLines(item, width: w)
-        let p = Pager(count: all.count, perPage: m.guideLinesPerPage, page: page)
-        var lines = p.slice(all)
-        lines.append(ScreenLine("  " + m.L("第 {1}/{2} 页", p.page + 1, p.pages), .dim))
+        let pages = m.guidePages(item, width: w)
+        let p = min(max(0, page), pages.count - 1)
         let hints =
             m.largeMode
             ? m.hints(m.L("1 打印告知单  2 申办  9 下一页  0 返回"), .digit(1), .digit(2), .digit(9), .digit(0))
             : m.hints(m.L("1 打印一次性告知单  2 我要申办  7/9 翻页  0 返回"), .digit(1), .digit(2), nil, .digit(0))
-        return ScreenBody(title: m.L("办事指南：{1}", item.name), lines: lines, hints: hints)
+        if pages[p].qrCode {
+            return ScreenBody(
+                title: m.L("第 {1}/{2} 页  手机扫码网上办理：{3}", p + 1, pages.count, item.name), lines: pages[p].lines,
+                hints: hints)
+        }
+        return ScreenBody(title: m.L("办事指南：{1}", item.name), lines: pages[p].lines, hints: hints)
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
@@ -144,8 +147,8 @@ struct GuideScreen: Screen {
             m.session.photos = Array(repeating: nil, count: m.materialNames.count)
             return .go(.placeCard(.apply))
         case .digit(9), .pageDown, .down:
-            let p = Pager(count: m.guideLines(item, width: 80).count, perPage: m.guideLinesPerPage, page: page)
-            return .page(.guide(code: code, page: p.hasNext ? p.page + 1 : p.page))
+            let last = m.guidePages(item, width: 80).count - 1
+            return .page(.guide(code: code, page: min(page + 1, last)))
         case .digit(7), .pageUp, .up:
             return .page(.guide(code: code, page: max(0, page - 1)))
         case .digit(0), .escape:
@@ -154,6 +157,12 @@ struct GuideScreen: Screen {
             return .ignored
         }
     }
+}
+
+/// One page of the guide screen: text (ending with its page line), or the QR code of the online address.
+struct GuidePage: Equatable {
+    var lines: [ScreenLine]
+    var qrCode: Bool
 }
 
 extension Route {

@@ -206,11 +206,13 @@ public struct StationHeartbeat: Codable, Sendable, Equatable {
     public var freeDiskFloorBytes: Int64?
     /// Submissions quarantined because they could not be decrypted with the kiosk's key.
     public var keyAlarm: Int?
+    /// Why the last catalog bundle fetched was refused (nil: the last check was fine).
+    public var bundleProblem: String?
     public init(
         heartbeatId: String, stationId: String, sentAt: String, devices: [DeviceReport], queueDepth: Int,
         quarantined: Int, freeDiskBytes: Int64, acceptingSubmissions: Bool, oldestQueuedSeconds: Int? = nil,
         softwareVersion: String? = nil, bundleVersion: String? = nil, freeDiskFloorBytes: Int64? = nil,
-        keyAlarm: Int? = nil
+        keyAlarm: Int? = nil, bundleProblem: String? = nil
     ) {
         self.heartbeatId = heartbeatId
         self.stationId = stationId
@@ -225,6 +227,7 @@ public struct StationHeartbeat: Codable, Sendable, Equatable {
         self.bundleVersion = bundleVersion
         self.freeDiskFloorBytes = freeDiskFloorBytes
         self.keyAlarm = keyAlarm
+        self.bundleProblem = bundleProblem
     }
 }
 
