@@ -557,7 +557,9 @@ public actor Uploader {
             let delay = await runOnce() ?? config.statusSyncSeconds
             if reachable == true, !caseNumbersReconciled { await reconcileCaseNumbers() }
             if reachable != false { await sendMessages() }
-            if due(lastSync, every: config.statusSyncSeconds) {
+            // Under the key alarm certificates are not fetched either: they would be stored
+            // encrypted with a key the outbox cannot be read with.
+            if database.keyProblem == nil, due(lastSync, every: config.statusSyncSeconds) {
                 await syncStatuses()
                 lastSync = monotonic.now
             }
