@@ -14,6 +14,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import NIOCore
 import NIOSSL
 @_exported import KioskProtocols  // the public API speaks in the protocol's types
 import Logging
@@ -59,7 +60,10 @@ public func buildIntakeApplication(
     routes.register(on: router)
 
     let host = configuration.host
-    var server: HTTPServerBuilder = .http1()
+    let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)))
+    let window = TimeAmount.nanoseconds(Int64(configuration.rateWindowSeconds * 1e9))
+    let minBytesPerWindow = max(1, Int(Double(configuration.minBytesPerSecond) * configuration.rateWindowSeconds))
+    var tlsConfiguration: TLSConfiguration?
     if let files = configuration.tls {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(files.certificateFile).map { .certificate($0) },
@@ -68,12 +72,26 @@ public func buildIntakeApplication(
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
             tls.certificateVerification = .noHostnameVerification  // a client certificate is required and checked
         }
-        server = try .tls(.http1(), tlsConfiguration: tls)
+        tlsConfiguration = tls
+    }
+    // The guard goes first in each connection's pipeline, before TLS: it sees the bytes as they arrive.
+    let connections = ConnectionCount(limit: configuration.maxConnections)
+    let server = HTTPServerBuilder { [tlsConfiguration] responder in
+        let plain = HTTP1Channel(responder: responder, configuration: http1)
+        if let tlsConfiguration {
+            return GuardedChannel(
+                base: try TLSChannel(plain, tlsConfiguration: tlsConfiguration), window: window,
+                minBytesPerWindow: minBytesPerWindow, connections: connections, plainHTTP: false, logger: logger)
+        }
+        return GuardedChannel(
+            base: plain, window: window, minBytesPerWindow: minBytesPerWindow, connections: connections,
+            plainHTTP: true, logger: logger)
     }
     return Application(
         router: router,
         server: server,
-        configuration: .init(address: .hostname(host, port: configuration.port), serverName: nil),
+        configuration: .init(
+            address: .hostname(host, port: configuration.port), serverName: nil, backlog: 1024),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             await onServerRunning?(host, port)
@@ -141,6 +159,26 @@ struct AdminAuthMiddleware: RouterMiddleware {
             )
         }
         return try await next(request, context)
+    }
+}
+
+extension IntakeStorage {
+    /// Claims `submissionId` for the request's station on its first use (an upload, an attachment,
+    /// a manifest), or refuses with 404 when another station used it first. Without a token table
+    /// there are no stations to tell apart.
+    func claim(_ submissionId: String, for context: IntakeRequestContext) async throws {
+        guard let station = context.stationId else { return }
+        guard try await claimSubmission(submissionId, stationId: station) else {
+            throw IntakeError.notFound(
+                "Submission id \(submissionId) is not available to this station. Give the submission a new id (a fresh UUID) and send it again."
+            )
+        }
+    }
+
+    /// True when the request's station may see `submissionId` (it used it first, or there is no token table).
+    func owns(_ submissionId: String, _ context: IntakeRequestContext) async throws -> Bool {
+        guard let station = context.stationId else { return true }
+        return try await submissionOwner(submissionId) == station
     }
 }
 
@@ -242,6 +280,8 @@ struct IntakeRoutes: Sendable {
                 "The \(IntakeAPI.sha256Header) header must be 64 hex digits (the SHA-256 of the body).")
         }
 
+        try await store.claim(id, for: context)
+
         let limit = configuration.maxAttachmentBytes
         let staged = try store.makeStagingFile()
         let size: Int
@@ -328,6 +368,8 @@ struct IntakeRoutes: Sendable {
             )
         }
 
+        try await store.claim(id, for: context)
+
         let meta: Logger.Metadata = ["submission": "\(id)", "case": "\(manifest.caseNumber)"]
         switch try await store.putManifest(manifest, now: Date()) {
         case .created(let receipt):
@@ -405,10 +447,7 @@ struct IntakeRoutes: Sendable {
 
     private func getSubmission(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let id = try submissionId(context)
-        let owner = context.stationId == nil ? nil : try await store.stationId(submissionId: id)
-        guard let status = try await store.status(submissionId: id),
-            context.stationId == nil || owner == context.stationId
-        else {
+        guard try await store.owns(id, context), let status = try await store.status(submissionId: id) else {
             throw IntakeError.notFound(
                 "No submission \(id) is stored for this station. If the kiosk sent it, send its attachments and manifest again (PUT /v1/submissions/\(id))."
             )

@@ -36,6 +36,17 @@ public struct IntakeConfiguration: Sendable {
     /// How long a tus upload may stay unfinished before it expires (404/410), in seconds (default 24 h).
     public var uploadExpirySeconds: Double
 
+    /// Slow clients (IntakeConnections.swift). Most connections open at once; one more is answered
+    /// 503 and closed. Keep it below the unit's LimitNOFILE (kiosk-intake.service: 65536).
+    public var maxConnections: Int = 4096
+    /// A connection that completes no request part for this long is closed (also the longest a
+    /// request head may take, and how long a half-sent body may stall).
+    public var idleTimeoutSeconds: Double = 15
+    /// While a request is being received, each window of this many seconds must bring at least
+    /// `minBytesPerSecond` × the window, or the connection is closed as a trickle.
+    public var rateWindowSeconds: Double = 10
+    public var minBytesPerSecond: Int = 256
+
     public init(
         dataDirectory: String,
         host: String = "127.0.0.1",

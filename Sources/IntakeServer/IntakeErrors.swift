@@ -65,6 +65,29 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 logger.error("request failed", metadata: ["status": "\(error.status.code)", "code": "\(error.code)"])
             }
             return jsonResponse(status: error.status, error.reply)
+        } catch let error where ClientFault(error) != nil {
+            // The client's doing, not the intake's: a reset, an early close, bytes that are not HTTP.
+            switch ClientFault(error) {
+            case .malformed:
+                logger.notice("malformed request body", metadata: ["path": "\(request.uri.path)"])
+                return jsonResponse(
+                    status: .badRequest,
+                    ErrorReply(
+                        error: "malformed-body",
+                        message:
+                            "The request body is not valid HTTP/1.1 (e.g. a chunk size that is not hex, or a chunk without its CRLF). Nothing from it was kept; send the request again with a Content-Length or well-formed chunks."
+                    ))
+            case .reset:
+                logger.notice(
+                    "request cut off: connection reset by the client", metadata: ["path": "\(request.uri.path)"])
+            default:
+                logger.notice(
+                    "request cut off: the client closed the connection", metadata: ["path": "\(request.uri.path)"])
+            }
+            return jsonResponse(
+                status: .badRequest,
+                ErrorReply(
+                    error: "body-cut-off", message: "The connection ended before the request body did. Send it again."))
         } catch let error as any HTTPResponseError {
             let reply = Self.reply(for: error.status, request: request)
             return jsonResponse(status: error.status, reply)

@@ -117,8 +117,8 @@ extension IntakeStore {
             try db.execute(
                 sql: """
                     INSERT INTO certificates (ref, submission_id, content_type, size, sha256, path) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(ref) DO UPDATE SET content_type = excluded.content_type, size = excluded.size,
-                      sha256 = excluded.sha256, path = excluded.path
+                    ON CONFLICT(submission_id) DO UPDATE SET ref = excluded.ref, content_type = excluded.content_type,
+                      size = excluded.size, sha256 = excluded.sha256, path = excluded.path
                     """, arguments: [ref, submissionId, contentType, size, sha256, path])
         }
     }
@@ -252,10 +252,8 @@ struct MessageRoutes: Sendable {
     func certificate(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
         let ref = context.parameters.get("ref") ?? ""
         let found = IntakeIdentifier.isValid(ref) ? try await store.certificateFile(ref: ref) : nil
-        let owner =
-            if let found, context.stationId != nil { try await store.stationId(submissionId: found.submissionId) } else
-            { String?.none }
-        guard let c = found, context.stationId == nil || owner == context.stationId,
+        let owned = if let found { try await store.owns(found.submissionId, context) } else { false }
+        guard let c = found, owned,
             let data = FileManager.default.contents(atPath: c.path)
         else {
             throw IntakeError.notFound("No certificate \(context.parameters.get("ref") ?? "") for this station.")

@@ -52,6 +52,14 @@ public protocol IntakeStorage: Sendable {
     func count() async throws -> Int
     func submissionExists(_ submissionId: String) async throws -> Bool
 
+    // Ownership: a submission id belongs to the station that first used it (an upload, an
+    // attachment or a manifest), on every node; other stations are told nothing about it.
+    /// Records `stationId` as the owner of `submissionId` unless another station already is;
+    /// true when `stationId` owns it (now or before).
+    func claimSubmission(_ submissionId: String, stationId: String) async throws -> Bool
+    /// The station that first used `submissionId`, or nil when nobody has.
+    func submissionOwner(_ submissionId: String) async throws -> String?
+
     // tus upload state
     func tusUpload(id: String) async throws -> TusUpload?
     func openUploadCount() async throws -> Int
@@ -151,7 +159,9 @@ extension IntakeStorage {
     static func writeCertificateFile(dataDirectory: String, submissionId: String, data: Data) throws
         -> (ref: String, path: String, size: Int, sha256: String)
     {
-        let ref = "cert-" + submissionId.prefix(58)
+        // The whole id through SHA-256 (236 of its bits in 59 hex digits): two submission ids never
+        // share a reference, however long their common prefix (the ref must stay a 1-64 identifier).
+        let ref = "cert-" + IntakeDigest.sha256Hex(Data(submissionId.utf8)).prefix(59)
         let rel = "certificates/\(ref)"
         let dir = dataDirectory + "/certificates"
         try FileManager.default.createDirectory(

@@ -147,6 +147,23 @@ public final class IntakeStore: IntakeStorage {
             // A case number names one submission of its station: a second id with the same number is refused.
             try db.execute(sql: "CREATE UNIQUE INDEX submissions_station_case ON submissions(station_id, case_number)")
         }
+        migrator.registerMigration("v5-submission-owners") { db in
+            // The station that first used a submission id owns it; earlier data names its owners
+            // through manifests and through uploads created with a station's token.
+            try db.execute(
+                sql: """
+                    CREATE TABLE submission_owners (
+                        submission_id TEXT PRIMARY KEY NOT NULL,
+                        station_id TEXT NOT NULL,
+                        claimed_at REAL NOT NULL
+                    );
+                    INSERT OR IGNORE INTO submission_owners (submission_id, station_id, claimed_at)
+                        SELECT id, station_id, 0 FROM submissions;
+                    INSERT OR IGNORE INTO submission_owners (submission_id, station_id, claimed_at)
+                        SELECT submission_id, station_id, MIN(created_at) FROM tus_uploads
+                        WHERE submission_id IS NOT NULL AND station_id IS NOT NULL GROUP BY submission_id;
+                    """)
+        }
         return migrator
     }
 
@@ -314,6 +331,24 @@ public final class IntakeStore: IntakeStorage {
     public func stationId(submissionId: String) throws -> String? {
         try dbPool.read { db in
             try String.fetchOne(db, sql: "SELECT station_id FROM submissions WHERE id = ?", arguments: [submissionId])
+        }
+    }
+
+    public func claimSubmission(_ submissionId: String, stationId: String) throws -> Bool {
+        try dbPool.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO submission_owners (submission_id, station_id, claimed_at) VALUES (?, ?, ?)",
+                arguments: [submissionId, stationId, Date().timeIntervalSince1970])
+            return try String.fetchOne(
+                db, sql: "SELECT station_id FROM submission_owners WHERE submission_id = ?", arguments: [submissionId])
+                == stationId
+        }
+    }
+
+    public func submissionOwner(_ submissionId: String) throws -> String? {
+        try dbPool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT station_id FROM submission_owners WHERE submission_id = ?", arguments: [submissionId])
         }
     }
 

@@ -247,6 +247,8 @@ struct TusRoutes: Sendable {
                     "Upload-Metadata needs both submissionId and name, each 1-64 characters of A-Z a-z 0-9 . _ - (not . or ..)."
                 )
             }
+            // Before anything about the submission is looked at: another station's id is a plain 404.
+            try await store.claim(submissionId, for: context)
             if let existing = try await store.attachments(submissionId: submissionId).first(where: { $0.name == name })
             {
                 guard existing.size == length, sha == nil || existing.sha256 == sha else {

@@ -118,6 +118,21 @@ public final class PostgresIntakeStore: IntakeStorage {
             ref TEXT PRIMARY KEY, submission_id TEXT NOT NULL UNIQUE, content_type TEXT NOT NULL,
             size BIGINT NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL)
         """,
+        """
+        CREATE TABLE IF NOT EXISTS submission_owners (
+            submission_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, claimed_at DOUBLE PRECISION NOT NULL)
+        """,
+        // Earlier data names its owners through manifests and uploads made with a station's token.
+        """
+        INSERT INTO submission_owners (submission_id, station_id, claimed_at)
+        SELECT id, station_id, 0 FROM submissions ON CONFLICT (submission_id) DO NOTHING
+        """,
+        """
+        INSERT INTO submission_owners (submission_id, station_id, claimed_at)
+        SELECT DISTINCT ON (submission_id) submission_id, station_id, created_at FROM tus_uploads
+        WHERE submission_id IS NOT NULL AND station_id IS NOT NULL ORDER BY submission_id, created_at
+        ON CONFLICT (submission_id) DO NOTHING
+        """,
     ]
 
     /// Creates the tables if missing. Nodes starting together take turns (an advisory lock).
@@ -362,6 +377,29 @@ public final class PostgresIntakeStore: IntakeStorage {
         try await !rows("SELECT 1 FROM submissions WHERE id = \(submissionId)").isEmpty
     }
 
+    public func claimSubmission(_ submissionId: String, stationId: String) async throws -> Bool {
+        // One statement: two nodes claiming at once both see the single winner.
+        let owner = try await rows(
+            """
+            WITH claimed AS (
+                INSERT INTO submission_owners (submission_id, station_id, claimed_at)
+                VALUES (\(submissionId), \(stationId), \(Date().timeIntervalSince1970))
+                ON CONFLICT (submission_id) DO NOTHING RETURNING station_id)
+            SELECT station_id FROM claimed UNION ALL
+            SELECT station_id FROM submission_owners WHERE submission_id = \(submissionId)
+            """
+        ).first.map { try $0.decode(String.self) }
+        // A claim committed by another node while this statement ran is outside its snapshot.
+        if let owner { return owner == stationId }
+        return try await submissionOwner(submissionId) == stationId
+    }
+
+    public func submissionOwner(_ submissionId: String) async throws -> String? {
+        try await rows("SELECT station_id FROM submission_owners WHERE submission_id = \(submissionId)").first.map {
+            try $0.decode(String.self)
+        }
+    }
+
     // MARK: tus
 
     public func tusUpload(id: String) async throws -> TusUpload? {
@@ -547,8 +585,8 @@ public final class PostgresIntakeStore: IntakeStorage {
             """
             INSERT INTO certificates (ref, submission_id, content_type, size, sha256, path)
             VALUES (\(ref), \(submissionId), \(contentType), \(size), \(sha256), \(path))
-            ON CONFLICT (ref) DO UPDATE SET content_type = EXCLUDED.content_type, size = EXCLUDED.size,
-              sha256 = EXCLUDED.sha256, path = EXCLUDED.path
+            ON CONFLICT (submission_id) DO UPDATE SET ref = EXCLUDED.ref, content_type = EXCLUDED.content_type,
+              size = EXCLUDED.size, sha256 = EXCLUDED.sha256, path = EXCLUDED.path
             """, logger: logger)
     }
 

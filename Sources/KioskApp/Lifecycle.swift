@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import KioskTerminal
 import Logging
 import ServiceLifecycle
@@ -98,8 +99,10 @@ public enum MetricsEndpoint {
         }
         var quiet = logger
         quiet.logLevel = .warning
+        // Each connection is served on its own (NIO); one that stays silent is closed after 10 s.
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(10))),
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "kioskd"),
             onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
             logger: quiet)

@@ -73,6 +73,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-attachment-bytes"), help: "Largest attachment accepted.")
     var maxAttachmentBytes: Int = 20 * 1024 * 1024
 
+    @Option(
+        name: .customLong("max-connections"),
+        help: "Most connections open at once (one more is answered 503 and closed); keep below LimitNOFILE.")
+    var maxConnections: Int = 4096
+
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "Seconds a connection may go without completing a request part (head, body bytes) before it is closed.")
+    var idleTimeout: Double = 15
+
+    @Option(
+        name: .customLong("min-bytes-per-second"),
+        help: "A request being received must bring at least this many bytes per second over each 10 s window.")
+    var minBytesPerSecond: Int = 256
+
     @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain (with --tls-key).")
     var tlsCert: String?
 
@@ -104,6 +119,15 @@ struct Serve: AsyncParsableCommand {
         if let adminToken, adminToken.isEmpty { throw ValidationError("--admin-token must not be empty") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if clientCA != nil && tlsCert == nil { throw ValidationError("--client-ca needs --tls-cert and --tls-key") }
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw ValidationError("--max-connections must be 1...1000000")
+        }
+        guard idleTimeout >= 1, idleTimeout <= 3600 else {
+            throw ValidationError("--idle-timeout must be 1...3600 seconds")
+        }
+        guard (1...1_000_000).contains(minBytesPerSecond) else {
+            throw ValidationError("--min-bytes-per-second must be 1...1000000")
+        }
         if let d = demoCertifyAfter, !(d >= 0) {
             throw ValidationError("--demo-certify-after must be a number of seconds >= 0")
         }
@@ -143,6 +167,9 @@ struct Serve: AsyncParsableCommand {
         var configuration = IntakeConfiguration(
             dataDirectory: data, host: host, port: port, stationTokens: stationTokens,
             maxAttachmentBytes: maxAttachmentBytes, adminToken: adminToken)
+        configuration.maxConnections = maxConnections
+        configuration.idleTimeoutSeconds = idleTimeout
+        configuration.minBytesPerSecond = minBytesPerSecond
         if let tlsCert, let tlsKey {
             configuration.tls = .init(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA)
         }

@@ -38,6 +38,8 @@ struct Kioskd: AsyncParsableCommand {
     var exitWhenDrained = false
 
     func run() async throws {
+        // Whatever the unit's UMask: everything kioskd creates is its own only (state 0700, files 0600).
+        StatePermissions.restrictUmask()
         let cfg: KioskConfig
         do { cfg = try KioskConfig.load(path: config) } catch {
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
@@ -49,6 +51,16 @@ struct Kioskd: AsyncParsableCommand {
         LoggingSystem.bootstrap(JournaldLogHandler.factory(fileFallback: logPath, level: level))
         let logger = Logger(label: "kioskd")
 
+        do {
+            let tightened = try StatePermissions.secure(cfg.stateDirectoryPath)
+            if !tightened.isEmpty {
+                logger.notice(
+                    "state directory: group and other access removed", metadata: ["entries": "\(tightened.count)"])
+            }
+        } catch {
+            // Opening the outbox below says what to fix.
+            logger.warning("state directory not secured", metadata: ["error": "\(error)"])
+        }
         let services: KioskServices
         do { services = try KioskServices(config: cfg, logger: logger) } catch let lost as OutboxLostError {
             // Starting fresh would issue case numbers again and orphan the residents' files.

@@ -305,6 +305,63 @@ let engines = ["sqlite", "postgres"]
         }
     }
 
+    /// A submission id belongs to the station that used it first; earlier manifests and uploads
+    /// name their owners after an upgrade. On PostgreSQL also when two nodes claim at once.
+    @Test(arguments: engines) func submissionIdsBelongToTheStationThatUsedThemFirst(engine: String) async throws {
+        try await withStore(engine) { store, _ in
+            #expect(try await store.submissionOwner("sub-o") == nil)
+            #expect(try await store.claimSubmission("sub-o", stationId: "XY-C-001"))
+            #expect(try await store.claimSubmission("sub-o", stationId: "XY-C-001"), "its owner again")
+            #expect(try await !store.claimSubmission("sub-o", stationId: "XY-C-002"))
+            #expect(try await store.submissionOwner("sub-o") == "XY-C-001")
+            // Many claims at once on one fresh id: exactly one station wins, and every answer agrees.
+            let results = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+                for i in 0..<16 {
+                    let station = "XY-C-\(100 + i % 4)"
+                    group.addTask { (station, try await store.claimSubmission("sub-race", stationId: station)) }
+                }
+                var all: [(String, Bool)] = []
+                for try await r in group { all.append(r) }
+                return all
+            }
+            let winners = Set(results.filter(\.1).map(\.0))
+            #expect(winners.count == 1)
+            #expect(try await store.submissionOwner("sub-race") == winners.first)
+        }
+    }
+
+    /// Certificate references are unique: ids that share their first 58 characters (the old
+    /// truncated reference) get different references, and each reference serves its own file.
+    @Test(arguments: engines) func certificateReferencesAreUnique(engine: String) async throws {
+        try await withStore(engine) { store, _ in
+            let stem = String(repeating: "a", count: 60)
+            let ids = [stem + "0001", stem + "0002"]
+            var refs: [String] = []
+            for (i, id) in ids.enumerated() {
+                _ = try await store.putManifest(
+                    manifest(id, caseNumber: "C-\(i)", attachments: []), now: Date())
+                let pdf = Data("%PDF-1.4 \(id)".utf8)
+                let st = try #require(
+                    try await store.issueCertificate(
+                        submissionId: id, data: pdf, contentType: "application/pdf", note: nil))
+                let ref = try #require(st.certificate?.ref)
+                #expect(IntakeIdentifier.isValid(ref))
+                refs.append(ref)
+            }
+            #expect(Set(refs).count == 2)
+            for (id, ref) in zip(ids, refs) {
+                let file = try #require(try await store.certificateFile(ref: ref))
+                #expect(file.submissionId == id)
+                #expect(FileManager.default.contents(atPath: file.path) == Data("%PDF-1.4 \(id)".utf8))
+            }
+            // A new certificate for the same submission replaces the old one under its reference.
+            let again = try #require(
+                try await store.issueCertificate(
+                    submissionId: ids[0], data: Data("%PDF-1.4 v2".utf8), contentType: "application/pdf", note: nil))
+            #expect(again.certificate?.ref == refs[0] && again.certificate?.size == 11)
+        }
+    }
+
     /// Two PATCHes on one upload never run at once; on PostgreSQL also from two separate clients
     /// (two nodes). Different uploads do not wait for each other.
     @Test(arguments: engines) func theUploadLockExcludesAcrossNodes(engine: String) async throws {

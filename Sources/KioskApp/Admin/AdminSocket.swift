@@ -7,13 +7,22 @@ import Synchronization
 /// The admin socket: a Unix stream socket under the runtime directory, mode 0660 and owned by the
 /// technicians' group. Each connection sends one JSON request line and gets one JSON reply line.
 /// The peer's credentials (SO_PEERCRED) are checked: root, kioskd's own user, or a member of the
-/// admin group. The accept loop runs on its own thread; requests are answered by `handler`.
+/// admin group. The accept loop runs on its own thread and gives every connection a thread of its
+/// own (at most `maxConnections` at once), so a client that connects and says nothing delays
+/// nobody; its request line must arrive within `readTimeout`, or it is closed. Requests are
+/// answered by `handler`.
 public final class AdminSocketServer: Sendable {
     public let path: String
     let group: String?
     let handler: @Sendable (Data, PeerCredentials) async -> Data
     /// The listening socket (-1 before start and after the accept loop ended) and whether stop was asked.
     private let listener = Mutex((fd: Int32(-1), stopped: false))
+    /// Connections being served right now.
+    private let openConnections = Atomic<Int>(0)
+    /// Most connections served at once; more are answered "busy" at once and closed.
+    public let maxConnections: Int
+    /// How long a client has to send its whole request line.
+    public let readTimeout: Duration
 
     public struct PeerCredentials: Sendable, Equatable {
         public var pid: Int32
@@ -31,9 +40,14 @@ public final class AdminSocketServer: Sendable {
         }
     }
 
-    public init(path: String, group: String?, handler: @escaping @Sendable (Data, PeerCredentials) async -> Data) {
+    public init(
+        path: String, group: String?, maxConnections: Int = 256, readTimeout: Duration = .seconds(5),
+        handler: @escaping @Sendable (Data, PeerCredentials) async -> Data
+    ) {
         self.path = path
         self.group = group
+        self.maxConnections = maxConnections
+        self.readTimeout = readTimeout
         self.handler = handler
     }
 
@@ -42,7 +56,9 @@ public final class AdminSocketServer: Sendable {
     /// Binds and starts accepting. A stale socket file from a crashed run is replaced.
     public func start() throws {
         let dir = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Group-searchable (0750), so admin group members reach the socket under kioskd's umask 077.
+        try? FileManager.default.createDirectory(
+            atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         guard path.utf8.count < 100 else {
             throw AdminError(description: "admin socket path \(path) is too long for a Unix socket (max 107 bytes)")
         }
@@ -63,7 +79,7 @@ public final class AdminSocketServer: Sendable {
             }
         }
         umask(old)
-        guard rc == 0, listen(s, 8) == 0 else {
+        guard rc == 0, listen(s, 128) == 0 else {
             let e = errno
             Glibc.close(s)
             throw AdminError(
@@ -114,8 +130,50 @@ public final class AdminSocketServer: Sendable {
                 return
             }
             let conn = c
-            DispatchQueue.global().async { [self] in serve(conn) }
+            // A thread per connection, not a shared pool: a client that never writes holds its own
+            // thread until readTimeout, never a worker that another client's `status` waits for.
+            guard openConnections.add(1, ordering: .relaxed).newValue <= maxConnections else {
+                openConnections.subtract(1, ordering: .relaxed)
+                writeAll(
+                    conn,
+                    Data(
+                        "{\"ok\":false,\"error\":\"kioskd is busy (too many admin connections open); try again\"}\n"
+                            .utf8))
+                Glibc.close(conn)
+                continue
+            }
+            let t = Thread { [self] in
+                serve(conn)
+                openConnections.subtract(1, ordering: .relaxed)
+            }
+            t.name = "admin-connection"
+            t.stackSize = 512 * 1024
+            t.start()
         }
+    }
+
+    /// The request line (up to 1 MiB), read until a newline, end of input or the deadline: a client
+    /// that trickles bytes gets no more time than one that sends nothing.
+    func readRequest(_ c: Int32) -> Data {
+        let deadline = ContinuousClock.now.advanced(by: readTimeout)
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var req = Data()
+        while req.count < 1 << 20 {
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { break }
+            let ms = Int32(
+                clamping: max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, ms)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { break }
+            let n = read(c, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            req.append(contentsOf: buf[0..<n])
+            if req.contains(0x0A) { break }
+        }
+        return req
     }
 
     func credentials(_ c: Int32) -> PeerCredentials? {
@@ -188,7 +246,7 @@ public final class AdminSocketServer: Sendable {
     private func serve(_ c: Int32) {
         defer { Glibc.close(c) }
         var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         guard let peer = credentials(c) else { return }
         guard allowed(peer) else {
             writeAll(
@@ -198,14 +256,7 @@ public final class AdminSocketServer: Sendable {
                         .utf8))
             return
         }
-        var buf = [UInt8](repeating: 0, count: 65536)
-        var req = Data()
-        while req.count < 1 << 20 {
-            let n = read(c, &buf, buf.count)
-            if n <= 0 { break }
-            req.append(contentsOf: buf[0..<n])
-            if req.contains(0x0A) { break }
-        }
+        let req = readRequest(c)
         guard !req.isEmpty else { return }
         let sem = DispatchSemaphore(value: 0)
         let box = ReplyBox()
