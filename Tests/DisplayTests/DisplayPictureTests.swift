@@ -95,6 +95,61 @@ struct DisplayPictureTests {
         try keep(stack, "categories-large")
     }
 
+    /// Seconds until the screenshot shows the screen again (the inverse station row is back).
+    func secondsUntilDrawn(_ stack: DisplayStack, limit: Double = 10) throws -> Double {
+        let t0 = Date()
+        let path = stack.station.dir + "/redraw.ppm"
+        while Date().timeIntervalSince(t0) < limit {
+            try stack.screenshot(path)
+            if try Picture(ppm: path).topBarHeight() == DisplayStack.panel.height / 24 {
+                return Date().timeIntervalSince(t0)
+            }
+            usleep(20_000)
+        }
+        throw DisplayError(
+            description: "the screen was not drawn again within \(limit) s\n\(stack.displayLog.suffix(1500))")
+    }
+
+    /// Either side restarts: kioskd (the display says it is connecting, then redraws once kioskd's
+    /// socket is back), and the display (foot and kiosk-screen attach ended: the session starts
+    /// them again), each redrawn within 1 s, the resident's screen as it was.
+    @Test func bothSidesRestartAndTheScreenIsBackWithinASecond() throws {
+        let stack = try DisplayStack(name: "restart")
+        defer { stack.stop() }
+        try stack.station.intake.start()
+        try stack.startKioskd()
+        try stack.startDisplay()
+        _ = try stack.waitForText(["首页", "镇级事项"], name: "home")
+
+        stack.stopKioskd()
+        try waitUntil(10, "the display to lose kioskd") {
+            let p = stack.station.dir + "/gone.ppm"
+            try stack.screenshot(p)
+            return try Picture(ppm: p).topBarHeight() == 0
+        }
+        try stack.startKioskd()  // returns once the socket is there
+        let afterKioskd = try secondsUntilDrawn(stack)
+        print("display: kioskd restart → drawn again \(Int(afterKioskd * 1000)) ms after its socket appeared")
+        #expect(afterKioskd < 1.0)
+
+        guard let attach = stack.attachPID() else {
+            Issue.record("kiosk-screen attach not found")
+            return
+        }
+        // The terminal's program dies: foot ends, the session starts both again. Timed from the
+        // kill, counted only once a new kiosk-screen attach runs and the screen is drawn.
+        let killedAt = Date()
+        kill(attach, SIGKILL)
+        try waitUntil(5, "a new kiosk-screen attach", every: 0.01) {
+            stack.attachPID().map { $0 != attach } ?? false
+        }
+        _ = try secondsUntilDrawn(stack)
+        let afterDisplay = Date().timeIntervalSince(killedAt)
+        print("display: display restart → drawn again in \(Int(afterDisplay * 1000)) ms")
+        #expect(afterDisplay < 1.0)
+        _ = try stack.waitForText(["首页", "镇级事项"], name: "home-again")
+    }
+
     @Test func screensOfAnApplicationInChinese() throws {
         let stack = try DisplayStack(name: "apply")
         defer { stack.stop() }

@@ -285,6 +285,21 @@ final class DisplayStack {
         }
     }
 
+    /// The running `kiosk-screen attach` of this stack's display user, found through /proc.
+    func attachPID() -> pid_t? {
+        guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for p in pids {
+            guard let pid = pid_t(p), let cmd = FileManager.default.contents(atPath: "/proc/\(p)/cmdline") else {
+                continue
+            }
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if args.count >= 4, args[0].hasSuffix("kiosk-screen"), args[1] == "attach", args.last == socket {
+                return pid
+            }
+        }
+        return nil
+    }
+
     /// The pseudo-terminal `kiosk-screen attach` reads (foot's): found through /proc.
     func attachTTY() -> String? {
         guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
