@@ -112,3 +112,23 @@ import Testing
         try waitUntil(5, "the display to detach") { server.displaySize == nil && server.clientCount == 1 }
     }
 }
+
+/// `screen.encoding: gb18030`: what kioskd writes to its own terminal (a serial hardware terminal
+/// that does not speak UTF-8) arrives in GB18030, box drawing included; UTF-8 stays the default.
+@Suite struct TerminalEncodingTests {
+    @Test func gb18030ReachesTheTerminalThroughTerminalIO() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
+        let gb = TerminalIO(inputFD: fds[0], outputFD: fds[0], encoding: .gb18030)
+        gb.write("首页─1")
+        var buf = [UInt8](repeating: 0, count: 64)
+        let n = read(fds[1], &buf, buf.count)
+        #expect(Array(buf[0..<max(0, n)]) == [0xCA, 0xD7, 0xD2, 0xB3, 0xA9, 0xA4, 0x31])
+        let yaml = try KioskConfig.load(path: root.appendingPathComponent("kiosk-config/kiosk.yaml").path)
+        #expect(yaml.screenEncoding == .utf8)
+    }
+}
