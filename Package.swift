@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "kioskctl", targets: ["kioskctl"]),
         .executable(name: "kiosk-intake", targets: ["kiosk-intake"]),
         .executable(name: "kiosk-bench", targets: ["kiosk-bench"]),
+        .executable(name: "kiosk-screen", targets: ["kiosk-screen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -100,10 +101,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The display client run inside the terminal on the kiosk's monitor (foot under cage): attaches
+        // to kioskd's screen socket, draws, relays keys and taps; sizes the font for the panel.
+        .executableTarget(
+            name: "kiosk-screen",
+            dependencies: [
+                "KioskTerminal", "KioskProtocols",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "kioskctl",
             dependencies: [
-                "KioskApp", "KioskCore", "KioskDevices", "KioskProtocols",
+                "KioskApp", "KioskCore", "KioskDevices", "KioskProtocols", "KioskTerminal",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -153,7 +163,7 @@ let package = Package(
             name: "KioskAppTests",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"), "KioskApp", "KioskDevices", "KioskProtocols",
-                "KioskCore", "KioskTerminal", "KioskTestSupport",
+                "KioskCore", "KioskTerminal", "KioskTestSupport", "KioskFlow",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
@@ -183,6 +193,9 @@ let package = Package(
             name: "EndToEndTests", dependencies: ["KioskProtocols", "KioskCore", "KioskDevices", "KioskTestSupport"]),
         // The .deb (built from the debug binaries), its units under systemd-analyze, udev rules.
         .testTarget(name: "PackagingTests", dependencies: ["KioskApp", "KioskDevices", "KioskTestSupport"]),
+        // The resident screen through the shipped display stack (own phase in run-tests.sh, as root):
+        // kioskd + cage headless + foot + kiosk-screen, grim screenshots, tesseract OCR, taps.
+        .testTarget(name: "DisplayTests", dependencies: ["KioskProtocols", "KioskTestSupport"]),
         // umockdev (test only): USB devices emulated in userspace for the real libusb code.
         .systemLibrary(
             name: "CUMockdev", path: "Tests/CUMockdev", pkgConfig: "umockdev-1.0",

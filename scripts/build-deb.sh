@@ -28,9 +28,10 @@ if [ -z "$bin_dir" ]; then
   swift build -c release --static-swift-stdlib --product kioskd
   swift build -c release --static-swift-stdlib --product kioskctl
   swift build -c release --static-swift-stdlib --product kiosk-intake
+  swift build -c release --static-swift-stdlib --product kiosk-screen
   bin_dir=$(swift build -c release --show-bin-path)
 fi
-for b in kioskd kioskctl kiosk-intake; do
+for b in kioskd kioskctl kiosk-intake kiosk-screen; do
   [ -x "$bin_dir/$b" ] || { echo "build-deb: $bin_dir/$b is missing; build first (swift build)" >&2; exit 1; }
 done
 if [ -z "$version" ]; then
@@ -47,11 +48,11 @@ install -d "$r/DEBIAN" "$r/usr/bin" "$r/lib/systemd/system" "$r/lib/udev/rules.d
   "$r/usr/lib/sysusers.d" "$r/usr/lib/tmpfiles.d" "$r/usr/share/cups/usb" "$r/etc/kioskd" \
   "$r/usr/share/kioskd" "$r/usr/share/doc/$pkg"
 
-for b in kioskd kioskctl kiosk-intake; do
+for b in kioskd kioskctl kiosk-intake kiosk-screen; do
   install -m 0755 "$bin_dir/$b" "$r/usr/bin/$b"
   strip --strip-unneeded "$r/usr/bin/$b" 2>/dev/null || true
 done
-install -m 0644 systemd/kioskd.service systemd/kiosk-intake.service "$r/lib/systemd/system/"
+install -m 0644 systemd/kioskd.service systemd/kiosk-intake.service systemd/kiosk-display.service "$r/lib/systemd/system/"
 install -m 0644 systemd/kioskd.sysusers "$r/usr/lib/sysusers.d/kioskd.conf"
 install -m 0644 systemd/kioskd.tmpfiles "$r/usr/lib/tmpfiles.d/kioskd.conf"
 install -D -m 0644 systemd/kioskd.modules-load "$r/usr/lib/modules-load.d/kioskd.conf"
@@ -84,7 +85,7 @@ install -m 0644 packaging/monitoring/kiosk-alerts.yml packaging/monitoring/kiosk
 
 # Shared libraries the binaries need, as Debian packages (Swift runtime libraries of a
 # non-static build under /opt/swift are not packaged: such a .deb is for tests only).
-libs=$(for b in kioskd kioskctl kiosk-intake; do { ldd "$r/usr/bin/$b" 2>/dev/null || true; } | awk '$3 ~ /^\// {print $3}'; done | sort -u)
+libs=$(for b in kioskd kioskctl kiosk-intake kiosk-screen; do { ldd "$r/usr/bin/$b" 2>/dev/null || true; } | awk '$3 ~ /^\// {print $3}'; done | sort -u)
 depends=""
 for lib in $libs; do
   case "$lib" in /opt/swift/*) continue ;; esac
@@ -107,12 +108,13 @@ Architecture: $arch
 Maintainer: Kiosk terminal team <kiosk@localhost>
 Installed-Size: $size
 Depends: ${depends:+$depends, }adduser, udev, procps, tzdata
-Recommends: systemd, cups-daemon, ghostscript
+Recommends: systemd, cups-daemon, ghostscript, cage, foot, fonts-wqy-microhei, xwayland
 Section: misc
 Priority: optional
 Description: government self-service terminal daemon (kioskd) and tools
  kioskd drives the ID-card reader, document camera and receipt printer, runs
- the resident flow on tty1 and keeps submissions in an encrypted outbox that
+ the resident flow (drawn on the monitor by kiosk-display.service: cage,
+ foot and a CJK font) and keeps submissions in an encrypted outbox that
  uploads to the upstream platform. Includes kioskctl, the reference intake
  kiosk-intake, hardened systemd units (not enabled), udev rules and a CUPS
  usb-quirks entry generated from the device profiles.

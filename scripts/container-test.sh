@@ -266,7 +266,13 @@ After=console-getty.service kiosk-intake.service
 Wants=kiosk-intake.service
 
 [Service]
+# The packaged unit owns no terminal (its screen goes to the screen socket, for kiosk-display);
+# a site with a terminal of its own adds these, as this test does with the console.
+StandardInput=tty-force
+StandardOutput=tty
 TTYPath=/dev/console
+TTYReset=yes
+TTYVHangup=yes
 DeviceAllow=/dev/console rw
 DeviceAllow=char-pts rw
 EOF
@@ -351,6 +357,25 @@ else
 fi
 out=$(cx runuser -u ct-other -- kioskctl status 2>&1); rc=$?
 if [ $rc -ne 0 ] && [[ "$out" == *"permission denied"* ]]; then pass "kioskctl status is refused to another user"; else fail "kioskctl status is refused to another user" "rc=$rc $out"; fi
+
+# --- 9b. The screen socket: a technician's read-only mirror; the display user's group ---------
+sock=$(cx stat -c '%a %U' /run/kioskd-screen /run/kioskd-screen/screen.sock 2>&1 | paste -sd' ')
+if [ "$sock" = "755 kioskd 666 kioskd" ]; then pass "kioskd serves its screen on /run/kioskd-screen/screen.sock (peers checked by kioskd)"; else fail "kioskd serves its screen on /run/kioskd-screen/screen.sock" "$sock"; fi
+out=$(cx runuser -u ct-tech -- kioskctl screen --once 2>&1)
+if [[ "$out" == *"首页"* || "$out" == *"请选择类别"* || "$out" == *"办事指南"* ]]; then
+  pass "kioskctl screen --once mirrors the resident screen for a kioskadm member"
+else
+  fail "kioskctl screen --once mirrors the resident screen for a kioskadm member" "$out"
+fi
+out=$(cx runuser -u ct-other -- kioskctl screen --once 2>&1); rc=$?
+if [ $rc -ne 0 ] && [[ "$out" == *"permission denied"* ]]; then pass "the screen mirror is refused to another user"; else fail "the screen mirror is refused to another user" "rc=$rc $out"; fi
+g=$(cx id -nG kiosk-display 2>&1)
+if [[ " $g " == *" kioskscreen "* ]] && cx systemctl cat kiosk-display.service >/dev/null 2>&1 \
+   && [ "$(cx systemctl is-enabled kiosk-display.service 2>&1)" = disabled ]; then
+  pass "kiosk-display.service is installed (not enabled), its user kiosk-display in kioskscreen"
+else
+  fail "kiosk-display.service is installed, its user in kioskscreen" "groups: $g; $(cx systemctl is-enabled kiosk-display.service 2>&1)"
+fi
 
 # --- 10. The journal: kioskd's own structured lines, nothing personal, no sandbox denials ------
 cx journalctl -b -u kioskd.service -o json --no-pager > "$run/journal.json"

@@ -52,6 +52,8 @@ simulation:
   removeCardAfterSeconds: 2
 admin:
   socket: $DEMO/run/admin.sock       # kioskctl status / selftest / logs / bundle
+screen:
+  socket: $DEMO/run/screen.sock      # kioskctl screen --watch (a read-only mirror), kiosk-screen attach
 metrics:
   port: ${KIOSK_METRICS_PORT:-9464}  # curl http://127.0.0.1:9464/metrics
 YAML

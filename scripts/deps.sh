@@ -22,6 +22,9 @@ if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   # The container suite (scripts/container-test.sh): a Debian root built with mmdebstrap, booted
   # with systemd-nspawn (systemd-container), its console driven through tmux; nsenter (util-linux).
   need+=(mmdebstrap systemd-container util-linux)
+  # The display stack the package recommends (cage, foot, a CJK font; cage wants xwayland) and the
+  # picture test's tools: grim screenshots the headless output, tesseract reads them (chi_sim).
+  need+=(cage foot fonts-wqy-microhei xwayland grim tesseract-ocr tesseract-ocr-chi-sim passwd)
 fi
 if [ "$what" = "deb" ]; then
   need+=(dpkg binutils)

@@ -22,12 +22,17 @@ echo "== USB and serial transports against emulated devices (umockdev) =="
 LD_PRELOAD=$PRELOAD swift test --skip-build --no-parallel --filter KioskUSBTests 2>&1 | tee .build/test-output-usb.txt
 echo "== unit and in-process tests (parallel) =="
 swift test --skip-build --skip KioskUSBTests --skip EndToEndTests --skip PackagingTests --skip IntakeClusterTests \
-  --skip TerminalHangupTests 2>&1 | tee .build/test-output.txt
+  --skip TerminalHangupTests --skip DisplayTests 2>&1 | tee .build/test-output.txt
 # The end-to-end and packaging tests (and the terminal hangup test, which waits on a pseudo-terminal)
 # drive real processes and block their thread while they wait;
 # run one at a time so they never starve the async tests of Swift's cooperative threads (2 cores).
 echo "== end-to-end and packaging tests (one at a time) =="
 swift test --skip-build --no-parallel --filter EndToEndTests --filter PackagingTests --filter TerminalHangupTests 2>&1 | tee .build/test-output-e2e.txt
+# The resident screen through the shipped display stack, checked by pictures: the real kioskd,
+# cage on wlroots' headless backend, foot and kiosk-screen (as a throwaway unprivileged user),
+# screenshots with grim, OCR with tesseract chi_sim, a tap through foot's mouse-report path.
+echo "== the display: cage + foot + kiosk-screen, screenshots and OCR (one at a time) =="
+swift test --skip-build --no-parallel --filter DisplayTests 2>&1 | tee .build/test-output-display.txt
 # The intake on PostgreSQL: the store contract on both engines, then two intake nodes behind nginx
 # with one killed and restarted. Starts its own PostgreSQL (as an unprivileged user) and nginx.
 echo "== intake on PostgreSQL: store contract and two nodes behind nginx (one at a time) =="

@@ -2,6 +2,7 @@ import Foundation
 import KioskCore
 import KioskDevices
 import KioskFlow
+import KioskProtocols
 import Logging
 import Yams
 
@@ -56,6 +57,12 @@ public enum A4PrinterMode: String, ConfigChoice { case cups, simulated, none }
 public enum LogLevelChoice: String, ConfigChoice {
     case trace, debug, info, notice, warning, error, critical
     public var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
+}
+/// What kioskd writes to its own terminal.
+public enum ScreenEncodingChoice: String, ConfigChoice {
+    case utf8 = "utf-8"
+    case gb18030
+    public var encoding: TerminalTextEncoding { self == .gb18030 ? .gb18030 : .utf8 }
 }
 /// The language each resident starts in.
 public enum LanguageChoice: String, ConfigChoice {
@@ -208,6 +215,27 @@ public struct KioskConfig: Codable, Sendable {
         /// Minutes between checks for a new bundle (default 60; 0 = only on demand, `kioskctl catalog fetch`).
         public var fetchMinutes: Double?
     }
+    /// The resident screen: kioskd's own terminal (when it runs on one) and the screen socket the
+    /// display and technicians' mirrors attach to; the panel the display stack draws on.
+    public struct ScreenSettings: Codable, Sendable {
+        /// utf-8 (default) or gb18030 (serial hardware terminals): what kioskd writes to its own terminal.
+        public var encoding: ScreenEncodingChoice?
+        /// The screen socket (default /run/kioskd-screen/screen.sock when that folder exists; else none).
+        public var socket: String?
+        /// Group whose members may drive the screen (the display user; default kioskscreen).
+        public var displayGroup: String?
+        /// The panel in pixels as mounted (before rotation; default 1920×1080) and its rotation
+        /// (0, 90, 180, 270 degrees clockwise; portrait panels): `kiosk-screen` sizes the font from them.
+        public var panelWidth: Int?
+        public var panelHeight: Int?
+        public var rotation: Int?
+        /// The grid in normal mode (default 80×24); large mode divides both by `largeScale` (default 1.5).
+        public var columns: Int?
+        public var rows: Int?
+        public var largeScale: Double?
+        /// The font (a fontconfig name with CJK glyphs; default WenQuanYi Micro Hei Mono).
+        public var font: String?
+    }
     /// Where residents find help (said on the call-staff screen).
     public struct Help: Codable, Sendable {
         public var location: String?
@@ -233,6 +261,7 @@ public struct KioskConfig: Codable, Sendable {
     public var voice: Voice?
     public var help: Help?
     public var catalogBundle: CatalogBundleConfig?
+    public var screen: ScreenSettings?
 
     /// Folder the config file lives in (for relative paths).
     public var baseDirectory: String = "."
@@ -245,7 +274,7 @@ public struct KioskConfig: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices,
             simulation, logging, admin, metrics, technician, storage
-        case accessibility, voice, help, catalogBundle
+        case accessibility, voice, help, catalogBundle, screen
     }
 
     /// The bundle signing key from `catalogBundle` (nil when bundles are not configured).
@@ -282,6 +311,14 @@ public struct KioskConfig: Codable, Sendable {
         return "/run/kioskd/admin.sock"
     }
     public var adminGroup: String { admin?.group ?? "kioskadm" }
+    /// The screen socket kioskd serves: `screen.socket`, else the packaged place when it exists.
+    public var screenSocketPath: String? {
+        if let s = screen?.socket { return resolve(s) }
+        return FileManager.default.fileExists(atPath: Self.packagedScreenDirectory)
+            ? Self.packagedScreenDirectory + "/screen.sock" : nil
+    }
+    public static let packagedScreenDirectory = "/run/kioskd-screen"
+    public var screenEncoding: TerminalTextEncoding { screen?.encoding?.encoding ?? .utf8 }
 
     /// The device profile folder: the config's `deviceProfiles`, else the installed or source-tree one.
     public var deviceProfilesPath: String {
@@ -451,6 +488,14 @@ public struct KioskConfig: Codable, Sendable {
                     )
                 }
             }
+        }
+        try check("screen.panelWidth", screen?.panelWidth, 160...16_384, "the panel's pixels, e.g. 1920")
+        try check("screen.panelHeight", screen?.panelHeight, 120...16_384, "the panel's pixels, e.g. 1080")
+        try check("screen.columns", screen?.columns, 40...300, "80 is usual; portrait panels fewer")
+        try check("screen.rows", screen?.rows, 12...200, "24 is usual")
+        try check("screen.largeScale", screen?.largeScale, 1.5...3, "large mode at least 1.5× taller")
+        if let r = screen?.rotation, ![0, 90, 180, 270].contains(r) {
+            throw ConfigError("screen.rotation \(r) is not one of 0, 90, 180, 270 (degrees clockwise)")
         }
     }
 

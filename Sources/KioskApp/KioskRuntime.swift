@@ -197,7 +197,11 @@ public final class KioskServices: Sendable {
 /// flow machine; screens rendered to the terminal; effects carried out against the services.
 public actor KioskRuntime {
     let services: KioskServices
-    let terminal: TerminalIO
+    /// kioskd's own terminal (tmux, a serial terminal, the console); nil when it runs without one
+    /// (under systemd with the display stack: the screen is served on the socket only).
+    let terminal: TerminalIO?
+    /// The screen socket: the display and technicians' mirrors attach to it.
+    let screens: ScreenSocketServer?
     var machine: FlowMachine
     var renderer: TerminalRenderer
     let events: AsyncStream<FlowEvent>
@@ -261,16 +265,19 @@ public actor KioskRuntime {
     /// Voice prompts (voice.enabled), through espeak-ng.
     let voice: VoicePrompter?
 
-    public init(services: KioskServices, terminal: TerminalIO, metrics: KioskMetrics? = nil) {
+    public init(
+        services: KioskServices, terminal: TerminalIO?, screens: ScreenSocketServer? = nil, metrics: KioskMetrics? = nil
+    ) {
         self.services = services
         self.metrics = metrics
         self.terminal = terminal
+        self.screens = screens
         let c = services.config
         voice = (c.voice?.enabled ?? false) ? VoicePrompter(c.voice!, resolve: c.resolve, logger: services.logger) : nil
         machine = FlowMachine(
             catalog: services.catalog, settings: Self.settings(c, simulated: services.simulatedReader != nil))
-        let size = terminal.size()
-        renderer = TerminalRenderer(width: size.width, height: size.height)
+        let size = terminal?.size() ?? (80, 24)
+        renderer = TerminalRenderer(width: size.0, height: size.1)
         (events, sink) = AsyncStream<FlowEvent>.makeStream(bufferingPolicy: .unbounded)
     }
 
@@ -279,9 +286,23 @@ public actor KioskRuntime {
     /// Runs until the task is cancelled (SIGTERM, SIGINT) or input closes.
     public func run() async {
         let log = services.logger
-        terminal.enter()
-        defer { terminal.restore() }
-        terminal.onReopen = { [weak self] in Task { await self?.redrawAfterHangup() } }
+        terminal?.enter()
+        defer { terminal?.restore() }
+        terminal?.onReopen = { [weak self] in Task { await self?.redrawAfterHangup() } }
+        if let screens {
+            do {
+                try screens.start(
+                    key: { [weak self] k in self?.post(.key(k)) },
+                    redraw: { [weak self] in Task { await self?.draw() } })
+                log.info("screen served on its socket", metadata: ["socket": "\(screens.path)"])
+            } catch {
+                log.error("screen socket not available", metadata: ["error": "\(error)"])
+            }
+        }
+        defer { screens?.stop() }
+        if terminal == nil && screens == nil {
+            log.warning("no terminal and no screen socket: residents see nothing (set screen.socket)")
+        }
         await services.reader?.probe()
         await services.reader?.start()
         lastDevices = await services.deviceStatuses()
@@ -307,10 +328,12 @@ public actor KioskRuntime {
         runningBundle = services.catalogBundleVersion
         await reportCatalogBundle()
         await withTaskGroup(of: Void.self) { group in
-            let keys = terminal.keys()
-            group.addTask { [self] in
-                for await k in keys { post(.key(k)) }
-                sink.finish()  // input closed: the terminal is gone
+            if let terminal {
+                let keys = terminal.keys()
+                group.addTask { [self] in
+                    for await k in keys { post(.key(k)) }
+                    sink.finish()  // input closed: the terminal is gone
+                }
             }
             let period = tickPeriod
             group.addTask { [self] in
@@ -520,12 +543,21 @@ public actor KioskRuntime {
         draw()
     }
 
+    /// The grid frames are laid out for: kioskd's own terminal, else the attached display's, else 80×24.
+    var layoutSize: (width: Int, height: Int) {
+        if let terminal { return terminal.size() }
+        if let d = screens?.displaySize { return (d.columns, d.rows) }
+        return (80, 24)
+    }
+
     func draw() {
-        let size = terminal.size()
+        let size = layoutSize
         if size.width != renderer.width || size.height != renderer.height {
             renderer.resize(width: size.width, height: size.height)
         }
-        terminal.write(renderer.render(machine.frame(width: renderer.width, height: renderer.height)))
+        let frame = machine.frame(width: renderer.width, height: renderer.height)
+        if let terminal { terminal.write(renderer.render(frame)) }
+        screens?.publish(frame, width: renderer.width, height: renderer.height, largeMode: machine.largeMode)
     }
 
     func perform(_ effect: FlowEffect) async {
@@ -541,7 +573,8 @@ public actor KioskRuntime {
                 metrics?.sessionEnded(duration: (ContinuousClock.now - start) / .seconds(1))
                 sessionStartedAt = nil
             }
-            terminal.wipe()
+            terminal?.wipe()
+            screens?.wipe()
             renderer.invalidate()
         case .placeSimulatedCard(let i):
             if let sim = s.simulatedReader, i < SyntheticCards.all.count { sim.place(SyntheticCards.all[i].card) }

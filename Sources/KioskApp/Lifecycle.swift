@@ -14,9 +14,9 @@ import UnixSignals
 public struct KioskRuntimeService: Service {
     let runtime: KioskRuntime
     let services: KioskServices
-    let terminal: TerminalIO
+    let terminal: TerminalIO?
 
-    public init(runtime: KioskRuntime, services: KioskServices, terminal: TerminalIO) {
+    public init(runtime: KioskRuntime, services: KioskServices, terminal: TerminalIO?) {
         self.runtime = runtime
         self.services = services
         self.terminal = terminal
@@ -31,7 +31,7 @@ public struct KioskRuntimeService: Service {
         let left = await runtime.finishInFlightSteps(timeout: .seconds(10))
         if left > 0 { services.logger.warning("steps still running at shutdown", metadata: ["count": "\(left)"]) }
         await services.shutdown()
-        terminal.restore()
+        terminal?.restore()
     }
 }
 

@@ -32,6 +32,11 @@ private let crashHandler: @convention(c) (Int32) -> Void = { sig in
     raise(sig)
 }
 
+private let exitHandler: @convention(c) (Int32) -> Void = { _ in
+    restoreTerminalSignalSafe()
+    _exit(0)
+}
+
 /// The terminal the kiosk owns: raw keypad input, alternate screen, cursor hidden; restored on
 /// every exit path (normal, SIGTERM/SIGINT/SIGHUP via the runtime, crashes via signal handlers).
 public final class TerminalIO: Sendable {
@@ -56,9 +61,13 @@ public final class TerminalIO: Sendable {
         set { reopenHandler.withLock { $0 = newValue } }
     }
 
-    public init(inputFD: Int32 = 0, outputFD: Int32 = 1) {
+    /// UTF-8, or GB18030 for serial hardware terminals (`screen.encoding`).
+    public let encoding: TerminalTextEncoding
+
+    public init(inputFD: Int32 = 0, outputFD: Int32 = 1, encoding: TerminalTextEncoding = .utf8) {
         self.inputFD = inputFD
         self.outputFD = outputFD
+        self.encoding = encoding
     }
 
     public var isTTY: Bool { isatty(inputFD) == 1 }
@@ -106,6 +115,13 @@ public final class TerminalIO: Sendable {
         }
         // Alternate screen, hidden cursor, and touch: taps arrive as SGR 1006 mouse reports.
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[?1000h\u{1B}[?1006h\u{1B}[2J\u{1B}[3J\u{1B}[H")
+    }
+
+    /// For clients that own nothing else (kiosk-screen, kioskctl screen --watch): Ctrl-C, SIGTERM
+    /// and a hangup restore the terminal and end the process. Call after `enter()`.
+    public static func restoreOnExitSignals(_ terminal: TerminalIO) {
+        prepareCrashHandler()
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, exitHandler) }
     }
 
     public func restore() {
@@ -171,7 +187,12 @@ public final class TerminalIO: Sendable {
     }
 
     public func write(_ s: String) {
-        var bytes = Array(s.utf8)
+        writeBytes(encoding.encode(s))
+    }
+
+    /// Bytes as they are (what kioskd sent a screen client: already encoded).
+    public func writeBytes(_ data: [UInt8]) {
+        var bytes = data
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeMutableBufferPointer { p in

@@ -14,7 +14,7 @@ struct Kioskctl: AsyncParsableCommand {
             StatusCommand.self, SelftestCommand.self, LogsCommand.self, BundleCommand.self, SimulateCommand.self,
             TechnicianPINCommand.self,
             ReceiptCommand.self, EscposCommand.self, PrintCommand.self, PackagingCommand.self, CommissionCommand.self,
-            StaffCommand.self, LedgerCommand.self, AuditCommand.self, ServiceCommand.self,
+            StaffCommand.self, LedgerCommand.self, AuditCommand.self, ServiceCommand.self, ScreenCommand.self,
         ])
 }
 

@@ -84,8 +84,15 @@ struct Kioskd: AsyncParsableCommand {
         let adminSocket = AdminSocketServer(path: cfg.adminSocketPath, group: cfg.adminGroup) { data, _ in
             await admin.handle(data)
         }
-        let terminal = TerminalIO()
-        let runtime = KioskRuntime(services: services, terminal: terminal, metrics: metrics)
+        // The terminal kioskd runs on (tmux, a serial terminal, the console), if it runs on one;
+        // under systemd with the display stack it has none and serves the screen on its socket.
+        let tty = TerminalIO(encoding: cfg.screenEncoding)
+        let terminal: TerminalIO? = tty.isTTY ? tty : nil
+        let screens = cfg.screenSocketPath.map {
+            ScreenSocketServer(
+                path: $0, displayGroup: cfg.screen?.displayGroup ?? "kioskscreen", watchGroup: cfg.adminGroup)
+        }
+        let runtime = KioskRuntime(services: services, terminal: terminal, screens: screens, metrics: metrics)
         signal(SIGPIPE, SIG_IGN)  // a vanished peer (helper, socket) is an error to handle, not a reason to die
 
         // Shut down in reverse order: the resident flow first, then reloads, admin socket, metrics.
@@ -111,7 +118,7 @@ struct Kioskd: AsyncParsableCommand {
         do { try await group.run() } catch {
             logger.error("kioskd stopped on an error", metadata: ["error": "\(error)"])
         }
-        terminal.restore()
+        terminal?.restore()
         logger.info("kioskd stopped")
     }
 }

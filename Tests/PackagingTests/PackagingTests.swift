@@ -114,8 +114,9 @@ func profiles() throws -> [DeviceProfile] {
                 + shown.joined(separator: "\n"))
         let e = p.entries
         var expected = [
-            "/usr/bin/kioskd", "/usr/bin/kioskctl", "/usr/bin/kiosk-intake",
+            "/usr/bin/kioskd", "/usr/bin/kioskctl", "/usr/bin/kiosk-intake", "/usr/bin/kiosk-screen",
             "/lib/systemd/system/kioskd.service", "/lib/systemd/system/kiosk-intake.service",
+            "/lib/systemd/system/kiosk-display.service",
             "/lib/udev/rules.d/60-kioskd.rules", "/usr/lib/sysusers.d/kioskd.conf", "/usr/lib/tmpfiles.d/kioskd.conf",
             "/lib/udev/rules.d/99-kioskd-late.rules", "/usr/lib/modules-load.d/kioskd.conf",
             "/usr/share/cups/usb/kiosk.usb-quirks", "/etc/kioskd/kiosk.yaml",
@@ -129,7 +130,9 @@ func profiles() throws -> [DeviceProfile] {
             expected.append("/usr/share/kioskd/DeviceProfiles/" + ((prof.file ?? "") as NSString).lastPathComponent)
         }
         for path in expected { #expect(e[path] != nil, "\(path) is in the package") }
-        for b in ["kioskd", "kioskctl", "kiosk-intake"] { #expect(e["/usr/bin/" + b]?.mode == "-rwxr-xr-x") }
+        for b in ["kioskd", "kioskctl", "kiosk-intake", "kiosk-screen"] {
+            #expect(e["/usr/bin/" + b]?.mode == "-rwxr-xr-x")
+        }
         #expect(e.values.allSatisfy { $0.owner == "root/root" }, "every file is owned by root")
         #expect(
             !e.keys.contains { $0.hasPrefix("/etc/kioskd/outbox.key") || $0.hasSuffix("upstream-token") },
@@ -280,7 +283,9 @@ func profiles() throws -> [DeviceProfile] {
 
     @Test func unitsPassSystemdAnalyzeVerify() throws {
         let p = try BuiltPackage.get()
-        let units = ["kioskd.service", "kiosk-intake.service"].map { p.root + "/lib/systemd/system/" + $0 }
+        let units = ["kioskd.service", "kiosk-intake.service", "kiosk-display.service"].map {
+            p.root + "/lib/systemd/system/" + $0
+        }
         let r = try tool("systemd-analyze", ["verify", "--man=no", "--root=" + p.root] + units, package: "systemd")
         print("packaging: systemd-analyze verify: status \(r.status)\(r.out.isEmpty ? ", no findings" : "\n" + r.out)")
         #expect(r.status == 0)
@@ -316,13 +321,27 @@ func profiles() throws -> [DeviceProfile] {
         let unit = p.text("/lib/systemd/system/kioskd.service")
         for line in [
             "Type=notify", "WatchdogSec=", "Restart=always", "User=kioskd", "SupplementaryGroups=kioskdev",
-            "TTYPath=/dev/tty1", "TTYReset=yes", "TTYVTDisallocate=yes", "StateDirectory=kioskd",
-            "RuntimeDirectory=kioskd",
+            "StandardInput=null", "StateDirectory=kioskd", "RuntimeDirectory=kioskd",
+            "ReadWritePaths=-/run/kioskd-screen",
             "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes",
             "DevicePolicy=closed", "DeviceAllow=char-usb_device rw", "DeviceAllow=char-hidraw rw",
-            "DeviceAllow=char-ttyUSB rw", "DeviceAllow=/dev/tty1 rw", "SystemCallFilter=@system-service",
+            "DeviceAllow=char-ttyUSB rw", "SystemCallFilter=@system-service",
         ] {
             #expect(unit.contains("\n" + line), "kioskd.service has \(line)")
+        }
+        // kioskd owns no terminal: the display unit owns tty1 and draws the screen socket.
+        #expect(!unit.contains("\nTTYPath="), "kioskd.service owns no terminal")
+        let display = p.text("/lib/systemd/system/kiosk-display.service")
+        for line in [
+            "ExecStart=/usr/bin/kiosk-screen display --config /etc/kioskd/kiosk.yaml", "Restart=always",
+            "User=kiosk-display", "SupplementaryGroups=kioskscreen video input render", "PAMName=login",
+            "TTYPath=/dev/tty1", "Conflicts=getty@tty1.service",
+        ] {
+            #expect(display.contains("\n" + line), "kiosk-display.service has \(line)")
+        }
+        let control = try tool("dpkg-deb", ["-f", p.deb, "Recommends"], package: "dpkg").out
+        for pkg in ["cage", "foot", "fonts-wqy-microhei", "xwayland"] {
+            #expect(control.contains(pkg), "the package recommends \(pkg): \(control)")
         }
         #expect(!unit.contains("\nPrivateDevices=yes"), "PrivateDevices= would hide /dev/bus/usb")
         let families = unit.split(separator: "\n").first { $0.hasPrefix("RestrictAddressFamilies=") } ?? ""
@@ -358,7 +377,13 @@ func profiles() throws -> [DeviceProfile] {
             passwd.split(separator: "\n").first { $0.hasPrefix("kioskd:") }.map {
                 Int($0.split(separator: ":")[2]) ?? -1
             } ?? -1
-        for (dir, mode) in [("/var/lib/kioskd", 0o700), ("/var/lib/kioskd/logs", 0o700), ("/run/kioskd", 0o750)] {
+        #expect(
+            group.split(separator: "\n").contains { $0.hasPrefix("kioskscreen:x:") && $0.hasSuffix(":kiosk-display") },
+            "\(group)")
+        for (dir, mode) in [
+            ("/var/lib/kioskd", 0o700), ("/var/lib/kioskd/logs", 0o700), ("/run/kioskd", 0o750),
+            ("/run/kioskd-screen", 0o755),
+        ] {
             let a = try FileManager.default.attributesOfItem(atPath: scratch + dir)
             #expect((a[.posixPermissions] as? Int) == mode, "\(dir) mode")
             #expect((a[.ownerAccountID] as? Int) == uid, "\(dir) owned by kioskd")

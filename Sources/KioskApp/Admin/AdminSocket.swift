@@ -176,7 +176,10 @@ public final class AdminSocketServer: Sendable {
         return req
     }
 
-    func credentials(_ c: Int32) -> PeerCredentials? {
+    func credentials(_ c: Int32) -> PeerCredentials? { Self.peerCredentials(c) }
+
+    /// The connected peer's pid, user, group and supplementary groups (also used by the screen socket).
+    static func peerCredentials(_ c: Int32) -> PeerCredentials? {
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE in C; laid out by hand)
         struct UCred {
             var pid: Int32 = 0

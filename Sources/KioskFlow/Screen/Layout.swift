@@ -81,41 +81,90 @@ extension FlowMachine {
         return ScreenLine(DisplayWidth.truncate(text, columns: w), largeMode ? .bold : .normal, targets: targets)
     }
 
+    /// A rule across the screen: box drawing (─, and ═ in large mode), never ASCII dashes.
+    func rule(_ w: Int) -> ScreenLine { ScreenLine(String(repeating: largeMode ? "═" : "─", count: w)) }
+
+    /// Grids shorter than this (large mode on the kiosk's display: 55×16 or 53×15 where normal is
+    /// 80×24) drop the device line, the rule under it and the blank line under the title (the
+    /// station row and, in large mode, the title are in inverse video), and the blank lines
+    /// between options when the body would not fit otherwise.
+    static let compactBelowRows = 20
+
+    /// The hint row, or two rows when the hints do not fit one (a small grid, English): each hint
+    /// whole on the first row that has room, so every keyed hint stays on screen and tappable.
+    func hintRows(_ hints: [Hint], width w: Int) -> [ScreenLine] {
+        let one = hintRow(hints, width: w + 1000)
+        if DisplayWidth.of(one.text) <= w { return [hintRow(hints, width: w)] }
+        var first: [Hint] = []
+        var second: [Hint] = []
+        var used = 0
+        for h in hints {
+            let width = (first.isEmpty ? 0 : h.gap) + DisplayWidth.of(h.text)
+            if second.isEmpty && used + width <= w {
+                first.append(h)
+                used += width
+            } else {
+                second.append(h)
+            }
+        }
+        guard !second.isEmpty else { return [hintRow(first, width: w)] }
+        return [hintRow(first, width: w), hintRow(second, width: w)]
+    }
+
     /// The whole screen for the current state, laid out by display width.
     public func frame(width: Int, height: Int) -> Frame {
         let w = max(40, width)
+        let compact = height < Self.compactBelowRows
         var body = route.screen.body(self, width: w)
         var rows: [ScreenLine] = []
-        let clock = timestamp("yyyy-MM-dd HH:mm:ss")
+        let clock = timestamp(compact && w < 60 ? "MM-dd HH:mm" : "yyyy-MM-dd HH:mm:ss")
         let name = DisplayWidth.truncate(settings.stationName, columns: w - DisplayWidth.of(clock) - 2)
         rows.append(ScreenLine(DisplayWidth.pad(name, to: w - DisplayWidth.of(clock)) + clock, .inverse))
-        rows.append(ScreenLine(DisplayWidth.truncate(deviceLine, columns: w), largeMode ? .normal : .dim))
-        rows.append(ScreenLine(String(repeating: largeMode ? "=" : "-", count: w)))
+        if !compact {
+            rows.append(ScreenLine(DisplayWidth.truncate(deviceLine, columns: w), largeMode ? .normal : .dim))
+        }
+        if !compact { rows.append(rule(w)) }
         rows.append(ScreenLine(DisplayWidth.truncate(body.title, columns: w), largeMode ? .inverse : .bold))
-        rows.append(ScreenLine(""))
+        if !compact { rows.append(ScreenLine("")) }
         let bodyRows = max(1, height - rows.count - 3)
+        // A line of text wider than the grid (a smaller grid than the screen was written for) is
+        // wrapped at a phrase boundary with its indent, never cut.
+        body.lines = body.lines.flatMap { l -> [ScreenLine] in
+            guard l.targets.isEmpty, DisplayWidth.of(l.text) > w else { return [l] }
+            let indent = String(l.text.prefix { $0 == " " })
+            return Self.phraseWrap(String(l.text.dropFirst(indent.count)), columns: w - indent.count).map {
+                ScreenLine(indent + $0, l.style)
+            }
+        }
+        if body.lines.count > bodyRows {
+            // Spacing goes first, then what does not fit.
+            body.lines = body.lines.filter { !$0.text.trimmingCharacters(in: .whitespaces).isEmpty }
+        }
         if body.lines.count > bodyRows { body.lines = Array(body.lines.prefix(bodyRows)) }
         // Large mode: high contrast, nothing dim.
         if largeMode {
             body.lines = body.lines.map {
-                ScreenLine($0.text, $0.style == .normal || $0.style == .dim ? .bold : $0.style)
+                ScreenLine($0.text, $0.style == .normal || $0.style == .dim ? .bold : $0.style, targets: $0.targets)
             }
         }
         rows += body.lines
-        while rows.count < height - 3 { rows.append(ScreenLine("")) }
-        rows.append(ScreenLine(String(repeating: largeMode ? "=" : "-", count: w)))
+        // Alerts say what happened in words and carry a text marker, never colour alone. On a
+        // small grid an alert too long for its row takes a second one when the body leaves room.
+        let alertText =
+            countdown.map { L("【提示】{1} 秒后将返回首页并清除您的信息，按任意键继续办理", $0) } ?? message.map { L("【提示】") + $0 }
+        var alert = [alertText.map { DisplayWidth.truncate($0, columns: w) } ?? ""]
+        if compact, let t = alertText, DisplayWidth.of(t) > w, rows.count < height - 3 {
+            alert = Array(Self.phraseWrap(t, columns: w).prefix(2)).map { DisplayWidth.truncate($0, columns: w) }
+        }
+        while rows.count < height - 3 - (alert.count - 1) { rows.append(ScreenLine("")) }
         var hints = body.hints
         // Resident screens get the help and language controls on the hint line.
         if !isStaffOrTechnicianScreen { hints += residentControls }
-        rows.append(hintRow(hints, width: w))
-        // Alerts say what happened in words and carry a text marker, never colour alone.
-        if let c = countdown {
-            rows.append(ScreenLine(DisplayWidth.truncate(L("【提示】{1} 秒后将返回首页并清除您的信息，按任意键继续办理", c), columns: w), .alert))
-        } else if let m = message {
-            rows.append(ScreenLine(DisplayWidth.truncate(L("【提示】") + m, columns: w), .alert))
-        } else {
-            rows.append(ScreenLine(""))
-        }
+        // Hints that do not fit one row take the rule's row too.
+        let hintLines = hintRows(hints, width: w)
+        if hintLines.count == 1 { rows.append(rule(w)) }
+        rows += hintLines
+        rows += alert.map { ScreenLine($0, alertText == nil ? .normal : .alert) }
         return Frame(rows: Array(rows.prefix(height)))
     }
 

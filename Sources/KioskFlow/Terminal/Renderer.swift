@@ -40,7 +40,8 @@ public struct Frame: Equatable, Sendable {
 }
 
 /// Turns frames into terminal output, redrawing only rows that changed.
-/// Output uses absolute cursor moves and erase-to-end-of-line: no box drawing, no ambiguous glyphs.
+/// Output uses absolute cursor moves and rows padded to the width. Rules are box drawing (─ ═),
+/// East Asian Ambiguous characters counted one column wide, as foot, tmux and xterm draw them.
 public struct TerminalRenderer: Sendable {
     private var previous: [ScreenLine] = []
     public private(set) var width: Int
