@@ -147,6 +147,9 @@ public final class IntakeStore: IntakeStorage {
             // A case number names one submission of its station: a second id with the same number is refused.
             try db.execute(sql: "CREATE UNIQUE INDEX submissions_station_case ON submissions(station_id, case_number)")
         }
+        registerHelpMigration(&migrator)
+        registerFollowUpMigration(&migrator)
+        registerNotificationMigration(&migrator)
         return migrator
     }
 

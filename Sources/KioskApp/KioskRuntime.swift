@@ -201,6 +201,8 @@ public actor KioskRuntime {
     let notifier = SystemdNotifier()
     var lastWatchdog = ContinuousClock.now
     var pendingReload: (Catalog, FlowSettings)?
+    /// What the upstream last said about notifications (nil: unknown).
+    var smsCapabilities: NotificationCapabilities?
     /// Steps running outside the loop (seal, print, photo): SIGTERM lets them finish.
     var inFlight: [UUID: Task<Void, Never>] = [:]
 
@@ -211,7 +213,7 @@ public actor KioskRuntime {
     }
 
     static func settings(_ c: KioskConfig, simulated: Bool) -> FlowSettings {
-        FlowSettings(
+        var settings = FlowSettings(
             stationName: c.station.name,
             idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
             warningSeconds: c.session?.warningSeconds ?? 20,
@@ -223,6 +225,9 @@ public actor KioskRuntime {
             largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
             helpLocation: c.help?.location, helpPhone: c.help?.phone,
             voicePrompts: c.voice?.enabled ?? false)
+        settings.complaintPhone = c.help?.complaintPhone
+        settings.unresolvedChannel = c.help?.unresolved
+        return settings
     }
 
     /// SIGHUP: re-reads the config's catalog, guides, station name and session settings, and applies
@@ -331,6 +336,7 @@ public actor KioskRuntime {
                 }
             }
             group.addTask { [services] in await services.uploader.run() }
+            group.addTask { [self] in await watchNotificationCapabilities() }
             group.addTask { [self] in
                 await consume()
             }
@@ -561,6 +567,13 @@ public actor KioskRuntime {
                         try? await s.stores.audit.append(
                             actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
                     }
+                    if let of = req.supplementOf {
+                        // Before the uploader sees it: the manifest names the case it completes.
+                        try? await s.stores.caseEvents.linkSupplement(submissionId: sealed.id, of: of)
+                    } else {
+                        await self.requestNotifications(
+                            submissionId: sealed.id, caseNumber: sealed.caseNumber, phone: req.applicant.phone)
+                    }
                     s.uploader.kick()
                     post(.sealed(sealed))
                 } catch let e as DiskFloorError {
@@ -630,6 +643,8 @@ public actor KioskRuntime {
             await performStaff(effect)
         case .speak(let text, let language):
             voice?.speak(text, language: language)
+        case .afterService(let e):
+            await performAfterService(e)
         case .recordEvaluation(let c, let level, let reason):
             do {
                 try await s.stores.messages.recordEvaluation(caseNumber: c, level: level, reason: reason)

@@ -302,6 +302,9 @@ enum OutboxSchema {
                       SELECT 'staff', staff_id, failures, locked_until FROM staff WHERE failures > 0 OR locked_until IS NOT NULL;
                     """)
         }
+        registerCaseEventMigration(&m)
+        registerServiceEvaluationMigration(&m)
+        registerStaffToolsMigration(&m)
         return m
     }
 }

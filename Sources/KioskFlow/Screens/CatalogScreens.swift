@@ -65,7 +65,7 @@ struct ItemsScreen: Screen {
         let p = pager(m)
         var b = ScreenBody(title: "\(m.levelName(level)) > \(m.L(category))")
         b.options = p.slice(items).enumerated().map { i, item in
-            ScreenOption(.digit(i + 1), item.name) { m in
+            ScreenOption(.digit(i + 1), m.catalog.distinctName(item, codeOnly: m.language == .en)) { m in
                 m.session.item = item
                 return .go(.guide(code: item.code, page: 0))
             }
@@ -103,15 +103,33 @@ struct GuideScreen: Screen {
         guard let item = m.catalog.item(code: code) else {
             return ScreenBody(title: m.L("事项不存在"), hints: m.hints(m.L("0 返回"), .digit(0)))
         }
-        let all = m.guideLines(item, width: w)
+        let all = m.guideLines(item, width: w) + m.complaintLines(width: w)
         let p = Pager(count: all.count, perPage: m.guideLinesPerPage, page: page)
         var lines = p.slice(all)
+        if let trouble = m.deviceTrouble(.receiptPrinter) {
+            lines.insert(
+                contentsOf: m.wrapped(trouble + m.L("告知单和回执暂不能打印。"), w).map { ScreenLine($0.text, .alert) }, at: 0)
+        }
         lines.append(ScreenLine("  " + m.L("第 {1}/{2} 页", p.page + 1, p.pages), .dim))
-        let hints =
+        var hints =
             m.largeMode
-            ? m.hints(m.L("1 打印告知单  2 申办  9 下一页  0 返回"), .digit(1), .digit(2), .digit(9), .digit(0))
-            : m.hints(m.L("1 打印一次性告知单  2 我要申办  7/9 翻页  0 返回"), .digit(1), .digit(2), nil, .digit(0))
-        return ScreenBody(title: m.L("办事指南：{1}", item.name), lines: lines, hints: hints)
+            ? m.hints(m.L("1 告知单  2 申办  8 评价  9 下页  0 返回"), .digit(1), .digit(2), .digit(8), .digit(9), .digit(0))
+            : m.hints(
+                m.L("1 打印一次性告知单  2 我要申办  7/9 翻页  8 评价  0 返回"), .digit(1), .digit(2), nil, .digit(8), .digit(0))
+        if item.isConsultation {
+            // Consultation (咨询): nothing to apply for, so 我要申办 is not offered.
+            lines.insert(
+                contentsOf: m.wrapped(m.L("本事项为咨询服务，无需申办，请拨打咨询电话或到窗口咨询。"), w).map {
+                    ScreenLine($0.text, .bold)
+                }, at: 0)
+            hints =
+                m.largeMode
+                ? m.hints(m.L("1 告知单  8 评价  9 下页  0 返回"), .digit(1), .digit(8), .digit(9), .digit(0))
+                : m.hints(m.L("1 打印一次性告知单  7/9 翻页  8 评价  0 返回"), .digit(1), nil, .digit(8), .digit(0))
+        }
+        return ScreenBody(
+            title: m.L("办事指南：{1}", m.catalog.distinctName(item, codeOnly: m.language == .en)), lines: lines,
+            hints: hints)
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
@@ -128,23 +146,17 @@ struct GuideScreen: Screen {
             }
             return .stay
         case .digit(2):
-            m.session.item = item
-            if !m.acceptingSubmissions {
-                m.message = m.L("本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员")
+            if item.isConsultation {
+                m.message = m.L("本事项为咨询服务，无需申办，请拨打咨询电话或到窗口咨询。")
                 return .stay
             }
-            if !m.usable(.idCardReader) {
-                m.message = m.L("身份证阅读器暂不可用，请联系工作人员")
-                return .stay
-            }
-            if !m.usable(.documentCamera) {
-                m.message = m.L("高拍仪暂不可用，请到窗口办理")
-                return .stay
-            }
-            m.session.photos = Array(repeating: nil, count: m.materialNames.count)
-            return .go(.placeCard(.apply))
+            return m.startApplication(code: item.code)
+        case .digit(8):
+            // 好差评 of the guide (voluntary).
+            return m.offerEvaluation(EvaluationSubject(service: "guide", caseNumber: nil, itemCode: item.code))
         case .digit(9), .pageDown, .down:
-            let p = Pager(count: m.guideLines(item, width: 80).count, perPage: m.guideLinesPerPage, page: page)
+            let count = m.guideLines(item, width: 80).count + m.complaintLines(width: 80).count
+            let p = Pager(count: count, perPage: m.guideLinesPerPage, page: page)
             return .page(.guide(code: code, page: p.hasNext ? p.page + 1 : p.page))
         case .digit(7), .pageUp, .up:
             return .page(.guide(code: code, page: max(0, page - 1)))
