@@ -107,7 +107,7 @@ Architecture: $arch
 Maintainer: Kiosk terminal team <kiosk@localhost>
 Installed-Size: $size
 Depends: ${depends:+$depends, }adduser, udev, procps, tzdata
-Recommends: systemd, cups-daemon, ghostscript, fonts-droid-fallback
+Recommends: systemd, cups-daemon, ghostscript, fonts-droid-fallback, fonts-dejavu-core
 Section: misc
 Priority: optional
 Description: government self-service terminal daemon (kioskd) and tools

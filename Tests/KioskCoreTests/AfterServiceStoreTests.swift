@@ -75,6 +75,30 @@ import Testing
         #expect(a.lines().contains { $0.contains("满意率（满意、非常满意）50.0%") })
     }
 
+    @Test func casesPastTheirPromisedTimeLimitAreCountedOverdue() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let catalog = try Catalog.load(
+            catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
+            guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
+        #expect(catalog.guide(for: "XY-T-001")?.promisedTimeLimit?.contains("10个工作日") == true)
+        let o = try makeOutbox(tempDir())
+        let late = try await sealed(o)
+        let recent = try await sealed(o)
+        let done = try await sealed(o)
+        let now = o.database.clock.now
+        for (s, state, acceptedDaysAgo) in [
+            (late, UpstreamState.accepted, 30.0), (recent, .accepted, 1.0), (done, .done, 30.0),
+        ] {
+            try await o.uploads.markUploaded(id: s.id, upstreamState: state)
+            try await o.caseEvents.record(
+                submissionId: s.id, state: "accepted", at: now - acceptedDaysAgo * 86400, note: nil)
+        }
+        let period = LedgerPeriod.containing(now, month: true, clock: o.database.clock)
+        #expect(try o.ledger.afterService(period, catalog: catalog).overdue == 1)
+        #expect(try o.ledger.afterService(period, catalog: nil).overdue == 0)  // no time limit known
+    }
+
     @Test func reprintFindsTheCaseByItsLastDigitsAndShowsOnlyMaskedData() async throws {
         let o = try makeOutbox(tempDir())
         let s = try await sealed(o)

@@ -46,7 +46,8 @@ enum OutboxFixture {
         let (s, state) = try open()
         #expect(
             try s.database.appliedMigrations() == [
-                "v1", "v2-tus-messages-retention", "v3-staff-audit-ledger", "v4-pin-gate",
+                "v1", "v2-tus-messages-retention", "v3-staff-audit-ledger", "v4-pin-gate", "v5-case-events",
+                "v6-service-evaluations", "v7-certificate-handover",
             ])
         #expect(try s.database.synchronousLevel() == 2)
         // Nothing was removed as an orphan: every attachment folder of an unpurged submission is there.

@@ -273,4 +273,28 @@ import Testing
         f.dateFormat = "yyyy-MM-dd HH:mm"
         #expect(f.string(from: due) == "2026-12-07 23:59")
     }
+
+    @Test func pickupAndCameraTroubleAndRatingsOfPickup() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.send(
+            .devices(
+                readyDevices + [DeviceStatus(kind: .a4Printer, state: .online, model: "sim", simulated: true)]))
+        d.keys(.digit(4))
+        #expect(d.m.route == .placeCard(.pickup))
+        d.send(.cardRead(card))
+        d.send(.certificatesLoaded([]))
+        // The A4 printer fails while the pick-up screen is up: said there.
+        d.send(
+            .devices(
+                readyDevices + [DeviceStatus(kind: .a4Printer, state: .noDevice, model: "sim", simulated: true)]))
+        #expect(d.screen.contains("证照打印机当前"))
+        // Rating the pick-up is offered, never forced.
+        d.keys(.digit(8))
+        #expect(d.m.route == .evaluate)
+        d.keys(.digit(2))
+        #expect(
+            d.effects.contains(
+                .afterService(
+                    .recordEvaluation(service: "pickup", caseNumber: nil, itemCode: nil, level: 4, reason: nil))))
+    }
 }

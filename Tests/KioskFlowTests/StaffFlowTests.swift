@@ -175,7 +175,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
             return
         }
         #expect(doc.elements.contains(.text("帮办代办：由代办员 测**（工号 A007）代为办理", bold: true)))
-        #expect(doc.elements.contains(.text("申请人已在屏幕上确认同意代办。本服务免费，代办不收费。", bold: true)))
+        #expect(doc.elements.contains(.text("本服务免费，代办不收费。", bold: true)))
         d.send(.receiptPrinted)
         d.keys(.digit(0))
         // The resident's data is gone; the agent is still signed in, back at the staff menu.

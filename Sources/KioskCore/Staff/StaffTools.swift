@@ -167,7 +167,8 @@ public enum ReprintReceipt {
             .keyValue("材料", "\(s.attachments) 份（照片）"),
         ]
         if let a = s.assistedBy {
-            els.append(.text("帮办代办：工号 \(a) 代为办理。本服务免费，代办不收费。", bold: true))
+            els.append(.text("帮办代办：工号 \(a) 代为办理", bold: true))
+            els.append(.text("本服务免费，代办不收费。", bold: true))
         }
         els += [
             .separator,

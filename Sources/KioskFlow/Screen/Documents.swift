@@ -60,7 +60,8 @@ extension FlowMachine {
         ]
         if assisting, let st = staff {
             els.append(.text("帮办代办：由\(st.role.chinese) \(st.displayName)（工号 \(st.staffId)）代为办理", bold: true))
-            els.append(.text("申请人已在屏幕上确认同意代办。本服务免费，代办不收费。", bold: true))
+            els.append(.text("申请人已在屏幕上确认同意代办。", bold: true))
+            els.append(.text("本服务免费，代办不收费。", bold: true))
         }
         els += [
             .separator,

@@ -17,7 +17,7 @@ struct StaffReprintScreen: StaffScreen {
             lines: [
                 ScreenLine("  输入办件编号的数字部分（可只输后几位，至少 4 位）："), ScreenLine(""),
                 ScreenLine("  办件编号：\(typed)", .bold), ScreenLine(""),
-            ], hints: m.hints("数字 输入   退格 删除   Enter 补打   0 返回（未输入时）", nil, .backspace, .enter, nil))
+            ], hints: m.hints("数字 输入   退格 删除   Enter 补打   Esc 返回", nil, .backspace, .enter, .escape))
         b.lines += m.wrapped("补打的回执标明“补打”和工号；已受理的办件打印为受理回执。", w)
         if !m.receiptPrinterReady { b.lines.append(ScreenLine("  回执打印机当前：\(m.printerProblem)", .alert)) }
         return b
@@ -25,7 +25,7 @@ struct StaffReprintScreen: StaffScreen {
 
     func handle(_ k: Key, _ m: inout FlowMachine, _ s: StaffMember) -> Transition {
         switch k {
-        case .digit(0) where m.afterService.caseInput.isEmpty, .escape:
+        case .escape:
             m.afterService.caseInput = ""
             return .go(.staffMenu)
         case .digit(let d):
@@ -90,11 +90,19 @@ struct StaffHandoverScreen: StaffScreen {
             b.lines.append(ScreenLine("  身份证阅读器当前：\(m.device(.idCardReader)?.state.chinese ?? "未连接")，请检查设备", .alert))
         }
         if m.afterService.handoverBusy { b.lines.append(ScreenLine("  正在核对证件……")) }
+        if m.settings.simulatedCards != nil { b.lines.append(ScreenLine("  [演示] 按字母键 A–E 放置模拟证件", .dim)) }
         b.hints = m.hints("0 返回（不登记）", .digit(0))
         return b
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine, _ s: StaffMember) -> Transition {
+        // The demo's simulated reader: letters place made-up cards, as on the card screen.
+        if case .char(let c) = k, let cards = m.settings.simulatedCards, !(proxy && relation == nil),
+            let v = c.lowercased().unicodeScalars.first?.value, v >= 97, Int(v - 97) < cards.count
+        {
+            m.emit(.placeSimulatedCard(Int(v - 97)))
+            return .stay
+        }
         if k == .digit(0) || k == .escape {
             return relation != nil
                 ? .page(.staffHandover(submissionId, proxy: true, relation: nil))
