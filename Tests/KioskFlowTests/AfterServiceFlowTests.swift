@@ -288,6 +288,13 @@ import Testing
             .devices(
                 readyDevices + [DeviceStatus(kind: .a4Printer, state: .noDevice, model: "sim", simulated: true)]))
         #expect(d.screen.contains("证照打印机当前"))
+        // A jam (connected, but the paper stuck) is trouble too, said in words.
+        d.send(
+            .devices(
+                readyDevices + [
+                    DeviceStatus(kind: .a4Printer, state: .userError, model: "sim", simulated: true, paper: .jammed)
+                ]))
+        #expect(d.screen.contains("证照打印机当前：卡纸"))
         // Rating the pick-up is offered, never forced.
         d.keys(.digit(8))
         #expect(d.m.route == .evaluate)
@@ -296,5 +303,19 @@ import Testing
             d.effects.contains(
                 .afterService(
                     .recordEvaluation(service: "pickup", caseNumber: nil, itemCode: nil, level: 4, reason: nil))))
+    }
+
+    @Test func deviceTroubleOnScreensStaffUseIsInStaffWording() throws {
+        var d = Driver(catalog: try loadCatalog())
+        d.m.staff = StaffMember(staffId: "S001", displayName: "测**", role: .window)
+        d.m.assisting = true
+        d.m.apply(.go(.placeCard(.apply)))
+        d.send(
+            .devices([
+                DeviceStatus(kind: .idCardReader, state: .powerOff, model: "sim", simulated: true),
+                readyDevices[1], readyDevices[2],
+            ]))
+        #expect(d.screen.contains("请检查设备"))
+        #expect(!d.screen.contains("请联系工作人员处理"))
     }
 }

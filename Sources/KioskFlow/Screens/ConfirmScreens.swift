@@ -118,8 +118,27 @@ extension FlowMachine {
 
     /// A device this screen needs failed while it is shown: what happened and what to do (nil: fine).
     func deviceTrouble(_ kind: DeviceKind) -> String? {
-        guard kind == .receiptPrinter ? !receiptPrinterReady : !usable(kind) else { return nil }
-        let state = device(kind).map { L($0.state.chinese) } ?? L("未连接")
+        // Printers: connected is not enough; out of paper or jammed is trouble too.
+        let printer = kind == .receiptPrinter || kind == .a4Printer
+        let ready =
+            printer
+            ? (device(kind).map { $0.state.usable && $0.paper != .out && $0.paper != .jammed && $0.state != .userError }
+                ?? false)
+            : usable(kind)
+        guard !ready else { return nil }
+        let state: String = {
+            guard let d = device(kind) else { return L("未连接") }
+            switch d.paper {
+            case .out: return L("缺纸")
+            case .jammed: return L("卡纸")
+            default: return L(d.state.chinese)
+            }
+        }()
+        if staff != nil {
+            // Staff (帮办代办, the certificate desk) are the ones to act: staff wording, in Chinese.
+            return
+                "\(kind.chinese)当前：\(device(kind).map { $0.paper == .out ? "缺纸" : $0.paper == .jammed ? "卡纸" : $0.state.chinese } ?? "未连接")。请检查设备（连接、纸张），或联系技术人员；申请人可到窗口办理。"
+        }
         switch kind {
         case .idCardReader:
             return L("身份证阅读器当前：{1}。请联系工作人员处理，或按 0 返回后到窗口办理。", state)
