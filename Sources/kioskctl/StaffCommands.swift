@@ -191,7 +191,7 @@ struct LedgerCommand: AsyncParsableCommand {
             } catch { failLine("the ledger PDF could not be made: \(error)") }
         }
         if csv {
-            FileHandle.standardOutput.write(Data(l.csv(bom: bom).utf8))
+            FileHandle.standardOutput.write(Data((l.csv(bom: bom) + (after?.csv() ?? "")).utf8))
         } else if json {
             try printJSON(l)
         } else {

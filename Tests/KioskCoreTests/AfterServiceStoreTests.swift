@@ -73,6 +73,8 @@ import Testing
         #expect(a.poorVerified == 1 && a.poorRectified == 1 && a.poorRevisited == 1)
         #expect(a.openPoorRatings == 0)
         #expect(a.lines().contains { $0.contains("满意率（满意、非常满意）50.0%") })
+        #expect(a.csv().contains("poor_ratings_open,,未闭环差评（全部期间）,,0\r\n"))
+        #expect(a.csv().contains("satisfaction_rate,,满意率（满意、非常满意）,,0.500"))
     }
 
     @Test func casesPastTheirPromisedTimeLimitAreCountedOverdue() async throws {

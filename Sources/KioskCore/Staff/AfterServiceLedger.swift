@@ -31,6 +31,34 @@ public struct AfterServiceLedger: Sendable, Equatable, Codable {
 
     static let serviceNames = ["apply": "申办", "progress": "进度查询", "pickup": "证照领取", "guide": "办事指南"]
 
+    /// CSV rows (section,key,name,detail,value) appended to the ledger's CSV, without a header.
+    public func csv() -> String {
+        var rows: [[String]] = []
+        rows.append([
+            "satisfaction_rate", "", "满意率（满意、非常满意）", "",
+            satisfactionRate.map { String(format: "%.3f", $0) } ?? "",
+        ])
+        for s in ["apply", "progress", "pickup", "guide"] {
+            rows.append(["evaluations_by_service", s, Self.serviceNames[s]!, "", String(evaluationsByService[s] ?? 0)])
+        }
+        rows.append(["poor_ratings", "", "本期差评", "", String(poorRatings)])
+        rows.append(["poor_ratings", "verified", "已核实", "", String(poorVerified)])
+        rows.append(["poor_ratings", "rectified", "已整改", "", String(poorRectified)])
+        rows.append(["poor_ratings", "revisited", "已回访", "", String(poorRevisited)])
+        rows.append(["poor_ratings_open", "", "未闭环差评（全部期间）", "", String(openPoorRatings)])
+        rows.append(["overdue", "", "逾期未办结（截至统计时）", "", String(overdue)])
+        rows.append(["need_materials", "", "本期需补正", "", String(needMaterials)])
+        rows.append(["supplements", "", "本机补正提交", "", String(supplements)])
+        rows.append(["help_calls", "", "居民求助", "", String(helpCalls)])
+        rows.append(["help_calls", "delivered", "平台已接收", "", String(helpDelivered)])
+        rows.append(["help_calls", "answered", "工作人员处理", "", String(helpAnswered)])
+        for a in assistedByAgent.keys.sorted() {
+            rows.append(["assisted_by_agent", a, "帮办代办", "", String(assistedByAgent[a]!)])
+        }
+        rows.append(["assist_consents", "", "代办同意确认", "", String(assistConsents)])
+        return rows.map { $0.map(Ledger.csvField).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
+    }
+
     /// Sections five to seven of the ledger's text.
     public func lines() -> [String] {
         var out: [String] = []
