@@ -34,6 +34,14 @@ import Testing
         #expect(try o.caseEvents.supplementOf(submissionId: sup.id) == s.id)
         #expect(
             try o.caseEvents.detail(submissionId: sup.id, certificates: o.certificates)?.supplementOf == s.caseNumber)
+        // Retention: once the case's personal data is purged, so is the upstream's note.
+        try await o.caseEvents.purgePersonal(olderThanDays: 30)
+        #expect(try o.caseEvents.events(submissionId: s.id).last?.note == "缺少户口簿本人页")  // not purged yet
+        try await o.database.pool.write { db in
+            try db.execute(sql: "UPDATE submission SET purged_at = 1 WHERE id = ?", arguments: [s.id])
+        }
+        try await o.caseEvents.purgePersonal(olderThanDays: 30)
+        #expect(try o.caseEvents.events(submissionId: s.id).map(\.note) == [nil, nil])
     }
 
     @Test func helpCallsAreQueuedAndAnswered() async throws {

@@ -145,6 +145,34 @@ public struct CaseEvents: Sendable {
     }
 }
 
+extension CaseEvents {
+    /// Retention for what issue 24 keeps: the upstream's notes of purged cases, the collector's
+    /// masked name of their hand-over, and sent notification requests (they hold a phone number)
+    /// older than `days`. States, dates and counts stay for the ledger.
+    @discardableResult
+    public func purgePersonal(olderThanDays days: Double) async throws -> Int {
+        let cutoff = database.clock.now.addingTimeInterval(-days * 86_400).timeIntervalSince1970
+        return try await pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE case_event SET note = NULL WHERE note IS NOT NULL
+                      AND submission_id IN (SELECT id FROM submission WHERE purged_at IS NOT NULL)
+                    """)
+            var n = db.changesCount
+            try db.execute(
+                sql: """
+                    UPDATE certificate_handover SET collector_name = '' WHERE collector_name != ''
+                      AND submission_id IN (SELECT id FROM submission WHERE purged_at IS NOT NULL)
+                    """)
+            n += db.changesCount
+            try db.execute(
+                sql: "DELETE FROM message WHERE kind = 'notification' AND state = 'sent' AND created_at <= ?",
+                arguments: [cutoff])
+            return n + db.changesCount
+        }
+    }
+}
+
 extension OutboxStores {
     /// Case histories (upstream steps and notes, 补正 links).
     public var caseEvents: CaseEvents { CaseEvents(database: database) }

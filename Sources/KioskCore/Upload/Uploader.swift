@@ -450,6 +450,7 @@ public actor Uploader {
     public func purgeExpired() async {
         do {
             let n = try await retention.purgeConfirmed(olderThanDays: config.retentionDays)
+            try await CaseEvents(database: database).purgePersonal(olderThanDays: config.retentionDays)
             if n > 0 {
                 logger.info(
                     "retention: personal data deleted",
