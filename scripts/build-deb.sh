@@ -108,7 +108,7 @@ Architecture: $arch
 Maintainer: Kiosk terminal team <kiosk@localhost>
 Installed-Size: $size
 Depends: ${depends:+$depends, }adduser, udev, procps, tzdata
-Recommends: systemd, cups-daemon, ghostscript, cage, foot, fonts-wqy-microhei, xwayland
+Recommends: systemd, cups-daemon, ghostscript, cage, foot, fonts-wqy-microhei, xwayland, fonts-droid-fallback, fonts-dejavu-core
 Section: misc
 Priority: optional
 Description: government self-service terminal daemon (kioskd) and tools

@@ -8,10 +8,12 @@ what="${1:-test}"
 
 need=(pkg-config libsqlite3-dev libusb-1.0-0-dev libcups2-dev libturbojpeg0-dev tmux make gcc python3 coreutils)
 need+=(espeak-ng)   # voice prompts (voice.enabled); the tests write them as WAV files
+need+=(fonts-droid-fallback fonts-dejavu-core)   # the A4 ledger embeds subsets of DroidSansFallbackFull (CJK) and DejaVu Sans
 if [ "$what" = "test" ] || [ "$what" = "bench" ]; then
   need+=(umockdev libumockdev-dev cups-daemon cups-client cups-ipp-utils dbus-daemon curl python3-pyte)
   need+=(zbar-tools)    # zbarimg decodes the guide screen's half-block QR code (KioskFlowTests)
   need+=(ghostscript)   # A4 in uri: mode renders PWG raster for printers without PDF (the ippeveprinter test)
+  need+=(poppler-utils)   # pdffonts/pdftotext: the A4 ledger's fonts are embedded and its text extracts
   need+=(python3-venv openssl)   # tus peers (tuspy, tuspyserver) go into a venv; openssl makes the TLS test's certificates
   # Packaging tests: systemd-analyze, systemd-sysusers, systemd-tmpfiles (no running systemd
   # needed), dpkg-deb, strip.

@@ -27,7 +27,7 @@ public struct DemoCertifier: Sendable {
     public func runOnce(now: Date = Date()) async -> [String] {
         guard let all = try? await store.summaries() else { return [] }
         var done: [String] = []
-        for s in all where s.state == .received || s.state == .inReview {
+        for s in all where s.state == .received || s.state == .inReview || s.state == .accepted {
             guard let at = Self.date(s.receivedAt), now.timeIntervalSince(at) >= after else { continue }
             let pdf = TextPDF.make(lines: [
                 "【示例证照 SAMPLE — 演示用，无效】", "", "办件编号：\(s.caseNumber)",

@@ -214,6 +214,12 @@ struct IntakeRoutes: Sendable {
         let messages = MessageRoutes(configuration: configuration, store: store, logger: logger)
         messages.register(on: router, auth: auth)
         BundleRoutes(store: store).register(on: router, auth: auth)
+        let help = HelpRoutes(store: store, logger: logger)
+        help.register(on: router, auth: auth)
+        let followUps = FollowUpRoutes(store: store, logger: logger)
+        followUps.register(on: router, auth: auth)
+        let notifications = NotificationRoutes(store: store, sms: configuration.sendsSMS, logger: logger)
+        notifications.register(on: router, auth: auth)
 
         let stations = router.group("/v1/submissions").add(middleware: auth)
         stations.get { request, context in try await self.listSubmissions(request, context) }
@@ -225,6 +231,9 @@ struct IntakeRoutes: Sendable {
             let admin = router.group("/v1/admin").add(middleware: AdminAuthMiddleware(adminToken: adminToken))
             admin.post("submissions/{id}/state") { request, context in try await self.setState(request, context) }
             messages.registerAdmin(on: admin)
+            help.registerAdmin(on: admin)
+            followUps.registerAdmin(on: admin)
+            notifications.registerAdmin(on: admin)
         }
     }
 
@@ -375,6 +384,7 @@ struct IntakeRoutes: Sendable {
         case .created(let receipt):
             logger.info(
                 "submission received", metadata: meta.merging(["attachments": "\(manifest.attachments.count)"]) { $1 })
+            try await store.supplementReceived(manifest, logger: logger)
             return jsonResponse(status: .created, receipt)
         case .identical(let receipt):
             logger.info("submission repeated", metadata: meta)

@@ -18,6 +18,9 @@ public struct IntakeConfiguration: Sendable {
     /// Bearer token for the operator route `POST /v1/admin/submissions/{id}/state`.
     /// nil disables (does not register) the route.
     public var adminToken: String?
+    /// Whether notification requests are sent as SMS (by a back office working from the list);
+    /// the reference intake sends none itself. Kiosks promise SMS only when this is true.
+    public var sendsSMS = false
     /// Serve HTTPS with this PEM certificate chain and key; with `clientCAFile`, also require a
     /// client certificate signed by that CA (mutual TLS, station identity). nil = plain HTTP.
     public var tls: TLSFiles?

@@ -228,7 +228,11 @@ struct MessageRoutes: Sendable {
         guard (1...5).contains(e.level) else {
             throw IntakeError.badRequest("invalid-body", "level must be 1 (非常不满意) … 5 (非常满意).")
         }
-        guard !e.caseNumber.isEmpty else { throw IntakeError.badRequest("invalid-body", "caseNumber is empty.") }
+        // A rating of an application names its case; other services (guide, progress, pick-up) may not have one.
+        guard !e.caseNumber.isEmpty || (e.service != nil && e.service != "apply") else {
+            throw IntakeError.badRequest(
+                "invalid-body", "caseNumber is empty (only ratings of a service other than apply may leave it out).")
+        }
         try checkStation(e.stationId, context)
         let out = try await store.putEvaluation(e)
         logger.info("evaluation received", metadata: ["case": "\(e.caseNumber)", "level": "\(e.level)"])

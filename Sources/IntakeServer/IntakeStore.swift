@@ -164,6 +164,9 @@ public final class IntakeStore: IntakeStorage {
                         WHERE submission_id IS NOT NULL AND station_id IS NOT NULL GROUP BY submission_id;
                     """)
         }
+        registerHelpMigration(&migrator)
+        registerFollowUpMigration(&migrator)
+        registerNotificationMigration(&migrator)
         return migrator
     }
 

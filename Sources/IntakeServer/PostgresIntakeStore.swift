@@ -146,7 +146,9 @@ public final class PostgresIntakeStore: IntakeStorage {
                     try await client.withTransaction(logger: logger) { conn in
                         try await conn.query(
                             "SELECT pg_advisory_xact_lock(\(Self.lockKey("schema", "kiosk-intake")))", logger: logger)
-                        for statement in Self.schema { try await conn.query(statement, logger: logger) }
+                        for statement in Self.schema + [Self.helpSchema, Self.followUpSchema, Self.notificationSchema] {
+                            try await conn.query(statement, logger: logger)
+                        }
                     }
                     return true
                 }

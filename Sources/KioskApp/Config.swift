@@ -240,6 +240,9 @@ public struct KioskConfig: Codable, Sendable {
     public struct Help: Codable, Sendable {
         public var location: String?
         public var phone: String?
+        /// 投诉电话 (complaints) and the 办不成事 channel, on the help and guide screens.
+        public var complaintPhone: String?
+        public var unresolved: String?
     }
 
     public var station: Station

@@ -214,6 +214,8 @@ public actor KioskRuntime {
     var pendingBundle: String??
     /// The bundle version the flow shows (nil: the shipped default).
     var runningBundle: String?
+    /// What the upstream last said about notifications (nil: unknown).
+    var smsCapabilities: NotificationCapabilities?
     /// Steps running outside the loop (seal, print, photo): SIGTERM lets them finish.
     var inFlight: [UUID: Task<Void, Never>] = [:]
 
@@ -224,7 +226,7 @@ public actor KioskRuntime {
     }
 
     static func settings(_ c: KioskConfig, simulated: Bool) -> FlowSettings {
-        FlowSettings(
+        var settings = FlowSettings(
             stationName: c.station.name,
             idleTimeoutSeconds: c.session?.idleTimeoutSeconds ?? 90,
             warningSeconds: c.session?.warningSeconds ?? 20,
@@ -236,6 +238,9 @@ public actor KioskRuntime {
             largeIdleTimeoutSeconds: c.accessibility?.largeIdleTimeoutSeconds,
             helpLocation: c.help?.location, helpPhone: c.help?.phone,
             voicePrompts: c.voice?.enabled ?? false)
+        settings.complaintPhone = c.help?.complaintPhone
+        settings.unresolvedChannel = c.help?.unresolved
+        return settings
     }
 
     /// SIGHUP: re-reads the config's catalog, guides, station name and session settings, and applies
@@ -366,6 +371,7 @@ public actor KioskRuntime {
             if let minutes = services.catalogBundleFetchMinutes, minutes > 0 {
                 group.addTask { [self] in await runCatalogBundleSchedule(every: minutes) }
             }
+            group.addTask { [self] in await watchNotificationCapabilities() }
             group.addTask { [self] in
                 await consume()
             }
@@ -609,6 +615,13 @@ public actor KioskRuntime {
                         try? await s.stores.audit.append(
                             actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
                     }
+                    if let of = req.supplementOf {
+                        // Before the uploader sees it: the manifest names the case it completes.
+                        try? await s.stores.caseEvents.linkSupplement(submissionId: sealed.id, of: of)
+                    } else {
+                        await self.requestNotifications(
+                            submissionId: sealed.id, caseNumber: sealed.caseNumber, phone: req.applicant.phone)
+                    }
                     s.uploader.kick()
                     post(.sealed(sealed))
                 } catch let e as DiskFloorError {
@@ -678,6 +691,8 @@ public actor KioskRuntime {
             await performStaff(effect)
         case .speak(let text, let language):
             voice?.speak(text, language: language)
+        case .afterService(let e):
+            await performAfterService(e)
         case .recordEvaluation(let c, let level, let reason):
             do {
                 try await s.stores.messages.recordEvaluation(caseNumber: c, level: level, reason: reason)

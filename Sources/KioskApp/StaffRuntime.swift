@@ -78,7 +78,9 @@ extension KioskRuntime {
                 post(.staffReport(lines: ["台账无法统计：\(error)"], message: nil))
                 return
             }
-            let lines = ledger.lines(stationName: s.config.station.name)
+            var lines = ledger.lines(stationName: s.config.station.name)
+            let after = try? s.stores.ledger.afterService(period, catalog: s.catalog)
+            if let after { lines += [""] + after.lines() }
             // Shown when asked for; a print keeps the screen busy until it reports back.
             guard let printTo else {
                 post(.staffReport(lines: Array(lines.dropFirst(2)), message: nil))
@@ -100,11 +102,17 @@ extension KioskRuntime {
                         msg = "回执打印机未连接"
                     }
                 case .a4:
-                    let r = await printA4(
-                        TextPDF.make(
-                            lines: lines + ["", "打印时间：\(SampleReceipt.timestamp(s.clock.now, clock: s.clock))"]),
-                        label: "ledger-" + period.label)
-                    msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
+                    // A ruled document with its fonts embedded (subsets of Debian's CJK and Latin fonts).
+                    do {
+                        let pdf = try LedgerDocument.pdf(
+                            ledger, after: after, stationName: s.config.station.name,
+                            printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock), printedBy: "工号 \(by)")
+                        let r = await printA4(pdf, label: "ledger-" + period.label)
+                        msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
+                    } catch {
+                        log.error("ledger PDF not made", metadata: ["error": "\(error)"])
+                        msg = "台账未能生成：\(error)"
+                    }
                 }
                 try? await s.stores.audit.append(
                     actor: by, action: "ledger.printed", subject: period.label,
@@ -119,6 +127,7 @@ extension KioskRuntime {
             log.notice("a resident asked for staff", metadata: ["screen": "\(screen)"])
             metrics?.helpRequested()
             if let h = try? s.stores.audit.pendingHelpRequests() { post(.helpPending(count: h.count, last: h.last)) }
+            await sendHelpCall(screen: screen)
         case .setOutOfService(let notice, let by):
             do {
                 try await s.stores.service.setOutOfService(notice: notice, by: by)

@@ -23,6 +23,8 @@ public final class Intake {
     public let port: Int
     public let token: String
     public var process: BackgroundProcess?
+    /// More `serve` options (e.g. `--sms`).
+    public var extraArguments: [String] = []
 
     public init(dir: String, port: Int, token: String) {
         self.dir = dir
@@ -37,7 +39,7 @@ public final class Intake {
             [
                 "serve", "--port", String(port), "--data", dir, "--token", "\(token)=XY-E2E-001",
                 "--admin-token", adminToken,
-            ], log: log)
+            ] + extraArguments, log: log)
         try waitUntil(20, "kiosk-intake to listen") {
             String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self).contains("listening")
         }
@@ -278,6 +280,12 @@ public func applyOnce(_ t: KioskTerminal, from: String = "首页", placeCard: ((
     if let placeCard { try placeCard() } else { try t.send("a") }
     try t.waitFor("请核对您的身份信息")
     try t.send("Enter")
+    // 帮办代办: the resident consents on screen first.
+    try waitUntil(15, "photos or the consent") {
+        let s = try t.screen()
+        return s.contains("拍摄申请材料") || s.contains("帮办代办确认")
+    }
+    if try t.screen().contains("帮办代办确认") { try t.send("1") }
     try t.waitFor("拍摄申请材料")
     var photos = 0
     while try t.screen().contains("拍摄申请材料") {

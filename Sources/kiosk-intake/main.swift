@@ -70,6 +70,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("admin-token"), help: "Bearer token enabling POST /v1/admin/submissions/{id}/state.")
     var adminToken: String?
 
+    @Flag(
+        name: .customLong("sms"),
+        help:
+            "Say that notification requests are sent as SMS (a back office sends from GET /v1/admin/notifications); without it kiosks promise no SMS."
+    )
+    var sms = false
+
     @Option(name: .customLong("max-attachment-bytes"), help: "Largest attachment accepted.")
     var maxAttachmentBytes: Int = 20 * 1024 * 1024
 
@@ -170,6 +177,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.idleTimeoutSeconds = idleTimeout
         configuration.minBytesPerSecond = minBytesPerSecond
+        configuration.sendsSMS = sms
         if let tlsCert, let tlsKey {
             configuration.tls = .init(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA)
         }

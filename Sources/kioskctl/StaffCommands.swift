@@ -148,7 +148,10 @@ struct LedgerCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "CSV (UTF-8; columns section,key,name,detail,value).") var csv = false
     @Flag(name: .long, help: "With --csv: start with a UTF-8 byte-order mark, for Excel and WPS.") var bom = false
     @Flag(name: .long) var json = false
-    @Option(name: .long, help: "Also write the ledger as an A4 PDF to this file.") var pdf: String?
+    @Option(name: .long, help: "Also write the ledger as an A4 PDF to this file (ruled tables, fonts embedded).")
+    var pdf: String?
+    @Option(name: .customLong("printed-by"), help: "Who prints it, for the PDF's title block (default: kioskctl).")
+    var printedBy = "kioskctl"
 
     func run() async throws {
         let (cfg, outbox) = try options.outbox(readOnly: true)
@@ -168,15 +171,31 @@ struct LedgerCommand: AsyncParsableCommand {
                 "the ledger could not be computed: \(error) (restart kioskd once after an upgrade so the database is migrated)"
             )
         }
+        // The after-service part: satisfaction, 差评 follow-up, overdue cases (time limits from the catalog), help.
+        let catalog = try? Catalog.load(
+            catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
+        let after = try? outbox.ledger.afterService(period, catalog: catalog)
+        let allLines = l.lines(stationName: cfg.station.name) + (after.map { [""] + $0.lines() } ?? [])
         if let pdf {
-            try TextPDF.make(lines: l.lines(stationName: cfg.station.name)).write(to: URL(fileURLWithPath: pdf))
+            // A ruled document with embedded font subsets (fonts-droid-fallback, fonts-dejavu-core).
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.timeZone = outbox.database.clock.timeZone
+            f.dateFormat = "yyyy-MM-dd HH:mm"
+            do {
+                try LedgerDocument.pdf(
+                    l, after: after, stationName: cfg.station.name,
+                    printedAt: f.string(from: outbox.database.clock.now),
+                    printedBy: printedBy
+                ).write(to: URL(fileURLWithPath: pdf))
+            } catch { failLine("the ledger PDF could not be made: \(error)") }
         }
         if csv {
-            FileHandle.standardOutput.write(Data(l.csv(bom: bom).utf8))
+            FileHandle.standardOutput.write(Data((l.csv(bom: bom) + (after?.csv() ?? "")).utf8))
         } else if json {
             try printJSON(l)
         } else {
-            for line in l.lines(stationName: cfg.station.name) { print(line) }
+            for line in allLines { print(line) }
         }
     }
 }

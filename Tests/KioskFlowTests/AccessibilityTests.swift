@@ -373,6 +373,9 @@ func isCJKPunct(_ u: Unicode.Scalar) -> Bool {
         d.keys(.char("h"))
         #expect(d.m.route == .help)
         #expect(d.effects.contains(.callStaff(screen: "photo")))
+        // "Staff were told" only once the upstream acknowledged the call (issue 24).
+        #expect(d.screen.contains("正在通知工作人员"))
+        d.send(.afterService(.helpDelivered(true)))
         #expect(d.screen.contains("已通知工作人员"))
         #expect(d.screen.contains("请到服务大厅的窗口找工作人员"))
         d.keys(.digit(0))

@@ -149,6 +149,10 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.screen.contains("帮办代办"))
         d.send(.cardRead(card))
         d.keys(.enter)
+        // The resident consents on screen (free of charge) before anything is photographed.
+        #expect(d.screen.contains("本服务免费，代办不收费"))
+        d.keys(.digit(1))
+        #expect(d.effects.contains(.audit(actor: "A007", action: "assist.consent", subject: nil, detail: req0Code(d))))
         while d.m.route.is(PhotoScreen.self) {
             d.keys(.enter)
             d.send(.photoCaptured(Data([0xFF, 0xD8, 0xFF, 0xD9])))
@@ -171,6 +175,7 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
             return
         }
         #expect(doc.elements.contains(.text("帮办代办：由代办员 测**（工号 A007）代为办理", bold: true)))
+        #expect(doc.elements.contains(.text("本服务免费，代办不收费。", bold: true)))
         d.send(.receiptPrinted)
         d.keys(.digit(0))
         // The resident's data is gone; the agent is still signed in, back at the staff menu.
@@ -213,8 +218,19 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
             .certificatesLoaded([
                 certificate("s1", printed: 1), certificate("s2", printed: 2), certificate("s3", downloaded: false),
             ]))
-        d.keys(.digit(3))  // handed to a proxy
-        #expect(d.effects.contains(.markCertificateCollected(submissionIds: ["s2"], by: "S001", collector: .proxy)))
+        d.keys(.digit(3))  // handed to a proxy: the relation, then the proxy's own card
+        #expect(d.effects.contains(.afterService(.loadHandover(submissionId: "s2"))))
+        d.send(.afterService(.handoverLoaded(maskedName: "测**")))
+        #expect(d.screen.contains("申请人：测**"))
+        d.keys(.digit(1))  // 配偶
+        #expect(d.screen.contains("代领人关系：配偶"))
+        #expect(d.effects.contains(.startCardReading))
+        d.send(.cardRead(card))
+        #expect(
+            d.effects.last
+                == .afterService(.handOver(submissionId: "s2", card: card, proxy: true, relation: "配偶", by: "S001")))
+        d.send(.afterService(.handoverDone(ok: true, message: "已登记由配偶 测** 代领")))
+        #expect(d.screen.contains("证照出证"))
         // A batch: every printed one handed to a village agent.
         d.send(
             .certificatesLoaded([
@@ -288,3 +304,6 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
         #expect(d.screen.contains("请选择类别"))
     }
 }
+
+/// The item code of the application in progress (the consent's audit detail).
+func req0Code(_ d: Driver) -> String? { d.m.session.item?.code }

@@ -441,6 +441,9 @@ enum OutboxSchema {
         m.registerMigration("v5-quarantine-cause") { db in
             try db.execute(sql: "ALTER TABLE submission ADD COLUMN quarantine_cause TEXT")
         }
+        registerCaseEventMigration(&m)
+        registerServiceEvaluationMigration(&m)
+        registerStaffToolsMigration(&m)
         return m
     }
 }

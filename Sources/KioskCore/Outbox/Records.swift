@@ -137,7 +137,7 @@ struct EvaluationRecord: OutboxRecord, Sendable {
 }
 
 /// What travels through the message queue.
-public enum MessageKind: String, Codable, Sendable { case evaluation, heartbeat }
+public enum MessageKind: String, Codable, Sendable { case evaluation, heartbeat, help, notification }
 public enum MessageState: String, Codable, Sendable { case queued, sent, quarantined }
 
 /// Row of `message`: an encrypted JSON body for the upstream (evaluation or heartbeat).

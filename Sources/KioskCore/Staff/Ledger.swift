@@ -107,8 +107,9 @@ public struct Ledger: Sendable, Equatable, Codable {
         case "sealed": return "待上传"
         case "quarantined": return "上传受阻"
         case "uploaded": return "已上传"
-        case "received": return "已受理"
+        case "received": return "已接收"
         case "inReview": return "审核中"
+        case "accepted": return "已受理"
         case "needMaterials": return "需补正"
         case "done": return "已办结"
         case "certificateReady": return "证照可领取"
@@ -169,7 +170,7 @@ public struct Ledger: Sendable, Equatable, Codable {
     /// Text lines for the A4 page (and `kioskctl ledger` without --csv).
     public func lines(stationName: String) -> [String] {
         var out = ["政务服务自助终端工作台账  \(period)", "\(stationName)（\(stationId)）", ""]
-        out.append("一、申请受理：合计 \(submissionsTotal) 件，其中帮办代办 \(assisted) 件")
+        out.append("一、申请提交：合计 \(submissionsTotal) 件，其中帮办代办 \(assisted) 件")
         let byItem = Dictionary(grouping: submissions, by: \.itemCode)
         for code in byItem.keys.sorted() {
             let rows = byItem[code]!

@@ -203,7 +203,13 @@ public struct IntakeClient: Sendable {
     public func postMessage(kind: MessageKind, body: Data, stationId: String) async throws(UploadFailure)
         -> MessageReceipt
     {
-        let path = kind == .evaluation ? "/v1/evaluations" : "/v1/stations/\(stationId)/heartbeats"
+        let path =
+            switch kind {
+            case .evaluation: "/v1/evaluations"
+            case .heartbeat: "/v1/stations/\(stationId)/heartbeats"
+            case .help: "/v1/stations/\(stationId)/help"
+            case .notification: "/v1/stations/\(stationId)/notifications"
+            }
         let r = try await request(.POST, path, body: body, headers: [("Content-Type", IntakeAPI.jsonContentType)])
         guard r.status == 200 || r.status == 201 else { throw failure(r, what: kind.rawValue) }
         return try decode(MessageReceipt.self, r, what: kind.rawValue)
@@ -384,8 +390,9 @@ public actor Uploader {
             }
             try await queue.markAttachmentUploaded(submissionId: id, name: a.ref.name)
         }
-        let receipt = try await client.putManifest(p.manifest)
+        let receipt = try await client.putManifest(withSupplementLink(p.manifest))
         try await queue.markUploaded(id: p.summary.id, upstreamState: receipt.state)
+        await recordUploaded(p.summary.id, receipt)
         logger.info(
             "submission uploaded",
             metadata: ["case": "\(p.summary.caseNumber)", "attachments": "\(p.attachments.count)"])
@@ -426,6 +433,7 @@ public actor Uploader {
         for s in open {
             do {
                 let st = try await client.status(submissionId: s.id)
+                await recordStatus(s.id, st)
                 if st.state != s.upstreamState {
                     try? await queue.updateUpstreamState(id: s.id, state: st.state)
                     logger.info(
@@ -521,6 +529,7 @@ public actor Uploader {
     public func purgeExpired() async {
         do {
             let n = try await retention.purgeConfirmed(olderThanDays: config.retentionDays)
+            try await CaseEvents(database: database).purgePersonal(olderThanDays: config.retentionDays)
             if n > 0 {
                 logger.info(
                     "retention: personal data deleted",
@@ -561,6 +570,7 @@ public actor Uploader {
             // encrypted with a key the outbox cannot be read with.
             if database.keyProblem == nil, due(lastSync, every: config.statusSyncSeconds) {
                 await syncStatuses()
+                await syncFollowUps()
                 lastSync = monotonic.now
             }
             if due(lastPurge, every: 3600) {

@@ -22,6 +22,12 @@ public struct FlowMachine: Sendable {
         var certificates: [CertificateRecord] = []
         var certificatesLoaded = false
         var printingCertificate: String?
+        /// 补正: photographing materials that complete this case (nil: a new application).
+        var supplement: SupplementTarget?
+        /// The service a rating is about (nil: the application just sealed).
+        var evaluation: EvaluationSubject?
+        /// 帮办代办: the resident confirmed on screen (free of charge).
+        var assistConsent = false
     }
 
     public private(set) var catalog: Catalog
@@ -66,6 +72,8 @@ public struct FlowMachine: Sendable {
     var lastSpoken: String?
     /// Effects gathered while one event is handled (handle(_:) returns them).
     var effects: [FlowEffect] = []
+    /// After the submission: help delivery, lists for staff (AfterService.swift).
+    var afterService = AfterServiceState()
 
     public init(catalog: Catalog, settings: FlowSettings, now: Date = Date()) {
         self.catalog = catalog
@@ -105,6 +113,7 @@ public struct FlowMachine: Sendable {
 
     /// Materials the resident photographs for the chosen item.
     var materialNames: [String] {
+        if session.supplement != nil { return supplementMaterialNames }
         guard let item = session.item else { return [] }
         if let g = catalog.guide(for: item.code), !g.materialsToPhotograph.isEmpty {
             return g.materialsToPhotograph.map(\.name)
@@ -114,6 +123,7 @@ public struct FlowMachine: Sendable {
 
     /// How many material photos are required before the resident may continue.
     var requiredPhotos: Int {
+        if session.supplement != nil { return 1 }
         guard let item = session.item else { return 0 }
         if let g = catalog.guide(for: item.code), !g.materialsToPhotograph.isEmpty {
             return g.materialsToPhotograph.count
@@ -146,7 +156,7 @@ public struct FlowMachine: Sendable {
         case .page(let r):
             route = r
         case .go(let r):
-            let wasReading = route.is(PlaceCardScreen.self)
+            let wasReading = route.is(PlaceCardScreen.self) || route.is(StaffHandoverScreen.self)
             if r == .home, let s = staff {
                 emit(.audit(actor: s.staffId, action: "staff.signout", subject: nil, detail: nil))
                 clearStaff()
@@ -154,7 +164,11 @@ public struct FlowMachine: Sendable {
             pinEntry = ""
             route = r
             message = nil
-            if r.is(PlaceCardScreen.self) { emit(.startCardReading) } else if wasReading { emit(.stopCardReading) }
+            if r.is(PlaceCardScreen.self) || r.is(StaffHandoverScreen.self) {
+                emit(.startCardReading)
+            } else if wasReading {
+                emit(.stopCardReading)
+            }
         case .endSession:
             endSession(signOut: false)
         case .signOut:
@@ -164,6 +178,7 @@ public struct FlowMachine: Sendable {
             helpReturn = route
             route = .help
             message = nil
+            afterService.help = .sending
             emit(.callStaff(screen: helpReturn?.name ?? "home"))
         }
     }
@@ -183,6 +198,7 @@ public struct FlowMachine: Sendable {
             sessionsCompleted += 1
         }
         session = Session()
+        afterService.wipeSession()
         message = nil
         assisting = false
         language = settings.language
@@ -249,6 +265,10 @@ public struct FlowMachine: Sendable {
         case .storage(let accepting):
             acceptingSubmissions = accepting
         case .cardRead(let identity):
+            if let h = route.of(StaffHandoverScreen.self) {
+                handoverCard(h, identity)
+                break
+            }
             guard let screen = route.of(PlaceCardScreen.self) else { break }
             lastActivity = now
             session.identity = identity
@@ -334,6 +354,8 @@ public struct FlowMachine: Sendable {
         case .staffIdentified, .staffPINChecked, .certificatesLoaded, .certificatePrinted, .staffReport, .serviceState,
             .helpPending:
             handleStaffEvent(event)
+        case .afterService(let e):
+            handleAfterService(e)
         }
     }
 

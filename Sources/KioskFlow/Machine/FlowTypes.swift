@@ -40,6 +40,8 @@ public enum FlowEvent: Sendable {
     case serviceState(notice: String?)
     /// Residents' help requests not yet acknowledged by staff (shown on the staff menu).
     case helpPending(count: Int, last: Date?)
+    /// After the submission: help delivery, progress, notifications, evaluations, staff tools (AfterService.swift).
+    case afterService(AfterServiceEvent)
 }
 
 /// What the flow asks the runtime to do. Results come back as events.
@@ -82,6 +84,8 @@ public enum FlowEffect: Sendable, Equatable {
     case callStaff(screen: String)
     /// Say this (voice prompts): the screen's main prompt or an error, in the interface language.
     case speak(String, Language)
+    /// After the submission: help, progress, notifications, evaluations, staff tools (AfterService.swift).
+    case afterService(AfterServiceEffect)
 }
 
 public enum LedgerPrint: Sendable, Equatable { case receipt, a4 }
@@ -95,6 +99,8 @@ public struct SubmissionRequest: Sendable, Equatable {
     public var photoNames: [String]
     /// Staff id of the staff member or village agent submitting on the resident's behalf (帮办代办).
     public var assistedBy: String? = nil
+    /// 补正: the submission id of the case these materials complete.
+    public var supplementOf: String? = nil
 }
 
 public struct FlowSettings: Sendable {
@@ -115,6 +121,9 @@ public struct FlowSettings: Sendable {
     public var helpPhone: String?
     /// Emit `.speak` effects (voice.enabled).
     public var voicePrompts: Bool
+    /// The complaint phone (投诉电话) and the 办不成事 channel, said on the help and guide screens.
+    public var complaintPhone: String? = nil
+    public var unresolvedChannel: String? = nil
 
     public init(
         stationName: String, idleTimeoutSeconds: Int = 90, warningSeconds: Int = 20, pageSize: Int = 6,
@@ -158,8 +167,9 @@ public let evaluationReasons = ["等候时间长", "办事指南不清楚", "设
 extension UpstreamState {
     public var chinese: String {
         switch self {
-        case .received: return "已受理"
+        case .received: return "已接收，等待受理"
         case .inReview: return "审核中"
+        case .accepted: return "已受理"
         case .needMaterials: return "需补正材料"
         case .done: return "已办结"
         case .certificateReady: return "证照可领取"
@@ -176,5 +186,11 @@ extension SubmissionSummary {
         case .quarantined: return "上传受阻，请联系窗口"
         case .uploaded: return upstreamState?.chinese ?? "已上传"
         }
+    }
+
+    /// Whether the upstream accepted the case (受理) or went past it: only then is a receipt a 受理回执.
+    public var upstreamAccepted: Bool {
+        guard state == .uploaded, let u = upstreamState else { return false }
+        return [.inReview, .accepted, .needMaterials, .done, .certificateReady].contains(u)
     }
 }

@@ -97,7 +97,7 @@ extension FlowMachine {
     /// The guide screen's pages: text pages (each ending with its page line), then one page
     /// with the QR code of the online address when the guide has one that fits.
     func guidePages(_ item: CatalogItem, width w: Int) -> [GuidePage] {
-        let all = guideLines(item, width: w)
+        let all = guideLines(item, width: w) + complaintLines(width: w)
         let per = guideLinesPerPage
         let textPages = max(1, (all.count + per - 1) / per)
         var qr: [ScreenLine]? = nil
@@ -116,11 +116,15 @@ extension FlowMachine {
 
     func receiptDocument(for s: SubmissionSummary) -> ReceiptDocument {
         let id = session.identity
+        // A 提交回执 until the upstream accepted the case (受理): the kiosk itself accepts nothing.
         var els: [ReceiptElement] = [
-            .title("受理回执"),
+            .title(session.supplement != nil ? "补正材料提交回执" : s.upstreamAccepted ? "受理回执" : "提交回执"),
             .text(settings.stationName, align: .center),
             .separator,
             .keyValue("办件编号", s.caseNumber),
+        ]
+        if let sup = session.supplement { els.append(.keyValue("补正对应办件", sup.caseNumber)) }
+        els += [
             .text("事项：\(s.itemName)"),
             .keyValue("申请人", id?.maskedName ?? ""),
             .keyValue("证件号码", id?.maskedIDNumber ?? ""),
@@ -130,10 +134,16 @@ extension FlowMachine {
         ]
         if assisting, let st = staff {
             els.append(.text("帮办代办：由\(st.role.chinese) \(st.displayName)（工号 \(st.staffId)）代为办理", bold: true))
+            els.append(.text("申请人已在屏幕上确认同意代办。", bold: true))
+            els.append(.text("本服务免费，代办不收费。", bold: true))
         }
         els += [
             .separator,
             .qr(s.caseNumber, size: 6),
+            .text(
+                s.upstreamAccepted
+                    ? "办理状态：\(s.upstreamState?.chinese ?? "")"
+                    : "本回执证明申请已提交，是否受理以审核结果为准", align: .center),
             .text("凭办件编号到窗口或放置身份证在本机查询进度", align: .center),
             .text("请妥善保管本回执", align: .center),
         ]

@@ -83,19 +83,45 @@ struct ProgressScreen: Screen {
             lines += m.wrapped(m.L("本机没有查到您的申请记录。"), w)
             lines += m.wrapped(m.L("在其他地点提交的申请，请到窗口或登录网上办事大厅查询。"), w)
         } else {
-            for s in m.session.progress.prefix(m.largeMode ? 4 : 6) {
+            // Each case is an option: its number opens the timeline, time limit, next step and note.
+            var options: [ScreenOption] = []
+            for (i, s) in m.session.progress.prefix(m.largeMode ? 4 : 6).enumerated() {
+                let option = ScreenOption(.digit(i + 1), "") { m in
+                    m.afterService.caseDetail = nil
+                    m.afterService.caseLoaded = false
+                    m.emit(.afterService(.loadCase(submissionId: s.id)))
+                    return .go(.caseDetail(s.id))
+                }
+                options.append(option)
+                let target = [TapTarget(columns: 0..<w, key: option.key)]
                 lines.append(
                     ScreenLine(
-                        "  \(s.caseNumber)  \(m.timestamp("MM-dd HH:mm", s.sealedAt))  \(m.L(s.residentState))", .bold))
-                lines.append(ScreenLine("    " + DisplayWidth.truncate(s.itemName, columns: w - 6)))
+                        "  \(i + 1)  \(s.caseNumber)  \(m.timestamp("MM-dd HH:mm", s.sealedAt))  \(m.L(s.residentState))",
+                        .bold, targets: target))
+                lines.append(ScreenLine("     " + DisplayWidth.truncate(s.itemName, columns: w - 7), targets: target))
                 if m.largeMode { lines.append(ScreenLine("")) }
             }
+            var b = ScreenBody(
+                title: m.L("进度查询"), lines: lines,
+                hints: m.hints(
+                    m.L("1-{1} 查看详情   8 评价（自愿）   0 结束", options.count), nil, .digit(8), .digit(0)))
+            b.options = options
+            return b
         }
-        return ScreenBody(title: m.L("进度查询"), lines: lines, hints: m.hints(m.L("0 结束并返回首页"), .digit(0)))
+        return ScreenBody(
+            title: m.L("进度查询"), lines: lines,
+            hints: m.hints(m.L("8 评价本次服务（自愿）   0 结束并返回首页"), .digit(8), .digit(0)))
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
-        k == .digit(0) || k == .escape || k == .enter ? .endSession : .ignored
+        if k == .digit(0) || k == .escape || k == .enter { return .endSession }
+        if k == .digit(8), m.session.progressLoaded {
+            return m.offerEvaluation(
+                EvaluationSubject(
+                    service: "progress", caseNumber: m.session.progress.first?.caseNumber,
+                    itemCode: m.session.progress.first?.itemCode))
+        }
+        return choose(k, &m)
     }
 }
 
@@ -110,6 +136,10 @@ struct PickupScreen: Screen {
             b.lines.append(ScreenLine(""))
         }
         let printable = m.printableCertificates
+        if let trouble = m.deviceTrouble(.a4Printer) {
+            b.lines += m.wrapped(trouble, w).map { ScreenLine($0.text, .alert) }
+            b.lines.append(ScreenLine(""))
+        }
         if !m.session.certificatesLoaded {
             b.lines.append(ScreenLine("  " + m.L("正在查询……")))
         } else if printable.isEmpty {
@@ -140,12 +170,19 @@ struct PickupScreen: Screen {
         }
         let n = b.options.count
         b.hints =
-            n > 0 ? m.hints(m.L("1-{1} 打印证照   0 结束并返回首页", n), nil, .digit(0)) : m.hints(m.L("0 结束并返回首页"), .digit(0))
+            n > 0
+            ? m.hints(m.L("1-{1} 打印证照   8 评价（自愿）   0 结束", n), nil, .digit(8), .digit(0))
+            : m.hints(m.L("8 评价本次服务（自愿）   0 结束并返回首页"), .digit(8), .digit(0))
         return b
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
         switch k {
+        case .digit(8):
+            guard m.session.printingCertificate == nil, m.session.certificatesLoaded else { return .stay }
+            let c = m.session.certificates.first
+            return m.offerEvaluation(
+                EvaluationSubject(service: "pickup", caseNumber: c?.caseNumber, itemCode: nil))
         case .digit(0), .escape, .enter:
             return m.session.printingCertificate == nil ? .endSession : .stay
         default:
@@ -159,6 +196,12 @@ extension FlowMachine {
     mutating func record(level: Int, reason: String?) -> Transition {
         if let c = session.sealed?.caseNumber {
             emit(.recordEvaluation(caseNumber: c, level: level, reason: reason))
+        } else if let e = session.evaluation {
+            emit(
+                .afterService(
+                    .recordEvaluation(
+                        service: e.service, caseNumber: e.caseNumber, itemCode: e.itemCode, level: level, reason: reason
+                    )))
         }
         return .go(.thanks)
     }

@@ -16,6 +16,15 @@ struct PlaceCardScreen: Screen {
             ? [ScreenLine("  " + m.L("请把证件放在下方读卡区。")), ScreenLine(""), ScreenLine("  " + m.L("放好后不要移动。"))]
             : m.wrapped(m.L("请将身份证（或居住证、外国人永久居留身份证）平放在下方的读卡区域，不要移动。"), w)
         lines.append(ScreenLine(""))
+        if !m.usable(.idCardReader) {
+            // The reader failed while this screen is up: said here, with what to do.
+            let trouble =
+                purpose == .staffSignIn
+                ? "身份证阅读器当前：\(m.device(.idCardReader)?.state.chinese ?? "未连接")。请检查连接或联系技术人员，按 0 返回。"
+                : (m.deviceTrouble(.idCardReader) ?? "")
+            lines.insert(
+                contentsOf: m.wrapped(trouble, w).map { ScreenLine($0.text, .alert) } + [ScreenLine("")], at: 0)
+        }
         switch purpose {
         case .apply: lines += m.wrapped(m.L("申办事项：{1}", m.session.item?.name ?? ""), w)
         case .progress: lines += m.wrapped(m.L("读取证件后将显示您本人的申请及进度。"), w)
@@ -91,8 +100,11 @@ struct IdentityScreen: Screen {
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
         switch k {
-        case .enter, .digit(1): return .go(.photo(index: 0))
-        case .digit(0), .escape: return .endSession
+        case .enter, .digit(1):
+            // 帮办代办: the resident's consent first (free of charge).
+            if m.assisting && !m.session.assistConsent { return .go(.assistConsent) }
+            return .go(.photo(index: 0))
+        case .digit(0), .escape: return m.leaveApplication(from: .identity)
         default: return .ignored
         }
     }
@@ -109,6 +121,9 @@ struct PhotoScreen: Screen {
         let name = i < names.count ? names[i] : ""
         let taken = i < m.session.photos.count && m.session.photos[i] != nil
         var lines = m.wrapped(m.L("第 {1}/{2} 份：{3}", i + 1, names.count, m.L(name)), w)
+        if let s = m.session.supplement {
+            lines.insert(contentsOf: m.wrapped(m.L("补正材料，对应办件：{1}", s.caseNumber), w), at: 0)
+        }
         lines.append(ScreenLine(""))
         if m.largeMode {
             lines.append(ScreenLine("  " + m.L("把材料放在高拍仪下面。")))
@@ -123,6 +138,9 @@ struct PhotoScreen: Screen {
         }
         lines.append(ScreenLine(""))
         lines.append(ScreenLine("  " + (taken ? m.L("状态：已拍摄") : m.L("状态：未拍摄"))))
+        if let trouble = m.deviceTrouble(.documentCamera) {
+            lines += m.wrapped(trouble, w).map { ScreenLine($0.text, .alert) }
+        }
         let optional = i >= m.requiredPhotos
         let hints =
             taken
@@ -135,12 +153,12 @@ struct PhotoScreen: Screen {
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
         let i = index
-        guard i < m.session.photos.count else { return .go(.phone) }
+        guard i < m.session.photos.count else { return .go(m.afterPhotos) }
         let taken = m.session.photos[i] != nil
         switch k {
         case .enter:
             if m.session.captureInFlight { return .stay }
-            if taken { return i + 1 < m.session.photos.count ? .go(.photo(index: i + 1)) : .go(.phone) }
+            if taken { return i + 1 < m.session.photos.count ? .go(.photo(index: i + 1)) : .go(m.afterPhotos) }
             m.session.captureInFlight = true
             m.session.captureIndex = i
             m.message = m.L("正在拍照，请保持材料平整……")
@@ -148,7 +166,7 @@ struct PhotoScreen: Screen {
             return .stay
         case .digit(1):
             if taken && !m.session.captureInFlight {
-                m.session.photos[i] = nil
+                // The photo already taken stays until the new one arrives (a failed retake loses nothing).
                 m.session.captureInFlight = true
                 m.session.captureIndex = i
                 m.message = m.L("正在重拍……")
@@ -157,11 +175,12 @@ struct PhotoScreen: Screen {
             return .stay
         case .digit(9):
             // Optional pages may be skipped once the required ones are taken.
-            if i >= m.requiredPhotos { return .go(.phone) }
+            if i >= m.requiredPhotos { return .go(m.afterPhotos) }
             m.message = m.L("这份材料必须拍摄，请按 Enter 拍照")
             return .stay
         case .escape, .digit(0):
             if m.session.captureInFlight { return .stay }  // wait for the picture being taken
+            if i == 0, let s = m.session.supplement { return m.leaveApplication(from: .photo(index: 0), back: s) }
             return i == 0 ? .go(.identity) : .go(.photo(index: i - 1))
         default:
             return .ignored
@@ -178,7 +197,11 @@ struct PhoneScreen: Screen {
         return ScreenBody(
             title: m.L("请输入手机号码"),
             lines: [
-                ScreenLine("  " + m.L("用于接收办理进度通知。")),
+                // Only what the upstream confirmed: SMS when it said it sends them.
+                ScreenLine(
+                    "  "
+                        + (m.afterService.smsConfirmed == true
+                            ? m.L("用于接收办理进度短信通知。") : m.L("用于工作人员联系您。本机暂不发送短信通知。"))),
                 ScreenLine(""),
                 ScreenLine("  " + m.L("手机号码：{1}", shown), .bold),
                 ScreenLine(""),
@@ -215,17 +238,21 @@ struct ReviewScreen: Screen {
         guard let id = m.session.identity, let item = m.session.item else { return ScreenBody(title: "") }
         var lines = [ScreenLine("  " + m.L("申办事项："))]
         lines += m.wrapped(item.name, w, indent: "    ")
+        if let s = m.session.supplement { lines.append(ScreenLine("  " + m.L("补正材料，对应办件：{1}", s.caseNumber), .bold)) }
         lines += [
             ScreenLine("  " + m.L("申 请 人：{1}", id.maskedName)),
             ScreenLine("  " + m.L("证件号码：{1}", id.maskedIDNumber)),
-            ScreenLine("  " + m.L("手机号码：{1}", Mask.phone(m.session.phone))),
+            ScreenLine(
+                "  "
+                    + (m.session.supplement == nil
+                        ? m.L("手机号码：{1}", Mask.phone(m.session.phone)) : m.L("手机号码：沿用原申请"))),
             ScreenLine("  " + m.L("材料照片：{1} 张", m.session.photos.compactMap { $0 }.count)),
             ScreenLine(""),
         ]
         if m.assisting, let s = m.staff {
             lines.append(ScreenLine("  " + m.L("帮办代办：{1}（工号 {2}）", s.displayName, s.staffId), .bold))
         }
-        lines += m.wrapped(m.L("确认无误请按 Enter 提交。提交后将打印受理回执。"), w)
+        lines += m.wrapped(m.L("确认无误请按 Enter 提交。提交后将打印提交回执。"), w)
         return ScreenBody(
             title: m.L("请确认申请信息"), lines: lines,
             hints: m.hints(m.L("Enter 提交   0 取消（不保存任何信息）"), .enter, .digit(0)))
@@ -241,12 +268,15 @@ struct ReviewScreen: Screen {
                 applicant: ApplicantData(
                     idNumber: id.idNumber, name: id.displayName,
                     cardType: id.cardType.rawValue, phone: m.session.phone),
-                photos: photos, photoNames: photos.indices.map { "material-\($0 + 1).jpg" },
-                assistedBy: m.assisting ? m.staff?.staffId : nil)
+                photos: photos,
+                photoNames: photos.indices.map {
+                    (m.session.supplement == nil ? "material-" : "supplement-") + "\($0 + 1).jpg"
+                },
+                assistedBy: m.assisting ? m.staff?.staffId : nil, supplementOf: m.session.supplement?.submissionId)
             m.emit(.seal(req))
             return .go(.submitting)
         case .digit(0), .escape:
-            return .endSession
+            return m.leaveApplication(from: .review)
         default:
             return .ignored
         }
@@ -276,7 +306,7 @@ struct PrintingScreen: Screen {
             lines: [
                 ScreenLine("  " + m.L("办件编号：{1}", m.session.sealed?.caseNumber ?? ""), .bold),
                 ScreenLine(""),
-                ScreenLine("  " + m.L("正在打印受理回执，请稍候。")),
+                ScreenLine("  " + m.L("正在打印提交回执，请稍候。")),
             ])
     }
 
@@ -301,7 +331,12 @@ struct DoneScreen: Screen {
             lines.append(ScreenLine(""))
             lines.append(ScreenLine("  " + m.L("回执上有办件编号，请保管好。")))
         } else if receiptOK {
-            lines += m.wrapped(m.L("受理回执已打印，请取走回执并妥善保管。"), w)
+            lines += m.wrapped(m.L("提交回执已打印，请取走回执并妥善保管。"), w)
+            if m.afterService.smsConfirmed == true, !m.session.phone.isEmpty {
+                lines += m.wrapped(m.L("受理、补正、办结等进度将以短信通知 {1}。", Mask.phone(m.session.phone)), w)
+            } else {
+                lines += m.wrapped(m.L("本机不发送短信通知，请凭办件编号查询进度。"), w)
+            }
             lines += m.wrapped(m.L("放置身份证可在本机查询办理进度；凭办件编号可到窗口查询。"), w)
         } else {
             lines += m.wrapped(m.L("回执未能打印（{1}）。您的申请已安全保存，不受影响，无需重新申请。", m.L(problem ?? "打印机故障")), w)

@@ -65,7 +65,7 @@ struct ItemsScreen: Screen {
         let p = pager(m)
         var b = ScreenBody(title: "\(m.levelName(level)) > \(m.L(category))")
         b.options = p.slice(items).enumerated().map { i, item in
-            ScreenOption(.digit(i + 1), item.name) { m in
+            ScreenOption(.digit(i + 1), m.catalog.distinctName(item, codeOnly: m.language == .en)) { m in
                 m.session.item = item
                 return .go(.guide(code: item.code, page: 0))
             }
@@ -105,16 +105,37 @@ struct GuideScreen: Screen {
         }
         let pages = m.guidePages(item, width: w)
         let p = min(max(0, page), pages.count - 1)
-        let hints =
+        var lines = pages[p].lines
+        var hints =
             m.largeMode
-            ? m.hints(m.L("1 打印告知单  2 申办  9 下一页  0 返回"), .digit(1), .digit(2), .digit(9), .digit(0))
-            : m.hints(m.L("1 打印一次性告知单  2 我要申办  7/9 翻页  0 返回"), .digit(1), .digit(2), nil, .digit(0))
+            ? m.hints(m.L("1 告知单  2 申办  8 评价  9 下页  0 返回"), .digit(1), .digit(2), .digit(8), .digit(9), .digit(0))
+            : m.hints(
+                m.L("1 打印一次性告知单  2 我要申办  7/9 翻页  8 评价  0 返回"), .digit(1), .digit(2), nil, .digit(8), .digit(0))
+        if item.isConsultation {
+            hints =
+                m.largeMode
+                ? m.hints(m.L("1 告知单  8 评价  9 下页  0 返回"), .digit(1), .digit(8), .digit(9), .digit(0))
+                : m.hints(m.L("1 打印一次性告知单  7/9 翻页  8 评价  0 返回"), .digit(1), nil, .digit(8), .digit(0))
+        }
         if pages[p].qrCode {
             return ScreenBody(
-                title: m.L("第 {1}/{2} 页  手机扫码网上办理：{3}", p + 1, pages.count, item.name), lines: pages[p].lines,
+                title: m.L("第 {1}/{2} 页  手机扫码网上办理：{3}", p + 1, pages.count, item.name), lines: lines,
                 hints: hints)
         }
-        return ScreenBody(title: m.L("办事指南：{1}", item.name), lines: pages[p].lines, hints: hints)
+        if item.isConsultation {
+            // Consultation (咨询): nothing to apply for, so 我要申办 is not offered.
+            lines.insert(
+                contentsOf: m.wrapped(m.L("本事项为咨询服务，无需申办，请拨打咨询电话或到窗口咨询。"), w).map {
+                    ScreenLine($0.text, .bold)
+                }, at: 0)
+        }
+        if let trouble = m.deviceTrouble(.receiptPrinter) {
+            lines.insert(
+                contentsOf: m.wrapped(trouble + m.L("告知单和回执暂不能打印。"), w).map { ScreenLine($0.text, .alert) }, at: 0)
+        }
+        return ScreenBody(
+            title: m.L("办事指南：{1}", m.catalog.distinctName(item, codeOnly: m.language == .en)), lines: lines,
+            hints: hints)
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine) -> Transition {
@@ -131,21 +152,14 @@ struct GuideScreen: Screen {
             }
             return .stay
         case .digit(2):
-            m.session.item = item
-            if !m.acceptingSubmissions {
-                m.message = m.L("本机存储空间不足，暂停受理新的申请，请到窗口办理或联系工作人员")
+            if item.isConsultation {
+                m.message = m.L("本事项为咨询服务，无需申办，请拨打咨询电话或到窗口咨询。")
                 return .stay
             }
-            if !m.usable(.idCardReader) {
-                m.message = m.L("身份证阅读器暂不可用，请联系工作人员")
-                return .stay
-            }
-            if !m.usable(.documentCamera) {
-                m.message = m.L("高拍仪暂不可用，请到窗口办理")
-                return .stay
-            }
-            m.session.photos = Array(repeating: nil, count: m.materialNames.count)
-            return .go(.placeCard(.apply))
+            return m.startApplication(code: item.code)
+        case .digit(8):
+            // 好差评 of the guide (voluntary).
+            return m.offerEvaluation(EvaluationSubject(service: "guide", caseNumber: nil, itemCode: item.code))
         case .digit(9), .pageDown, .down:
             let last = m.guidePages(item, width: 80).count - 1
             return .page(.guide(code: code, page: min(page + 1, last)))

@@ -83,7 +83,11 @@ struct HomeScreen: Screen {
             }
             return .go(.placeCard(.staffSignIn))
         }
-        if m.outOfService != nil { return .ignored }  // only staff and technicians while out of service
+        if m.outOfService != nil {
+            // Only staff and technicians while out of service; a refused choice says why.
+            m.message = m.L("本机暂停服务，不能办理此项（原因见上方通知）。已提交的申请不受影响，请到窗口办理。")
+            return .stay
+        }
         return choose(k, &m)
     }
 }

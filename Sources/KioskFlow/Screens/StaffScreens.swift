@@ -71,6 +71,7 @@ struct StaffMenuScreen: StaffScreen {
                             actor: s.staffId, action: "help.acknowledged", subject: nil,
                             detail: "\(m.helpPending.count) request(s)"))
                 }
+                if let s = m.staff { m.emit(.afterService(.acknowledgeHelp(by: s.staffId))) }
                 m.helpPending = (0, nil)
                 m.message = "求助已处理"
                 return .stay
@@ -78,6 +79,21 @@ struct StaffMenuScreen: StaffScreen {
             b.options.append(help)
             b.lines += m.optionLines([help], width: w).map { ScreenLine($0.text, .alert, targets: $0.targets) }
         }
+        if s.role == .window {
+            let reprint = ScreenOption(.digit(8), "补打回执（按办件编号）") { m in
+                m.afterService.caseInput = ""
+                return .go(.staffReprint)
+            }
+            b.options.append(reprint)
+            b.lines += m.optionLines([reprint], width: w)
+        }
+        let helpLog = ScreenOption(.digit(7), "居民求助记录（是否送达平台、由谁处理）") { m in
+            m.afterService.helpCallsLoaded = false
+            m.emit(.afterService(.loadHelpCalls))
+            return .go(.staffHelp)
+        }
+        b.options.append(helpLog)
+        b.lines += m.optionLines([helpLog], width: w)
         if let n = m.outOfService {
             b.lines.append(ScreenLine(""))
             b.lines += m.wrapped("当前暂停服务：\(n)", w)
@@ -212,11 +228,12 @@ struct StaffCertificateScreen: StaffScreen {
                 m.message = "证照尚未打印，请先按 1 打印"
                 return .stay
             }
-            m.staffBusy = true
-            m.emit(
-                .markCertificateCollected(
-                    submissionIds: [submissionId], by: s.staffId, collector: k == .digit(2) ? .applicant : .proxy))
-            return .go(.staffCertificates(page: 0))
+            // The hand-over confirms who collects: the applicant's card, or a proxy's card and relation.
+            m.afterService.handoverLoaded = false
+            m.afterService.handoverName = nil
+            m.afterService.handoverBusy = false
+            m.emit(.afterService(.loadHandover(submissionId: submissionId)))
+            return .go(.staffHandover(submissionId, proxy: k == .digit(3), relation: nil))
         case .digit(0), .escape:
             return .go(.staffCertificates(page: 0))
         default:

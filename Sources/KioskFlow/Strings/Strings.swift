@@ -2,7 +2,7 @@
 // with its English. Placeholders {1}, {2} … appear in both. StringTableTests checks that every
 // key used in the code, and every message the device layers give residents, is here.
 extension Strings {
-    public static let english: [String: String] = [
+    static let baseEnglish: [String: String] = [
         "{1} 秒后将返回首页并清除您的信息，按任意键继续办理": "Returning home and clearing your details in {1} s. Press any key to continue.",
         "已拍摄（{1} KB）。按 Enter 继续，按 1 重拍": "Photo taken ({1} KB). Press Enter to continue, 1 to retake.",
         "拍照失败：{1}。请按 Enter 重试": "Photo failed: {1}. Press Enter to try again.",
@@ -114,16 +114,17 @@ extension Strings {
         "申办事项：": "Service:",
         "申 请 人：{1}": "Applicant: {1}",
         "材料照片：{1} 张": "Photos:    {1}",
-        "确认无误请按 Enter 提交。提交后将打印受理回执。": "If everything is right, press Enter to submit. A receipt is printed next.",
+        "确认无误请按 Enter 提交。提交后将打印提交回执。":
+            "If everything is right, press Enter to submit. A submission receipt is printed next.",
         "请确认申请信息": "Please confirm your application",
         "Enter 提交   0 取消（不保存任何信息）": "Enter Submit   0 Cancel (nothing is kept)",
         "正在提交，请稍候……": "Submitting, please wait…",
         "正在安全保存您的申请，请不要离开。": "Your application is being saved safely. Please stay here.",
         "申请已提交，正在打印回执……": "Submitted. Printing your receipt…",
         "办件编号：{1}": "Case number: {1}",
-        "正在打印受理回执，请稍候。": "Printing the receipt, please wait.",
+        "正在打印提交回执，请稍候。": "Printing the submission receipt, please wait.",
         "您的申请已提交成功。": "Your application has been submitted.",
-        "受理回执已打印，请取走回执并妥善保管。": "Your receipt is printed. Please take it and keep it safe.",
+        "提交回执已打印，请取走回执并妥善保管。": "Your submission receipt is printed. Please take it and keep it safe.",
         "放置身份证可在本机查询办理进度；凭办件编号可到窗口查询。": "Check progress here with your ID card, or at the window with the case number.",
         "回执未能打印（{1}）。您的申请已安全保存，不受影响，无需重新申请。":
             "The receipt could not be printed ({1}). Your application is saved safely; you do not need to apply again.",

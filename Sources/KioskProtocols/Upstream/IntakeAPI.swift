@@ -67,9 +67,12 @@ public struct SubmissionManifest: Codable, Sendable, Equatable {
     public var applicant: ApplicantData
     public var attachments: [AttachmentRef]
     public var assistedBy: String?  // staff or agent id for 帮办代办, nil for self-service
+    /// 补正: the submission id of the case these materials complete (nil for a new application).
+    public var supplementOf: String?
     public init(
         submissionId: String, caseNumber: String, stationId: String, itemCode: String, itemName: String,
-        submittedAt: String, applicant: ApplicantData, attachments: [AttachmentRef], assistedBy: String? = nil
+        submittedAt: String, applicant: ApplicantData, attachments: [AttachmentRef], assistedBy: String? = nil,
+        supplementOf: String? = nil
     ) {
         self.submissionId = submissionId
         self.caseNumber = caseNumber
@@ -80,6 +83,7 @@ public struct SubmissionManifest: Codable, Sendable, Equatable {
         self.applicant = applicant
         self.attachments = attachments
         self.assistedBy = assistedBy
+        self.supplementOf = supplementOf
     }
 }
 
@@ -98,8 +102,9 @@ public struct AttachmentReceipt: Codable, Sendable, Equatable {
 
 /// States a submission goes through upstream.
 public enum UpstreamState: String, Codable, Sendable, CaseIterable {
-    case received  // 已接收
+    case received  // 已接收 (the upstream holds it; not yet accepted)
     case inReview  // 审核中
+    case accepted  // 已受理 (the upstream accepted the case: the time limit runs from here)
     case needMaterials  // 需补正材料
     case done  // 已办结
     case certificateReady  // 证照可领取
@@ -162,8 +167,13 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var level: Int  // 5 非常满意 … 1 非常不满意
     public var reason: String?
     public var createdAt: String  // ISO 8601 UTC
+    /// The service rated: apply (default), progress, pickup, guide (好差评 for every service).
+    public var service: String?
+    /// The item concerned, when there is one (a guide viewed, a query about a case).
+    public var itemCode: String?
     public init(
-        evaluationId: String, stationId: String, caseNumber: String, level: Int, reason: String?, createdAt: String
+        evaluationId: String, stationId: String, caseNumber: String, level: Int, reason: String?, createdAt: String,
+        service: String? = nil, itemCode: String? = nil
     ) {
         self.evaluationId = evaluationId
         self.stationId = stationId
@@ -171,6 +181,8 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         self.level = level
         self.reason = reason
         self.createdAt = createdAt
+        self.service = service
+        self.itemCode = itemCode
     }
 }
 

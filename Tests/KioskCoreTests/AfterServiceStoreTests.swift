@@ -1,0 +1,160 @@
+import Foundation
+import KioskProtocols
+import KioskTestSupport
+import Testing
+
+@testable import KioskCore
+
+/// Issue 24 in the outbox: case histories with encrypted notes, 补正 links, help calls, the
+/// after-service ledger, staff tools, and the A4 ledger as a ruled PDF with embedded fonts.
+@Suite struct AfterServiceStoreTests {
+    func sealed(_ o: OutboxStores, card: ApplicantData = applicant) async throws -> SubmissionSummary {
+        try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: card,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(500))]))
+    }
+
+    @Test func caseEventsKeepNotesEncryptedAndSkipRepeats() async throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let s = try await sealed(o)
+        let t = Date(timeIntervalSince1970: 1_795_000_000)
+        try await o.caseEvents.record(submissionId: s.id, state: "received", at: t, note: nil)
+        try await o.caseEvents.record(submissionId: s.id, state: "needMaterials", at: t + 60, note: "缺少户口簿本人页")
+        try await o.caseEvents.record(submissionId: s.id, state: "needMaterials", at: t + 120, note: "缺少户口簿本人页")
+        let events = try o.caseEvents.events(submissionId: s.id)
+        #expect(events.map(\.state) == ["received", "needMaterials"])
+        #expect(events.last?.note == "缺少户口簿本人页")
+        // The note is not stored in the clear.
+        let db = try Data(contentsOf: URL(fileURLWithPath: dir + "/state/outbox.sqlite"))
+        #expect(db.range(of: Data("缺少户口簿本人页".utf8)) == nil)
+        let sup = try await sealed(o)
+        try await o.caseEvents.linkSupplement(submissionId: sup.id, of: s.id)
+        #expect(try o.caseEvents.supplementOf(submissionId: sup.id) == s.id)
+        #expect(
+            try o.caseEvents.detail(submissionId: sup.id, certificates: o.certificates)?.supplementOf == s.caseNumber)
+        // Retention: once the case's personal data is purged, so is the upstream's note.
+        try await o.caseEvents.purgePersonal(olderThanDays: 30)
+        #expect(try o.caseEvents.events(submissionId: s.id).last?.note == "缺少户口簿本人页")  // not purged yet
+        try await o.database.pool.write { db in
+            try db.execute(sql: "UPDATE submission SET purged_at = 1 WHERE id = ?", arguments: [s.id])
+        }
+        try await o.caseEvents.purgePersonal(olderThanDays: 30)
+        #expect(try o.caseEvents.events(submissionId: s.id).map(\.note) == [nil, nil])
+    }
+
+    @Test func helpCallsAreQueuedAndAnswered() async throws {
+        let o = try makeOutbox(tempDir())
+        let id = try await o.messages.queueHelpCall(event: HelpCall.requested, screen: "review")
+        #expect(try o.messages.messageSent(id: id) == false)
+        #expect(try o.messages.openHelpRequests().map(\.call.helpId) == [id])
+        try await o.messages.markMessageSent(id: id)
+        #expect(try o.messages.messageSent(id: id))
+        try await o.messages.queueHelpCall(event: HelpCall.acknowledged, requestIds: [id], staffId: "S001")
+        #expect(try o.messages.openHelpRequests().isEmpty)
+        let due = try await o.messages.dueMessages()
+        #expect(due.map(\.kind) == [.help])
+    }
+
+    @Test func theLedgerCountsSatisfactionOpenPoorRatingsAgentsAndOverdueCases() async throws {
+        let o = try makeOutbox(tempDir())
+        try await o.messages.recordServiceEvaluation(
+            service: "guide", caseNumber: nil, itemCode: "XY-T-001", level: 5, reason: nil)
+        try await o.messages.recordServiceEvaluation(
+            service: "progress", caseNumber: "GH1", itemCode: nil, level: 2, reason: "等候时间长")
+        let queued = try await o.messages.dueMessages()
+        let poorId = try #require(queued.last?.id)
+        let period = LedgerPeriod.containing(o.database.clock.now, month: true, clock: o.database.clock)
+        var a = try o.ledger.afterService(period, catalog: nil)
+        #expect(a.satisfactionRate == 0.5)
+        #expect(a.evaluationsByService == ["guide": 1, "progress": 1])
+        #expect(a.poorRatings == 1)
+        #expect(a.openPoorRatings == 1)
+        try await o.messages.storeFollowUps([
+            EvaluationFollowUp(
+                evaluationId: poorId, stationId: "XY-TEST-001", caseNumber: "GH1", level: 2, service: "progress",
+                createdAt: "2026-12-01T00:00:00Z", verifiedAt: "2026-12-01T01:00:00Z",
+                rectifiedAt: "2026-12-02T01:00:00Z", revisitedAt: "2026-12-03T01:00:00Z")
+        ])
+        a = try o.ledger.afterService(period, catalog: nil)
+        #expect(a.poorVerified == 1 && a.poorRectified == 1 && a.poorRevisited == 1)
+        #expect(a.openPoorRatings == 0)
+        #expect(a.lines().contains { $0.contains("满意率（满意、非常满意）50.0%") })
+        #expect(a.csv().contains("poor_ratings_open,,未闭环差评（全部期间）,,0\r\n"))
+        #expect(a.csv().contains("satisfaction_rate,,满意率（满意、非常满意）,,0.500"))
+    }
+
+    @Test func casesPastTheirPromisedTimeLimitAreCountedOverdue() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let catalog = try Catalog.load(
+            catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
+            guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
+        #expect(catalog.guide(for: "XY-T-001")?.promisedTimeLimit?.contains("10个工作日") == true)
+        let o = try makeOutbox(tempDir())
+        let late = try await sealed(o)
+        let recent = try await sealed(o)
+        let done = try await sealed(o)
+        let now = o.database.clock.now
+        for (s, state, acceptedDaysAgo) in [
+            (late, UpstreamState.accepted, 30.0), (recent, .accepted, 1.0), (done, .done, 30.0),
+        ] {
+            try await o.uploads.markUploaded(id: s.id, upstreamState: state)
+            try await o.caseEvents.record(
+                submissionId: s.id, state: "accepted", at: now - acceptedDaysAgo * 86400, note: nil)
+        }
+        let period = LedgerPeriod.containing(now, month: true, clock: o.database.clock)
+        #expect(try o.ledger.afterService(period, catalog: catalog).overdue == 1)
+        #expect(try o.ledger.afterService(period, catalog: nil).overdue == 0)  // no time limit known
+    }
+
+    @Test func reprintFindsTheCaseByItsLastDigitsAndShowsOnlyMaskedData() async throws {
+        let o = try makeOutbox(tempDir())
+        let s = try await sealed(o)
+        let src = try #require(try o.staffTools.reprintSource(caseNumber: String(s.caseNumber.suffix(6))))
+        #expect(src.summary.id == s.id)
+        #expect(src.maskedIDNumber == "1101**********0016")
+        let doc = ReprintReceipt.document(src, stationName: "测试", printedAt: "2026-12-07 10:00", by: "S001")
+        #expect(doc.elements.contains(.title("提交回执（补打）")))
+        #expect(!doc.elements.contains(.keyValue("证件号码", "110105200001010016")))
+        #expect(try o.staffTools.reprintSource(caseNumber: "12") == nil)  // too short to be one case
+    }
+
+    @Test func theA4LedgerIsARuledDocumentWithEmbeddedSubsetFonts() throws {
+        let ledger = Ledger(
+            period: "2026-12", stationId: "XY-TEST-001",
+            submissions: [.init(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", state: "accepted", count: 3)],
+            submissionsTotal: 3, assisted: 1, evaluations: [5: 2, 2: 1], certificatesReady: 1, certificatesPrinted: 1,
+            certificateReprints: 0, certificatesCollected: 1, certificatesSelfPickup: 0, certificatesWaiting: 0,
+            downtime: [.init(device: "receiptPrinter", seconds: 125, outages: 1)], outOfServiceSeconds: 0)
+        // Many rows: the tables continue on a second page with page numbers.
+        var long = ledger
+        long.submissions = (1...80).map {
+            .init(itemCode: String(format: "XY-T-%03d", $0), itemName: "事项\($0)", state: "received", count: $0)
+        }
+        let pdf = try LedgerDocument.pdf(
+            long, after: nil, stationName: "测试便民服务中心", printedAt: "2026-12-07 10:00", printedBy: "工号 S001")
+        let path = tempDir() + "/ledger.pdf"
+        try pdf.write(to: URL(fileURLWithPath: path))
+        #expect(pdf.starts(with: Array("%PDF-1.4".utf8)))
+        #expect(pdf.range(of: Data("STSong-Light".utf8)) == nil)  // no longer the non-embedded standard font
+        let fonts = try run("/usr/bin/pdffonts", [path])
+        #expect(fonts.status == 0, "\(fonts.out)")
+        let rows = fonts.out.split(separator: "\n").dropFirst(2)
+        #expect(rows.count == 2)
+        for r in rows {
+            #expect(r.contains("CID TrueType") && r.contains("Identity-H") && r.contains("yes yes yes"), "\(r)")
+        }
+        let text = try run("/usr/bin/pdftotext", ["-layout", path, "-"]).out
+        let compact = text.filter { !$0.isWhitespace }
+        for s in ["政务服务自助终端工作台账", "测试便民服务中心", "工号S001", "事项80", "第1页共", "第2页共", "经办人（签字）", "（单位盖章）"] {
+            #expect(compact.contains(s), "lacks \(s)")
+        }
+        // The subset is small: a few hundred kilobytes at most, not the 4 MB font.
+        #expect(pdf.count < 400_000)
+        // Ghostscript renders it without complaint.
+        let gs = try run("/usr/bin/gs", ["-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=nullpage", path])
+        #expect(gs.status == 0, "\(gs.out)")
+    }
+}
