@@ -88,7 +88,7 @@ public struct AdminSocketService: Service {
 /// `GET /metrics` (Prometheus text format) on a loopback port, served by Hummingbird. Nothing else.
 public enum MetricsEndpoint {
     public static func application(
-        port: Int, metrics: KioskMetrics, logger: Logger,
+        port: Int, metrics: KioskMetrics, logger: Logger, idleTimeoutSeconds: Int64 = 10,
         onBound: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some Service {
         let router = Router()
@@ -99,10 +99,10 @@ public enum MetricsEndpoint {
         }
         var quiet = logger
         quiet.logLevel = .warning
-        // Each connection is served on its own (NIO); one that stays silent is closed after 10 s.
+        // Each connection is served on its own (NIO); one that stays silent is closed (after 10 s).
         return Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeoutSeconds))),
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "kioskd"),
             onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
             logger: quiet)
