@@ -52,7 +52,7 @@ extension IntakeStorage {
 
 extension IntakeStore: IntakeFollowUpStorage {
     static func registerFollowUpMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v6-evaluation-followups") { db in
+        m.registerMigration("v7-evaluation-followups") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE evaluation_followups (

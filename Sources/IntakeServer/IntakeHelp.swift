@@ -23,7 +23,7 @@ public protocol IntakeHelpStorage: Sendable {
 
 extension IntakeStore: IntakeHelpStorage {
     static func registerHelpMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v5-help-calls") { db in
+        m.registerMigration("v6-help-calls") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE help_calls (

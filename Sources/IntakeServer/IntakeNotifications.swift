@@ -20,7 +20,7 @@ public protocol IntakeNotificationStorage: Sendable {
 
 extension IntakeStore: IntakeNotificationStorage {
     static func registerNotificationMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v7-notification-requests") { db in
+        m.registerMigration("v8-notification-requests") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE notification_requests (

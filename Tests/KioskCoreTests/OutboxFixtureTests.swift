@@ -47,7 +47,7 @@ enum OutboxFixture {
         #expect(
             try s.database.appliedMigrations() == [
                 "v1", "v2-tus-messages-retention", "v3-staff-audit-ledger", "v4-pin-gate", "v5-quarantine-cause",
-                "v5-case-events", "v6-service-evaluations", "v7-certificate-handover",
+                "v6-case-events", "v7-service-evaluations", "v8-certificate-handover",
             ])
         #expect(try s.database.synchronousLevel() == 2)
         // Nothing was removed as an orphan: every attachment folder of an unpurged submission is there.

@@ -44,7 +44,7 @@ public struct CaseDetail: Sendable, Equatable {
 
 extension OutboxSchema {
     static func registerCaseEventMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v5-case-events") { db in
+        m.registerMigration("v6-case-events") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE case_event (

@@ -71,7 +71,7 @@ extension MessageQueue {
 
 extension OutboxSchema {
     static func registerServiceEvaluationMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v6-service-evaluations") { db in
+        m.registerMigration("v7-service-evaluations") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE evaluation_service (

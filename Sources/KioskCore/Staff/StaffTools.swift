@@ -41,7 +41,7 @@ public enum HandoverError: Error, Equatable, CustomStringConvertible {
 
 extension OutboxSchema {
     static func registerStaffToolsMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v7-certificate-handover") { db in
+        m.registerMigration("v8-certificate-handover") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE certificate_handover (

@@ -96,9 +96,17 @@ extension FlowMachine {
 
     /// The guide screen's pages: text pages (each ending with its page line), then one page
     /// with the QR code of the online address when the guide has one that fits.
-    func guidePages(_ item: CatalogItem, width w: Int) -> [GuidePage] {
-        let all = guideLines(item, width: w) + complaintLines(width: w)
-        let per = guideLinesPerPage
+    /// `reserve` rows of each text page are left for lines the screen adds on top (device trouble).
+    func guidePages(_ item: CatalogItem, width w: Int, reserve: Int = 0) -> [GuidePage] {
+        var all = guideLines(item, width: w) + complaintLines(width: w)
+        if item.isConsultation {
+            // Consultation (咨询): nothing to apply for, so 我要申办 is not offered; said first.
+            all.insert(
+                contentsOf: wrapped(L("本事项为咨询服务，无需申办，请拨打咨询电话或到窗口咨询。"), w).map {
+                    ScreenLine($0.text, .bold)
+                }, at: 0)
+        }
+        let per = max(1, guideLinesPerPage - reserve)
         let textPages = max(1, (all.count + per - 1) / per)
         var qr: [ScreenLine]? = nil
         if let u = catalog.guide(for: item.code)?.onlineURL { qr = guideQRRows(u, width: w) }

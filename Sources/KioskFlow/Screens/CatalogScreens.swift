@@ -103,7 +103,10 @@ struct GuideScreen: Screen {
         guard let item = m.catalog.item(code: code) else {
             return ScreenBody(title: m.L("事项不存在"), hints: m.hints(m.L("0 返回"), .digit(0)))
         }
-        let pages = m.guidePages(item, width: w)
+        let trouble = m.deviceTrouble(.receiptPrinter).map {
+            m.wrapped($0 + m.L("告知单和回执暂不能打印。"), w).map { ScreenLine($0.text, .alert) }
+        }
+        let pages = m.guidePages(item, width: w, reserve: trouble?.count ?? 0)
         let p = min(max(0, page), pages.count - 1)
         var lines = pages[p].lines
         var hints =
@@ -122,17 +125,7 @@ struct GuideScreen: Screen {
                 title: m.L("第 {1}/{2} 页  手机扫码网上办理：{3}", p + 1, pages.count, item.name), lines: lines,
                 hints: hints)
         }
-        if item.isConsultation {
-            // Consultation (咨询): nothing to apply for, so 我要申办 is not offered.
-            lines.insert(
-                contentsOf: m.wrapped(m.L("本事项为咨询服务，无需申办，请拨打咨询电话或到窗口咨询。"), w).map {
-                    ScreenLine($0.text, .bold)
-                }, at: 0)
-        }
-        if let trouble = m.deviceTrouble(.receiptPrinter) {
-            lines.insert(
-                contentsOf: m.wrapped(trouble + m.L("告知单和回执暂不能打印。"), w).map { ScreenLine($0.text, .alert) }, at: 0)
-        }
+        if let trouble { lines.insert(contentsOf: trouble, at: 0) }
         return ScreenBody(
             title: m.L("办事指南：{1}", m.catalog.distinctName(item, codeOnly: m.language == .en)), lines: lines,
             hints: hints)
