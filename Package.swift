@@ -94,6 +94,7 @@ let package = Package(
             dependencies: [
                 "KioskApp", "KioskFlow", "KioskTerminal",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

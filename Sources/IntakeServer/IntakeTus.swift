@@ -10,6 +10,8 @@
 // attachment when its last byte arrives (checked against the metadata's `sha256` if given), exactly
 // as if it had been PUT whole. Uploads without them are kept as plain files (generic tus clients).
 // Uploads are stored under uploads/<uid>.bin; the offset in the database only moves after fsync.
+// The bytes of an interrupted PATCH that arrived are kept (fsynced, offset moved), also for a
+// checksummed chunk when the metadata names the whole file's sha256, checked at completion.
 
 import Crypto
 import Foundation
@@ -416,12 +418,15 @@ struct TusRoutes: Sendable {
                 "exceeds-length", "The chunk goes past Upload-Length \(up.length). Send at most \(room) more bytes.")
         }
         if let expectedDigest {
-            // With a checksum a chunk is all or nothing.
-            if interrupted != nil {
+            // A chunk's checksum is checked where the chunk completes. An interrupted chunk is kept
+            // (as tus intends: the client resumes at the new offset instead of sending it again)
+            // when the upload's metadata carries the whole file's SHA-256, which `finish` verifies
+            // before the file becomes an attachment; without it a checksummed chunk is all or nothing.
+            if interrupted != nil && up.sha256 == nil {
                 _ = ftruncate(fd, off_t(offset))
                 throw interrupted!
             }
-            guard Data(hasher.finalize()) == expectedDigest else {
+            guard interrupted != nil || Data(hasher.finalize()) == expectedDigest else {
                 _ = ftruncate(fd, off_t(offset))
                 logger.notice(
                     "chunk checksum mismatch",

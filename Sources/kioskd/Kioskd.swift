@@ -4,6 +4,7 @@ import KioskApp
 import KioskFlow
 import KioskTerminal
 import Logging
+import NIOCore
 import ServiceLifecycle
 #if canImport(Glibc)
     import Glibc
@@ -37,6 +38,12 @@ struct Kioskd: AsyncParsableCommand {
     var exitWhenDrained = false
 
     func run() async throws {
+        // One SwiftNIO event loop and one blocking-pool thread (NIO's default is one of each per
+        // core): the daemon's network work is one uploader and a loopback metrics port. Each
+        // thread saved is its stack and its malloc arena in the resident set. Set once, before
+        // anything touches NIO's singletons.
+        NIOSingletons.groupLoopCountSuggestion = 1
+        NIOSingletons.blockingPoolThreadCountSuggestion = 1
         let cfg: KioskConfig
         do { cfg = try KioskConfig.load(path: config) } catch {
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))

@@ -114,17 +114,26 @@ public struct SubmissionStore: Sendable {
         let personal: Data
         do {
             records = try await FileSync.run {
+                // Durable with the fewest fsyncs, by order: the files go straight into a new
+                // directory no row names yet (no temp file and rename each), each is fsynced, then
+                // that directory once and its parent once; only after that does the row's commit
+                // (synchronous=FULL: the WAL's fsync) make them part of the outbox. A power cut
+                // before the commit leaves a directory no row names, removed at the next start
+                // (removeOrphanAttachments); after it, every byte the row refers to is on disk.
+                // No attachments: no directory, and the commit is the seal's only fsync.
+                guard !s.attachments.isEmpty else { return [] }
                 try DurableFile.makeDirectory(dir)
-                try DurableFile.syncDirectory(attachmentsDirectory)
                 var out: [AttachmentRecord] = []
                 for a in s.attachments {
                     let file = id + "/" + a.name + ".enc"
-                    try DurableFile.write(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
+                    try DurableFile.writeNew(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
                     out.append(
                         AttachmentRecord(
                             submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
                             sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
                 }
+                try DurableFile.syncDirectory(dir)
+                try DurableFile.syncDirectory(attachmentsDirectory)
                 return out
             }
             personal = try cipher.seal(try JSONEncoder().encode(s.applicant))

@@ -235,8 +235,12 @@ public struct TusClient: Sendable {
             if case .permanent = f { throw f }
             guard interruptions <= resumesPerCall else { throw f }
             if case .transient(_, let ra?) = f { throw UploadFailure.transient(f.description, retryAfter: ra) }
-            // A short pause, growing with the interruptions, before asking the server where it got to.
-            try? await Task.sleep(for: .milliseconds(Int.random(in: 20...80) * interruptions))
+            // The first resume is at once (a cut link is usually back, and HEAD is the probe; the
+            // intake keeps what arrived, so nothing is sent twice); later ones pause a little,
+            // growing with the interruptions, before asking the server where it got to.
+            if interruptions > 1 {
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 20...80) * (interruptions - 1)))
+            }
         }
 
         while true {

@@ -86,7 +86,7 @@ extension FlowMachine {
         let w = max(40, width)
         var body = route.screen.body(self, width: w)
         var rows: [ScreenLine] = []
-        let clock = timestamp("yyyy-MM-dd HH:mm:ss")
+        let clock = StationClock.dateTimeText(now, timeZone: settings.timeZone)  // no DateFormatter per frame
         let name = DisplayWidth.truncate(settings.stationName, columns: w - DisplayWidth.of(clock) - 2)
         rows.append(ScreenLine(DisplayWidth.pad(name, to: w - DisplayWidth.of(clock)) + clock, .inverse))
         rows.append(ScreenLine(DisplayWidth.truncate(deviceLine, columns: w), largeMode ? .normal : .dim))
