@@ -2,7 +2,7 @@
 //
 //   OPTIONS /v1/uploads          204 capabilities (no auth)
 //   POST    /v1/uploads          201 Location: /v1/uploads/{uploadId}
-//   HEAD    /v1/uploads/{uid}    200 Upload-Offset, Upload-Length (Cache-Control: no-store)
+//   HEAD    /v1/uploads/{uid}    200 Upload-Offset, Upload-Length (Cache-Control: no-store); waits for a running PATCH
 //   PATCH   /v1/uploads/{uid}    204 Upload-Offset; 409 offset mismatch; 460 checksum mismatch; 410 expired
 //   DELETE  /v1/uploads/{uid}    204
 //
@@ -303,7 +303,12 @@ struct TusRoutes: Sendable {
     }
 
     func head(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
-        let up = try await lookup(context)
+        guard let uid = context.parameters.get("uid"), IntakeIdentifier.isValid(uid) else {
+            throw IntakeError.notFound("No such upload. Create a new one with POST \(Self.basePath).")
+        }
+        // Behind the upload's lock, like PATCH: a client that asks at once after its PATCH was cut
+        // gets the offset that PATCH left, with the bytes it kept, not the one from before it.
+        let up = try await store.withUploadLock(id: uid) { try await self.lookup(context) }
         var h = HTTPFields()
         h[named: Tus.uploadOffset] = String(up.offset)
         h[named: Tus.uploadLength] = String(up.length)
