@@ -280,6 +280,9 @@ struct TusRoutes: Sendable {
         var h = HTTPFields()
         h[.location] = Self.basePath + "/" + up.id
         h[named: Tus.uploadExpires] = expiresHeader(up)
+        // Where the upload stands (0, or its length for a repeat of a stored attachment): the
+        // client starts there without a HEAD.
+        h[named: Tus.uploadOffset] = String(alreadyComplete || length == 0 ? length : 0)
         return Response(status: .created, headers: h)
     }
 

@@ -115,9 +115,10 @@ extension TestResponse {
         #expect(try store.count() == 1)
     }
 
-    /// Sends a PATCH whose body stops after `sent` of `chunk`'s bytes, then closes the connection
-    /// (a link cut mid-request).
-    static func cutPatch(port: Int, path: String, offset: Int, chunk: Data, sent: Int) throws {
+    /// Sends a PATCH whose body stops after `sent` of `chunk`'s bytes and, once the intake has
+    /// written them to `file` (so the PATCH holds the upload's lock), closes the connection (a link
+    /// cut mid-request).
+    static func cutPatch(port: Int, path: String, file: String, offset: Int, chunk: Data, sent: Int) async throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(fd >= 0)
         defer { close(fd) }
@@ -143,6 +144,16 @@ extension TestResponse {
             try #require(n > 0)
             o += n
         }
+        var st = stat()
+        for _ in 0..<1000 {
+            if stat(file, &st) == 0 && Int(st.st_size) == offset + sent { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(Int(st.st_size) == offset + sent, "the intake never received the bytes sent")
+    }
+
+    func uploadFile(_ dir: TempDirectory, _ location: String) -> String {
+        dir.path + "/uploads/" + (location.split(separator: "/").last.map(String.init) ?? "") + ".bin"
     }
 
     /// tus keeps what arrived of an interrupted PATCH: with the whole file's SHA-256 in the metadata
@@ -158,11 +169,12 @@ extension TestResponse {
             let created = try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta())
             let loc = try #require(created.header("Location"))
             let chunk = scanBytes.prefix(4000)
-            try Self.cutPatch(port: port, path: loc, offset: 0, chunk: Data(chunk), sent: 2000)
-            // The next PATCH waits for the interrupted one (per-upload lock), so this answer is final.
+            try await Self.cutPatch(
+                port: port, path: loc, file: uploadFile(dir, loc), offset: 0, chunk: Data(chunk), sent: 2000)
+            // HEAD waits for the cut PATCH (the upload's lock): it answers the offset with the kept bytes.
+            #expect(try await client.tusHead(loc).header("Upload-Offset") == "2000")
             let stale = try await client.tusPatch(loc, offset: 0, Data(chunk), checksum: chunkChecksum(Data(chunk)))
             #expect(stale.status == .conflict)
-            #expect(try await client.tusHead(loc).header("Upload-Offset") == "2000")
             let rest = scanBytes.subdata(in: 2000..<scanBytes.count)
             let done = try await client.tusPatch(loc, offset: 2000, rest, checksum: chunkChecksum(rest))
             #expect(done.status == .noContent)
@@ -174,8 +186,8 @@ extension TestResponse {
             damaged[10] ^= 0xFF
             let c2 = try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta("material-2.jpg"))
             let loc2 = try #require(c2.header("Location"))
-            try Self.cutPatch(port: port, path: loc2, offset: 0, chunk: damaged.prefix(4000), sent: 1000)
-            _ = try await client.tusPatch(loc2, offset: 0, Data(), checksum: chunkChecksum(Data()))  // waits for it
+            try await Self.cutPatch(
+                port: port, path: loc2, file: uploadFile(dir, loc2), offset: 0, chunk: damaged.prefix(4000), sent: 1000)
             #expect(try await client.tusHead(loc2).header("Upload-Offset") == "1000")
             let rest2 = scanBytes.subdata(in: 1000..<scanBytes.count)
             let bad = try await client.tusPatch(loc2, offset: 1000, rest2, checksum: chunkChecksum(rest2))
@@ -187,7 +199,8 @@ extension TestResponse {
             let c3 = try await client.tusCreate(
                 length: scanBytes.count, metadata: meta([("submissionId", id), ("name", "material-3.jpg")]))
             let loc3 = try #require(c3.header("Location"))
-            try Self.cutPatch(port: port, path: loc3, offset: 0, chunk: Data(chunk), sent: 2000)
+            try await Self.cutPatch(
+                port: port, path: loc3, file: uploadFile(dir, loc3), offset: 0, chunk: Data(chunk), sent: 2000)
             let again = try await client.tusPatch(loc3, offset: 0, Data(chunk), checksum: chunkChecksum(Data(chunk)))
             #expect(again.status == .noContent)
             #expect(again.header("Upload-Offset") == "4000")
