@@ -162,6 +162,7 @@ upload_table(UR, "connections cut at random moments (exponential, mean 1 MiB of 
 # Where kioskd's idle RSS is (the last run's /proc/PID/smaps, KiB by mapping).
 sm = next((s["kioskd_smaps"] for s in reversed(S) if s.get("kioskd_smaps")), None)
 if sm:
+    sm = dict(sorted(sm.items(), key=lambda kv: -kv[1]))
     total = sum(sm.values())
     print(f"\n## kioskd's idle RSS by mapping (/proc/PID/smaps, last run, {total:,} KiB)\n")
     print("| mapping | KiB |")
