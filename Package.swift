@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "KioskApp", "KioskCore", "KioskFlow", "KioskTerminal",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

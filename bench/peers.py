@@ -1,32 +1,51 @@
 #!/usr/bin/env python3
-"""Peers measured in the same run as kiosk-bench: durable enqueue with persist-queue and
-litequeue on the same disk, and the same receipt through python-escpos. Prints JSON."""
-import json, os, sys, tempfile, time
+"""Peers measured in the same run as kiosk-bench: enqueue with persist-queue and litequeue on the
+same disk, with their default SQLite settings and with synchronous=FULL (durable against durable),
+and the same receipt through python-escpos. Prints JSON."""
+import json, os, sqlite3, sys, tempfile, time
 
 out = {}
 root = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="kiosk-peers-")
 payload = json.dumps({"itemCode": "c", "itemName": "n", "applicant": "x" * 200})
 N = 300
 
-try:
-    import persistqueue
-    q = persistqueue.SQLiteQueue(os.path.join(root, "pq"), auto_commit=True)
+def full_sync(q):
+    """synchronous=FULL on every SQLite connection the queue holds (a durable commit per put, as
+    the kiosk's outbox does); returns the synchronous levels now in force."""
+    levels = []
+    for v in vars(q).values():
+        if isinstance(v, sqlite3.Connection):
+            v.execute("PRAGMA synchronous=FULL")
+            levels.append(v.execute("PRAGMA synchronous").fetchone()[0])
+    if not levels:
+        raise RuntimeError("found no sqlite3 connection on the queue to set synchronous=FULL")
+    return levels
+
+
+def enqueue_rate(q):
     t0 = time.perf_counter()
     for _ in range(N):
         q.put(payload)
-    out["persistqueue_enqueue_per_s"] = N / (time.perf_counter() - t0)
+    return N / (time.perf_counter() - t0)
+
+
+try:
+    import persistqueue
+    out["persistqueue_enqueue_per_s"] = enqueue_rate(persistqueue.SQLiteQueue(os.path.join(root, "pq"), auto_commit=True))
+    q = persistqueue.SQLiteQueue(os.path.join(root, "pq-full"), auto_commit=True, multithreading=False)
+    out["persistqueue_synchronous"] = full_sync(q)
+    out["persistqueue_full_enqueue_per_s"] = enqueue_rate(q)
 except Exception as e:  # report, never fail
-    out["persistqueue_error"] = str(e)
+    out["persistqueue_error"] = f"persist-queue: {e}"
 
 try:
     from litequeue import LiteQueue
-    q = LiteQueue(os.path.join(root, "lq.sqlite3"))
-    t0 = time.perf_counter()
-    for _ in range(N):
-        q.put(payload)
-    out["litequeue_enqueue_per_s"] = N / (time.perf_counter() - t0)
+    out["litequeue_enqueue_per_s"] = enqueue_rate(LiteQueue(os.path.join(root, "lq.sqlite3")))
+    q = LiteQueue(os.path.join(root, "lq-full.sqlite3"))
+    out["litequeue_synchronous"] = full_sync(q)
+    out["litequeue_full_enqueue_per_s"] = enqueue_rate(q)
 except Exception as e:
-    out["litequeue_error"] = str(e)
+    out["litequeue_error"] = f"litequeue: {e}"
 
 try:
     from escpos.printer import Dummy

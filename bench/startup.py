@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Start-up to first drawn screen and RSS for kioskd (in tmux, simulated devices) and for a
-headless Chromium showing a comparable home page; kioskd's CPU while idle. Prints JSON."""
+"""Start-up to first drawn screen and RSS for kioskd (in tmux, simulated devices) and for Chromium
+showing a comparable home page (headless to a screenshot; --kiosk to first paint); kioskd's CPU
+while idle, and where its resident memory is (/proc/PID/smaps, by mapping). Prints JSON."""
 import json, os, shutil, subprocess, sys, tempfile, time
 
 kioskd, config = sys.argv[1], sys.argv[2]
@@ -22,6 +23,26 @@ def tree_rss_kib(pid):
         except (FileNotFoundError, ProcessLookupError):
             pass
     return total
+
+def smaps_breakdown(pid):
+    """Rss (KiB) by mapping: each file by its name, anonymous memory as [heap], [stack], thread
+    stacks and other anonymous mappings."""
+    by = {}
+    name = None
+    try:
+        for line in open(f"/proc/{pid}/smaps"):
+            parts = line.split()
+            if not parts:
+                continue
+            if not parts[0].endswith(":") or "-" in parts[0]:
+                name = parts[5] if len(parts) > 5 else "[anonymous]"
+                if "/" in name:
+                    name = os.path.basename(name)
+            elif parts[0] == "Rss:":
+                by[name] = by.get(name, 0) + int(parts[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return dict(sorted(by.items(), key=lambda kv: -kv[1]))
 
 def cpu_seconds(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -49,17 +70,21 @@ try:
     time.sleep(idle_seconds)
     out["kioskd_idle_cpu_percent"] = (cpu_seconds(pid) - c0) / idle_seconds * 100
     out["kioskd_rss_steady_kib"] = tree_rss_kib(pid)
+    out["kioskd_threads"] = len(os.listdir(f"/proc/{pid}/task"))
+    out["kioskd_smaps"] = smaps_breakdown(pid)
 finally:
     subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
 
-# Chromium, if Debian's package is installed
+# Chromium, if Debian's package is installed: headless to a screenshot, and as a kiosk browser
+# (--kiosk, the real browser UI full-screen; Ozone's headless platform stands in for the display)
+# to the first paint of the same page, which reports it through the Paint Timing API.
 chromium = shutil.which("chromium") or shutil.which("chromium-browser")
 if chromium:
-    page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "home.html")
+    page_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "home.html")
     shot = os.path.join(tempfile.mkdtemp(), "home.png")
     t0 = time.perf_counter()
     p = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1024,768",
-                          f"--screenshot={shot}", "file://" + page], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          f"--screenshot={shot}", "file://" + page_path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while p.poll() is None:
         peak = max(peak, tree_rss_kib(p.pid))
@@ -68,6 +93,61 @@ if chromium:
         time.sleep(0.02)
     out.setdefault("chromium_startup_ms", (time.perf_counter() - t0) * 1000)
     out["chromium_rss_peak_kib"] = peak
+
+    import http.server, threading
+    beacon = ("<script>new PerformanceObserver(function(l){for(const e of l.getEntries()){if(e.name==='first-paint')"
+              "{navigator.sendBeacon('/painted',String(performance.timeOrigin+e.startTime))}}})"
+              ".observe({type:'paint',buffered:true})</script>")
+    page = open(page_path, encoding="utf-8").read().replace("</html>", beacon + "</html>").encode()
+    painted = {}
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", "0"))
+            painted["epoch_ms"] = float(self.rfile.read(n))
+            self.send_response(204)
+            self.end_headers()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    profile = tempfile.mkdtemp()
+    start_epoch = time.time()
+    p = subprocess.Popen([chromium, "--kiosk", "--ozone-platform=headless", "--no-sandbox", "--no-first-run",
+                          "--disable-gpu", "--window-size=1024,768", f"--user-data-dir={profile}",
+                          f"http://127.0.0.1:{srv.server_port}/home.html"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    try:
+        while "epoch_ms" not in painted and time.time() - start_epoch < 60 and p.poll() is None:
+            peak = max(peak, tree_rss_kib(p.pid))
+            time.sleep(0.02)
+        if "epoch_ms" in painted:
+            out["chromium_kiosk_first_paint_ms"] = painted["epoch_ms"] - start_epoch * 1000
+            end = time.time() + 1
+            while time.time() < end:
+                peak = max(peak, tree_rss_kib(p.pid))
+                time.sleep(0.05)
+            out["chromium_kiosk_rss_peak_kib"] = peak
+        else:
+            out["chromium_kiosk_error"] = "chromium --kiosk reported no first paint within 60 s"
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        srv.shutdown()
+        shutil.rmtree(profile, ignore_errors=True)
 else:
     out["chromium_error"] = "chromium not installed (apt-get install chromium)"
 

@@ -32,7 +32,8 @@ if [ "$what" = "deb" ]; then
   need+=(dpkg binutils)
 fi
 if [ "$what" = "bench" ]; then
-  need+=(imagemagick)    # the camera baseline: the same resize and re-encode
+  need+=(imagemagick libvips-tools)    # the camera baselines: the same resize and re-encode (convert, vipsthumbnail)
+  need+=(chromium)    # start-up baseline: --kiosk to first paint, headless to a screenshot
 fi
 
 missing=()

@@ -2,7 +2,7 @@
 //
 //   OPTIONS /v1/uploads          204 capabilities (no auth)
 //   POST    /v1/uploads          201 Location: /v1/uploads/{uploadId}
-//   HEAD    /v1/uploads/{uid}    200 Upload-Offset, Upload-Length (Cache-Control: no-store)
+//   HEAD    /v1/uploads/{uid}    200 Upload-Offset, Upload-Length (Cache-Control: no-store); waits for a running PATCH
 //   PATCH   /v1/uploads/{uid}    204 Upload-Offset; 409 offset mismatch; 460 checksum mismatch; 410 expired
 //   DELETE  /v1/uploads/{uid}    204
 //
@@ -10,6 +10,8 @@
 // attachment when its last byte arrives (checked against the metadata's `sha256` if given), exactly
 // as if it had been PUT whole. Uploads without them are kept as plain files (generic tus clients).
 // Uploads are stored under uploads/<uid>.bin; the offset in the database only moves after fsync.
+// The bytes of an interrupted PATCH that arrived are kept (fsynced, offset moved), also for a
+// checksummed chunk when the metadata names the whole file's sha256, checked at completion.
 
 import Crypto
 import Foundation
@@ -280,6 +282,9 @@ struct TusRoutes: Sendable {
         var h = HTTPFields()
         h[.location] = Self.basePath + "/" + up.id
         h[named: Tus.uploadExpires] = expiresHeader(up)
+        // Where the upload stands (0, or its length for a repeat of a stored attachment): the
+        // client starts there without a HEAD.
+        h[named: Tus.uploadOffset] = String(alreadyComplete || length == 0 ? length : 0)
         return Response(status: .created, headers: h)
     }
 
@@ -303,7 +308,12 @@ struct TusRoutes: Sendable {
     }
 
     func head(_ request: Request, _ context: IntakeRequestContext) async throws -> Response {
-        let up = try await lookup(context)
+        guard let uid = context.parameters.get("uid"), IntakeIdentifier.isValid(uid) else {
+            throw IntakeError.notFound("No such upload. Create a new one with POST \(Self.basePath).")
+        }
+        // Behind the upload's lock, like PATCH: a client that asks at once after its PATCH was cut
+        // gets the offset that PATCH left, with the bytes it kept, not the one from before it.
+        let up = try await store.withUploadLock(id: uid) { try await self.lookup(context) }
         var h = HTTPFields()
         h[named: Tus.uploadOffset] = String(up.offset)
         h[named: Tus.uploadLength] = String(up.length)
@@ -418,12 +428,15 @@ struct TusRoutes: Sendable {
                 "exceeds-length", "The chunk goes past Upload-Length \(up.length). Send at most \(room) more bytes.")
         }
         if let expectedDigest {
-            // With a checksum a chunk is all or nothing.
-            if interrupted != nil {
+            // A chunk's checksum is checked where the chunk completes. An interrupted chunk is kept
+            // (as tus intends: the client resumes at the new offset instead of sending it again)
+            // when the upload's metadata carries the whole file's SHA-256, which `finish` verifies
+            // before the file becomes an attachment; without it a checksummed chunk is all or nothing.
+            if interrupted != nil && up.sha256 == nil {
                 _ = ftruncate(fd, off_t(offset))
                 throw interrupted!
             }
-            guard Data(hasher.finalize()) == expectedDigest else {
+            guard interrupted != nil || Data(hasher.finalize()) == expectedDigest else {
                 _ = ftruncate(fd, off_t(offset))
                 logger.notice(
                     "chunk checksum mismatch",

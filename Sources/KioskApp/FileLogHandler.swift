@@ -1,4 +1,5 @@
 import Foundation
+import KioskCore
 import Logging
 import Synchronization
 
@@ -6,8 +7,8 @@ import Synchronization
 /// personal data: case numbers, masked values and per-session ids only.
 public struct FileLogHandler: LogHandler {
     final class Sink: Sendable {
-        /// The file and the time formatter, used by one writer at a time.
-        private let out: Mutex<(handle: FileHandle?, clock: ISO8601DateFormatter)>
+        /// The file, used by one writer at a time.
+        private let out: Mutex<FileHandle?>
         init(path: String) {
             let dir = (path as NSString).deletingLastPathComponent
             // Owner-only, like the rest of kioskd's state (the log may sit in the state directory).
@@ -18,13 +19,13 @@ public struct FileLogHandler: LogHandler {
             }
             let handle = FileHandle(forWritingAtPath: path)
             _ = try? handle?.seekToEnd()
-            out = Mutex((handle, ISO8601DateFormatter()))
+            out = Mutex(handle)
         }
         /// Writes one line, prefixed with the current time.
         func write(_ line: String) {
-            let stamped: String = out.withLock { o in
-                let stamped = o.clock.string(from: Date()) + " " + line
-                try? o.handle?.write(contentsOf: Data(stamped.utf8))
+            let stamped: String = out.withLock { handle in
+                let stamped = StationClock.iso8601UTC(Date()) + " " + line  // ISO 8601, UTC, without ICU
+                try? handle?.write(contentsOf: Data(stamped.utf8))
                 return stamped
             }
             RecentEvents.shared.append(stamped)

@@ -1,5 +1,8 @@
-// `kiosk-bench upload DIR [PYTHON]`: bytes on the wire per byte of payload and drain time for a
-// backlog of submissions through a loopback proxy that cuts every connection after about 1 MB,
+// `kiosk-bench upload DIR [PYTHON] [SCRIPT] [fixed|random]`: bytes on the wire per byte of payload
+// and drain time for a backlog of submissions through a loopback proxy that cuts connections —
+// `fixed`: every connection after about 1 MB (±10 %); `random`: after an exponentially distributed
+// amount of client traffic (mean 1 MiB, so cuts come at random moments, some within a request's
+// first bytes) —
 // side by side in one run: the kiosk's uploader (tus, resume from the server's offset), tuspy
 // (the Python tus client, resuming the same way), and a client that PUTs whole files and retries
 // from scratch. All three talk to the same in-process reference intake.
@@ -31,16 +34,16 @@ struct LCG: RandomNumberGenerator {
 enum UploadBench {
     static let token = "bench-token"
 
-    static func run(dir: String, python: String?, script: String) async throws -> [String: Any] {
+    static func run(dir: String, python: String?, script: String, model: String) async throws -> [String: Any] {
         let env = ProcessInfo.processInfo.environment
-        let submissions = Int(env["KIOSK_BENCH_SUBMISSIONS"] ?? "") ?? 100
+        let submissions = Int(env["KIOSK_BENCH_SUBMISSIONS"] ?? "") ?? 50
         let perSubmission = 3
         let size = 500_000
         let cut = 1_000_000
         let chunk = Int(env["KIOSK_BENCH_CHUNK"] ?? "") ?? 256 * 1024
         var out: [String: Any] = [
             "upload_submissions": submissions, "upload_attachment_bytes": size, "upload_cut_bytes": cut,
-            "upload_chunk_bytes": chunk,
+            "upload_chunk_bytes": chunk, "upload_cut_model": model,
         ]
         let payload = submissions * perSubmission * size
         out["upload_payload_bytes"] = payload
@@ -61,12 +64,18 @@ enum UploadBench {
         while box.port == nil { try await Task.sleep(for: .milliseconds(20)) }
         let intakePort = box.port!
 
-        // Cuts every connection after about 1 MB (±10 %), at a deterministic per-connection length.
+        // Cuts connections at a deterministic per-connection length: about 1 MB (±10 %), or
+        // exponentially distributed with a mean of 1 MiB.
+        let random = model == "random"
         func cutter() -> FaultProxy {
             FaultProxy(
                 upstreamPort: intakePort,
                 plan: { i in
                     var g = LCG(s: UInt64(i) &+ 99)
+                    if random {
+                        let u = Double(g.next() >> 11) / Double(UInt64(1) << 53)
+                        return .cutAfter(max(1, Int(-log(1 - u) * 1_048_576)))
+                    }
                     return .cutAfter(Int.random(in: cut * 9 / 10...cut * 11 / 10, using: &g))
                 })
         }

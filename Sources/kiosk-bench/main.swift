@@ -39,13 +39,13 @@ if args.count > 2, args[1] == "camera" {
     exit(0)
 }
 if args.count > 2 && args[1] == "upload" {
-    // kiosk-bench upload DIR [PYTHON] [TUSPY_SCRIPT]
+    // kiosk-bench upload DIR [PYTHON] [TUSPY_SCRIPT] [fixed|random]
     let udir = args[2]
     try? FileManager.default.removeItem(atPath: udir)
     try FileManager.default.createDirectory(atPath: udir, withIntermediateDirectories: true)
     let r = try await UploadBench.run(
         dir: udir, python: args.count > 3 ? args[3] : nil,
-        script: args.count > 4 ? args[4] : "bench/tuspy_drain.py")
+        script: args.count > 4 ? args[4] : "bench/tuspy_drain.py", model: args.count > 5 ? args[5] : "fixed")
     try? FileManager.default.removeItem(atPath: udir)
     print(
         String(
@@ -97,6 +97,18 @@ do {
         _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
     }
     results["enqueue_per_s"] = Double(n) / (now() - t0)
+    // The floor on the same disk: append a 512-byte record to one file and fsync it, n times.
+    let fd = open(dir + "/raw-records", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    if fd >= 0 {
+        let record = [UInt8](repeating: 0x5A, count: 512)
+        let t1 = now()
+        for _ in 0..<n {
+            _ = record.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fsync(fd)
+        }
+        results["raw_fsync_per_s"] = Double(n) / (now() - t1)
+        close(fd)
+    }
 }
 
 // 3. Receipt encoding (the kiosk's acceptance receipt).

@@ -5,6 +5,7 @@ import KioskCore
 import KioskFlow
 import KioskTerminal
 import Logging
+import NIOCore
 import ServiceLifecycle
 #if canImport(Glibc)
     import Glibc
@@ -40,6 +41,12 @@ struct Kioskd: AsyncParsableCommand {
     func run() async throws {
         // Whatever the unit's UMask: everything kioskd creates is its own only (state 0700, files 0600).
         StatePermissions.restrictUmask()
+        // One SwiftNIO event loop and one blocking-pool thread (NIO's default is one of each per
+        // core): the daemon's network work is one uploader and a loopback metrics port. Each
+        // thread saved is its stack and its malloc arena in the resident set. Set once, before
+        // anything touches NIO's singletons.
+        NIOSingletons.groupLoopCountSuggestion = 1
+        NIOSingletons.blockingPoolThreadCountSuggestion = 1
         let cfg: KioskConfig
         do { cfg = try KioskConfig.load(path: config) } catch {
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))

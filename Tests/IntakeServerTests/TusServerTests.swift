@@ -7,6 +7,10 @@ import HummingbirdTesting
 import IntakeServer
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 func tusHeaders(_ extra: [String: String] = [:], token: String? = stationToken, tus: String? = "1.0.0") -> HTTPFields {
     var h = headers(token: token)
     if let tus { h[.init("Tus-Resumable")!] = tus }
@@ -109,6 +113,98 @@ extension TestResponse {
             #expect(h.header("Upload-Offset") == String(scanBytes.count))
         }
         #expect(try store.count() == 1)
+    }
+
+    /// Sends a PATCH whose body stops after `sent` of `chunk`'s bytes and, once the intake has
+    /// written them to `file` (so the PATCH holds the upload's lock), closes the connection (a link
+    /// cut mid-request).
+    static func cutPatch(port: Int, path: String, file: String, offset: Int, chunk: Data, sent: Int) async throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(rc == 0)
+        let head =
+            "PATCH \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(stationToken)\r\n"
+            + "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+            + "Upload-Offset: \(offset)\r\nUpload-Checksum: \(chunkChecksum(chunk))\r\n"
+            + "Content-Length: \(chunk.count)\r\n\r\n"
+        let bytes = Array(head.utf8) + Array(chunk.prefix(sent))
+        var o = 0
+        while o < bytes.count {
+            let n = bytes[o...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            try #require(n > 0)
+            o += n
+        }
+        var st = stat()
+        for _ in 0..<1000 {
+            if stat(file, &st) == 0 && Int(st.st_size) == offset + sent { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(Int(st.st_size) == offset + sent, "the intake never received the bytes sent")
+    }
+
+    func uploadFile(_ dir: TempDirectory, _ location: String) -> String {
+        dir.path + "/uploads/" + (location.split(separator: "/").last.map(String.init) ?? "") + ".bin"
+    }
+
+    /// tus keeps what arrived of an interrupted PATCH: with the whole file's SHA-256 in the metadata
+    /// the bytes of a cut checksummed chunk stay (the client resumes after them) and the whole file
+    /// is verified at completion; without it a checksummed chunk stays all or nothing.
+    @Test func interruptedPatchKeepsItsBytesWhenTheWholeFileDigestIsKnown() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let store = try IntakeStore(dataDirectory: dir.path)
+        try await buildIntakeApplication(configuration: configuration(dir), store: store).test(.live) { client in
+            let port = try #require(client.port)
+            // Whole-file digest known: 2,000 of the 4,000-byte chunk arrive and are kept.
+            let created = try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta())
+            let loc = try #require(created.header("Location"))
+            let chunk = scanBytes.prefix(4000)
+            try await Self.cutPatch(
+                port: port, path: loc, file: uploadFile(dir, loc), offset: 0, chunk: Data(chunk), sent: 2000)
+            // HEAD waits for the cut PATCH (the upload's lock): it answers the offset with the kept bytes.
+            #expect(try await client.tusHead(loc).header("Upload-Offset") == "2000")
+            let stale = try await client.tusPatch(loc, offset: 0, Data(chunk), checksum: chunkChecksum(Data(chunk)))
+            #expect(stale.status == .conflict)
+            let rest = scanBytes.subdata(in: 2000..<scanBytes.count)
+            let done = try await client.tusPatch(loc, offset: 2000, rest, checksum: chunkChecksum(rest))
+            #expect(done.status == .noContent)
+            #expect(done.header("Upload-Offset") == String(scanBytes.count))
+            #expect(try store.attachments(submissionId: id).map(\.sha256) == [IntakeDigest.sha256Hex(scanBytes)])
+
+            // Kept bytes that were damaged in transit fail the whole-file check at completion.
+            var damaged = scanBytes
+            damaged[10] ^= 0xFF
+            let c2 = try await client.tusCreate(length: scanBytes.count, metadata: attachmentMeta("material-2.jpg"))
+            let loc2 = try #require(c2.header("Location"))
+            try await Self.cutPatch(
+                port: port, path: loc2, file: uploadFile(dir, loc2), offset: 0, chunk: damaged.prefix(4000), sent: 1000)
+            #expect(try await client.tusHead(loc2).header("Upload-Offset") == "1000")
+            let rest2 = scanBytes.subdata(in: 1000..<scanBytes.count)
+            let bad = try await client.tusPatch(loc2, offset: 1000, rest2, checksum: chunkChecksum(rest2))
+            #expect(bad.status.code == 460)
+            #expect(try await client.tusHead(loc2).status == .notFound)
+            #expect(try store.attachments(submissionId: id).count == 1)
+
+            // No whole-file digest: the cut checksummed chunk is dropped; offset stays 0.
+            let c3 = try await client.tusCreate(
+                length: scanBytes.count, metadata: meta([("submissionId", id), ("name", "material-3.jpg")]))
+            let loc3 = try #require(c3.header("Location"))
+            try await Self.cutPatch(
+                port: port, path: loc3, file: uploadFile(dir, loc3), offset: 0, chunk: Data(chunk), sent: 2000)
+            let again = try await client.tusPatch(loc3, offset: 0, Data(chunk), checksum: chunkChecksum(Data(chunk)))
+            #expect(again.status == .noContent)
+            #expect(again.header("Upload-Offset") == "4000")
+        }
     }
 
     @Test func offsetMismatchChecksumMismatchAndVersionAreRefused() async throws {

@@ -73,7 +73,9 @@ func plaintext(_ needles: [String], in root: String) -> [String] {
                 itemCode: "c", itemName: "n", applicant: applicant,
                 attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
         let b = try await o.submissions.seal(
-            NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+            NewSubmission(
+                itemCode: "c", itemName: "n", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(100))]))
         try await o.uploads.markUploaded(id: a.id, upstreamState: .received)  // b is never confirmed
         clock.advance(days: 29)
         #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 0)

@@ -60,6 +60,34 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         }
     }
 
+    /// The seal writes its files straight into the submission's new directory (no temp file left
+    /// behind), and a seal without attachments makes no directory at all: its commit is its only fsync.
+    @Test func sealWritesFilesInPlaceWithTheirRecoveryManifest() async throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let atts = (1...3).map {
+            NewAttachment(name: "material-\($0).jpg", contentType: "image/jpeg", data: jpeg(3000 * $0))
+        }
+        let s = try await o.submissions.seal(
+            NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant, attachments: atts))
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + s.id).sorted()
+        // No temp file is left: each file is written in place, beside the encrypted manifest.
+        #expect(files == ["@manifest.enc", "material-1.jpg.enc", "material-2.jpg.enc", "material-3.jpg.enc"])
+        let p = try #require(try await o.uploads.nextDue().due)
+        #expect(try p.attachments.map { try o.uploads.attachmentData($0) } == atts.map(\.data))
+        let bare = try await o.submissions.seal(
+            NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        // Without attachments the folder holds only the manifest `kioskctl outbox recover` reads.
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + bare.id) == [
+                "@manifest.enc"
+            ])
+        #expect(try o.submissions.submission(id: bare.id)?.caseNumber == bare.caseNumber)
+        // Reopening keeps both (the attachment directory is named by its row) and drops nothing.
+        _ = try makeOutbox(dir)
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/attachments/\(s.id)/material-3.jpg.enc"))
+    }
+
     @Test func caseNumbersAreUniqueAndSequentialPerDay() async throws {
         let o = try makeOutbox(tempDir())
         let a = try await o.submissions.seal(

@@ -29,6 +29,27 @@ final class SettableClock: @unchecked Sendable {
 }
 
 @Suite struct StationClockTests {
+    /// The screen clock and the ISO 8601 stamps skip ICU's formatters; they must write exactly
+    /// what those formatters write, in the station's zone and in UTC.
+    @Test func clockTextWithoutICUMatchesTheFormatters() throws {
+        let iso = ISO8601DateFormatter()
+        let isoInternet = ISO8601DateFormatter()
+        isoInternet.formatOptions = [.withInternetDateTime]
+        for id in ["Asia/Shanghai", "Asia/Urumqi", "UTC", "America/New_York"] {
+            let tz = try #require(TimeZone(identifier: id))
+            let clock = StationClock(timeZone: tz)
+            let f = clock.formatter("yyyy-MM-dd HH:mm:ss")
+            var t = 0.0
+            while t < 2_000_000_000 {
+                let d = Date(timeIntervalSince1970: t)
+                #expect(StationClock.dateTimeText(d, timeZone: tz) == f.string(from: d), "\(id) \(t)")
+                #expect(StationClock.iso8601UTC(d) == iso.string(from: d))
+                #expect(StationClock.iso8601UTC(d) == isoInternet.string(from: d))
+                t += 7_654_321.987
+            }
+        }
+    }
+
     @Test func anUnknownTimeZoneIsAClearError() throws {
         #expect(try StationClock(timeZoneIdentifier: "Asia/Urumqi").timeZone.identifier == "Asia/Urumqi")
         #expect(StationClock.system.timeZone.identifier == "Asia/Shanghai")

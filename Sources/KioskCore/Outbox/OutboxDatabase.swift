@@ -76,6 +76,9 @@ public final class OutboxDatabase: Sendable {
         config.readonly = readOnly
         config.busyMode = .timeout(5)
         config.label = "outbox"
+        // Two readers are plenty for one screen, the uploader and the admin socket (GRDB's
+        // default is five, each with its own connection and page cache once used).
+        config.maximumReaderCount = 2
         // Deleted rows (purged personal data) are overwritten, not left in free pages.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         let pool: DatabasePool

@@ -185,11 +185,10 @@ public struct SubmissionStore: Sendable {
                 let seq = try database.reserveCaseNumber(day: day)
                 let number = prefix + day + String(format: "%04d", seq)
                 try DurableFile.makeDirectory(dir)
-                try DurableFile.syncDirectory(attachmentsDirectory)
                 var out: [AttachmentRecord] = []
                 for a in s.attachments {
                     let file = id + "/" + a.name + ".enc"
-                    try DurableFile.write(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
+                    try DurableFile.writeNew(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
                     out.append(
                         AttachmentRecord(
                             submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
@@ -203,8 +202,13 @@ public struct SubmissionStore: Sendable {
                         .init(
                             name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
                     })
-                try DurableFile.write(
+                // Each file is written in place and fsynced (the folder is new and journalled: no
+                // temp file and rename each), then the folder once and its parent once; only after
+                // that does the rows' commit make them part of the outbox.
+                try DurableFile.writeNew(
                     try cipher.seal(try JSONEncoder().encode(manifest)), to: dir + "/" + SealedManifest.fileName)
+                try DurableFile.syncDirectory(dir)
+                try DurableFile.syncDirectory(attachmentsDirectory)
                 return (out, number)
             }
             records = sealed.0

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import GRDB
 import KioskProtocols
 
@@ -31,13 +30,8 @@ public struct UploadQueue: Sendable {
     typealias S = SubmissionRecord.Columns
     typealias A = AttachmentRecord.Columns
 
-    /// One formatter, used by one caller at a time.
-    static let iso: Mutex<ISO8601DateFormatter> = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return Mutex(f)
-    }()
-    static func isoString(_ d: Date) -> String { iso.withLock { $0.string(from: d) } }
+    /// ISO 8601 in UTC, as ISO8601DateFormatter(.withInternetDateTime) wrote it, without ICU.
+    static func isoString(_ d: Date) -> String { StationClock.iso8601UTC(d) }
 
     /// The submission due for upload soonest, if any is due now; and the time the next one is due.
     /// With the key alarm raised (the configured key is not the outbox's key) nothing is due and

@@ -52,6 +52,40 @@ public enum DurableFile {
         try syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
+    /// Creates `path` (it must not exist), writes `data` and fsyncs the file. No rename and no
+    /// directory fsync: for files in a directory nothing refers to yet, whose caller fsyncs the
+    /// directory once after the last file (the seal).
+    public static func writeNew(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw FileIOError(
+                description:
+                    "cannot create \(path): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+            )
+        }
+        var err: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    err = errno
+                    return
+                }
+                off += n
+            }
+        }
+        if err == 0 && fsync(fd) != 0 { err = errno }
+        close(fd)
+        guard err == 0 else {
+            unlink(path)
+            throw FileIOError(
+                description:
+                    "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
+        }
+    }
+
     public static func syncDirectory(_ dir: String) throws {
         let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileIOError(description: "cannot open directory \(dir) to sync it") }

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The station's clock: what time it is (`now`) and in which time zone days and months are
 /// counted (case numbers, the ledger, receipts). One value is built from the config and passed
 /// to everything that needs dates; intervals and backoff use `ContinuousClock` instead.
@@ -35,6 +39,36 @@ public struct StationClock: Sendable {
             throw StationClockError(identifier: identifier)
         }
         self.init(timeZone: tz, now: now)
+    }
+
+    /// "yyyy-MM-dd HH:mm:ss" of `date` in `timeZone`, as a DateFormatter with the en_US_POSIX
+    /// locale writes it, but without ICU's date formatting (its locale and calendar data stay out
+    /// of the resident set): the offset from the time zone, the fields from glibc's gmtime_r.
+    /// The screen's clock draws with it on every frame.
+    public static func dateTimeText(_ date: Date, timeZone: TimeZone) -> String {
+        let f = fields(date, offset: timeZone.secondsFromGMT(for: date))
+        return "\(f.year)-\(two(f.month))-\(two(f.day)) \(two(f.hour)):\(two(f.minute)):\(two(f.second))"
+    }
+
+    /// ISO 8601 in UTC ("2026-12-07T06:01:18Z"), as ISO8601DateFormatter's default and
+    /// `.withInternetDateTime` options write it, without ICU.
+    public static func iso8601UTC(_ date: Date) -> String {
+        let f = fields(date, offset: 0)
+        return "\(f.year)-\(two(f.month))-\(two(f.day))T\(two(f.hour)):\(two(f.minute)):\(two(f.second))Z"
+    }
+
+    private static func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
+
+    private static func fields(_ date: Date, offset: Int)
+        -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int)
+    {
+        var t = time_t(Int((date.timeIntervalSince1970).rounded(.down)) + offset)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        return (
+            Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min),
+            Int(tm.tm_sec)
+        )
     }
 
     /// The station's default clock: system time, Asia/Shanghai (UTC+8 if the time-zone database is missing).

@@ -4,6 +4,7 @@ import Foundation
 import KioskProtocols
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Paces uploads to an optional byte rate (upstream.maxBytesPerSecond), shared by every request.
 public actor BandwidthLimiter {
@@ -52,6 +53,15 @@ public struct TusClient: Sendable {
     /// Transport failures and 5xx answered inside one `upload` call before giving up (the outbox retries later).
     let resumesPerCall: Int
     let now: @Sendable () -> Date
+    /// The server's capabilities from the last OPTIONS, kept across uploads (one OPTIONS per
+    /// upload would be a round trip per file); dropped whenever an upload is interrupted.
+    let knownCapabilities = CapabilitiesCache()
+
+    final class CapabilitiesCache: Sendable {
+        private let value = Mutex<TusCapabilities?>(nil)
+        var current: TusCapabilities? { value.withLock { $0 } }
+        func set(_ c: TusCapabilities?) { value.withLock { $0 = c } }
+    }
 
     public init(
         http: HTTPClient, creationURL: String, headers: [(String, String)] = [], chunkSize: Int = 256 * 1024,
@@ -170,13 +180,22 @@ public struct TusClient: Sendable {
     public func create(length: Int, metadata: [(String, String)], stats: inout Stats) async throws(UploadFailure)
         -> String
     {
+        try await createUpload(length: length, metadata: metadata, stats: &stats).url
+    }
+
+    /// POST: a new upload's URL and its offset (0, or what the reply's Upload-Offset says: the
+    /// intake answers a repeat of a stored attachment with a complete upload).
+    func createUpload(length: Int, metadata: [(String, String)], stats: inout Stats) async throws(UploadFailure)
+        -> (url: String, offset: Int)
+    {
         var h = [(Tus.uploadLength, String(length))]
         if !metadata.isEmpty { h.append((Tus.uploadMetadata, Tus.encodeMetadata(metadata))) }
         let r = try await send(.POST, creationURL, headers: h, stats: &stats)
         guard r.status == 201, isTus(r), let loc = r.headers.first(name: "Location"),
             let url = Tus.resolveLocation(loc, against: creationURL)
         else { throw failure(r, "tus creation") }
-        return url
+        let offset = Tus.parseOffset(r.headers.first(name: Tus.uploadOffset)).flatMap { $0 <= length ? $0 : nil } ?? 0
+        return (url, offset)
     }
 
     enum HeadResult { case offset(Int), gone }
@@ -241,24 +260,34 @@ public struct TusClient: Sendable {
         data: Data, existingURL: String?, metadata: [(String, String)], stats: inout Stats,
         saveURL: (String?) async throws -> Void
     ) async throws(UploadFailure) -> String {
-        var caps: TusCapabilities?
+        var caps = knownCapabilities.current
         var url = existingURL
         var interruptions = 0
         var recreations = 0
+        // Offset of an upload this call just created (from the POST reply): no HEAD needed.
+        var createdAt: Int?
 
         func interrupted(_ f: UploadFailure) async throws(UploadFailure) {
+            knownCapabilities.set(nil)
             stats.interruptions += 1
             interruptions += 1
             if case .permanent = f { throw f }
             guard interruptions <= resumesPerCall else { throw f }
             if case .transient(_, let ra?) = f { throw UploadFailure.transient(f.description, retryAfter: ra) }
-            // A short pause, growing with the interruptions, before asking the server where it got to.
-            try? await Task.sleep(for: .milliseconds(Int.random(in: 20...80) * interruptions))
+            // The first resume is at once (a cut link is usually back, and HEAD is the probe; the
+            // intake keeps what arrived, so nothing is sent twice); later ones pause a little,
+            // growing with the interruptions, before asking the server where it got to.
+            if interruptions > 1 {
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 20...80) * (interruptions - 1)))
+            }
         }
 
         while true {
             do throws(UploadFailure) {
-                if caps == nil { caps = try await capabilities(stats: &stats) }
+                if caps == nil {
+                    caps = try await capabilities(stats: &stats)
+                    knownCapabilities.set(caps)
+                }
                 if let max = caps?.maxSize, data.count > max {
                     throw UploadFailure.permanent(
                         "tus: the file (\(data.count) bytes) is larger than the upstream's Tus-Max-Size \(max)")
@@ -269,7 +298,7 @@ public struct TusClient: Sendable {
                         throw UploadFailure.transient(
                             "tus: the upstream keeps losing this upload; will try later", retryAfter: nil)
                     }
-                    let u = try await create(length: data.count, metadata: metadata, stats: &stats)
+                    let (u, o) = try await createUpload(length: data.count, metadata: metadata, stats: &stats)
                     recreations += 1
                     do { try await saveURL(u) } catch {
                         throw UploadFailure.transient(
@@ -277,17 +306,23 @@ public struct TusClient: Sendable {
                     }
                     if existingURL != nil || recreations > 1 { stats.recreated += 1 }
                     url = u
+                    createdAt = o
                 }
                 guard let u = url else { continue }
-                var offset: Int
-                switch try await head(u, length: data.count, stats: &stats) {
-                case .gone:
-                    url = nil
-                    do { try await saveURL(nil) } catch {
-                        throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil)
+                var offset = 0
+                if let o = createdAt {
+                    offset = o
+                    createdAt = nil  // after any interruption, ask
+                } else {
+                    switch try await head(u, length: data.count, stats: &stats) {
+                    case .gone:
+                        url = nil
+                        do { try await saveURL(nil) } catch {
+                            throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil)
+                        }
+                        continue
+                    case .offset(let o): offset = o
                     }
-                    continue
-                case .offset(let o): offset = o
                 }
                 var restart = false
                 while offset < data.count && !restart {

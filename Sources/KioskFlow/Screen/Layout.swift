@@ -117,7 +117,9 @@ extension FlowMachine {
         let compact = height < Self.compactBelowRows
         var body = route.screen.body(self, width: w)
         var rows: [ScreenLine] = []
-        let clock = timestamp(compact && w < 60 ? "MM-dd HH:mm" : "yyyy-MM-dd HH:mm:ss")
+        // No DateFormatter per frame; a narrow compact grid (large mode on the panel) shows the short form.
+        let full = StationClock.dateTimeText(now, timeZone: settings.timeZone)
+        let clock = compact && w < 60 ? String(full.dropFirst(5).prefix(11)) : full
         let name = DisplayWidth.truncate(settings.stationName, columns: w - DisplayWidth.of(clock) - 2)
         rows.append(ScreenLine(DisplayWidth.pad(name, to: w - DisplayWidth.of(clock)) + clock, .inverse))
         if !compact {

@@ -1,6 +1,7 @@
 // ESC/POS encoder: ReceiptDocument -> bytes for a GB18030 (Chinese-mode) receipt printer.
-// Pure: no I/O. Text goes through glibc iconv (UTF-8 -> GB18030) after NFC normalisation and is kept in
-// GB18030's one- and two-byte area, because printers mangle four-byte codes (devices.md §2.2).
+// Pure: no I/O. Text is NFC-normalised and encoded to GB18030 through a table built once from glibc
+// iconv (GB18030Table: no iconv call and no allocation per character), and kept in GB18030's one- and
+// two-byte area, because printers mangle four-byte codes (devices.md §2.2).
 
 import Foundation
 #if canImport(Glibc)
@@ -100,7 +101,7 @@ public struct ESCPOSEncoder: Sendable {
     /// As `printable(_:)`; with `chineseMode: false` the result is printable ASCII only and the
     /// replacement is "?".
     public static func printable(_ s: String, chineseMode: Bool) -> (text: String, replaced: [Character]) {
-        let mapper = TextMapper(chineseMode: chineseMode, codec: chineseMode ? GB18030Codec(requireEncoder: true) : nil)
+        let mapper = TextMapper(chineseMode: chineseMode, codes: chineseMode ? GB18030Table.codes : nil)
         let r = mapper.map(s)
         return (r.text, r.replaced)
     }
@@ -109,16 +110,15 @@ public struct ESCPOSEncoder: Sendable {
 
     public func encode(_ doc: ReceiptDocument) throws -> [UInt8] {
         let chinese = profile.chineseMode
-        var codec: GB18030Codec? = nil
+        var codes: [UInt16]? = nil
         if chinese {
-            let name = profile.encoding.uppercased().replacingOccurrences(of: "-", with: "")
-            guard name == "GB18030" else { throw ESCPOSError.unsupportedEncoding(profile.encoding) }
-            guard let c = GB18030Codec(requireEncoder: true) else {
+            guard Self.isGB18030(profile.encoding) else { throw ESCPOSError.unsupportedEncoding(profile.encoding) }
+            guard let c = GB18030Table.codes else {
                 throw ESCPOSError.encodingUnavailable("iconv_open(\"GB18030\", \"UTF-8\") failed")
             }
-            codec = c
+            codes = c
         }
-        var w = Writer(profile: profile, mapper: TextMapper(chineseMode: chinese, codec: codec))
+        var w = Writer(profile: profile, mapper: TextMapper(chineseMode: chinese, codes: codes))
 
         w.out += [0x1B, 0x40]
         if let mask = autoStatusBackMask { w.out += [0x1D, 0x61, mask] }
@@ -133,6 +133,12 @@ public struct ESCPOSEncoder: Sendable {
         return w.out
     }
 
+    /// "GB18030", in any case, with or without hyphens.
+    static func isGB18030(_ encoding: String) -> Bool {
+        let letters = encoding.utf8.filter { $0 != UInt8(ascii: "-") }.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }
+        return letters.elementsEqual("GB18030".utf8)
+    }
+
     /// The text lines `encode` prints for `doc` (after substitution and wrapping), in order, as an
     /// `ESCPOSDecoder` reports them: feeds (and a cut on a printer without cutter) add blank lines,
     /// QR/barcode/image elements add none (a QR on a printer without QR support adds its text).
@@ -142,7 +148,7 @@ public struct ESCPOSEncoder: Sendable {
             profile: profile,
             mapper: TextMapper(
                 chineseMode: profile.chineseMode,
-                codec: profile.chineseMode ? GB18030Codec(requireEncoder: true) : nil))
+                codes: profile.chineseMode ? GB18030Table.codes : nil))
         for element in doc.elements { try? w.write(element) }
         return w.lines
     }
@@ -170,18 +176,21 @@ private struct Writer {
     }
 
     func width(_ s: String) -> Int {
+        if let n = mapper.plainWidth(s) { return n }
         var n = 0
         for c in s { n += Writer.printerWidth(c) }
         return n
     }
 
     func wrap(_ s: String, columns: Int) -> [String] {
-        DisplayWidth.wrap(s, columns: columns, width: Writer.printerWidth)
+        // A plain line that fits needs no grapheme breaking.
+        if let n = mapper.plainWidth(s), n <= columns, !s.utf8.contains(0x0A) { return [s] }
+        return DisplayWidth.wrap(s, columns: columns, width: Writer.printerWidth)
     }
 
     mutating func line(_ s: String) {
         lines.append(s)
-        out += mapper.bytes(s)
+        mapper.append(s, to: &out)
         out.append(0x0A)
     }
 
@@ -451,10 +460,13 @@ private struct Writer {
 
 // MARK: - Text mapping
 
-/// Per-call text mapper (not Sendable: owns an iconv handle through the codec).
+/// Per-call text mapper (not Sendable: caches the classification of unusual characters).
 final class TextMapper {
     let chineseMode: Bool
-    let codec: GB18030Codec?
+    /// GB18030Table.codes in Chinese mode (nil: ASCII only).
+    let codes: [UInt16]?
+    /// GB18030Table.plain in Chinese mode: the characters that take the fast path.
+    let plain: [UInt16]?
     let replacement: Character
     private var cache: [Character: Entry] = [:]
 
@@ -465,10 +477,59 @@ final class TextMapper {
         case drop
     }
 
-    init(chineseMode: Bool, codec: GB18030Codec?) {
+    init(chineseMode: Bool, codes: [UInt16]?) {
         self.chineseMode = chineseMode
-        self.codec = codec
-        self.replacement = (chineseMode && codec != nil) ? "？" : "?"
+        self.codes = chineseMode ? codes : nil
+        self.plain = (chineseMode && codes != nil) ? GB18030Table.plain : nil
+        self.replacement = (chineseMode && codes != nil) ? "？" : "?"
+    }
+
+    /// True when every scalar of `s` is in `plain`: `map` leaves such a string as it is, each
+    /// scalar is one character, and its bytes come straight from the table.
+    @inline(__always)
+    func isPlain(_ s: String) -> Bool {
+        guard let plain else { return false }
+        return plain.withUnsafeBufferPointer { t in
+            for u in s.unicodeScalars {
+                let v = u.value
+                if v >= 0x1_0000 || t[Int(v)] == 0 { return false }
+            }
+            return true
+        }
+    }
+
+    /// Printer columns of a plain string (1 per ASCII character but newline, 2 per other), or nil
+    /// when `s` is not plain.
+    func plainWidth(_ s: String) -> Int? {
+        guard let plain else { return nil }
+        return plain.withUnsafeBufferPointer { t -> Int? in
+            var n = 0
+            for u in s.unicodeScalars {
+                let v = u.value
+                if v >= 0x1_0000 || t[Int(v)] == 0 { return nil }
+                n += v < 0x80 ? (v == 0x0A ? 0 : 1) : 2
+            }
+            return n
+        }
+    }
+
+    /// Appends the bytes of `s` (text produced by `map`) to `out`.
+    func append(_ s: String, to out: inout [UInt8]) {
+        guard isPlain(s), let plain else {
+            out += bytes(s)
+            return
+        }
+        plain.withUnsafeBufferPointer { t in
+            for u in s.unicodeScalars {
+                let c = t[Int(u.value)]
+                if c < 0x80 {
+                    out.append(UInt8(c))
+                } else {
+                    out.append(UInt8(c >> 8))
+                    out.append(UInt8(c & 0xFF))
+                }
+            }
+        }
     }
 
     static let chineseSubstitutions: [Character: String] = [
@@ -487,6 +548,7 @@ final class TextMapper {
 
     /// Maps a string; `text` contains only characters `bytes(_:)` can encode.
     func map(_ s: String) -> (text: String, replaced: [Character]) {
+        if isPlain(s) { return (s, []) }  // NFC and classification leave it unchanged
         let nfc = s.precomposedStringWithCanonicalMapping
         var text = ""
         text.reserveCapacity(nfc.utf8.count)
@@ -524,7 +586,7 @@ final class TextMapper {
     }
 
     private var replacementBytes: [UInt8] {
-        (chineseMode && codec != nil) ? [0xA3, 0xBF] : [0x3F]
+        (chineseMode && codes != nil) ? [0xA3, 0xBF] : [0x3F]
     }
 
     private func entry(_ c: Character) -> Entry {
@@ -543,7 +605,7 @@ final class TextMapper {
         }
         // Invisible format characters (ZWSP, ZWJ, BOM, soft hyphen, direction marks) carry no ink.
         if scalars.allSatisfy({ $0.properties.generalCategory == .format }) { return .drop }
-        let useChinese = chineseMode && codec != nil
+        let useChinese = chineseMode && codes != nil
         if let t = (useChinese ? TextMapper.chineseSubstitutions : TextMapper.asciiSubstitutions)[c] {
             return .substitute(t)
         }
@@ -553,11 +615,18 @@ final class TextMapper {
         {
             return .substitute(" ")
         }
-        guard useChinese, let codec else { return .replace }
+        guard useChinese, let codes else { return .replace }
         // Private-use characters map to user-defined GB areas the printer font does not have.
         if scalars.contains(where: { $0.properties.generalCategory == .privateUse }) { return .replace }
-        guard let gb = codec.encode(Array(String(c).utf8)), GB18030Codec.isOneOrTwoByteOnly(gb) else {
-            return .replace
+        // Each scalar's one- or two-byte code (GB18030 is stateless); any four-byte one: replace.
+        var gb: [UInt8] = []
+        for u in scalars {
+            guard let code = GB18030Table.code(u, in: codes) else { return .replace }
+            if code < 0x80 {
+                gb.append(UInt8(code))
+            } else {
+                gb += [UInt8(code >> 8), UInt8(code & 0xFF)]
+            }
         }
         return .ok(gb)
     }
@@ -565,12 +634,10 @@ final class TextMapper {
 
 // MARK: - iconv wrapper
 
-/// glibc iconv in both directions between UTF-8 and GB18030, handles opened lazily.
-/// Not Sendable; create per call.
+/// glibc iconv from GB18030 to UTF-8 (the decoder's side; encoding uses GB18030Table), handle
+/// opened lazily. Not Sendable; create per call.
 final class GB18030Codec {
-    private var toGB: iconv_t?
     private var fromGB: iconv_t?
-    private var triedTo = false
     private var triedFrom = false
 
     private static func open(_ to: String, _ from: String) -> iconv_t? {
@@ -580,50 +647,8 @@ final class GB18030Codec {
 
     init() {}
 
-    /// Fails if glibc cannot convert UTF-8 to GB18030 (gconv modules missing).
-    convenience init?(requireEncoder: Bool) {
-        self.init()
-        if requireEncoder && !canEncode { return nil }
-    }
-
     deinit {
-        if let toGB { iconv_close(toGB) }
         if let fromGB { iconv_close(fromGB) }
-    }
-
-    var canEncode: Bool {
-        if !triedTo {
-            triedTo = true
-            toGB = GB18030Codec.open("GB18030", "UTF-8")
-        }
-        return toGB != nil
-    }
-
-    /// UTF-8 -> GB18030; nil if any input cannot be converted.
-    func encode(_ utf8: [UInt8]) -> [UInt8]? {
-        if utf8.isEmpty { return [] }
-        guard canEncode, let toGB else { return nil }
-        _ = iconv(toGB, nil, nil, nil, nil)
-        var input = utf8
-        var output = [UInt8](repeating: 0, count: utf8.count * 4 + 8)
-        var ok = true
-        var produced = 0
-        input.withUnsafeMutableBufferPointer { inBuf in
-            output.withUnsafeMutableBufferPointer { outBuf in
-                var inPtr: UnsafeMutablePointer<CChar>? =
-                    UnsafeMutableRawPointer(inBuf.baseAddress!).assumingMemoryBound(to: CChar.self)
-                var inLeft = inBuf.count
-                var outPtr: UnsafeMutablePointer<CChar>? =
-                    UnsafeMutableRawPointer(outBuf.baseAddress!).assumingMemoryBound(to: CChar.self)
-                var outLeft = outBuf.count
-                let r = iconv(toGB, &inPtr, &inLeft, &outPtr, &outLeft)
-                if r == -1 || inLeft != 0 { ok = false }
-                // Flush any shift state (none for GB18030, but be correct).
-                if ok { _ = iconv(toGB, nil, nil, &outPtr, &outLeft) }
-                produced = outBuf.count - outLeft
-            }
-        }
-        return ok ? Array(output[0..<produced]) : nil
     }
 
     /// GB18030 -> String; invalid or truncated sequences become U+FFFD (one per bad byte).
@@ -667,22 +692,5 @@ final class GB18030Codec {
             }
         }
         return String(decoding: result, as: UTF8.self)
-    }
-
-    /// True if `gb` (valid GB18030) uses only one-byte ASCII and two-byte codes.
-    static func isOneOrTwoByteOnly(_ gb: [UInt8]) -> Bool {
-        var i = 0
-        while i < gb.count {
-            let b = gb[i]
-            if b < 0x80 {
-                i += 1
-                continue
-            }
-            guard b >= 0x81 && b <= 0xFE, i + 1 < gb.count else { return false }
-            let t = gb[i + 1]
-            if t >= 0x30 && t <= 0x39 { return false }  // four-byte code
-            i += 2
-        }
-        return true
     }
 }
