@@ -645,10 +645,42 @@ final class GB18030Codec {
         return cd
     }
 
+    private var toGB: iconv_t?
+    private var triedTo = false
+
     init() {}
 
     deinit {
         if let fromGB { iconv_close(fromGB) }
+        if let toGB { iconv_close(toGB) }
+    }
+
+    /// UTF-8 -> GB18030, four-byte sequences included (a terminal's text; receipts use
+    /// GB18030Table). Nil when glibc lacks the converter or refuses a character.
+    func encode(_ utf8: [UInt8]) -> [UInt8]? {
+        if utf8.allSatisfy({ $0 < 0x80 }) { return utf8 }
+        if !triedTo {
+            triedTo = true
+            toGB = GB18030Codec.open("GB18030", "UTF-8")
+        }
+        guard let cd = toGB else { return nil }
+        _ = iconv(cd, nil, nil, nil, nil)
+        var input = utf8
+        var out = [UInt8](repeating: 0, count: utf8.count * 2 + 8)  // at most 4 bytes for every 2+ of UTF-8
+        let written: Int? = input.withUnsafeMutableBufferPointer { inBuf in
+            out.withUnsafeMutableBufferPointer { outBuf in
+                var inPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(inBuf.baseAddress!)
+                    .assumingMemoryBound(to: CChar.self)
+                var inLeft = inBuf.count
+                var outPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(outBuf.baseAddress!)
+                    .assumingMemoryBound(to: CChar.self)
+                var outLeft = outBuf.count
+                guard iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft) != -1, inLeft == 0 else { return nil }
+                return outBuf.count - outLeft
+            }
+        }
+        guard let written else { return nil }
+        return Array(out.prefix(written))
     }
 
     /// GB18030 -> String; invalid or truncated sequences become U+FFFD (one per bad byte).
