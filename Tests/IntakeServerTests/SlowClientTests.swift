@@ -76,15 +76,17 @@ func eventually(_ seconds: Double, _ condition: () -> Bool) async throws -> Bool
                 "PUT /v1/submissions/trickle-1/attachments/a.jpg HTTP/1.1\r\nHost: intake\r\nAuthorization: Bearer \(stationToken)\r\nX-Content-SHA256: \(String(repeating: "0", count: 64))\r\nContent-Length: 100000\r\n\r\n"
             )
             let stop = Atomic<Bool>(false)
-            let trickler = Task.detached {
+            // A thread of its own, not a task: under the parallel suite's load the cooperative pool
+            // can be busy for seconds, and a trickler that stops trickling is only an idle client.
+            let trickler = Thread {
                 while !stop.load(ordering: .relaxed) {
                     trickle.send("x")
-                    try? await Task.sleep(for: .milliseconds(100))
+                    usleep(100_000)
                 }
             }
+            trickler.start()
             defer {
                 stop.store(true, ordering: .relaxed)
-                trickler.cancel()
                 for c in [idle, slowHead, stalled, trickle] { c.close() }
             }
             #expect(try await offThread { idle.readUntilClosed(seconds: 10) }.closed, "an idle connection is closed")
