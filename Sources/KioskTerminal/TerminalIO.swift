@@ -121,7 +121,15 @@ public final class TerminalIO: Sendable {
     /// and a hangup restore the terminal and end the process. Call after `enter()`.
     public static func restoreOnExitSignals(_ terminal: TerminalIO) {
         prepareCrashHandler()
-        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, exitHandler) }
+        var ending = sigset_t()
+        sigemptyset(&ending)
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig, exitHandler)
+            sigaddset(&ending, sig)
+        }
+        // A mask inherited from whatever started us (some runners block everything) must not keep
+        // these pending forever: a display whose terminal is gone would live on and reconnect.
+        pthread_sigmask(SIG_UNBLOCK, &ending, nil)
     }
 
     public func restore() {

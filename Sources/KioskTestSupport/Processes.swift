@@ -30,7 +30,21 @@ func spawn(_ path: String, _ args: [String], env: [String: String], outputPath: 
         envp.forEach { free($0) }
     }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    // A clean signal mask and default dispositions, as systemd or a login shell gives a program: the
+    // test runner's threads block signals, and an inherited mask would make SIGTERM and SIGHUP
+    // pending forever (a child that outlives its test then takes later tests' input).
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attr, &none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for sig in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
+    posix_spawnattr_setsigdefault(&attr, &defaults)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
     guard rc == 0 else { throw HarnessError(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
     return pid
 }

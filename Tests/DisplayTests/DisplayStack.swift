@@ -306,7 +306,9 @@ final class DisplayStack {
         for p in pids where Int(p) != nil {
             guard let cmd = FileManager.default.contents(atPath: "/proc/\(p)/cmdline") else { continue }
             let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            guard args.count >= 2, args[0].hasSuffix("kiosk-screen"), args[1] == "attach" else { continue }
+            // This stack's attach only (its own socket): another run's leftover must not get our keys.
+            guard args.count >= 2, args[0].hasSuffix("kiosk-screen"), args[1] == "attach", args.contains(socket)
+            else { continue }
             if let tty = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p)/fd/0"),
                 tty.hasPrefix("/dev/pts/")
             {
