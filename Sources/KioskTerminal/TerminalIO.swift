@@ -44,6 +44,8 @@ public final class TerminalIO: Sendable {
     public let outputFD: Int32
     /// Whether the terminal is in the kiosk's mode (raw, alternate screen); guards enter/restore.
     private let active = Mutex(false)
+    /// Set by `restore()`: later frames are dropped (writes also serialise on it).
+    private let finished = Mutex(false)
     /// What taking the terminal back after a hangup or a reset needs: its device (nil when input is
     /// not a terminal), whether the output is that terminal too (decided before any hangup: a
     /// hung-up descriptor no longer says it is a terminal), and the raw settings.
@@ -136,8 +138,13 @@ public final class TerminalIO: Sendable {
         active.withLock { active in
             guard active else { return }
             active = false
-            write("\u{1B}[2J\u{1B}[3J\u{1B}[H")
-            restoreTerminalSignalSafe()
+            // The last bytes this terminal gets from us: a frame drawn after them (a status change
+            // while shutting down) would hide the cursor again on the shell's screen.
+            finished.withLock { finished in
+                finished = true
+                writeAll(encoding.encode("\u{1B}[2J\u{1B}[3J\u{1B}[H"))
+                restoreTerminalSignalSafe()
+            }
         }
     }
 
@@ -198,8 +205,15 @@ public final class TerminalIO: Sendable {
         writeBytes(encoding.encode(s))
     }
 
-    /// Bytes as they are (what kioskd sent a screen client: already encoded).
+    /// Bytes as they are (what kioskd sent a screen client: already encoded). Nothing is written
+    /// once the terminal was restored.
     public func writeBytes(_ data: [UInt8]) {
+        finished.withLock { finished in
+            if !finished { writeAll(data) }
+        }
+    }
+
+    private func writeAll(_ data: [UInt8]) {
         var bytes = data
         var off = 0
         while off < bytes.count {
