@@ -687,7 +687,7 @@ public actor KioskRuntime {
                 post(.progressFailed("本机记录暂时无法读取"))
             }
         case .identifyStaff, .verifyStaffPIN, .audit, .loadCertificates, .printCertificate, .printCertificateBatch,
-            .markCertificateCollected, .ledger, .setOutOfService, .callStaff:
+            .ledger, .setOutOfService, .callStaff:
             await performStaff(effect)
         case .speak(let text, let language):
             voice?.speak(text, language: language)

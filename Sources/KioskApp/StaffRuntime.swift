@@ -67,10 +67,6 @@ extension KioskRuntime {
                 post(.certificatesLoaded((try? s.certificateDesk.outstanding()) ?? []))
                 await refreshDevices()
             }
-        case .markCertificateCollected(let ids, let by, let collector):
-            let msg = await s.certificateDesk.collect(submissionIds: ids, by: by, collector: collector)
-            post(.staffReport(lines: nil, message: msg))
-            post(.certificatesLoaded((try? s.certificateDesk.outstanding()) ?? []))
         case .ledger(let month, let printTo, let by):
             let period = LedgerPeriod.containing(s.clock.now, month: month, clock: s.clock)
             let ledger: Ledger

@@ -14,8 +14,8 @@ import Testing
 
     /// The intake marks two submissions done with a certificate; the kiosk downloads both; the
     /// first resident prints theirs at the kiosk (a jam first, then the reprint); staff sign in
-    /// (one wrong PIN), batch-print the other and mark it collected; the ledger and the audit
-    /// trail show every step.
+    /// (one wrong PIN), batch-print the other and hand it over to its applicant (their card, after
+    /// another resident's card is refused); the ledger and the audit trail show every step.
     @Test func certificateFromIntakeToResidentAndStaffThenLedger() throws {
         let st = try Station(name: "staff", a4Printer: "{ mode: simulated }")
         try st.addStaff(id: "S001", name: "测试五", role: "window", idNumber: Self.staffID, pin: "2468")
@@ -86,9 +86,17 @@ import Testing
         try t.send("0")
         try t.waitFor("证照出证")
         try t.send("6")
-        try t.waitFor("批量登记领取")  // the batch: everything printed
+        try t.waitFor("逐份登记领取")  // every printed one in turn, each with the collector's card
+        try t.waitFor("第 1/1 份：\(caseB)")
         try t.send("1")
-        try t.waitFor("已登记领取")
+        try t.waitFor("证照交付：申请人本人领取")
+        try t.waitFor("申请人：测**")
+        try t.send("a")  // resident A's card is not B's: refused, nothing recorded
+        try t.waitFor("证件与申请人不符")
+        try t.send("b")
+        try t.waitFor("已登记申请人")
+        try t.waitFor("已打印的证照都已登记领取")
+        try t.send("0")
         try t.waitFor("没有待领取的证照")
         try t.send("0")
         try t.waitFor("工作人员菜单")
@@ -126,7 +134,7 @@ import Testing
         let audit = try st.kioskctl("audit").out
         for action in [
             "staff.signin.failed", "staff.signin", "certificate.print.failed", "certificate.printed",
-            "certificate.collected", "certificate.batch", "ledger.printed", "staff.signout",
+            "certificate.collected", "certificate.batch", "certificate.handover", "ledger.printed", "staff.signout",
         ] {
             #expect(audit.contains(action), "audit lacks \(action)")
         }

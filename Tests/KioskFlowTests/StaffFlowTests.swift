@@ -231,16 +231,44 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
                 == .afterService(.handOver(submissionId: "s2", card: card, proxy: true, relation: "配偶", by: "S001")))
         d.send(.afterService(.handoverDone(ok: true, message: "已登记由配偶 测** 代领")))
         #expect(d.screen.contains("证照出证"))
-        // A batch: every printed one handed to a village agent.
+        // 逐份登记领取: every printed one in turn, each through its own hand-over and card.
         d.send(
             .certificatesLoaded([
                 certificate("s1", printed: 1), certificate("s4", printed: 1), certificate("s3", downloaded: false),
             ]))
         d.keys(.digit(6))
-        #expect(d.screen.contains("以下 2 份已打印的证照将登记为已领取"))
-        d.keys(.digit(2))
+        #expect(d.screen.contains("逐份登记领取"))
+        #expect(d.screen.contains("第 1/2 份：GH202611050001"))
+        d.keys(.digit(3))  // skipped: it stays waiting
+        #expect(d.screen.contains("第 2/2 份：GH202611050004"))
+        let before = d.effects.count
+        d.keys(.digit(2))  // a proxy: the relation, then the proxy's own card
+        #expect(d.effects[before...].contains(.afterService(.loadHandover(submissionId: "s4"))))
+        #expect(d.screen.contains("证照交付：他人代领"))
+        d.send(.afterService(.handoverLoaded(maskedName: "测*")))
+        d.send(.cardRead(card))  // no relation yet: nothing is recorded
+        #expect(!d.effects[before...].contains { if case .afterService(.handOver) = $0 { true } else { false } })
+        d.keys(.digit(5))  // 村代办员
+        d.send(.cardRead(card))
         #expect(
-            d.effects.last == .markCertificateCollected(submissionIds: ["s1", "s4"], by: "S001", collector: .proxy))
+            d.effects.last
+                == .afterService(.handOver(submissionId: "s4", card: card, proxy: true, relation: "村代办员", by: "S001")))
+        d.send(.afterService(.handoverDone(ok: true, message: "已登记由村代办员 测** 代领")))
+        #expect(d.screen.contains("逐份登记领取"))  // back to the walk, not the list
+        #expect(d.effects.suffix(2) == [.loadCertificates(idNumber: nil), .stopCardReading])
+        d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s3", downloaded: false)]))
+        #expect(d.screen.contains("其余 1 份已跳过"))
+        #expect(
+            !d.effects.contains {
+                if case .afterService(.handOver(let id, _, _, _, _)) = $0 { id == "s1" } else { false }
+            })
+        d.keys(.digit(0))
+        #expect(d.screen.contains("证照出证"))
+        d.keys(.digit(6))  // a new walk starts with the skipped one
+        #expect(d.screen.contains("第 1/1 份：GH202611050001"))
+        d.keys(.digit(1), .digit(0))  // the applicant's hand-over, left: back to the walk, nothing recorded
+        #expect(d.screen.contains("第 1/1 份：GH202611050001"))
+        d.keys(.digit(0))
         // A certificate not yet downloaded cannot be printed, with the reason in words.
         d.send(.certificatesLoaded([certificate("s3", downloaded: false)]))
         d.keys(.digit(1), .digit(1))

@@ -27,8 +27,6 @@ public protocol CertificateDesk: Sendable {
         -> CertificatePrintOutcome
     /// Prints every downloaded certificate never printed; a failure stops the batch. Returns what staff read.
     func printBatch(by staffId: String, on printer: CertificatePrinter) async -> String
-    /// Records hand-over of printed certificates by a staff member. Returns what staff read.
-    func collect(submissionIds: [String], by staffId: String, collector: CertificateCollector) async -> String
 }
 
 /// The rules, as plain functions (used by the desk and by the screens that list certificates).
@@ -137,30 +135,5 @@ public struct StoreCertificateDesk: CertificateDesk {
         if todo.isEmpty { return "没有待打印的证照" }
         if let failure { return "已打印 \(printed) 份，其余未打印：\(failure)" }
         return "已打印 \(printed) 份证照，请整理后等待领取"
-    }
-
-    public func collect(submissionIds ids: [String], by staffId: String, collector: CertificateCollector) async
-        -> String
-    {
-        var done: [String] = []
-        var failed = 0
-        for id in ids {
-            do {
-                try await store.markCertificateCollected(submissionId: id, by: .staff(staffId), collector: collector)
-                let c = try store.certificateRecord(submissionId: id)
-                done.append(c?.caseNumber ?? id)
-                logger.info(
-                    "certificate collected",
-                    metadata: [
-                        "case": "\(c?.caseNumber ?? id)", "staff": "\(staffId)", "collector": "\(collector.rawValue)",
-                    ])
-            } catch {
-                failed += 1
-                logger.warning(
-                    "certificate not marked collected", metadata: ["submission": "\(id)", "error": "\(error)"])
-            }
-        }
-        let what = done.count == 1 ? done[0] : "\(done.count) 份"
-        return failed == 0 ? "已登记领取：\(what)（\(collector.chinese)）" : "已登记领取 \(done.count) 份，\(failed) 份未能登记（已领取或未打印）"
     }
 }
