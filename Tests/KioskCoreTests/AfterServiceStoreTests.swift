@@ -29,8 +29,11 @@ import Testing
         // The note is not stored in the clear.
         let db = try Data(contentsOf: URL(fileURLWithPath: dir + "/state/outbox.sqlite"))
         #expect(db.range(of: Data("缺少户口簿本人页".utf8)) == nil)
-        let sup = try await sealed(o)
-        try await o.caseEvents.linkSupplement(submissionId: sup.id, of: s.id)
+        let sup = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(500))],
+                supplementOf: s.id))
         #expect(try o.caseEvents.supplementOf(submissionId: sup.id) == s.id)
         #expect(
             try o.caseEvents.detail(submissionId: sup.id, certificates: o.certificates)?.supplementOf == s.caseNumber)
@@ -42,6 +45,45 @@ import Testing
         }
         try await o.caseEvents.purgePersonal(olderThanDays: 30)
         #expect(try o.caseEvents.events(submissionId: s.id).map(\.note) == [nil, nil])
+    }
+
+    /// A 补正 is sealed with its link to the case in one transaction: when the link cannot be
+    /// written, nothing is sealed (no submission, no folder); the encrypted manifest carries the
+    /// link, so `recover` puts it back too.
+    @Test func aSupplementIsSealedWithItsLinkOrNotAtAll() async throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let s = try await sealed(o)
+        func supplement() -> NewSubmission {
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(600))],
+                supplementOf: s.id)
+        }
+        // The link's insert fails inside the seal (a temp trigger on the pool's one writer): the seal fails whole.
+        try await o.database.pool.write { db in
+            try db.execute(
+                sql:
+                    "CREATE TEMP TRIGGER no_link BEFORE INSERT ON supplement BEGIN SELECT RAISE(ABORT, 'injected'); END"
+            )
+        }
+        let count = { try o.database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM submission") } }
+        await #expect(throws: (any Error).self) { _ = try await o.submissions.seal(supplement()) }
+        #expect(try count() == 1)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: o.database.attachmentsDirectory)
+        #expect(folders == [s.id])
+        try await o.database.pool.write { db in try db.execute(sql: "DROP TRIGGER temp.no_link") }
+
+        let sup = try await o.submissions.seal(supplement())
+        #expect(try o.caseEvents.supplementOf(submissionId: sup.id) == s.id)
+        // The database is lost: the rebuilt outbox knows which case the 补正 completes.
+        try o.database.close()
+        removeDatabase(dir + "/state")
+        let report = try await recover(dir)
+        #expect(Set(report.rebuilt) == [s.caseNumber, sup.caseNumber])
+        let again = try makeOutbox(dir)
+        #expect(try again.caseEvents.supplementOf(submissionId: sup.id) == s.id)
+        #expect(try again.caseEvents.supplementOf(submissionId: s.id) == nil)
     }
 
     @Test func helpCallsAreQueuedAndAnswered() async throws {
