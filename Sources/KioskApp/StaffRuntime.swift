@@ -76,7 +76,7 @@ extension KioskRuntime {
             }
             var lines = ledger.lines(stationName: s.config.station.name)
             let after = try? s.stores.ledger.afterService(period, catalog: s.catalog)
-            if let after { lines += [""] + after.lines() }
+            if let after { lines += [""] + after.lines(timeZone: s.clock.timeZone) }
             // Shown when asked for; a print keeps the screen busy until it reports back.
             guard let printTo else {
                 post(.staffReport(lines: Array(lines.dropFirst(2)), message: nil))
@@ -102,7 +102,8 @@ extension KioskRuntime {
                     do {
                         let pdf = try LedgerDocument.pdf(
                             ledger, after: after, stationName: s.config.station.name,
-                            printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock), printedBy: "工号 \(by)")
+                            printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock), printedBy: "工号 \(by)",
+                            timeZone: s.clock.timeZone)
                         let r = await printA4(pdf, label: "ledger-" + period.label)
                         msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
                     } catch {

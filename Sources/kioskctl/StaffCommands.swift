@@ -175,7 +175,8 @@ struct LedgerCommand: AsyncParsableCommand {
         let catalog = try? Catalog.load(
             catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
         let after = try? outbox.ledger.afterService(period, catalog: catalog)
-        let allLines = l.lines(stationName: cfg.station.name) + (after.map { [""] + $0.lines() } ?? [])
+        let tz = outbox.database.clock.timeZone
+        let allLines = l.lines(stationName: cfg.station.name) + (after.map { [""] + $0.lines(timeZone: tz) } ?? [])
         if let pdf {
             // A ruled document with embedded font subsets (fonts-droid-fallback, fonts-dejavu-core).
             let f = DateFormatter()
@@ -186,14 +187,20 @@ struct LedgerCommand: AsyncParsableCommand {
                 try LedgerDocument.pdf(
                     l, after: after, stationName: cfg.station.name,
                     printedAt: f.string(from: outbox.database.clock.now),
-                    printedBy: printedBy
+                    printedBy: printedBy, timeZone: tz
                 ).write(to: URL(fileURLWithPath: pdf))
             } catch { failLine("the ledger PDF could not be made: \(error)") }
         }
         if csv {
             FileHandle.standardOutput.write(Data((l.csv(bom: bom) + (after?.csv() ?? "")).utf8))
         } else if json {
-            try printJSON(l)
+            // Everything the printed and A4 ledger show: the ledger's own fields, the title block and
+            // the after-service part (overdue cases, satisfaction, 差评 follow-up, help, agents, collections).
+            print(
+                try LedgerReport(
+                    ledger: l, afterService: after, stationName: cfg.station.name, period: period,
+                    generatedAt: outbox.database.clock.now
+                ).json())
         } else {
             for line in allLines { print(line) }
         }

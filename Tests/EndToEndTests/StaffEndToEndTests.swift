@@ -129,6 +129,19 @@ import Testing
         #expect(csv.out.contains("certificates,self_pickup,其中自助取件,,1"))
         #expect(csv.out.contains("certificates,waiting,待领取（期末）,,0"))
         #expect(csv.out.contains("assisted,,帮办代办,,0"))
+        // The same ledger as JSON, with the after-service part: both collections and their collector.
+        let json = try st.kioskctl("ledger", "--month", f.string(from: Date()), "--json")
+        #expect(json.status == 0)
+        let top = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        #expect(top["submissionsTotal"] as? Int == 2 && top["certificatesCollected"] as? Int == 2)
+        let after = try #require(top["afterService"] as? [String: Any])
+        #expect(after["overdue"] as? Int == 0 && after["helpCalls"] as? Int == 0)
+        let collections = try #require(after["collections"] as? [[String: Any]])
+        #expect(collections.map { $0["caseNumber"] as? String } == [caseA, caseB])
+        #expect(collections.map { $0["handedOverBy"] as? String } == ["resident", "S001"])
+        #expect(collections.map { $0["collector"] as? String } == ["applicant", "applicant"])
+        #expect(collections.last?["collectorMaskedName"] as? String == "测**")
+        #expect(try st.kioskctl("ledger", "--month", f.string(from: Date())).out.contains("本人领取 1，代领 0，自助取件 1"))
 
         // The audit trail: every sign-in attempt and certificate step, chained, no personal data.
         let audit = try st.kioskctl("audit").out
@@ -140,7 +153,7 @@ import Testing
         }
         #expect(audit.contains("S001"))
         #expect(try st.kioskctl("audit", "--verify").status == 0)
-        for text in [audit, csv.out, st.logs()] + t.captures {
+        for text in [audit, csv.out, json.out, st.logs()] + t.captures {
             #expect(!text.contains(Self.staffID))
             #expect(!text.contains("110105200001010016"))
         }
