@@ -3,6 +3,7 @@ import Foundation
 import KioskApp
 import KioskCore
 import KioskProtocols
+import Logging
 
 // Township staff tools: the staff registry, the ledger (台账), the audit trail, out of service.
 // They work on the outbox database directly (WAL: safe beside a running kioskd).
@@ -172,8 +173,11 @@ struct LedgerCommand: AsyncParsableCommand {
             )
         }
         // The after-service part: satisfaction, 差评 follow-up, overdue cases (time limits from the catalog), help.
-        let catalog = try? Catalog.load(
-            catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
+        // The catalog kioskd shows (the current signed bundle, else the shipped one) with its working calendar.
+        let catalog = try? KioskServices.activeCatalog(
+            cfg, store: CatalogBundleStore(directory: cfg.catalogBundleDirectory),
+            logger: Logger(label: "kioskctl", factory: { _ in SwiftLogNoOpLogHandler() })
+        ).0
         let after = try? outbox.ledger.afterService(period, catalog: catalog)
         let tz = outbox.database.clock.timeZone
         let allLines = l.lines(stationName: cfg.station.name) + (after.map { [""] + $0.lines(timeZone: tz) } ?? [])

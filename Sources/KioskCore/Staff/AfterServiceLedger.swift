@@ -218,7 +218,8 @@ extension LedgerStore {
             {
                 let limit = catalog?.guide(for: r["item_code"])?.promisedTimeLimit
                 if let due = CaseDeadline.due(
-                    accepted: Date(timeIntervalSince1970: r["accepted"]), limit: limit, timeZone: tz), now > due
+                    accepted: Date(timeIntervalSince1970: r["accepted"]), limit: limit, timeZone: tz,
+                    calendar: catalog?.workingCalendar), now > due
                 {
                     overdueCases.append(.init(caseNumber: r["case_number"], itemCode: r["item_code"], due: due))
                 }
