@@ -93,9 +93,11 @@ extension KioskRuntime {
                                     stationName: s.config.station.name,
                                     printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock)))
                             msg = "台账已在回执打印机打印"
-                        } catch let e as DeviceError { msg = "台账未能打印：\(e.residentMessage)" } catch { msg = "台账未能打印" }
+                        } catch let e as DeviceError {
+                            msg = "台账未能打印：" + StaffWording.device(e.residentMessage)
+                        } catch { msg = "台账未能打印：" + StaffWording.device("回执打印机故障") }
                     } else {
-                        msg = "回执打印机未连接"
+                        msg = "台账未能打印：" + StaffWording.device("回执打印机未连接")
                     }
                 case .a4:
                     // A ruled document with its fonts embedded (subsets of Debian's CJK and Latin fonts).
@@ -105,7 +107,7 @@ extension KioskRuntime {
                             printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock), printedBy: "工号 \(by)",
                             timeZone: s.clock.timeZone)
                         let r = await printA4(pdf, label: "ledger-" + period.label)
-                        msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
+                        msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：" + StaffWording.device(r.message)
                     } catch {
                         log.error("ledger PDF not made", metadata: ["error": "\(error)"])
                         msg = "台账未能生成：\(error)"

@@ -276,6 +276,33 @@ final class SettableClock: @unchecked Sendable {
         #expect(actions == ["certificate.print.failed", "certificate.printed", "certificate.collected"])
     }
 
+    /// The same failure is told to a resident as "ask staff" and to staff as what to do.
+    @Test func printFailuresAreWordedForWhoeverPrinted() async throws {
+        let (_, desk, s) = try await setUp()
+        let jam = "A4打印机卡纸，未能打印。请联系工作人员处理后补打"
+        let resident = await desk.print(
+            submissionId: s[0].id, by: .resident, on: Prints([.init(ok: false, message: jam)]).printer)
+        #expect(resident.message == jam)
+        let staff = await desk.print(
+            submissionId: s[0].id, by: .staff("S001"), on: Prints([.init(ok: false, message: jam)]).printer)
+        #expect(staff.message == "A4打印机卡纸，未能打印。请打开打印机取出卡纸后重新操作。")
+        let png = await desk.print(submissionId: s[2].id, by: .staff("S001"), on: Prints([]).printer)
+        #expect(png.message.contains("请从业务系统打印后交付"))
+        for m in [staff.message, png.message] {
+            for p in StaffWording.residentPhrases { #expect(!m.contains(p)) }
+        }
+        // Every device message the layers give residents has a staff wording that says what to do.
+        for resident in [
+            "A4打印机暂不可用，请联系工作人员", "A4打印机缺纸，未能打印。请联系工作人员加纸后补打", "回执打印机缺纸", "回执打印机已断开",
+            "打印中纸张用完", "文件格式无法打印，请联系工作人员", "A4打印机正忙，请稍后再试", "证照打印机未连接，请到窗口领取",
+        ] {
+            let w = StaffWording.device(resident)
+            for p in StaffWording.residentPhrases { #expect(!w.contains(p), "\(w)") }
+            #expect(w.contains("请"), "\(w) says what to do")
+        }
+        #expect(StaffWording.device("回执打印机缺纸") == "回执打印机缺纸。请加纸后重新操作。")
+    }
+
     /// The collector's row and the collection are one transaction: if the row cannot be written,
     /// the certificate stays uncollected (a crash between them can leave neither half alone).
     @Test func aCollectionWithoutItsCollectorRowIsRolledBack() async throws {
@@ -314,7 +341,7 @@ final class SettableClock: @unchecked Sendable {
         let prints = Prints([
             CertificatePrintOutcome(ok: true, message: "ok"), CertificatePrintOutcome(ok: false, message: "卡纸"),
         ])
-        #expect(await desk.printBatch(by: "S001", on: prints.printer) == "已打印 1 份，其余未打印：卡纸")
+        #expect(await desk.printBatch(by: "S001", on: prints.printer) == "已打印 1 份，其余未打印：卡纸。请打开打印机取出卡纸后重新操作。")
         #expect(try o.certificates.certificateRecord(submissionId: s[0].id)?.printCount == 1)
         #expect(try o.certificates.certificateRecord(submissionId: s[1].id)?.printCount == 0)
         #expect(try o.audit.entries().last?.detail == "1/3 printed")

@@ -152,7 +152,7 @@ struct StaffCertificatesScreen: StaffScreen {
         case .digit(8):
             guard !m.staffBusy else { return .stay }
             guard m.usable(.a4Printer) else {
-                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                m.message = m.staffA4Problem
                 return .stay
             }
             m.staffBusy = true
@@ -219,7 +219,7 @@ struct StaffCertificateScreen: StaffScreen {
                 return .stay
             }
             guard m.usable(.a4Printer) else {
-                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                m.message = m.staffA4Problem
                 return .stay
             }
             m.staffBusy = true
@@ -323,7 +323,7 @@ struct StaffLedgerScreen: StaffScreen {
         case .digit(3):
             guard !m.staffBusy else { return .stay }
             guard m.receiptPrinterReady else {
-                m.message = "回执打印机暂不可用（\(m.printerProblem)）"
+                m.message = "回执打印机暂不可用（\(m.printerProblem)）：请加纸或排除故障后再打印"
                 return .stay
             }
             m.staffBusy = true
@@ -333,7 +333,7 @@ struct StaffLedgerScreen: StaffScreen {
         case .digit(4):
             guard !m.staffBusy else { return .stay }
             guard m.usable(.a4Printer) else {
-                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                m.message = m.staffA4Problem
                 return .stay
             }
             m.staffBusy = true
@@ -509,6 +509,13 @@ extension FlowMachine {
 
     /// Self pick-up prints a certificate only once: one staff already printed waits at the window.
     var printableCertificates: [CertificateRecord] { session.certificates.filter(CertificatePolicy.residentMayPrint) }
+
+    /// The A4 printer cannot print: its state, and what staff do about it.
+    var staffA4Problem: String {
+        let d = device(.a4Printer)
+        let state = d.map { $0.paper == .out ? "缺纸" : $0.paper == .jammed ? "卡纸" : $0.state.chinese } ?? "未连接"
+        return "A4打印机暂不可用（\(state)）：请检查打印机电源、连接和纸张后再打印"
+    }
 
     /// The next printed certificate the 逐份登记领取 walk has not skipped.
     var nextToCollect: CertificateRecord? {
