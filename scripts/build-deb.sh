@@ -77,6 +77,9 @@ for rel in catalog.json guides DeviceProfiles fixtures/camera; do
   grep -q "/usr/share/kioskd/$rel" "$r/etc/kioskd/kiosk.yaml" || { echo "build-deb: kiosk.yaml no longer has the $rel line this script rewrites" >&2; exit 1; }
 done
 chmod 0644 "$r/etc/kioskd/kiosk.yaml"
+# The working calendar (holidays, 调休) is edited on site every year: a conffile beside kiosk.yaml.
+install -m 0644 kiosk-config/working-calendar.json "$r/etc/kioskd/working-calendar.json"
+grep -q "^workingCalendar: working-calendar.json" "$r/etc/kioskd/kiosk.yaml" || { echo "build-deb: kiosk.yaml no longer names working-calendar.json" >&2; exit 1; }
 install -m 0644 README.md "$r/usr/share/doc/$pkg/README.md"
 # Fleet monitoring: Prometheus alert rules (with their promtool tests) and the Grafana dashboard.
 install -d "$r/usr/share/kioskd/monitoring"
@@ -97,7 +100,7 @@ done
 depends=$(echo "$depends" | tr ' ' '\n' | sed '/^$/d' | sort -u | paste -sd, | sed 's/,/, /g')
 
 for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$r/DEBIAN/$s"; done
-echo "/etc/kioskd/kiosk.yaml" > "$r/DEBIAN/conffiles"
+printf '%s\n' /etc/kioskd/kiosk.yaml /etc/kioskd/working-calendar.json > "$r/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$r" | cut -f1)
 # procps: /bin/kill, which kioskd.service's ExecReload= (systemctl reload) runs; tzdata: the station
 # clock and case numbers use Asia/Shanghai (without zoneinfo Foundation has no such time zone).

@@ -45,7 +45,7 @@ extension KioskRuntime {
                 return
             }
             guard let printer = s.printer else {
-                post(.staffReport(lines: nil, message: "回执打印机未连接"))
+                post(.staffReport(lines: nil, message: "补打未成功：" + StaffWording.device("回执打印机未连接")))
                 return
             }
             spawn { [self] in
@@ -59,9 +59,9 @@ extension KioskRuntime {
                     s.logger.info("receipt reprinted by staff", metadata: ["case": "\(source.summary.caseNumber)"])
                     post(.staffReport(lines: nil, message: "已补打 \(source.summary.caseNumber) 的回执，请取走"))
                 } catch let e as DeviceError {
-                    post(.staffReport(lines: nil, message: "补打未成功：\(e.residentMessage)"))
+                    post(.staffReport(lines: nil, message: "补打未成功：" + StaffWording.device(e.residentMessage)))
                 } catch {
-                    post(.staffReport(lines: nil, message: "补打未成功"))
+                    post(.staffReport(lines: nil, message: "补打未成功：" + StaffWording.device("回执打印机故障")))
                 }
                 await refreshDevices()
             }

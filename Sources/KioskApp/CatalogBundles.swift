@@ -11,22 +11,48 @@ import Logging
 extension KioskServices {
     /// The current bundle's catalog when bundles are configured and one is installed; otherwise
     /// (or when the installed one cannot be read) the shipped default from `catalog`/`guides`.
-    static func activeCatalog(_ config: KioskConfig, store: CatalogBundleStore, logger: Logger) throws -> (
+    public static func activeCatalog(_ config: KioskConfig, store: CatalogBundleStore, logger: Logger) throws -> (
         Catalog, String?
     ) {
         if config.catalogBundle != nil {
             do {
-                if let (catalog, version) = try store.currentCatalog() { return (catalog, version) }
+                if var (catalog, version) = try store.currentCatalog() {
+                    // A bundle without a working calendar keeps the station's own.
+                    if catalog.workingCalendar == nil { catalog.workingCalendar = try config.stationWorkingCalendar() }
+                    warnAboutWorkingCalendar(catalog.workingCalendar, clock: config.timeZone, logger: logger)
+                    return (catalog, version)
+                }
             } catch {
                 logger.error(
                     "the current catalog bundle cannot be read; using the shipped catalog",
                     metadata: ["error": "\(error)"])
             }
         }
-        return (
-            try Catalog.load(
-                catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve)), nil
-        )
+        var catalog = try Catalog.load(
+            catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
+        if let explicit = config.workingCalendar {
+            catalog.workingCalendar = try WorkingCalendar.load(file: config.resolve(explicit))
+        }
+        warnAboutWorkingCalendar(catalog.workingCalendar, clock: config.timeZone, logger: logger)
+        return (catalog, nil)
+    }
+
+    /// Due dates over holidays are wrong without a calendar for this year, or with a sample one.
+    static func warnAboutWorkingCalendar(_ c: WorkingCalendar?, clock tz: TimeZone, logger: Logger) {
+        guard let c else {
+            logger.warning("no working calendar: due dates skip weekends only (see README, working calendar)")
+            return
+        }
+        if !c.covers(Date(), timeZone: tz) {
+            logger.warning(
+                "the working calendar does not list this year: due dates skip weekends only until it is updated",
+                metadata: ["years": "\(c.years.sorted())"])
+        }
+        if c.sample {
+            logger.warning(
+                "the working calendar is marked sample: check its dates against the published notice",
+                metadata: ["source": "\(c.source ?? "-")"])
+        }
     }
 
     /// Minutes between scheduled bundle checks (nil: bundles not configured).

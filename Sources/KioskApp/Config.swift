@@ -249,6 +249,9 @@ public struct KioskConfig: Codable, Sendable {
     public var stateDirectory: String
     public var catalog: String
     public var guides: String?
+    /// The working calendar (holidays, 调休 make-up days) for due dates; default: `working-calendar.json`
+    /// beside `catalog` when there is one. A signed bundle's own calendar wins over both.
+    public var workingCalendar: String?
     public var deviceProfiles: String?
     public var encryption: Encryption
     public var upstream: Upstream
@@ -275,7 +278,8 @@ public struct KioskConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case station, stateDirectory, catalog, guides, deviceProfiles, encryption, upstream, session, devices,
+        case station, stateDirectory, catalog, guides, workingCalendar, deviceProfiles, encryption, upstream, session,
+            devices,
             simulation, logging, admin, metrics, technician, storage
         case accessibility, voice, help, catalogBundle, screen
     }
@@ -291,6 +295,14 @@ public struct KioskConfig: Codable, Sendable {
             return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return nil
+    }
+
+    /// The station's working calendar: `workingCalendar:`, else the file beside the shipped catalog.
+    public func stationWorkingCalendar() throws -> WorkingCalendar? {
+        if let f = workingCalendar { return try WorkingCalendar.load(file: resolve(f)) }
+        let beside = URL(fileURLWithPath: resolve(catalog)).deletingLastPathComponent()
+            .appendingPathComponent(WorkingCalendar.fileName).path
+        return FileManager.default.fileExists(atPath: beside) ? try WorkingCalendar.load(file: beside) : nil
     }
 
     /// Where kioskd keeps verified bundles and their state.

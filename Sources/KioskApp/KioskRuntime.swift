@@ -601,7 +601,7 @@ public actor KioskRuntime {
                     attachments: zip(req.photoNames, req.photos).map {
                         NewAttachment(name: $0, contentType: "image/jpeg", data: $1)
                     },
-                    assistedBy: req.assistedBy)
+                    assistedBy: req.assistedBy, supplementOf: req.supplementOf)
                 do {
                     let sealed = try await s.stores.submissions.seal(sub)
                     self.metrics?.submissionSealed()
@@ -615,10 +615,8 @@ public actor KioskRuntime {
                         try? await s.stores.audit.append(
                             actor: agent, action: "assist.submitted", subject: sealed.caseNumber, detail: req.itemCode)
                     }
-                    if let of = req.supplementOf {
-                        // Before the uploader sees it: the manifest names the case it completes.
-                        try? await s.stores.caseEvents.linkSupplement(submissionId: sealed.id, of: of)
-                    } else {
+                    // A 补正's link to its case is part of the seal itself (one transaction).
+                    if req.supplementOf == nil {
                         await self.requestNotifications(
                             submissionId: sealed.id, caseNumber: sealed.caseNumber, phone: req.applicant.phone)
                     }
@@ -687,7 +685,7 @@ public actor KioskRuntime {
                 post(.progressFailed("本机记录暂时无法读取"))
             }
         case .identifyStaff, .verifyStaffPIN, .audit, .loadCertificates, .printCertificate, .printCertificateBatch,
-            .markCertificateCollected, .ledger, .setOutOfService, .callStaff:
+            .ledger, .setOutOfService, .callStaff:
             await performStaff(effect)
         case .speak(let text, let language):
             voice?.speak(text, language: language)

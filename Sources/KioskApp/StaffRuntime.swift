@@ -67,10 +67,6 @@ extension KioskRuntime {
                 post(.certificatesLoaded((try? s.certificateDesk.outstanding()) ?? []))
                 await refreshDevices()
             }
-        case .markCertificateCollected(let ids, let by, let collector):
-            let msg = await s.certificateDesk.collect(submissionIds: ids, by: by, collector: collector)
-            post(.staffReport(lines: nil, message: msg))
-            post(.certificatesLoaded((try? s.certificateDesk.outstanding()) ?? []))
         case .ledger(let month, let printTo, let by):
             let period = LedgerPeriod.containing(s.clock.now, month: month, clock: s.clock)
             let ledger: Ledger
@@ -80,7 +76,7 @@ extension KioskRuntime {
             }
             var lines = ledger.lines(stationName: s.config.station.name)
             let after = try? s.stores.ledger.afterService(period, catalog: s.catalog)
-            if let after { lines += [""] + after.lines() }
+            if let after { lines += [""] + after.lines(timeZone: s.clock.timeZone) }
             // Shown when asked for; a print keeps the screen busy until it reports back.
             guard let printTo else {
                 post(.staffReport(lines: Array(lines.dropFirst(2)), message: nil))
@@ -97,18 +93,21 @@ extension KioskRuntime {
                                     stationName: s.config.station.name,
                                     printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock)))
                             msg = "台账已在回执打印机打印"
-                        } catch let e as DeviceError { msg = "台账未能打印：\(e.residentMessage)" } catch { msg = "台账未能打印" }
+                        } catch let e as DeviceError {
+                            msg = "台账未能打印：" + StaffWording.device(e.residentMessage)
+                        } catch { msg = "台账未能打印：" + StaffWording.device("回执打印机故障") }
                     } else {
-                        msg = "回执打印机未连接"
+                        msg = "台账未能打印：" + StaffWording.device("回执打印机未连接")
                     }
                 case .a4:
                     // A ruled document with its fonts embedded (subsets of Debian's CJK and Latin fonts).
                     do {
                         let pdf = try LedgerDocument.pdf(
                             ledger, after: after, stationName: s.config.station.name,
-                            printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock), printedBy: "工号 \(by)")
+                            printedAt: SampleReceipt.timestamp(s.clock.now, clock: s.clock), printedBy: "工号 \(by)",
+                            timeZone: s.clock.timeZone)
                         let r = await printA4(pdf, label: "ledger-" + period.label)
-                        msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：\(r.message)"
+                        msg = r.ok ? "台账已在A4打印机打印" : "台账未能打印：" + StaffWording.device(r.message)
                     } catch {
                         log.error("ledger PDF not made", metadata: ["error": "\(error)"])
                         msg = "台账未能生成：\(error)"

@@ -3,6 +3,7 @@ import Foundation
 import KioskApp
 import KioskCore
 import KioskProtocols
+import Logging
 
 // Township staff tools: the staff registry, the ledger (台账), the audit trail, out of service.
 // They work on the outbox database directly (WAL: safe beside a running kioskd).
@@ -172,10 +173,14 @@ struct LedgerCommand: AsyncParsableCommand {
             )
         }
         // The after-service part: satisfaction, 差评 follow-up, overdue cases (time limits from the catalog), help.
-        let catalog = try? Catalog.load(
-            catalogFile: cfg.resolve(cfg.catalog), guidesDirectory: cfg.guides.map(cfg.resolve))
+        // The catalog kioskd shows (the current signed bundle, else the shipped one) with its working calendar.
+        let catalog = try? KioskServices.activeCatalog(
+            cfg, store: CatalogBundleStore(directory: cfg.catalogBundleDirectory),
+            logger: Logger(label: "kioskctl", factory: { _ in SwiftLogNoOpLogHandler() })
+        ).0
         let after = try? outbox.ledger.afterService(period, catalog: catalog)
-        let allLines = l.lines(stationName: cfg.station.name) + (after.map { [""] + $0.lines() } ?? [])
+        let tz = outbox.database.clock.timeZone
+        let allLines = l.lines(stationName: cfg.station.name) + (after.map { [""] + $0.lines(timeZone: tz) } ?? [])
         if let pdf {
             // A ruled document with embedded font subsets (fonts-droid-fallback, fonts-dejavu-core).
             let f = DateFormatter()
@@ -186,14 +191,20 @@ struct LedgerCommand: AsyncParsableCommand {
                 try LedgerDocument.pdf(
                     l, after: after, stationName: cfg.station.name,
                     printedAt: f.string(from: outbox.database.clock.now),
-                    printedBy: printedBy
+                    printedBy: printedBy, timeZone: tz
                 ).write(to: URL(fileURLWithPath: pdf))
             } catch { failLine("the ledger PDF could not be made: \(error)") }
         }
         if csv {
             FileHandle.standardOutput.write(Data((l.csv(bom: bom) + (after?.csv() ?? "")).utf8))
         } else if json {
-            try printJSON(l)
+            // Everything the printed and A4 ledger show: the ledger's own fields, the title block and
+            // the after-service part (overdue cases, satisfaction, 差评 follow-up, help, agents, collections).
+            print(
+                try LedgerReport(
+                    ledger: l, afterService: after, stationName: cfg.station.name, period: period,
+                    generatedAt: outbox.database.clock.now
+                ).json())
         } else {
             for line in allLines { print(line) }
         }

@@ -14,8 +14,8 @@ import Testing
 
     /// The intake marks two submissions done with a certificate; the kiosk downloads both; the
     /// first resident prints theirs at the kiosk (a jam first, then the reprint); staff sign in
-    /// (one wrong PIN), batch-print the other and mark it collected; the ledger and the audit
-    /// trail show every step.
+    /// (one wrong PIN), batch-print the other and hand it over to its applicant (their card, after
+    /// another resident's card is refused); the ledger and the audit trail show every step.
     @Test func certificateFromIntakeToResidentAndStaffThenLedger() throws {
         let st = try Station(name: "staff", a4Printer: "{ mode: simulated }")
         try st.addStaff(id: "S001", name: "测试五", role: "window", idNumber: Self.staffID, pin: "2468")
@@ -86,9 +86,17 @@ import Testing
         try t.send("0")
         try t.waitFor("证照出证")
         try t.send("6")
-        try t.waitFor("批量登记领取")  // the batch: everything printed
+        try t.waitFor("逐份登记领取")  // every printed one in turn, each with the collector's card
+        try t.waitFor("第 1/1 份：\(caseB)")
         try t.send("1")
-        try t.waitFor("已登记领取")
+        try t.waitFor("证照交付：申请人本人领取")
+        try t.waitFor("申请人：测**")
+        try t.send("a")  // resident A's card is not B's: refused, nothing recorded
+        try t.waitFor("证件与申请人不符")
+        try t.send("b")
+        try t.waitFor("已登记申请人")
+        try t.waitFor("已打印的证照都已登记领取")
+        try t.send("0")
         try t.waitFor("没有待领取的证照")
         try t.send("0")
         try t.waitFor("工作人员菜单")
@@ -121,18 +129,31 @@ import Testing
         #expect(csv.out.contains("certificates,self_pickup,其中自助取件,,1"))
         #expect(csv.out.contains("certificates,waiting,待领取（期末）,,0"))
         #expect(csv.out.contains("assisted,,帮办代办,,0"))
+        // The same ledger as JSON, with the after-service part: both collections and their collector.
+        let json = try st.kioskctl("ledger", "--month", f.string(from: Date()), "--json")
+        #expect(json.status == 0)
+        let top = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        #expect(top["submissionsTotal"] as? Int == 2 && top["certificatesCollected"] as? Int == 2)
+        let after = try #require(top["afterService"] as? [String: Any])
+        #expect(after["overdue"] as? Int == 0 && after["helpCalls"] as? Int == 0)
+        let collections = try #require(after["collections"] as? [[String: Any]])
+        #expect(collections.map { $0["caseNumber"] as? String } == [caseA, caseB])
+        #expect(collections.map { $0["handedOverBy"] as? String } == ["resident", "S001"])
+        #expect(collections.map { $0["collector"] as? String } == ["applicant", "applicant"])
+        #expect(collections.last?["collectorMaskedName"] as? String == "测**")
+        #expect(try st.kioskctl("ledger", "--month", f.string(from: Date())).out.contains("本人领取 1，代领 0，自助取件 1"))
 
         // The audit trail: every sign-in attempt and certificate step, chained, no personal data.
         let audit = try st.kioskctl("audit").out
         for action in [
             "staff.signin.failed", "staff.signin", "certificate.print.failed", "certificate.printed",
-            "certificate.collected", "certificate.batch", "ledger.printed", "staff.signout",
+            "certificate.collected", "certificate.batch", "certificate.handover", "ledger.printed", "staff.signout",
         ] {
             #expect(audit.contains(action), "audit lacks \(action)")
         }
         #expect(audit.contains("S001"))
         #expect(try st.kioskctl("audit", "--verify").status == 0)
-        for text in [audit, csv.out, st.logs()] + t.captures {
+        for text in [audit, csv.out, json.out, st.logs()] + t.captures {
             #expect(!text.contains(Self.staffID))
             #expect(!text.contains("110105200001010016"))
         }

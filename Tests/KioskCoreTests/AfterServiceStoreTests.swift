@@ -29,8 +29,11 @@ import Testing
         // The note is not stored in the clear.
         let db = try Data(contentsOf: URL(fileURLWithPath: dir + "/state/outbox.sqlite"))
         #expect(db.range(of: Data("缺少户口簿本人页".utf8)) == nil)
-        let sup = try await sealed(o)
-        try await o.caseEvents.linkSupplement(submissionId: sup.id, of: s.id)
+        let sup = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(500))],
+                supplementOf: s.id))
         #expect(try o.caseEvents.supplementOf(submissionId: sup.id) == s.id)
         #expect(
             try o.caseEvents.detail(submissionId: sup.id, certificates: o.certificates)?.supplementOf == s.caseNumber)
@@ -42,6 +45,45 @@ import Testing
         }
         try await o.caseEvents.purgePersonal(olderThanDays: 30)
         #expect(try o.caseEvents.events(submissionId: s.id).map(\.note) == [nil, nil])
+    }
+
+    /// A 补正 is sealed with its link to the case in one transaction: when the link cannot be
+    /// written, nothing is sealed (no submission, no folder); the encrypted manifest carries the
+    /// link, so `recover` puts it back too.
+    @Test func aSupplementIsSealedWithItsLinkOrNotAtAll() async throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let s = try await sealed(o)
+        func supplement() -> NewSubmission {
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(600))],
+                supplementOf: s.id)
+        }
+        // The link's insert fails inside the seal (a temp trigger on the pool's one writer): the seal fails whole.
+        try await o.database.pool.write { db in
+            try db.execute(
+                sql:
+                    "CREATE TEMP TRIGGER no_link BEFORE INSERT ON supplement BEGIN SELECT RAISE(ABORT, 'injected'); END"
+            )
+        }
+        let count = { try o.database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM submission") } }
+        await #expect(throws: (any Error).self) { _ = try await o.submissions.seal(supplement()) }
+        #expect(try count() == 1)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: o.database.attachmentsDirectory)
+        #expect(folders == [s.id])
+        try await o.database.pool.write { db in try db.execute(sql: "DROP TRIGGER temp.no_link") }
+
+        let sup = try await o.submissions.seal(supplement())
+        #expect(try o.caseEvents.supplementOf(submissionId: sup.id) == s.id)
+        // The database is lost: the rebuilt outbox knows which case the 补正 completes.
+        try o.database.close()
+        removeDatabase(dir + "/state")
+        let report = try await recover(dir)
+        #expect(Set(report.rebuilt) == [s.caseNumber, sup.caseNumber])
+        let again = try makeOutbox(dir)
+        #expect(try again.caseEvents.supplementOf(submissionId: sup.id) == s.id)
+        #expect(try again.caseEvents.supplementOf(submissionId: s.id) == nil)
     }
 
     @Test func helpCallsAreQueuedAndAnswered() async throws {
@@ -107,6 +149,93 @@ import Testing
         let period = LedgerPeriod.containing(now, month: true, clock: o.database.clock)
         #expect(try o.ledger.afterService(period, catalog: catalog).overdue == 1)
         #expect(try o.ledger.afterService(period, catalog: nil).overdue == 0)  // no time limit known
+    }
+
+    /// `kioskctl ledger --json` carries what the printed and A4 ledger show: the ledger's own fields,
+    /// the title block, satisfaction and 差评 follow-up, overdue cases, help calls, assisted
+    /// submissions per agent and every collection with its collector.
+    @Test func theJSONLedgerCarriesEverySectionOfThePrintedOne() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let catalog = try Catalog.load(
+            catalogFile: root.appendingPathComponent("kiosk-config/catalog.json").path,
+            guidesDirectory: root.appendingPathComponent("kiosk-config/guides").path)
+        let o = try makeOutbox(tempDir())
+        let now = o.database.clock.now
+        let late = try await sealed(o)
+        try await o.uploads.markUploaded(id: late.id, upstreamState: .accepted)
+        try await o.caseEvents.record(submissionId: late.id, state: "accepted", at: now - 30 * 86400, note: nil)
+        let assisted = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant,
+                attachments: [NewAttachment(name: "material-1.jpg", contentType: "image/jpeg", data: jpeg(500))],
+                assistedBy: "A007"))
+        try await o.messages.recordServiceEvaluation(
+            service: "pickup", caseNumber: nil, itemCode: nil, level: 4, reason: nil)
+        try await o.messages.recordServiceEvaluation(
+            service: "progress", caseNumber: "GH1", itemCode: nil, level: 1, reason: "等候时间长")
+        let poorId = try #require(try await o.messages.dueMessages().last?.id)
+        try await o.messages.storeFollowUps([
+            EvaluationFollowUp(
+                evaluationId: poorId, stationId: "XY-TEST-001", caseNumber: "GH1", level: 1, service: "progress",
+                createdAt: "2026-12-01T00:00:00Z", verifiedAt: "2026-12-01T01:00:00Z", rectifiedAt: nil,
+                revisitedAt: nil)
+        ])
+        try await o.audit.append(actor: "resident", action: "help.requested", subject: "review")
+        // A certificate printed by staff and handed to a proxy, with the proxy's card.
+        let data = Data("%PDF-1.4 x".utf8)
+        try await o.certificates.noteCertificate(
+            submissionId: assisted.id,
+            ref: CertificateRef(ref: "r", contentType: "application/pdf", size: data.count, sha256: sha256Hex(data)))
+        try await o.certificates.storeCertificate(submissionId: assisted.id, data: data)
+        try await o.certificates.markCertificatePrinted(submissionId: assisted.id, by: .staff("S001"))
+        let proxyCard = IDCardIdentity(
+            cardType: .resident, name: "测试五", sexCode: "1", nationCode: "01", birthDate: "19850505",
+            address: "测试省示例县演示路5号", idNumber: staffID, issuingAuthority: "示例县公安局",
+            validFrom: .date("20200101"), validTo: .longTerm)
+        _ = try await o.staffTools.handOver(
+            submissionId: assisted.id, card: proxyCard, collector: .proxy, relation: "子女", staffId: "S001",
+            certificates: o.certificates)
+
+        let period = LedgerPeriod.containing(now, month: true, clock: o.database.clock)
+        let l = try o.ledger.ledger(period)
+        let a = try o.ledger.afterService(period, catalog: catalog)
+        let printed = (l.lines(stationName: "测试便民服务中心") + a.lines(timeZone: o.database.clock.timeZone))
+            .joined(separator: "\n")
+        #expect(printed.contains("八、证照领取登记：1 份（本人领取 0，代领 1，自助取件 0）"))
+        #expect(printed.contains("\(assisted.caseNumber)") && printed.contains("代领（子女） 测**"))
+        let json = try LedgerReport(
+            ledger: l, afterService: a, stationName: "测试便民服务中心", period: period, generatedAt: now
+        ).json()
+        let top = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        // The ledger's own fields stay where they were, the title block beside them.
+        #expect(top["submissionsTotal"] as? Int == 2 && top["assisted"] as? Int == 1)
+        #expect(top["certificatesCollected"] as? Int == 1 && top["stationId"] as? String == "XY-TEST-001")
+        #expect(top["stationName"] as? String == "测试便民服务中心" && top["period"] as? String == period.label)
+        #expect(top["periodStart"] is String && top["generatedAt"] is String)
+        #expect(top["afterServiceAvailable"] as? Bool == true)
+        let after = try #require(top["afterService"] as? [String: Any])
+        #expect(after["satisfactionRate"] as? Double == 0.5)
+        #expect(after["evaluationsByService"] as? [String: Int] == ["pickup": 1, "progress": 1])
+        #expect(after["poorRatings"] as? Int == 1 && after["poorVerified"] as? Int == 1)
+        #expect(after["poorRectified"] as? Int == 0 && after["poorRevisited"] as? Int == 0)
+        #expect(after["openPoorRatings"] as? Int == 1)
+        #expect(after["overdue"] as? Int == 1)
+        let overdue = try #require(after["overdueCases"] as? [[String: Any]])
+        #expect(overdue.map { $0["caseNumber"] as? String } == [late.caseNumber] && overdue[0]["due"] is String)
+        #expect(after["helpCalls"] as? Int == 1)
+        #expect(after["assistedByAgent"] as? [String: Int] == ["A007": 1])
+        let collections = try #require(after["collections"] as? [[String: Any]])
+        #expect(collections.count == 1)
+        #expect(collections.first?["caseNumber"] as? String == assisted.caseNumber)
+        #expect(collections.first?["collector"] as? String == "proxy")
+        #expect(collections.first?["relation"] as? String == "子女")
+        #expect(collections.first?["collectorMaskedName"] as? String == proxyCard.maskedName)
+        #expect(collections.first?["handedOverBy"] as? String == "S001")
+        #expect(!json.contains(staffID) && !json.contains("测试五") && !json.contains(applicant.idNumber))
+        // The CSV has the same rows.
+        #expect(a.csv().contains("collection,\(assisted.caseNumber),代领（子女） 测**,"))
+        #expect(a.csv().contains("overdue_case,\(late.caseNumber),XY-T-001,due "))
     }
 
     @Test func reprintFindsTheCaseByItsLastDigitsAndShowsOnlyMaskedData() async throws {

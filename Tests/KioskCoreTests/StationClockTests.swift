@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import KioskProtocols
 import Logging
 import Testing
@@ -253,16 +254,71 @@ final class SettableClock: @unchecked Sendable {
         #expect(
             !CertificatePolicy.residentMayPrint(r) && CertificatePolicy.mayCollect(r)
                 && CertificatePolicy.staffMayPrint(r))
-        #expect(
-            await desk.collect(submissionIds: [s[0].id], by: "S001", collector: .proxy)
-                == "已登记领取：\(s[0].caseNumber)（代领）")
+        // Collected only through a hand-over that names the collector: a proxy with their own card.
+        let proxyCard = IDCardIdentity(
+            cardType: .resident, name: "测试五", sexCode: "1", nationCode: "01", birthDate: "19850505",
+            address: "测试省示例县演示路5号", idNumber: staffID, issuingAuthority: "示例县公安局",
+            validFrom: .date("20200101"), validTo: .longTerm)
+        let handed = try await o.staffTools.handOver(
+            submissionId: s[0].id, card: proxyCard, collector: .proxy, relation: "村代办员", staffId: "S001",
+            certificates: o.certificates)
+        #expect(handed.collectorMaskedName == proxyCard.maskedName && handed.relation == "村代办员")
         r = try #require(try o.certificates.certificateRecord(submissionId: s[0].id))
         #expect(r.collectedBy == .staff("S001") && r.collector == .proxy)
-        #expect(
-            await desk.collect(submissionIds: [s[0].id], by: "S001", collector: .applicant)
-                == "已登记领取 0 份，1 份未能登记（已领取或未打印）")
+        #expect(try o.staffTools.handover(submissionId: s[0].id)?.collectorMaskedName == proxyCard.maskedName)
+        await #expect(throws: (any Error).self) {
+            _ = try await o.staffTools.handOver(
+                submissionId: s[0].id, card: proxyCard, collector: .proxy, relation: "配偶", staffId: "S001",
+                certificates: o.certificates)
+        }
+        #expect(try o.staffTools.handover(submissionId: s[0].id)?.relation == "村代办员")  // the first stays
         let actions = try o.audit.entries().map(\.action)
         #expect(actions == ["certificate.print.failed", "certificate.printed", "certificate.collected"])
+    }
+
+    /// The same failure is told to a resident as "ask staff" and to staff as what to do.
+    @Test func printFailuresAreWordedForWhoeverPrinted() async throws {
+        let (_, desk, s) = try await setUp()
+        let jam = "A4打印机卡纸，未能打印。请联系工作人员处理后补打"
+        let resident = await desk.print(
+            submissionId: s[0].id, by: .resident, on: Prints([.init(ok: false, message: jam)]).printer)
+        #expect(resident.message == jam)
+        let staff = await desk.print(
+            submissionId: s[0].id, by: .staff("S001"), on: Prints([.init(ok: false, message: jam)]).printer)
+        #expect(staff.message == "A4打印机卡纸，未能打印。请打开打印机取出卡纸后重新操作。")
+        let png = await desk.print(submissionId: s[2].id, by: .staff("S001"), on: Prints([]).printer)
+        #expect(png.message.contains("请从业务系统打印后交付"))
+        for m in [staff.message, png.message] {
+            for p in StaffWording.residentPhrases { #expect(!m.contains(p)) }
+        }
+        // Every device message the layers give residents has a staff wording that says what to do.
+        for resident in [
+            "A4打印机暂不可用，请联系工作人员", "A4打印机缺纸，未能打印。请联系工作人员加纸后补打", "回执打印机缺纸", "回执打印机已断开",
+            "打印中纸张用完", "文件格式无法打印，请联系工作人员", "A4打印机正忙，请稍后再试", "证照打印机未连接，请到窗口领取",
+        ] {
+            let w = StaffWording.device(resident)
+            for p in StaffWording.residentPhrases { #expect(!w.contains(p), "\(w)") }
+            #expect(w.contains("请"), "\(w) says what to do")
+        }
+        #expect(StaffWording.device("回执打印机缺纸") == "回执打印机缺纸。请加纸后重新操作。")
+    }
+
+    /// The collector's row and the collection are one transaction: if the row cannot be written,
+    /// the certificate stays uncollected (a crash between them can leave neither half alone).
+    @Test func aCollectionWithoutItsCollectorRowIsRolledBack() async throws {
+        let (o, desk, s) = try await setUp()
+        let prints = Prints([])
+        _ = await desk.print(submissionId: s[0].id, by: .staff("S001"), on: prints.printer)
+        await #expect(throws: (any Error).self) {
+            try await o.certificates.markCertificateCollected(
+                submissionId: s[0].id, by: .staff("S001"), collector: .proxy
+            ) { db in
+                try db.execute(sql: "INSERT INTO no_such_table VALUES (1)")
+            }
+        }
+        let r = try #require(try o.certificates.certificateRecord(submissionId: s[0].id))
+        #expect(r.collectedAt == nil && r.collector == nil && CertificatePolicy.mayCollect(r))
+        #expect(!(try o.audit.entries().map(\.action).contains("certificate.collected")))
     }
 
     @Test func residentsPrintTheirOwnOnceAndOnlyPDFs() async throws {
@@ -285,7 +341,7 @@ final class SettableClock: @unchecked Sendable {
         let prints = Prints([
             CertificatePrintOutcome(ok: true, message: "ok"), CertificatePrintOutcome(ok: false, message: "卡纸"),
         ])
-        #expect(await desk.printBatch(by: "S001", on: prints.printer) == "已打印 1 份，其余未打印：卡纸")
+        #expect(await desk.printBatch(by: "S001", on: prints.printer) == "已打印 1 份，其余未打印：卡纸。请打开打印机取出卡纸后重新操作。")
         #expect(try o.certificates.certificateRecord(submissionId: s[0].id)?.printCount == 1)
         #expect(try o.certificates.certificateRecord(submissionId: s[1].id)?.printCount == 0)
         #expect(try o.audit.entries().last?.detail == "1/3 printed")

@@ -231,20 +231,129 @@ func certificate(_ id: String, printed: Int = 0, downloaded: Bool = true) -> Cer
                 == .afterService(.handOver(submissionId: "s2", card: card, proxy: true, relation: "配偶", by: "S001")))
         d.send(.afterService(.handoverDone(ok: true, message: "已登记由配偶 测** 代领")))
         #expect(d.screen.contains("证照出证"))
-        // A batch: every printed one handed to a village agent.
+        // 逐份登记领取: every printed one in turn, each through its own hand-over and card.
         d.send(
             .certificatesLoaded([
                 certificate("s1", printed: 1), certificate("s4", printed: 1), certificate("s3", downloaded: false),
             ]))
         d.keys(.digit(6))
-        #expect(d.screen.contains("以下 2 份已打印的证照将登记为已领取"))
-        d.keys(.digit(2))
+        #expect(d.screen.contains("逐份登记领取"))
+        #expect(d.screen.contains("第 1/2 份：GH202611050001"))
+        d.keys(.digit(3))  // skipped: it stays waiting
+        #expect(d.screen.contains("第 2/2 份：GH202611050004"))
+        let before = d.effects.count
+        d.keys(.digit(2))  // a proxy: the relation, then the proxy's own card
+        #expect(d.effects[before...].contains(.afterService(.loadHandover(submissionId: "s4"))))
+        #expect(d.screen.contains("证照交付：他人代领"))
+        d.send(.afterService(.handoverLoaded(maskedName: "测*")))
+        d.send(.cardRead(card))  // no relation yet: nothing is recorded
+        #expect(!d.effects[before...].contains { if case .afterService(.handOver) = $0 { true } else { false } })
+        d.keys(.digit(5))  // 村代办员
+        d.send(.cardRead(card))
         #expect(
-            d.effects.last == .markCertificateCollected(submissionIds: ["s1", "s4"], by: "S001", collector: .proxy))
+            d.effects.last
+                == .afterService(.handOver(submissionId: "s4", card: card, proxy: true, relation: "村代办员", by: "S001")))
+        d.send(.afterService(.handoverDone(ok: true, message: "已登记由村代办员 测** 代领")))
+        #expect(d.screen.contains("逐份登记领取"))  // back to the walk, not the list
+        #expect(d.effects.suffix(2) == [.loadCertificates(idNumber: nil), .stopCardReading])
+        d.send(.certificatesLoaded([certificate("s1", printed: 1), certificate("s3", downloaded: false)]))
+        #expect(d.screen.contains("其余 1 份已跳过"))
+        #expect(
+            !d.effects.contains {
+                if case .afterService(.handOver(let id, _, _, _, _)) = $0 { id == "s1" } else { false }
+            })
+        d.keys(.digit(0))
+        #expect(d.screen.contains("证照出证"))
+        d.keys(.digit(6))  // a new walk starts with the skipped one
+        #expect(d.screen.contains("第 1/1 份：GH202611050001"))
+        d.keys(.digit(1), .digit(0))  // the applicant's hand-over, left: back to the walk, nothing recorded
+        #expect(d.screen.contains("第 1/1 份：GH202611050001"))
+        d.keys(.digit(0))
         // A certificate not yet downloaded cannot be printed, with the reason in words.
         d.send(.certificatesLoaded([certificate("s3", downloaded: false)]))
         d.keys(.digit(1), .digit(1))
         #expect(d.screen.contains("尚未下载"))
+    }
+
+    /// Staff screens use staff wording: every screen reached from the staff menu, with every device
+    /// in trouble, each refusal and the idle countdown, tells staff what to do and never addresses a
+    /// resident (请到窗口…, 请联系工作人员…). The out-of-service notices are shown as what residents
+    /// will read on the home screen, so they are left out of the check on that one screen.
+    @Test func everyStaffScreenSpeaksToStaff() throws {
+        var d = Driver(catalog: try loadCatalog(), idle: 60)
+        d.signIn(windowStaff)
+        d.send(
+            .devices([
+                DeviceStatus(kind: .idCardReader, state: .powerOff, model: "sim", simulated: true),
+                DeviceStatus(kind: .documentCamera, state: .online, model: "sim", simulated: true),
+                DeviceStatus(kind: .receiptPrinter, state: .userError, model: "sim", simulated: true, paper: .out),
+                DeviceStatus(kind: .a4Printer, state: .offline, model: "sim", simulated: true, paper: .jammed),
+            ]))
+        var walked: [String] = []
+        func check(_ step: String, _ d: Driver, expect what: String? = nil) {
+            var text = d.screen
+            if d.m.route == .staffService {
+                for n in outOfServiceNotices { text = text.replacingOccurrences(of: n, with: "") }
+            }
+            #expect(d.m.route.audience == .staff, "\(step): not a staff screen")
+            for p in StaffWording.residentPhrases { #expect(!text.contains(p), "\(step) says \(p):\n\(text)") }
+            if let what { #expect(text.contains(what), "\(step) lacks \(what):\n\(text)") }
+            walked.append(step)
+        }
+        check("menu", d, expect: "工作人员菜单")
+        d.keys(.digit(3))
+        d.send(
+            .certificatesLoaded([
+                certificate("s1", printed: 1), certificate("s2"), certificate("s3", downloaded: false),
+            ]))
+        check("certificates", d, expect: "证照出证")
+        d.keys(.digit(8))
+        check("batch print, A4 jammed", d, expect: "A4打印机暂不可用（卡纸）：请检查打印机")
+        d.keys(.digit(6))
+        check("逐份登记领取", d, expect: "第 1/1 份")
+        d.keys(.digit(1))
+        d.send(.afterService(.handoverLoaded(maskedName: "测**")))
+        check("hand-over, reader unplugged", d, expect: "请检查设备")
+        d.send(.afterService(.handoverDone(ok: false, message: HandoverError.notTheApplicant.description)))
+        check("hand-over refused", d, expect: "证件与申请人不符")
+        d.keys(.digit(0), .digit(2))
+        check("proxy relation", d, expect: "代领人与申请人的关系")
+        d.keys(.digit(6))
+        check("proxy card", d, expect: "请代领人将本人身份证放在读卡区")
+        d.keys(.digit(0), .digit(0), .digit(3))
+        check("walk skipped", d, expect: "已跳过")
+        d.keys(.digit(0), .digit(2))
+        check("certificate", d, expect: "办件编号")
+        d.keys(.digit(1))
+        check("print, A4 jammed", d, expect: "请检查打印机")
+        d.keys(.digit(2))
+        check("hand-over before printing", d, expect: "请先按 1 打印")
+        d.keys(.digit(0), .digit(3), .digit(1))
+        check("not downloaded", d, expect: "尚未下载")
+        d.keys(.digit(0), .digit(0))
+        d.keys(.digit(4))
+        d.send(.staffReport(lines: ["一、申请提交：合计 0 件"], message: nil))
+        check("ledger", d, expect: "工作台账")
+        d.keys(.digit(3))
+        check("ledger on the receipt printer, no paper", d, expect: "请加纸")
+        d.keys(.digit(4))
+        check("ledger on A4, jammed", d, expect: "请检查打印机")
+        d.keys(.digit(0), .digit(5))
+        check("out of service", d, expect: "暂停服务并在首页显示")
+        d.keys(.digit(0), .digit(7))
+        d.send(.afterService(.helpCallsLoaded([])))
+        check("help calls", d, expect: "居民求助记录")
+        d.keys(.digit(0), .digit(8))
+        check("reprint", d, expect: "补打回执")
+        d.keys(.digit(1), .digit(2), .enter)
+        check("reprint, too short", d, expect: "后 4 位")
+        d.keys(.digit(3), .digit(4), .enter)
+        check("reprint, no paper", d, expect: "请加纸")
+        d.keys(.escape)
+        d.advance(55)
+        check("countdown", d, expect: "秒后将退出登录")
+        #expect(!d.screen.contains("清除您的信息"))
+        #expect(walked.count == 22)  // every step above was checked
     }
 
     @Test func selfPickupPrintsTheResidentsOwnCertificate() throws {

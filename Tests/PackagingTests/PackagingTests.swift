@@ -119,7 +119,7 @@ func profiles() throws -> [DeviceProfile] {
             "/lib/systemd/system/kiosk-display.service",
             "/lib/udev/rules.d/60-kioskd.rules", "/usr/lib/sysusers.d/kioskd.conf", "/usr/lib/tmpfiles.d/kioskd.conf",
             "/lib/udev/rules.d/99-kioskd-late.rules", "/usr/lib/modules-load.d/kioskd.conf",
-            "/usr/share/cups/usb/kiosk.usb-quirks", "/etc/kioskd/kiosk.yaml",
+            "/usr/share/cups/usb/kiosk.usb-quirks", "/etc/kioskd/kiosk.yaml", "/etc/kioskd/working-calendar.json",
             "/usr/share/kioskd/catalog.json", "/usr/share/kioskd/guides", "/usr/share/kioskd/fixtures/camera",
             "/usr/share/doc/kiosk-terminal/README.md",
         ]
@@ -148,6 +148,7 @@ func profiles() throws -> [DeviceProfile] {
         let conffiles = String(
             decoding: FileManager.default.contents(atPath: info + "/conffiles") ?? Data(), as: UTF8.self)
         #expect(conffiles.contains("/etc/kioskd/kiosk.yaml"))
+        #expect(conffiles.contains("/etc/kioskd/working-calendar.json"))  // edited on site every year
         for s in ["postinst", "prerm", "postrm"] {
             #expect(FileManager.default.isExecutableFile(atPath: info + "/" + s), "\(s) is executable")
             #expect(try run("/bin/sh", ["-n", info + "/" + s]).status == 0, "\(s) parses")
@@ -177,6 +178,9 @@ func profiles() throws -> [DeviceProfile] {
             #expect(path.hasPrefix("/usr/share/kioskd/"), "\(path) is an installed path")
             #expect(FileManager.default.fileExists(atPath: p.root + path), "\(path) is in the package")
         }
+        // The working calendar beside kiosk.yaml, found through the relative `workingCalendar:`.
+        #expect(cfg.workingCalendar == "working-calendar.json")
+        #expect(FileManager.default.fileExists(atPath: p.root + "/etc/kioskd/" + (cfg.workingCalendar ?? "")))
         let unit = p.text("/lib/systemd/system/kioskd.service")
         #expect(unit.contains("LoadCredential=outbox-key:/etc/kioskd/outbox.key"))
         #expect(unit.contains("LoadCredential=upstream-token:/etc/kioskd/upstream-token"))

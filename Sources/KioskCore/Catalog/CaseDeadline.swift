@@ -10,24 +10,29 @@ public enum CaseDeadline {
         return Int(digits)
     }
 
-    /// The end of the `n`th working day after `start` (weekends skipped; public holidays are not
-    /// known to the kiosk, so a due date over a holiday is early, never late).
-    public static func addWorkingDays(_ n: Int, to start: Date, timeZone: TimeZone) -> Date {
+    /// The end of the `n`th working day after `start`: weekends skipped, and with a working
+    /// `calendar` its public holidays skipped and its make-up working days (调休) counted. Without
+    /// one (or in a year it does not list) only weekends are skipped.
+    public static func addWorkingDays(
+        _ n: Int, to start: Date, timeZone: TimeZone, calendar: WorkingCalendar? = nil
+    ) -> Date {
+        let working = calendar ?? WorkingCalendar()
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = timeZone
         var day = cal.startOfDay(for: start)
         var left = n
         while left > 0 {
             day = cal.date(byAdding: .day, value: 1, to: day) ?? day
-            let wd = cal.component(.weekday, from: day)
-            if wd != 1 && wd != 7 { left -= 1 }
+            if working.isWorkingDay(day, timeZone: timeZone) { left -= 1 }
         }
         return cal.date(byAdding: DateComponents(day: 1, second: -1), to: day) ?? day
     }
 
     /// The due date of a case accepted at `accepted` for an item whose guide promises `limit`.
-    public static func due(accepted: Date, limit: String?, timeZone: TimeZone) -> Date? {
+    public static func due(
+        accepted: Date, limit: String?, timeZone: TimeZone, calendar: WorkingCalendar? = nil
+    ) -> Date? {
         guard let limit, let days = workingDays(limit) else { return nil }
-        return addWorkingDays(days, to: accepted, timeZone: timeZone)
+        return addWorkingDays(days, to: accepted, timeZone: timeZone, calendar: calendar)
     }
 }

@@ -164,6 +164,9 @@ public struct Catalog: Sendable {
     public var source: String?
     /// Preferred order of categories on screen (from the catalog file); others follow in first-seen order.
     public var categoryOrder: [String]
+    /// The working calendar due dates are counted in (`working-calendar.json` beside the catalog,
+    /// or kiosk.yaml's `workingCalendar:`); nil: weekends only.
+    public var workingCalendar: WorkingCalendar?
 
     public init(
         items: [CatalogItem], guides: [String: ServiceGuide] = [:], source: String? = nil, categoryOrder: [String] = []
@@ -181,8 +184,11 @@ public struct Catalog: Sendable {
         var items: [CatalogItem]
     }
 
-    /// Loads `catalog.json` and every `<code>.json` in the guides directory.
-    public static func load(catalogFile: String, guidesDirectory: String?) throws -> Catalog {
+    /// Loads `catalog.json`, every `<code>.json` in the guides directory, and the working calendar:
+    /// `workingCalendarFile`, else `working-calendar.json` beside the catalog file when there is one.
+    public static func load(
+        catalogFile: String, guidesDirectory: String?, workingCalendarFile: String? = nil
+    ) throws -> Catalog {
         guard let data = FileManager.default.contents(atPath: catalogFile) else {
             throw CatalogError("catalog file \(catalogFile) cannot be read: check `catalog:` in the config")
         }
@@ -219,9 +225,15 @@ public struct Catalog: Sendable {
                 }
             }
         }
-        return Catalog(
+        var catalog = Catalog(
             items: file.items, guides: guides, source: file.source,
             categoryOrder: ((file.categories?["town"] ?? []) + (file.categories?["village"] ?? [])).map(\.name))
+        let beside = URL(fileURLWithPath: catalogFile).deletingLastPathComponent()
+            .appendingPathComponent(WorkingCalendar.fileName).path
+        if let f = workingCalendarFile ?? (FileManager.default.fileExists(atPath: beside) ? beside : nil) {
+            catalog.workingCalendar = try WorkingCalendar.load(file: f)
+        }
+        return catalog
     }
 
     public func item(code: String) -> CatalogItem? { items.first { $0.code == code } }

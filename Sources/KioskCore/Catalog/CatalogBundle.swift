@@ -9,7 +9,8 @@ import Foundation
 // where S is the Ed25519 signature of the bytes P, and P is the JSON
 //
 //   {"format": "kiosk-catalog-bundle/1", "version": V, "publishedAt": ISO 8601,
-//    "files": [{"path": "catalog.json" | "guides/<code>.json", "sha256": hex, "content": base64}]}
+//    "files": [{"path": "catalog.json" | "working-calendar.json" | "guides/<code>.json", "sha256": hex,
+//               "content": base64}]}
 //
 // Only P is trusted, after its signature checks: the outer "version" is a hint for humans. A
 // truncated or corrupted file fails to parse or fails the signature; a file whose bytes differ
@@ -33,7 +34,7 @@ public enum CatalogBundleError: Error, Equatable, CustomStringConvertible, Senda
                 + "it was altered or signed with another key; ask the upstream operator"
         case .badKey(let why): return "catalogBundle public key is unusable: \(why)"
         case .unsafePath(let p):
-            return "the bundle names a file outside catalog.json and guides/ (\(p)); refused"
+            return "the bundle names a file outside catalog.json, working-calendar.json and guides/ (\(p)); refused"
         case .digestMismatch(let p): return "the bundle's file \(p) does not match its SHA-256; refused"
         case .missingCatalog: return "the bundle has no catalog.json; refused"
         case .failsCatalogCheck(let problems):
@@ -82,7 +83,7 @@ public struct CatalogBundle: Sendable {
     }
 
     static func isAllowedPath(_ p: String) -> Bool {
-        if p == "catalog.json" { return true }
+        if p == "catalog.json" || p == WorkingCalendar.fileName { return true }
         guard p.hasPrefix("guides/"), p.hasSuffix(".json") else { return false }
         let name = p.dropFirst("guides/".count)
         return !name.contains("/") && !name.hasPrefix(".") && isValidVersion(String(name.dropLast(5)))
@@ -128,6 +129,10 @@ public struct CatalogBundle: Sendable {
             throw CatalogBundleError.missingCatalog
         }
         var files: [(String, Data)] = [("catalog.json", catalogData)]
+        // The working calendar (holidays, 调休) travels with the time limits it counts.
+        if let calendar = fm.contents(atPath: directory + "/" + WorkingCalendar.fileName) {
+            files.append((WorkingCalendar.fileName, calendar))
+        }
         let guides = directory + "/guides"
         for name in ((try? fm.contentsOfDirectory(atPath: guides)) ?? []).sorted() where name.hasSuffix(".json") {
             guard let d = fm.contents(atPath: guides + "/" + name) else { continue }

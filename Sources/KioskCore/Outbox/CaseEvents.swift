@@ -103,13 +103,12 @@ public struct CaseEvents: Sendable {
         }
     }
 
-    /// Marks a sealed submission as the 补正 of another (before it is uploaded).
-    public func linkSupplement(submissionId: String, of original: String) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO supplement (submission_id, of_submission) VALUES (?, ?)",
-                arguments: [submissionId, original])
-        }
+    /// Marks a submission as the 补正 of another, inside the transaction that seals (or rebuilds) it
+    /// (`NewSubmission.supplementOf`), so the uploader never sees it without the link.
+    static func insertSupplementLink(_ db: Database, submissionId: String, of original: String) throws {
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO supplement (submission_id, of_submission) VALUES (?, ?)",
+            arguments: [submissionId, original])
     }
 
     /// The submission id a 补正 submission completes.

@@ -268,6 +268,16 @@ public struct CertificateStore: Sendable {
     public func markCertificateCollected(
         submissionId: String, by actor: CertificateActor, collector: CertificateCollector
     ) async throws {
+        try await markCertificateCollected(
+            submissionId: submissionId, by: actor, collector: collector, alsoRecord: { _ in })
+    }
+
+    /// Hands a printed certificate over and, in the same transaction, `alsoRecord`s who collected it
+    /// (the staff hand-over's collector row): a crash never leaves it collected without its collector.
+    public func markCertificateCollected(
+        submissionId: String, by actor: CertificateActor, collector: CertificateCollector,
+        alsoRecord: @escaping @Sendable (Database) throws -> Void
+    ) async throws {
         let t = database.clock.now.timeIntervalSince1970
         let changed = try await pool.write { db -> Bool in
             try db.execute(
@@ -275,7 +285,9 @@ public struct CertificateStore: Sendable {
                     UPDATE certificate SET collected_at = ?, collected_by = ?, collector = ?
                     WHERE submission_id = ? AND collected_at IS NULL AND print_count > 0
                     """, arguments: [t, actor.rawValue, collector.rawValue, submissionId])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try alsoRecord(db)
+            return true
         }
         guard changed else { throw StaffError("certificate of \(submissionId) is not printed or already collected") }
         try await audit.append(

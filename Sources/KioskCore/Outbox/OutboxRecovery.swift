@@ -111,6 +111,9 @@ public enum OutboxRecovery {
                             file: f.file, uploaded: false, uploadURL: nil
                         ).insert(db)
                     }
+                    if let of = manifest.supplementOf {
+                        try CaseEvents.insertSupplementLink(db, submissionId: id, of: of)
+                    }
                 }
             } catch {
                 report.notRebuilt[id] = "case \(manifest.caseNumber) could not be written back (\(error))"

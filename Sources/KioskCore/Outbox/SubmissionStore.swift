@@ -23,15 +23,18 @@ public struct NewSubmission: Sendable {
     public var applicant: ApplicantData
     public var attachments: [NewAttachment]
     public var assistedBy: String?
+    /// A 补正: the submission id of the case these materials complete (recorded in the seal's transaction).
+    public var supplementOf: String?
     public init(
         itemCode: String, itemName: String, applicant: ApplicantData, attachments: [NewAttachment],
-        assistedBy: String? = nil
+        assistedBy: String? = nil, supplementOf: String? = nil
     ) {
         self.itemCode = itemCode
         self.itemName = itemName
         self.applicant = applicant
         self.attachments = attachments
         self.assistedBy = assistedBy
+        self.supplementOf = supplementOf
     }
 }
 
@@ -121,6 +124,8 @@ public struct SealedManifest: Codable, Sendable {
     public var sealedAt: Double
     public var applicant: ApplicantData
     public var assistedBy: String?
+    /// A 补正: the submission id of the case it completes (absent in manifests of earlier versions).
+    public var supplementOf: String?
     public var attachments: [File]
 }
 
@@ -197,7 +202,7 @@ public struct SubmissionStore: Sendable {
                 let manifest = SealedManifest(
                     submissionId: id, caseNumber: number, itemCode: s.itemCode, itemName: s.itemName,
                     stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
-                    assistedBy: s.assistedBy,
+                    assistedBy: s.assistedBy, supplementOf: s.supplementOf,
                     attachments: out.map {
                         .init(
                             name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
@@ -230,6 +235,9 @@ public struct SubmissionStore: Sendable {
                 if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
                 try record.insert(db)
                 for a in records { try a.insert(db) }
+                // A 补正 is linked to its case in the same transaction: never sealed without the link
+                // (the uploader's manifest names the case it completes).
+                if let of = s.supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: id, of: of) }
                 return record.summary
             }
             journal.end(id)

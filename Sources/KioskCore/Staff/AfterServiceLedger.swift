@@ -28,6 +28,31 @@ public struct AfterServiceLedger: Sendable, Equatable, Codable {
     /// Assisted submissions (帮办代办) per staff id, with the consents recorded.
     public var assistedByAgent: [String: Int]
     public var assistConsents: Int
+    /// Certificates collected in the period, each with who collected it (oldest first).
+    public var collections: [Collection] = []
+    /// The cases counted in `overdue`: case number, item and the due date that passed.
+    public var overdueCases: [OverdueCase] = []
+
+    /// One certificate handed over: to the applicant or a proxy (relation, masked name), by whom.
+    public struct Collection: Sendable, Equatable, Codable {
+        public var caseNumber: String
+        public var itemCode: String
+        public var collectedAt: Date
+        /// `applicant` or `proxy`.
+        public var collector: String
+        public var relation: String?
+        /// The collector's masked name from their card (nil: self pick-up, the applicant's own card).
+        public var collectorMaskedName: String?
+        /// `resident` (self pick-up at the kiosk) or the staff id who handed it over.
+        public var handedOverBy: String
+        public var selfPickup: Bool { handedOverBy == "resident" }
+    }
+
+    public struct OverdueCase: Sendable, Equatable, Codable {
+        public var caseNumber: String
+        public var itemCode: String
+        public var due: Date
+    }
 
     static let serviceNames = ["apply": "申办", "progress": "进度查询", "pickup": "证照领取", "guide": "办事指南"]
 
@@ -56,11 +81,38 @@ public struct AfterServiceLedger: Sendable, Equatable, Codable {
             rows.append(["assisted_by_agent", a, "帮办代办", "", String(assistedByAgent[a]!)])
         }
         rows.append(["assist_consents", "", "代办同意确认", "", String(assistConsents)])
+        for o in overdueCases {
+            rows.append(["overdue_case", o.caseNumber, o.itemCode, "due " + Self.iso(o.due), ""])
+        }
+        for c in collections {
+            rows.append([
+                "collection", c.caseNumber, Self.collectorLabel(c), Self.iso(c.collectedAt), c.handedOverBy,
+            ])
+        }
         return rows.map { $0.map(Ledger.csvField).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
     }
 
-    /// Sections five to seven of the ledger's text.
-    public func lines() -> [String] {
+    static func iso(_ d: Date) -> String { ISO8601DateFormatter().string(from: d) }
+
+    /// 本人领取 / 自助取件 / 代领（relation）masked-name.
+    public static func collectorLabel(_ c: Collection) -> String {
+        if c.selfPickup { return "本人自助取件" }
+        if c.collector == CertificateCollector.applicant.rawValue {
+            return "本人领取" + (c.collectorMaskedName.map { " \($0)" } ?? "")
+        }
+        return "代领（\(c.relation ?? "未填关系")）" + (c.collectorMaskedName.map { " \($0)" } ?? "")
+    }
+
+    /// 本人领取 n，代领 n，自助取件 n.
+    public var collectionSummary: String {
+        let own = collections.filter { !$0.selfPickup && $0.collector == CertificateCollector.applicant.rawValue }.count
+        let proxy = collections.filter { $0.collector == CertificateCollector.proxy.rawValue }.count
+        let selfPickup = collections.filter(\.selfPickup).count
+        return "本人领取 \(own)，代领 \(proxy)，自助取件 \(selfPickup)"
+    }
+
+    /// Sections five to eight of the ledger's text; `timeZone` for the dates of collections.
+    public func lines(timeZone: TimeZone = .current) -> [String] {
         var out: [String] = []
         let rate = satisfactionRate.map { String(format: "%.1f%%", $0 * 100) } ?? "—"
         out.append("五、满意度与差评整改：满意率（满意、非常满意）\(rate)")
@@ -77,7 +129,26 @@ public struct AfterServiceLedger: Sendable, Equatable, Codable {
         let agents = assistedByAgent.keys.sorted().map { "\($0) \(assistedByAgent[$0]!) 件" }
         out.append(
             "  帮办代办按人员：" + (agents.isEmpty ? "（无）" : agents.joined(separator: "，")) + "；代办同意确认 \(assistConsents) 次")
+        out.append("")
+        out.append("八、证照领取登记：\(collections.count) 份（\(collectionSummary)）")
+        let f = Self.minuteFormatter(timeZone)
+        for c in collections {
+            out.append(
+                "  \(c.caseNumber)  \(f.string(from: c.collectedAt))  \(Self.collectorLabel(c))  经办 \(c.handedOverBy == "resident" ? "自助" : c.handedOverBy)"
+            )
+        }
+        if collections.isEmpty { out.append("  （本期无领取）") }
         return out
+    }
+}
+
+extension AfterServiceLedger {
+    static func minuteFormatter(_ tz: TimeZone) -> DateFormatter {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = tz
+        f.dateFormat = "MM-dd HH:mm"
+        return f
     }
 }
 
@@ -135,11 +206,11 @@ extension LedgerStore {
                 JOIN evaluation_followup f ON f.evaluation_id = m.id WHERE ev.level <= 2 AND f.revisited_at IS NOT NULL
                 """)
             // Overdue: unfinished cases whose promised working days since acceptance have passed.
-            var overdue = 0
+            var overdueCases: [AfterServiceLedger.OverdueCase] = []
             for r in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT s.id, s.item_code, MIN(c.at) AS accepted FROM submission s
+                    SELECT s.id, s.case_number, s.item_code, MIN(c.at) AS accepted FROM submission s
                     JOIN case_event c ON c.submission_id = s.id AND c.state IN ('accepted', 'inReview', 'needMaterials')
                     WHERE s.state = 'uploaded' AND COALESCE(s.upstream_state, '') NOT IN ('done', 'certificateReady', 'rejected')
                     GROUP BY s.id
@@ -147,10 +218,35 @@ extension LedgerStore {
             {
                 let limit = catalog?.guide(for: r["item_code"])?.promisedTimeLimit
                 if let due = CaseDeadline.due(
-                    accepted: Date(timeIntervalSince1970: r["accepted"]), limit: limit, timeZone: tz), now > due
+                    accepted: Date(timeIntervalSince1970: r["accepted"]), limit: limit, timeZone: tz,
+                    calendar: catalog?.workingCalendar), now > due
                 {
-                    overdue += 1
+                    overdueCases.append(.init(caseNumber: r["case_number"], itemCode: r["item_code"], due: due))
                 }
+            }
+            overdueCases.sort { $0.due < $1.due }
+            let collections = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.case_number, s.item_code, c.collected_at, c.collected_by, c.collector,
+                      h.relation, h.collector_name
+                    FROM certificate c JOIN submission s ON s.id = c.submission_id
+                    LEFT JOIN certificate_handover h ON h.submission_id = c.submission_id
+                    WHERE c.collected_at >= ? AND c.collected_at < ? ORDER BY c.collected_at
+                    """, arguments: [s, e]
+            ).map { r in
+                let by = CertificateActor(rawValue: r["collected_by"] as String? ?? "")
+                let handedOverBy: String
+                switch by {
+                case .staff(let id): handedOverBy = id
+                case .resident: handedOverBy = "resident"
+                case nil: handedOverBy = ""
+                }
+                return AfterServiceLedger.Collection(
+                    caseNumber: r["case_number"], itemCode: r["item_code"],
+                    collectedAt: Date(timeIntervalSince1970: r["collected_at"]),
+                    collector: r["collector"] as String? ?? "", relation: r["relation"],
+                    collectorMaskedName: r["collector_name"], handedOverBy: handedOverBy)
             }
             let needMaterials = try count(
                 "SELECT COUNT(DISTINCT submission_id) FROM case_event WHERE state = 'needMaterials' AND at >= ? AND at < ?",
@@ -181,10 +277,59 @@ extension LedgerStore {
             return AfterServiceLedger(
                 evaluationsByService: byService, satisfactionRate: total > 0 ? Double(good) / Double(total) : nil,
                 poorRatings: poor, poorVerified: verified, poorRectified: rectified, poorRevisited: revisited,
-                openPoorRatings: max(0, allPoor - closed), overdue: overdue, needMaterials: needMaterials,
+                openPoorRatings: max(0, allPoor - closed), overdue: overdueCases.count, needMaterials: needMaterials,
                 supplements: supplements, helpCalls: helpCalls, helpDelivered: helpDelivered,
                 helpAnswered: helpAnswered,
-                assistedByAgent: agents, assistConsents: consents)
+                assistedByAgent: agents, assistConsents: consents, collections: collections,
+                overdueCases: overdueCases)
         }
+    }
+}
+
+/// `kioskctl ledger --json`: everything the printed and A4 ledger show, in one object. The ledger's
+/// own fields stay at the top level (as before); beside them the title block (`stationName`,
+/// `periodStart`, `periodEnd`, `generatedAt`) and `afterService` (satisfaction and 差评 follow-up,
+/// overdue cases, 补正, help calls, assisted submissions per agent, collections with their collector).
+/// Dates are ISO 8601.
+public struct LedgerReport: Encodable, Sendable {
+    public var ledger: Ledger
+    public var afterService: AfterServiceLedger?
+    public var stationName: String
+    public var period: LedgerPeriod
+    public var generatedAt: Date
+
+    public init(
+        ledger: Ledger, afterService: AfterServiceLedger?, stationName: String, period: LedgerPeriod,
+        generatedAt: Date
+    ) {
+        self.ledger = ledger
+        self.afterService = afterService
+        self.stationName = stationName
+        self.period = period
+        self.generatedAt = generatedAt
+    }
+
+    enum Keys: String, CodingKey {
+        case stationName, periodStart, periodEnd, generatedAt, afterService
+        case afterServiceAvailable
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try ledger.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(stationName, forKey: .stationName)
+        try c.encode(period.start, forKey: .periodStart)
+        try c.encode(period.end, forKey: .periodEnd)
+        try c.encode(generatedAt, forKey: .generatedAt)
+        // nil: the after-service part could not be computed (e.g. a database not migrated yet).
+        try c.encode(afterService != nil, forKey: .afterServiceAvailable)
+        try c.encodeIfPresent(afterService, forKey: .afterService)
+    }
+
+    public func json() throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        enc.dateEncodingStrategy = .iso8601
+        return String(decoding: try enc.encode(self), as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KioskProtocols
 import Logging
 
 /// The result of printing one certificate: whether it printed, and what to tell the person in front of the printer.
@@ -27,8 +28,6 @@ public protocol CertificateDesk: Sendable {
         -> CertificatePrintOutcome
     /// Prints every downloaded certificate never printed; a failure stops the batch. Returns what staff read.
     func printBatch(by staffId: String, on printer: CertificatePrinter) async -> String
-    /// Records hand-over of printed certificates by a staff member. Returns what staff read.
-    func collect(submissionIds: [String], by staffId: String, collector: CertificateCollector) async -> String
 }
 
 /// The rules, as plain functions (used by the desk and by the screens that list certificates).
@@ -85,18 +84,25 @@ public struct StoreCertificateDesk: CertificateDesk {
         let data: Data
         do {
             guard let c = try store.certificate(submissionId: id) else {
-                return CertificatePrintOutcome(ok: false, message: "证照文件还没有下载到本机，请稍后再试或到窗口领取")
+                return CertificatePrintOutcome(
+                    ok: false,
+                    message: by == .resident
+                        ? "证照文件还没有下载到本机，请稍后再试或到窗口领取" : "证照文件还没有下载到本机：请检查网络，自动下载后再打印")
             }
             guard c.ref.contentType == CertificatePolicy.printableContentType else {
                 try? await store.recordCertificatePrintFailure(
                     submissionId: id, by: by, reason: "not a PDF (\(c.ref.contentType))")
-                return CertificatePrintOutcome(ok: false, message: "此证照不能在本机打印，请到窗口领取")
+                return CertificatePrintOutcome(
+                    ok: false,
+                    message: by == .resident ? "此证照不能在本机打印，请到窗口领取" : "此证照不是PDF，本机不能打印：请从业务系统打印后交付")
             }
             data = c.data
         } catch {
             logger.error("stored certificate unreadable", metadata: ["case": "\(caseNumber)", "error": "\(error)"])
             try? await store.recordCertificatePrintFailure(submissionId: id, by: by, reason: "stored file unreadable")
-            return CertificatePrintOutcome(ok: false, message: "证照文件损坏，请到窗口领取，工作人员会重新下载")
+            return CertificatePrintOutcome(
+                ok: false,
+                message: by == .resident ? "证照文件损坏，请到窗口领取，工作人员会重新下载" : "本机保存的证照文件已损坏：请从业务系统重新下载打印")
         }
         let label = "cert-" + caseNumber.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }
         let r = await printer(data, label)
@@ -117,7 +123,8 @@ public struct StoreCertificateDesk: CertificateDesk {
         // The jam rule: nothing is marked printed; the reason is kept for the reprint.
         try? await store.recordCertificatePrintFailure(submissionId: id, by: by, reason: r.message)
         logger.warning("certificate not printed", metadata: ["case": "\(caseNumber)", "by": "\(by)"])
-        return CertificatePrintOutcome(ok: false, message: r.message)
+        // Staff are the ones to clear the printer: the resident's "ask staff" becomes what to do.
+        return CertificatePrintOutcome(ok: false, message: by == .resident ? r.message : StaffWording.device(r.message))
     }
 
     public func printBatch(by staffId: String, on printer: CertificatePrinter) async -> String {
@@ -137,30 +144,5 @@ public struct StoreCertificateDesk: CertificateDesk {
         if todo.isEmpty { return "没有待打印的证照" }
         if let failure { return "已打印 \(printed) 份，其余未打印：\(failure)" }
         return "已打印 \(printed) 份证照，请整理后等待领取"
-    }
-
-    public func collect(submissionIds ids: [String], by staffId: String, collector: CertificateCollector) async
-        -> String
-    {
-        var done: [String] = []
-        var failed = 0
-        for id in ids {
-            do {
-                try await store.markCertificateCollected(submissionId: id, by: .staff(staffId), collector: collector)
-                let c = try store.certificateRecord(submissionId: id)
-                done.append(c?.caseNumber ?? id)
-                logger.info(
-                    "certificate collected",
-                    metadata: [
-                        "case": "\(c?.caseNumber ?? id)", "staff": "\(staffId)", "collector": "\(collector.rawValue)",
-                    ])
-            } catch {
-                failed += 1
-                logger.warning(
-                    "certificate not marked collected", metadata: ["submission": "\(id)", "error": "\(error)"])
-            }
-        }
-        let what = done.count == 1 ? done[0] : "\(done.count) 份"
-        return failed == 0 ? "已登记领取：\(what)（\(collector.chinese)）" : "已登记领取 \(done.count) 份，\(failed) 份未能登记（已领取或未打印）"
     }
 }

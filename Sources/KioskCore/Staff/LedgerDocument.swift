@@ -5,7 +5,8 @@ import KioskProtocols
 /// whom), each section a ruled table with its totals, a signature and stamp line, page numbers.
 public enum LedgerDocument {
     public static func document(
-        _ l: Ledger, after: AfterServiceLedger?, stationName: String, printedAt: String, printedBy: String
+        _ l: Ledger, after: AfterServiceLedger?, stationName: String, printedAt: String, printedBy: String,
+        timeZone: TimeZone = .current
     ) -> RuledDocument {
         typealias C = RuledDocument.Column
         var sections: [RuledDocument.Section] = []
@@ -88,6 +89,19 @@ public enum LedgerDocument {
                             ["代办同意确认", "\(a.assistConsents)"], ["居民求助", "\(a.helpCalls)"],
                             ["其中平台已接收", "\(a.helpDelivered)"], ["工作人员处理", "\(a.helpAnswered)"],
                         ], total: ["帮办代办合计", "\(a.assistedByAgent.values.reduce(0, +))"]))
+            let f = AfterServiceLedger.minuteFormatter(timeZone)
+            sections.append(
+                .init(
+                    title: "八、证照领取登记",
+                    columns: [
+                        C("办件编号", weight: 2), C("领取时间", weight: 1.3), C("领取人", weight: 2.4), C("经办", weight: 1),
+                    ],
+                    rows: a.collections.map {
+                        [
+                            $0.caseNumber, f.string(from: $0.collectedAt), AfterServiceLedger.collectorLabel($0),
+                            $0.selfPickup ? "自助" : $0.handedOverBy,
+                        ]
+                    }, total: ["合计 \(a.collections.count) 份", "", a.collectionSummary, ""], empty: "本期无领取"))
         }
         return RuledDocument(
             title: "政务服务自助终端工作台账",
@@ -100,10 +114,13 @@ public enum LedgerDocument {
 
     /// The ledger as A4 PDF with embedded fonts (a clear error when the font packages are missing).
     public static func pdf(
-        _ l: Ledger, after: AfterServiceLedger?, stationName: String, printedAt: String, printedBy: String
+        _ l: Ledger, after: AfterServiceLedger?, stationName: String, printedAt: String, printedBy: String,
+        timeZone: TimeZone = .current
     ) throws -> Data {
         RuledPDF.render(
-            document(l, after: after, stationName: stationName, printedAt: printedAt, printedBy: printedBy),
+            document(
+                l, after: after, stationName: stationName, printedAt: printedAt, printedBy: printedBy,
+                timeZone: timeZone),
             fonts: try RuledPDF.defaultFonts())
     }
 }

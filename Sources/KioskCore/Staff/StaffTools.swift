@@ -105,13 +105,14 @@ public struct StaffTools: Sendable {
         let isApplicant = lookup == r.idLookup
         if collector == .applicant && !isApplicant { throw HandoverError.notTheApplicant }
         if collector == .proxy && isApplicant { throw HandoverError.proxyIsTheApplicant }
-        try await certificates.markCertificateCollected(
-            submissionId: submissionId, by: .staff(staffId), collector: collector)
         let at = database.clock.now
         let rec = HandoverRecord(
             submissionId: submissionId, collector: collector, relation: relation, collectorMaskedName: card.maskedName,
             staffId: staffId, at: at)
-        try await database.pool.write { db in
+        // The collector's row is written in the transaction that marks the certificate collected.
+        try await certificates.markCertificateCollected(
+            submissionId: submissionId, by: .staff(staffId), collector: collector
+        ) { db in
             try db.execute(
                 sql: """
                     INSERT OR REPLACE INTO certificate_handover

@@ -58,6 +58,8 @@ public struct AfterServiceState: Sendable {
     var handoverName: String?
     var handoverLoaded = false
     var handoverBusy = false
+    /// 逐份登记领取: certificates staff skipped in this walk (handed over later).
+    var collectSkipped: Set<String> = []
 
     /// What belongs to one resident's session goes with it (the upstream's answers stay).
     mutating func wipeSession() {
@@ -112,10 +114,11 @@ extension FlowMachine {
         case .handoverDone(let ok, let text):
             afterService.handoverBusy = false
             message = text
-            if ok, route.is(StaffHandoverScreen.self) {
+            if ok, let h = route.of(StaffHandoverScreen.self) {
                 staffCertificates = []
+                staffBusy = true
                 emit(.loadCertificates(idNumber: nil))
-                apply(.go(.staffCertificates(page: 0)))
+                apply(.go(h.queue ? .staffBatchCollect : .staffCertificates(page: 0)))
                 message = text
             }
         }

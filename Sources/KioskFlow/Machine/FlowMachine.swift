@@ -238,9 +238,16 @@ public struct FlowMachine: Sendable {
         return out
     }
 
+    /// The countdown warning: a resident is told their details are cleared; staff (and the
+    /// technician) that they are signed out.
+    func countdownWarning(_ c: Int) -> String {
+        route.audience == .resident
+            ? L("{1} 秒后将返回首页并清除您的信息，按任意键继续办理", c) : "\(c) 秒后将退出登录并返回首页，按任意键继续操作"
+    }
+
     /// What voice prompts say now: the countdown warning, else an error or notice, else the screen's title.
     func spokenPrompt() -> String? {
-        if let c = countdown { return L("{1} 秒后将返回首页并清除您的信息，按任意键继续办理", c) }
+        if let c = countdown { return countdownWarning(c) }
         if isStaffOrTechnicianScreen { return nil }  // staff names and numbers are never spoken
         if let m = message { return m }
         let t = route.screen.body(self, width: 80).title

@@ -74,8 +74,6 @@ public enum FlowEffect: Sendable, Equatable {
     case printCertificate(submissionId: String, by: CertificateActor)
     /// Staff: print every downloaded certificate that has not been printed yet.
     case printCertificateBatch(by: String)
-    /// Staff: hand printed certificates over; collector is `applicant` or `proxy`.
-    case markCertificateCollected(submissionIds: [String], by: String, collector: CertificateCollector)
     /// Staff: the ledger of today or this month, shown and optionally printed.
     case ledger(month: Bool, print: LedgerPrint?, by: String)
     /// Staff: out of service with a notice, or back in service (nil).

@@ -153,7 +153,7 @@ extension FlowMachine {
         // Alerts say what happened in words and carry a text marker, never colour alone. On a
         // small grid an alert too long for its row takes a second one when the body leaves room.
         let alertText =
-            countdown.map { L("【提示】{1} 秒后将返回首页并清除您的信息，按任意键继续办理", $0) } ?? message.map { L("【提示】") + $0 }
+            countdown.map { L("【提示】") + countdownWarning($0) } ?? message.map { L("【提示】") + $0 }
         var alert = [alertText.map { DisplayWidth.truncate($0, columns: w) } ?? ""]
         if compact, let t = alertText, DisplayWidth.of(t) > w, rows.count < height - 3 {
             alert = Array(Self.phraseWrap(t, columns: w).prefix(2)).map { DisplayWidth.truncate($0, columns: w) }

@@ -40,11 +40,13 @@ extension FlowMachine {
         catalog.guide(for: d.summary.itemCode)?.promisedTimeLimit
     }
 
-    /// The due date: the promised working days counted from acceptance (weekends skipped; public
-    /// holidays are not known to the kiosk). nil when there is no limit in days or no acceptance yet.
+    /// The due date: the promised working days counted from acceptance in the catalog's working
+    /// calendar (weekends, public holidays and 调休 make-up days). nil when there is no limit in days
+    /// or no acceptance yet.
     func dueDate(_ d: CaseDetail) -> Date? {
         guard let start = timeline(d).first(where: { $0.label == "已受理" })?.at else { return nil }
-        return CaseDeadline.due(accepted: start, limit: promisedLimit(d), timeZone: settings.timeZone)
+        return CaseDeadline.due(
+            accepted: start, limit: promisedLimit(d), timeZone: settings.timeZone, calendar: catalog.workingCalendar)
     }
 
     /// Whether the case is past its due date and not finished.

@@ -126,7 +126,7 @@ struct StaffCertificatesScreen: StaffScreen {
         let p = Pager(count: all.count, perPage: Self.perPage, page: page)
         var b = ScreenBody(
             title: "证照出证",
-            hints: m.hints("数字 选择  6 批量登记领取  8 批量打印  7/9 翻页  0 返回", nil, .digit(6), .digit(8), nil, .digit(0)))
+            hints: m.hints("数字 选择  6 逐份登记领取  8 批量打印  7/9 翻页  0 返回", nil, .digit(6), .digit(8), nil, .digit(0)))
         if m.staffBusy && all.isEmpty {
             b.lines.append(ScreenLine("  正在查询……"))
         } else if all.isEmpty {
@@ -152,7 +152,7 @@ struct StaffCertificatesScreen: StaffScreen {
         case .digit(8):
             guard !m.staffBusy else { return .stay }
             guard m.usable(.a4Printer) else {
-                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                m.message = m.staffA4Problem
                 return .stay
             }
             m.staffBusy = true
@@ -160,9 +160,12 @@ struct StaffCertificatesScreen: StaffScreen {
             m.emit(.printCertificateBatch(by: s.staffId))
             return .stay
         case .digit(6):
-            if m.staffCertificates.contains(where: { $0.printCount > 0 }) { return .go(.staffBatchCollect) }
-            m.message = "没有已打印待领取的证照"
-            return .stay
+            guard m.staffCertificates.contains(where: CertificatePolicy.mayCollect) else {
+                m.message = "没有已打印待领取的证照：请先按 8 批量打印，或选择一份打印"
+                return .stay
+            }
+            m.afterService.collectSkipped = []
+            return .go(.staffBatchCollect)
         case .digit(9), .pageDown, .down:
             return p.hasNext ? .page(.staffCertificates(page: p.page + 1)) : .stay
         case .digit(7), .pageUp, .up:
@@ -216,7 +219,7 @@ struct StaffCertificateScreen: StaffScreen {
                 return .stay
             }
             guard m.usable(.a4Printer) else {
-                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                m.message = m.staffA4Problem
                 return .stay
             }
             m.staffBusy = true
@@ -229,11 +232,7 @@ struct StaffCertificateScreen: StaffScreen {
                 return .stay
             }
             // The hand-over confirms who collects: the applicant's card, or a proxy's card and relation.
-            m.afterService.handoverLoaded = false
-            m.afterService.handoverName = nil
-            m.afterService.handoverBusy = false
-            m.emit(.afterService(.loadHandover(submissionId: submissionId)))
-            return .go(.staffHandover(submissionId, proxy: k == .digit(3), relation: nil))
+            return m.startHandover(submissionId, proxy: k == .digit(3))
         case .digit(0), .escape:
             return .go(.staffCertificates(page: 0))
         default:
@@ -242,39 +241,54 @@ struct StaffCertificateScreen: StaffScreen {
     }
 }
 
-/// Hand every printed certificate over at once (e.g. to a village agent).
+/// 逐份登记领取: every printed certificate handed over in turn, each through the hand-over that
+/// reads the collector's card (the applicant's own, or a proxy's with the relation). Nothing is
+/// marked collected without a collector; one not collected now can be skipped.
 struct StaffBatchCollectScreen: StaffScreen {
     var name: String { "staff" }
 
     func staffBody(_ m: FlowMachine, _ s: StaffMember, width w: Int) -> ScreenBody {
-        let printed = m.staffCertificates.filter { $0.printCount > 0 }
-        var b = ScreenBody(
-            title: "批量登记领取", lines: [ScreenLine("  以下 \(printed.count) 份已打印的证照将登记为已领取：", .bold)],
-            hints: m.hints("1 本人领取   2 代领   0 取消", .digit(1), .digit(2), .digit(0)))
-        for c in printed.prefix(8) {
-            b.lines.append(ScreenLine("    \(c.caseNumber)  " + DisplayWidth.truncate(c.itemName, columns: w - 22)))
+        let printed = m.staffCertificates.filter(CertificatePolicy.mayCollect)
+        let skipped = printed.filter { m.afterService.collectSkipped.contains($0.submissionId) }.count
+        var b = ScreenBody(title: "逐份登记领取")
+        if m.staffBusy && m.staffCertificates.isEmpty {
+            b.lines = [ScreenLine("  正在查询……")]
+            b.hints = m.hints("0 结束", .digit(0))
+            return b
         }
-        if printed.count > 8 { b.lines.append(ScreenLine("    ……共 \(printed.count) 份")) }
+        guard let c = m.nextToCollect else {
+            b.lines.append(
+                ScreenLine(skipped > 0 ? "  其余 \(skipped) 份已跳过，仍在待领取列表中。" : "  已打印的证照都已登记领取。", .bold))
+            b.hints = m.hints("0 返回证照列表", .digit(0))
+            return b
+        }
+        let position = (printed.firstIndex { $0.submissionId == c.submissionId } ?? 0) + 1
+        b.lines.append(ScreenLine("  已打印待领取 \(printed.count) 份；每份都要核验领取人的身份证。", .dim))
         b.lines.append(ScreenLine(""))
-        b.options = [ScreenOption(.digit(1), "申请人本人领取（窗口统一出证）"), ScreenOption(.digit(2), "代办员或他人代领（如带回村里发放）")]
+        b.lines.append(ScreenLine("  第 \(position)/\(printed.count) 份：\(c.caseNumber)", .bold))
+        b.lines += m.wrapped("事项：\(c.itemName)", w)
+        b.lines.append(ScreenLine(""))
+        b.options = [
+            ScreenOption(.digit(1), "申请人本人领取（读申请人身份证）") { m in m.startHandover(c.submissionId, proxy: false) },
+            ScreenOption(.digit(2), "他人代领（选关系，读代领人身份证）") { m in m.startHandover(c.submissionId, proxy: true) },
+            ScreenOption(.digit(3), "跳过此份（留在待领取列表）") { m in
+                m.afterService.collectSkipped.insert(c.submissionId)
+                m.message = "已跳过 \(c.caseNumber)"
+                return .stay
+            },
+        ]
         b.lines += m.optionLines(b.options, width: w)
+        b.hints = m.hints("1 本人领取   2 代领   3 跳过   0 结束", .digit(1), .digit(2), .digit(3), .digit(0))
         return b
     }
 
     func handle(_ k: Key, _ m: inout FlowMachine, _ s: StaffMember) -> Transition {
-        let ids = m.staffCertificates.filter { $0.printCount > 0 }.map(\.submissionId)
         switch k {
-        case .digit(1), .digit(2):
-            guard !ids.isEmpty else { return .go(.staffCertificates(page: 0)) }
-            m.staffBusy = true
-            m.emit(
-                .markCertificateCollected(
-                    submissionIds: ids, by: s.staffId, collector: k == .digit(1) ? .applicant : .proxy))
-            return .go(.staffCertificates(page: 0))
         case .digit(0), .escape:
+            m.afterService.collectSkipped = []
             return .go(.staffCertificates(page: 0))
         default:
-            return .ignored
+            return choose(k, &m)
         }
     }
 }
@@ -309,7 +323,7 @@ struct StaffLedgerScreen: StaffScreen {
         case .digit(3):
             guard !m.staffBusy else { return .stay }
             guard m.receiptPrinterReady else {
-                m.message = "回执打印机暂不可用（\(m.printerProblem)）"
+                m.message = "回执打印机暂不可用（\(m.printerProblem)）：请加纸或排除故障后再打印"
                 return .stay
             }
             m.staffBusy = true
@@ -319,7 +333,7 @@ struct StaffLedgerScreen: StaffScreen {
         case .digit(4):
             guard !m.staffBusy else { return .stay }
             guard m.usable(.a4Printer) else {
-                m.message = "A4打印机暂不可用：\(m.device(.a4Printer)?.state.chinese ?? "未连接")"
+                m.message = m.staffA4Problem
                 return .stay
             }
             m.staffBusy = true
@@ -495,6 +509,30 @@ extension FlowMachine {
 
     /// Self pick-up prints a certificate only once: one staff already printed waits at the window.
     var printableCertificates: [CertificateRecord] { session.certificates.filter(CertificatePolicy.residentMayPrint) }
+
+    /// The A4 printer cannot print: its state, and what staff do about it.
+    var staffA4Problem: String {
+        let d = device(.a4Printer)
+        let state = d.map { $0.paper == .out ? "缺纸" : $0.paper == .jammed ? "卡纸" : $0.state.chinese } ?? "未连接"
+        return "A4打印机暂不可用（\(state)）：请检查打印机电源、连接和纸张后再打印"
+    }
+
+    /// The next printed certificate the 逐份登记领取 walk has not skipped.
+    var nextToCollect: CertificateRecord? {
+        staffCertificates.first {
+            CertificatePolicy.mayCollect($0) && !afterService.collectSkipped.contains($0.submissionId)
+        }
+    }
+
+    /// Opens the hand-over of one certificate: the applicant's masked name is looked up, the reader started.
+    mutating func startHandover(_ submissionId: String, proxy: Bool) -> Transition {
+        afterService.handoverLoaded = false
+        afterService.handoverName = nil
+        afterService.handoverBusy = false
+        emit(.afterService(.loadHandover(submissionId: submissionId)))
+        return .go(
+            .staffHandover(submissionId, proxy: proxy, relation: nil, queue: route.is(StaffBatchCollectScreen.self)))
+    }
 
     func ledgerRows(width w: Int) -> [ScreenLine] { staffLines.flatMap { wrapped($0, w, indent: "  ") } }
 

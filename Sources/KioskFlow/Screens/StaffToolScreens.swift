@@ -58,6 +58,8 @@ struct StaffHandoverScreen: StaffScreen {
     var submissionId: String
     var proxy: Bool
     var relation: String?
+    /// Reached from 逐份登记领取: back there (to the next one) when done or left.
+    var queue = false
     var name: String { "staff" }
 
     static let relations = ["配偶", "父母", "子女", "其他亲属", "村代办员", "其他受托人"]
@@ -74,8 +76,8 @@ struct StaffHandoverScreen: StaffScreen {
         if proxy && relation == nil {
             b.lines.append(ScreenLine("  代领人与申请人的关系："))
             b.options = Self.relations.enumerated().map { i, r in
-                ScreenOption(.digit(i + 1), r) { [submissionId] _ in
-                    .page(.staffHandover(submissionId, proxy: true, relation: r))
+                ScreenOption(.digit(i + 1), r) { [submissionId, queue] _ in
+                    .page(.staffHandover(submissionId, proxy: true, relation: r, queue: queue))
                 }
             }
             b.lines += m.optionLines(b.options, width: w)
@@ -104,9 +106,8 @@ struct StaffHandoverScreen: StaffScreen {
             return .stay
         }
         if k == .digit(0) || k == .escape {
-            return relation != nil
-                ? .page(.staffHandover(submissionId, proxy: true, relation: nil))
-                : .go(.staffCertificate(submissionId: submissionId))
+            if relation != nil { return .page(.staffHandover(submissionId, proxy: true, relation: nil, queue: queue)) }
+            return queue ? .go(.staffBatchCollect) : .go(.staffCertificate(submissionId: submissionId))
         }
         return choose(k, &m)
     }
@@ -161,8 +162,8 @@ extension FlowMachine {
 
 extension Route {
     static var staffReprint: Route { Route(StaffReprintScreen()) }
-    static func staffHandover(_ id: String, proxy: Bool, relation: String?) -> Route {
-        Route(StaffHandoverScreen(submissionId: id, proxy: proxy, relation: relation))
+    static func staffHandover(_ id: String, proxy: Bool, relation: String?, queue: Bool = false) -> Route {
+        Route(StaffHandoverScreen(submissionId: id, proxy: proxy, relation: relation, queue: queue))
     }
     static var assistConsent: Route { Route(AssistConsentScreen()) }
 }

@@ -1,0 +1,148 @@
+import Foundation
+
+/// The working calendar (工作日历) promised time limits are counted in: public holidays (法定节假日,
+/// including the weekdays given off around them) and the make-up working days (调休上班, a Saturday
+/// or Sunday that is worked). Without one, only weekends are skipped.
+///
+/// It is data, not code: `working-calendar.json` beside `catalog.json` (so a signed catalog bundle
+/// carries it), or the file named by `workingCalendar:` in kiosk.yaml. The State Council publishes
+/// each year's dates (国务院办公厅关于××××年部分节假日安排的通知) in the autumn before.
+///
+/// ```json
+/// {"source": "…", "sample": false, "years": [2025],
+///  "holidays": ["2025-01-01", "2025-01-28..2025-02-04"], "workdays": ["2025-01-26", "2025-02-08"]}
+/// ```
+public struct WorkingCalendar: Sendable, Equatable {
+    /// Days off that are not weekends' own (and weekends inside a holiday): "yyyy-MM-dd".
+    public private(set) var holidays: Set<String>
+    /// Saturdays or Sundays worked (调休): "yyyy-MM-dd".
+    public private(set) var workdays: Set<String>
+    /// The years the file lists completely; a date in another year counts weekends only.
+    public private(set) var years: Set<Int>
+    /// Where the dates come from (the notice), as written in the file.
+    public var source: String?
+    /// A sample: not checked against the published notice (kioskd warns while one is in use).
+    public var sample: Bool
+
+    public static let fileName = "working-calendar.json"
+
+    public init(
+        holidays: Set<String> = [], workdays: Set<String> = [], years: Set<Int> = [], source: String? = nil,
+        sample: Bool = false
+    ) {
+        self.holidays = holidays
+        self.workdays = workdays
+        self.years = years
+        self.source = source
+        self.sample = sample
+    }
+
+    private struct File: Decodable {
+        var source: String?
+        var sample: Bool?
+        var years: [Int]
+        var holidays: [String]
+        var workdays: [String]
+    }
+
+    /// Parses and checks a calendar file: every date real and in a listed year, ranges in order, no
+    /// day both off and worked, and every make-up working day a Saturday or Sunday (a weekday there
+    /// is a typo: weekdays are worked anyway).
+    public static func parse(_ data: Data, name: String) throws -> WorkingCalendar {
+        let file: File
+        do { file = try JSONDecoder().decode(File.self, from: data) } catch {
+            throw CatalogError(
+                "working calendar \(name) is not valid JSON with years, holidays and workdays (\(error))")
+        }
+        let years = Set(file.years)
+        func days(_ entries: [String], _ what: String) throws -> Set<String> {
+            var out = Set<String>()
+            for e in entries {
+                let ends = e.components(separatedBy: "..")
+                guard ends.count <= 2, let first = day(ends[0]), let last = day(ends.last!) else {
+                    throw CatalogError(
+                        "working calendar \(name): \(what) entry \"\(e)\" is not yyyy-MM-dd or yyyy-MM-dd..yyyy-MM-dd")
+                }
+                guard first <= last, last.timeIntervalSince(first) < 40 * 86400 else {
+                    throw CatalogError("working calendar \(name): \(what) range \"\(e)\" is reversed or too long")
+                }
+                var d = first
+                while d <= last {
+                    let key = Self.key(d)
+                    guard let y = Int(key.prefix(4)), years.contains(y) else {
+                        throw CatalogError(
+                            "working calendar \(name): \(what) \(key) is in a year not listed under years \(file.years)"
+                        )
+                    }
+                    out.insert(key)
+                    d += 86400
+                }
+            }
+            return out
+        }
+        let holidays = try days(file.holidays, "holiday")
+        let workdays = try days(file.workdays, "workday")
+        if let both = holidays.intersection(workdays).sorted().first {
+            throw CatalogError("working calendar \(name): \(both) is both a holiday and a make-up working day")
+        }
+        for w in workdays.sorted() where !isWeekend(day(w)!) {
+            throw CatalogError(
+                "working calendar \(name): make-up working day \(w) is not a Saturday or Sunday (weekdays are worked anyway)"
+            )
+        }
+        return WorkingCalendar(
+            holidays: holidays, workdays: workdays, years: years, source: file.source, sample: file.sample ?? false)
+    }
+
+    public static func load(file: String) throws -> WorkingCalendar {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw CatalogError("working calendar \(file) cannot be read: check `workingCalendar:` in the config")
+        }
+        return try parse(data, name: file)
+    }
+
+    /// Whether the calendar knows the year of `date` (in `timeZone`).
+    public func covers(_ date: Date, timeZone: TimeZone) -> Bool {
+        years.contains(Self.calendar(timeZone).component(.year, from: date))
+    }
+
+    /// Whether the day of `date` (in `timeZone`) is worked: a make-up day is; a holiday is not;
+    /// otherwise Monday to Friday.
+    public func isWorkingDay(_ date: Date, timeZone: TimeZone) -> Bool {
+        let cal = Self.calendar(timeZone)
+        let c = cal.dateComponents([.year, .month, .day, .weekday], from: date)
+        let key = String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
+        if workdays.contains(key) { return true }
+        if holidays.contains(key) { return false }
+        return c.weekday != 1 && c.weekday != 7
+    }
+
+    // Dates in the file are calendar days: handled in UTC, whatever the station's zone.
+    static let utc = TimeZone(identifier: "UTC")!
+
+    static func calendar(_ tz: TimeZone) -> Calendar {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = tz
+        return cal
+    }
+
+    static func day(_ s: String) -> Date? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = utc
+        f.dateFormat = "yyyy-MM-dd"
+        f.isLenient = false
+        guard s.count == 10, let d = f.date(from: s), f.string(from: d) == s else { return nil }
+        return d
+    }
+
+    static func key(_ d: Date) -> String {
+        let c = calendar(utc).dateComponents([.year, .month, .day], from: d)
+        return String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
+    }
+
+    static func isWeekend(_ d: Date) -> Bool {
+        let wd = calendar(utc).component(.weekday, from: d)
+        return wd == 1 || wd == 7
+    }
+}
