@@ -28,11 +28,9 @@ extension KioskServices {
                     metadata: ["error": "\(error)"])
             }
         }
-        var catalog = try Catalog.load(
-            catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve))
-        if let explicit = config.workingCalendar {
-            catalog.workingCalendar = try WorkingCalendar.load(file: config.resolve(explicit))
-        }
+        let catalog = try Catalog.load(
+            catalogFile: config.resolve(config.catalog), guidesDirectory: config.guides.map(config.resolve),
+            workingCalendarFile: config.workingCalendar.map(config.resolve))
         warnAboutWorkingCalendar(catalog.workingCalendar, clock: config.timeZone, logger: logger)
         return (catalog, nil)
     }

@@ -299,10 +299,8 @@ public struct KioskConfig: Codable, Sendable {
 
     /// The station's working calendar: `workingCalendar:`, else the file beside the shipped catalog.
     public func stationWorkingCalendar() throws -> WorkingCalendar? {
-        if let f = workingCalendar { return try WorkingCalendar.load(file: resolve(f)) }
-        let beside = URL(fileURLWithPath: resolve(catalog)).deletingLastPathComponent()
-            .appendingPathComponent(WorkingCalendar.fileName).path
-        return FileManager.default.fileExists(atPath: beside) ? try WorkingCalendar.load(file: beside) : nil
+        let file = workingCalendar.map(resolve) ?? WorkingCalendar.besideCatalog(resolve(catalog))
+        return try file.map(WorkingCalendar.load(file:))
     }
 
     /// Where kioskd keeps verified bundles and their state.

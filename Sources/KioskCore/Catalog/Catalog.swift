@@ -228,9 +228,7 @@ public struct Catalog: Sendable {
         var catalog = Catalog(
             items: file.items, guides: guides, source: file.source,
             categoryOrder: ((file.categories?["town"] ?? []) + (file.categories?["village"] ?? [])).map(\.name))
-        let beside = URL(fileURLWithPath: catalogFile).deletingLastPathComponent()
-            .appendingPathComponent(WorkingCalendar.fileName).path
-        if let f = workingCalendarFile ?? (FileManager.default.fileExists(atPath: beside) ? beside : nil) {
+        if let f = workingCalendarFile ?? WorkingCalendar.besideCatalog(catalogFile) {
             catalog.workingCalendar = try WorkingCalendar.load(file: f)
         }
         return catalog

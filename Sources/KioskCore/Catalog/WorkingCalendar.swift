@@ -94,6 +94,12 @@ public struct WorkingCalendar: Sendable, Equatable {
             holidays: holidays, workdays: workdays, years: years, source: file.source, sample: file.sample ?? false)
     }
 
+    /// `working-calendar.json` beside `catalogFile`, when there is one.
+    public static func besideCatalog(_ catalogFile: String) -> String? {
+        let path = URL(fileURLWithPath: catalogFile).deletingLastPathComponent().appendingPathComponent(fileName).path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
     public static func load(file: String) throws -> WorkingCalendar {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw CatalogError("working calendar \(file) cannot be read: check `workingCalendar:` in the config")
