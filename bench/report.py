@@ -132,25 +132,35 @@ for name, a, base, b, r, v in rows:
     print(f"| {name} | {a} | {base} | {b} | {r} | {v} |")
 
 
+def stat3(xs):
+    """median (min-max) with three decimals: the wire ratio's target is 1.02."""
+    if not xs:
+        return "n/a"
+    return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
+
+
 def upload_table(U, title):
     u0 = next((u for u in U if "upload_payload_bytes" in u), {})
     print(f"\n## Upload: {title}\n")
     mb = u0.get("upload_payload_bytes", 0) / 1e6
     print(f"Backlog: {u0.get('upload_submissions')} submissions x 3 attachments x {u0.get('upload_attachment_bytes', 0) // 1000} KB "
           f"= {mb:.0f} MB of payload; chunk {u0.get('upload_chunk_bytes', 0) // 1024} KiB; reference intake in-process, loopback.\n")
-    print("| client | bytes on the wire / payload byte | drain time (s) | interruptions or retries | TCP connections |")
-    print("|---|---|---|---|---|")
-    print(f"| kiosk uploader (tus, resumes at server offset) | {stat(vals(U, 'kiosk_wire_per_payload'))} | "
-          f"{stat(vals(U, 'kiosk_drain_seconds'))} | {stat(vals(U, 'kiosk_interruptions'))} | {stat(vals(U, 'kiosk_connections'))} |")
-    print(f"| tuspy 1.1.0 (resumes via HEAD) | {stat(vals(U, 'tuspy_wire_per_payload'))} | {stat(vals(U, 'tuspy_seconds'))} | "
-          f"{stat(vals(U, 'tuspy_retries'))} | {stat(vals(U, 'tuspy_connections'))} |")
-    print(f"| whole-file PUT, retry from scratch | {stat(vals(U, 'wholefile_wire_per_payload'))} | "
-          f"{stat(vals(U, 'wholefile_drain_seconds'))} | {stat(vals(U, 'wholefile_retries'))} | - |")
+    print("| client | bytes on the wire / payload byte | drain time (s) | interruptions or retries | TCP connections "
+          "| payload bytes the intake received twice |")
+    print("|---|---|---|---|---|---|")
+    print(f"| kiosk uploader (tus, resumes at server offset) | {stat3(vals(U, 'kiosk_wire_per_payload'))} | "
+          f"{stat(vals(U, 'kiosk_drain_seconds'))} | {stat(vals(U, 'kiosk_interruptions'))} | {stat(vals(U, 'kiosk_connections'))} "
+          f"| {stat(vals(U, 'kiosk_resent_bytes'))} |")
+    print(f"| tuspy 1.1.0 (resumes via HEAD) | {stat3(vals(U, 'tuspy_wire_per_payload'))} | {stat(vals(U, 'tuspy_seconds'))} | "
+          f"{stat(vals(U, 'tuspy_retries'))} | {stat(vals(U, 'tuspy_connections'))} | {stat(vals(U, 'tuspy_resent_bytes'))} |")
+    print(f"| whole-file PUT, retry from scratch | {stat3(vals(U, 'wholefile_wire_per_payload'))} | "
+          f"{stat(vals(U, 'wholefile_drain_seconds'))} | {stat(vals(U, 'wholefile_retries'))} | - | - |")
     w = med(vals(U, "kiosk_wire_per_payload"))
     r = med(ratios(U, "kiosk_drain_seconds", U, "tuspy_seconds"))
     print(f"\nKiosk: {fmt(w)} wire bytes per payload byte (target ≤ 1.02: {verdict(w, 1.02, 'low')}); drain time "
           f"{fmt(r)}× tuspy's within a run (target ≤ 0.8: {verdict(r, 0.8, 'low')}); "
-          f"{stat(vals(U, 'kiosk_resent_bytes'))} payload bytes sent again.")
+          f"{stat(vals(U, 'kiosk_resent_bytes'))} payload bytes the intake received twice (PATCH body bytes it "
+          f"received beyond the payload; the rest of the wire bytes are request heads).")
     errs = sorted({v for u in U for k, v in u.items() if k.endswith("_error")})
     for e in errs:
         print(f"- {e}")

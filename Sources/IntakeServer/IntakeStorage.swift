@@ -65,6 +65,10 @@ public protocol IntakeStorage: Sendable {
     func openUploadCount() async throws -> Int
     func insertUpload(_ upload: TusUpload) async throws
     func setUploadOffset(id: String, offset: Int, completed: Bool) async throws
+    /// As `setUploadOffset`, for an offset whose bytes are already fsynced: the update need not be
+    /// durable by itself (a later durable commit carries it). Lost in a crash, the upload only
+    /// reports an older offset, whose bytes the file holds, and the client sends the rest again.
+    func recordUploadOffset(id: String, offset: Int, completed: Bool) async throws
     func deleteUploadRow(id: String) async throws
     func expiredUploadIds(now: Date) async throws -> [String]
     /// Runs `body` while holding the upload's lock: only one PATCH (on any node) appends at a time.
@@ -110,16 +114,18 @@ extension IntakeStorage {
             size: size, sha256: sha256)
     }
 
-    /// Creates an empty upload (file fsynced, then the row). `alreadyComplete` records an upload
+    /// Creates an empty upload (the file, then the row). `alreadyComplete` records an upload
     /// whose bytes the intake already holds (an identical attachment): offset = length, no file.
+    /// The empty file is not fsynced: every PATCH fsyncs it before its offset is recorded, and an
+    /// upload whose file a crash lost answers 410 (the client creates a new one), never bytes it
+    /// does not hold.
     func createUpload(
         length: Int, metadata: String, submissionId: String?, name: String?, sha256: String?,
         stationId: String?, expiresAt: Date, alreadyComplete: Bool
     ) async throws -> TusUpload {
         let id = UUID().uuidString.lowercased()
         if !alreadyComplete {
-            try DurableFile.createEmpty(uploadPath(id))
-            try DurableFile.syncDirectory(uploadsDirectory)
+            try DurableFile.createEmpty(uploadPath(id), sync: false)
         }
         let up = TusUpload(
             id: id, length: length, offset: alreadyComplete ? length : 0, metadata: metadata,
@@ -127,6 +133,10 @@ extension IntakeStorage {
             expiresAt: expiresAt, completed: alreadyComplete)
         try await insertUpload(up)
         return up
+    }
+
+    public func recordUploadOffset(id: String, offset: Int, completed: Bool) async throws {
+        try await setUploadOffset(id: id, offset: offset, completed: completed)
     }
 
     func deleteUpload(id: String) async throws {

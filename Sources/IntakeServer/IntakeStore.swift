@@ -92,6 +92,9 @@ public final class IntakeStore: IntakeStorage {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         self.dbPool = try DatabasePool(path: dbPath, configuration: config)  // DatabasePool = WAL mode
+        // GRDB sets synchronous=NORMAL on the writer when it turns WAL on, after prepareDatabase:
+        // set FULL again, or an acknowledged manifest or attachment could vanish in a power cut.
+        try dbPool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(dbPool)
     }
 

@@ -112,12 +112,12 @@ enum DurableFile {
         guard rc == 0 else { throw IntakeIOError(operation: "rename", code: errno) }
     }
 
-    /// Creates an empty file (it must not exist) and fsyncs it.
-    static func createEmpty(_ path: String) throws {
+    /// Creates an empty file (it must not exist) and, with `sync`, fsyncs it.
+    static func createEmpty(_ path: String, sync: Bool = true) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw IntakeIOError(operation: "create upload file", code: errno) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw IntakeIOError(operation: "fsync upload file", code: errno) }
+        guard !sync || fsync(fd) == 0 else { throw IntakeIOError(operation: "fsync upload file", code: errno) }
     }
 
     static func remove(_ path: String) {

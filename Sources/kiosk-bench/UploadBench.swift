@@ -110,6 +110,7 @@ enum UploadBench {
             let up = Uploader(
                 database: outbox.database, client: IntakeClient(http: HTTPClient.shared, config: cfg), config: cfg,
                 logger: logger)
+            let received0 = TusTraffic.bytesReceived
             let t0 = ContinuousClock.now
             while try outbox.uploads.counts().queued > 0 {
                 if let wait = await up.runOnce(), wait > 0 {
@@ -119,13 +120,19 @@ enum UploadBench {
             let secs = seconds(ContinuousClock.now - t0)
             proxy.stop()
             let stats = await up.tusStats
+            let received = TusTraffic.bytesReceived - received0
             out["kiosk_drain_seconds"] = secs
             out["kiosk_wire_bytes"] = proxy.bytesFromClient
             out["kiosk_wire_per_payload"] = Double(proxy.bytesFromClient) / Double(payload)
             out["kiosk_interruptions"] = stats.interruptions
             out["kiosk_connections"] = proxy.connectionCount
-            let resent = max(0, stats.bytesSent - payload)
+            out["kiosk_requests"] = stats.requests
+            // Sent again, as the intake saw it: PATCH body bytes it received beyond the payload
+            // (bytes of cut requests it did not keep, bytes it got twice). The client's own count
+            // (bytes it handed over that reached the server or may have) beside it.
+            let resent = max(0, received - payload)
             out["kiosk_resent_bytes"] = resent
+            out["kiosk_client_resent_bytes"] = max(0, stats.bytesSent - payload)
             out["kiosk_resent_chunks_per_interruption"] =
                 stats.interruptions == 0 ? 0.0 : Double(resent) / Double(stats.interruptions) / Double(chunk)
         }
@@ -158,6 +165,7 @@ enum UploadBench {
             try JSONSerialization.data(withJSONObject: files).write(to: URL(fileURLWithPath: listing))
             let proxy = cutter()
             try proxy.start()
+            let received0 = TusTraffic.bytesReceived
             let p = Process()
             p.executableURL = URL(fileURLWithPath: python)
             p.arguments = [script, "http://127.0.0.1:\(proxy.port)/v1/uploads", token, listing, String(chunk)]
@@ -173,6 +181,7 @@ enum UploadBench {
                 out["tuspy_wire_bytes"] = proxy.bytesFromClient
                 out["tuspy_wire_per_payload"] = Double(proxy.bytesFromClient) / Double(payload)
                 out["tuspy_connections"] = proxy.connectionCount
+                out["tuspy_resent_bytes"] = max(0, TusTraffic.bytesReceived - received0 - payload)
             } else {
                 out["tuspy_error"] =
                     "tuspy run failed (exit \(p.terminationStatus)): \(String(decoding: data, as: UTF8.self).prefix(200))"

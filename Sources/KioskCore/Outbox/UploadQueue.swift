@@ -122,6 +122,16 @@ public struct UploadQueue: Sendable {
         }
     }
 
+    /// Records the tus upload URLs of several attachments in one commit (durably, as `setUploadURL`).
+    public func setUploadURLs(submissionId: String, _ urls: [(name: String, url: String)]) async throws {
+        _ = try await pool.write { db in
+            for (name, url) in urls {
+                try AttachmentRecord.filter(A.submissionId == submissionId && A.name == name).updateAll(
+                    db, A.uploadURL.set(to: url))
+            }
+        }
+    }
+
     public func resetAttachments(submissionId: String) async throws {
         _ = try await pool.write { db in
             try AttachmentRecord.filter(A.submissionId == submissionId).updateAll(
@@ -129,12 +139,30 @@ public struct UploadQueue: Sendable {
         }
     }
 
-    public func markUploaded(id: String, upstreamState: UpstreamState) async throws {
+    /// Marks a submission uploaded, its attachments with it, and appends `history` to its case
+    /// history (a step identical to the case's last one is not repeated, as in `CaseEvents`), in
+    /// one commit.
+    public func markUploaded(id: String, upstreamState: UpstreamState, history: [(state: String, at: Date)] = [])
+        async throws
+    {
         let t = database.clock.now.timeIntervalSince1970
         _ = try await pool.write { db in
             try SubmissionRecord.filter(key: id).updateAll(
                 db, S.state.set(to: OutboxState.uploaded), S.upstreamState.set(to: upstreamState.rawValue),
                 S.uploadedAt.set(to: t), S.lastError.set(to: nil))
+            try AttachmentRecord.filter(A.submissionId == id && A.uploaded == false).updateAll(
+                db, A.uploaded.set(to: true), A.uploadURL.set(to: nil))
+            for step in history {
+                let last = try Row.fetchOne(
+                    db,
+                    sql: "SELECT state, note FROM case_event WHERE submission_id = ?"
+                        + " ORDER BY at DESC, id DESC LIMIT 1",
+                    arguments: [id])
+                if let last, (last["state"] as String?) == step.state, (last["note"] as String?) == nil { continue }
+                try db.execute(
+                    sql: "INSERT INTO case_event (submission_id, state, at, note) VALUES (?, ?, ?, NULL)",
+                    arguments: [id, step.state, step.at.timeIntervalSince1970])
+            }
         }
     }
 

@@ -36,12 +36,23 @@ public struct TusCapabilities: Sendable, Equatable {
 /// A tus 1.0.0 client (core, creation, checksum sha256, expiration) over async-http-client.
 /// Resumes from the server's offset after any interruption, so at most the interrupted chunk is
 /// sent again. Success is only what tus defines: the status code plus the headers it requires.
+///
+/// Once a server has shown that it keeps the bytes of a cut PATCH (tus says it should: after a
+/// cut its offset had moved past where the cut request started), the rest of a file goes in one
+/// PATCH instead of `chunkSize` pieces: nothing is sent twice either way, and every PATCH saved
+/// is a round trip and a server-side fsync saved. A cut that shows the server (or a buffering
+/// proxy in front of it) kept nothing of such a PATCH goes back to chunks.
 public struct TusClient: Sendable {
     public struct Stats: Sendable, Equatable {
-        public var bytesSent = 0  // payload bytes put on the wire in PATCH bodies
+        /// Payload bytes in PATCH bodies that reached the server or may have: whole bodies of
+        /// answered PATCHes; of a cut PATCH, what the server turned out to keep when it kept some,
+        /// else the whole body (how much of it crossed before the cut is unknown).
+        public var bytesSent = 0
         public var requests = 0
         public var interruptions = 0
         public var recreated = 0
+        /// Requests that ended without a reply (connection cut, refused, timed out).
+        public var connectionBreaks = 0
     }
 
     let http: HTTPClient
@@ -56,11 +67,20 @@ public struct TusClient: Sendable {
     /// The server's capabilities from the last OPTIONS, kept across uploads (one OPTIONS per
     /// upload would be a round trip per file); dropped whenever an upload is interrupted.
     let knownCapabilities = CapabilitiesCache()
+    /// Whether the server keeps what arrived of a cut PATCH (nil: not seen yet), learned from the
+    /// HEAD after a cut; kept across uploads.
+    let keepsCutBytes = Learned()
 
     final class CapabilitiesCache: Sendable {
         private let value = Mutex<TusCapabilities?>(nil)
         var current: TusCapabilities? { value.withLock { $0 } }
         func set(_ c: TusCapabilities?) { value.withLock { $0 = c } }
+    }
+
+    final class Learned: Sendable {
+        private let value = Mutex<Bool?>(nil)
+        var current: Bool? { value.withLock { $0 } }
+        func set(_ b: Bool?) { value.withLock { $0 = b } }
     }
 
     public init(
@@ -93,16 +113,14 @@ public struct TusClient: Sendable {
         req.headers.add(name: "User-Agent", value: "kioskd")
         for (k, v) in extraHeaders { req.headers.add(name: k, value: v) }
         for (k, v) in headers { req.headers.add(name: k, value: v) }
-        if let body {
-            req.body = .bytes(ByteBuffer(bytes: body))
-            stats.bytesSent += body.count
-        }
+        if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
         stats.requests += 1
         do {
             let resp = try await http.execute(req, timeout: .seconds(timeoutSeconds))
             let buf = try await resp.body.collect(upTo: 1 << 20)
             return Reply(status: Int(resp.status.code), headers: resp.headers, body: Data(buf.readableBytesView))
         } catch {
+            stats.connectionBreaks += 1
             throw .transient(
                 "tus \(method) failed: upstream unreachable or the connection broke (\(String(describing: error).prefix(100)))",
                 retryAfter: nil)
@@ -217,15 +235,20 @@ public struct TusClient: Sendable {
 
     enum PatchResult { case offset(Int), mismatch, checksumRejected, gone }
 
-    func patch(_ url: String, offset: Int, chunk: Data, checksum: Bool, length: Int, stats: inout Stats)
+    /// `digest`: the chunk's SHA-256 when the caller knows it (the whole file's, from the outbox).
+    func patch(
+        _ url: String, offset: Int, chunk: Data, checksum: Bool, digest: Data? = nil, length: Int, stats: inout Stats
+    )
         async throws(UploadFailure) -> PatchResult
     {
         var h = [("Content-Type", Tus.offsetContentType), (Tus.uploadOffset, String(offset))]
         if checksum {
-            h.append((Tus.uploadChecksum, "sha256 " + Data(SHA256.hash(data: chunk)).base64EncodedString()))
+            let d = digest ?? Data(SHA256.hash(data: chunk))
+            h.append((Tus.uploadChecksum, "sha256 " + d.base64EncodedString()))
         }
         await limiter.take(chunk.count)
         let r = try await send(.PATCH, url, headers: h, body: chunk, stats: &stats)
+        stats.bytesSent += chunk.count
         if r.status != 204 && r.status != 200, notFromUpstream(r) != nil { throw failure(r, "tus PATCH") }
         switch r.status {
         case 204, 200:
@@ -252,28 +275,99 @@ public struct TusClient: Sendable {
         }
     }
 
-    /// Uploads `data`, resuming the upload at `existingURL` when there is one. `saveURL` is called
-    /// (and must make the URL durable) before any byte is sent to a new upload, and with nil when
-    /// the upstream forgot an upload. Throws `.transient` after `resumesPerCall` interruptions in
-    /// one call; the next call continues from the server's offset.
+    /// The capabilities, from the cache or an OPTIONS.
+    func ensureCapabilities(stats: inout Stats) async throws(UploadFailure) -> TusCapabilities {
+        if let c = knownCapabilities.current { return c }
+        let c = try await capabilities(stats: &stats)
+        knownCapabilities.set(c)
+        return c
+    }
+
+    /// Creates the uploads of several files (OPTIONS first when the capabilities are not known):
+    /// their URLs and offsets, for the caller to record durably in one commit before any byte goes
+    /// to them, then hand to `upload(existingURL:knownOffset:)`. A request cut on the way is
+    /// repeated once at once (an unanswered creation leaves at most an empty upload that expires).
+    public func createUploads(_ files: [(length: Int, metadata: [(String, String)])], stats: inout Stats)
+        async throws(UploadFailure) -> [(url: String, offset: Int)]
+    {
+        var out: [(url: String, offset: Int)] = []
+        for f in files {
+            var tries = 0
+            while true {
+                do throws(UploadFailure) {
+                    let caps = try await ensureCapabilities(stats: &stats)
+                    if let max = caps.maxSize, f.length > max {
+                        throw UploadFailure.permanent(
+                            "tus: the file (\(f.length) bytes) is larger than the upstream's Tus-Max-Size \(max)")
+                    }
+                    out.append(try await createUpload(length: f.length, metadata: f.metadata, stats: &stats))
+                    break
+                } catch {
+                    stats.interruptions += 1
+                    tries += 1
+                    guard case .transient(_, nil) = error, tries < 2 else { throw error }
+                    knownCapabilities.set(nil)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Uploads `data`, resuming the upload at `existingURL` when there is one (at `knownOffset`
+    /// without asking, when the caller just created it). `saveURL` is called (and must make the
+    /// URL durable) before any byte is sent to a new upload, and with nil when the upstream forgot
+    /// an upload. `digest`: the file's SHA-256, when known, used as the checksum of a PATCH that
+    /// carries the whole file. Throws `.transient` after `resumesPerCall` interruptions in one
+    /// call; the next call continues from the server's offset.
     public func upload(
-        data: Data, existingURL: String?, metadata: [(String, String)], stats: inout Stats,
+        data: Data, existingURL: String?, knownOffset: Int? = nil, digest: Data? = nil,
+        metadata: [(String, String)], stats: inout Stats,
         saveURL: (String?) async throws -> Void
     ) async throws(UploadFailure) -> String {
         var caps = knownCapabilities.current
         var url = existingURL
         var interruptions = 0
         var recreations = 0
-        // Offset of an upload this call just created (from the POST reply): no HEAD needed.
-        var createdAt: Int?
+        // Offset of an upload just created (by this call or the caller): no HEAD needed.
+        var createdAt: Int? = existingURL == nil ? nil : knownOffset
+        // The PATCH a cut interrupted: where it started, its size, whether it was a whole rest.
+        var cut: (offset: Int, count: Int, streamed: Bool)?
+        var breaksSeen = stats.connectionBreaks
+        // Streaming the rest in one PATCH would make a bandwidth cap's pacing coarse: not with a cap.
+        let mayStream = limiter.bytesPerSecond == nil
+
+        // What the server's offset after a cut says about the cut PATCH's bytes (nil: unknown).
+        func settleCut(serverOffset: Int?) {
+            guard let c = cut else { return }
+            cut = nil
+            if let o = serverOffset, o > c.offset, o < c.offset + c.count {
+                stats.bytesSent += o - c.offset  // kept: nothing of it goes again
+                keepsCutBytes.set(true)
+            } else {
+                stats.bytesSent += c.count
+                if serverOffset == c.offset, c.streamed { keepsCutBytes.set(false) }
+            }
+        }
 
         func interrupted(_ f: UploadFailure) async throws(UploadFailure) {
-            knownCapabilities.set(nil)
+            // A reply that was not the one tus promises: ask for the capabilities again next
+            // time. A cut connection says nothing about the server's capabilities.
+            if stats.connectionBreaks == breaksSeen { knownCapabilities.set(nil) }
+            breaksSeen = stats.connectionBreaks
             stats.interruptions += 1
             interruptions += 1
-            if case .permanent = f { throw f }
-            guard interruptions <= resumesPerCall else { throw f }
-            if case .transient(_, let ra?) = f { throw UploadFailure.transient(f.description, retryAfter: ra) }
+            if case .permanent = f {
+                settleCut(serverOffset: nil)
+                throw f
+            }
+            guard interruptions <= resumesPerCall else {
+                settleCut(serverOffset: nil)
+                throw f
+            }
+            if case .transient(_, let ra?) = f {
+                settleCut(serverOffset: nil)
+                throw UploadFailure.transient(f.description, retryAfter: ra)
+            }
             // The first resume is at once (a cut link is usually back, and HEAD is the probe; the
             // intake keeps what arrived, so nothing is sent twice); later ones pause a little,
             // growing with the interruptions, before asking the server where it got to.
@@ -285,8 +379,7 @@ public struct TusClient: Sendable {
         while true {
             do throws(UploadFailure) {
                 if caps == nil {
-                    caps = try await capabilities(stats: &stats)
-                    knownCapabilities.set(caps)
+                    caps = try await ensureCapabilities(stats: &stats)
                 }
                 if let max = caps?.maxSize, data.count > max {
                     throw UploadFailure.permanent(
@@ -316,22 +409,34 @@ public struct TusClient: Sendable {
                 } else {
                     switch try await head(u, length: data.count, stats: &stats) {
                     case .gone:
+                        settleCut(serverOffset: nil)
                         url = nil
                         do { try await saveURL(nil) } catch {
                             throw UploadFailure.transient("cannot update the outbox: \(error)", retryAfter: nil)
                         }
                         continue
-                    case .offset(let o): offset = o
+                    case .offset(let o):
+                        settleCut(serverOffset: o)
+                        offset = o
                     }
                 }
                 var restart = false
                 while offset < data.count && !restart {
-                    let end = min(offset + chunkSize, data.count)
+                    let streamed = mayStream && keepsCutBytes.current == true && data.count - offset > chunkSize
+                    let end = streamed ? data.count : min(offset + chunkSize, data.count)
                     let chunk = data.subdata(in: offset..<end)
-                    switch try await patch(
-                        u, offset: offset, chunk: chunk, checksum: caps?.sha256Checksums ?? false,
-                        length: data.count, stats: &stats)
-                    {
+                    let breaks = stats.connectionBreaks
+                    let result: PatchResult
+                    do {
+                        result = try await patch(
+                            u, offset: offset, chunk: chunk, checksum: caps?.sha256Checksums ?? false,
+                            digest: offset == 0 && end == data.count ? digest : nil, length: data.count,
+                            stats: &stats)
+                    } catch {
+                        if stats.connectionBreaks > breaks { cut = (offset, chunk.count, streamed) }
+                        throw error
+                    }
+                    switch result {
                     case .offset(let n): offset = n
                     case .mismatch:  // ask HEAD where it really is
                         try await interrupted(.transient("tus: the upstream's offset moved under us", retryAfter: nil))

@@ -90,12 +90,21 @@ public struct IntakeClient: Sendable {
         req.headers.add(name: "User-Agent", value: "kioskd")
         for (k, v) in extra { req.headers.add(name: k, value: v) }
         if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
-        do {
-            let resp = try await http.execute(req, timeout: .seconds(config.requestTimeoutSeconds))
-            let buf = try await resp.body.collect(upTo: 4 << 20)
-            return (Int(resp.status.code), resp.headers, Data(buf.readableBytesView))
-        } catch {
-            throw .transient("upstream unreachable (\(String(describing: error).prefix(120)))", retryAfter: nil)
+        // Every request here is idempotent (the intake answers a repeat as it answered the first).
+        // A connection that broke at once (a cut on a reused connection, a reset) is tried again
+        // at once on a new one before the attempt counts as failed; a timeout is not repeated.
+        var tries = 0
+        while true {
+            let started = ContinuousClock.now
+            do {
+                let resp = try await http.execute(req, timeout: .seconds(config.requestTimeoutSeconds))
+                let buf = try await resp.body.collect(upTo: 4 << 20)
+                return (Int(resp.status.code), resp.headers, Data(buf.readableBytesView))
+            } catch {
+                tries += 1
+                if tries < 2, ContinuousClock.now - started < .seconds(2) { continue }
+                throw .transient("upstream unreachable (\(String(describing: error).prefix(120)))", retryAfter: nil)
+            }
         }
     }
 
@@ -299,6 +308,9 @@ public actor Uploader {
 
     /// One pass: upload every submission that is due. Returns the delay until the next due one.
     public func runOnce() async -> Double? {
+        // The health probe (a captive portal answering 200 with HTML) once per pass, before the
+        // first upload: every tus and manifest reply after it is checked for being the intake's.
+        var probed = false
         while !Task.isCancelled {
             let next: (due: PendingUpload?, nextAt: Date?)
             do { next = try await queue.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60) } catch let alarm
@@ -319,6 +331,10 @@ public actor Uploader {
                 return next.nextAt.map { max(0.05, $0.timeIntervalSince(database.clock.now)) }
             }
             do {
+                if !probed {
+                    try await client.health()
+                    probed = true
+                }
                 try await upload(p)
                 reachable = true
                 lastError = nil
@@ -366,36 +382,124 @@ public actor Uploader {
         return nil
     }
 
+    /// How many attachments of a submission go up at once: each waits on round trips and the
+    /// intake's fsyncs, so two or three in flight keep the link busy.
+    static let parallelAttachments = 3
+
+    func addStats(_ stats: TusClient.Stats) {
+        tusStats.bytesSent += stats.bytesSent
+        tusStats.requests += stats.requests
+        tusStats.interruptions += stats.interruptions
+        tusStats.recreated += stats.recreated
+        tusStats.connectionBreaks += stats.connectionBreaks
+    }
+
+    /// Uploads a submission: its attachments (new tus uploads created together and their URLs
+    /// recorded in one commit before any byte goes out; then up to `parallelAttachments` at once),
+    /// the manifest, and the result with its case history in one commit.
     func upload(_ p: PendingUpload) async throws {
-        try await client.health()
         let queue = self.queue
+        let tus = client.tus
         let id = p.summary.id
-        for a in p.attachments where !a.uploaded {
-            let data = try queue.attachmentData(a)
-            // filename/filetype: what generic tus servers (tusd, tuspyserver) expect; the intake uses the rest.
-            let meta = [
+        let todo = p.attachments.filter { !$0.uploaded }
+        // Every file read and checked first: a damaged one quarantines the submission before any byte goes out.
+        let files = try todo.map { try queue.attachmentData($0) }
+        // filename/filetype: what generic tus servers (tusd, tuspyserver) expect; the intake uses the rest.
+        let metas = todo.map { a in
+            [
                 ("submissionId", id), ("name", a.ref.name), ("sha256", a.ref.sha256),
                 ("filename", a.ref.name), ("filetype", a.ref.contentType),
             ]
+        }
+        var urls = todo.map(\.uploadURL)
+        var offsets = [Int?](repeating: nil, count: todo.count)
+        let fresh = todo.indices.filter { urls[$0] == nil }
+        if !fresh.isEmpty {
             var stats = TusClient.Stats()
-            defer {
-                tusStats.bytesSent += stats.bytesSent
-                tusStats.requests += stats.requests
-                tusStats.interruptions += stats.interruptions
-                tusStats.recreated += stats.recreated
+            defer { addStats(stats) }
+            let created = try await tus.createUploads(
+                fresh.map { (files[$0].count, metas[$0]) }, stats: &stats)
+            for (i, c) in zip(fresh, created) {
+                urls[i] = c.url
+                offsets[i] = c.offset
             }
-            _ = try await client.tus.upload(data: data, existingURL: a.uploadURL, metadata: meta, stats: &stats) {
-                url in
-                try await queue.setUploadURL(submissionId: id, name: a.ref.name, url: url)
+            try await queue.setUploadURLs(
+                submissionId: id, zip(fresh, created).map { (todo[$0.0].ref.name, $0.1.url) })
+        }
+        let jobs = todo.indices.map { i in
+            (
+                data: files[i], url: urls[i], offset: offsets[i], meta: metas[i], name: todo[i].ref.name,
+                digest: Self.bytes(hex: todo[i].ref.sha256)
+            )
+        }
+        // Results by attachment: the stats, and the failure if it failed.
+        let results = await withTaskGroup(of: (TusClient.Stats, (any Error)?).self) { group in
+            var out: [(TusClient.Stats, (any Error)?)] = []
+            var next = 0
+            func start() {
+                let j = jobs[next]
+                next += 1
+                group.addTask {
+                    var stats = TusClient.Stats()
+                    do {
+                        _ = try await tus.upload(
+                            data: j.data, existingURL: j.url, knownOffset: j.offset, digest: j.digest, metadata: j.meta,
+                            stats: &stats
+                        ) { url in
+                            try await queue.setUploadURL(submissionId: id, name: j.name, url: url)
+                        }
+                        return (stats, nil)
+                    } catch {
+                        return (stats, error)
+                    }
+                }
             }
-            try await queue.markAttachmentUploaded(submissionId: id, name: a.ref.name)
+            while next < min(Self.parallelAttachments, jobs.count) { start() }
+            for await r in group {
+                out.append(r)
+                if next < jobs.count { start() }
+            }
+            return out
+        }
+        for (stats, _) in results { addStats(stats) }
+        // The failure that says most: a refusal before a missing upload before a passing one.
+        let failures = results.compactMap(\.1)
+        if let f = failures.first(where: { if case .permanent = $0 as? UploadFailure { true } else { false } })
+            ?? failures.first(where: { if case .missingAttachments = $0 as? UploadFailure { true } else { false } })
+            ?? failures.first
+        {
+            throw f
         }
         let receipt = try await client.putManifest(withSupplementLink(p.manifest))
-        try await queue.markUploaded(id: p.summary.id, upstreamState: receipt.state)
-        await recordUploaded(p.summary.id, receipt)
+        let now = database.clock.now
+        try await queue.markUploaded(
+            id: p.summary.id, upstreamState: receipt.state,
+            history: [("sent", now), (receipt.state.rawValue, Self.date(receipt.receivedAt) ?? now)])
         logger.info(
             "submission uploaded",
             metadata: ["case": "\(p.summary.caseNumber)", "attachments": "\(p.attachments.count)"])
+    }
+
+    /// The bytes of a hex string (nil when it is not one).
+    static func bytes(hex: String) -> Data? {
+        let u = Array(hex.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        var out = Data(capacity: u.count / 2)
+        var i = 0
+        while i < u.count {
+            guard let h = nibble(u[i]), let l = nibble(u[i + 1]) else { return nil }
+            out.append(h << 4 | l)
+            i += 2
+        }
+        return out
     }
 
     /// Whether the case counter was reconciled with the intake since start.
