@@ -39,13 +39,16 @@ public struct UploadQueue: Sendable {
     /// damaged: it is quarantined with that reason so it never blocks the rows behind it. A retry
     /// time implausibly far ahead (the clock was wrong when it was recorded: kiosks without a
     /// battery-backed clock) counts as due now.
-    public func nextDue(maxDelay: TimeInterval = 3600) async throws -> (due: PendingUpload?, nextAt: Date?) {
+    /// `excluding`: submissions already being uploaded (not offered again).
+    public func nextDue(maxDelay: TimeInterval = 3600, excluding: Set<String> = []) async throws -> (
+        due: PendingUpload?, nextAt: Date?
+    ) {
         if let problem = database.keyProblem { throw KeyAlarm(description: problem) }
         let t = database.clock.now.timeIntervalSince1970
         while true {
             let record = try await pool.read { db in
-                try SubmissionRecord.filter(S.state == OutboxState.sealed).order(S.nextAttemptAt, S.sealedAt).fetchOne(
-                    db)
+                try SubmissionRecord.filter(S.state == OutboxState.sealed).filter(!excluding.contains(S.id))
+                    .order(S.nextAttemptAt, S.sealedAt).fetchOne(db)
             }
             guard let record else { return (nil, nil) }
             let next = record.nextAttemptAt.timeIntervalSince1970

@@ -306,80 +306,127 @@ public actor Uploader {
         return max(jittered, retryAfter ?? 0)
     }
 
-    /// One pass: upload every submission that is due. Returns the delay until the next due one.
+    /// How many submissions go up at once: the next one's creations and transfers overlap the
+    /// last one's manifest and commits (each a round trip and an fsync on one side or the other).
+    static let parallelSubmissions = 2
+
+    /// How an upload ended, for the pass: go on, or end it (the link is down) with a delay.
+    enum Outcome: Sendable {
+        case next
+        case endPass(Double)
+    }
+
+    /// One pass: upload every submission that is due (up to `parallelSubmissions` at once).
+    /// Returns the delay until the next due one.
     public func runOnce() async -> Double? {
         // The health probe (a captive portal answering 200 with HTML) once per pass, before the
         // first upload: every tus and manifest reply after it is checked for being the intake's.
         var probed = false
-        while !Task.isCancelled {
-            let next: (due: PendingUpload?, nextAt: Date?)
-            do { next = try await queue.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60) } catch let alarm
-                as KeyAlarm
-            {
-                // Stop: a wrong key says nothing about the submissions. Quarantine nothing; the
-                // station's key alarm (status, metrics, heartbeat) says what to do.
-                if lastError != alarm.description {
-                    logger.critical("uploader stopped: key alarm", metadata: ["reason": "\(alarm.description)"])
+        var inFlight: Set<String> = []
+        var ending: Double?
+        var nextAt: Date?
+        return await withTaskGroup(of: (String, Outcome).self) { group -> Double? in
+            while !Task.isCancelled {
+                if ending == nil, inFlight.count < Self.parallelSubmissions {
+                    let next: (due: PendingUpload?, nextAt: Date?)
+                    do {
+                        next = try await queue.nextDue(maxDelay: config.maxBackoffSeconds * 2 + 60, excluding: inFlight)
+                    } catch let alarm as KeyAlarm {
+                        // Stop: a wrong key says nothing about the submissions. Quarantine nothing; the
+                        // station's key alarm (status, metrics, heartbeat) says what to do.
+                        if lastError != alarm.description {
+                            logger.critical("uploader stopped: key alarm", metadata: ["reason": "\(alarm.description)"])
+                        }
+                        lastError = alarm.description
+                        await group.waitForAll()
+                        return nil
+                    } catch {
+                        logger.error("outbox read failed", metadata: ["error": "\(error)"])
+                        await group.waitForAll()
+                        return 5
+                    }
+                    if let p = next.due {
+                        if !probed {
+                            do {
+                                try await client.health()
+                                probed = true
+                            } catch {
+                                if case .endPass(let d) = await settle(p, error) { return d }
+                                continue
+                            }
+                        }
+                        inFlight.insert(p.summary.id)
+                        group.addTask { (p.summary.id, await self.uploadAndSettle(p)) }
+                        continue
+                    }
+                    nextAt = next.nextAt
                 }
-                lastError = alarm.description
-                return nil
-            } catch {
-                logger.error("outbox read failed", metadata: ["error": "\(error)"])
-                return 5
+                guard let (id, outcome) = await group.next() else { break }
+                inFlight.remove(id)
+                if case .endPass(let d) = outcome { ending = max(ending ?? 0, d) }
+                nextAt = nil  // ask again: the one that finished may have changed what is due
             }
-            guard let p = next.due else {
-                return next.nextAt.map { max(0.05, $0.timeIntervalSince(database.clock.now)) }
-            }
-            do {
-                if !probed {
-                    try await client.health()
-                    probed = true
-                }
-                try await upload(p)
-                reachable = true
-                lastError = nil
-                uploadedCount += 1
-            } catch let f as UploadFailure {
-                lastError = f.description
-                switch f {
-                case .transient(let msg, let retryAfter):
-                    reachable = false
-                    let delay = backoff(attempts: p.summary.attempts, retryAfter: retryAfter)
-                    logger.warning(
-                        "upload deferred",
-                        metadata: ["case": "\(p.summary.caseNumber)", "retryIn": "\(Int(delay))s", "reason": "\(msg)"])
-                    try? await queue.recordFailure(
-                        id: p.summary.id, error: msg, retryAt: database.clock.now.addingTimeInterval(delay))
-                    // The link is down or refusing: the others would fail the same way. End the pass.
-                    return delay
-                case .missingAttachments(let msg):
-                    reachable = true
-                    try? await queue.resetAttachments(submissionId: p.summary.id)
-                    try? await queue.recordFailure(
-                        id: p.summary.id, error: msg,
-                        retryAt: database.clock.now.addingTimeInterval(
-                            backoff(attempts: p.summary.attempts, retryAfter: nil)))
-                case .permanent(let msg):
-                    reachable = true
-                    logger.error(
-                        "submission quarantined", metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(msg)"])
-                    try? await queue.quarantine(id: p.summary.id, cause: .refused, reason: msg)
-                }
-            } catch let damage as AttachmentDamage {
-                lastError = damage.description
-                logger.error(
-                    "submission quarantined",
-                    metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(damage.description)"])
-                try? await queue.quarantine(id: p.summary.id, cause: damage.cause, reason: damage.description)
-            } catch {
-                lastError = "\(error)"
+            await group.waitForAll()
+            if let ending { return ending }
+            if Task.isCancelled { return nil }
+            return nextAt.map { max(0.05, $0.timeIntervalSince(database.clock.now)) }
+        }
+    }
+
+    func uploadAndSettle(_ p: PendingUpload) async -> Outcome {
+        do {
+            try await upload(p)
+            reachable = true
+            lastError = nil
+            uploadedCount += 1
+            return .next
+        } catch {
+            return await settle(p, error)
+        }
+    }
+
+    /// Records how an upload failed; `.endPass` when the link is down or refusing (the others
+    /// would fail the same way).
+    func settle(_ p: PendingUpload, _ error: any Error) async -> Outcome {
+        if let f = error as? UploadFailure {
+            lastError = f.description
+            switch f {
+            case .transient(let msg, let retryAfter):
+                reachable = false
+                let delay = backoff(attempts: p.summary.attempts, retryAfter: retryAfter)
+                logger.warning(
+                    "upload deferred",
+                    metadata: ["case": "\(p.summary.caseNumber)", "retryIn": "\(Int(delay))s", "reason": "\(msg)"])
                 try? await queue.recordFailure(
-                    id: p.summary.id, error: "\(error)",
+                    id: p.summary.id, error: msg, retryAt: database.clock.now.addingTimeInterval(delay))
+                return .endPass(delay)
+            case .missingAttachments(let msg):
+                reachable = true
+                try? await queue.resetAttachments(submissionId: p.summary.id)
+                try? await queue.recordFailure(
+                    id: p.summary.id, error: msg,
                     retryAt: database.clock.now.addingTimeInterval(
                         backoff(attempts: p.summary.attempts, retryAfter: nil)))
+            case .permanent(let msg):
+                reachable = true
+                logger.error(
+                    "submission quarantined", metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(msg)"])
+                try? await queue.quarantine(id: p.summary.id, cause: .refused, reason: msg)
             }
+        } else if let damage = error as? AttachmentDamage {
+            lastError = damage.description
+            logger.error(
+                "submission quarantined",
+                metadata: ["case": "\(p.summary.caseNumber)", "reason": "\(damage.description)"])
+            try? await queue.quarantine(id: p.summary.id, cause: damage.cause, reason: damage.description)
+        } else {
+            lastError = "\(error)"
+            try? await queue.recordFailure(
+                id: p.summary.id, error: "\(error)",
+                retryAt: database.clock.now.addingTimeInterval(
+                    backoff(attempts: p.summary.attempts, retryAfter: nil)))
         }
-        return nil
+        return .next
     }
 
     /// How many attachments of a submission go up at once: each waits on round trips and the
