@@ -9,7 +9,10 @@
 // An upload whose Upload-Metadata names `submissionId` and `name` becomes that submission's
 // attachment when its last byte arrives (checked against the metadata's `sha256` if given), exactly
 // as if it had been PUT whole. Uploads without them are kept as plain files (generic tus clients).
-// Uploads are stored under uploads/<uid>.bin; the offset in the database only moves after fsync.
+// Uploads are stored under uploads/<uid>.bin; the offset in the database only moves after fsync,
+// so no reply (and no HEAD, even after a crash) names an offset whose bytes are not on disk. That
+// offset record needs no fsync of its own: lost in a crash, the upload reports an older offset
+// whose bytes the file holds, and the client sends the rest again (one fsync per PATCH, not two).
 // The bytes of an interrupted PATCH that arrived are kept (fsynced, offset moved), also for a
 // checksummed chunk when the metadata names the whole file's sha256, checked at completion.
 

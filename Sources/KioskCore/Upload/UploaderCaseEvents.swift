@@ -20,18 +20,6 @@ extension Uploader {
         return m
     }
 
-    func recordUploaded(_ id: String, _ receipt: SubmissionReceipt) async {
-        let events = CaseEvents(database: database)
-        let now = database.clock.now
-        do {
-            try await events.record(submissionId: id, state: "sent", at: now, note: nil)
-            try await events.record(
-                submissionId: id, state: receipt.state.rawValue, at: Self.date(receipt.receivedAt) ?? now, note: nil)
-        } catch {
-            logger.warning("case history not recorded", metadata: ["error": "\(error)"])
-        }
-    }
-
     func recordStatus(_ id: String, _ st: SubmissionStatusReply) async {
         do {
             try await CaseEvents(database: database).record(
