@@ -97,6 +97,21 @@ do {
         _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
     }
     results["enqueue_per_s"] = Double(n) / (now() - t0)
+    // Several seals waiting at once (staff desk and terminal, or a burst): they share fdatasyncs.
+    let writers = 8
+    let t2 = now()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<writers {
+            group.addTask {
+                for _ in 0..<(n / writers) {
+                    _ = try await outbox.seal(
+                        NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    results["enqueue_concurrent_per_s"] = Double(n / writers * writers) / (now() - t2)
     // The floor on the same disk: append a 512-byte record to one file and fsync it, n times.
     let fd = open(dir + "/raw-records", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
     if fd >= 0 {

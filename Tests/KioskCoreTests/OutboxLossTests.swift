@@ -90,9 +90,10 @@ func recover(_ dir: String) async throws -> RecoveryReport {
         var issued: [String] = []
         for _ in 0..<3 { issued.append(try await sealOne(o).caseNumber) }
         try o.database.close()
-        // Everything but the counter file is gone: database, WAL, attachment folders, identity.
+        // Everything but the counter file is gone: database, WAL, attachment folders, seal log, identity.
         removeDatabase(state)
         try FileManager.default.removeItem(atPath: state + "/attachments")
+        try FileManager.default.removeItem(atPath: state + "/seal-log")
         unlink(state + "/station.json")
         let lost = #expect(throws: OutboxLostError.self) { try makeOutbox(dir) }
         #expect(lost?.evidence == ["case counter case-counter"])
@@ -175,7 +176,10 @@ func recover(_ dir: String) async throws -> RecoveryReport {
             #expect(await up.reconcileCaseNumbers())
         }
         #expect(try await sealOne(o).caseNumber == "GH\(today)0042")
-        // The counter file knows it too: it survives the database.
+        // The counter file knows the intake's number at once (the seal log holds 42 until the
+        // file is next written, at close): both survive the database.
+        #expect(try CaseCounterFile(stateDirectory: dir + "/state").last(day: today) == 41)
+        try o.database.close()
         #expect(try CaseCounterFile(stateDirectory: dir + "/state").last(day: today) == 42)
     }
 

@@ -104,8 +104,9 @@ public enum QuarantineCause: String, Codable, Sendable, CaseIterable {
     case damaged
 }
 
-/// The encrypted description of a submission kept in its attachment folder (`@manifest.enc`):
-/// everything its database rows hold, for `kioskctl outbox recover`.
+/// The encrypted description of a submission: everything its database rows hold. Kept in the
+/// seal log (earlier versions: `@manifest.enc` in its attachment folder), from which kioskd writes
+/// back rows a power cut lost and `kioskctl outbox recover` rebuilds a lost database.
 public struct SealedManifest: Codable, Sendable {
     public static let fileName = "@manifest.enc"
     public struct File: Codable, Sendable {
@@ -127,6 +128,39 @@ public struct SealedManifest: Codable, Sendable {
     /// A 补正: the submission id of the case it completes (absent in manifests of earlier versions).
     public var supplementOf: String?
     public var attachments: [File]
+
+    /// Inserts the rows this manifest describes (state sealed, queued now) and raises the
+    /// database's counter of its day.
+    func insertRows(_ db: Database, cipher: AtRestCipher, now: Date) throws {
+        let record = SubmissionRecord(
+            id: submissionId, caseNumber: caseNumber, itemCode: itemCode, itemName: itemName,
+            stationId: stationId, sealedAt: Date(timeIntervalSince1970: sealedAt), state: .sealed,
+            upstreamState: nil, attempts: 0, nextAttemptAt: now, lastError: nil, uploadedAt: nil,
+            idLookup: cipher.lookupToken(IDNumber.normalise(applicant.idNumber)),
+            personal: try cipher.seal(try JSONEncoder().encode(applicant)),
+            assistedBy: assistedBy, receiptPrintedAt: nil, purgedAt: nil)
+        try record.insert(db)
+        for f in attachments {
+            try AttachmentRecord(
+                submissionId: submissionId, name: f.name, contentType: f.contentType, size: f.size,
+                sha256: f.sha256, file: f.file, uploaded: false, uploadURL: nil
+            ).insert(db)
+        }
+        if let of = supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: submissionId, of: of) }
+        let day = String(caseNumber.suffix(12).prefix(8))
+        if let seq = Int(caseNumber.suffix(4)), seq > (try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0) {
+            try CaseCounterRecord(day: day, seq: seq).save(db)
+        }
+    }
+}
+
+/// What writing back the seal log's records did (`OutboxDatabase.replaySealLog`).
+public struct SealLogReplay: Sendable {
+    /// Manifests whose rows were written back.
+    public var written: [SealedManifest] = []
+    /// Case numbers that could not be written back, with the reason.
+    public var notWritten: [String: String] = [:]
+    public init() {}
 }
 
 /// Submissions: sealing (case numbers, encrypted attachments), the resident's own list, counts,
@@ -149,15 +183,18 @@ public struct SubmissionStore: Sendable {
         n.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil
     }
 
-    /// Seals a submission. Only after this returns may a receipt be printed. In order, each step
-    /// durable before the next (see StateDirectory.swift):
-    ///   1. a seal-journal entry for the new id (so a crash leftover is recognised as one);
-    ///   2. the case number: the day's highest of the counter file and the database, plus one,
-    ///      written to the counter file (so no later seal, even over a lost database, reuses it);
-    ///   3. the attachment folder with the encrypted files and `@manifest.enc` (the encrypted
-    ///      submission, from which `kioskctl outbox recover` can rebuild the row);
-    ///   4. the rows, in one transaction (synchronous=FULL); then the journal entry is dropped.
-    /// A failure before 4 removes the folder; a number reserved in 2 is then skipped, never reused.
+    /// The mark of a seal in progress inside its attachment folder (see StateDirectory.swift).
+    static let sealingMark = "@sealing"
+
+    /// Seals a submission. Only after this returns may a receipt be printed. In order:
+    ///   1. with attachments: a new folder marked `@sealing`, each file encrypted, written and
+    ///      fsynced, then the folder and its parent fsynced once each;
+    ///   2. the case number: one more than the day's highest issued (in memory, see `issued`);
+    ///   3. the seal-log record (id, case number, encrypted manifest), fdatasynced: the durable
+    ///      point; seals waiting together share one fdatasync;
+    ///   4. the rows, in one transaction not fsynced of its own (synchronous=NORMAL; the next
+    ///      durable commit or a replay at start covers them); then the `@sealing` mark is removed.
+    /// A failure before 3 removes the folder; nothing durable names the case number.
     public func seal(_ s: NewSubmission) async throws -> SubmissionSummary {
         try database.checkDiskFloor(incoming: s.attachments.reduce(0) { $0 + $1.data.count })
         if let problem = database.keyProblem { throw OutboxError(problem) }
@@ -169,11 +206,8 @@ public struct SubmissionStore: Sendable {
         let dir = attachmentsDirectory + "/" + id
         let cipher = self.cipher
         let database = self.database
-        let journal = database.sealJournal
         let sealedAt = database.clock.now
         let day = database.clock.dayKey(sealedAt)
-        let prefix = casePrefix
-        let stationId = self.stationId
         let personal: Data
         let lookup: String
         do {
@@ -182,72 +216,85 @@ public struct SubmissionStore: Sendable {
         } catch {
             throw OutboxError("the submission could not be encrypted (\(error)); nothing was submitted, call staff")
         }
-        let records: [AttachmentRecord]
-        let caseNumber: String
+        var records: [AttachmentRecord] = []
+        let seq = database.reserveCaseNumber(day: day)
+        let caseNumber = casePrefix + day + Self.fourDigits(seq)
         do {
-            let sealed = try await FileSync.run { () throws -> ([AttachmentRecord], String) in
-                try journal.begin(id)
-                let seq = try database.reserveCaseNumber(day: day)
-                let number = prefix + day + String(format: "%04d", seq)
-                try DurableFile.makeDirectory(dir)
-                var out: [AttachmentRecord] = []
-                for a in s.attachments {
-                    let file = id + "/" + a.name + ".enc"
-                    try DurableFile.writeNew(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
-                    out.append(
-                        AttachmentRecord(
-                            submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
-                            sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
+            if !s.attachments.isEmpty {
+                records = try await FileSync.run { () throws -> [AttachmentRecord] in
+                    guard mkdir(dir, 0o700) == 0 else {
+                        throw FileIOError(
+                            description:
+                                "cannot create \(dir): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+                        )
+                    }
+                    try DurableFile.writeNew(Data(), to: dir + "/" + Self.sealingMark, sync: false)
+                    var out: [AttachmentRecord] = []
+                    for a in s.attachments {
+                        let file = id + "/" + a.name + ".enc"
+                        try DurableFile.writeNew(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
+                        out.append(
+                            AttachmentRecord(
+                                submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
+                                sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
+                    }
+                    // The files, their names and the folder's own name: durable before the record.
+                    try DurableFile.syncDirectory(dir)
+                    try DurableFile.syncDirectory(attachmentsDirectory)
+                    return out
                 }
-                let manifest = SealedManifest(
-                    submissionId: id, caseNumber: number, itemCode: s.itemCode, itemName: s.itemName,
-                    stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
-                    assistedBy: s.assistedBy, supplementOf: s.supplementOf,
-                    attachments: out.map {
-                        .init(
-                            name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
-                    })
-                // Each file is written in place and fsynced (the folder is new and journalled: no
-                // temp file and rename each), then the folder once and its parent once; only after
-                // that does the rows' commit make them part of the outbox.
-                try DurableFile.writeNew(
-                    try cipher.seal(try JSONEncoder().encode(manifest)), to: dir + "/" + SealedManifest.fileName)
-                try DurableFile.syncDirectory(dir)
-                try DurableFile.syncDirectory(attachmentsDirectory)
-                return (out, number)
             }
-            records = sealed.0
-            caseNumber = sealed.1
+            let manifest = SealedManifest(
+                submissionId: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName,
+                stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
+                assistedBy: s.assistedBy, supplementOf: s.supplementOf,
+                attachments: records.map {
+                    .init(name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
+                })
+            let box = try cipher.seal(try JSONEncoder().encode(manifest))
+            try await database.sealLog.append(day: day, id: id, caseNumber: caseNumber, box: box)
         } catch {
-            try? FileManager.default.removeItem(atPath: dir)
-            journal.end(id)
-            throw error
+            if !s.attachments.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
+            throw OutboxError(
+                "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
         }
+        // Sealed: the log record holds it. The rows make it visible now; if their commit fails it
+        // is written back at the next start (the seal stands: its receipt is true).
         let record = SubmissionRecord(
             id: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
             sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
             lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
             receiptPrintedAt: nil, purgedAt: nil)
-        let seq = Int(caseNumber.suffix(4)) ?? 0
+        let attachmentRows = records
+        let supplementOf = s.supplementOf
         do {
-            let summary = try await pool.write { db -> SubmissionSummary in
-                let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
-                if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
-                try record.insert(db)
-                for a in records { try a.insert(db) }
-                // A 补正 is linked to its case in the same transaction: never sealed without the link
-                // (the uploader's manifest names the case it completes).
-                if let of = s.supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: id, of: of) }
-                return record.summary
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                try db.inTransaction {
+                    let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
+                    if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
+                    try record.insert(db)
+                    for a in attachmentRows { try a.insert(db) }
+                    // A 补正 is linked to its case in the same transaction: never sealed without the
+                    // link (the uploader's manifest names the case it completes).
+                    if let of = supplementOf {
+                        try CaseEvents.insertSupplementLink(db, submissionId: id, of: of)
+                    }
+                    return .commit
+                }
             }
-            journal.end(id)
-            return summary
         } catch {
-            try? FileManager.default.removeItem(atPath: dir)
-            journal.end(id)
-            throw OutboxError(
-                "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
+            // Written back from the log now if the database takes it, else at the next start.
+            _ = try? await FileSync.run { try database.replaySealLog() }
         }
+        if !s.attachments.isEmpty { unlink(dir + "/" + Self.sealingMark) }
+        return record.summary
+    }
+
+    static func fourDigits(_ n: Int) -> String {
+        let digits = String(n)
+        return digits.count >= 4 ? digits : String(repeating: "0", count: 4 - digits.count) + digits
     }
 
     public func markReceiptPrinted(id: String) async throws {

@@ -52,10 +52,11 @@ public enum DurableFile {
         try syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
-    /// Creates `path` (it must not exist), writes `data` and fsyncs the file. No rename and no
-    /// directory fsync: for files in a directory nothing refers to yet, whose caller fsyncs the
-    /// directory once after the last file (the seal).
-    public static func writeNew(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+    /// Creates `path` (it must not exist), writes `data` and fsyncs the file (unless `sync` is
+    /// false: a file whose content does not matter, only its name). No rename and no directory
+    /// fsync: for files in a directory nothing refers to yet, whose caller fsyncs the directory
+    /// once after the last file (the seal).
+    public static func writeNew(_ data: Data, to path: String, mode: mode_t = 0o600, sync: Bool = true) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             throw FileIOError(
@@ -76,7 +77,7 @@ public enum DurableFile {
                 off += n
             }
         }
-        if err == 0 && fsync(fd) != 0 { err = errno }
+        if err == 0 && sync && fsync(fd) != 0 { err = errno }
         close(fd)
         guard err == 0 else {
             unlink(path)
