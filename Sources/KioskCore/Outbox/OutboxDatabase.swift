@@ -119,6 +119,7 @@ public final class OutboxDatabase: Sendable {
             }
         }
         self.pool = pool
+        sealLog.commitRows(into: pool)
         if !readOnly {
             // GRDB sets synchronous=NORMAL for WAL pools; a receipt must never outlive its row.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }

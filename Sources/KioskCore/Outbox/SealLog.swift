@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Synchronization
 #if canImport(Glibc)
     import Glibc
@@ -17,7 +18,8 @@ import Synchronization
 /// `@sealing` file inside the new attachment folder, made durable with the attachments).
 ///
 /// Several seals waiting at once share one write and one fdatasync (group commit): records queue
-/// while the previous batch is being synced, and the next batch takes them all.
+/// while the previous batch is being synced, and the next batch takes them all. The same thread
+/// then commits the batch's rows in one transaction, so a seal waits for one hand-off, not two.
 ///
 /// Record layout: "SLR1", payload length (UInt32, little-endian), payload, the first 16 bytes of
 /// SHA-256 over length and payload. Payload: "ID CASENUMBER\n" then the AES-GCM box. A torn last
@@ -37,11 +39,21 @@ public final class SealLog: Sendable {
     public let directory: String
     private let queue = DispatchQueue(label: "kiosk.outbox.seal-log", qos: .userInitiated)
 
+    /// The rows of one seal, written after its record is durable.
+    public typealias Rows = @Sendable (Database) throws -> Void
+
+    private struct Entry: Sendable {
+        var day: String
+        var bytes: [UInt8]
+        var rows: Rows?
+        var waiter: CheckedContinuation<Bool, Error>
+    }
     private struct Pending: Sendable {
-        var records: [(day: String, bytes: [UInt8])] = []
-        var waiters: [CheckedContinuation<Void, Error>] = []
+        var entries: [Entry] = []
         var flushing = false
     }
+    /// Where batches commit their rows (set once the database is open).
+    private let rowsPool = Mutex<DatabasePool?>(nil)
     private let pending = Mutex(Pending())
 
     /// The open segment; touched only on `queue`.
@@ -49,12 +61,20 @@ public final class SealLog: Sendable {
         var day: String
         var fd: Int32
         var end: off_t
+        /// The file's size: zeros past `end`, written and synced ahead (see `preallocate`).
+        var allocated: off_t
     }
+    /// Segments grow by this much of zeros at a time, synced once: a record then overwrites
+    /// blocks that already exist, and its fdatasync has no size or allocation to write back.
+    static let preallocate = 256 * 1024
     private let segment = Mutex<Segment?>(nil)
 
     public init(stateDirectory: String) {
         directory = stateDirectory + "/" + Self.directoryName
     }
+
+    /// Names the database the rows of each batch are committed to.
+    func commitRows(into pool: DatabasePool) { rowsPool.withLock { $0 = pool } }
 
     deinit {
         segment.withLock { s in
@@ -121,13 +141,15 @@ public final class SealLog: Sendable {
     func path(_ day: String) -> String { directory + "/" + day + ".log" }
 
     /// Appends a seal's record; durable (fdatasynced, with its segment's directory entry) when it
-    /// returns. Appends made while another batch syncs share the next write and fdatasync.
-    public func append(day: String, id: String, caseNumber: String, box: Data) async throws {
+    /// returns. Appends made while another batch syncs share the next write and fdatasync. Then
+    /// `rows` run in the batch's one transaction (synchronous=NORMAL: the record is what is
+    /// durable); returns whether they committed (if not, they are written back from the record).
+    @discardableResult
+    public func append(day: String, id: String, caseNumber: String, box: Data, rows: Rows? = nil) async throws -> Bool {
         let bytes = Self.encode(id: id, caseNumber: caseNumber, box: box)
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Bool, Error>) in
             let lead = pending.withLock { p -> Bool in
-                p.records.append((day, bytes))
-                p.waiters.append(c)
+                p.entries.append(Entry(day: day, bytes: bytes, rows: rows, waiter: c))
                 if p.flushing { return false }
                 p.flushing = true
                 return true
@@ -139,20 +161,56 @@ public final class SealLog: Sendable {
     /// Writes batches until nothing waits (on `queue`).
     private func flush() {
         while true {
-            let batch = pending.withLock { p -> Pending? in
-                if p.records.isEmpty {
+            let batch = pending.withLock { p -> [Entry]? in
+                if p.entries.isEmpty {
                     p.flushing = false
                     return nil
                 }
-                let b = p
-                p.records = []
-                p.waiters = []
+                let b = p.entries
+                p.entries = []
                 return b
             }
             guard let batch else { return }
-            let result = Result { try write(batch.records) }
-            for w in batch.waiters { w.resume(with: result) }
+            do {
+                try write(batch.map { ($0.day, $0.bytes) })
+            } catch {
+                for e in batch { e.waiter.resume(throwing: error) }
+                continue
+            }
+            let committed = commit(batch.map(\.rows))
+            for (e, ok) in zip(batch, committed) { e.waiter.resume(returning: ok) }
         }
+    }
+
+    /// Runs the batch's rows in one transaction, each in its own savepoint (one seal's failure
+    /// leaves the others); the transaction is not fsynced of its own.
+    private func commit(_ rows: [Rows?]) -> [Bool] {
+        var ok = [Bool](repeating: false, count: rows.count)
+        guard rows.contains(where: { $0 != nil }), let pool = rowsPool.withLock({ $0 }) else { return ok }
+        do {
+            ok = try pool.writeWithoutTransaction { db -> [Bool] in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                var done = [Bool](repeating: false, count: rows.count)
+                try db.inTransaction {
+                    for (i, r) in rows.enumerated() {
+                        guard let r else { continue }
+                        do {
+                            try db.inSavepoint {
+                                try r(db)
+                                return .commit
+                            }
+                            done[i] = true
+                        } catch {}
+                    }
+                    return .commit
+                }
+                return done
+            }
+        } catch {
+            return [Bool](repeating: false, count: rows.count)
+        }
+        return ok
     }
 
     private func write(_ records: [(day: String, bytes: [UInt8])]) throws {
@@ -175,15 +233,26 @@ public final class SealLog: Sendable {
                 let start = s.end
                 var written = 0
                 var err: Int32 = 0
-                bytes.withUnsafeBytes { raw in
-                    while written < raw.count {
-                        let n = pwrite(s.fd, raw.baseAddress! + written, raw.count - written, start + off_t(written))
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            err = errno
-                            return
+                if start + off_t(bytes.count) > s.allocated {
+                    let target =
+                        (start + off_t(bytes.count)) / off_t(Self.preallocate) * off_t(Self.preallocate)
+                        + off_t(Self.preallocate)
+                    let zeros = [UInt8](repeating: 0, count: Int(target - s.allocated))
+                    let n = zeros.withUnsafeBytes { pwrite(s.fd, $0.baseAddress, $0.count, s.allocated) }
+                    if n == zeros.count && fdatasync(s.fd) == 0 { s.allocated = target } else { err = errno }
+                }
+                if err == 0 {
+                    bytes.withUnsafeBytes { raw in
+                        while written < raw.count {
+                            let n = pwrite(
+                                s.fd, raw.baseAddress! + written, raw.count - written, start + off_t(written))
+                            if n < 0 {
+                                if errno == EINTR { continue }
+                                err = errno
+                                return
+                            }
+                            written += n
                         }
-                        written += n
                     }
                 }
                 if err == 0 && fdatasync(s.fd) != 0 { err = errno }
@@ -219,12 +288,16 @@ public final class SealLog: Sendable {
                     "cannot open the seal log \(p): \(String(cString: strerror(errno))); check the state directory")
         }
         var end: off_t = 0
+        var allocated: off_t = 0
         if existed {
             let bytes = [UInt8](FileManager.default.contents(atPath: p) ?? Data())
             let valid = Self.decode(bytes, day: day).validEnd
-            if valid < bytes.count {
+            allocated = off_t(bytes.count)
+            // Past the last valid record: zeros written ahead, or a torn record cut off here.
+            if bytes[valid...].contains(where: { $0 != 0 }) {
                 _ = ftruncate(fd, off_t(valid))
                 _ = fdatasync(fd)
+                allocated = off_t(valid)
             }
             end = off_t(valid)
         } else {
@@ -233,7 +306,7 @@ public final class SealLog: Sendable {
                 throw error
             }
         }
-        return Segment(day: day, fd: fd, end: end)
+        return Segment(day: day, fd: fd, end: end, allocated: allocated)
     }
 
     /// Rewrites the segments of days before `today`, keeping only the records `keep` accepts;

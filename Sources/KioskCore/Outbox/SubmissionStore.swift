@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KioskProtocols
+import Synchronization
 
 extension OutboxState: DatabaseValueConvertible {}
 extension MessageKind: DatabaseValueConvertible {}
@@ -180,7 +181,12 @@ public struct SubmissionStore: Sendable {
     var cipher: AtRestCipher { database.cipher }
 
     static func validName(_ n: String) -> Bool {
-        n.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil
+        // [A-Za-z0-9._-]{1,64}, checked by hand (no regular-expression engine on the start path).
+        (1...64).contains(n.utf8.count)
+            && n.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E
+                    || c == 0x5F || c == 0x2D
+            }
     }
 
     /// The mark of a seal in progress inside its attachment folder (see StateDirectory.swift).
@@ -217,6 +223,8 @@ public struct SubmissionStore: Sendable {
             throw OutboxError("the submission could not be encrypted (\(error)); nothing was submitted, call staff")
         }
         var records: [AttachmentRecord] = []
+        var summary: SubmissionSummary
+        var committed = false
         let seq = database.reserveCaseNumber(day: day)
         let caseNumber = casePrefix + day + Self.fourDigits(seq)
         do {
@@ -229,18 +237,45 @@ public struct SubmissionStore: Sendable {
                         )
                     }
                     try DurableFile.writeNew(Data(), to: dir + "/" + Self.sealingMark, sync: false)
-                    var out: [AttachmentRecord] = []
-                    for a in s.attachments {
-                        let file = id + "/" + a.name + ".enc"
-                        try DurableFile.writeNew(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
-                        out.append(
-                            AttachmentRecord(
-                                submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
-                                sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
+                    // Every name first, then on parallel threads: each file encrypted, hashed,
+                    // written and fsynced, and the folder and its parent fsynced (their entries
+                    // exist already). One file's fsync overlaps another's encryption, and the
+                    // file system takes syncs that arrive together at once. All durable before
+                    // the log record.
+                    let files = s.attachments.map { id + "/" + $0.name + ".enc" }
+                    var fds: [Int32] = []
+                    defer { for fd in fds { close(fd) } }
+                    for f in files {
+                        let fd = open(attachmentsDirectory + "/" + f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                        guard fd >= 0 else {
+                            throw FileIOError(
+                                description:
+                                    "cannot create \(attachmentsDirectory)/\(f): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+                            )
+                        }
+                        fds.append(fd)
                     }
-                    // The files, their names and the folder's own name: durable before the record.
-                    try DurableFile.syncDirectory(dir)
-                    try DurableFile.syncDirectory(attachmentsDirectory)
+                    let n = s.attachments.count
+                    let results = Mutex([Result<AttachmentRecord?, Error>?](repeating: nil, count: n + 1))
+                    let handles = fds
+                    DispatchQueue.concurrentPerform(iterations: n + 1) { i in
+                        let r = Result { () throws -> AttachmentRecord? in
+                            // The folders first (short waits on the disk), the files after.
+                            guard i > 0 else {
+                                try DurableFile.syncDirectory(dir)
+                                try DurableFile.syncDirectory(attachmentsDirectory)
+                                return nil
+                            }
+                            let a = s.attachments[i - 1]
+                            try DurableFile.writeAndSync(
+                                try cipher.seal(a.data), fd: handles[i - 1], path: files[i - 1])
+                            return AttachmentRecord(
+                                submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
+                                sha256: sha256Hex(a.data), file: files[i - 1], uploaded: false, uploadURL: nil)
+                        }
+                        results.withLock { $0[i] = r }
+                    }
+                    let out = try results.withLock { $0 }.compactMap { try $0!.get() }
                     return out
                 }
             }
@@ -252,44 +287,34 @@ public struct SubmissionStore: Sendable {
                     .init(name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
                 })
             let box = try cipher.seal(try JSONEncoder().encode(manifest))
-            try await database.sealLog.append(day: day, id: id, caseNumber: caseNumber, box: box)
+            let record = SubmissionRecord(
+                id: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
+                sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
+                lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
+                receiptPrintedAt: nil, purgedAt: nil)
+            summary = record.summary
+            let attachmentRows = records
+            let supplementOf = s.supplementOf
+            // The rows make it visible; they commit right after the record is durable, with the
+            // rows of any seal that waited with it. The database's per-day counter is not raised
+            // here: the start-up reconcile reads the day's highest case number from the rows.
+            committed = try await database.sealLog.append(day: day, id: id, caseNumber: caseNumber, box: box) { db in
+                try record.insert(db)
+                for a in attachmentRows { try a.insert(db) }
+                // A 补正 is linked to its case in the same transaction: never sealed without the
+                // link (the uploader's manifest names the case it completes).
+                if let of = supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: id, of: of) }
+            }
         } catch {
             if !s.attachments.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
             throw OutboxError(
                 "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
         }
-        // Sealed: the log record holds it. The rows make it visible now; if their commit fails it
-        // is written back at the next start (the seal stands: its receipt is true).
-        let record = SubmissionRecord(
-            id: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
-            sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
-            lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
-            receiptPrintedAt: nil, purgedAt: nil)
-        let attachmentRows = records
-        let supplementOf = s.supplementOf
-        do {
-            try await pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-                try db.inTransaction {
-                    let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
-                    if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
-                    try record.insert(db)
-                    for a in attachmentRows { try a.insert(db) }
-                    // A 补正 is linked to its case in the same transaction: never sealed without the
-                    // link (the uploader's manifest names the case it completes).
-                    if let of = supplementOf {
-                        try CaseEvents.insertSupplementLink(db, submissionId: id, of: of)
-                    }
-                    return .commit
-                }
-            }
-        } catch {
-            // Written back from the log now if the database takes it, else at the next start.
-            _ = try? await FileSync.run { try database.replaySealLog() }
-        }
+        // Sealed: the log record holds it. If the rows did not commit, they are written back from
+        // the record now if the database takes them, else at the next start (the seal stands).
+        if !committed { _ = try? await FileSync.run { try database.replaySealLog() } }
         if !s.attachments.isEmpty { unlink(dir + "/" + Self.sealingMark) }
-        return record.summary
+        return summary
     }
 
     static func fourDigits(_ n: Int) -> String {

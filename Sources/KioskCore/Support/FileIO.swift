@@ -87,6 +87,29 @@ public enum DurableFile {
         }
     }
 
+    /// Writes all of `data` to the open `fd` and fsyncs it (`path` names it in the error).
+    public static func writeAndSync(_ data: Data, fd: Int32, path: String) throws {
+        var err: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    err = errno
+                    return
+                }
+                off += n
+            }
+        }
+        if err == 0 && fsync(fd) != 0 { err = errno }
+        guard err == 0 else {
+            throw FileIOError(
+                description:
+                    "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
+        }
+    }
+
     public static func syncDirectory(_ dir: String) throws {
         let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileIOError(description: "cannot open directory \(dir) to sync it") }
