@@ -61,7 +61,8 @@ if args.count > 2 && args[1] == "seals" {
         stationId: "BENCH", casePrefix: "BN"
     ).submissions
     let n = args.count > 3 ? Int(args[3]) ?? 2000 : 2000
-    let applicant = ApplicantData(idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
+    let applicant = ApplicantData(
+        idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
     let t0 = now()
     for _ in 0..<n {
         _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
@@ -69,7 +70,9 @@ if args.count > 2 && args[1] == "seals" {
     print("\(Double(n) / (now() - t0)) seals/s")
     let log = outbox.database.sealLog
     let t1 = now()
-    for i in 0..<n { try await log.append(day: "20990101", id: "x\(i)", caseNumber: "BN209901010001", box: Data(count: 600)) }
+    for i in 0..<n {
+        try await log.append(day: "20990101", id: "x\(i)", caseNumber: "BN209901010001", box: Data(count: 600))
+    }
     print("\(Double(n) / (now() - t1)) log appends/s")
     let t2 = now()
     for _ in 0..<n { _ = try await FileSync.run { 1 } }
