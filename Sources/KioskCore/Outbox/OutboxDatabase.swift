@@ -203,10 +203,7 @@ public final class OutboxDatabase: Sendable {
         let marked = Self.sealingFolders(attachmentsDirectory)
         let ids = journal + marked
         guard !ids.isEmpty else { return }
-        let known = Set(
-            try pool.read { db in
-                try String.fetchAll(db, SubmissionRecord.select(SubmissionRecord.Columns.id).filter(keys: ids))
-            })
+        let known = try existingIds(ids)
         for id in ids {
             if !known.contains(id) {
                 try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + id)
@@ -234,11 +231,7 @@ public final class OutboxDatabase: Sendable {
         var out = SealLogReplay()
         let records = sealLog.records()
         guard !records.isEmpty else { return out }
-        let ids = records.map(\.id)
-        let known = Set(
-            try pool.read { db in
-                try String.fetchAll(db, SubmissionRecord.select(SubmissionRecord.Columns.id).filter(keys: ids))
-            })
+        let known = try existingIds(records.map(\.id))
         let now = clock.now
         for r in records where !known.contains(r.id) {
             let manifest: SealedManifest
@@ -262,6 +255,24 @@ public final class OutboxDatabase: Sendable {
         return out
     }
 
+    /// Which of `ids` have a row (with `purgedOnly`, a purged row), asked 500 at a time (a
+    /// statement takes a limited number of parameters).
+    func existingIds(_ ids: [String], purgedOnly: Bool = false) throws -> Set<String> {
+        var out = Set<String>()
+        var at = 0
+        while at < ids.count {
+            let chunk = Array(ids[at..<min(at + 500, ids.count)])
+            at += chunk.count
+            let found = try pool.read { db in
+                var request = SubmissionRecord.select(SubmissionRecord.Columns.id).filter(keys: chunk)
+                if purgedOnly { request = request.filter(SubmissionRecord.Columns.purgedAt != nil) }
+                return try String.fetchAll(db, request)
+            }
+            out.formUnion(found)
+        }
+        return out
+    }
+
     /// Drops from the seal log the records of submissions whose personal data retention purged
     /// (their files went with it); segments of earlier days only. The counter file keeps the
     /// highest numbers first.
@@ -271,13 +282,7 @@ public final class OutboxDatabase: Sendable {
         let old = records.filter { $0.day < today }
         guard !old.isEmpty else { return }
         try persistCaseCounter()
-        let purged = Set(
-            try pool.read { db in
-                try String.fetchAll(
-                    db,
-                    SubmissionRecord.select(SubmissionRecord.Columns.id).filter(keys: old.map(\.id)).filter(
-                        SubmissionRecord.Columns.purgedAt != nil))
-            })
+        let purged = try existingIds(old.map(\.id), purgedOnly: true)
         try sealLog.compact(before: today) { !purged.contains($0.id) }
     }
 
