@@ -53,6 +53,32 @@ if args.count > 2 && args[1] == "upload" {
             as: UTF8.self))
     exit(0)
 }
+if args.count > 2 && args[1] == "seals" {
+    // kiosk-bench seals DIR [N]: only sequential attachment-less seals, for profiling.
+    try? FileManager.default.removeItem(atPath: args[2])
+    let outbox = try OutboxStores(
+        stateDirectory: args[2], cipher: AtRestCipher(masterKey: .init(data: Data(repeating: 3, count: 32))),
+        stationId: "BENCH", casePrefix: "BN"
+    ).submissions
+    let n = args.count > 3 ? Int(args[3]) ?? 2000 : 2000
+    let applicant = ApplicantData(
+        idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
+    let t0 = now()
+    for _ in 0..<n {
+        _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+    }
+    print("\(Double(n) / (now() - t0)) seals/s")
+    let log = outbox.database.sealLog
+    let t1 = now()
+    for i in 0..<n {
+        try await log.append(day: "20990101", id: "x\(i)", caseNumber: "BN209901010001", box: Data(count: 600))
+    }
+    print("\(Double(n) / (now() - t1)) log appends/s")
+    let t2 = now()
+    for _ in 0..<n { _ = try await FileSync.run { 1 } }
+    print("\(Double(n) / (now() - t2)) hops/s")
+    exit(0)
+}
 let dir = args.count > 1 ? args[1] : NSTemporaryDirectory() + "kiosk-bench-\(getpid())"
 try? FileManager.default.removeItem(atPath: dir)
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -97,6 +123,21 @@ do {
         _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
     }
     results["enqueue_per_s"] = Double(n) / (now() - t0)
+    // Several seals waiting at once (staff desk and terminal, or a burst): they share fdatasyncs.
+    let writers = 8
+    let t2 = now()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<writers {
+            group.addTask {
+                for _ in 0..<(n / writers) {
+                    _ = try await outbox.seal(
+                        NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    results["enqueue_concurrent_per_s"] = Double(n / writers * writers) / (now() - t2)
     // The floor on the same disk: append a 512-byte record to one file and fsync it, n times.
     let fd = open(dir + "/raw-records", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
     if fd >= 0 {

@@ -90,9 +90,10 @@ func recover(_ dir: String) async throws -> RecoveryReport {
         var issued: [String] = []
         for _ in 0..<3 { issued.append(try await sealOne(o).caseNumber) }
         try o.database.close()
-        // Everything but the counter file is gone: database, WAL, attachment folders, identity.
+        // Everything but the counter file is gone: database, WAL, attachment folders, seal log, identity.
         removeDatabase(state)
         try FileManager.default.removeItem(atPath: state + "/attachments")
+        try FileManager.default.removeItem(atPath: state + "/seal-log")
         unlink(state + "/station.json")
         let lost = #expect(throws: OutboxLostError.self) { try makeOutbox(dir) }
         #expect(lost?.evidence == ["case counter case-counter"])
@@ -150,6 +151,38 @@ func recover(_ dir: String) async throws -> RecoveryReport {
         #expect(twice.databaseProblem == nil && twice.rebuilt.isEmpty && twice.movedAside.isEmpty)
     }
 
+    /// A folder sealed by an earlier version (its manifest in `@manifest.enc`, no seal-log record)
+    /// is still rebuilt by recover, and numbers go on after it.
+    @Test func recoverStillReadsTheManifestFilesOfEarlierVersions() async throws {
+        let dir = tempDir()
+        let state = dir + "/state"
+        let o = try makeOutbox(dir)
+        let s = try await sealOne(o)
+        let rows = try #require(try await o.uploads.nextDue().due)
+        try o.database.close()
+        // Make it look like an earlier version's seal: manifest in the folder, nothing in the log.
+        let cipher = AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32)))
+        let legacyCase = "GH" + String(s.caseNumber.dropFirst(2).prefix(8)) + "0077"
+        let manifest = SealedManifest(
+            submissionId: s.id, caseNumber: legacyCase, itemCode: "XY-T-001", itemName: "老年人高龄补贴发放",
+            stationId: "XY-TEST-001", sealedAt: 1_790_000_000, applicant: applicant, assistedBy: nil,
+            supplementOf: nil,
+            attachments: rows.attachments.map {
+                .init(
+                    name: $0.ref.name, contentType: $0.ref.contentType, size: $0.ref.size, sha256: $0.ref.sha256,
+                    file: $0.file)
+            })
+        try cipher.seal(try JSONEncoder().encode(manifest)).write(
+            to: URL(fileURLWithPath: state + "/attachments/\(s.id)/@manifest.enc"))
+        try FileManager.default.removeItem(atPath: state + "/seal-log")
+        removeDatabase(state)
+        let report = try await recover(dir)
+        #expect(report.rebuilt == [legacyCase])
+        let r = try makeOutbox(dir)
+        #expect(try r.submissions.submission(id: s.id)?.caseNumber == legacyCase)
+        #expect(Int(try await sealOne(r).caseNumber.suffix(4)) == 78)
+    }
+
     @Test func theCounterIsReconciledWithTheHighestNumberTheIntakeHolds() async throws {
         let dir = tempDir()
         let clock = StationClock.system
@@ -175,7 +208,10 @@ func recover(_ dir: String) async throws -> RecoveryReport {
             #expect(await up.reconcileCaseNumbers())
         }
         #expect(try await sealOne(o).caseNumber == "GH\(today)0042")
-        // The counter file knows it too: it survives the database.
+        // The counter file knows the intake's number at once (the seal log holds 42 until the
+        // file is next written, at close): both survive the database.
+        #expect(try CaseCounterFile(stateDirectory: dir + "/state").last(day: today) == 41)
+        try o.database.close()
         #expect(try CaseCounterFile(stateDirectory: dir + "/state").last(day: today) == 42)
     }
 

@@ -39,11 +39,14 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         #expect(s.caseNumber.hasPrefix("GH"))
         #expect(s.caseNumber.count == 14)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + s.id)
-        #expect(files.sorted() == ["@manifest.enc", "material-1.jpg.enc"])
-        let manifest = try #require(
-            FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/@manifest.enc"))
-        #expect(manifest.range(of: Data("110105200001010016".utf8)) == nil)
-        #expect(manifest.range(of: Data(s.caseNumber.utf8)) == nil)
+        #expect(files.sorted() == ["material-1.jpg.enc"])
+        // The seal log holds the encrypted manifest; only the id and case number are in clear.
+        let day = String(s.caseNumber.dropFirst(2).prefix(8))
+        let log = try #require(FileManager.default.contents(atPath: dir + "/state/seal-log/\(day).log"))
+        #expect(log.range(of: Data("110105200001010016".utf8)) == nil)
+        #expect(log.range(of: Data("测试一".utf8)) == nil)
+        #expect(log.range(of: Data("老年人高龄补贴发放".utf8)) == nil)
+        #expect(log.range(of: Data(s.caseNumber.utf8)) != nil)
         let stored = try #require(
             FileManager.default.contents(atPath: dir + "/state/attachments/\(s.id)/material-1.jpg.enc"))
         #expect(stored != jpeg(5000))
@@ -61,8 +64,8 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
     }
 
     /// The seal writes its files straight into the submission's new directory (no temp file left
-    /// behind), and a seal without attachments makes no directory at all: its commit is its only fsync.
-    @Test func sealWritesFilesInPlaceWithTheirRecoveryManifest() async throws {
+    /// behind), and a seal without attachments makes no directory at all: its log record is its only fsync.
+    @Test func sealWritesFilesInPlaceAndItsManifestToTheSealLog() async throws {
         let dir = tempDir()
         let o = try makeOutbox(dir)
         let atts = (1...3).map {
@@ -71,17 +74,15 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         let s = try await o.submissions.seal(
             NewSubmission(itemCode: "XY-T-001", itemName: "老年人高龄补贴发放", applicant: applicant, attachments: atts))
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + s.id).sorted()
-        // No temp file is left: each file is written in place, beside the encrypted manifest.
-        #expect(files == ["@manifest.enc", "material-1.jpg.enc", "material-2.jpg.enc", "material-3.jpg.enc"])
+        // No temp file and no `@sealing` mark is left: each file is written in place.
+        #expect(files == ["material-1.jpg.enc", "material-2.jpg.enc", "material-3.jpg.enc"])
         let p = try #require(try await o.uploads.nextDue().due)
         #expect(try p.attachments.map { try o.uploads.attachmentData($0) } == atts.map(\.data))
         let bare = try await o.submissions.seal(
             NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-        // Without attachments the folder holds only the manifest `kioskctl outbox recover` reads.
-        #expect(
-            try FileManager.default.contentsOfDirectory(atPath: dir + "/state/attachments/" + bare.id) == [
-                "@manifest.enc"
-            ])
+        // Without attachments there is no folder: the seal log holds the manifest recovery reads.
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state/attachments/" + bare.id))
+        #expect(o.database.sealLog.records().map(\.caseNumber) == [s.caseNumber, bare.caseNumber])
         #expect(try o.submissions.submission(id: bare.id)?.caseNumber == bare.caseNumber)
         // Reopening keeps both (the attachment directory is named by its row) and drops nothing.
         _ = try makeOutbox(dir)
@@ -133,9 +134,96 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         #expect(try await right.uploads.nextDue().due?.manifest.applicant == applicant)
     }
 
-    @Test func onlySealJournalLeftoversAreRemovedAtOpen() async throws {
+    /// A power cut after the seal-log record was synced and before the rows' commit (not fsynced
+    /// of its own) reached the disk: the next start writes the rows back from the record.
+    @Test func rowsAPowerCutLostAreWrittenBackFromTheSealLog() async throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let s = try await sealOne(o)
+        let bare = try await o.submissions.seal(
+            NewSubmission(
+                itemCode: "c", itemName: "n", applicant: applicant, attachments: [], supplementOf: s.id))
+        // What the lost commit would have left: no rows at all.
+        try await o.database.pool.write { db in
+            try db.execute(sql: "DELETE FROM supplement")
+            try db.execute(sql: "DELETE FROM attachment")
+            try db.execute(sql: "DELETE FROM submission")
+            try db.execute(sql: "DELETE FROM case_counter")
+        }
+        try o.database.close()
+        let again = try makeOutbox(dir)
+        #expect(again.database.replayedAtStart.written.map(\.caseNumber) == [s.caseNumber, bare.caseNumber])
+        #expect(try again.submissions.submission(id: s.id)?.caseNumber == s.caseNumber)
+        #expect(try again.submissions.submissions(forIDNumber: applicant.idNumber).count == 2)
+        #expect(try CaseEvents(database: again.database).supplementOf(submissionId: bare.id) == s.id)
+        let p = try #require(try await again.uploads.nextDue().due)
+        #expect(p.summary.id == s.id)
+        #expect(try p.attachments.map { try again.uploads.attachmentData($0) } == [jpeg(2000), jpeg(2007)])
+        // Numbers go on after the highest in the log, and a second start writes nothing twice.
+        let next = try await sealOne(again)
+        #expect(Int(next.caseNumber.suffix(4)) == Int(bare.caseNumber.suffix(4))! + 1)
+        try again.database.close()
+        #expect(try makeOutbox(dir).database.replayedAtStart.written.isEmpty)
+    }
+
+    /// Seals that wait together share the log's write and fdatasync; each still gets its own
+    /// number and record, and a torn record at the end (a cut mid-append) is cut off at the next open.
+    @Test func concurrentSealsShareTheLogAndATornTailIsCutOff() async throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let sealed = try await withThrowingTaskGroup(of: SubmissionSummary.self) { group in
+            for _ in 0..<24 {
+                group.addTask {
+                    try await o.submissions.seal(
+                        NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(sealed.map(\.caseNumber)).count == 24)
+        #expect(Set(o.database.sealLog.records().map(\.id)) == Set(sealed.map(\.id)))
+        let day = try #require(o.database.sealLog.days().last)
+        try o.database.close()
+        let path = dir + "/state/seal-log/\(day).log"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("SLR1".utf8) + Data([0x40, 0, 0, 0]) + Data(repeating: 0x33, count: 20))
+        handle.closeFile()
+        let again = try makeOutbox(dir)
+        let more = try await sealOne(again)
+        #expect(again.database.sealLog.records().count == 25)
+        #expect(again.database.sealLog.records().last?.id == more.id)
+    }
+
+    /// Retention drops the seal log's copies of purged submissions with their files.
+    @Test func retentionCompactsTheSealLog() async throws {
+        let dir = tempDir()
+        let clock = TestClock()
+        let o = try OutboxStores(
+            stateDirectory: dir + "/state",
+            cipher: AtRestCipher(masterKey: SymmetricKey(data: Data(repeating: 7, count: 32))),
+            stationId: "XY-TEST-001", casePrefix: "GH", clock: .fixed { clock.now })
+        let a = try await sealOne(o)
+        let b = try await sealOne(o)
+        try await o.uploads.markUploaded(id: a.id, upstreamState: .accepted)
+        clock.advance(days: 31)
+        #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 1)
+        // a's record went with its files; b (never confirmed) keeps its own.
+        #expect(o.database.sealLog.records().map(\.id) == [b.id])
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state/attachments/" + a.id))
+        // The counter file kept the day's highest number before the record went.
+        let day = String(b.caseNumber.dropFirst(2).prefix(8))
+        #expect(try CaseCounterFile(stateDirectory: dir + "/state").last(day: day) == Int(b.caseNumber.suffix(4)))
+    }
+
+    @Test func onlyLeftoversOfSealsInProgressAreRemovedAtOpen() async throws {
         let dir = tempDir()
         _ = try makeOutbox(dir)
+        // A seal of this version that crashed before its log record: a folder with the `@sealing` mark.
+        let marked = dir + "/state/attachments/0badc0de"
+        try FileManager.default.createDirectory(atPath: marked, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: marked + "/@sealing", contents: Data())
+        _ = FileManager.default.createFile(atPath: marked + "/x.enc", contents: Data([1]))
         // A seal that crashed before its rows committed: journal entry + folder.
         let leftover = dir + "/state/attachments/deadbeef"
         try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
@@ -147,6 +235,7 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         try FileManager.default.createDirectory(atPath: unknown, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: unknown + "/x.enc", contents: Data([1]))
         let o = try makeOutbox(dir)
+        #expect(!FileManager.default.fileExists(atPath: marked))
         #expect(!FileManager.default.fileExists(atPath: leftover))
         #expect(!FileManager.default.fileExists(atPath: dir + "/state/seal-journal/deadbeef"))
         #expect(FileManager.default.fileExists(atPath: unknown + "/x.enc"))

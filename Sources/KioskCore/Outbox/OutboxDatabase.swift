@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KioskProtocols
+import Synchronization
 
 public struct OutboxError: Error, CustomStringConvertible, Sendable {
     public var description: String
@@ -40,8 +41,16 @@ public final class OutboxDatabase: Sendable {
 
     /// The redundant case counter beside the database (see StateDirectory.swift).
     public let caseCounter: CaseCounterFile
-    /// The seal journal (see StateDirectory.swift).
+    /// The seal journal of earlier versions (see StateDirectory.swift): read at start, no longer written.
     public let sealJournal: SealJournal
+    /// The seal log: each seal's durable point (see SealLog.swift).
+    public let sealLog: SealLog
+    /// The highest case number issued per day, in memory: the maximum of the counter file, the
+    /// database and the seal log at start, raised by each seal (durable through its log record).
+    let issued = Mutex<[String: Int]>([:])
+    /// What the start-up replay of the seal log wrote back or could not (see `replaySealLog`).
+    public var replayedAtStart: SealLogReplay { replayed.withLock { $0 } }
+    private let replayed = Mutex(SealLogReplay())
     /// Why the configured key cannot be the outbox's key (nil: it is, or the database is read-only
     /// and nothing was checked). The uploader stops and the station raises its key alarm; nothing
     /// is quarantined for it and no new submission is sealed with a key the rest cannot be read with.
@@ -63,6 +72,7 @@ public final class OutboxDatabase: Sendable {
         self.clock = clock
         self.minFreeBytes = minFreeBytes
         sealJournal = SealJournal(stateDirectory: stateDirectory)
+        sealLog = SealLog(stateDirectory: stateDirectory)
         let path = stateDirectory + "/" + Self.fileName
         let evidence = readOnly || allowFresh ? [] : StateEvidence.found(stateDirectory)
         if !evidence.isEmpty, let problem = StateEvidence.fileProblem(path) {
@@ -109,6 +119,7 @@ public final class OutboxDatabase: Sendable {
             }
         }
         self.pool = pool
+        sealLog.commitRows(into: pool)
         if !readOnly {
             // GRDB sets synchronous=NORMAL for WAL pools; a receipt must never outlive its row.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
@@ -119,8 +130,17 @@ public final class OutboxDatabase: Sendable {
             caseCounter = try CaseCounterFile(stateDirectory: stateDirectory)
             try StationIdentity.ensure(stateDirectory, stationId: stationId, now: clock.now)
             keyProblem = try OutboxDatabase.checkKey(pool, cipher)
+            // Only the daemon replays and cleans: a tool beside a running kioskd would write back
+            // the rows of a seal whose own commit is under way.
+            if cleanOrphans && keyProblem == nil {
+                let r = try replaySealLog()
+                replayed.withLock { $0 = r }
+            }
             try reconcileCaseCounter()
-            if cleanOrphans { try removeSealLeftovers() }
+            if cleanOrphans {
+                try removeSealLeftovers()
+                if keyProblem == nil { try compactSealLog() }
+            }
         } else {
             caseCounter = try CaseCounterFile(stateDirectory: stateDirectory, create: false)
             keyProblem = nil
@@ -131,8 +151,14 @@ public final class OutboxDatabase: Sendable {
     /// connection. Every commit was already durable (synchronous=FULL); this leaves one
     /// self-contained file behind. Later calls fail.
     public func close() throws {
+        try persistCaseCounter()
         try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
         try pool.close()
+    }
+
+    /// Writes the numbers issued since start to the counter file (durably; nothing when it knows them).
+    func persistCaseCounter() throws {
+        try caseCounter.raise(issued.withLock { $0 })
     }
 
     /// Size of the WAL file in bytes (0 after `close`), for tests.
@@ -173,17 +199,91 @@ public final class OutboxDatabase: Sendable {
     /// seal journal names and the database does not. A folder unknown to both is left alone
     /// (see `unaccountedFolders`; `kioskctl outbox recover` reads it).
     func removeSealLeftovers() throws {
-        let ids = sealJournal.entries()
+        let journal = sealJournal.entries()
+        let marked = Self.sealingFolders(attachmentsDirectory)
+        let ids = journal + marked
         guard !ids.isEmpty else { return }
-        let known = Set(
-            try pool.read { db in
-                try String.fetchAll(db, SubmissionRecord.select(SubmissionRecord.Columns.id).filter(keys: ids))
-            })
+        let known = try existingIds(ids)
         for id in ids {
-            if !known.contains(id) { try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + id) }
-            sealJournal.end(id)
+            if !known.contains(id) {
+                try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + id)
+            } else {
+                unlink(attachmentsDirectory + "/" + id + "/" + SubmissionStore.sealingMark)
+            }
         }
+        for id in journal { sealJournal.end(id) }
         try? DurableFile.syncDirectory(attachmentsDirectory)
+    }
+
+    /// Attachment folders that still carry the mark of a seal in progress.
+    static func sealingFolders(_ attachmentsDirectory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: attachmentsDirectory)) ?? []).filter {
+            SubmissionStore.validName($0) && !$0.hasPrefix(".")
+                && FileManager.default.fileExists(
+                    atPath: attachmentsDirectory + "/" + $0 + "/" + SubmissionStore.sealingMark)
+        }
+    }
+
+    /// Writes back the rows of every seal-log record the database lacks: a power cut that kept the
+    /// record (the seal's durable point) and lost the rows' commit (not fsynced of its own), or a
+    /// database rebuilt by `kioskctl outbox recover`. Rows come back sealed, queued for upload.
+    public func replaySealLog() throws -> SealLogReplay {
+        var out = SealLogReplay()
+        let records = sealLog.records()
+        guard !records.isEmpty else { return out }
+        let known = try existingIds(records.map(\.id))
+        let now = clock.now
+        for r in records where !known.contains(r.id) {
+            let manifest: SealedManifest
+            do {
+                manifest = try JSONDecoder().decode(SealedManifest.self, from: try cipher.open(r.box))
+            } catch {
+                out.notWritten[r.caseNumber] = "its seal-log record cannot be read with this key (\(error))"
+                continue
+            }
+            guard manifest.submissionId == r.id, manifest.caseNumber == r.caseNumber else {
+                out.notWritten[r.caseNumber] = "its seal-log record names another submission"
+                continue
+            }
+            do {
+                try pool.write { db in try manifest.insertRows(db, cipher: cipher, now: now) }
+                out.written.append(manifest)
+            } catch {
+                out.notWritten[r.caseNumber] = "its rows could not be written back (\(error))"
+            }
+        }
+        return out
+    }
+
+    /// Which of `ids` have a row (with `purgedOnly`, a purged row), asked 500 at a time (a
+    /// statement takes a limited number of parameters).
+    func existingIds(_ ids: [String], purgedOnly: Bool = false) throws -> Set<String> {
+        var out = Set<String>()
+        var at = 0
+        while at < ids.count {
+            let chunk = Array(ids[at..<min(at + 500, ids.count)])
+            at += chunk.count
+            let found = try pool.read { db in
+                var request = SubmissionRecord.select(SubmissionRecord.Columns.id).filter(keys: chunk)
+                if purgedOnly { request = request.filter(SubmissionRecord.Columns.purgedAt != nil) }
+                return try String.fetchAll(db, request)
+            }
+            out.formUnion(found)
+        }
+        return out
+    }
+
+    /// Drops from the seal log the records of submissions whose personal data retention purged
+    /// (their files went with it); segments of earlier days only. The counter file keeps the
+    /// highest numbers first.
+    public func compactSealLog() throws {
+        let records = sealLog.records()
+        let today = clock.dayKey(clock.now)
+        let old = records.filter { $0.day < today }
+        guard !old.isEmpty else { return }
+        try persistCaseCounter()
+        let purged = try existingIds(old.map(\.id), purgedOnly: true)
+        try sealLog.compact(before: today) { !purged.contains($0.id) }
     }
 
     /// Attachment folders that no row and no seal in progress accounts for (a lost database's
@@ -194,14 +294,34 @@ public final class OutboxDatabase: Sendable {
         }
         guard !entries.isEmpty else { return [] }
         let known = Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM submission") })
-        let journal = Set(sealJournal.entries())
-        return entries.filter { !known.contains($0) && !journal.contains($0) }.sorted()
+        let inProgress = Set(sealJournal.entries() + Self.sealingFolders(attachmentsDirectory))
+        return entries.filter { !known.contains($0) && !inProgress.contains($0) }.sorted()
     }
 
     /// Brings the database's per-day counter and the counter file to the same (highest) values.
+    /// Also sets the in-memory counter: the highest of the file, the database's counter and case
+    /// numbers, and the seal log, per day.
     func reconcileCaseCounter() throws {
+        var highest: [String: Int] = [:]
+        func raise(_ day: String, _ seq: Int) { if seq > highest[day] ?? 0 { highest[day] = seq } }
         let rows = try pool.read { db in try CaseCounterRecord.order(Column("day").desc).limit(62).fetchAll(db) }
-        for r in rows { try caseCounter.raise(day: r.day, to: r.seq) }
+        for r in rows { raise(r.day, r.seq) }
+        // Rows written back without their counter (recovery, replay) count too: one scan at start.
+        let used = try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT substr(case_number, -12, 8) AS day, max(CAST(substr(case_number, -4) AS INTEGER)) AS seq FROM submission GROUP BY day"
+            )
+        }
+        for r in used { if let d: String = r["day"], let q: Int = r["seq"] { raise(d, q) } }
+        for r in sealLog.records() {
+            if let seq = Int(r.caseNumber.suffix(4)) { raise(String(r.caseNumber.suffix(12).prefix(8)), seq) }
+        }
+        for (day, seq) in caseCounter.allDays() { raise(day, seq) }
+        // The file learns what only the database or the log knew (one durable write at start).
+        try caseCounter.raise(
+            Dictionary(uniqueKeysWithValues: highest.sorted { $0.key > $1.key }.prefix(62).map { ($0.key, $0.value) }))
         let fileDays = caseCounter.allDays()
         try pool.write { db in
             for (day, seq) in fileDays {
@@ -209,11 +329,13 @@ public final class OutboxDatabase: Sendable {
                 if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
             }
         }
+        issued.withLock { $0 = highest }
     }
 
     /// Raises the case counter of `day` to at least `seq` (the highest number the upstream has
     /// seen from this station): both the file and the database.
     public func raiseCaseCounter(day: String, to seq: Int) async throws {
+        issued.withLock { if seq > $0[day] ?? 0 { $0[day] = seq } }
         try caseCounter.raise(day: day, to: seq)
         try await pool.write { db in
             let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
@@ -221,22 +343,14 @@ public final class OutboxDatabase: Sendable {
         }
     }
 
-    /// Issues the next case number of `day`: one more than the highest the counter file and the
-    /// database know (whatever the database lost), recorded durably in the counter file before it
-    /// is returned. Serialised by the counter file's lock.
-    func reserveCaseNumber(day: String) throws -> Int {
-        try caseCounter.reserve(day: day) {
-            try pool.read { db in
-                let counted = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
-                let used =
-                    try String.fetchOne(
-                        db,
-                        sql:
-                            "SELECT max(substr(case_number, -4)) FROM submission WHERE substr(case_number, -12, 8) = ?",
-                        arguments: [day]
-                    ).flatMap { Int($0) } ?? 0
-                return max(counted, used)
-            }
+    /// Issues the next case number of `day`: one more than the highest issued (see `issued`).
+    /// Not written anywhere by itself: the seal's log record, fsynced before any receipt, is what
+    /// keeps it; a number whose seal failed before that may be issued again (nobody holds it).
+    func reserveCaseNumber(day: String) -> Int {
+        issued.withLock { counts in
+            let seq = (counts[day] ?? 0) + 1
+            counts[day] = seq
+            return seq
         }
     }
 

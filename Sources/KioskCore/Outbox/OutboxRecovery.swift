@@ -9,8 +9,8 @@ public struct RecoveryReport: Codable, Sendable {
     public var movedAside: [String] = []
     /// Why the database was replaced (nil: it was kept).
     public var databaseProblem: String?
-    /// Case numbers rebuilt from `@manifest.enc` files, queued for upload again (the intake
-    /// treats a repeat of a submission it holds as success).
+    /// Case numbers rebuilt from the seal log (and `@manifest.enc` files of earlier versions),
+    /// queued for upload again (the intake treats a repeat of a submission it holds as success).
     public var rebuilt: [String] = []
     /// Rebuilt, but an attachment is missing or altered: the uploader will quarantine them with that reason.
     public var rebuiltWithDamage: [String] = []
@@ -63,8 +63,25 @@ public enum OutboxRecovery {
             ]
         }
         if let problem = database.keyProblem { throw OutboxError(problem) }
-        report.unfinishedSeals = database.sealJournal.entries()
+        report.unfinishedSeals =
+            (database.sealJournal.entries()
+            + OutboxDatabase.sealingFolders(database.attachmentsDirectory)).sorted()
         let now = clock.now
+        // The seal log first: every record the database lacks is written back.
+        let replay = try database.replaySealLog()
+        for m in replay.written {
+            if Self.damaged(m, database: database, cipher: cipher) {
+                report.rebuiltWithDamage.append(m.caseNumber)
+            } else {
+                report.rebuilt.append(m.caseNumber)
+            }
+            let seq = Int(m.caseNumber.suffix(4)) ?? 0
+            if seq > 0 {
+                try await database.raiseCaseCounter(day: String(m.caseNumber.suffix(12).prefix(8)), to: seq)
+            }
+        }
+        for (caseNumber, why) in replay.notWritten { report.notRebuilt[caseNumber] = why }
+        // Then folders of earlier versions, each with its own `@manifest.enc`.
         for id in try database.unaccountedFolders() {
             let dir = database.attachmentsDirectory + "/" + id
             guard let box = FileManager.default.contents(atPath: dir + "/" + SealedManifest.fileName) else {
@@ -85,48 +102,24 @@ public enum OutboxRecovery {
                     "\(SealedManifest.fileName) names another submission; the folder is left as it is"
                 continue
             }
-            var damaged = false
-            for f in manifest.attachments {
-                let ok = FileManager.default.contents(atPath: database.attachmentsDirectory + "/" + f.file).flatMap {
-                    try? cipher.open($0)
-                }.map { sha256Hex($0) == f.sha256 }
-                if ok != true { damaged = true }
-            }
-            let sealedAt = Date(timeIntervalSince1970: manifest.sealedAt)
-            let record = SubmissionRecord(
-                id: id, caseNumber: manifest.caseNumber, itemCode: manifest.itemCode, itemName: manifest.itemName,
-                stationId: manifest.stationId, sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0,
-                nextAttemptAt: now, lastError: nil, uploadedAt: nil,
-                idLookup: cipher.lookupToken(IDNumber.normalise(manifest.applicant.idNumber)),
-                personal: try cipher.seal(try JSONEncoder().encode(manifest.applicant)),
-                assistedBy: manifest.assistedBy, receiptPrintedAt: nil, purgedAt: nil)
+            let isDamaged = Self.damaged(manifest, database: database, cipher: cipher)
             let day = String(manifest.caseNumber.suffix(12).prefix(8))
             let seq = Int(manifest.caseNumber.suffix(4)) ?? 0
             do {
-                try await database.pool.write { db in
-                    try record.insert(db)
-                    for f in manifest.attachments {
-                        try AttachmentRecord(
-                            submissionId: id, name: f.name, contentType: f.contentType, size: f.size, sha256: f.sha256,
-                            file: f.file, uploaded: false, uploadURL: nil
-                        ).insert(db)
-                    }
-                    if let of = manifest.supplementOf {
-                        try CaseEvents.insertSupplementLink(db, submissionId: id, of: of)
-                    }
-                }
+                try await database.pool.write { db in try manifest.insertRows(db, cipher: cipher, now: now) }
             } catch {
                 report.notRebuilt[id] = "case \(manifest.caseNumber) could not be written back (\(error))"
                 continue
             }
             if seq > 0 { try await database.raiseCaseCounter(day: day, to: seq) }
-            if damaged {
+            if isDamaged {
                 report.rebuiltWithDamage.append(manifest.caseNumber)
             } else {
                 report.rebuilt.append(manifest.caseNumber)
             }
         }
         report.rebuilt.sort()
+        report.rebuiltWithDamage.sort()
         report.caseCounter = database.caseCounter.allDays()
         try await AuditTrail(database: database).append(
             actor: actor, action: "outbox.recover", subject: nil,
@@ -135,5 +128,15 @@ public enum OutboxRecovery {
                 + (report.databaseProblem.map { ", database \($0), moved aside" } ?? ""))
         try database.close()
         return report
+    }
+
+    /// Whether an attachment the manifest names is missing, unreadable or altered.
+    static func damaged(_ m: SealedManifest, database: OutboxDatabase, cipher: AtRestCipher) -> Bool {
+        m.attachments.contains { f in
+            let ok = FileManager.default.contents(atPath: database.attachmentsDirectory + "/" + f.file).flatMap {
+                try? cipher.open($0)
+            }.map { sha256Hex($0) == f.sha256 }
+            return ok != true
+        }
     }
 }

@@ -42,6 +42,9 @@ public struct Retention: Sendable {
         if !ids.isEmpty {
             try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         }
+        // The seal log's copies of purged submissions go too (segments of earlier days).
+        let database = self.database
+        try await FileSync.run { try database.compactSealLog() }
         return ids.count
     }
 }

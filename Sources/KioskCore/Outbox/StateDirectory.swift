@@ -9,15 +9,19 @@ import Synchronization
 //
 //   station.json      the station identity: written once the database is healthy; its presence
 //                     says "this directory has held an outbox".
-//   case-counter      the last case number issued per day, fsynced before any case number is
-//                     used; kept beside the database so a lost database never reissues numbers.
-//   seal-journal/ID   one empty file per seal in progress, made durable before the seal's
-//                     attachment folder is created and removed once the seal's rows committed.
-//                     A crash leftover is a folder with a journal entry and no row; a folder
+//   seal-log/DAY.log  one record per seal, fdatasynced before the seal returns: its id and case
+//                     number, and the encrypted submission (item, applicant, attachment digests)
+//                     from which kioskd writes back rows a power cut lost and `kioskctl outbox
+//                     recover` rebuilds a lost database (see SealLog.swift).
+//   case-counter      the highest case number issued per day, written at start, at seal-log
+//                     compaction and at close (the seal log holds the numbers in between); kept
+//                     beside the database so a lost database never reissues numbers.
+//   attachments/ID/   the encrypted files of a submission. While its seal is in progress the folder
+//                     also holds `@sealing`, made durable with the files and removed once the rows
+//                     committed: a folder with the mark and no row is a crash leftover; a folder
 //                     without either is never deleted (`kioskctl outbox recover` reads it).
-//   attachments/ID/   the encrypted files of a submission, plus `@manifest.enc`: the encrypted
-//                     submission (case number, item, applicant, attachment digests) from which
-//                     `kioskctl outbox recover` rebuilds a lost row.
+//   seal-journal/ID   (earlier versions) the mark of a seal in progress; still honoured at start.
+//                     Earlier versions also kept `@manifest.enc` in each folder; recover reads it.
 
 /// The database is missing, empty or unreadable while the state directory shows earlier data.
 /// kioskd refuses to start (exit 66) instead of issuing case numbers again and deleting folders.
@@ -64,6 +68,7 @@ enum StateEvidence {
         if !CaseCounterFile.load(stateDirectory + "/" + CaseCounterFile.fileName).days.isEmpty {
             out.append("case counter \(CaseCounterFile.fileName)")
         }
+        if !SealLog(stateDirectory: stateDirectory).isEmpty { out.append("seal log \(SealLog.directoryName)") }
         let wal = stateDirectory + "/" + OutboxDatabase.fileName + "-wal"
         if let size = (try? fm.attributesOfItem(atPath: wal))?[.size] as? Int, size > 0 {
             out.append("write-ahead log \(OutboxDatabase.fileName)-wal")
@@ -149,34 +154,20 @@ public final class CaseCounterFile: Sendable {
 
     /// Records that `seq` has been issued on `day` (no-op when the file already knows a higher one).
     /// Durable when it returns: pwrite of the next slot, then fdatasync.
-    public func raise(day: String, to seq: Int) throws {
-        try state.withLock { s in
-            guard seq > (s.days[day] ?? 0) else { return }
-            var next = s
-            next.days[day] = seq
-            next.generation += 1
-            if next.days.count > Self.daysKept {
-                for d in next.days.keys.sorted().prefix(next.days.count - Self.daysKept) { next.days[d] = nil }
-            }
-            try Self.store(next, path: path)
-            s = next
-        }
-    }
+    public func raise(day: String, to seq: Int) throws { try raise([day: seq]) }
 
-    /// Issues one more than the highest of this file and `floor()` for `day`, durably recorded
-    /// before it is returned; one caller at a time.
-    func reserve(day: String, floor: () throws -> Int) throws -> Int {
+    /// Raises several days at once: one durable write, none when the file knows them all.
+    public func raise(_ days: [String: Int]) throws {
         try state.withLock { s in
             var next = s
-            let seq = max(s.days[day] ?? 0, try floor()) + 1
-            next.days[day] = seq
+            for (day, seq) in days where seq > (next.days[day] ?? 0) { next.days[day] = seq }
+            guard next.days != s.days else { return }
             next.generation += 1
             if next.days.count > Self.daysKept {
                 for d in next.days.keys.sorted().prefix(next.days.count - Self.daysKept) { next.days[d] = nil }
             }
             try Self.store(next, path: path)
             s = next
-            return seq
         }
     }
 

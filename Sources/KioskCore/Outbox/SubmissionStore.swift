@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KioskProtocols
+import Synchronization
 
 extension OutboxState: DatabaseValueConvertible {}
 extension MessageKind: DatabaseValueConvertible {}
@@ -104,8 +105,9 @@ public enum QuarantineCause: String, Codable, Sendable, CaseIterable {
     case damaged
 }
 
-/// The encrypted description of a submission kept in its attachment folder (`@manifest.enc`):
-/// everything its database rows hold, for `kioskctl outbox recover`.
+/// The encrypted description of a submission: everything its database rows hold. Kept in the
+/// seal log (earlier versions: `@manifest.enc` in its attachment folder), from which kioskd writes
+/// back rows a power cut lost and `kioskctl outbox recover` rebuilds a lost database.
 public struct SealedManifest: Codable, Sendable {
     public static let fileName = "@manifest.enc"
     public struct File: Codable, Sendable {
@@ -127,6 +129,39 @@ public struct SealedManifest: Codable, Sendable {
     /// A 补正: the submission id of the case it completes (absent in manifests of earlier versions).
     public var supplementOf: String?
     public var attachments: [File]
+
+    /// Inserts the rows this manifest describes (state sealed, queued now) and raises the
+    /// database's counter of its day.
+    func insertRows(_ db: Database, cipher: AtRestCipher, now: Date) throws {
+        let record = SubmissionRecord(
+            id: submissionId, caseNumber: caseNumber, itemCode: itemCode, itemName: itemName,
+            stationId: stationId, sealedAt: Date(timeIntervalSince1970: sealedAt), state: .sealed,
+            upstreamState: nil, attempts: 0, nextAttemptAt: now, lastError: nil, uploadedAt: nil,
+            idLookup: cipher.lookupToken(IDNumber.normalise(applicant.idNumber)),
+            personal: try cipher.seal(try JSONEncoder().encode(applicant)),
+            assistedBy: assistedBy, receiptPrintedAt: nil, purgedAt: nil)
+        try record.insert(db)
+        for f in attachments {
+            try AttachmentRecord(
+                submissionId: submissionId, name: f.name, contentType: f.contentType, size: f.size,
+                sha256: f.sha256, file: f.file, uploaded: false, uploadURL: nil
+            ).insert(db)
+        }
+        if let of = supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: submissionId, of: of) }
+        let day = String(caseNumber.suffix(12).prefix(8))
+        if let seq = Int(caseNumber.suffix(4)), seq > (try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0) {
+            try CaseCounterRecord(day: day, seq: seq).save(db)
+        }
+    }
+}
+
+/// What writing back the seal log's records did (`OutboxDatabase.replaySealLog`).
+public struct SealLogReplay: Sendable {
+    /// Manifests whose rows were written back.
+    public var written: [SealedManifest] = []
+    /// Case numbers that could not be written back, with the reason.
+    public var notWritten: [String: String] = [:]
+    public init() {}
 }
 
 /// Submissions: sealing (case numbers, encrypted attachments), the resident's own list, counts,
@@ -146,18 +181,26 @@ public struct SubmissionStore: Sendable {
     var cipher: AtRestCipher { database.cipher }
 
     static func validName(_ n: String) -> Bool {
-        n.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil
+        // [A-Za-z0-9._-]{1,64}, checked by hand (no regular-expression engine on the start path).
+        (1...64).contains(n.utf8.count)
+            && n.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E
+                    || c == 0x5F || c == 0x2D
+            }
     }
 
-    /// Seals a submission. Only after this returns may a receipt be printed. In order, each step
-    /// durable before the next (see StateDirectory.swift):
-    ///   1. a seal-journal entry for the new id (so a crash leftover is recognised as one);
-    ///   2. the case number: the day's highest of the counter file and the database, plus one,
-    ///      written to the counter file (so no later seal, even over a lost database, reuses it);
-    ///   3. the attachment folder with the encrypted files and `@manifest.enc` (the encrypted
-    ///      submission, from which `kioskctl outbox recover` can rebuild the row);
-    ///   4. the rows, in one transaction (synchronous=FULL); then the journal entry is dropped.
-    /// A failure before 4 removes the folder; a number reserved in 2 is then skipped, never reused.
+    /// The mark of a seal in progress inside its attachment folder (see StateDirectory.swift).
+    static let sealingMark = "@sealing"
+
+    /// Seals a submission. Only after this returns may a receipt be printed. In order:
+    ///   1. with attachments: a new folder marked `@sealing`, each file encrypted, written and
+    ///      fsynced, then the folder and its parent fsynced once each;
+    ///   2. the case number: one more than the day's highest issued (in memory, see `issued`);
+    ///   3. the seal-log record (id, case number, encrypted manifest), fdatasynced: the durable
+    ///      point; seals waiting together share one fdatasync;
+    ///   4. the rows, in one transaction not fsynced of its own (synchronous=NORMAL; the next
+    ///      durable commit or a replay at start covers them); then the `@sealing` mark is removed.
+    /// A failure before 3 removes the folder; nothing durable names the case number.
     public func seal(_ s: NewSubmission) async throws -> SubmissionSummary {
         try database.checkDiskFloor(incoming: s.attachments.reduce(0) { $0 + $1.data.count })
         if let problem = database.keyProblem { throw OutboxError(problem) }
@@ -169,11 +212,8 @@ public struct SubmissionStore: Sendable {
         let dir = attachmentsDirectory + "/" + id
         let cipher = self.cipher
         let database = self.database
-        let journal = database.sealJournal
         let sealedAt = database.clock.now
         let day = database.clock.dayKey(sealedAt)
-        let prefix = casePrefix
-        let stationId = self.stationId
         let personal: Data
         let lookup: String
         do {
@@ -182,72 +222,104 @@ public struct SubmissionStore: Sendable {
         } catch {
             throw OutboxError("the submission could not be encrypted (\(error)); nothing was submitted, call staff")
         }
-        let records: [AttachmentRecord]
-        let caseNumber: String
+        var records: [AttachmentRecord] = []
+        var summary: SubmissionSummary
+        var committed = false
+        let seq = database.reserveCaseNumber(day: day)
+        let caseNumber = casePrefix + day + Self.fourDigits(seq)
         do {
-            let sealed = try await FileSync.run { () throws -> ([AttachmentRecord], String) in
-                try journal.begin(id)
-                let seq = try database.reserveCaseNumber(day: day)
-                let number = prefix + day + String(format: "%04d", seq)
-                try DurableFile.makeDirectory(dir)
-                var out: [AttachmentRecord] = []
-                for a in s.attachments {
-                    let file = id + "/" + a.name + ".enc"
-                    try DurableFile.writeNew(try cipher.seal(a.data), to: attachmentsDirectory + "/" + file)
-                    out.append(
-                        AttachmentRecord(
-                            submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
-                            sha256: sha256Hex(a.data), file: file, uploaded: false, uploadURL: nil))
+            if !s.attachments.isEmpty {
+                records = try await FileSync.run { () throws -> [AttachmentRecord] in
+                    guard mkdir(dir, 0o700) == 0 else {
+                        throw FileIOError(
+                            description:
+                                "cannot create \(dir): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+                        )
+                    }
+                    try DurableFile.writeNew(Data(), to: dir + "/" + Self.sealingMark, sync: false)
+                    // Every name first, then on parallel threads: each file encrypted, hashed,
+                    // written and fsynced, and the folder and its parent fsynced (their entries
+                    // exist already). One file's fsync overlaps another's encryption, and the
+                    // file system takes syncs that arrive together at once. All durable before
+                    // the log record.
+                    let files = s.attachments.map { id + "/" + $0.name + ".enc" }
+                    var fds: [Int32] = []
+                    defer { for fd in fds { close(fd) } }
+                    for f in files {
+                        let fd = open(attachmentsDirectory + "/" + f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                        guard fd >= 0 else {
+                            throw FileIOError(
+                                description:
+                                    "cannot create \(attachmentsDirectory)/\(f): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+                            )
+                        }
+                        fds.append(fd)
+                    }
+                    let n = s.attachments.count
+                    let results = Mutex([Result<AttachmentRecord?, Error>?](repeating: nil, count: n + 1))
+                    let handles = fds
+                    DispatchQueue.concurrentPerform(iterations: n + 1) { i in
+                        let r = Result { () throws -> AttachmentRecord? in
+                            // The folders first (short waits on the disk), the files after.
+                            guard i > 0 else {
+                                try DurableFile.syncDirectory(dir)
+                                try DurableFile.syncDirectory(attachmentsDirectory)
+                                return nil
+                            }
+                            let a = s.attachments[i - 1]
+                            try DurableFile.writeAndSync(
+                                try cipher.seal(a.data), fd: handles[i - 1], path: files[i - 1])
+                            return AttachmentRecord(
+                                submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
+                                sha256: sha256Hex(a.data), file: files[i - 1], uploaded: false, uploadURL: nil)
+                        }
+                        results.withLock { $0[i] = r }
+                    }
+                    let out = try results.withLock { $0 }.compactMap { try $0!.get() }
+                    return out
                 }
-                let manifest = SealedManifest(
-                    submissionId: id, caseNumber: number, itemCode: s.itemCode, itemName: s.itemName,
-                    stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
-                    assistedBy: s.assistedBy, supplementOf: s.supplementOf,
-                    attachments: out.map {
-                        .init(
-                            name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
-                    })
-                // Each file is written in place and fsynced (the folder is new and journalled: no
-                // temp file and rename each), then the folder once and its parent once; only after
-                // that does the rows' commit make them part of the outbox.
-                try DurableFile.writeNew(
-                    try cipher.seal(try JSONEncoder().encode(manifest)), to: dir + "/" + SealedManifest.fileName)
-                try DurableFile.syncDirectory(dir)
-                try DurableFile.syncDirectory(attachmentsDirectory)
-                return (out, number)
             }
-            records = sealed.0
-            caseNumber = sealed.1
-        } catch {
-            try? FileManager.default.removeItem(atPath: dir)
-            journal.end(id)
-            throw error
-        }
-        let record = SubmissionRecord(
-            id: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
-            sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
-            lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
-            receiptPrintedAt: nil, purgedAt: nil)
-        let seq = Int(caseNumber.suffix(4)) ?? 0
-        do {
-            let summary = try await pool.write { db -> SubmissionSummary in
-                let current = try CaseCounterRecord.fetchOne(db, key: day)?.seq ?? 0
-                if seq > current { try CaseCounterRecord(day: day, seq: seq).save(db) }
+            let manifest = SealedManifest(
+                submissionId: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName,
+                stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
+                assistedBy: s.assistedBy, supplementOf: s.supplementOf,
+                attachments: records.map {
+                    .init(name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
+                })
+            let box = try cipher.seal(try JSONEncoder().encode(manifest))
+            let record = SubmissionRecord(
+                id: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
+                sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
+                lastError: nil, uploadedAt: nil, idLookup: lookup, personal: personal, assistedBy: s.assistedBy,
+                receiptPrintedAt: nil, purgedAt: nil)
+            summary = record.summary
+            let attachmentRows = records
+            let supplementOf = s.supplementOf
+            // The rows make it visible; they commit right after the record is durable, with the
+            // rows of any seal that waited with it. The database's per-day counter is not raised
+            // here: the start-up reconcile reads the day's highest case number from the rows.
+            committed = try await database.sealLog.append(day: day, id: id, caseNumber: caseNumber, box: box) { db in
                 try record.insert(db)
-                for a in records { try a.insert(db) }
-                // A 补正 is linked to its case in the same transaction: never sealed without the link
-                // (the uploader's manifest names the case it completes).
-                if let of = s.supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: id, of: of) }
-                return record.summary
+                for a in attachmentRows { try a.insert(db) }
+                // A 补正 is linked to its case in the same transaction: never sealed without the
+                // link (the uploader's manifest names the case it completes).
+                if let of = supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: id, of: of) }
             }
-            journal.end(id)
-            return summary
         } catch {
-            try? FileManager.default.removeItem(atPath: dir)
-            journal.end(id)
+            if !s.attachments.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
             throw OutboxError(
                 "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
         }
+        // Sealed: the log record holds it. If the rows did not commit, they are written back from
+        // the record now if the database takes them, else at the next start (the seal stands).
+        if !committed { _ = try? await FileSync.run { try database.replaySealLog() } }
+        if !s.attachments.isEmpty { unlink(dir + "/" + Self.sealingMark) }
+        return summary
+    }
+
+    static func fourDigits(_ n: Int) -> String {
+        let digits = String(n)
+        return digits.count >= 4 ? digits : String(repeating: "0", count: 4 - digits.count) + digits
     }
 
     public func markReceiptPrinted(id: String) async throws {

@@ -96,12 +96,29 @@ public struct AtRestCipher: Sendable {
     /// Keyed digest of an ID number, for finding a resident's own submissions without storing the number in clear.
     public func lookupToken(_ value: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(value.utf8), using: lookupKey)
-        return Data(mac).map { String(format: "%02x", $0) }.joined()
+        return hexString(mac)
     }
 }
 
 public func sha256Hex(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    hexString(SHA256.hash(data: data))
+}
+
+/// SHA-256 of `bytes`.
+func sha256(_ bytes: [UInt8]) -> [UInt8] {
+    Array(SHA256.hash(data: bytes))
+}
+
+/// Lower-case hex of `bytes`, without a formatter call per byte.
+func hexString<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 func hexBytes(_ s: String) -> Data? {

@@ -52,10 +52,11 @@ public enum DurableFile {
         try syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
-    /// Creates `path` (it must not exist), writes `data` and fsyncs the file. No rename and no
-    /// directory fsync: for files in a directory nothing refers to yet, whose caller fsyncs the
-    /// directory once after the last file (the seal).
-    public static func writeNew(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+    /// Creates `path` (it must not exist), writes `data` and fsyncs the file (unless `sync` is
+    /// false: a file whose content does not matter, only its name). No rename and no directory
+    /// fsync: for files in a directory nothing refers to yet, whose caller fsyncs the directory
+    /// once after the last file (the seal).
+    public static func writeNew(_ data: Data, to path: String, mode: mode_t = 0o600, sync: Bool = true) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             throw FileIOError(
@@ -76,10 +77,33 @@ public enum DurableFile {
                 off += n
             }
         }
-        if err == 0 && fsync(fd) != 0 { err = errno }
+        if err == 0 && sync && fsync(fd) != 0 { err = errno }
         close(fd)
         guard err == 0 else {
             unlink(path)
+            throw FileIOError(
+                description:
+                    "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
+        }
+    }
+
+    /// Writes all of `data` to the open `fd` and fsyncs it (`path` names it in the error).
+    public static func writeAndSync(_ data: Data, fd: Int32, path: String) throws {
+        var err: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    err = errno
+                    return
+                }
+                off += n
+            }
+        }
+        if err == 0 && fsync(fd) != 0 { err = errno }
+        guard err == 0 else {
             throw FileIOError(
                 description:
                     "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")

@@ -95,8 +95,10 @@ public struct StationClock: Sendable {
 
     /// "yyyyMMdd" of `date` in the station's time zone (the day part of a case number).
     public func dayKey(_ date: Date) -> String {
-        let d = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d%02d%02d", d.year ?? 0, d.month ?? 0, d.day ?? 0)
+        // Gregorian fields from the zone's offset at that moment (no calendar or formatter call:
+        // every seal asks).
+        let f = Self.fields(date, offset: timeZone.secondsFromGMT(for: date))
+        return String(f.year) + Self.two(f.month) + Self.two(f.day)
     }
 
     /// `date` as text in the station's time zone.
