@@ -82,7 +82,7 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
             NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
         // Without attachments there is no folder: the seal log holds the manifest recovery reads.
         #expect(!FileManager.default.fileExists(atPath: dir + "/state/attachments/" + bare.id))
-        #expect(o.database.sealLog.records().map(\.caseNumber) == [s.caseNumber, bare.caseNumber])
+        #expect(try o.database.sealLog.records().map(\.caseNumber) == [s.caseNumber, bare.caseNumber])
         #expect(try o.submissions.submission(id: bare.id)?.caseNumber == bare.caseNumber)
         // Reopening keeps both (the attachment directory is named by its row) and drops nothing.
         _ = try makeOutbox(dir)
@@ -150,7 +150,8 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
             try db.execute(sql: "DELETE FROM submission")
             try db.execute(sql: "DELETE FROM case_counter")
         }
-        try o.database.close()
+        // No orderly close (the counter file is not written): the numbers must come from the log.
+        unlink(dir + "/state/case-counter")
         let again = try makeOutbox(dir)
         #expect(again.database.replayedAtStart.written.map(\.caseNumber) == [s.caseNumber, bare.caseNumber])
         #expect(try again.submissions.submission(id: s.id)?.caseNumber == s.caseNumber)
@@ -181,18 +182,37 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(Set(sealed.map(\.caseNumber)).count == 24)
-        #expect(Set(o.database.sealLog.records().map(\.id)) == Set(sealed.map(\.id)))
+        #expect(Set(try o.database.sealLog.records().map(\.id)) == Set(sealed.map(\.id)))
         let day = try #require(o.database.sealLog.days().last)
         try o.database.close()
+        // Torn: a record's head and part of its payload right after the last whole record.
         let path = dir + "/state/seal-log/\(day).log"
+        let end = SealLog.decode(try #require(try SealLog.read(path)), day: day).validEnd
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        handle.seekToEndOfFile()
+        handle.seek(toFileOffset: UInt64(end))
         handle.write(Data("SLR1".utf8) + Data([0x40, 0, 0, 0]) + Data(repeating: 0x33, count: 20))
         handle.closeFile()
         let again = try makeOutbox(dir)
         let more = try await sealOne(again)
-        #expect(again.database.sealLog.records().count == 25)
-        #expect(again.database.sealLog.records().last?.id == more.id)
+        #expect(try again.database.sealLog.records().count == 25)
+        #expect(try again.database.sealLog.records().last?.id == more.id)
+        // The next record went where the torn one was; nothing after the records but zeros.
+        let bytes = try #require(try SealLog.read(path))
+        let decoded = SealLog.decode(bytes, day: day)
+        #expect(!decoded.damaged && bytes[decoded.validEnd...].allSatisfy { $0 == 0 })
+
+        // Damage in the middle (a flipped bit in record 3) loses that record only, and nothing is cut.
+        try again.database.close()
+        var damaged = bytes
+        let third = SealLog.decode(bytes, day: day).records[2]
+        let at = try #require(bytes.firstRange(of: Array("\(third.id) ".utf8))?.lowerBound)
+        damaged[at] ^= 0x01
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        let read = SealLog.decode(try #require(try SealLog.read(path)), day: day)
+        #expect(read.damaged && read.records.count == 24 && !read.records.contains { $0.id == third.id })
+        let last = try makeOutbox(dir)
+        _ = try await sealOne(last)
+        #expect(try last.database.sealLog.records().count == 25)
     }
 
     /// Retention drops the seal log's copies of purged submissions with their files.
@@ -209,11 +229,33 @@ func jpeg(_ n: Int) -> Data { Data([0xFF, 0xD8]) + Data((0..<n).map { UInt8($0 %
         clock.advance(days: 31)
         #expect(try await o.retention.purgeConfirmed(olderThanDays: 30) == 1)
         // a's record went with its files; b (never confirmed) keeps its own.
-        #expect(o.database.sealLog.records().map(\.id) == [b.id])
+        #expect(try o.database.sealLog.records().map(\.id) == [b.id])
         #expect(!FileManager.default.fileExists(atPath: dir + "/state/attachments/" + a.id))
         // The counter file kept the day's highest number before the record went.
         let day = String(b.caseNumber.dropFirst(2).prefix(8))
         #expect(try CaseCounterFile(stateDirectory: dir + "/state").last(day: day) == Int(b.caseNumber.suffix(4)))
+    }
+
+    /// A folder still marked `@sealing` whose seal has a log record returned (a receipt may be
+    /// printed): kept, even when its rows cannot be written back at this start (wrong key).
+    @Test func aMarkedFolderWithALogRecordIsNeverRemoved() async throws {
+        let dir = tempDir()
+        let o = try makeOutbox(dir)
+        let s = try await sealOne(o)
+        // The power cut lost the rows and the unlink of the mark.
+        try await o.database.pool.write { db in
+            try db.execute(sql: "DELETE FROM attachment")
+            try db.execute(sql: "DELETE FROM submission")
+        }
+        _ = FileManager.default.createFile(atPath: dir + "/state/attachments/\(s.id)/@sealing", contents: Data())
+        let wrongKey = try makeOutbox(dir, key: SymmetricKey(data: Data(repeating: 9, count: 32)))
+        #expect(wrongKey.database.keyProblem != nil)
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/attachments/\(s.id)/material-1.jpg.enc"))
+        let right = try makeOutbox(dir)
+        #expect(right.database.replayedAtStart.written.map(\.caseNumber) == [s.caseNumber])
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state/attachments/\(s.id)/@sealing"))
+        let p = try #require(try await right.uploads.nextDue().due)
+        #expect(try p.attachments.map { try right.uploads.attachmentData($0) } == [jpeg(2000), jpeg(2007)])
     }
 
     @Test func onlyLeftoversOfSealsInProgressAreRemovedAtOpen() async throws {

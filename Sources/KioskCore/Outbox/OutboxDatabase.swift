@@ -19,7 +19,8 @@ public struct DiskFloorError: Error, CustomStringConvertible, Sendable {
     public static let residentMessage = "本机存储空间不足，暂停受理新的申请。已提交的申请不受影响，请联系工作人员。"
 }
 
-/// The outbox database: one SQLite file (WAL, synchronous=FULL) behind one GRDB `DatabasePool`,
+/// The outbox database: one SQLite file (WAL, synchronous=FULL except a seal's rows, whose
+/// durable point is the seal log) behind one GRDB `DatabasePool`,
 /// its migrations, the encryption key and the folders of encrypted files (attachments,
 /// certificates). The stores (`SubmissionStore`, `UploadQueue`, `MessageQueue`,
 /// `CertificateStore`, `StaffRegistry`, `AuditTrail`, `DeviceHistory`, `ServiceStateStore`,
@@ -51,6 +52,8 @@ public final class OutboxDatabase: Sendable {
     /// What the start-up replay of the seal log wrote back or could not (see `replaySealLog`).
     public var replayedAtStart: SealLogReplay { replayed.withLock { $0 } }
     private let replayed = Mutex(SealLogReplay())
+    /// The daemon's lock on `state/kioskd.lock` (a POSIX record lock, held while the process lives).
+    private let lockFile = Mutex<Int32>(-1)
     /// Why the configured key cannot be the outbox's key (nil: it is, or the database is read-only
     /// and nothing was checked). The uploader stops and the station raises its key alarm; nothing
     /// is quarantined for it and no new submission is sealed with a key the rest cannot be read with.
@@ -121,7 +124,8 @@ public final class OutboxDatabase: Sendable {
         self.pool = pool
         sealLog.commitRows(into: pool)
         if !readOnly {
-            // GRDB sets synchronous=NORMAL for WAL pools; a receipt must never outlive its row.
+            // GRDB sets synchronous=NORMAL for WAL pools; every write but a seal's rows (which the
+            // seal log makes durable first) must survive a power cut once it returns.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try OutboxSchema.migrator.migrate(pool)
             // A new database file's directory entry must survive a power cut like its contents.
@@ -131,7 +135,12 @@ public final class OutboxDatabase: Sendable {
             try StationIdentity.ensure(stateDirectory, stationId: stationId, now: clock.now)
             keyProblem = try OutboxDatabase.checkKey(pool, cipher)
             // Only the daemon replays and cleans: a tool beside a running kioskd would write back
-            // the rows of a seal whose own commit is under way.
+            // the rows of a seal whose own commit is under way. One daemon per state directory:
+            // two would append to one seal log and issue the same case numbers.
+            if cleanOrphans {
+                let fd = try Self.lockStateDirectory(stateDirectory)
+                lockFile.withLock { $0 = fd }
+            }
             if cleanOrphans && keyProblem == nil {
                 let r = try replaySealLog()
                 replayed.withLock { $0 = r }
@@ -139,7 +148,8 @@ public final class OutboxDatabase: Sendable {
             try reconcileCaseCounter()
             if cleanOrphans {
                 try removeSealLeftovers()
-                if keyProblem == nil { try compactSealLog() }
+                // Best effort: a full disk must not keep the daemon (and the outbox's drain) down.
+                if keyProblem == nil { try? compactSealLog() }
             }
         } else {
             caseCounter = try CaseCounterFile(stateDirectory: stateDirectory, create: false)
@@ -147,8 +157,36 @@ public final class OutboxDatabase: Sendable {
         }
     }
 
+    deinit {
+        lockFile.withLock { if $0 >= 0 { Glibc.close($0) } }
+    }
+
+    /// Takes the state directory's lock for this process, or says which process holds it.
+    static func lockStateDirectory(_ stateDirectory: String) throws -> Int32 {
+        let path = stateDirectory + "/kioskd.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw OutboxError("cannot open \(path): \(String(cString: strerror(errno))); check the state directory")
+        }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        if fcntl(fd, F_SETLK, &lock) != 0 {
+            var held = flock()
+            held.l_type = Int16(F_WRLCK)
+            held.l_whence = Int16(SEEK_SET)
+            _ = fcntl(fd, F_GETLK, &held)
+            Glibc.close(fd)
+            throw OutboxError(
+                "the state directory \(stateDirectory) is in use by another kioskd (process \(held.l_pid)): stop it first (systemctl stop kioskd); two would issue the same case numbers"
+            )
+        }
+        return fd
+    }
+
     /// Shutdown: folds the WAL into the database file (checkpoint TRUNCATE) and closes every
-    /// connection. Every commit was already durable (synchronous=FULL); this leaves one
+    /// connection. Every commit was already durable (synchronous=FULL, or a seal's rows through the
+    /// seal log) and the counter file is brought up to date; this leaves one
     /// self-contained file behind. Later calls fail.
     public func close() throws {
         try persistCaseCounter()
@@ -195,16 +233,20 @@ public final class OutboxDatabase: Sendable {
         if free - Int64(incoming) * 2 < minFreeBytes { throw DiskFloorError(freeBytes: free, floorBytes: minFreeBytes) }
     }
 
-    /// Removes the leftovers of seals that crashed before their rows committed: only folders the
-    /// seal journal names and the database does not. A folder unknown to both is left alone
-    /// (see `unaccountedFolders`; `kioskctl outbox recover` reads it).
+    /// Removes the leftovers of seals that crashed before their log record: folders marked
+    /// `@sealing` (or named by the seal journal of earlier versions) that have neither a row nor a
+    /// seal-log record. A folder unknown to all of them is left alone (see `unaccountedFolders`;
+    /// `kioskctl outbox recover` reads it).
     func removeSealLeftovers() throws {
         let journal = sealJournal.entries()
         let marked = Self.sealingFolders(attachmentsDirectory)
         let ids = journal + marked
         guard !ids.isEmpty else { return }
         let known = try existingIds(ids)
-        for id in ids {
+        // A folder whose seal has a log record is a seal that returned: its rows come from the
+        // log (if replay could not write them now, on a later start); never deleted here.
+        let logged = Set(try sealLog.records().map(\.id))
+        for id in ids where !logged.contains(id) || known.contains(id) {
             if !known.contains(id) {
                 try? FileManager.default.removeItem(atPath: attachmentsDirectory + "/" + id)
             } else {
@@ -229,7 +271,7 @@ public final class OutboxDatabase: Sendable {
     /// database rebuilt by `kioskctl outbox recover`. Rows come back sealed, queued for upload.
     public func replaySealLog() throws -> SealLogReplay {
         var out = SealLogReplay()
-        let records = sealLog.records()
+        let records = try sealLog.records()
         guard !records.isEmpty else { return out }
         let known = try existingIds(records.map(\.id))
         let now = clock.now
@@ -277,7 +319,7 @@ public final class OutboxDatabase: Sendable {
     /// (their files went with it); segments of earlier days only. The counter file keeps the
     /// highest numbers first.
     public func compactSealLog() throws {
-        let records = sealLog.records()
+        let records = try sealLog.records()
         let today = clock.dayKey(clock.now)
         let old = records.filter { $0.day < today }
         guard !old.isEmpty else { return }
@@ -315,7 +357,7 @@ public final class OutboxDatabase: Sendable {
             )
         }
         for r in used { if let d: String = r["day"], let q: Int = r["seq"] { raise(d, q) } }
-        for r in sealLog.records() {
+        for r in try sealLog.records() {
             if let seq = Int(r.caseNumber.suffix(4)) { raise(String(r.caseNumber.suffix(12).prefix(8)), seq) }
         }
         for (day, seq) in caseCounter.allDays() { raise(day, seq) }
@@ -346,12 +388,17 @@ public final class OutboxDatabase: Sendable {
     /// Issues the next case number of `day`: one more than the highest issued (see `issued`).
     /// Not written anywhere by itself: the seal's log record, fsynced before any receipt, is what
     /// keeps it; a number whose seal failed before that may be issued again (nobody holds it).
-    func reserveCaseNumber(day: String) -> Int {
-        issued.withLock { counts in
+    func reserveCaseNumber(day: String) throws -> Int {
+        let seq = issued.withLock { counts -> Int in
             let seq = (counts[day] ?? 0) + 1
-            counts[day] = seq
+            if seq <= 9999 { counts[day] = seq }
             return seq
         }
+        // A case number holds four digits of sequence: the 10,000th seal of a day waits for tomorrow.
+        guard seq <= 9999 else {
+            throw OutboxError("today's 9,999 case numbers are all issued; new submissions resume tomorrow, call staff")
+        }
+        return seq
     }
 
     static let keyCheckSetting = "outbox_key_check"

@@ -44,7 +44,8 @@ public struct Retention: Sendable {
         }
         // The seal log's copies of purged submissions go too (segments of earlier days).
         let database = self.database
-        try await FileSync.run { try database.compactSealLog() }
+        // Best effort (a full disk cannot rewrite a segment): the next pass or start tries again.
+        _ = try? await FileSync.run { try database.compactSealLog() }
         return ids.count
     }
 }

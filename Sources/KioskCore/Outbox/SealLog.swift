@@ -68,6 +68,8 @@ public final class SealLog: Sendable {
     /// blocks that already exist, and its fdatasync has no size or allocation to write back.
     static let preallocate = 256 * 1024
     private let segment = Mutex<Segment?>(nil)
+    /// Per day, where the fdatasynced part of this process's appends ends.
+    private let syncedEnd = Mutex<[String: off_t]>([:])
 
     public init(stateDirectory: String) {
         directory = stateDirectory + "/" + Self.directoryName
@@ -93,33 +95,87 @@ public final class SealLog: Sendable {
         return out
     }
 
-    /// The valid records of a segment's bytes and where the valid part ends.
-    static func decode(_ bytes: [UInt8], day: String) -> (records: [Record], validEnd: Int) {
-        var records: [Record] = []
-        var at = 0
-        while at + 8 <= bytes.count, Array(bytes[at..<at + 4]) == magic {
-            let length = Array(bytes[at + 4..<at + 8])
-            let n = Int(length[0]) | Int(length[1]) << 8 | Int(length[2]) << 16 | Int(length[3]) << 24
-            let end = at + 8 + n + 16
-            guard n > 0, end <= bytes.count else { break }
-            let payload = Array(bytes[at + 8..<at + 8 + n])
-            guard Array(sha256(length + payload).prefix(16)) == Array(bytes[at + 8 + n..<end]) else { break }
-            guard let nl = payload.firstIndex(of: 0x0A) else { break }
-            let head = String(decoding: payload[..<nl], as: UTF8.self).split(separator: " ")
-            guard head.count == 2 else { break }
-            records.append(
-                Record(day: day, id: String(head[0]), caseNumber: String(head[1]), box: Data(payload[(nl + 1)...])))
-            at = end
-        }
-        return (records, at)
+    /// One record at `at`, and where it ends (nil: no valid record starts there).
+    static func record(_ bytes: [UInt8], at: Int, day: String) -> (Record, Int)? {
+        guard at + 8 <= bytes.count, Array(bytes[at..<at + 4]) == magic else { return nil }
+        let length = Array(bytes[at + 4..<at + 8])
+        let n = Int(length[0]) | Int(length[1]) << 8 | Int(length[2]) << 16 | Int(length[3]) << 24
+        let end = at + 8 + n + 16
+        guard n > 0, end <= bytes.count else { return nil }
+        let payload = Array(bytes[at + 8..<at + 8 + n])
+        guard Array(sha256(length + payload).prefix(16)) == Array(bytes[at + 8 + n..<end]) else { return nil }
+        guard let nl = payload.firstIndex(of: 0x0A) else { return nil }
+        let head = String(decoding: payload[..<nl], as: UTF8.self).split(separator: " ")
+        guard head.count == 2 else { return nil }
+        return (
+            Record(day: day, id: String(head[0]), caseNumber: String(head[1]), box: Data(payload[(nl + 1)...])), end
+        )
     }
 
-    /// Every valid record, oldest day first, in append order.
-    public func records() -> [Record] {
+    /// The valid records of a segment's bytes, where the last one ends, and whether bytes that
+    /// are neither records nor the zeros written ahead lie between them (damage: the records
+    /// after it are still read, found by scanning for the next valid record).
+    static func decode(_ bytes: [UInt8], day: String) -> (records: [Record], validEnd: Int, damaged: Bool) {
+        var records: [Record] = []
+        var at = 0
+        var validEnd = 0
+        var damaged = false
+        while at < bytes.count {
+            if let (r, end) = record(bytes, at: at, day: day) {
+                records.append(r)
+                if at > validEnd { damaged = true }
+                at = end
+                validEnd = end
+                continue
+            }
+            // Not a record here: zeros written ahead (the end), or damage; look further.
+            guard let next = bytes[(at + 1)...].firstIndex(of: magic[0]) else { break }
+            at = next
+        }
+        return (records, validEnd, damaged)
+    }
+
+    /// Reads a whole segment through its own descriptor; an existing segment that cannot be read
+    /// is an error (never taken for an empty one).
+    static func read(_ path: String) throws -> [UInt8]? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw FileIOError(
+                description:
+                    "cannot read the seal log \(path): \(String(cString: strerror(errno))); check the state directory and the disk"
+            )
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw FileIOError(description: "cannot read the seal log \(path): \(String(cString: strerror(errno)))")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var got = 0
+        while got < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(got)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw FileIOError(
+                    description:
+                        "cannot read the seal log \(path): \(n < 0 ? String(cString: strerror(errno)) : "shorter than its size"); check the disk"
+                )
+            }
+            got += n
+        }
+        return bytes
+    }
+
+    /// Every valid record, oldest day first, in append order. Of a segment this process appends
+    /// to, only what was fdatasynced (a record being written is not a seal yet).
+    public func records() throws -> [Record] {
         var out: [Record] = []
+        let synced = syncedEnd.withLock { $0 }
         for day in days() {
-            guard let data = FileManager.default.contents(atPath: path(day)) else { continue }
-            out += Self.decode([UInt8](data), day: day).records
+            guard var bytes = try Self.read(path(day)) else { continue }
+            if let end = synced[day], Int(end) < bytes.count { bytes = Array(bytes[..<Int(end)]) }
+            out += Self.decode(bytes, day: day).records
         }
         return out
     }
@@ -127,7 +183,8 @@ public final class SealLog: Sendable {
     /// The days that have a segment.
     public func days() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { name in
-            name.hasSuffix(".log") && name.count == 12 ? String(name.prefix(8)) : nil
+            name.hasSuffix(".log") && name.count == 12 && name.prefix(8).allSatisfy(\.isASCII)
+                && name.prefix(8).allSatisfy(\.isNumber) ? String(name.prefix(8)) : nil
         }.sorted()
     }
 
@@ -171,14 +228,22 @@ public final class SealLog: Sendable {
                 return b
             }
             guard let batch else { return }
-            do {
-                try write(batch.map { ($0.day, $0.bytes) })
-            } catch {
-                for e in batch { e.waiter.resume(throwing: error) }
-                continue
+            // Each day's records are written and synced on their own: one day's failure (a batch
+            // across midnight) leaves the other's result true.
+            var failed: [String: Error] = [:]
+            var days: [String] = []
+            for e in batch where !days.contains(e.day) { days.append(e.day) }
+            for day in days {
+                do {
+                    try write(day: day, bytes: batch.filter { $0.day == day }.flatMap(\.bytes))
+                } catch {
+                    failed[day] = error
+                }
             }
-            let committed = commit(batch.map(\.rows))
-            for (e, ok) in zip(batch, committed) { e.waiter.resume(returning: ok) }
+            let good = batch.filter { failed[$0.day] == nil }
+            let committed = commit(good.map(\.rows))
+            for (e, ok) in zip(good, committed) { e.waiter.resume(returning: ok) }
+            for e in batch { if let error = failed[e.day] { e.waiter.resume(throwing: error) } }
         }
     }
 
@@ -213,72 +278,70 @@ public final class SealLog: Sendable {
         return ok
     }
 
-    private func write(_ records: [(day: String, bytes: [UInt8])]) throws {
-        var byDay: [(String, [UInt8])] = []
-        for r in records {
-            if let i = byDay.firstIndex(where: { $0.0 == r.day }) {
-                byDay[i].1 += r.bytes
-            } else {
-                byDay.append((r.day, r.bytes))
-            }
-        }
+    private func write(day: String, bytes: [UInt8]) throws {
         try segment.withLock { seg in
-            for (day, bytes) in byDay {
-                if seg?.day != day {
-                    if let s = seg { close(s.fd) }
-                    seg = nil
-                    seg = try open(day: day)
-                }
-                guard var s = seg else { continue }
-                let start = s.end
-                var written = 0
-                var err: Int32 = 0
-                if start + off_t(bytes.count) > s.allocated {
-                    let target =
-                        (start + off_t(bytes.count)) / off_t(Self.preallocate) * off_t(Self.preallocate)
-                        + off_t(Self.preallocate)
-                    let zeros = [UInt8](repeating: 0, count: Int(target - s.allocated))
-                    let n = zeros.withUnsafeBytes { pwrite(s.fd, $0.baseAddress, $0.count, s.allocated) }
-                    if n == zeros.count && fdatasync(s.fd) == 0 { s.allocated = target } else { err = errno }
-                }
-                if err == 0 {
-                    bytes.withUnsafeBytes { raw in
-                        while written < raw.count {
-                            let n = pwrite(
-                                s.fd, raw.baseAddress! + written, raw.count - written, start + off_t(written))
-                            if n < 0 {
-                                if errno == EINTR { continue }
-                                err = errno
-                                return
-                            }
-                            written += n
-                        }
-                    }
-                }
-                if err == 0 && fdatasync(s.fd) != 0 { err = errno }
-                guard err == 0 else {
-                    // Nothing of this batch counts: cut it off so the next append starts clean.
-                    _ = ftruncate(s.fd, start)
-                    _ = fdatasync(s.fd)
-                    close(s.fd)
-                    seg = nil
-                    throw FileIOError(
-                        description:
-                            "cannot write the seal log \(path(day)): \(String(cString: strerror(err))); nothing was submitted; free disk space or check the disk"
-                    )
-                }
-                s.end = start + off_t(written)
-                seg = s
+            if seg?.day != day {
+                if let s = seg { close(s.fd) }
+                seg = nil
+                seg = try open(day: day)
             }
+            guard var s = seg else { return }
+            let start = s.end
+            var err: Int32 = 0
+            if start + off_t(bytes.count) > s.allocated {
+                let target =
+                    (start + off_t(bytes.count)) / off_t(Self.preallocate) * off_t(Self.preallocate)
+                    + off_t(Self.preallocate)
+                let zeros = [UInt8](repeating: 0, count: Int(target - s.allocated))
+                err = Self.writeAll(s.fd, zeros, at: s.allocated)
+                if err == 0 && fdatasync(s.fd) != 0 { err = errno }
+                if err == 0 { s.allocated = target }
+            }
+            if err == 0 { err = Self.writeAll(s.fd, bytes, at: start) }
+            if err == 0 && fdatasync(s.fd) != 0 { err = errno }
+            guard err == 0 else {
+                // Cut this batch off so it counts for nothing; if even that fails, what is on disk
+                // is unknown: the seals fail, and the next start decides from what survived.
+                close(s.fd)
+                seg = nil
+                let fd = Glibc.open(path(day), O_WRONLY | O_CLOEXEC)
+                if fd >= 0 {
+                    _ = ftruncate(fd, start)
+                    _ = fdatasync(fd)
+                    close(fd)
+                }
+                throw FileIOError(
+                    description:
+                        "cannot write the seal log \(path(day)): \(String(cString: strerror(err))); free disk space or check the disk"
+                )
+            }
+            s.end = start + off_t(bytes.count)
+            seg = s
+            let end = s.end
+            syncedEnd.withLock { $0[day] = end }
         }
+    }
+
+    /// pwrite of all of `bytes` at `offset`; the errno of a failure (ENOSPC for a short write).
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: off_t) -> Int32 {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes {
+                pwrite(fd, $0.baseAddress! + written, $0.count - written, offset + off_t(written))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            if n == 0 { return ENOSPC }
+            written += n
+        }
+        return 0
     }
 
     /// Opens (creating durably) a day's segment for appending, cutting off a torn last record.
     private func open(day: String) throws -> Segment {
-        if !FileManager.default.fileExists(atPath: directory) {
-            try DurableFile.makeDirectory(directory)
-            try DurableFile.syncDirectory((directory as NSString).deletingLastPathComponent)
-        }
+        if !FileManager.default.fileExists(atPath: directory) { try DurableFile.makeDirectory(directory) }
         let p = path(day)
         let existed = FileManager.default.fileExists(atPath: p)
         let fd = Glibc.open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -289,22 +352,31 @@ public final class SealLog: Sendable {
         }
         var end: off_t = 0
         var allocated: off_t = 0
-        if existed {
-            let bytes = [UInt8](FileManager.default.contents(atPath: p) ?? Data())
-            let valid = Self.decode(bytes, day: day).validEnd
-            allocated = off_t(bytes.count)
-            // Past the last valid record: zeros written ahead, or a torn record cut off here.
-            if bytes[valid...].contains(where: { $0 != 0 }) {
-                _ = ftruncate(fd, off_t(valid))
-                _ = fdatasync(fd)
-                allocated = off_t(valid)
+        do {
+            if existed {
+                let bytes = try Self.read(p) ?? []
+                let valid = Self.decode(bytes, day: day).validEnd
+                allocated = off_t(bytes.count)
+                // Past the last valid record: zeros written ahead, or a torn record (an append
+                // that never returned), cut off here. Damage before it is kept as it is.
+                if bytes[valid...].contains(where: { $0 != 0 }) {
+                    guard ftruncate(fd, off_t(valid)) == 0, fdatasync(fd) == 0 else {
+                        throw FileIOError(
+                            description:
+                                "cannot cut the torn end of the seal log \(p): \(String(cString: strerror(errno))); check the disk"
+                        )
+                    }
+                    allocated = off_t(valid)
+                }
+                end = off_t(valid)
             }
-            end = off_t(valid)
-        } else {
-            do { try DurableFile.syncDirectory(directory) } catch {
-                close(fd)
-                throw error
-            }
+            // The segment's name and the folder's: durable once per process, whatever an earlier
+            // run managed before it stopped.
+            try DurableFile.syncDirectory(directory)
+            try DurableFile.syncDirectory((directory as NSString).deletingLastPathComponent)
+        } catch {
+            close(fd)
+            throw error
         }
         return Segment(day: day, fd: fd, end: end, allocated: allocated)
     }
@@ -316,8 +388,11 @@ public final class SealLog: Sendable {
         try queue.sync {
             var dropped: [Record] = []
             for day in days() where day < today {
-                guard let data = FileManager.default.contents(atPath: path(day)) else { continue }
-                let all = Self.decode([UInt8](data), day: day).records
+                guard let bytes = try Self.read(path(day)) else { continue }
+                let decoded = Self.decode(bytes, day: day)
+                // A damaged segment is left as it is (recover and a technician may read it).
+                if decoded.damaged || bytes[decoded.validEnd...].contains(where: { $0 != 0 }) { continue }
+                let all = decoded.records
                 let kept = all.filter(keep)
                 if kept.count == all.count && !all.isEmpty { continue }
                 dropped += all.filter { !keep($0) }

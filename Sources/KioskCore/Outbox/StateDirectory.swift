@@ -93,7 +93,8 @@ enum StateEvidence {
 /// The case counter kept redundantly beside the database (`case-counter`): the highest sequence
 /// issued per day. Two fixed 4 KiB slots are overwritten in turn (pwrite + fdatasync), each with a
 /// generation and a SHA-256, so a torn write leaves the other slot; reading takes the valid slot
-/// of the highest generation. A number is written here, durably, before it is used.
+/// of the highest generation. Written at start, at seal-log compaction and at close; the seal log
+/// holds the numbers issued in between.
 public final class CaseCounterFile: Sendable {
     public static let fileName = "case-counter"
     static let slotSize = 4096

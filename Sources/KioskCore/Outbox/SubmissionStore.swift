@@ -193,14 +193,16 @@ public struct SubmissionStore: Sendable {
     static let sealingMark = "@sealing"
 
     /// Seals a submission. Only after this returns may a receipt be printed. In order:
-    ///   1. with attachments: a new folder marked `@sealing`, each file encrypted, written and
-    ///      fsynced, then the folder and its parent fsynced once each;
-    ///   2. the case number: one more than the day's highest issued (in memory, see `issued`);
+    ///   1. the case number: one more than the day's highest issued (in memory, see `issued`);
+    ///   2. with attachments: a new folder marked `@sealing`, each file encrypted, written and
+    ///      fsynced, and the folder and its parent fsynced (in parallel);
     ///   3. the seal-log record (id, case number, encrypted manifest), fdatasynced: the durable
     ///      point; seals waiting together share one fdatasync;
-    ///   4. the rows, in one transaction not fsynced of its own (synchronous=NORMAL; the next
-    ///      durable commit or a replay at start covers them); then the `@sealing` mark is removed.
-    /// A failure before 3 removes the folder; nothing durable names the case number.
+    ///   4. the rows, in the batch's transaction, not fsynced of its own (synchronous=NORMAL; the
+    ///      next durable commit or a replay at start covers them); then the mark is removed (not
+    ///      synced: a mark that comes back names a folder whose seal has a log record, kept).
+    /// A failure before 3 removes the folder; after the append began it is left for the next
+    /// start to judge. A number whose seal failed was never printed and may be issued again.
     public func seal(_ s: NewSubmission) async throws -> SubmissionSummary {
         try database.checkDiskFloor(incoming: s.attachments.reduce(0) { $0 + $1.data.count })
         if let problem = database.keyProblem { throw OutboxError(problem) }
@@ -225,7 +227,8 @@ public struct SubmissionStore: Sendable {
         var records: [AttachmentRecord] = []
         var summary: SubmissionSummary
         var committed = false
-        let seq = database.reserveCaseNumber(day: day)
+        var appending = false
+        let seq = try database.reserveCaseNumber(day: day)
         let caseNumber = casePrefix + day + Self.fourDigits(seq)
         do {
             if !s.attachments.isEmpty {
@@ -298,6 +301,7 @@ public struct SubmissionStore: Sendable {
             // The rows make it visible; they commit right after the record is durable, with the
             // rows of any seal that waited with it. The database's per-day counter is not raised
             // here: the start-up reconcile reads the day's highest case number from the rows.
+            appending = true
             committed = try await database.sealLog.append(day: day, id: id, caseNumber: caseNumber, box: box) { db in
                 try record.insert(db)
                 for a in attachmentRows { try a.insert(db) }
@@ -306,7 +310,10 @@ public struct SubmissionStore: Sendable {
                 if let of = supplementOf { try CaseEvents.insertSupplementLink(db, submissionId: id, of: of) }
             }
         } catch {
-            if !s.attachments.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
+            // Before the append nothing names the folder; once the append began, its record may
+            // be on disk after all (a failed fdatasync): the folder stays with its mark, and the
+            // next start keeps it (record found, rows written back) or removes it (no record).
+            if !s.attachments.isEmpty && !appending { try? FileManager.default.removeItem(atPath: dir) }
             throw OutboxError(
                 "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
         }
