@@ -56,6 +56,17 @@ public final class KioskServices: Sendable {
             stateDirectory: config.stateDirectoryPath, cipher: AtRestCipher(masterKey: key),
             stationId: config.station.id, casePrefix: config.station.casePrefix, clock: clock,
             minFreeBytes: Int64(config.storage?.minFreeMegabytes ?? 100) * 1_000_000)
+        let replay = stores.database.replayedAtStart
+        if !replay.written.isEmpty {
+            logger.notice(
+                "seal log: rows a power cut lost were written back",
+                metadata: ["cases": "\(replay.written.map(\.caseNumber).sorted())"])
+        }
+        for (caseNumber, why) in replay.notWritten.sorted(by: { $0.key < $1.key }) {
+            logger.error(
+                "seal log: a sealed submission has no row yet and is not uploaded until it has; kioskd tries again at its next start (check the key and free disk space, then restart kioskd)",
+                metadata: ["case": "\(caseNumber)", "reason": "\(why)"])
+        }
         certificateDesk = stores.certificateDesk(logger: logger)
         let up = try config.upstreamConfig()
         do { http = try config.upstreamTLS.makeHTTPClient() } catch { throw ConfigError("\(error)") }
