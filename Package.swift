@@ -108,7 +108,15 @@ let package = Package(
             // (DT_RELR, glibc 2.36) instead of 3.4 MB of RELA records read at every start.
             linkerSettings: [
                 .unsafeFlags(
-                    ["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                    [
+                        "-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker",
+                        "pack-relative-relocs",
+                        // The functions kioskd runs to its home screen and while idle, first and together
+                        // (scripts/kioskd-order.sh writes the list): the kernel maps a program's pages 64 KiB
+                        // around each one touched, so start-up code spread over 32 MB of text was all resident.
+                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/packaging/kioskd.order",
+                        "-Xlinker", "--no-warn-symbol-ordering",
+                    ],
                     .when(configuration: .release))
             ]),
         // The display client run inside the terminal on the kiosk's monitor (foot under cage): attaches
