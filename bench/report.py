@@ -177,6 +177,8 @@ if sm:
     sm = dict(sorted(sm.items(), key=lambda kv: -kv[1]))
     total = sum(sm.values())
     print(f"\n## kioskd's idle RSS by mapping (/proc/PID/smaps, last run, {total:,} KiB)\n")
+    print("kioskd as the .deb ships it: built with `--static-swift-stdlib` (the Swift runtime and Foundation")
+    print("are in the kioskd mapping, not in shared libraries).\n")
     print("| mapping | KiB |")
     print("|---|---|")
     for name, kib in list(sm.items())[:14]:

@@ -19,7 +19,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ "${KIOSK_BENCH_CHROMIUM:-1}" = 1 ]
 fi
 
 swift build -c "$CONFIG" --product kiosk-bench
-swift build -c "$CONFIG" --product kioskd
+# kioskd as the .deb ships it (scripts/build-deb.sh): Swift runtime and Foundation linked in
+# statically, in its own build folder so the dynamic builds beside it are not relinked.
+swift build -c "$CONFIG" --static-swift-stdlib --scratch-path .build-static --product kioskd
 swift build -c "$CONFIG" --product kioskctl
 BIN="$ROOT/.build/$CONFIG"
 
@@ -63,7 +65,7 @@ for i in $(seq 1 "$RUNS"); do
   echo "bench: run $i: peers" >&2
   load peers; "$PEER_PY" bench/peers.py "$W" > "$W/peers.$i.json"
   echo "bench: run $i: start-up, RSS, ${KIOSK_BENCH_IDLE_SECONDS} s idle, Chromium" >&2
-  load startup; python3 bench/startup.py "$BIN/kioskd" "$W/kiosk.yaml" > "$W/startup.$i.json"
+  load startup; python3 bench/startup.py "$ROOT/.build-static/$CONFIG/kioskd" "$W/kiosk.yaml" > "$W/startup.$i.json"
 done
 load end
 echo "$(( $(date +%s) - T0 )) $(( $(date +%s) - BENCH_T0 ))" > "$W/seconds.txt"

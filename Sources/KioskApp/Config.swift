@@ -347,7 +347,7 @@ public struct KioskConfig: Codable, Sendable {
         }
         var config: KioskConfig
         do {
-            config = try YAMLDecoder().decode(KioskConfig.self, from: String(decoding: data, as: UTF8.self))
+            config = try YAMLDecoder().decodeWithoutRegex(KioskConfig.self, from: String(decoding: data, as: UTF8.self))
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw ConfigError(
                 "config \(path): missing setting `\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))`; see kiosk-config/kiosk.yaml for an example"
@@ -371,6 +371,14 @@ public struct KioskConfig: Codable, Sendable {
         return config
     }
 
+    /// Whether `s` is `lengths` characters, every one ASCII and `allowed`: what the anchored patterns
+    /// `^[…]{m,n}$` checked, without NSRegularExpression (the first one compiled sets up ICU's regex
+    /// engine and Unicode property sets, which then stay in kioskd's resident set). Unlike ICU's `$`,
+    /// a trailing line break is not let through.
+    static func isName(_ s: String, _ lengths: ClosedRange<Int>, _ allowed: (Unicode.Scalar) -> Bool) -> Bool {
+        lengths.contains(s.unicodeScalars.count) && s.unicodeScalars.allSatisfy { $0.isASCII && allowed($0) }
+    }
+
     public func validate() throws {
         if let tz = station.timeZone, TimeZone(identifier: tz) == nil {
             throw ConfigError(
@@ -385,10 +393,10 @@ public struct KioskConfig: Codable, Sendable {
         }
         if let v = voice?.volume, v < 0 || v > 200 { throw ConfigError("voice.volume \(v) must be 0…200") }
         for v in [voice?.voice, voice?.englishVoice].compactMap({ $0 })
-        where v.range(of: "^[A-Za-z0-9_+-]{1,40}$", options: .regularExpression) == nil {
+        where !Self.isName(v, 1...40, { isLetterOrDigit($0) || $0 == "_" || $0 == "+" || $0 == "-" }) {
             throw ConfigError("voice \(v) is not an espeak-ng voice name (see `espeak-ng --voices`)")
         }
-        guard station.casePrefix.range(of: "^[A-Z0-9]{1,8}$", options: .regularExpression) != nil else {
+        guard Self.isName(station.casePrefix, 1...8, { ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) else {
             throw ConfigError("station.casePrefix must be 1–8 capital letters or digits (it starts every case number)")
         }
         guard upstream.url.hasPrefix("http://") || upstream.url.hasPrefix("https://") else {
@@ -458,7 +466,10 @@ public struct KioskConfig: Codable, Sendable {
             guard let value, !range.contains(value) else { return }
             throw ConfigError("\(key) \(value) is out of range: use \(range.lowerBound)…\(range.upperBound) (\(why))")
         }
-        guard station.id.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
+        guard
+            Self.isName(station.id, 1...64, { isLetterOrDigit($0) || $0 == "." || $0 == "_" || $0 == "-" }),
+            isLetterOrDigit(station.id.unicodeScalars.first!)
+        else {
             throw ConfigError(
                 "station.id `\(station.id)` must be 1–64 letters, digits, '.', '_' or '-' (the upstream knows the station by it)"
             )
@@ -567,7 +578,7 @@ public struct KioskConfig: Codable, Sendable {
             throw ConfigError("devices.a4Printer: set either `queue` or `uri`, not both")
         default: break
         }
-        if let q = d.queue, q.range(of: "^[A-Za-z0-9_.-]{1,127}$", options: .regularExpression) == nil {
+        if let q = d.queue, !Self.isName(q, 1...127, { isLetterOrDigit($0) || $0 == "_" || $0 == "." || $0 == "-" }) {
             throw ConfigError("devices.a4Printer.queue \(q) is not a CUPS queue name (letters, digits, _ . -)")
         }
         if let u = d.uri, !(u.hasPrefix("ipp://") || u.hasPrefix("ipps://")) {
@@ -635,4 +646,9 @@ public struct KioskConfig: Codable, Sendable {
         }
         throw ConfigError("set upstream.token or upstream.tokenFile: the station's bearer token for the upstream")
     }
+}
+
+/// A-Z, a-z or 0-9.
+private func isLetterOrDigit(_ c: Unicode.Scalar) -> Bool {
+    ("A"..."Z").contains(c) || ("a"..."z").contains(c) || ("0"..."9").contains(c)
 }

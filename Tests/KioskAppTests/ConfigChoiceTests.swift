@@ -88,10 +88,30 @@ import Testing
         ("  retentionDays: 30 ", "  retentionDays: 99999 ", "storage.retentionDays"),
         ("  id: XY-GH-001 ", "  id: \"\" ", "station.id"),
         ("  id: XY-GH-001 ", "  id: \"站 1\" ", "station.id"),
+        ("  id: XY-GH-001 ", "  id: -XY-GH-001 ", "station.id"),
+        ("  id: XY-GH-001 ", "  id: X\(String(repeating: "y", count: 64)) ", "station.id"),
+        ("  id: XY-GH-001 ", "  id: \"XY-GH-001\\n\" ", "station.id"),
+        ("  casePrefix: GH ", "  casePrefix: gh ", "station.casePrefix"),
+        ("  casePrefix: GH ", "  casePrefix: GH12345678 ", "station.casePrefix"),
+        ("  casePrefix: GH ", "  casePrefix: ＧＨ ", "station.casePrefix"),
     ])
     func outOfRangeNamesTheKey(_ from: String, _ to: String, _ key: String) throws {
         let e = try #require(try error { $0.replacingOccurrences(of: from, with: to) }, "\(to) was accepted")
         #expect(e.contains(key), "\(e)")
+    }
+
+    /// The name checks are written out (no NSRegularExpression at start): the longest and the
+    /// first-character rules still hold, and a `<<` merge key still merges.
+    @Test func namesAtTheirLimitsAndMergeKeysAreAccepted() throws {
+        let longest = "X" + String(repeating: "y.", count: 31) + "z"  // 64
+        #expect(try error { $0.replacingOccurrences(of: "  id: XY-GH-001 ", with: "  id: \(longest) ") } == nil)
+        #expect(try error { $0.replacingOccurrences(of: "  casePrefix: GH ", with: "  casePrefix: AB345678 ") } == nil)
+        let merged = try ConfigChoiceTests().load {
+            "defaults: &d { maxBackoffSeconds: 123 }\n"
+                + $0.replacingOccurrences(of: "upstream:\n", with: "upstream:\n  <<: *d\n")
+                .replacingOccurrences(of: "  maxBackoffSeconds: 300\n", with: "")
+        }
+        #expect(try merged.get().upstream.maxBackoffSeconds == 123)
     }
 
     @Test func theShippedValuesAreInRangeAndHeartbeatsMayBeOff() throws {

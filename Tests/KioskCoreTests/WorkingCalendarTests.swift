@@ -55,6 +55,34 @@ import Testing
                 == CaseDeadline.addWorkingDays(5, to: accepted, timeZone: tz, calendar: c))
     }
 
+    /// The calendar's days are read by hand (no ICU at start): the same days, and the same refusals,
+    /// as a non-lenient en_US_POSIX DateFormatter that must write the text back unchanged.
+    @Test func daysAreReadAsAStrictDateFormatterReadsThem() {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd"
+        f.isLenient = false
+        func formatter(_ s: String) -> Date? {
+            guard s.count == 10, let d = f.date(from: s), f.string(from: d) == s else { return nil }
+            return d
+        }
+        var texts = [
+            "2025-01-01", "2025-12-31", "2024-02-29", "2025-02-29", "2100-02-29", "2000-02-29", "2026-02-30",
+            "2026-04-31", "2026-00-10", "2026-13-01", "2026-01-00", "2026-1-05", "2026-01-5", "2026/01/05",
+            "20260105", "2026-01-05 ", " 2026-01-05", "2026-01-05\n", "２０２６-01-05", "2026-０1-05", "abcd-ef-gh",
+            "1970-01-01", "1969-12-31", "2038-01-19", "9999-12-31", "+026-01-05", "-026-01-05", "2026-+1-05", "",
+        ]
+        var d = WorkingCalendar.day("2023-12-25")!
+        for _ in 0..<(5 * 366) {
+            texts.append(WorkingCalendar.key(d))
+            d += 86_400
+        }
+        for t in texts {
+            #expect(WorkingCalendar.day(t) == formatter(t), "\(t)")
+        }
+    }
+
     @Test func mistakesInTheFileAreRefusedWithTheDateToFix() throws {
         func problem(_ json: String) -> String? {
             do {

@@ -132,14 +132,33 @@ public struct WorkingCalendar: Sendable, Equatable {
         return cal
     }
 
+    /// Midnight UTC of a "yyyy-MM-dd" day, or nil: exactly ten ASCII characters naming a real day
+    /// of the Gregorian calendar (what a non-lenient en_US_POSIX DateFormatter parses and writes back
+    /// unchanged). Read by hand: a DateFormatter per entry brought ICU's locale, calendar and
+    /// number-format data into kioskd's resident set when the calendar was loaded at start.
     static func day(_ s: String) -> Date? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = utc
-        f.dateFormat = "yyyy-MM-dd"
-        f.isLenient = false
-        guard s.count == 10, let d = f.date(from: s), f.string(from: d) == s else { return nil }
-        return d
+        let b = Array(s.utf8)
+        guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-") else { return nil }
+        func number(_ r: Range<Int>) -> Int? {
+            var n = 0
+            for i in r {
+                guard b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") else { return nil }
+                n = n * 10 + Int(b[i] - UInt8(ascii: "0"))
+            }
+            return n
+        }
+        guard let y = number(0..<4), let m = number(5..<7), let d = number(8..<10), y >= 1, (1...12).contains(m)
+        else { return nil }
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard d >= 1, d <= monthDays[m - 1] else { return nil }
+        // Days since 1970-01-01 (the days-from-civil algorithm, years counted from March).
+        let yy = m <= 2 ? y - 1 : y
+        let era = yy / 400
+        let yearOfEra = yy - era * 400
+        let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return Date(timeIntervalSince1970: Double(era * 146_097 + dayOfEra - 719_468) * 86_400)
     }
 
     static func key(_ d: Date) -> String {

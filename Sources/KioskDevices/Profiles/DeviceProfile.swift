@@ -149,7 +149,7 @@ public enum DeviceProfiles {
     public static func parse(yaml: String, name: String) throws -> DeviceProfile {
         let p: DeviceProfile
         do {
-            p = try YAMLDecoder().decode(DeviceProfile.self, from: yaml)
+            p = try YAMLDecoder().decodeWithoutRegex(DeviceProfile.self, from: yaml)
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw DeviceProfileError(
                 description:
