@@ -19,7 +19,9 @@ import Synchronization
 ///
 /// Several seals waiting at once share one write and one fdatasync (group commit): records queue
 /// while the previous batch is being synced, and the next batch takes them all. The same thread
-/// then commits the batch's rows in one transaction, so a seal waits for one hand-off, not two.
+/// inserts the batch's rows first, in one transaction it keeps open while the records are written
+/// and synced, and commits it after: a seal whose rows the database refuses never gets a record,
+/// no reader sees rows before their records are durable, and a seal waits for one hand-off.
 ///
 /// Record layout: "SLR1", payload length (UInt32, little-endian), payload, the first 16 bytes of
 /// SHA-256 over length and payload. Payload: "ID CASENUMBER\n" then the AES-GCM box. A torn last
@@ -228,54 +230,86 @@ public final class SealLog: Sendable {
                 return b
             }
             guard let batch else { return }
-            // Each day's records are written and synced on their own: one day's failure (a batch
-            // across midnight) leaves the other's result true.
-            var failed: [String: Error] = [:]
-            var days: [String] = []
-            for e in batch where !days.contains(e.day) { days.append(e.day) }
-            for day in days {
-                do {
-                    try write(day: day, bytes: batch.filter { $0.day == day }.flatMap(\.bytes))
-                } catch {
-                    failed[day] = error
-                }
-            }
-            let good = batch.filter { failed[$0.day] == nil }
-            let committed = commit(good.map(\.rows))
-            for (e, ok) in zip(good, committed) { e.waiter.resume(returning: ok) }
-            for e in batch { if let error = failed[e.day] { e.waiter.resume(throwing: error) } }
+            let outcome = settle(batch)
+            for (e, r) in zip(batch, outcome) { e.waiter.resume(with: r) }
         }
     }
 
-    /// Runs the batch's rows in one transaction, each in its own savepoint (one seal's failure
-    /// leaves the others); the transaction is not fsynced of its own.
-    private func commit(_ rows: [Rows?]) -> [Bool] {
-        var ok = [Bool](repeating: false, count: rows.count)
-        guard rows.contains(where: { $0 != nil }), let pool = rowsPool.withLock({ $0 }) else { return ok }
+    /// A seal whose rows the database refused (a constraint, a full disk): nothing of it was
+    /// written to the log, nothing of it is durable.
+    public struct RowsRefused: Error, CustomStringConvertible {
+        public var underlying: String
+        public var description: String { "the outbox database refused the submission's rows (\(underlying))" }
+    }
+
+    /// One batch: its rows inserted first in one open transaction (each seal in its own savepoint;
+    /// a seal whose rows fail is refused and its record never written), then the records of the
+    /// rest written and fdatasynced per day, then the transaction committed (not fsynced of its
+    /// own: the records are what is durable). The rows are invisible to every reader until the
+    /// records are on disk; a failed write rolls them back. Per entry: whether its rows committed,
+    /// or the error.
+    private func settle(_ batch: [Entry]) -> [Result<Bool, Error>] {
+        var results = [Result<Bool, Error>?](repeating: nil, count: batch.count)
+        var written = false
+        func writeRecords(skipping refused: Set<Int>) -> [String: Error] {
+            var failed: [String: Error] = [:]
+            var days: [String] = []
+            for (i, e) in batch.enumerated() where !refused.contains(i) && !days.contains(e.day) { days.append(e.day) }
+            for day in days {
+                let bytes = batch.enumerated().filter { !refused.contains($0.offset) && $0.element.day == day }
+                    .flatMap(\.element.bytes)
+                do { try write(day: day, bytes: bytes) } catch { failed[day] = error }
+            }
+            written = true
+            return failed
+        }
+        guard batch.contains(where: { $0.rows != nil }), let pool = rowsPool.withLock({ $0 }) else {
+            let failed = writeRecords(skipping: [])
+            return batch.map { e in failed[e.day].map { .failure($0) } ?? .success(false) }
+        }
         do {
-            ok = try pool.writeWithoutTransaction { db -> [Bool] in
+            try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-                var done = [Bool](repeating: false, count: rows.count)
                 try db.inTransaction {
-                    for (i, r) in rows.enumerated() {
-                        guard let r else { continue }
+                    var refused = Set<Int>()
+                    for (i, e) in batch.enumerated() {
+                        guard let rows = e.rows else { continue }
                         do {
                             try db.inSavepoint {
-                                try r(db)
+                                try rows(db)
                                 return .commit
                             }
-                            done[i] = true
-                        } catch {}
+                        } catch {
+                            refused.insert(i)
+                            results[i] = .failure(RowsRefused(underlying: "\(error)"))
+                        }
+                    }
+                    let failed = writeRecords(skipping: refused)
+                    for (i, e) in batch.enumerated() where results[i] == nil {
+                        results[i] = failed[e.day].map { .failure($0) } ?? .success(true)
+                    }
+                    // A day that failed had its rows in this transaction: none of them commit. The
+                    // other days' records are durable; their rows come back from the log.
+                    if !failed.isEmpty {
+                        for i in batch.indices { if case .success = results[i] { results[i] = .success(false) } }
+                        return .rollback
                     }
                     return .commit
                 }
-                return done
             }
         } catch {
-            return [Bool](repeating: false, count: rows.count)
+            // The transaction failed: before the records were written, nothing is durable (each
+            // seal fails); after (its commit), the records hold the seals and their rows come back.
+            for i in batch.indices {
+                if written {
+                    if case .success = results[i] { results[i] = .success(false) }
+                } else if results[i] == nil {
+                    results[i] = .failure(RowsRefused(underlying: "\(error)"))
+                }
+            }
         }
-        return ok
+        return results.map { $0 ?? .success(false) }
     }
 
     private func write(day: String, bytes: [UInt8]) throws {

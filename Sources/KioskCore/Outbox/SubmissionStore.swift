@@ -196,11 +196,13 @@ public struct SubmissionStore: Sendable {
     ///   1. the case number: one more than the day's highest issued (in memory, see `issued`);
     ///   2. with attachments: a new folder marked `@sealing`, each file encrypted, written and
     ///      fsynced, and the folder and its parent fsynced (in parallel);
-    ///   3. the seal-log record (id, case number, encrypted manifest), fdatasynced: the durable
-    ///      point; seals waiting together share one fdatasync;
-    ///   4. the rows, in the batch's transaction, not fsynced of its own (synchronous=NORMAL; the
-    ///      next durable commit or a replay at start covers them); then the mark is removed (not
-    ///      synced: a mark that comes back names a folder whose seal has a log record, kept).
+    ///   3. on the seal log's thread, with the seals that wait with it: the rows inserted in an
+    ///      open transaction (refused rows fail the seal: no record, nothing durable), then the
+    ///      record (id, case number, encrypted manifest) written and fdatasynced, the durable
+    ///      point, then the transaction committed without an fsync of its own (synchronous=NORMAL;
+    ///      the next durable commit or a replay at start covers it);
+    ///   4. the mark is removed (not synced: a mark that comes back names a folder whose seal has
+    ///      a log record, kept).
     /// A failure before 3 removes the folder; after the append began it is left for the next
     /// start to judge. A number whose seal failed was never printed and may be issued again.
     public func seal(_ s: NewSubmission) async throws -> SubmissionSummary {
@@ -313,7 +315,9 @@ public struct SubmissionStore: Sendable {
             // Before the append nothing names the folder; once the append began, its record may
             // be on disk after all (a failed fdatasync): the folder stays with its mark, and the
             // next start keeps it (record found, rows written back) or removes it (no record).
-            if !s.attachments.isEmpty && !appending { try? FileManager.default.removeItem(atPath: dir) }
+            if !s.attachments.isEmpty && (!appending || error is SealLog.RowsRefused) {
+                try? FileManager.default.removeItem(atPath: dir)
+            }
             throw OutboxError(
                 "the submission could not be saved (\(error)); nothing was submitted, please try again or call staff")
         }
