@@ -191,6 +191,8 @@ public struct SubmissionStore: Sendable {
 
     /// The mark of a seal in progress inside its attachment folder (see StateDirectory.swift).
     static let sealingMark = "@sealing"
+    /// Where a seal's files are written and synced side by side.
+    static let sealFiles = DispatchQueue(label: "kiosk.outbox.seal-files", qos: .userInitiated, attributes: .concurrent)
 
     /// Seals a submission. Only after this returns may a receipt be printed. In order:
     ///   1. the case number: one more than the day's highest issued (in memory, see `issued`);
@@ -263,7 +265,7 @@ public struct SubmissionStore: Sendable {
                     let n = s.attachments.count
                     let results = Mutex([Result<AttachmentRecord?, Error>?](repeating: nil, count: n + 1))
                     let handles = fds
-                    DispatchQueue.concurrentPerform(iterations: n + 1) { i in
+                    @Sendable func work(_ i: Int) {
                         let r = Result { () throws -> AttachmentRecord? in
                             // The folders first (short waits on the disk), the files after.
                             guard i > 0 else {
@@ -280,6 +282,11 @@ public struct SubmissionStore: Sendable {
                         }
                         results.withLock { $0[i] = r }
                     }
+                    // A thread each (a private concurrent queue may start one per item: they wait on
+                    // the disk more than they compute), not one per core.
+                    let group = DispatchGroup()
+                    for i in 0...n { Self.sealFiles.async(group: group) { work(i) } }
+                    group.wait()
                     let out = try results.withLock { $0 }.compactMap { try $0!.get() }
                     return out
                 }

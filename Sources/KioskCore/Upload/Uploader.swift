@@ -102,9 +102,27 @@ public struct IntakeClient: Sendable {
                 return (Int(resp.status.code), resp.headers, Data(buf.readableBytesView))
             } catch {
                 tries += 1
-                if tries < 2, ContinuousClock.now - started < .seconds(2) { continue }
+                if tries < 2, ContinuousClock.now - started < .seconds(2), Self.brokeAfterConnecting(error) { continue }
                 throw .transient("upstream unreachable (\(String(describing: error).prefix(120)))", retryAfter: nil)
             }
+        }
+    }
+
+    /// Whether a request failed on a connection that was up (closed or reset under it: a cut, a
+    /// stale kept-alive connection) rather than one that never came up (refused, no route, DNS,
+    /// connect timeout): only the first is worth a second try at once; the second is an outage,
+    /// and trying it again at once only costs CPU while the upstream is down.
+    static func brokeAfterConnecting(_ error: Error) -> Bool {
+        if let e = error as? HTTPClientError {
+            return e == .remoteConnectionClosed
+        }
+        let text = String(describing: error)
+        for never in ["refused", "NIOConnectionError", "connectTimeout", "unreachable", "dns", "DNS", "resolve"]
+        where text.contains(never) {
+            return false
+        }
+        return ["reset", "ioOnClosedChannel", "Broken pipe", "EPIPE", "remoteConnectionClosed", "closed"].contains {
+            text.contains($0)
         }
     }
 
