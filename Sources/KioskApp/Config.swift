@@ -533,9 +533,8 @@ public struct KioskConfig: Codable, Sendable {
         for (key, path) in files {
             let real = (path as NSString).resolvingSymlinksInPath
             if let c = credentials, real.hasPrefix(c) || path.hasPrefix(c) { continue }
-            guard let attrs = try? FileManager.default.attributesOfItem(atPath: real),
-                let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue
-            else { continue }  // a missing file gets its own clear error where it is read
+            // A missing file gets its own clear error where it is read.
+            guard let mode = FileStatus(path: real)?.permissions else { continue }
             if mode & 0o077 != 0 {
                 throw ConfigError(
                     "\(key) \(path) is readable by others (mode \(String(mode & 0o777, radix: 8))): run `chmod 600 \(path)` (a secret must be readable by kioskd's user only)"

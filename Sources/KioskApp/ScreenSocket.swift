@@ -169,8 +169,8 @@ public final class ScreenSocketServer: Sendable {
                 switch m.type {
                 case .hello where id == nil:
                     guard let hello = try? JSONDecoder().decode(ScreenHello.self, from: Data(m.payload)) else { return }
-                    let displayGID = displayGroup.flatMap { getgrnam($0) }.map { $0.pointee.gr_gid }
-                    let watchGID = watchGroup.flatMap { getgrnam($0) }.map { $0.pointee.gr_gid }
+                    let displayGID = displayGroup.flatMap { SystemGroups.gid(named: $0) }
+                    let watchGID = watchGroup.flatMap { SystemGroups.gid(named: $0) }
                     guard
                         Self.isAllowed(
                             peer, role: hello.role, ownUID: getuid(), displayGID: displayGID, watchGID: watchGID)

@@ -90,8 +90,7 @@ public final class AdminSocketServer: Sendable {
         chmod(path, 0o660)
         // The socket belongs to the admin group. Under systemd that is kioskd's primary group
         // (Group=kioskadm), so nothing is to change; elsewhere chown, which a filter may refuse.
-        if let group, let g = getgrnam(group) {
-            let gid = g.pointee.gr_gid
+        if let group, let gid = SystemGroups.gid(named: group) {
             var st = stat()
             if stat(path, &st) == 0, st.st_gid != gid, chown(path, getuid(), gid) != 0 {
                 FileHandle.standardError.write(
@@ -234,7 +233,7 @@ public final class AdminSocketServer: Sendable {
 
     /// Root, our own user, or a member of the admin group (primary or supplementary).
     func allowed(_ p: PeerCredentials) -> Bool {
-        let adminGID = group.flatMap { getgrnam($0) }.map { $0.pointee.gr_gid }
+        let adminGID = group.flatMap { SystemGroups.gid(named: $0) }
         return Self.isAllowed(p, ownUID: getuid(), adminGID: adminGID)
     }
 

@@ -201,8 +201,7 @@ public final class OutboxDatabase: Sendable {
 
     /// Size of the WAL file in bytes (0 after `close`), for tests.
     public static func walSize(stateDirectory: String) -> Int {
-        (try? FileManager.default.attributesOfItem(atPath: stateDirectory + "/" + fileName + "-wal")[.size] as? Int)
-            ?? 0
+        FileStatus.size(stateDirectory + "/" + fileName + "-wal") ?? 0
     }
 
     /// Reads back the writer connection's synchronous level (2 = FULL).

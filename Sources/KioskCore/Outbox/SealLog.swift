@@ -193,7 +193,7 @@ public final class SealLog: Sendable {
     /// Whether any segment holds a record (evidence that this directory held an outbox).
     public var isEmpty: Bool {
         !days().contains { day in
-            ((try? FileManager.default.attributesOfItem(atPath: path(day)))?[.size] as? Int ?? 0) > 0
+            (FileStatus.size(path(day)) ?? 0) > 0
         }
     }
 

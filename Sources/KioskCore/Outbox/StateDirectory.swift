@@ -70,7 +70,7 @@ enum StateEvidence {
         }
         if !SealLog(stateDirectory: stateDirectory).isEmpty { out.append("seal log \(SealLog.directoryName)") }
         let wal = stateDirectory + "/" + OutboxDatabase.fileName + "-wal"
-        if let size = (try? fm.attributesOfItem(atPath: wal))?[.size] as? Int, size > 0 {
+        if let size = FileStatus.size(wal), size > 0 {
             out.append("write-ahead log \(OutboxDatabase.fileName)-wal")
         }
         let folders = ((try? fm.contentsOfDirectory(atPath: stateDirectory + "/attachments")) ?? []).filter {
@@ -84,8 +84,8 @@ enum StateEvidence {
 
     /// Why the database file cannot be the outbox without opening it through GRDB (nil: it may be).
     static func fileProblem(_ path: String) -> String? {
-        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path) else { return "missing" }
-        if (attrs[.size] as? Int ?? 0) == 0 { return "empty" }
+        guard let size = FileStatus.size(path) else { return "missing" }
+        if size == 0 { return "empty" }
         return nil
     }
 }

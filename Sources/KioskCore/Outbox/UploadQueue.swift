@@ -291,9 +291,7 @@ public struct UploadQueue: Sendable {
             guard let r = try SubmissionRecord.filter(S.caseNumber == caseNumber).fetchOne(db) else { return nil }
             let atts = try AttachmentRecord.filter(A.submissionId == r.id).order(A.name).fetchAll(db)
             let files = atts.map { a in
-                let onDisk =
-                    (try? FileManager.default.attributesOfItem(atPath: attachmentsDirectory + "/" + a.file))?[
-                        .size] as? Int
+                let onDisk = FileStatus.size(attachmentsDirectory + "/" + a.file)
                 return SubmissionExplanation.File(
                     name: a.name, contentType: a.contentType, size: a.size, sha256: a.sha256, uploaded: a.uploaded,
                     resumableUpload: a.uploadURL != nil, encryptedBytesOnDisk: onDisk)

@@ -53,6 +53,11 @@ public struct UpstreamTLS: Sendable, Equatable {
         var c = HTTPClient.Configuration()
         c.tlsConfiguration = try configuration()
         c.connectionPool = .init(idleTimeout: .seconds(60))
+        // A refused or unreachable upstream fails the request at once: the uploader has its own
+        // backoff with jitter (up to upstream.maxBackoffSeconds). Left on, the pool would dial
+        // again every few hundred milliseconds until the connect timeout, for every request,
+        // which is all an idle kiosk did with its CPU while the upstream was down.
+        c.connectionPool.retryConnectionEstablishment = false
         c.decompression = .disabled
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
     }
