@@ -194,28 +194,12 @@ public final class CaseCounterFile: Sendable {
     }
 }
 
-/// The seal journal (`seal-journal/`): a seal in progress is recorded durably before its
-/// attachment folder exists and forgotten once its rows are committed. After a crash, a folder
-/// with a journal entry and no row is the leftover of a seal that never returned (no receipt was
-/// printed) and may be deleted; nothing else is.
+/// The seal journal (`seal-journal/`) of earlier versions, which recorded a seal in progress
+/// before its attachment folder existed. Read at start (a folder with an entry and no row is the
+/// leftover of a seal that never returned) and emptied; this version marks folders `@sealing`.
 public struct SealJournal: Sendable {
     public let directory: String
     public init(stateDirectory: String) { directory = stateDirectory + "/seal-journal" }
-
-    /// Records the seal of submission `id`: an empty file, then an fsync of the journal folder.
-    func begin(_ id: String) throws {
-        if !FileManager.default.fileExists(atPath: directory) {
-            try DurableFile.makeDirectory(directory)
-            try DurableFile.syncDirectory((directory as NSString).deletingLastPathComponent)
-        }
-        let fd = open(directory + "/" + id, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw FileIOError(
-                description: "cannot write the seal journal in \(directory): \(String(cString: strerror(errno)))")
-        }
-        close(fd)
-        try DurableFile.syncDirectory(directory)
-    }
 
     /// Forgets a seal (its rows committed, or its files removed). Not fsynced: an entry that
     /// comes back after a power cut names a submission whose row exists, and is simply dropped.

@@ -18,25 +18,9 @@ public enum DurableFile {
                     "cannot create \(tmp): \(String(cString: strerror(errno))); check the state directory is writable and not full"
             )
         }
-        var ok = true
-        var err: Int32 = 0
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    ok = false
-                    err = errno
-                    return
-                }
-                off += n
-            }
-        }
-        if ok && fsync(fd) != 0 {
-            ok = false
-            err = errno
-        }
+        var err = writeAll(fd, data)
+        if err == 0 && fsync(fd) != 0 { err = errno }
+        let ok = err == 0
         close(fd)
         guard ok else {
             unlink(tmp)
@@ -64,19 +48,7 @@ public enum DurableFile {
                     "cannot create \(path): \(String(cString: strerror(errno))); check the state directory is writable and not full"
             )
         }
-        var err: Int32 = 0
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    err = errno
-                    return
-                }
-                off += n
-            }
-        }
+        var err = writeAll(fd, data)
         if err == 0 && sync && fsync(fd) != 0 { err = errno }
         close(fd)
         guard err == 0 else {
@@ -89,24 +61,28 @@ public enum DurableFile {
 
     /// Writes all of `data` to the open `fd` and fsyncs it (`path` names it in the error).
     public static func writeAndSync(_ data: Data, fd: Int32, path: String) throws {
-        var err: Int32 = 0
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    err = errno
-                    return
-                }
-                off += n
-            }
-        }
+        var err = writeAll(fd, data)
         if err == 0 && fsync(fd) != 0 { err = errno }
         guard err == 0 else {
             throw FileIOError(
                 description:
                     "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
+        }
+    }
+
+    /// Writes all of `data` to `fd` (retrying short writes and EINTR); the errno of a failure, or 0.
+    static func writeAll(_ fd: Int32, _ data: Data) -> Int32 {
+        data.withUnsafeBytes { raw -> Int32 in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                off += n
+            }
+            return 0
         }
     }
 
