@@ -111,11 +111,11 @@ let package = Package(
                     [
                         "-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker",
                         "pack-relative-relocs",
-                        // The functions kioskd runs to its home screen and while idle, first and together
-                        // (scripts/kioskd-order.sh writes the list): the kernel maps a program's pages 64 KiB
-                        // around each one touched, so start-up code spread over 32 MB of text was all resident.
-                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/packaging/kioskd.order",
-                        "-Xlinker", "--no-warn-symbol-ordering",
+                        // The code kioskd runs to its home screen and while idle, first and together
+                        // (scripts/kioskd-order.sh writes the linker script, input section by input section,
+                        // unnamed compiler stubs included): the kernel maps a program's pages 64 KiB around
+                        // each one touched, so start-up code spread over 32 MB of text was all resident.
+                        "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/packaging/kioskd-text.ld",
                     ],
                     .when(configuration: .release))
             ]),

@@ -92,6 +92,8 @@ row("peak RSS at start (KiB)", S, "kioskd_rss_peak_kib", "Chromium --kiosk peak 
 row("RSS at idle (KiB)", S, "kioskd_rss_steady_kib", "Chromium headless peak RSS (KiB)", S, "chromium_rss_peak_kib",
     ("value", 25 * 1024, "low"))
 row("CPU while idle (% of one core)", S, "kioskd_idle_cpu_percent", "", None, "", ("value", 0.1, "low"), use_ratio=False)
+row("CPU while idle, counted in 10 ms clock ticks (%)", S, "kioskd_idle_cpu_ticks_percent", "", None, "", None,
+    use_ratio=False)
 row("RSS after 1,000 sessions (KiB)", K, "rss_after_1000_sessions_kib", "RSS after the first session (KiB)", K,
     "rss_after_1_session_kib", ("ratio", 1.03, "low"))
 row("seal, 3 x 500 KB attachments (ms)", K, "seal_ms", "raw write + fsync of the same bytes (ms)", K,
@@ -184,6 +186,13 @@ if sm:
     for name, kib in list(sm.items())[:14]:
         print(f"| {name} | {kib:,} |")
     print(f"| (the rest) | {sum(list(sm.values())[14:]):,} |")
+    sec = next((s["kioskd_sections"] for s in reversed(S) if s.get("kioskd_sections")), None)
+    if sec:
+        print(f"\nThe kioskd mapping by ELF section (resident pages from /proc/PID/pagemap, same moment, KiB):\n")
+        print("| section | KiB |")
+        print("|---|---|")
+        for name, kib in sec.items():
+            print(f"| {name} | {kib:,} |")
     th = vals(S, "kioskd_threads")
     if th:
         print(f"\nkioskd threads at idle: {fmt(med(th))}.")

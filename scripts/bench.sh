@@ -21,7 +21,8 @@ fi
 swift build -c "$CONFIG" --product kiosk-bench
 # kioskd as the .deb ships it (scripts/build-deb.sh): Swift runtime and Foundation linked in
 # statically, in its own build folder so the dynamic builds beside it are not relinked.
-swift build -c "$CONFIG" --static-swift-stdlib --scratch-path .build-static --product kioskd
+. scripts/static-build.sh
+static_build "$CONFIG" --scratch-path .build-static --product kioskd
 swift build -c "$CONFIG" --product kioskctl
 BIN="$ROOT/.build/$CONFIG"
 

@@ -25,10 +25,8 @@ done
 
 if [ -z "$bin_dir" ]; then
   export PATH=/opt/swift/usr/bin:$PATH
-  swift build -c release --static-swift-stdlib --product kioskd
-  swift build -c release --static-swift-stdlib --product kioskctl
-  swift build -c release --static-swift-stdlib --product kiosk-intake
-  swift build -c release --static-swift-stdlib --product kiosk-screen
+  . scripts/static-build.sh
+  for product in kioskd kioskctl kiosk-intake kiosk-screen; do static_build release --product "$product"; done
   bin_dir=$(swift build -c release --show-bin-path)
 fi
 for b in kioskd kioskctl kiosk-intake kiosk-screen; do

@@ -83,6 +83,15 @@ import Testing
         }
     }
 
+    @Test func rangesAreCutAtTwoDotsAsFoundationCutsThem() {
+        for e in [
+            "2026-10-01..2026-10-08", "2026-10-01", "", "..", "a..b..c", "a...b", "a....b", "2026-10-01..", "..x",
+            "a.b",
+        ] {
+            #expect(WorkingCalendar.rangeEnds(e) == e.components(separatedBy: ".."), "\(e)")
+        }
+    }
+
     @Test func mistakesInTheFileAreRefusedWithTheDateToFix() throws {
         func problem(_ json: String) -> String? {
             do {

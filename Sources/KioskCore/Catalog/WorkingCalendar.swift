@@ -45,6 +45,26 @@ public struct WorkingCalendar: Sendable, Equatable {
         var workdays: [String]
     }
 
+    /// `entry` cut at each "..", as `components(separatedBy: "..")` cuts it, without Foundation's
+    /// string search, whose first use maps the regex engine's code (about 0.8 MB) into the daemon.
+    static func rangeEnds(_ entry: String) -> [String] {
+        var parts: [String] = []
+        var start = entry.startIndex
+        var i = entry.startIndex
+        while i < entry.endIndex {
+            let next = entry.index(after: i)
+            if entry[i] == ".", next < entry.endIndex, entry[next] == "." {
+                parts.append(String(entry[start..<i]))
+                i = entry.index(after: next)
+                start = i
+            } else {
+                i = next
+            }
+        }
+        parts.append(String(entry[start...]))
+        return parts
+    }
+
     /// Parses and checks a calendar file: every date real and in a listed year, ranges in order, no
     /// day both off and worked, and every make-up working day a Saturday or Sunday (a weekday there
     /// is a typo: weekdays are worked anyway).
@@ -58,7 +78,7 @@ public struct WorkingCalendar: Sendable, Equatable {
         func days(_ entries: [String], _ what: String) throws -> Set<String> {
             var out = Set<String>()
             for e in entries {
-                let ends = e.components(separatedBy: "..")
+                let ends = Self.rangeEnds(e)
                 guard ends.count <= 2, let first = day(ends[0]), let last = day(ends.last!) else {
                     throw CatalogError(
                         "working calendar \(name): \(what) entry \"\(e)\" is not yyyy-MM-dd or yyyy-MM-dd..yyyy-MM-dd")
