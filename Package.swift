@@ -34,8 +34,11 @@ let package = Package(
         // libjpeg-turbo's TurboJPEG (Debian libturbojpeg0-dev) and V4L2 kernel headers.
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CV4L2"),
-        // libcups 2.4 (Debian has no cups.pc, so no pkgConfig): A4 printing.
-        .systemLibrary(name: "CCups", providers: [.apt(["libcups2-dev"])]),
+        // libcups 2.4 for A4 printing, not linked: CCups opens libcups.so.2 (Debian libcups2) with dlopen the
+        // first time a CUPS-mode A4 printer is used, so kiosks without one never map it nor its libraries
+        // (GnuTLS, Kerberos, Avahi, D-Bus…). The types and constants come from libcups2-dev's headers
+        // (scripts/deps.sh); dlopen is in glibc's libc since 2.34 (Debian 12: 2.36), so no -ldl.
+        .target(name: "CCups"),
         // Transports, device actors, simulators.
         .target(
             name: "KioskDevices",

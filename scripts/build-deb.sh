@@ -95,6 +95,8 @@ for lib in $libs; do
   owner=${owner%%:*}
   [ -n "$owner" ] && depends="$depends $owner"
 done
+# libcups2: opened with dlopen (CCups) when an A4 printer in CUPS mode is used, so ldd does not list it.
+depends="$depends libcups2"
 depends=$(echo "$depends" | tr ' ' '\n' | sed '/^$/d' | sort -u | paste -sd, | sed 's/,/, /g')
 
 for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$r/DEBIAN/$s"; done

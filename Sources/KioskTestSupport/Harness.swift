@@ -120,6 +120,15 @@ public final class KioskTerminal {
 
     public func send(_ keys: String...) throws { _ = try tmux(["send-keys", "-t", "ui"] + keys) }
 
+    /// The process id of this terminal's kioskd.
+    public func pid() throws -> pid_t {
+        let out = try tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"])
+        guard let p = pid_t(out.trimmingCharacters(in: .whitespacesAndNewlines)), p > 1 else {
+            throw HarnessError(description: "no pane pid")
+        }
+        return p
+    }
+
     /// Sends SIGKILL to the kioskd of this terminal.
     public func kill9() throws {
         let pid = try tmux(["display-message", "-p", "-t", "ui", "#{pane_pid}"]).trimmingCharacters(

@@ -265,6 +265,30 @@ let fullID = "110105200001010016"
         #expect(attachments.count == total, "no orphan attachment folder")
     }
 
+    /// libcups (and GnuTLS, Kerberos, Avahi… behind it) is opened only for an A4 printer in CUPS mode.
+    @Test func libcupsIsMappedOnlyWithACupsA4Printer() throws {
+        func cupsMapped(_ t: KioskTerminal) throws -> Bool {
+            // cat: Foundation reads a /proc file (size 0) only partly.
+            let maps = try run("/bin/cat", ["/proc/\(try t.pid())/maps"]).out
+            #expect(maps.contains("/libc.so.6"), "read no whole memory map")
+            return maps.contains("/libcups.so.2") || maps.contains("/libgnutls.so.")
+        }
+        let plain = try Station(name: "nocups")
+        let t = KioskTerminal(configPath: plain.config)
+        try t.start()
+        defer { t.stop() }
+        try t.waitFor("端到端测试便民服务中心")
+        #expect(try !cupsMapped(t), "kioskd without an A4 printer mapped libcups")
+
+        let a4 = try Station(
+            name: "cups", a4Printer: "{ mode: cups, uri: \"ipp://127.0.0.1:\(freePort())/ipp/print\" }")
+        let c = KioskTerminal(configPath: a4.config)
+        try c.start()
+        defer { c.stop() }
+        try c.waitFor("端到端测试便民服务中心")
+        try waitUntil(15, "kioskd to load libcups for its CUPS A4 printer") { try cupsMapped(c) }
+    }
+
     @Test func badConfigGivesAClearErrorNotACrash() throws {
         let dir = NSTemporaryDirectory() + "kiosk-badcfg-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -48,6 +48,40 @@ import Testing
     }
 }
 
+/// libcups is opened with dlopen on first use; without it the A4 printer reports what to install.
+@Suite struct CupsLibraryTests {
+    static let missing = "libkiosk-no-such-cups.so.2"
+
+    @Test func theInstalledLibcupsHasEveryFunctionTheShimCalls() {
+        #expect(CupsLibrary.probe("libcups.so.2") == nil)
+        #expect(CupsLibrary.system.load() == nil)
+    }
+
+    @Test func aMissingOrWrongLibraryIsReportedInTheLoadersWords() {
+        let missing = CupsLibrary.probe(Self.missing)
+        #expect(missing?.contains("\(Self.missing): cannot open shared object file") == true, "\(missing ?? "nil")")
+        let wrong = CupsLibrary.probe("libc.so.6")
+        #expect(wrong?.contains("has no function cupsAddOption") == true, "\(wrong ?? "nil")")
+    }
+
+    @Test func withoutLibcupsTheA4PrinterSaysToInstallItAndNeverCallsIt() async throws {
+        let printer = A4Printer(
+            settings: A4PrinterSettings(uri: "ipp://127.0.0.1:9/ipp/print"), logger: Logger(label: "a4-test"),
+            library: CupsLibrary { CupsLibrary.probe(Self.missing) })
+        let s = await printer.refresh()
+        #expect(s.state == .hardwareError && s.action == .configuration)
+        #expect(s.lastError?.contains("cannot open shared object file") == true, "\(s.lastError ?? "nil")")
+        #expect(s.lastError?.contains("install libcups2") == true, "\(s.lastError ?? "nil")")
+        do {
+            _ = try await printer.printPDF(testPDF(), label: "test-a4")
+            Issue.record("printed without libcups")
+        } catch let e as DeviceError {
+            #expect(e.description.contains("install libcups2"), "\(e.description)")
+        }
+        #expect(await printer.status().counters["printFailures"] == 1)
+    }
+}
+
 /// Against real CUPS software started by the test: ippeveprinter (direct IPP) and a private cupsd.
 @Suite(.serialized) struct A4PrinterCupsTests {
     let logger = Logger(label: "a4-test")

@@ -72,19 +72,27 @@ public struct A4JobResult: Sendable, Equatable {
 /// The A4 printer behind CUPS (libcups). All libcups calls run on one private thread, never on the
 /// actor or the cooperative pool, so a slow or dead printer never blocks the resident flow; every
 /// exchange has a timeout, and every job has a deadline after which it is cancelled.
+/// libcups is loaded on that thread by the first exchange (refresh or print), not before; without
+/// it the printer reports a configuration error that says to install libcups2.
 /// Job titles never carry personal data: callers pass a fixed label.
 public actor A4Printer {
     public let settings: A4PrinterSettings
     let logger: Logger
     let worker = CupsWorker()
+    let library: CupsLibrary
     private var current: DeviceStatus
     private var jobActive = false
     private var printed = 0
     private var failed = 0
 
     public init(settings: A4PrinterSettings, model: String = "CUPS A4 printer", logger: Logger) {
+        self.init(settings: settings, model: model, logger: logger, library: .system)
+    }
+
+    init(settings: A4PrinterSettings, model: String = "CUPS A4 printer", logger: Logger, library: CupsLibrary) {
         self.settings = settings
         self.logger = logger
+        self.library = library
         current = DeviceStatus(
             kind: .a4Printer, state: .starting, model: model, simulated: false, paper: .unknown,
             toner: .unknown)
@@ -104,8 +112,9 @@ public actor A4Printer {
         var quick = self.settings
         quick.requestTimeout = min(quick.requestTimeout, .seconds(2))  // a status poll must stay short
         let settings = quick
+        let library = self.library
         do {
-            let snap = try await worker.run { try CupsSession.open(settings).printerSnapshot() }
+            let snap = try await worker.run { try CupsSession.open(settings, library: library).printerSnapshot() }
             apply(snap)
         } catch let e as A4PrintError {
             applyFailure(e)
@@ -154,11 +163,12 @@ public actor A4Printer {
         current.state = current.state == .starting ? .online : current.state
 
         let settings = self.settings
+        let library = self.library
         let title = "kiosk-" + label
         let session: CupsSession
         let jobId: Int
         do {
-            session = try await worker.run { try CupsSession.open(settings) }
+            session = try await worker.run { try CupsSession.open(settings, library: library) }
             let pre = try await worker.run { try session.printerSnapshot() }
             apply(pre)
             if let why = Self.refusal(pre) {
@@ -265,6 +275,40 @@ public actor A4Printer {
 
 // MARK: - libcups, on its own thread
 
+/// libcups, loaded on first use: CCups opens libcups.so.2 with dlopen (and resolves the functions
+/// used here) when the first session opens, so a kiosk without a CUPS-mode A4 printer never maps it
+/// nor the libraries behind it (GnuTLS, Kerberos, Avahi, D-Bus…). Every libcups call is made only
+/// after `require()` has succeeded.
+struct CupsLibrary: Sendable {
+    /// nil when libcups is usable; otherwise why not (dlerror()'s text).
+    let load: @Sendable () -> String?
+
+    /// libcups.so.2, loaded once per process.
+    static let system = CupsLibrary {
+        kiosk_cups_load() != 0 ? nil : kiosk_cups_load_error().map { String(cString: $0) } ?? "unknown error"
+    }
+
+    /// Loads libcups if not done yet; throws what to do when it cannot be loaded.
+    func require() throws {
+        if let why = load() { throw Self.unavailable(why) }
+    }
+
+    static func unavailable(_ why: String) -> A4PrintError {
+        .config(
+            "libcups could not be loaded (\(why)): install libcups2 (`apt-get install libcups2`), or set devices.a4Printer.mode to none"
+        )
+    }
+
+    /// Whether the library `soname` would serve as libcups (opened, every function resolved, closed
+    /// again; the loaded libcups is not touched): nil if so, else why not.
+    static func probe(_ soname: String) -> String? {
+        var error = [CChar](repeating: 0, count: 512)
+        let size = error.count
+        guard kiosk_cups_probe(soname, &error, size) == 0 else { return nil }
+        return String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
 public struct A4PrintError: Error, CustomStringConvertible, Sendable {
     public var description: String
     var isConnection = false
@@ -345,7 +389,8 @@ final class CupsSession: @unchecked Sendable {
         "\(String(cString: cupsLastErrorString())) (IPP status 0x\(String(cupsLastError().rawValue, radix: 16)))"
     }
 
-    static func open(_ s: A4PrinterSettings) throws -> CupsSession {
+    static func open(_ s: A4PrinterSettings, library: CupsLibrary = .system) throws -> CupsSession {
+        try library.require()  // before any libcups call, the URI and server parsing included
         let ms = Int32(
             max(
                 100,
