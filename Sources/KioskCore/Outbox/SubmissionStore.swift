@@ -191,8 +191,12 @@ public struct SubmissionStore: Sendable {
 
     /// The mark of a seal in progress inside its attachment folder (see StateDirectory.swift).
     static let sealingMark = "@sealing"
-    /// Where a seal's files are written and synced side by side.
-    static let sealFiles = DispatchQueue(label: "kiosk.outbox.seal-files", qos: .userInitiated, attributes: .concurrent)
+    /// Where a seal's files are written and synced side by side: serial queues, each with its own
+    /// thread when busy (they target dispatch's overcommitting pool; a concurrent queue gets no more
+    /// threads than cores, and a thread waiting on fsync would hold back the next file).
+    static let sealThreads = (0..<8).map {
+        DispatchQueue(label: "kiosk.outbox.seal-files.\($0)", qos: .userInitiated)
+    }
 
     /// Seals a submission. Only after this returns may a receipt be printed. In order:
     ///   1. the case number: one more than the day's highest issued (in memory, see `issued`);
@@ -263,32 +267,39 @@ public struct SubmissionStore: Sendable {
                         fds.append(fd)
                     }
                     let n = s.attachments.count
-                    let results = Mutex([Result<AttachmentRecord?, Error>?](repeating: nil, count: n + 1))
+                    let results = Mutex([Result<AttachmentRecord, Error>?](repeating: nil, count: n))
+                    let parentSynced = Mutex<Result<Void, Error>?>(nil)
                     let handles = fds
                     @Sendable func work(_ i: Int) {
-                        let r = Result { () throws -> AttachmentRecord? in
-                            // The folders first (short waits on the disk), the files after.
-                            guard i > 0 else {
-                                try DurableFile.syncDirectory(dir)
-                                try DurableFile.syncDirectory(attachmentsDirectory)
-                                return nil
-                            }
-                            let a = s.attachments[i - 1]
-                            try DurableFile.writeAndSync(
-                                try cipher.seal(a.data), fd: handles[i - 1], path: files[i - 1])
+                        let r = Result { () throws -> AttachmentRecord in
+                            let a = s.attachments[i]
+                            let fd = handles[i]
+                            try DurableFile.writeAll(try cipher.seal(a.data), fd: fd, path: files[i])
+                            // The data goes to the disk while the digest is computed; the fsync
+                            // after waits for it and writes the file's size and blocks.
+                            DurableFile.startWriteback(fd)
+                            let digest = sha256Hex(a.data)
+                            try DurableFile.sync(fd, path: files[i])
                             return AttachmentRecord(
                                 submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
-                                sha256: sha256Hex(a.data), file: files[i - 1], uploaded: false, uploadURL: nil)
+                                sha256: digest, file: files[i], uploaded: false, uploadURL: nil)
                         }
                         results.withLock { $0[i] = r }
                     }
-                    // A thread each (a private concurrent queue may start one per item: they wait on
-                    // the disk more than they compute), not one per core.
+                    // A thread each: the files, and the parent folder's fsync (the new folder's
+                    // entry); this thread fsyncs the new folder (the files' entries and the mark).
                     let group = DispatchGroup()
-                    for i in 0...n { Self.sealFiles.async(group: group) { work(i) } }
+                    let threads = Self.sealThreads
+                    threads[0].async(group: group) {
+                        let r = Result { try DurableFile.syncDirectory(attachmentsDirectory) }
+                        parentSynced.withLock { $0 = r }
+                    }
+                    for i in 0..<n { threads[(i + 1) % threads.count].async(group: group) { work(i) } }
+                    let folderSynced = Result { try DurableFile.syncDirectory(dir) }
                     group.wait()
-                    let out = try results.withLock { $0 }.compactMap { try $0!.get() }
-                    return out
+                    try folderSynced.get()
+                    try parentSynced.withLock { $0 }!.get()
+                    return try results.withLock { $0 }.map { try $0!.get() }
                 }
             }
             let manifest = SealedManifest(
