@@ -78,7 +78,7 @@ public enum DurableFile {
 
     /// glibc's sync_file_range (Linux only; not in the Glibc module), looked up once.
     private typealias SyncFileRange = @convention(c) (Int32, off_t, off_t, UInt32) -> Int32
-    nonisolated(unsafe) private static let syncFileRange: SyncFileRange? = dlsym(nil, "sync_file_range").map {
+    private static let syncFileRange: SyncFileRange? = dlsym(nil, "sync_file_range").map {
         unsafeBitCast($0, to: SyncFileRange.self)
     }
 
