@@ -191,13 +191,18 @@ public struct SubmissionStore: Sendable {
 
     /// The mark of a seal in progress inside its attachment folder (see StateDirectory.swift).
     static let sealingMark = "@sealing"
-    /// Where a seal's files are written and synced side by side.
-    static let sealFiles = DispatchQueue(label: "kiosk.outbox.seal-files", qos: .userInitiated, attributes: .concurrent)
+    /// Where a seal's files are written and synced side by side: serial queues, each with its own
+    /// thread when busy (they target dispatch's overcommitting pool; a concurrent queue gets no more
+    /// threads than cores, and a thread waiting on fsync would hold back the next file).
+    static let sealThreads = (0..<8).map {
+        DispatchQueue(label: "kiosk.outbox.seal-files.\($0)", qos: .userInitiated)
+    }
 
     /// Seals a submission. Only after this returns may a receipt be printed. In order:
     ///   1. the case number: one more than the day's highest issued (in memory, see `issued`);
-    ///   2. with attachments: a new folder marked `@sealing`, each file encrypted, written and
-    ///      fsynced, and the folder and its parent fsynced (in parallel);
+    ///   2. with attachments: a new folder marked `@sealing`, each file encrypted, written,
+    ///      digested and fsynced, and the folder and its parent fsynced (in parallel, see
+    ///      `writeAttachments`; the manifest is encrypted while they sync);
     ///   3. on the seal log's thread, with the seals that wait with it: the rows inserted in an
     ///      open transaction (refused rows fail the seal: no record, nothing durable), then the
     ///      record (id, case number, encrypted manifest) written and fdatasynced, the durable
@@ -235,70 +240,29 @@ public struct SubmissionStore: Sendable {
         let seq = try database.reserveCaseNumber(day: day)
         let caseNumber = casePrefix + day + Self.fourDigits(seq)
         do {
-            if !s.attachments.isEmpty {
-                records = try await FileSync.run { () throws -> [AttachmentRecord] in
-                    guard mkdir(dir, 0o700) == 0 else {
-                        throw FileIOError(
-                            description:
-                                "cannot create \(dir): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+            // The encrypted manifest: everything the rows hold, the attachments' digests included.
+            @Sendable func manifestBox(_ attachments: [AttachmentRecord]) throws -> Data {
+                let manifest = SealedManifest(
+                    submissionId: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName,
+                    stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
+                    assistedBy: s.assistedBy, supplementOf: s.supplementOf,
+                    attachments: attachments.map {
+                        .init(
+                            name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file
                         )
-                    }
-                    try DurableFile.writeNew(Data(), to: dir + "/" + Self.sealingMark, sync: false)
-                    // Every name first, then on parallel threads: each file encrypted, hashed,
-                    // written and fsynced, and the folder and its parent fsynced (their entries
-                    // exist already). One file's fsync overlaps another's encryption, and the
-                    // file system takes syncs that arrive together at once. All durable before
-                    // the log record.
-                    let files = s.attachments.map { id + "/" + $0.name + ".enc" }
-                    var fds: [Int32] = []
-                    defer { for fd in fds { close(fd) } }
-                    for f in files {
-                        let fd = open(attachmentsDirectory + "/" + f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                        guard fd >= 0 else {
-                            throw FileIOError(
-                                description:
-                                    "cannot create \(attachmentsDirectory)/\(f): \(String(cString: strerror(errno))); check the state directory is writable and not full"
-                            )
-                        }
-                        fds.append(fd)
-                    }
-                    let n = s.attachments.count
-                    let results = Mutex([Result<AttachmentRecord?, Error>?](repeating: nil, count: n + 1))
-                    let handles = fds
-                    @Sendable func work(_ i: Int) {
-                        let r = Result { () throws -> AttachmentRecord? in
-                            // The folders first (short waits on the disk), the files after.
-                            guard i > 0 else {
-                                try DurableFile.syncDirectory(dir)
-                                try DurableFile.syncDirectory(attachmentsDirectory)
-                                return nil
-                            }
-                            let a = s.attachments[i - 1]
-                            try DurableFile.writeAndSync(
-                                try cipher.seal(a.data), fd: handles[i - 1], path: files[i - 1])
-                            return AttachmentRecord(
-                                submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
-                                sha256: sha256Hex(a.data), file: files[i - 1], uploaded: false, uploadURL: nil)
-                        }
-                        results.withLock { $0[i] = r }
-                    }
-                    // A thread each (a private concurrent queue may start one per item: they wait on
-                    // the disk more than they compute), not one per core.
-                    let group = DispatchGroup()
-                    for i in 0...n { Self.sealFiles.async(group: group) { work(i) } }
-                    group.wait()
-                    let out = try results.withLock { $0 }.compactMap { try $0!.get() }
-                    return out
+                    })
+                return try cipher.seal(try JSONEncoder().encode(manifest))
+            }
+            let box: Data
+            if s.attachments.isEmpty {
+                box = try manifestBox([])
+            } else {
+                (records, box) = try await FileSync.run { () throws -> ([AttachmentRecord], Data) in
+                    try Self.writeAttachments(
+                        s.attachments, id: id, attachmentsDirectory: attachmentsDirectory, cipher: cipher,
+                        manifestBox: manifestBox)
                 }
             }
-            let manifest = SealedManifest(
-                submissionId: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName,
-                stationId: stationId, sealedAt: sealedAt.timeIntervalSince1970, applicant: s.applicant,
-                assistedBy: s.assistedBy, supplementOf: s.supplementOf,
-                attachments: records.map {
-                    .init(name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file)
-                })
-            let box = try cipher.seal(try JSONEncoder().encode(manifest))
             let record = SubmissionRecord(
                 id: id, caseNumber: caseNumber, itemCode: s.itemCode, itemName: s.itemName, stationId: stationId,
                 sealedAt: sealedAt, state: .sealed, upstreamState: nil, attempts: 0, nextAttemptAt: sealedAt,
@@ -333,6 +297,87 @@ public struct SubmissionStore: Sendable {
         if !committed { _ = try? await FileSync.run { try database.replaySealLog() } }
         if !s.attachments.isEmpty { unlink(dir + "/" + Self.sealingMark) }
         return summary
+    }
+
+    /// A seal's attachment files, durable when it returns, and the encrypted manifest (made while
+    /// the files sync). On this thread: the folder, its `@sealing` mark and every file's name;
+    /// then on a thread each, side by side: each file encrypted, written, its writeback started,
+    /// its plaintext's SHA-256 computed and the file fsynced, and the parent folder fsynced (the
+    /// new folder's entry), while this thread fsyncs the new folder (the mark's and the files'
+    /// entries, which exist already) and, once every digest is known, encrypts the manifest. A
+    /// file's fsync overlaps another's encryption and digest; all are durable before the record.
+    static func writeAttachments(
+        _ attachments: [NewAttachment], id: String, attachmentsDirectory: String, cipher: AtRestCipher,
+        manifestBox: @Sendable ([AttachmentRecord]) throws -> Data
+    ) throws -> ([AttachmentRecord], Data) {
+        let dir = attachmentsDirectory + "/" + id
+        guard mkdir(dir, 0o700) == 0 else {
+            throw FileIOError(
+                description:
+                    "cannot create \(dir): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+            )
+        }
+        try DurableFile.writeNew(Data(), to: dir + "/" + sealingMark, sync: false)
+        let files = attachments.map { id + "/" + $0.name + ".enc" }
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        for f in files {
+            let fd = open(attachmentsDirectory + "/" + f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw FileIOError(
+                    description:
+                        "cannot create \(attachmentsDirectory)/\(f): \(String(cString: strerror(errno))); check the state directory is writable and not full"
+                )
+            }
+            fds.append(fd)
+        }
+        let n = attachments.count
+        let digests = Mutex([Result<String, Error>?](repeating: nil, count: n))
+        let synced = Mutex([Result<Void, Error>?](repeating: nil, count: n + 1))
+        let handles = fds
+        let hashed = DispatchGroup()
+        let done = DispatchGroup()
+        @Sendable func work(_ i: Int) {
+            let digest = Result { () throws -> String in
+                try DurableFile.writeAll(try cipher.seal(attachments[i].data), fd: handles[i], path: files[i])
+                // The data goes to the disk while the digest is computed; the fsync after waits
+                // for it and writes the file's size and blocks.
+                DurableFile.startWriteback(handles[i])
+                return sha256Hex(attachments[i].data)
+            }
+            digests.withLock { $0[i] = digest }
+            hashed.leave()
+            let r = Result { () throws in
+                _ = try digest.get()
+                try DurableFile.sync(handles[i], path: files[i])
+            }
+            synced.withLock { $0[i] = r }
+        }
+        let threads = sealThreads
+        threads[0].async(group: done) {
+            let r = Result { try DurableFile.syncDirectory(attachmentsDirectory) }
+            synced.withLock { $0[n] = r }
+        }
+        for i in 0..<n {
+            hashed.enter()
+            threads[(i + 1) % threads.count].async(group: done) { work(i) }
+        }
+        let folderSynced = Result { try DurableFile.syncDirectory(dir) }
+        hashed.wait()
+        let made = Result { () throws -> ([AttachmentRecord], Data) in
+            let records = try digests.withLock { $0 }.enumerated().map { i, digest in
+                let a = attachments[i]
+                return AttachmentRecord(
+                    submissionId: id, name: a.name, contentType: a.contentType, size: a.data.count,
+                    sha256: try digest!.get(), file: files[i], uploaded: false, uploadURL: nil)
+            }
+            return (records, try manifestBox(records))
+        }
+        // Nothing returns before every thread is done with the descriptors.
+        done.wait()
+        try folderSynced.get()
+        for r in synced.withLock({ $0 }) { try r!.get() }
+        return try made.get()
     }
 
     static func fourDigits(_ n: Int) -> String {

@@ -59,15 +59,32 @@ public enum DurableFile {
         }
     }
 
-    /// Writes all of `data` to the open `fd` and fsyncs it (`path` names it in the error).
-    public static func writeAndSync(_ data: Data, fd: Int32, path: String) throws {
-        var err = writeAll(fd, data)
-        if err == 0 && fsync(fd) != 0 { err = errno }
-        guard err == 0 else {
-            throw FileIOError(
-                description:
-                    "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
-        }
+    /// Writes all of `data` to the open `fd`, not synced (`path` names it in the error).
+    public static func writeAll(_ data: Data, fd: Int32, path: String) throws {
+        let err = writeAll(fd, data)
+        guard err == 0 else { throw writeError(path, err) }
+    }
+
+    /// fsyncs the open `fd` (`path` names it in the error).
+    public static func sync(_ fd: Int32, path: String) throws {
+        guard fsync(fd) == 0 else { throw writeError(path, errno) }
+    }
+
+    /// Starts writing `fd`'s dirty pages to the disk without waiting (sync_file_range): a later
+    /// fsync finds them written or under way. Only a head start; durability is the fsync's.
+    public static func startWriteback(_ fd: Int32) {
+        _ = syncFileRange?(fd, 0, 0, 2)  // SYNC_FILE_RANGE_WRITE
+    }
+
+    /// glibc's sync_file_range (Linux only; not in the Glibc module), looked up once.
+    private typealias SyncFileRange = @convention(c) (Int32, off_t, off_t, UInt32) -> Int32
+    private static let syncFileRange: SyncFileRange? = dlsym(nil, "sync_file_range").map {
+        unsafeBitCast($0, to: SyncFileRange.self)
+    }
+
+    private static func writeError(_ path: String, _ err: Int32) -> FileIOError {
+        FileIOError(
+            description: "cannot write \(path): \(String(cString: strerror(err))); free disk space or check the disk")
     }
 
     /// Writes all of `data` to `fd` (retrying short writes and EINTR); the errno of a failure, or 0.
