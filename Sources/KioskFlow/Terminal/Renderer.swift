@@ -44,6 +44,10 @@ public struct Frame: Equatable, Sendable {
 /// East Asian Ambiguous characters counted one column wide, as foot, tmux and xterm draw them.
 public struct TerminalRenderer: Sendable {
     private var previous: [ScreenLine] = []
+    /// Each row as the last frame gave it, before fitting: a row given again unchanged is skipped
+    /// without measuring its text (a clock tick changes one row of the screen; measuring all of
+    /// them every second was most of an idle kiosk's drawing time).
+    private var given: [ScreenLine] = []
     public private(set) var width: Int
     public private(set) var height: Int
 
@@ -56,17 +60,26 @@ public struct TerminalRenderer: Sendable {
         self.width = width
         self.height = height
         previous = []
+        given = []
     }
 
     /// Forget what is on screen, so the next render draws everything (after a wipe).
-    public mutating func invalidate() { previous = [] }
+    public mutating func invalidate() {
+        previous = []
+        given = []
+    }
 
     public mutating func render(_ frame: Frame) -> String {
         var out = ""
         let full = previous.isEmpty
-        if full { out += "\u{1B}[0m\u{1B}[2J" }
+        if full {
+            out += "\u{1B}[0m\u{1B}[2J"
+            given = []
+        }
         for row in 0..<height {
             let line = row < frame.rows.count ? frame.rows[row] : ScreenLine("")
+            if !full, row < given.count, row < previous.count, given[row] == line { continue }
+            if given.count <= row { given.append(line) } else { given[row] = line }
             let fitted = ScreenLine(
                 DisplayWidth.pad(DisplayWidth.truncate(line.text, columns: width), to: width), line.style,
                 targets: line.targets)
@@ -86,6 +99,7 @@ public struct TerminalRenderer: Sendable {
             if previous.count <= row { previous.append(fitted) } else { previous[row] = fitted }
         }
         if previous.count > height { previous.removeLast(previous.count - height) }
+        if given.count > height { given.removeLast(given.count - height) }
         return out
     }
 }
