@@ -239,10 +239,7 @@ public final class TerminalIO: Sendable {
                 var buf = [UInt8](repeating: 0, count: 256)
                 while !flag.isSet {
                     var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                    // Idle input is looked at every 2 s (raw mode back after a reset, the stop flag):
-                    // each look wakes a thread, and at 2 a second they were a seventh of an idle
-                    // kiosk's CPU time.
-                    let timeout: Int32 = decoder.hasPending ? 50 : 2000
+                    let timeout: Int32 = decoder.hasPending ? 50 : 500
                     let r = poll(&pfd, 1, timeout)
                     if r < 0 {
                         if errno == EINTR { continue }
