@@ -191,7 +191,7 @@ if sm:
         print(f"\nThe kioskd mapping by ELF section (resident pages from /proc/PID/pagemap, same moment, KiB):\n")
         print("| section | KiB |")
         print("|---|---|")
-        for name, kib in sec.items():
+        for name, kib in sorted(sec.items(), key=lambda kv: -kv[1]):
             print(f"| {name} | {kib:,} |")
     th = vals(S, "kioskd_threads")
     if th:
