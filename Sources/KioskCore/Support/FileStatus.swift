@@ -13,7 +13,6 @@ public struct FileStatus: Sendable {
     public var size: Int
     /// The permission bits (`st_mode & 0o7777`).
     public var permissions: Int
-    public var isDirectory: Bool
 
     /// nil when the path does not exist or cannot be examined.
     public init?(path: String) {
@@ -21,7 +20,6 @@ public struct FileStatus: Sendable {
         guard stat(path, &st) == 0 else { return nil }
         size = Int(st.st_size)
         permissions = Int(st.st_mode & 0o7777)
-        isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The size in bytes of the file at `path`, nil when it does not exist.
