@@ -28,20 +28,8 @@ BIN="$ROOT/.build/$CONFIG"
 
 W="$(mktemp -d)"
 trap 'rm -rf "$W"' EXIT
-"$BIN/kioskctl" keygen "$W/key" >/dev/null
-cat > "$W/kiosk.yaml" <<YAML
-station: { id: BENCH-001, name: 襄垣县古韩镇综合便民服务中心（演示）, casePrefix: BN }
-stateDirectory: $W/state
-catalog: $ROOT/kiosk-config/catalog.json
-guides: $ROOT/kiosk-config/guides
-encryption: { keyFile: $W/key }
-upstream: { url: "http://127.0.0.1:9", token: bench, maxBackoffSeconds: 300 }
-devices:
-  idCardReader:   { mode: simulated }
-  documentCamera: { mode: simulated, fixtures: $ROOT/kiosk-config/fixtures/camera }
-  receiptPrinter: { mode: simulated }
-simulation: { outputDirectory: $W/printer }
-YAML
+. scripts/bench-config.sh
+bench_config "$W" "$ROOT" "$BIN/kioskctl"
 
 # Every step runs RUNS times, interleaved (so a burst of load on this shared machine touches one
 # run of each, not every run of one); the report gives each row's median with min-max and the

@@ -23,20 +23,8 @@ SOCK="kioskd-order-$$"
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null || true; rm -rf "$W"' EXIT
 # valgrind cannot read the toolchain's DWARF; the symbol table is all it needs.
 objcopy --strip-debug .build-static/release/kioskd "$W/kioskd"
-.build/release/kioskctl keygen "$W/key" >/dev/null
-cat > "$W/kiosk.yaml" <<YAML
-station: { id: BENCH-001, name: 襄垣县古韩镇综合便民服务中心（演示）, casePrefix: BN }
-stateDirectory: $W/state
-catalog: $ROOT/kiosk-config/catalog.json
-guides: $ROOT/kiosk-config/guides
-encryption: { keyFile: $W/key }
-upstream: { url: "http://127.0.0.1:9", token: bench, maxBackoffSeconds: 300 }
-devices:
-  idCardReader:   { mode: simulated }
-  documentCamera: { mode: simulated, fixtures: $ROOT/kiosk-config/fixtures/camera }
-  receiptPrinter: { mode: simulated }
-simulation: { outputDirectory: $W/printer }
-YAML
+. scripts/bench-config.sh
+bench_config "$W" "$ROOT" .build/release/kioskctl
 tmux -L "$SOCK" new-session -d -s k -x 80 -y 24 \
   "exec valgrind --tool=callgrind --demangle=no --dump-instr=yes --compress-strings=no --compress-pos=no --callgrind-out-file=$W/cg.out $W/kioskd --config $W/kiosk.yaml 2>$W/valgrind.log"
 for _ in $(seq 1 600); do
