@@ -107,6 +107,75 @@ func sealRows(dir: String, cipher: AtRestCipher, applicant: ApplicantData, round
     return (median(seal) * 1000, median(raw) * 1000)
 }
 
+/// The durable-seal rows: 300 seals one after another, then 8 tasks sealing 37 each at once,
+/// then the floor on the same disk (a 512-byte record appended to one file and fsynced, 300
+/// times); each per second.
+func enqueueRows(dir: String, cipher: AtRestCipher, applicant: ApplicantData) async throws -> (
+    sequential: Double, concurrent: Double, raw: Double
+) {
+    let outbox = try OutboxStores(stateDirectory: dir, cipher: cipher, stationId: "BENCH", casePrefix: "BN")
+        .submissions
+    let n = 300
+    let t0 = now()
+    for _ in 0..<n {
+        _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+    }
+    let sequential = Double(n) / (now() - t0)
+    // Several seals waiting at once (staff desk and terminal, or a burst): they share fdatasyncs.
+    let writers = 8
+    let t2 = now()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<writers {
+            group.addTask {
+                for _ in 0..<(n / writers) {
+                    _ = try await outbox.seal(
+                        NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let concurrent = Double(n / writers * writers) / (now() - t2)
+    var raw = 0.0
+    let fd = open(dir + "/raw-records", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    if fd >= 0 {
+        let record = [UInt8](repeating: 0x5A, count: 512)
+        let t1 = now()
+        for _ in 0..<n {
+            _ = record.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fsync(fd)
+        }
+        raw = Double(n) / (now() - t1)
+        close(fd)
+    }
+    return (sequential, concurrent, raw)
+}
+
+if args.count > 2 && args[1] == "enqueue" {
+    // kiosk-bench enqueue DIR [RUNS]: only the durable-seal rows, RUNS times; per run the rates
+    // and the ratios to the raw floor, then the median ratios.
+    let runs = args.count > 3 ? Int(args[3]) ?? 5 : 5
+    let cipher = AtRestCipher(masterKey: .init(data: Data(repeating: 3, count: 32)))
+    let applicant = ApplicantData(
+        idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
+    var seq: [Double] = []
+    var con: [Double] = []
+    for run in 0..<runs {
+        let d = args[2] + "/run\(run)"
+        try? FileManager.default.removeItem(atPath: d)
+        let r = try await enqueueRows(dir: d, cipher: cipher, applicant: applicant)
+        try? FileManager.default.removeItem(atPath: d)
+        seq.append(r.sequential / r.raw)
+        con.append(r.concurrent / r.raw)
+        print(
+            String(
+                format: "one after another %.0f/s  8 at once %.0f/s  raw %.0f/s  ratios %.2f %.2f", r.sequential,
+                r.concurrent, r.raw, r.sequential / r.raw, r.concurrent / r.raw))
+    }
+    print(String(format: "median ratios: one after another %.2f, 8 at once %.2f", median(seq), median(con)))
+    exit(0)
+}
+
 if args.count > 2 && args[1] == "seal" {
     // kiosk-bench seal DIR [RUNS] [ROUNDS]: only the seal rows, RUNS times ROUNDS rounds (as in the
     // full bench); per run the medians and their ratio, then the median ratio.
@@ -144,42 +213,10 @@ do {
 
 // 2. Durable enqueue throughput: small sealed submissions per second (each one fsynced).
 do {
-    let outbox = try OutboxStores(
-        stateDirectory: dir + "/enqueue", cipher: cipher, stationId: "BENCH", casePrefix: "BN"
-    ).submissions
-    let n = 300
-    let t0 = now()
-    for _ in 0..<n {
-        _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-    }
-    results["enqueue_per_s"] = Double(n) / (now() - t0)
-    // Several seals waiting at once (staff desk and terminal, or a burst): they share fdatasyncs.
-    let writers = 8
-    let t2 = now()
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        for _ in 0..<writers {
-            group.addTask {
-                for _ in 0..<(n / writers) {
-                    _ = try await outbox.seal(
-                        NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
-                }
-            }
-        }
-        try await group.waitForAll()
-    }
-    results["enqueue_concurrent_per_s"] = Double(n / writers * writers) / (now() - t2)
-    // The floor on the same disk: append a 512-byte record to one file and fsync it, n times.
-    let fd = open(dir + "/raw-records", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-    if fd >= 0 {
-        let record = [UInt8](repeating: 0x5A, count: 512)
-        let t1 = now()
-        for _ in 0..<n {
-            _ = record.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            fsync(fd)
-        }
-        results["raw_fsync_per_s"] = Double(n) / (now() - t1)
-        close(fd)
-    }
+    let r = try await enqueueRows(dir: dir + "/enqueue", cipher: cipher, applicant: applicant)
+    results["enqueue_per_s"] = r.sequential
+    results["enqueue_concurrent_per_s"] = r.concurrent
+    results["raw_fsync_per_s"] = r.raw
 }
 
 // 3. Receipt encoding (the kiosk's acceptance receipt).

@@ -30,7 +30,13 @@ public struct DiskFloorError: Error, CustomStringConvertible, Sendable {
 /// through `FileSync`'s dedicated queue, so no actor executor or the terminal loop waits on a disk.
 public final class OutboxDatabase: Sendable {
     public let stateDirectory: String
-    let pool: DatabasePool
+    /// The database; every access waits at the seal log's fence (`SealLog.awaitCommitted`), so
+    /// that whoever reads after a seal was answered sees its rows.
+    var pool: DatabasePool {
+        sealLog.awaitCommitted()
+        return rawPool
+    }
+    let rawPool: DatabasePool
     let cipher: AtRestCipher
     public let clock: StationClock
     /// Free space the state directory's file system must keep; below it a seal refuses (storage.minFreeMegabytes).
@@ -121,8 +127,7 @@ public final class OutboxDatabase: Sendable {
                     databasePath: path, problem: "empty (it holds no outbox tables)", evidence: evidence)
             }
         }
-        self.pool = pool
-        sealLog.commitRows(into: pool)
+        rawPool = pool
         if !readOnly {
             // GRDB sets synchronous=NORMAL for WAL pools; every write but a seal's rows (which the
             // seal log makes durable first) must survive a power cut once it returns.
@@ -155,6 +160,8 @@ public final class OutboxDatabase: Sendable {
             caseCounter = try CaseCounterFile(stateDirectory: stateDirectory, create: false)
             keyProblem = nil
         }
+        // A seal's rows commit after it was answered; if that commit fails, they are written back.
+        sealLog.commitRows(into: pool) { [weak self] in _ = try? self?.replaySealLog() }
     }
 
     deinit {

@@ -75,6 +75,23 @@ struct SubmissionRecord: OutboxRecord, Sendable {
         static let quarantineCause = Column(CodingKeys.quarantineCause)
     }
 
+    /// Inserts the row through one cached statement, the same values as the Codable `insert`
+    /// (dates as seconds since 1970): the seal's row, on the seal's critical path.
+    func insertSealed(_ db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO submission (id, case_number, item_code, item_name, station_id, sealed_at, state, \
+                upstream_state, attempts, next_attempt_at, last_error, uploaded_at, id_lookup, personal, assisted_by, \
+                receipt_printed_at, purged_at, quarantine_cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        try statement.execute(arguments: [
+            id, caseNumber, itemCode, itemName, stationId, sealedAt.timeIntervalSince1970, state.rawValue,
+            upstreamState, attempts, nextAttemptAt.timeIntervalSince1970, lastError, uploadedAt?.timeIntervalSince1970,
+            idLookup, personal, assistedBy, receiptPrintedAt?.timeIntervalSince1970, purgedAt?.timeIntervalSince1970,
+            quarantineCause,
+        ])
+    }
+
     var summary: SubmissionSummary {
         SubmissionSummary(
             id: id, caseNumber: caseNumber, itemCode: itemCode, itemName: itemName, sealedAt: sealedAt, state: state,

@@ -17,11 +17,20 @@ import Synchronization
 /// compaction and at close) and the mark of a seal in progress (was `seal-journal/ID`; now an
 /// `@sealing` file inside the new attachment folder, made durable with the attachments).
 ///
-/// Several seals waiting at once share one write and one fdatasync (group commit): records queue
-/// while the previous batch is being synced, and the next batch takes them all. The same thread
-/// inserts the batch's rows first, in one transaction it keeps open while the records are written
-/// and synced, and commits it after: a seal whose rows the database refuses never gets a record,
-/// no reader sees rows before their records are durable, and a seal waits for one hand-off.
+/// Several seals waiting at once share one write (group commit): records queue while the previous
+/// batch is being written, and the next batch takes them all. One thread (the log thread) does a
+/// batch: it inserts the rows first, in one transaction on the database's writer that it keeps
+/// open while the records are written and made durable, so a seal whose rows the database refuses
+/// never gets a record and no reader sees rows before their records are durable. It then answers
+/// the seals and commits; until the commit is done, everyone who asks for the database waits at a
+/// fence (`awaitCommitted`), so whoever reads after a seal sees it. After a batch the log thread
+/// stays a moment for the next one before it sleeps (seals one after another skip a wake-up).
+///
+/// Segments are written with O_DIRECT|O_DSYNC where the file system allows it: whole 4 KiB blocks
+/// (the block the log ends in is kept in memory and written again with the new records), durable
+/// when the write returns, one system call and no page cache; elsewhere (tmpfs, some overlays)
+/// buffered writes and an fdatasync. Either way a record overwrites zeros written and synced
+/// ahead, so its sync has no size or allocation to write back.
 ///
 /// Record layout: "SLR1", payload length (UInt32, little-endian), payload, the first 16 bytes of
 /// SHA-256 over length and payload. Payload: "ID CASENUMBER\n" then the AES-GCM box. A torn last
@@ -41,7 +50,7 @@ public final class SealLog: Sendable {
     public let directory: String
     private let queue = DispatchQueue(label: "kiosk.outbox.seal-log", qos: .userInitiated)
 
-    /// The rows of one seal, written after its record is durable.
+    /// The rows of one seal, inserted before its record is written, committed once it is durable.
     public typealias Rows = @Sendable (Database) throws -> Void
 
     private struct Entry: Sendable {
@@ -55,7 +64,7 @@ public final class SealLog: Sendable {
         var flushing = false
     }
     /// Where batches commit their rows (set once the database is open).
-    private let rowsPool = Mutex<DatabasePool?>(nil)
+    private let rowsPool = Mutex<(pool: DatabasePool, rowsLost: @Sendable () -> Void)?>(nil)
     private let pending = Mutex(Pending())
 
     /// The open segment; touched only on `queue`.
@@ -65,7 +74,22 @@ public final class SealLog: Sendable {
         var end: off_t
         /// The file's size: zeros past `end`, written and synced ahead (see `preallocate`).
         var allocated: off_t
+        /// Opened O_DIRECT|O_DSYNC: every write is whole blocks, durable when it returns (no page
+        /// cache, no fdatasync); `tail` holds the bytes of the block `end` lies in, before `end`.
+        /// Where the file system has no O_DIRECT (tmpfs, some overlays): buffered writes and
+        /// fdatasync.
+        var direct: Bool
+        var tail: [UInt8]
     }
+    /// The block size of direct writes (a multiple of every disk's logical block).
+    static let block = 4096
+    #if arch(x86_64)
+        static let oDirect: Int32 = 0o40000
+    #elseif arch(arm64)
+        static let oDirect: Int32 = 0o200000
+    #else
+        static let oDirect: Int32 = 0
+    #endif
     /// Segments grow by this much of zeros at a time, synced once: a record then overwrites
     /// blocks that already exist, and its fdatasync has no size or allocation to write back.
     static let preallocate = 256 * 1024
@@ -73,12 +97,20 @@ public final class SealLog: Sendable {
     /// Per day, where the fdatasynced part of this process's appends ends.
     private let syncedEnd = Mutex<[String: off_t]>([:])
 
-    public init(stateDirectory: String) {
+    /// Whether segments are written directly where the file system allows it (tests turn it off
+    /// to exercise the buffered path).
+    let directIO: Bool
+
+    public init(stateDirectory: String, directIO: Bool = true) {
         directory = stateDirectory + "/" + Self.directoryName
+        self.directIO = directIO
     }
 
     /// Names the database the rows of each batch are committed to.
-    func commitRows(into pool: DatabasePool) { rowsPool.withLock { $0 = pool } }
+    /// `rowsLost` writes back rows whose commit failed after their seals were answered.
+    func commitRows(into pool: DatabasePool, rowsLost: @escaping @Sendable () -> Void) {
+        rowsPool.withLock { $0 = (pool, rowsLost) }
+    }
 
     deinit {
         segment.withLock { s in
@@ -199,10 +231,10 @@ public final class SealLog: Sendable {
 
     func path(_ day: String) -> String { directory + "/" + day + ".log" }
 
-    /// Appends a seal's record; durable (fdatasynced, with its segment's directory entry) when it
-    /// returns. Appends made while another batch syncs share the next write and fdatasync. Then
-    /// `rows` run in the batch's one transaction (synchronous=NORMAL: the record is what is
-    /// durable); returns whether they committed (if not, they are written back from the record).
+    /// Appends a seal's record; durable (with its segment's directory entry) when it returns.
+    /// Appends made while another batch is written share the next write. `rows` run first in the
+    /// batch's one transaction (synchronous=NORMAL: the record is what is durable); returns
+    /// whether they commit (if not, they are written back from the record).
     @discardableResult
     public func append(day: String, id: String, caseNumber: String, box: Data, rows: Rows? = nil) async throws -> Bool {
         let bytes = Self.encode(id: id, caseNumber: caseNumber, box: box)
@@ -217,22 +249,44 @@ public final class SealLog: Sendable {
         }
     }
 
-    /// Writes batches until nothing waits (on `queue`).
+    /// Writes batches until nothing waits (on `queue`). After a batch the thread stays a moment
+    /// (`linger`) for the next seal before it sleeps: one after another, a resident's or a staff
+    /// desk's seals then skip a thread wake-up each (tens of microseconds on a small machine).
     private func flush() {
+        var idleSince: Double? = nil
         while true {
             let batch = pending.withLock { p -> [Entry]? in
                 if p.entries.isEmpty {
-                    p.flushing = false
+                    if let t = idleSince, Self.monotonic() - t > Self.linger {
+                        p.flushing = false
+                    }
                     return nil
                 }
                 let b = p.entries
                 p.entries = []
                 return b
             }
-            guard let batch else { return }
-            let outcome = settle(batch)
-            for (e, r) in zip(batch, outcome) { e.waiter.resume(with: r) }
+            guard let batch else {
+                if idleSince == nil {
+                    idleSince = Self.monotonic()
+                } else if !pending.withLock({ $0.flushing }) {
+                    return
+                }
+                sched_yield()
+                continue
+            }
+            idleSince = nil
+            settle(batch)
         }
+    }
+
+    /// How long the log thread waits for another seal before it sleeps (seconds).
+    static let linger = 0.0005
+
+    static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// A seal whose rows the database refused (a constraint, a full disk): nothing of it was
@@ -242,59 +296,76 @@ public final class SealLog: Sendable {
         public var description: String { "the outbox database refused the submission's rows (\(underlying))" }
     }
 
-    /// One batch: its rows inserted first in one open transaction (each seal in its own savepoint;
-    /// a seal whose rows fail is refused and its record never written), then the records of the
-    /// rest written and fdatasynced per day, then the transaction committed (not fsynced of its
-    /// own: the records are what is durable). The rows are invisible to every reader until the
-    /// records are on disk; a failed write rolls them back. Per entry: whether its rows committed,
-    /// or the error.
-    private func settle(_ batch: [Entry]) -> [Result<Bool, Error>] {
+    /// Where one day's records of a batch were written: `start..<end` of its segment; durable
+    /// once `fd` is fdatasynced, or at once when written directly (`durable`).
+    private struct Placed {
+        var day: String
+        var fd: Int32
+        var start: off_t
+        var end: off_t
+        var durable: Bool
+    }
+
+    /// One batch, on the log thread. With rows (seals): the rows are inserted first, in one open
+    /// transaction on the database's writer (run on this thread), each seal in its own savepoint
+    /// when several wait together; a seal whose rows the database refuses is refused and its
+    /// record never written. Then the records of the rest are written and made durable, one write
+    /// per day (a batch spans two days only at midnight). Then the seals are answered and the
+    /// transaction commits, not fsynced of its own (the records are what is durable), while the
+    /// fence (`awaitCommitted`) holds back everyone who asks for the database until the commit is
+    /// done: no reader sees rows before their records are durable, and every reader after a seal
+    /// was answered sees its rows. A failed write rolls the rows back; a failed commit has them
+    /// written back from the records (`rowsLost`).
+    private func settle(_ batch: [Entry]) {
+        guard batch.contains(where: { $0.rows != nil }), let target = rowsPool.withLock({ $0 }) else {
+            let failed = writeRecords(batch, skipping: [])
+            for e in batch { e.waiter.resume(with: failed[e.day].map { .failure($0) } ?? .success(false)) }
+            return
+        }
         var results = [Result<Bool, Error>?](repeating: nil, count: batch.count)
         var written = false
-        func writeRecords(skipping refused: Set<Int>) -> [String: Error] {
-            var failed: [String: Error] = [:]
-            var days: [String] = []
-            for (i, e) in batch.enumerated() where !refused.contains(i) && !days.contains(e.day) { days.append(e.day) }
-            for day in days {
-                let bytes = batch.enumerated().filter { !refused.contains($0.offset) && $0.element.day == day }
-                    .flatMap(\.element.bytes)
-                do { try write(day: day, bytes: bytes) } catch { failed[day] = error }
-            }
-            written = true
-            return failed
-        }
-        guard batch.contains(where: { $0.rows != nil }), let pool = rowsPool.withLock({ $0 }) else {
-            let failed = writeRecords(skipping: [])
-            return batch.map { e in failed[e.day].map { .failure($0) } ?? .success(false) }
-        }
+        var answered = false
+        var epoch: UInt64 = 0
+        // One seal alone needs no savepoint: if its rows fail, the whole transaction rolls back.
+        let withRows = batch.indices.filter { batch[$0].rows != nil }
+        let savepoints = withRows.count > 1
         do {
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+            try target.pool.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
+                defer { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() }
                 try db.inTransaction {
                     var refused = Set<Int>()
-                    for (i, e) in batch.enumerated() {
-                        guard let rows = e.rows else { continue }
+                    for i in withRows {
                         do {
-                            try db.inSavepoint {
-                                try rows(db)
-                                return .commit
+                            if savepoints {
+                                try db.inSavepoint {
+                                    try batch[i].rows!(db)
+                                    return .commit
+                                }
+                            } else {
+                                try batch[i].rows!(db)
                             }
                         } catch {
                             refused.insert(i)
                             results[i] = .failure(RowsRefused(underlying: "\(error)"))
                         }
                     }
-                    let failed = writeRecords(skipping: refused)
+                    written = true
+                    let failed = writeRecords(batch, skipping: refused)
                     for (i, e) in batch.enumerated() where results[i] == nil {
                         results[i] = failed[e.day].map { .failure($0) } ?? .success(true)
                     }
                     // A day that failed had its rows in this transaction: none of them commit. The
-                    // other days' records are durable; their rows come back from the log.
-                    if !failed.isEmpty {
+                    // other days' records are durable; their rows come back from the log. Rows that
+                    // failed outside a savepoint leave the transaction to roll back (they were alone).
+                    if !failed.isEmpty || (!savepoints && !refused.isEmpty) {
                         for i in batch.indices { if case .success = results[i] { results[i] = .success(false) } }
                         return .rollback
                     }
+                    // Answered now; readers wait at the fence until the commit below is done.
+                    epoch = raiseFence()
+                    answered = true
+                    for (e, r) in zip(batch, results) { e.waiter.resume(with: r!) }
                     return .commit
                 }
             }
@@ -308,18 +379,74 @@ public final class SealLog: Sendable {
                     results[i] = .failure(RowsRefused(underlying: "\(error)"))
                 }
             }
+            // The commit failed after the seals were answered: their records hold them.
+            if answered { DispatchQueue.global(qos: .utility).async { target.rowsLost() } }
         }
-        return results.map { $0 ?? .success(false) }
+        if answered {
+            lowerFence(epoch)
+        } else {
+            for (e, r) in zip(batch, results) { e.waiter.resume(with: r ?? .success(false)) }
+        }
     }
 
-    private func write(day: String, bytes: [UInt8]) throws {
+    /// Writes the records of the batch but `refused`, one write per day, each made durable
+    /// (written directly, or fdatasynced), and publishes where each day's durable records end.
+    /// Returns the days that failed, with the error; their records are cut off again.
+    private func writeRecords(_ batch: [Entry], skipping refused: Set<Int>) -> [String: Error] {
+        var days: [String] = []
+        for (i, e) in batch.enumerated() where !refused.contains(i) && !days.contains(e.day) { days.append(e.day) }
+        var failed: [String: Error] = [:]
+        for day in days {
+            let bytes = batch.enumerated().filter { !refused.contains($0.offset) && $0.element.day == day }
+                .flatMap(\.element.bytes)
+            do {
+                let p = try write(day: day, bytes: bytes)
+                if !p.durable && fdatasync(p.fd) != 0 { throw cutOff(p, errno) }
+                syncedEnd.withLock { $0[day] = p.end }
+            } catch {
+                failed[day] = error
+            }
+        }
+        return failed
+    }
+
+    /// The fence: seals answered (`answeredEpoch`) before their rows committed (`committedEpoch`).
+    private let answeredEpoch = Atomic<UInt64>(0)
+    private let committedEpoch = Atomic<UInt64>(0)
+    private let fenceLowered = NSCondition()
+
+    private func raiseFence() -> UInt64 {
+        answeredEpoch.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
+    }
+
+    private func lowerFence(_ epoch: UInt64) {
+        fenceLowered.lock()
+        committedEpoch.store(epoch, ordering: .releasing)
+        fenceLowered.broadcast()
+        fenceLowered.unlock()
+    }
+
+    /// Returns once the rows of every seal answered so far are committed (or lost to a failed
+    /// commit and being written back): whoever reads the database after a seal sees it. Usually
+    /// at once; at most one commit's time.
+    public func awaitCommitted() {
+        let answered = answeredEpoch.load(ordering: .acquiring)
+        if committedEpoch.load(ordering: .acquiring) >= answered { return }
+        fenceLowered.lock()
+        while committedEpoch.load(ordering: .acquiring) < answered { fenceLowered.wait() }
+        fenceLowered.unlock()
+    }
+
+    /// Appends `bytes` to the day's segment (opening it, and writing zeros ahead when it is
+    /// full); not synced. A failed write is cut off again and thrown.
+    private func write(day: String, bytes: [UInt8]) throws -> Placed {
         try segment.withLock { seg in
             if seg?.day != day {
                 if let s = seg { close(s.fd) }
                 seg = nil
                 seg = try open(day: day)
             }
-            guard var s = seg else { return }
+            guard var s = seg else { throw FileIOError(description: "the seal log segment of \(day) is not open") }
             let start = s.end
             var err: Int32 = 0
             if start + off_t(bytes.count) > s.allocated {
@@ -327,33 +454,96 @@ public final class SealLog: Sendable {
                     (start + off_t(bytes.count)) / off_t(Self.preallocate) * off_t(Self.preallocate)
                     + off_t(Self.preallocate)
                 let zeros = [UInt8](repeating: 0, count: Int(target - s.allocated))
-                err = Self.writeAll(s.fd, zeros, at: s.allocated)
-                if err == 0 && fdatasync(s.fd) != 0 { err = errno }
+                if s.direct {
+                    // `allocated` is a multiple of the block (see `open`).
+                    err = Self.writeDirect(s.fd, prefix: [], bytes: zeros, at: s.allocated)
+                } else {
+                    err = Self.writeAll(s.fd, zeros, at: s.allocated)
+                    if err == 0 && fdatasync(s.fd) != 0 { err = errno }
+                }
                 if err == 0 { s.allocated = target }
             }
-            if err == 0 { err = Self.writeAll(s.fd, bytes, at: start) }
-            if err == 0 && fdatasync(s.fd) != 0 { err = errno }
-            guard err == 0 else {
-                // Cut this batch off so it counts for nothing; if even that fails, what is on disk
-                // is unknown: the seals fail, and the next start decides from what survived.
-                close(s.fd)
-                seg = nil
-                let fd = Glibc.open(path(day), O_WRONLY | O_CLOEXEC)
-                if fd >= 0 {
-                    _ = ftruncate(fd, start)
-                    _ = fdatasync(fd)
-                    close(fd)
-                }
-                throw FileIOError(
-                    description:
-                        "cannot write the seal log \(path(day)): \(String(cString: strerror(err))); free disk space or check the disk"
-                )
+            if err == 0 {
+                err =
+                    s.direct
+                    ? Self.writeDirect(s.fd, prefix: s.tail, bytes: bytes, at: start)
+                    : Self.writeAll(s.fd, bytes, at: start)
             }
-            s.end = start + off_t(bytes.count)
+            let placed = Placed(day: day, fd: s.fd, start: start, end: start + off_t(bytes.count), durable: s.direct)
+            guard err == 0 else {
+                seg = s
+                throw cutOffLocked(&seg, placed, err)
+            }
+            if s.direct { s.tail = Self.tail(prefix: s.tail, bytes: bytes, at: start) }
+            s.end = placed.end
             seg = s
-            let end = s.end
-            syncedEnd.withLock { $0[day] = end }
+            return placed
         }
+    }
+
+    /// The bytes of the block the end of `prefix` + `bytes` lies in, before that end (`prefix`
+    /// being the bytes of `start`'s block before `start`).
+    static func tail(prefix: [UInt8], bytes: [UInt8], at start: off_t) -> [UInt8] {
+        let blockStart = Int(start) - prefix.count
+        let end = Int(start) + bytes.count
+        let tailStart = end / block * block
+        if tailStart >= Int(start) { return Array(bytes[(tailStart - Int(start))...]) }
+        return Array(prefix[(tailStart - blockStart)...]) + bytes
+    }
+
+    /// One direct, synchronous write: whole blocks from `start`'s block, `prefix` (that block's
+    /// bytes before `start`), `bytes`, then zeros to the block's end (the zeros written ahead
+    /// are there already). Durable when it returns 0; else the errno (ENOSPC for a short write).
+    static func writeDirect(_ fd: Int32, prefix: [UInt8], bytes: [UInt8], at start: off_t) -> Int32 {
+        let length = (prefix.count + bytes.count + block - 1) / block * block
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: block)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        prefix.withUnsafeBytes {
+            if $0.count > 0 { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        bytes.withUnsafeBytes {
+            if $0.count > 0 {
+                (buffer.baseAddress! + prefix.count).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+            }
+        }
+        let offset = start - off_t(prefix.count)
+        var written = 0
+        while written < length {
+            let n = pwrite(fd, buffer.baseAddress! + written, length - written, offset + off_t(written))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            // A short direct write leaves the rest unaligned: the disk is full.
+            if n == 0 || n % block != 0 { return ENOSPC }
+            written += n
+        }
+        return 0
+    }
+
+    /// A write or sync of `p` failed: the records are cut off so they count for nothing; if even
+    /// that fails, what is on disk is unknown: the seals fail, and the next start decides from
+    /// what survived. Returns the error to report.
+    private func cutOff(_ p: Placed, _ err: Int32) -> Error {
+        segment.withLock { seg in cutOffLocked(&seg, p, err) }
+    }
+
+    private func cutOffLocked(_ seg: inout Segment?, _ p: Placed, _ err: Int32) -> Error {
+        if let s = seg, s.fd == p.fd {
+            close(s.fd)
+            seg = nil
+        }
+        let fd = Glibc.open(path(p.day), O_WRONLY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = ftruncate(fd, p.start)
+            _ = fdatasync(fd)
+            close(fd)
+        }
+        return FileIOError(
+            description:
+                "cannot write the seal log \(path(p.day)): \(String(cString: strerror(err))); free disk space or check the disk"
+        )
     }
 
     /// pwrite of all of `bytes` at `offset`; the errno of a failure (ENOSPC for a short write).
@@ -386,9 +576,10 @@ public final class SealLog: Sendable {
         }
         var end: off_t = 0
         var allocated: off_t = 0
+        var bytes: [UInt8] = []
         do {
             if existed {
-                let bytes = try Self.read(p) ?? []
+                bytes = try Self.read(p) ?? []
                 let valid = Self.decode(bytes, day: day).validEnd
                 allocated = off_t(bytes.count)
                 // Past the last valid record: zeros written ahead, or a torn record (an append
@@ -404,6 +595,19 @@ public final class SealLog: Sendable {
                 }
                 end = off_t(valid)
             }
+            // Zeros ahead to a whole number of blocks (direct writes start on one), synced.
+            if allocated % off_t(Self.block) != 0 || allocated == 0 {
+                let target = (allocated / off_t(Self.preallocate) + 1) * off_t(Self.preallocate)
+                var err = Self.writeAll(fd, [UInt8](repeating: 0, count: Int(target - allocated)), at: allocated)
+                if err == 0 && fdatasync(fd) != 0 { err = errno }
+                guard err == 0 else {
+                    throw FileIOError(
+                        description:
+                            "cannot write the seal log \(p): \(String(cString: strerror(err))); free disk space or check the disk"
+                    )
+                }
+                allocated = target
+            }
             // The segment's name and the folder's: durable once per process, whatever an earlier
             // run managed before it stopped.
             try DurableFile.syncDirectory(directory)
@@ -412,7 +616,17 @@ public final class SealLog: Sendable {
             close(fd)
             throw error
         }
-        return Segment(day: day, fd: fd, end: end, allocated: allocated)
+        let tailStart = Int(end) / Self.block * Self.block
+        let tail = tailStart < bytes.count ? Array(bytes[tailStart..<Int(end)]) : []
+        // Direct and synchronous where the file system allows it.
+        if Self.oDirect != 0 && directIO {
+            let direct = Glibc.open(p, O_RDWR | O_CLOEXEC | O_DSYNC | Self.oDirect)
+            if direct >= 0 {
+                close(fd)
+                return Segment(day: day, fd: direct, end: end, allocated: allocated, direct: true, tail: tail)
+            }
+        }
+        return Segment(day: day, fd: fd, end: end, allocated: allocated, direct: false, tail: [])
     }
 
     /// Rewrites the segments of days before `today`, keeping only the records `keep` accepts;

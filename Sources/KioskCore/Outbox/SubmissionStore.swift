@@ -205,9 +205,10 @@ public struct SubmissionStore: Sendable {
     ///      `writeAttachments`; the manifest is encrypted while they sync);
     ///   3. on the seal log's thread, with the seals that wait with it: the rows inserted in an
     ///      open transaction (refused rows fail the seal: no record, nothing durable), then the
-    ///      record (id, case number, encrypted manifest) written and fdatasynced, the durable
-    ///      point, then the transaction committed without an fsync of its own (synchronous=NORMAL;
-    ///      the next durable commit or a replay at start covers it);
+    ///      record (id, case number, encrypted manifest) written durably, the durable point; the
+    ///      seal is answered, and the transaction commits without an fsync of its own
+    ///      (synchronous=NORMAL; a replay at start covers it) while readers wait for it at the
+    ///      seal log's fence;
     ///   4. the mark is removed (not synced: a mark that comes back names a folder whose seal has
     ///      a log record, kept).
     /// A failure before 3 removes the folder; after the append began it is left for the next
@@ -228,7 +229,7 @@ public struct SubmissionStore: Sendable {
         let personal: Data
         let lookup: String
         do {
-            personal = try cipher.seal(try JSONEncoder().encode(s.applicant))
+            personal = try cipher.seal(SealJSON.encode(s.applicant))
             lookup = cipher.lookupToken(IDNumber.normalise(s.applicant.idNumber))
         } catch {
             throw OutboxError("the submission could not be encrypted (\(error)); nothing was submitted, call staff")
@@ -251,7 +252,7 @@ public struct SubmissionStore: Sendable {
                             name: $0.name, contentType: $0.contentType, size: $0.size, sha256: $0.sha256, file: $0.file
                         )
                     })
-                return try cipher.seal(try JSONEncoder().encode(manifest))
+                return try cipher.seal(try SealJSON.encode(manifest))
             }
             let box: Data
             if s.attachments.isEmpty {
@@ -276,7 +277,7 @@ public struct SubmissionStore: Sendable {
             // here: the start-up reconcile reads the day's highest case number from the rows.
             appending = true
             committed = try await database.sealLog.append(day: day, id: id, caseNumber: caseNumber, box: box) { db in
-                try record.insert(db)
+                try record.insertSealed(db)
                 for a in attachmentRows { try a.insert(db) }
                 // A 补正 is linked to its case in the same transaction: never sealed without the
                 // link (the uploader's manifest names the case it completes).
