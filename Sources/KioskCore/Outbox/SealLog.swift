@@ -310,82 +310,118 @@ public final class SealLog: Sendable {
     /// transaction on the database's writer (run on this thread), each seal in its own savepoint
     /// when several wait together; a seal whose rows the database refuses is refused and its
     /// record never written. Then the records of the rest are written and made durable, one write
-    /// per day (a batch spans two days only at midnight). Then the seals are answered and the
-    /// transaction commits, not fsynced of its own (the records are what is durable), while the
-    /// fence (`awaitCommitted`) holds back everyone who asks for the database until the commit is
-    /// done: no reader sees rows before their records are durable, and every reader after a seal
-    /// was answered sees its rows. A failed write rolls the rows back; a failed commit has them
-    /// written back from the records (`rowsLost`).
-    private func settle(_ batch: [Entry]) {
-        guard batch.contains(where: { $0.rows != nil }), let target = rowsPool.withLock({ $0 }) else {
-            let failed = writeRecords(batch, skipping: [])
-            for e in batch { e.waiter.resume(with: failed[e.day].map { .failure($0) } ?? .success(false)) }
+    /// per day (a batch spans two days only at midnight), and the seals are answered. The
+    /// transaction stays open a moment (`linger`) for the next batch, which joins it (its seals'
+    /// rows each in a savepoint), up to `groupBatches` batches or `groupAge`; then it commits, not
+    /// fsynced of its own (the records are what is durable). Until the commit is done the fence
+    /// (`awaitCommitted`) holds back everyone who asks for the database: no reader sees rows
+    /// before their records are durable, and every reader after a seal was answered sees its
+    /// rows. A failed write rolls the rows back; rows lost to a rollback or a failed commit after
+    /// their seals were answered are written back from the records (`rowsLost`).
+    private func settle(_ first: [Entry]) {
+        guard first.contains(where: { $0.rows != nil }), let target = rowsPool.withLock({ $0 }) else {
+            let failed = writeRecords(first, skipping: [])
+            for e in first { e.waiter.resume(with: failed[e.day].map { .failure($0) } ?? .success(false)) }
             return
         }
-        var results = [Result<Bool, Error>?](repeating: nil, count: batch.count)
-        var written = false
-        var answered = false
+        // The last fence epoch answered in this transaction (0: none yet).
         var epoch: UInt64 = 0
-        // One seal alone needs no savepoint: if its rows fail, the whole transaction rolls back.
-        let withRows = batch.indices.filter { batch[$0].rows != nil }
-        let savepoints = withRows.count > 1
+        // The batch in progress while it is not answered, and whether its records were written.
+        var unanswered = first
+        var written = false
+        var rolledBack = false
         do {
             try target.pool.writeWithoutTransaction { db in
                 try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
                 defer { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() }
                 try db.inTransaction {
-                    var refused = Set<Int>()
-                    for i in withRows {
-                        do {
-                            if savepoints {
-                                try db.inSavepoint {
-                                    try batch[i].rows!(db)
-                                    return .commit
+                    let began = Self.monotonic()
+                    var batch = first
+                    var joined = 1
+                    while true {
+                        unanswered = batch
+                        written = false
+                        // A lone seal's rows need no savepoint while nothing else is in the transaction:
+                        // if they fail, it rolls back.
+                        let savepoints = epoch != 0 || batch.filter({ $0.rows != nil }).count > 1
+                        var results = [Result<Bool, Error>?](repeating: nil, count: batch.count)
+                        var refused = Set<Int>()
+                        for i in batch.indices {
+                            guard let rows = batch[i].rows else { continue }
+                            do {
+                                if savepoints {
+                                    try db.inSavepoint {
+                                        try rows(db)
+                                        return .commit
+                                    }
+                                } else {
+                                    try rows(db)
                                 }
-                            } else {
-                                try batch[i].rows!(db)
+                            } catch {
+                                refused.insert(i)
+                                results[i] = .failure(RowsRefused(underlying: "\(error)"))
                             }
-                        } catch {
-                            refused.insert(i)
-                            results[i] = .failure(RowsRefused(underlying: "\(error)"))
                         }
+                        written = true
+                        let failed = writeRecords(batch, skipping: refused)
+                        for (i, e) in batch.enumerated() where results[i] == nil {
+                            results[i] = failed[e.day].map { .failure($0) } ?? .success(true)
+                        }
+                        // A day that failed had its rows in this transaction: it rolls back (the other
+                        // records are durable; their rows come back from the log), as it does for a
+                        // lone seal's refused rows.
+                        if !failed.isEmpty || (!savepoints && !refused.isEmpty) {
+                            for i in batch.indices { if case .success = results[i] { results[i] = .success(false) } }
+                            unanswered = []
+                            for (e, r) in zip(batch, results) { e.waiter.resume(with: r!) }
+                            rolledBack = true
+                            return .rollback
+                        }
+                        // Answered now; readers wait at the fence until the commit is done.
+                        epoch = raiseFence()
+                        unanswered = []
+                        for (e, r) in zip(batch, results) { e.waiter.resume(with: r!) }
+                        guard joined < Self.groupBatches, let next = nextBatch(before: began + Self.groupAge) else {
+                            return .commit
+                        }
+                        batch = next
+                        joined += 1
                     }
-                    written = true
-                    let failed = writeRecords(batch, skipping: refused)
-                    for (i, e) in batch.enumerated() where results[i] == nil {
-                        results[i] = failed[e.day].map { .failure($0) } ?? .success(true)
-                    }
-                    // A day that failed had its rows in this transaction: none of them commit. The
-                    // other days' records are durable; their rows come back from the log. Rows that
-                    // failed outside a savepoint leave the transaction to roll back (they were alone).
-                    if !failed.isEmpty || (!savepoints && !refused.isEmpty) {
-                        for i in batch.indices { if case .success = results[i] { results[i] = .success(false) } }
-                        return .rollback
-                    }
-                    // Answered now; readers wait at the fence until the commit below is done.
-                    epoch = raiseFence()
-                    answered = true
-                    for (e, r) in zip(batch, results) { e.waiter.resume(with: r!) }
-                    return .commit
                 }
             }
         } catch {
-            // The transaction failed: before the records were written, nothing is durable (each
-            // seal fails); after (its commit), the records hold the seals and their rows come back.
-            for i in batch.indices {
-                if written {
-                    if case .success = results[i] { results[i] = .success(false) }
-                } else if results[i] == nil {
-                    results[i] = .failure(RowsRefused(underlying: "\(error)"))
-                }
+            // The transaction failed. A batch not yet answered: before its records were written,
+            // nothing of it is durable (each seal fails); after, its records hold the seals and
+            // their rows come back from the log.
+            for e in unanswered {
+                e.waiter.resume(with: written ? .success(false) : .failure(RowsRefused(underlying: "\(error)")))
             }
-            // The commit failed after the seals were answered: their records hold them.
-            if answered { DispatchQueue.global(qos: .utility).async { target.rowsLost() } }
+            rolledBack = true
         }
-        if answered {
+        if epoch != 0 {
+            // Seals answered whose rows did not commit: their records hold them.
+            if rolledBack { DispatchQueue.global(qos: .utility).async { target.rowsLost() } }
             lowerFence(epoch)
-        } else {
-            for (e, r) in zip(batch, results) { e.waiter.resume(with: r ?? .success(false)) }
+        }
+    }
+
+    /// A transaction takes in further batches for this long at most, and this many.
+    static let groupAge = 0.002
+    static let groupBatches = 32
+
+    /// The next batch that waits, polling for it until `linger` passes or `deadline`.
+    private func nextBatch(before deadline: Double) -> [Entry]? {
+        let stop = min(deadline, Self.monotonic() + Self.linger)
+        while true {
+            let batch = pending.withLock { p -> [Entry]? in
+                if p.entries.isEmpty { return nil }
+                let b = p.entries
+                p.entries = []
+                return b
+            }
+            if let batch { return batch }
+            if Self.monotonic() > stop { return nil }
+            sched_yield()
         }
     }
 
