@@ -66,6 +66,21 @@ public final class SealLog: Sendable {
     /// Where batches commit their rows (set once the database is open).
     private let rowsPool = Mutex<(pool: DatabasePool, rowsLost: @Sendable () -> Void)?>(nil)
     private let pending = Mutex(Pending())
+    /// How many entries wait in `pending`: the log thread polls this, not the lock, while it
+    /// waits for the next seal.
+    private let waiting = Atomic<Int>(0)
+
+    /// The entries that wait, taken (nil: none).
+    private func takePending() -> [Entry]? {
+        if waiting.load(ordering: .acquiring) == 0 { return nil }
+        return pending.withLock { p -> [Entry]? in
+            if p.entries.isEmpty { return nil }
+            let b = p.entries
+            p.entries = []
+            waiting.subtract(b.count, ordering: .releasing)
+            return b
+        }
+    }
 
     /// The open segment; touched only on `queue`.
     private struct Segment: Sendable {
@@ -241,6 +256,7 @@ public final class SealLog: Sendable {
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Bool, Error>) in
             let lead = pending.withLock { p -> Bool in
                 p.entries.append(Entry(day: day, bytes: bytes, rows: rows, waiter: c))
+                waiting.add(1, ordering: .releasing)
                 if p.flushing { return false }
                 p.flushing = true
                 return true
@@ -255,23 +271,23 @@ public final class SealLog: Sendable {
     private func flush() {
         var idleSince: Double? = nil
         while true {
-            let batch = pending.withLock { p -> [Entry]? in
-                if p.entries.isEmpty {
-                    if let t = idleSince, Self.monotonic() - t > Self.linger {
+            var batch = takePending()
+            if batch == nil, let t = idleSince, Self.monotonic() - t > Self.linger {
+                // Lingered long enough: stop, unless a seal came just now.
+                batch = pending.withLock { p -> [Entry]? in
+                    if p.entries.isEmpty {
                         p.flushing = false
+                        return nil
                     }
-                    return nil
+                    let b = p.entries
+                    p.entries = []
+                    waiting.subtract(b.count, ordering: .releasing)
+                    return b
                 }
-                let b = p.entries
-                p.entries = []
-                return b
+                if batch == nil { return }
             }
             guard let batch else {
-                if idleSince == nil {
-                    idleSince = Self.monotonic()
-                } else if !pending.withLock({ $0.flushing }) {
-                    return
-                }
+                if idleSince == nil { idleSince = Self.monotonic() }
                 sched_yield()
                 continue
             }
@@ -350,10 +366,7 @@ public final class SealLog: Sendable {
                             guard let rows = batch[i].rows else { continue }
                             do {
                                 if savepoints {
-                                    try db.inSavepoint {
-                                        try rows(db)
-                                        return .commit
-                                    }
+                                    try Self.inSavepoint(db, rows)
                                 } else {
                                     try rows(db)
                                 }
@@ -405,21 +418,28 @@ public final class SealLog: Sendable {
         }
     }
 
+    /// `rows` in a savepoint, through cached statements: all of them or, if they throw, none.
+    static func inSavepoint(_ db: Database, _ rows: Rows) throws {
+        try db.cachedStatement(sql: "SAVEPOINT seal").execute()
+        do {
+            try rows(db)
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT seal").execute()
+        } catch {
+            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT seal").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT seal").execute()
+            throw error
+        }
+    }
+
     /// A transaction takes in further batches for this long at most, and this many.
-    static let groupAge = 0.002
+    static let groupAge = 0.005
     static let groupBatches = 32
 
     /// The next batch that waits, polling for it until `linger` passes or `deadline`.
     private func nextBatch(before deadline: Double) -> [Entry]? {
         let stop = min(deadline, Self.monotonic() + Self.linger)
         while true {
-            let batch = pending.withLock { p -> [Entry]? in
-                if p.entries.isEmpty { return nil }
-                let b = p.entries
-                p.entries = []
-                return b
-            }
-            if let batch { return batch }
+            if let batch = takePending() { return batch }
             if Self.monotonic() > stop { return nil }
             sched_yield()
         }
