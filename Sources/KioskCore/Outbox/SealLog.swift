@@ -469,17 +469,44 @@ public final class SealLog: Sendable {
     /// The fence: seals answered (`answeredEpoch`) before their rows committed (`committedEpoch`).
     private let answeredEpoch = Atomic<UInt64>(0)
     private let committedEpoch = Atomic<UInt64>(0)
-    private let fenceLowered = NSCondition()
+    /// Where readers wait for the fence to come down.
+    private let fenceLowered = FenceCondition()
+
+    /// A pthread mutex and condition (what NSCondition wraps, without Foundation's object machinery
+    /// on kioskd's start path). Used only through `withLock`, `wait` and `broadcast`.
+    final class FenceCondition: @unchecked Sendable {
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        init() {
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(condition, nil)
+        }
+        deinit {
+            pthread_cond_destroy(condition)
+            pthread_mutex_destroy(mutex)
+            condition.deallocate()
+            mutex.deallocate()
+        }
+        func withLock<T>(_ body: () -> T) -> T {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return body()
+        }
+        /// Inside `withLock` only.
+        func wait() { pthread_cond_wait(condition, mutex) }
+        /// Inside `withLock` only.
+        func broadcast() { pthread_cond_broadcast(condition) }
+    }
 
     private func raiseFence() -> UInt64 {
         answeredEpoch.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
     }
 
     private func lowerFence(_ epoch: UInt64) {
-        fenceLowered.lock()
-        committedEpoch.store(epoch, ordering: .releasing)
-        fenceLowered.broadcast()
-        fenceLowered.unlock()
+        fenceLowered.withLock {
+            committedEpoch.store(epoch, ordering: .releasing)
+            fenceLowered.broadcast()
+        }
     }
 
     /// Returns once the rows of every seal answered so far are committed (or lost to a failed
@@ -488,9 +515,9 @@ public final class SealLog: Sendable {
     public func awaitCommitted() {
         let answered = answeredEpoch.load(ordering: .acquiring)
         if committedEpoch.load(ordering: .acquiring) >= answered { return }
-        fenceLowered.lock()
-        while committedEpoch.load(ordering: .acquiring) < answered { fenceLowered.wait() }
-        fenceLowered.unlock()
+        fenceLowered.withLock {
+            while committedEpoch.load(ordering: .acquiring) < answered { fenceLowered.wait() }
+        }
     }
 
     /// Appends `bytes` to the day's segment (opening it, and writing zeros ahead when it is
