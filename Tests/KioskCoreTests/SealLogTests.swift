@@ -86,6 +86,21 @@ import Testing
         let sealed = try await withThrowingTaskGroup(of: String?.self) { group in
             for i in 0..<24 {
                 group.addTask {
+                    if i % 6 == 3 {
+                        // One statement that fails (a duplicate key) leaves nothing behind, without
+                        // a savepoint of its own.
+                        do {
+                            try await log.append(
+                                day: "20261207", id: "refused-\(i)", caseNumber: "GH20261207998\(i % 10)",
+                                box: Data(count: 40), rowsAreOneStatement: true
+                            ) { db in
+                                try db.execute(
+                                    sql: "INSERT INTO submission (id) SELECT id FROM submission LIMIT 1")
+                            }
+                            Issue.record("a failing statement must fail the seal")
+                        } catch is SealLog.RowsRefused {}
+                        return nil
+                    }
                     if i % 3 == 0 {
                         do {
                             try await log.append(
@@ -125,6 +140,14 @@ import Testing
         let again = try makeOutbox(dir)
         #expect(again.database.replayedAtStart.written.isEmpty)
         #expect(try again.submissions.allSubmissions().count == 17)
+    }
+
+    @Test func submissionIdsAreLowerCaseUUIDs() {
+        let ids = (0..<200).map { _ in SubmissionStore.newId() }
+        #expect(Set(ids).count == 200)
+        for id in ids {
+            #expect(UUID(uuidString: id)?.uuidString.lowercased() == id)
+        }
     }
 
     @Test func sealJSONReadsBackAsJSONEncoderWritesIt() throws {

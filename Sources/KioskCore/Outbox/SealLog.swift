@@ -57,6 +57,8 @@ public final class SealLog: Sendable {
         var day: String
         var bytes: [UInt8]
         var rows: Rows?
+        /// `rows` run exactly one statement, which SQLite undoes whole if it fails: no savepoint.
+        var oneStatement: Bool
         var waiter: CheckedContinuation<Bool, Error>
     }
     private struct Pending: Sendable {
@@ -249,13 +251,18 @@ public final class SealLog: Sendable {
     /// Appends a seal's record; durable (with its segment's directory entry) when it returns.
     /// Appends made while another batch is written share the next write. `rows` run first in the
     /// batch's one transaction (synchronous=NORMAL: the record is what is durable); returns
-    /// whether they commit (if not, they are written back from the record).
+    /// whether they commit (if not, they are written back from the record). `rowsAreOneStatement`:
+    /// `rows` run exactly one SQL statement (a failed statement leaves nothing behind, so they
+    /// need no savepoint of their own).
     @discardableResult
-    public func append(day: String, id: String, caseNumber: String, box: Data, rows: Rows? = nil) async throws -> Bool {
+    public func append(
+        day: String, id: String, caseNumber: String, box: Data, rowsAreOneStatement: Bool = false, rows: Rows? = nil
+    ) async throws -> Bool {
         let bytes = Self.encode(id: id, caseNumber: caseNumber, box: box)
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Bool, Error>) in
             let lead = pending.withLock { p -> Bool in
-                p.entries.append(Entry(day: day, bytes: bytes, rows: rows, waiter: c))
+                p.entries.append(
+                    Entry(day: day, bytes: bytes, rows: rows, oneStatement: rowsAreOneStatement, waiter: c))
                 waiting.add(1, ordering: .releasing)
                 if p.flushing { return false }
                 p.flushing = true
@@ -365,7 +372,7 @@ public final class SealLog: Sendable {
                         for i in batch.indices {
                             guard let rows = batch[i].rows else { continue }
                             do {
-                                if savepoints {
+                                if savepoints && !batch[i].oneStatement {
                                     try Self.inSavepoint(db, rows)
                                 } else {
                                     try rows(db)
@@ -373,6 +380,12 @@ public final class SealLog: Sendable {
                             } catch {
                                 refused.insert(i)
                                 results[i] = .failure(RowsRefused(underlying: "\(error)"))
+                            }
+                            // Some errors (a full disk, an I/O error) end the whole transaction:
+                            // nothing more may run outside it. Every seal of the batch not yet
+                            // refused fails with it; what was answered before comes back from the log.
+                            guard db.isInsideTransaction else {
+                                throw RowsRefused(underlying: "the transaction ended after a failed statement")
                             }
                         }
                         written = true

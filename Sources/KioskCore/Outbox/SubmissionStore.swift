@@ -219,7 +219,7 @@ public struct SubmissionStore: Sendable {
         for a in s.attachments where !Self.validName(a.name) {
             throw OutboxError("attachment name \(a.name) is not allowed")
         }
-        let id = UUID().uuidString.lowercased()
+        let id = Self.newId()
         let attachmentsDirectory = database.attachmentsDirectory
         let dir = attachmentsDirectory + "/" + id
         let cipher = self.cipher
@@ -276,7 +276,10 @@ public struct SubmissionStore: Sendable {
             // rows of any seal that waited with it. The database's per-day counter is not raised
             // here: the start-up reconcile reads the day's highest case number from the rows.
             appending = true
-            committed = try await database.sealLog.append(day: day, id: id, caseNumber: caseNumber, box: box) { db in
+            committed = try await database.sealLog.append(
+                day: day, id: id, caseNumber: caseNumber, box: box,
+                rowsAreOneStatement: attachmentRows.isEmpty && supplementOf == nil
+            ) { db in
                 try record.insertSealed(db)
                 for a in attachmentRows { try a.insert(db) }
                 // A 补正 is linked to its case in the same transaction: never sealed without the
@@ -379,6 +382,24 @@ public struct SubmissionStore: Sendable {
         try folderSynced.get()
         for r in synced.withLock({ $0 }) { try r!.get() }
         return try made.get()
+    }
+
+    /// A new submission id: a random UUID in lower case (as `uuidString.lowercased()`, without
+    /// its two string passes).
+    static func newId() -> String {
+        let u = UUID().uuid
+        let b = [
+            u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15,
+        ]
+        let hex = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, byte) in b.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func fourDigits(_ n: Int) -> String {
