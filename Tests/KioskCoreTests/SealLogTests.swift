@@ -154,7 +154,7 @@ import Testing
         let people = [
             applicant,
             ApplicantData(
-                idNumber: "11010519491231002X", name: "测\"试\\二\n\t\u{1}\u{1F}é😀", cardType: "hmt", phone: ""),
+                idNumber: applicant.idNumber, name: "测\"试\\二\n\t\u{1}\u{1F}é😀", cardType: "hmt", phone: ""),
         ]
         for person in people {
             for attachments in [

@@ -72,11 +72,15 @@ public final class SealLog: Sendable {
     /// waits for the next seal.
     private let waiting = Atomic<Int>(0)
 
-    /// The entries that wait, taken (nil: none).
-    private func takePending() -> [Entry]? {
-        if waiting.load(ordering: .acquiring) == 0 { return nil }
+    /// The entries that wait, taken (nil: none). `stopping`: with none, the log thread stops
+    /// (the next append starts it again); checked under the lock, so no append is missed.
+    private func takePending(stopping: Bool = false) -> [Entry]? {
+        if !stopping && waiting.load(ordering: .acquiring) == 0 { return nil }
         return pending.withLock { p -> [Entry]? in
-            if p.entries.isEmpty { return nil }
+            if p.entries.isEmpty {
+                if stopping { p.flushing = false }
+                return nil
+            }
             let b = p.entries
             p.entries = []
             waiting.subtract(b.count, ordering: .releasing)
@@ -281,16 +285,7 @@ public final class SealLog: Sendable {
             var batch = takePending()
             if batch == nil, let t = idleSince, Self.monotonic() - t > Self.linger {
                 // Lingered long enough: stop, unless a seal came just now.
-                batch = pending.withLock { p -> [Entry]? in
-                    if p.entries.isEmpty {
-                        p.flushing = false
-                        return nil
-                    }
-                    let b = p.entries
-                    p.entries = []
-                    waiting.subtract(b.count, ordering: .releasing)
-                    return b
-                }
+                batch = takePending(stopping: true)
                 if batch == nil { return }
             }
             guard let batch else {
@@ -636,9 +631,14 @@ public final class SealLog: Sendable {
             _ = fdatasync(fd)
             close(fd)
         }
-        return FileIOError(
+        return Self.writeError(path(p.day), err)
+    }
+
+    /// A failed write of the seal log at `path`, and what to do.
+    static func writeError(_ path: String, _ err: Int32) -> FileIOError {
+        FileIOError(
             description:
-                "cannot write the seal log \(path(p.day)): \(String(cString: strerror(err))); free disk space or check the disk"
+                "cannot write the seal log \(path): \(String(cString: strerror(err))); free disk space or check the disk"
         )
     }
 
@@ -696,12 +696,7 @@ public final class SealLog: Sendable {
                 let target = (allocated / off_t(Self.preallocate) + 1) * off_t(Self.preallocate)
                 var err = Self.writeAll(fd, [UInt8](repeating: 0, count: Int(target - allocated)), at: allocated)
                 if err == 0 && fdatasync(fd) != 0 { err = errno }
-                guard err == 0 else {
-                    throw FileIOError(
-                        description:
-                            "cannot write the seal log \(p): \(String(cString: strerror(err))); free disk space or check the disk"
-                    )
-                }
+                guard err == 0 else { throw Self.writeError(p, err) }
                 allocated = target
             }
             // The segment's name and the folder's: durable once per process, whatever an earlier

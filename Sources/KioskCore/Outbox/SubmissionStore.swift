@@ -387,17 +387,15 @@ public struct SubmissionStore: Sendable {
     /// A new submission id: a random UUID in lower case (as `uuidString.lowercased()`, without
     /// its two string passes).
     static func newId() -> String {
-        let u = UUID().uuid
-        let b = [
-            u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15,
-        ]
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(36)
-        for (i, byte) in b.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0xF)])
+        withUnsafeBytes(of: UUID().uuid) { raw in
+            for (i, byte) in raw.enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            }
         }
         return String(decoding: out, as: UTF8.self)
     }
