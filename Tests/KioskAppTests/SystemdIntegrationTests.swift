@@ -162,13 +162,13 @@ import Testing
         }
         // Made-up number of the shape of a resident ID: never reaches the journal whole.
         log.error(
-            "upstream said: bad request\nfor 11010519491231002X", metadata: ["error": "rejected 11010519491231002X"])
+            "upstream said: bad request\nfor 11010520000101018X", metadata: ["error": "rejected 11010520000101018X"])
         let e = try #require(j.receive())
         let message = try #require(e["MESSAGE"])
         #expect(message.hasPrefix("upstream said: bad request\nfor "))
-        #expect(!message.contains("11010519491231002X"))
-        #expect(!(e["KIOSK_ERROR"] ?? "").contains("11010519491231002X"))
-        #expect(message.contains("1101**********002X"), "masked, not dropped: \(message)")
+        #expect(!message.contains("11010520000101018X"))
+        #expect(!(e["KIOSK_ERROR"] ?? "").contains("11010520000101018X"))
+        #expect(message.contains("1101**********018X"), "masked, not dropped: \(message)")
     }
 
     @Test func fieldNamesAreValidForTheJournal() {

@@ -181,6 +181,62 @@ func nextEvent(_ it: inout AsyncStream<CardReaderEvent>.Iterator, where match: (
         } catch { Issue.record("\(error)") }
         #expect(await p.status().paper == .out)
     }
+
+    /// A selftest right after paper is reloaded must ask the printer, even while a background
+    /// status poll holds the wire; a plain refresh then returns the last known status.
+    @Test func aFreshRefreshWaitsForAPollInFlightAndAsksThePrinter() async throws {
+        let sim = SimulatedReceiptPrinter(outputDirectory: nil)
+        sim.setPaperOut(true)
+        let link = GatedLink(SimulatorLink(model: sim, name: "p"))
+        let p = ReceiptPrinter(
+            transport: link, profile: .mm80, model: "sim", simulated: true, bidirectional: true,
+            logger: Logger(label: "t"))
+        #expect(await p.refresh().paper == .out)
+        await link.close(gate: true)
+        let poll = Task { await p.refresh() }
+        try await link.waitForBlockedWrite()
+        sim.setPaperOut(false)
+        #expect(await p.refresh().paper == .out, "a plain refresh while a poll holds the wire: last known")
+        let selftest = Task { await p.refresh(fresh: true) }
+        try await Task.sleep(for: .milliseconds(100))  // the selftest queues behind the poll
+        await link.close(gate: false)
+        _ = await poll.value
+        let s = await selftest.value
+        #expect(s.state == .online)
+        #expect(s.paper != .out)
+    }
+}
+
+/// A link whose writes wait while its gate is closed: a status poll held mid-query.
+actor GatedLink: ByteTransport {
+    let inner: SimulatorLink
+    private var closed = false
+    private var held: [CheckedContinuation<Void, Never>] = []
+    nonisolated var description: String { inner.description }
+    init(_ inner: SimulatorLink) { self.inner = inner }
+
+    func close(gate: Bool) {
+        closed = gate
+        if !gate {
+            for c in held { c.resume() }
+            held = []
+        }
+    }
+
+    func waitForBlockedWrite() async throws {
+        for _ in 0..<500 where held.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!held.isEmpty, "the poll reached the printer")
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
+        if closed { await withCheckedContinuation { held.append($0) } }
+        try await inner.write(bytes)
+    }
+    func read(maxBytes: Int, timeout: Duration) async throws -> [UInt8] {
+        try await inner.read(maxBytes: maxBytes, timeout: timeout)
+    }
+    func flushInput() async { await inner.flushInput() }
+    func close() async { await inner.close() }
 }
 
 /// A printer model that sends ASB blocks but never answers DLE EOT: the status must come from ASB.

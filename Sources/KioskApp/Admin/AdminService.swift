@@ -168,7 +168,7 @@ public final class AdminService: Sendable {
                 // after an interrupted receipt (its buffer is cleared first).
                 var released: String?
                 if printTestReceipt, await p.holdsInterruptedJob { released = await p.clearInterruptedJob() }
-                let st = await p.refresh()
+                let st = await p.refresh(fresh: true)
                 var reasons: [String] = released.map { [$0] } ?? []
                 var passed = st.state == .online && st.paper != .out
                 if !passed {

@@ -126,10 +126,12 @@ public actor ReceiptPrinter {
     }
 
     /// Refreshes the status from the printer (bidirectional only) and publishes it.
-    /// While a job is running the last known status is returned instead of querying.
+    /// While a job or another query is running the last known status is returned instead of
+    /// querying; `fresh` waits for it and then asks the printer itself, so a technician's selftest
+    /// right after reloading paper never reports the status a background poll read before.
     @discardableResult
-    public func refresh() async -> DeviceStatus {
-        guard !busy else { return status() }
+    public func refresh(fresh: Bool = false) async -> DeviceStatus {
+        guard fresh || !busy else { return status() }
         guard bidirectional else {
             await acquire()
             defer { release() }
