@@ -142,6 +142,45 @@ import Testing
         #expect(try again.submissions.allSubmissions().count == 17)
     }
 
+    /// A seal's answer reaches its caller whichever comes first: the answer while the caller
+    /// polls, the answer before the caller parks, or the caller parked before the answer.
+    @Test func anAnswerReachesItsCallerWhetherItPollsOrParks() async throws {
+        struct Failed: Error {}
+        let polled = SealLog.Answer()
+        let answerer = Thread { polled.resume(with: .success(true)) }
+        answerer.start()
+        #expect(try polled.spin(for: 5)?.get() == true)
+
+        let early = SealLog.Answer()
+        #expect(early.spin(for: 0.001) == nil, "no answer yet: the poll gives up")
+        early.resume(with: .failure(Failed()))
+        await #expect(throws: Failed.self) { try await early.wait() }
+
+        let late = SealLog.Answer()
+        #expect(late.spin(for: 0.0001) == nil)
+        async let parked = late.wait()
+        try await Task.sleep(for: .milliseconds(20))
+        late.resume(with: .success(false))
+        #expect(try await parked == false)
+
+        // Seals one after another (each alone, so each polls) and several at once (they park).
+        let dir = tempDir()
+        let log = SealLog(stateDirectory: dir)
+        for i in 0..<20 {
+            #expect(
+                try await log.append(day: "20261207", id: "a\(i)", caseNumber: "C\(i)", box: Self.box(i)) == false)
+        }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    try await log.append(day: "20261207", id: "b\(i)", caseNumber: "D\(i)", box: Self.box(i))
+                }
+            }
+            for try await committed in group { #expect(committed == false, "no rows: nothing to commit") }
+        }
+        #expect(try log.records().count == 36)
+    }
+
     @Test func submissionIdsAreLowerCaseUUIDs() {
         let ids = (0..<200).map { _ in SubmissionStore.newId() }
         #expect(Set(ids).count == 200)
