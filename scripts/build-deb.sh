@@ -98,6 +98,15 @@ done
 # libcups2: opened with dlopen (CCups) when an A4 printer in CUPS mode is used, so ldd does not list it.
 depends="$depends libcups2"
 depends=$(echo "$depends" | tr ' ' '\n' | sed '/^$/d' | sort -u | paste -sd, | sed 's/,/, /g')
+# The oldest glibc the binaries run on: their newest GLIBC_x.y symbol version, or 2.36 where they
+# use packed relative relocations (GLIBC_ABI_DT_RELR, new in 2.36), so an older system refuses the
+# package instead of failing at start.
+glibc=$(for b in kioskd kioskctl kiosk-intake kiosk-screen; do
+  objdump -T -p "$r/usr/bin/$b" 2>/dev/null | grep -o 'GLIBC_[0-9][0-9.]*\|GLIBC_ABI_DT_RELR' || true
+done | sed -e 's/GLIBC_ABI_DT_RELR/2.36/' -e 's/GLIBC_//' | sort -uV | tail -1)
+if [ -n "$glibc" ]; then
+  depends=$(echo "$depends" | sed "s/\(^\|, \)libc6\(,\|$\)/\1libc6 (>= $glibc)\2/")
+fi
 
 for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$r/DEBIAN/$s"; done
 printf '%s\n' /etc/kioskd/kiosk.yaml /etc/kioskd/working-calendar.json > "$r/DEBIAN/conffiles"

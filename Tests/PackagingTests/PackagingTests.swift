@@ -145,6 +145,9 @@ func profiles() throws -> [DeviceProfile] {
         #expect(control.range(of: "Depends:.*libusb-1.0-0", options: .regularExpression) != nil, "\(control)")
         // Not linked (dlopen on first use), so not found by ldd: listed by build-deb.sh itself.
         #expect(control.range(of: "Depends:.*libcups2", options: .regularExpression) != nil, "\(control)")
+        // The oldest glibc the binaries run on, from their symbol versions: refused, not broken, on older systems.
+        #expect(
+            control.range(of: #"Depends:.*libc6 \(>= 2\.[0-9]+\)"#, options: .regularExpression) != nil, "\(control)")
         let info = p.root + "/DEBIAN-info"
         _ = try tool("dpkg-deb", ["-e", p.deb, info], package: "dpkg")
         let conffiles = String(
