@@ -64,10 +64,21 @@ if args.count > 2 && args[1] == "seals" {
     let applicant = ApplicantData(
         idNumber: "110105200001010016", name: "测试一", cardType: "resident", phone: "13800000000")
     let t0 = now()
+    var each: [Double] = []
     for _ in 0..<n {
+        let t = now()
         _ = try await outbox.seal(NewSubmission(itemCode: "c", itemName: "n", applicant: applicant, attachments: []))
+        each.append(now() - t)
     }
     print("\(Double(n) / (now() - t0)) seals/s")
+    let sorted = each.sorted()
+    let share = sorted.filter { $0 > 0.0005 }.reduce(0, +) / each.reduce(0, +)
+    print(
+        String(
+            format: "each seal: p50 %.0f us  p90 %.0f us  p99 %.0f us  max %.0f us; "
+                + "over 0.5 ms: %d seals, %.0f %% of the time",
+            sorted[n / 2] * 1e6, sorted[n * 9 / 10] * 1e6, sorted[n * 99 / 100] * 1e6, sorted[n - 1] * 1e6,
+            sorted.filter { $0 > 0.0005 }.count, share * 100))
     let log = outbox.database.sealLog
     let t1 = now()
     for i in 0..<n {
