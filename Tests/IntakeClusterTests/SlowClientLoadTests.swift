@@ -55,7 +55,8 @@ import Testing
 
             let data = bytes(200_000, seed: 5)
             let base = "http://127.0.0.1:\(port)"
-            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            // The shared client needs no shutdown: a failed request ends the test, not the process.
+            let http = HTTPClient.shared
             let clock = ContinuousClock()
             let healthStart = clock.now
             let health = try await http.execute(HTTPClientRequest(url: base + "/v1/health"), timeout: .seconds(10))
@@ -81,7 +82,6 @@ import Testing
                 ))
             let submitted = try await http.execute(submit, timeout: .seconds(10))
             let uploadTime = clock.now - uploadStart
-            try await http.shutdown()
 
             #expect(health.status == .ok)
             #expect(stored.status == .created)
