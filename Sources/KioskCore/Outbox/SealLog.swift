@@ -330,8 +330,10 @@ public final class SealLog: Sendable {
     /// direct write on an SSD, short against anything a person notices.
     static let spin = 0.0005
 
-    /// The log thread has answered every seal it took.
-    private func answered() {
+    /// Answers the seals the log thread took; it then holds none unanswered (a seal that comes
+    /// now is alone).
+    private func answer(_ entries: [Entry], with results: [Result<Bool, Error>]) {
+        for (e, r) in zip(entries, results) { e.answer.resume(with: r) }
         pending.withLock { $0.settling = false }
     }
 
@@ -398,8 +400,7 @@ public final class SealLog: Sendable {
     private func settle(_ first: [Entry]) {
         guard first.contains(where: { $0.rows != nil }), let target = rowsPool.withLock({ $0 }) else {
             let failed = writeRecords(first, skipping: [])
-            for e in first { e.answer.resume(with: failed[e.day].map { .failure($0) } ?? .success(false)) }
-            answered()
+            answer(first, with: first.map { e in failed[e.day].map { .failure($0) } ?? .success(false) })
             return
         }
         // The last fence epoch answered in this transaction (0: none yet).
@@ -454,16 +455,14 @@ public final class SealLog: Sendable {
                         if !failed.isEmpty || (!savepoints && !refused.isEmpty) {
                             for i in batch.indices { if case .success = results[i] { results[i] = .success(false) } }
                             unanswered = []
-                            for (e, r) in zip(batch, results) { e.answer.resume(with: r!) }
-                            answered()
+                            answer(batch, with: results.map { $0! })
                             rolledBack = true
                             return .rollback
                         }
                         // Answered now; readers wait at the fence until the commit is done.
                         epoch = raiseFence()
                         unanswered = []
-                        for (e, r) in zip(batch, results) { e.answer.resume(with: r!) }
-                        answered()
+                        answer(batch, with: results.map { $0! })
                         guard joined < Self.groupBatches, let next = nextBatch(before: began + Self.groupAge) else {
                             return .commit
                         }
@@ -476,10 +475,8 @@ public final class SealLog: Sendable {
             // The transaction failed. A batch not yet answered: before its records were written,
             // nothing of it is durable (each seal fails); after, its records hold the seals and
             // their rows come back from the log.
-            for e in unanswered {
-                e.answer.resume(with: written ? .success(false) : .failure(RowsRefused(underlying: "\(error)")))
-            }
-            answered()
+            let outcome: Result<Bool, Error> = written ? .success(false) : .failure(RowsRefused(underlying: "\(error)"))
+            answer(unanswered, with: unanswered.map { _ in outcome })
             rolledBack = true
         }
         if epoch != 0 {
